@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian package that pylon's build, tests and tools need.
+# Idempotent: prints nothing and touches nothing when everything is present.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  cmake ninja-build g++ clang-14 libclang-rt-14-dev
+  # libraries (DESIGN.md "Chosen libraries")
+  libssl-dev zlib1g-dev libsimdjson-dev libtomlplusplus-dev libcli11-dev
+  libspdlog-dev libfmt-dev libhiredis-dev liburing-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # real peers used by the tests
+  python3 python3-pytest python3-websockets nodejs node-ws curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
