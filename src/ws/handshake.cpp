@@ -1,0 +1,153 @@
+#include "ws/handshake.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+
+namespace pylon::ws {
+
+namespace {
+
+// RFC 6455 §1.3: the GUID appended to the client's key.
+constexpr std::string_view kHandshakeGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+constexpr char kBase64Alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+bool is_base64_char(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '/';
+}
+
+// Standard base64 with padding (RFC 4648 §4); out must hold 4 * ceil(size / 3) chars.
+void base64_encode(const std::uint8_t* in, std::size_t size, char* out) noexcept {
+  std::size_t i = 0;
+  for (; i + 3 <= size; i += 3) {
+    const std::uint32_t v = (in[i] << 16) | (in[i + 1] << 8) | in[i + 2];
+    *out++ = kBase64Alphabet[(v >> 18) & 63];
+    *out++ = kBase64Alphabet[(v >> 12) & 63];
+    *out++ = kBase64Alphabet[(v >> 6) & 63];
+    *out++ = kBase64Alphabet[v & 63];
+  }
+  if (size - i == 1) {
+    const std::uint32_t v = in[i] << 16;
+    *out++ = kBase64Alphabet[(v >> 18) & 63];
+    *out++ = kBase64Alphabet[(v >> 12) & 63];
+    *out++ = '=';
+    *out++ = '=';
+  } else if (size - i == 2) {
+    const std::uint32_t v = (in[i] << 16) | (in[i + 1] << 8);
+    *out++ = kBase64Alphabet[(v >> 18) & 63];
+    *out++ = kBase64Alphabet[(v >> 12) & 63];
+    *out++ = kBase64Alphabet[(v >> 6) & 63];
+    *out++ = '=';
+  }
+}
+
+constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
+
+// RFC 9110 §5.6.1 list element with optional whitespace removed.
+std::string_view trim_ows(std::string_view s) noexcept {
+  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+constexpr char to_lower_ascii(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool equals_ignore_case(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (to_lower_ascii(a[i]) != to_lower_ascii(b[i])) return false;
+  }
+  return true;
+}
+
+// Calls f(element) for each trimmed, non-empty element of a comma-separated list until f returns
+// true; returns that element, or an empty view.
+template <typename F>
+std::string_view find_list_element(std::string_view list, F&& f) noexcept {
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    const std::string_view element = trim_ows(list.substr(0, comma));
+    if (!element.empty() && f(element)) return element;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return {};
+}
+
+}  // namespace
+
+bool is_valid_client_key(std::string_view key) noexcept {
+  // 16 bytes = 22 base64 characters carrying data + "==" (§4.1: "a randomly selected 16-byte
+  // value that has been base64-encoded").
+  if (key.size() != kClientKeySize || key[22] != '=' || key[23] != '=') return false;
+  for (std::size_t i = 0; i < 22; ++i) {
+    if (!is_base64_char(key[i])) return false;
+  }
+  return true;
+}
+
+void compute_accept_key(std::string_view key, char out[kAcceptKeySize]) noexcept {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  // Real keys are 24 characters; concatenate on the stack. Longer (invalid) keys still get a
+  // well-defined answer through the incremental digest.
+  char joined[128];
+  if (key.size() + kHandshakeGuid.size() <= sizeof(joined)) {
+    std::memcpy(joined, key.data(), key.size());
+    std::memcpy(joined + key.size(), kHandshakeGuid.data(), kHandshakeGuid.size());
+    SHA1(reinterpret_cast<const unsigned char*>(joined), key.size() + kHandshakeGuid.size(),
+         digest);
+  } else {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    unsigned int digest_size = 0;
+    if (ctx == nullptr || EVP_DigestInit_ex(ctx, EVP_sha1(), nullptr) != 1 ||
+        EVP_DigestUpdate(ctx, key.data(), key.size()) != 1 ||
+        EVP_DigestUpdate(ctx, kHandshakeGuid.data(), kHandshakeGuid.size()) != 1 ||
+        EVP_DigestFinal_ex(ctx, digest, &digest_size) != 1) {
+      std::memset(digest, 0, sizeof(digest));
+    }
+    EVP_MD_CTX_free(ctx);
+  }
+  base64_encode(digest, sizeof(digest), out);
+}
+
+std::string accept_key(std::string_view key) {
+  char out[kAcceptKeySize];
+  compute_accept_key(key, out);
+  return std::string(out, kAcceptKeySize);
+}
+
+bool header_has_token(std::string_view header_value, std::string_view token) noexcept {
+  return !find_list_element(header_value, [token](std::string_view element) {
+            return equals_ignore_case(element, token);
+          }).empty();
+}
+
+std::string_view select_subprotocol(std::string_view offered,
+                                    std::span<const std::string> supported) noexcept {
+  return find_list_element(offered, [supported](std::string_view element) {
+    for (const std::string& protocol : supported) {
+      if (element == protocol) return true;  // §4.1: subprotocol names are case-sensitive
+    }
+    return false;
+  });
+}
+
+std::string generate_client_key() {
+  std::uint8_t nonce[16];
+  if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+    throw std::runtime_error("RAND_bytes failed while generating Sec-WebSocket-Key");
+  }
+  std::string key(kClientKeySize, '\0');
+  base64_encode(nonce, sizeof(nonce), key.data());
+  return key;
+}
+
+}  // namespace pylon::ws
