@@ -1,0 +1,166 @@
+// pylon as a library: declare WebSocket routes with handlers, then run one event loop per thread.
+//
+//   pylon::App app(config);
+//   app.ws<Session>("/chat", {.message = [](auto& ws, std::string_view text, pylon::MessageKind kind) {
+//     ws.send(text, kind);
+//   }});
+//   return app.run();
+//
+// Threads: every handler of a connection runs on the loop thread that owns it, never
+// concurrently with another handler of the same connection. A WebSocket handle (and its data())
+// is valid from `open` until `close` returns; keep neither beyond that. Closing inside a handler
+// only marks the connection: it is freed after the loop iteration (STYLE.md rule 12).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <new>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "pylon/config.hpp"
+
+namespace pylon {
+
+// What became of a send (STYLE.md rule 6: backpressure is a result, not an error).
+enum class SendStatus : std::uint8_t {
+  sent,     // handed to the kernel (or to this iteration's corked write)
+  queued,   // accepted into the connection's backlog; `drain` runs when it empties
+  dropped,  // not sent: the backlog is past max_backpressure, or the connection is closing
+};
+
+enum class MessageKind : std::uint8_t { text, binary };
+
+struct NoUserData {};
+
+namespace detail {
+class Connection;
+SendStatus send(Connection& connection, std::string_view message, MessageKind kind);
+void close(Connection& connection, std::uint16_t code, std::string_view reason);
+std::size_t buffered_amount(const Connection& connection) noexcept;
+void* user_data(Connection& connection) noexcept;
+std::string_view remote_address(const Connection& connection) noexcept;
+std::string_view subprotocol(const Connection& connection) noexcept;
+}  // namespace detail
+
+// A handle to one open WebSocket connection.
+template <typename UserData>
+class WebSocket {
+ public:
+  explicit WebSocket(detail::Connection& connection) noexcept : connection_(&connection) {}
+
+  SendStatus send(std::string_view message, MessageKind kind = MessageKind::text) {
+    return detail::send(*connection_, message, kind);
+  }
+  // Starts the closing handshake (RFC 6455 §7.1.2); `close` runs once it has begun.
+  void close(std::uint16_t code = 1000, std::string_view reason = {}) {
+    detail::close(*connection_, code, reason);
+  }
+  std::size_t buffered_amount() const noexcept { return detail::buffered_amount(*connection_); }
+  std::string_view remote_address() const noexcept { return detail::remote_address(*connection_); }
+  std::string_view subprotocol() const noexcept { return detail::subprotocol(*connection_); }
+  UserData& data() noexcept { return *static_cast<UserData*>(detail::user_data(*connection_)); }
+
+ private:
+  detail::Connection* connection_;
+};
+
+template <typename UserData = NoUserData>
+struct WebSocketBehavior {
+  std::vector<std::string> subprotocols;  // server preference is the client's order (RFC 6455 §4.2.2)
+  std::function<void(WebSocket<UserData>&)> open;
+  std::function<void(WebSocket<UserData>&, std::string_view message, MessageKind kind)> message;
+  std::function<void(WebSocket<UserData>&)> drain;  // the send backlog has emptied
+  // code is 1005 when the peer's close had none, 1006 when the connection dropped without one.
+  std::function<void(WebSocket<UserData>&, std::uint16_t code, std::string_view reason)> close;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+namespace detail {
+// A route's behaviour with the user-data type erased; built by App::ws.
+struct ErasedBehavior {
+  std::vector<std::string> subprotocols;
+  std::size_t user_data_size = 0;
+  std::size_t user_data_align = alignof(std::max_align_t);
+  void (*construct)(void*) = nullptr;
+  void (*destroy)(void*) noexcept = nullptr;
+  std::function<void(Connection&)> open;
+  std::function<void(Connection&, std::string_view, MessageKind)> message;
+  std::function<void(Connection&)> drain;
+  std::function<void(Connection&, std::uint16_t, std::string_view)> close;
+};
+class Server;
+}  // namespace detail
+
+class App {
+ public:
+  explicit App(Config config = {});
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  template <typename UserData = NoUserData>
+  App& ws(std::string path, WebSocketBehavior<UserData> behavior);
+  // A small GET route (health checks, metrics); the handler runs on a loop thread.
+  App& get(std::string path, std::function<HttpResponse()> handler);
+
+  // Binds config.listen on every loop, runs until SIGTERM/SIGINT (or drain()) has drained every
+  // connection, and returns the process exit code. Throws std::system_error when it cannot bind.
+  int run();
+  // Any thread: stop accepting, report not ready, close every WebSocket with 1001 spread over
+  // drain_window, and make run() return once they are gone or drain_timeout has passed.
+  void drain();
+  bool draining() const noexcept;
+  const Config& config() const noexcept;
+
+ private:
+  void add_route(std::string path, detail::ErasedBehavior behavior);
+  std::unique_ptr<detail::Server> server_;
+};
+
+template <typename UserData>
+App& App::ws(std::string path, WebSocketBehavior<UserData> behavior) {
+  detail::ErasedBehavior erased;
+  erased.subprotocols = std::move(behavior.subprotocols);
+  if constexpr (!std::is_empty_v<UserData>) {
+    erased.user_data_size = sizeof(UserData);
+    erased.user_data_align = alignof(UserData);
+    erased.construct = [](void* memory) { new (memory) UserData(); };
+    erased.destroy = [](void* memory) noexcept { static_cast<UserData*>(memory)->~UserData(); };
+  }
+  if (behavior.open)
+    erased.open = [handler = std::move(behavior.open)](detail::Connection& connection) {
+      WebSocket<UserData> socket(connection);
+      handler(socket);
+    };
+  if (behavior.message)
+    erased.message = [handler = std::move(behavior.message)](detail::Connection& connection,
+                                                             std::string_view message, MessageKind kind) {
+      WebSocket<UserData> socket(connection);
+      handler(socket, message, kind);
+    };
+  if (behavior.drain)
+    erased.drain = [handler = std::move(behavior.drain)](detail::Connection& connection) {
+      WebSocket<UserData> socket(connection);
+      handler(socket);
+    };
+  if (behavior.close)
+    erased.close = [handler = std::move(behavior.close)](detail::Connection& connection,
+                                                         std::uint16_t code, std::string_view reason) {
+      WebSocket<UserData> socket(connection);
+      handler(socket, code, reason);
+    };
+  add_route(std::move(path), std::move(erased));
+  return *this;
+}
+
+}  // namespace pylon

@@ -1,0 +1,66 @@
+// pylon's configuration: one struct, filled from defaults, then a TOML file, then command-line
+// flags (DESIGN.md "Configuration"). Every key has one entry in config_keys(), which the TOML
+// loader and the CLI both use, so a key cannot exist in one and not the other.
+// Loading happens at start-up on the main thread; errors are exceptions that name the key.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace pylon {
+
+struct Config {
+  std::string listen = "127.0.0.1:8080";
+  unsigned threads = 0;  // 0: one loop per core
+  std::size_t max_connections = 100000;      // open WebSockets, all loops together
+  std::size_t max_message_size = 16u << 20;  // bytes; larger messages are closed with 1009
+  std::size_t max_backpressure = 1u << 20;   // bytes queued per connection before sends drop
+  double ping_interval = 25;      // seconds; below Nginx's 60 s proxy_read_timeout
+  double pong_timeout = 10;       // seconds without a pong after a ping before closing
+  double handshake_timeout = 10;  // seconds to send a complete request (and between keep-alive requests)
+  double idle_timeout = 0;        // seconds without any frame from the client; 0: off
+  double drain_timeout = 30;      // seconds SIGTERM waits for connections to close
+  double drain_window = 5;        // seconds over which SIGTERM spreads the 1001 closes
+  std::vector<std::string> allowed_origins;  // empty: any Origin
+  std::string log_level = "info";
+};
+
+// A bad key or value: what() is the one line printed at start-up ("max_connections: must be ...").
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string key, const std::string& reason)
+      : std::runtime_error(key + ": " + reason), key_(std::move(key)) {}
+  const std::string& key() const noexcept { return key_; }
+
+ private:
+  std::string key_;
+};
+
+using ConfigValue = std::variant<std::int64_t, double, std::string, std::vector<std::string>>;
+
+enum class ConfigKind : std::uint8_t { count, bytes, seconds, text, text_list };
+
+struct ConfigKey {
+  std::string_view name;  // TOML key; the flag is --name with '-' for '_' (both spellings work)
+  ConfigKind kind;
+  std::string_view help;
+};
+
+std::span<const ConfigKey> config_keys() noexcept;
+
+// Sets one key, checking the value's type and range; throws ConfigError naming the key.
+void set_config_value(Config& config, std::string_view key, const ConfigValue& value);
+// Parses a flag's text per the key's kind, then set_config_value.
+void set_config_text(Config& config, std::string_view key, std::string_view text);
+// Reads a TOML file over config; unknown keys, wrong types and bad values throw ConfigError.
+void load_config_file(Config& config, const std::string& path);
+// Checks relations between keys (e.g. pong_timeout vs ping_interval); throws ConfigError.
+void validate_config(const Config& config);
+
+}  // namespace pylon

@@ -1,0 +1,35 @@
+// Socket helpers for the loops: listening sockets with SO_REUSEPORT (one per loop, the kernel
+// spreads new connections among them), accepted-socket set-up, and address formatting.
+// Plain functions over file descriptors; any thread may call them.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace pylon::net {
+
+struct Endpoint {
+  std::string host;  // numeric IPv4 or IPv6 (without brackets)
+  std::uint16_t port = 0;
+  std::string to_string() const;  // "127.0.0.1:8080", "[::1]:8080"
+};
+
+// Parses "HOST:PORT" or "[IPv6]:PORT"; "localhost" means 127.0.0.1. Throws std::invalid_argument
+// with a reason.
+Endpoint parse_endpoint(std::string_view text);
+
+// A non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT. Throws std::system_error
+// naming the address on failure. Port 0 binds an ephemeral port: read it back with local_port().
+int listen_on(const Endpoint& endpoint, int backlog = 4096);
+std::uint16_t local_port(int fd);
+
+// "1.2.3.4:5678" for an accepted peer.
+std::string format_address(const sockaddr_storage& address);
+
+// Raises the soft open-file limit to the hard limit; returns the resulting soft limit.
+std::uint64_t raise_open_file_limit() noexcept;
+
+}  // namespace pylon::net

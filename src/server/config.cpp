@@ -1,0 +1,172 @@
+#include "pylon/config.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <set>
+
+#include <toml++/toml.h>
+
+#include "net/socket.hpp"
+
+namespace pylon {
+namespace {
+
+constexpr ConfigKey kKeys[] = {
+    {"listen", ConfigKind::text, "address to listen on, HOST:PORT"},
+    {"threads", ConfigKind::count, "event loop threads (0: one per core)"},
+    {"max_connections", ConfigKind::count, "open WebSockets allowed; beyond, upgrades get 503"},
+    {"max_message_size", ConfigKind::bytes, "largest message accepted, bytes (else close 1009)"},
+    {"max_backpressure", ConfigKind::bytes, "bytes queued per connection before sends are dropped"},
+    {"ping_interval", ConfigKind::seconds, "seconds between server pings"},
+    {"pong_timeout", ConfigKind::seconds, "seconds to wait for a pong before closing"},
+    {"handshake_timeout", ConfigKind::seconds, "seconds a client has to send its request"},
+    {"idle_timeout", ConfigKind::seconds, "close WebSockets silent this long, seconds (0: off)"},
+    {"drain_timeout", ConfigKind::seconds, "seconds SIGTERM waits for connections to close"},
+    {"drain_window", ConfigKind::seconds, "seconds over which SIGTERM spreads the 1001 closes"},
+    {"allowed_origins", ConfigKind::text_list, "Origin values allowed to connect (empty: any)"},
+    {"log_level", ConfigKind::text, "trace, debug, info, warn or error"},
+};
+
+const ConfigKey& key_spec(std::string_view key) {
+  for (const ConfigKey& spec : kKeys)
+    if (spec.name == key) return spec;
+  throw ConfigError(std::string(key), "unknown key");
+}
+
+std::uint64_t as_count(std::string_view key, const ConfigValue& value, std::uint64_t minimum) {
+  const auto* number = std::get_if<std::int64_t>(&value);
+  if (number == nullptr) throw ConfigError(std::string(key), "must be an integer");
+  if (*number < static_cast<std::int64_t>(minimum))
+    throw ConfigError(std::string(key), "must be at least " + std::to_string(minimum) + " (got " +
+                                            std::to_string(*number) + ")");
+  return static_cast<std::uint64_t>(*number);
+}
+
+double as_seconds(std::string_view key, const ConfigValue& value) {
+  double seconds = 0;
+  if (const auto* number = std::get_if<std::int64_t>(&value)) seconds = static_cast<double>(*number);
+  else if (const auto* real = std::get_if<double>(&value)) seconds = *real;
+  else throw ConfigError(std::string(key), "must be a number of seconds");
+  if (!std::isfinite(seconds) || seconds < 0 || seconds > 86400.0 * 365)
+    throw ConfigError(std::string(key), "must be between 0 and one year of seconds");
+  return seconds;
+}
+
+const std::string& as_text(std::string_view key, const ConfigValue& value) {
+  const auto* text = std::get_if<std::string>(&value);
+  if (text == nullptr) throw ConfigError(std::string(key), "must be a string");
+  return *text;
+}
+
+ConfigValue from_toml(std::string_view key, const toml::node& node) {
+  if (const auto* integer = node.as_integer()) return integer->get();
+  if (const auto* real = node.as_floating_point()) return real->get();
+  if (const auto* text = node.as_string()) return text->get();
+  if (const auto* array = node.as_array()) {
+    std::vector<std::string> items;
+    for (const toml::node& item : *array) {
+      const auto* text = item.as_string();
+      if (text == nullptr) throw ConfigError(std::string(key), "must be an array of strings");
+      items.push_back(text->get());
+    }
+    return items;
+  }
+  throw ConfigError(std::string(key), "unsupported value type");
+}
+
+}  // namespace
+
+std::span<const ConfigKey> config_keys() noexcept { return kKeys; }
+
+void set_config_value(Config& config, std::string_view key, const ConfigValue& value) {
+  const std::string name(key);
+  key_spec(key);  // unknown keys first, whatever the value
+  if (key == "listen") {
+    const std::string& text = as_text(key, value);
+    try {
+      net::parse_endpoint(text);
+    } catch (const std::invalid_argument& error) {
+      throw ConfigError(name, std::string(error.what()) + " (got \"" + text + "\")");
+    }
+    config.listen = text;
+  } else if (key == "threads") {
+    const auto threads = as_count(key, value, 0);
+    if (threads > 1024) throw ConfigError(name, "must be at most 1024");
+    config.threads = static_cast<unsigned>(threads);
+  } else if (key == "max_connections") {
+    config.max_connections = as_count(key, value, 1);
+  } else if (key == "max_message_size") {
+    config.max_message_size = as_count(key, value, 1);
+  } else if (key == "max_backpressure") {
+    config.max_backpressure = as_count(key, value, 1024);
+  } else if (key == "ping_interval") {
+    config.ping_interval = as_seconds(key, value);
+    if (config.ping_interval < 0.1) throw ConfigError(name, "must be at least 0.1 seconds");
+  } else if (key == "pong_timeout") {
+    config.pong_timeout = as_seconds(key, value);
+    if (config.pong_timeout < 0.1) throw ConfigError(name, "must be at least 0.1 seconds");
+  } else if (key == "handshake_timeout") {
+    config.handshake_timeout = as_seconds(key, value);
+    if (config.handshake_timeout < 0.1) throw ConfigError(name, "must be at least 0.1 seconds");
+  } else if (key == "idle_timeout") {
+    config.idle_timeout = as_seconds(key, value);
+  } else if (key == "drain_timeout") {
+    config.drain_timeout = as_seconds(key, value);
+  } else if (key == "drain_window") {
+    config.drain_window = as_seconds(key, value);
+  } else if (key == "allowed_origins") {
+    if (const auto* items = std::get_if<std::vector<std::string>>(&value)) config.allowed_origins = *items;
+    else config.allowed_origins = {as_text(key, value)};
+  } else if (key == "log_level") {
+    static const std::set<std::string, std::less<>> levels = {"trace", "debug", "info", "warn", "error"};
+    const std::string& level = as_text(key, value);
+    if (!levels.contains(level)) throw ConfigError(name, "must be trace, debug, info, warn or error (got \"" + level + "\")");
+    config.log_level = level;
+  }
+}
+
+void set_config_text(Config& config, std::string_view key, std::string_view text) {
+  const ConfigKey& spec = key_spec(key);
+  const std::string name(key);
+  switch (spec.kind) {
+    case ConfigKind::count:
+    case ConfigKind::bytes: {
+      std::int64_t number = 0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+      if (error != std::errc{} || end != text.data() + text.size())
+        throw ConfigError(name, "must be an integer (got \"" + std::string(text) + "\")");
+      return set_config_value(config, key, number);
+    }
+    case ConfigKind::seconds: {
+      double seconds = 0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+      if (error != std::errc{} || end != text.data() + text.size())
+        throw ConfigError(name, "must be a number of seconds (got \"" + std::string(text) + "\")");
+      return set_config_value(config, key, seconds);
+    }
+    case ConfigKind::text:
+    case ConfigKind::text_list:
+      return set_config_value(config, key, std::string(text));
+  }
+}
+
+void load_config_file(Config& config, const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& error) {
+    const auto& where = error.source().begin;
+    throw ConfigError(path, "line " + std::to_string(where.line) + ", column " +
+                                std::to_string(where.column) + ": " + std::string(error.description()));
+  }
+  for (const auto& [key, node] : table) set_config_value(config, key.str(), from_toml(key.str(), node));
+}
+
+void validate_config(const Config& config) {
+  if (config.drain_window > config.drain_timeout)
+    throw ConfigError("drain_window", "must not exceed drain_timeout (" + std::to_string(config.drain_timeout) + " s)");
+  if (config.pong_timeout > config.ping_interval * 10)
+    throw ConfigError("pong_timeout", "must not exceed ten ping intervals");
+}
+
+}  // namespace pylon

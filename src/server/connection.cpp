@@ -1,0 +1,541 @@
+#include "server/connection.hpp"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include <spdlog/spdlog.h>
+
+#include "http/response_writer.hpp"
+#include "server/worker.hpp"
+#include "ws/error.hpp"
+#include "ws/handshake.hpp"
+
+namespace pylon::detail {
+namespace {
+
+// Reads stop while this much waits for the kernel: a client that sends faster than it reads
+// is slowed down by TCP instead of growing our memory (echo, request/response protocols).
+constexpr std::size_t kReadPauseBytes = 256 * 1024;
+// Buffers that grew for one big message are given back instead of being kept per connection.
+constexpr std::size_t kKeepCapacity = 64 * 1024;
+// How long we wait for the peer's close frame / EOF once the closing handshake started.
+constexpr std::uint64_t kCloseTimeoutMs = 3000;
+
+std::uint64_t to_ms(double seconds) { return static_cast<std::uint64_t>(seconds * 1000); }
+
+void release_if_large(std::string& buffer) {
+  if (buffer.capacity() > kKeepCapacity) std::string().swap(buffer);
+  else buffer.clear();
+}
+
+std::string_view as_text(std::span<const std::uint8_t> bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+}  // namespace
+
+Connection::Connection(Worker& worker, int fd, std::string remote_address)
+    : worker_(worker),
+      fd_(fd),
+      http_(std::make_unique<HttpState>(http::Limits{})),
+      parser_(ws::Role::server, worker.server().config.max_message_size),
+      remote_address_(std::move(remote_address)) {
+  fire = &Connection::on_timer;
+  interest_ = EPOLLIN | EPOLLRDHUP;
+  worker_.loop().add(fd_, interest_, this);
+  deadline_ms_ = worker_.now_ms() + to_ms(worker_.server().config.handshake_timeout);
+  reschedule_timer();
+}
+
+Connection::~Connection() {
+  if (user_data_ != nullptr) {
+    const ErasedBehavior& behavior = route_->behavior;
+    behavior.destroy(user_data_);
+    ::operator delete(user_data_, std::align_val_t(behavior.user_data_align));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+void Connection::on_io(std::uint32_t events) {
+  if (state_ == State::closed) return;
+  if ((events & EPOLLERR) != 0) {
+    peer_gone();
+    return;
+  }
+  if ((events & EPOLLOUT) != 0) {
+    flush();
+    if (state_ == State::closed) return;
+  }
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) != 0) read_ready();
+}
+
+void Connection::read_ready() {
+  auto buffer = worker_.loop().receive_buffer();
+  const ssize_t received = ::read(fd_, buffer.data(), buffer.size());
+  if (received == 0) {
+    peer_gone();
+    return;
+  }
+  if (received < 0) {
+    if (errno != EAGAIN && errno != EINTR) peer_gone();
+    return;
+  }
+  worker_.cork(*this);
+  process(buffer.first(static_cast<std::size_t>(received)));
+  worker_.uncork();
+  flush();
+}
+
+void Connection::process(std::span<std::uint8_t> data) {
+  switch (state_) {
+    case State::http:
+      process_http(data);
+      break;
+    case State::open:
+    case State::closing:
+      if (!is_websocket()) break;  // an answered HTTP error: the rest of the request is ignored
+      if (state_ == State::open) last_activity_ms_ = worker_.now_ms();
+      if (close_received_) break;  // RFC 6455 §5.5.1: nothing after the peer's close is processed
+      if (const auto error = parser_.feed(data, *this); error != ws::ProtocolError::none) {
+        if (state_ == State::open) fail(error);
+        else if (state_ == State::closing) destroy();  // the peer garbled its close reply
+      }
+      break;
+    case State::closed:
+      break;
+  }
+}
+
+void Connection::process_http(std::span<std::uint8_t> data) {
+  HttpState& http = *http_;
+  // Parse straight from the receive buffer; copy only when the request is incomplete.
+  const bool from_receive_buffer = http.buffer.empty();
+  if (!from_receive_buffer) http.buffer.append(as_text(data));
+  std::string_view input = from_receive_buffer ? as_text(data) : std::string_view(http.buffer);
+  std::size_t offset = 0;
+  while (state_ == State::http) {
+    const std::string_view rest = input.substr(offset);
+    if (rest.empty()) break;
+    const http::ParseResult result = http.parser.parse(rest, http.request);
+    if (result.status == http::ParseStatus::need_more) {
+      if (from_receive_buffer || offset > 0) {
+        std::string kept(rest);
+        http.buffer.swap(kept);
+      }
+      return;
+    }
+    if (result.status == http::ParseStatus::error) {
+      respond_error(result.error_status, result.error_reason);
+      return;
+    }
+    offset += result.consumed;
+    http.parser.reset();
+    const bool stay = handle_request(http.request);
+    if (state_ == State::open) {
+      // Frames the client sent right behind its handshake are in the same buffer.
+      std::string leftover(input.substr(offset));
+      http_.reset();
+      if (!leftover.empty()) {
+        auto bytes = std::span(reinterpret_cast<std::uint8_t*>(leftover.data()), leftover.size());
+        process(bytes);
+      }
+      return;
+    }
+    if (!stay) return;
+    deadline_ms_ = worker_.now_ms() + to_ms(worker_.server().config.handshake_timeout);
+    reschedule_timer();
+  }
+  if (http_ != nullptr) release_if_large(http_->buffer);
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP requests and the opening handshake (RFC 6455 §4.2)
+
+bool Connection::handle_request(const http::Request& request) {
+  const Server& server = worker_.server();
+  const Route* route = server.find_route(request.path);
+  if (route == nullptr) {
+    respond(404, "not found\n", request.keep_alive());
+    return state_ == State::http;
+  }
+  if (!route->websocket) {
+    if (request.method != "GET" && request.method != "HEAD") {
+      const http::Header allow[] = {{"Allow", "GET, HEAD"}};
+      respond(405, "method not allowed\n", request.keep_alive(), allow);
+      return state_ == State::http;
+    }
+    const HttpResponse response = route->get();
+    respond(response.status, request.method == "HEAD" ? std::string_view() : response.body,
+            request.keep_alive() && !worker_.draining(), {}, response.content_type);
+    return state_ == State::http;
+  }
+  upgrade(*route, request);
+  return false;
+}
+
+void Connection::upgrade(const Route& route, const http::Request& request) {
+  const Config& config = worker_.server().config;
+  if (request.method != "GET") {
+    const http::Header allow[] = {{"Allow", "GET"}};
+    return respond_error(405, "a WebSocket handshake is a GET request", allow);
+  }
+  // RFC 6455 §4.2.1: Upgrade and Connection are token lists, compared case-insensitively, and
+  // may appear more than once.
+  bool upgrade_websocket = false;
+  bool connection_upgrade = false;
+  for (std::size_t i = 0; i < request.header_count; ++i) {
+    const http::Header& header = request.headers[i];
+    if (http::iequals(header.name, "Upgrade") && ws::header_has_token(header.value, "websocket"))
+      upgrade_websocket = true;
+    if (http::iequals(header.name, "Connection") && ws::header_has_token(header.value, "upgrade"))
+      connection_upgrade = true;
+  }
+  const http::Header upgrade_required[] = {{"Upgrade", "websocket"}, {"Sec-WebSocket-Version", "13"}};
+  if (!upgrade_websocket || !connection_upgrade)
+    return respond_error(426, "this endpoint speaks WebSocket: Upgrade: websocket required", upgrade_required);
+  if (request.version_minor < 1)
+    return respond_error(400, "a WebSocket handshake needs HTTP/1.1");
+  const http::Header* version = request.find("Sec-WebSocket-Version");
+  if (version == nullptr || version->value != "13" || request.count("Sec-WebSocket-Version") != 1)
+    return respond_error(426, "unsupported Sec-WebSocket-Version: only 13", upgrade_required);
+  const http::Header* key = request.find("Sec-WebSocket-Key");
+  if (key == nullptr || request.count("Sec-WebSocket-Key") != 1 || !ws::is_valid_client_key(key->value))
+    return respond_error(400, "missing or invalid Sec-WebSocket-Key");
+  if (!config.allowed_origins.empty()) {
+    // Browsers always send Origin; its absence means a non-browser client, which CSWSH cannot use.
+    if (const http::Header* origin = request.find("Origin"); origin != nullptr) {
+      const auto& allowed = config.allowed_origins;
+      if (std::find(allowed.begin(), allowed.end(), origin->value) == allowed.end())
+        return respond_error(403, "origin not allowed");
+    }
+  }
+  Server& server = worker_.server();
+  if (worker_.draining() || server.draining.load(std::memory_order_relaxed))
+    return respond_error(503, "server is shutting down");
+  if (server.open_websockets.fetch_add(1, std::memory_order_relaxed) >= config.max_connections) {
+    server.open_websockets.fetch_sub(1, std::memory_order_relaxed);
+    return respond_error(503, "connection limit reached");
+  }
+
+  route_ = &route;
+  char accept[ws::kAcceptKeySize];
+  ws::compute_accept_key(key->value, accept);
+  std::array<http::Header, 4> headers = {{{"Upgrade", "websocket"},
+                                          {"Connection", "Upgrade"},
+                                          {"Sec-WebSocket-Accept", std::string_view(accept, sizeof accept)}}};
+  std::size_t header_count = 3;
+  if (const http::Header* offered = request.find("Sec-WebSocket-Protocol"); offered != nullptr) {
+    subprotocol_ = ws::select_subprotocol(offered->value, route.behavior.subprotocols);
+    // The view points into the request buffer: re-point it at the route's own copy.
+    for (const std::string& protocol : route.behavior.subprotocols)
+      if (protocol == subprotocol_) subprotocol_ = protocol;
+    if (!subprotocol_.empty()) headers[header_count++] = {"Sec-WebSocket-Protocol", subprotocol_};
+  }
+  std::string response;
+  http::write_response(response, 101, std::span(headers.data(), header_count), {}, true);
+  // write_response adds Content-Length: 0, which a 101 must not carry (RFC 9110 §8.6).
+  const std::string_view length_line = "Content-Length: 0\r\n";
+  if (const auto at = response.find(length_line); at != std::string::npos) response.erase(at, length_line.size());
+  write_bytes(response);
+
+  state_ = State::open;
+  const std::uint64_t now = worker_.now_ms();
+  last_activity_ms_ = now;
+  next_ping_ms_ = now + to_ms(config.ping_interval);
+  if (route.behavior.user_data_size > 0) {
+    user_data_ = ::operator new(route.behavior.user_data_size, std::align_val_t(route.behavior.user_data_align));
+    route.behavior.construct(user_data_);
+  }
+  reschedule_timer();
+  if (route.behavior.open) route.behavior.open(*this);
+}
+
+void Connection::respond(int status, std::string_view body, bool keep_alive,
+                         std::span<const http::Header> extra_headers, std::string_view content_type) {
+  std::array<http::Header, 8> headers{};
+  std::size_t count = 0;
+  headers[count++] = {"Content-Type", content_type};
+  for (const auto& header : extra_headers) headers[count++] = header;
+  std::string response;  // HTTP answers are off the WebSocket hot path: one allocation is fine
+  http::write_response(response, status, std::span(headers.data(), count), body, keep_alive);
+  write_bytes(response);
+  if (!keep_alive) {
+    enter_closing();
+    shutdown_after_flush_ = true;
+  }
+}
+
+void Connection::respond_error(int status, std::string_view reason,
+                               std::span<const http::Header> extra_headers) {
+  spdlog::debug("{}: HTTP {}: {}", remote_address_, status, reason);
+  std::string body(reason);
+  body += '\n';
+  respond(status, body, false, extra_headers);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames in (ws::FrameParser handler)
+
+void Connection::on_message_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
+                                 bool last) {
+  if (state_ != State::open) return;  // after our close, data is read but not delivered
+  if (first && last) return deliver(opcode, chunk);  // the common case: no copy
+  message_.append(as_text(chunk));
+  if (!last) return;
+  deliver(opcode, std::span(reinterpret_cast<const std::uint8_t*>(message_.data()), message_.size()));
+  release_if_large(message_);
+}
+
+void Connection::on_control_frame_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk,
+                                       bool first, bool last) {
+  if (first && last) return handle_control(opcode, chunk);
+  control_.append(as_text(chunk));
+  if (!last) return;
+  handle_control(opcode, std::span(reinterpret_cast<const std::uint8_t*>(control_.data()), control_.size()));
+  std::string().swap(control_);
+}
+
+void Connection::deliver(ws::Opcode opcode, std::span<const std::uint8_t> message) {
+  const auto& handler = route_->behavior.message;
+  if (!handler) return;
+  handler(*this, as_text(message), opcode == ws::Opcode::text ? MessageKind::text : MessageKind::binary);
+}
+
+void Connection::handle_control(ws::Opcode opcode, std::span<const std::uint8_t> payload) {
+  switch (opcode) {
+    case ws::Opcode::ping:
+      // RFC 6455 §5.5.2: answer with a pong carrying the same application data.
+      if (state_ == State::open) send_frame(ws::Opcode::pong, payload);
+      break;
+    case ws::Opcode::pong:
+      // RFC 6455 §5.5.3: an unsolicited pong is allowed and needs no answer; any pong proves
+      // the peer alive.
+      awaiting_pong_ = false;
+      break;
+    case ws::Opcode::close: {
+      ws::ClosePayload close;
+      ws::parse_close_payload(payload, close);  // the parser has already validated it
+      close_received_ = true;
+      if (close_sent_) {  // the answer to our close: the handshake is complete
+        destroy();
+        return;
+      }
+      // RFC 6455 §5.5.1: answer with a close, echoing the status code.
+      if (close.code == ws::close_code::kNoStatus) send_frame(ws::Opcode::close, {});
+      else send_close(close.code, {});
+      enter_closing();
+      shutdown_after_flush_ = true;
+      notify_close(close.code, close.reason);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames out and the write path
+
+SendStatus Connection::send_message(std::string_view message, MessageKind kind) {
+  if (state_ != State::open || close_sent_) return SendStatus::dropped;
+  if (write_blocked_ && buffered_amount() + message.size() > worker_.server().config.max_backpressure)
+    return SendStatus::dropped;
+  const auto opcode = kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
+  return send_frame(opcode, std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size()));
+}
+
+SendStatus Connection::send_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload) {
+  std::uint8_t header[ws::kMaxFrameHeaderSize];
+  const std::size_t header_size = ws::write_frame_header(header, opcode, payload.size());
+  write_bytes(std::string_view(reinterpret_cast<const char*>(header), header_size));
+  write_bytes(as_text(payload));
+  return write_blocked_ ? SendStatus::queued : SendStatus::sent;
+}
+
+void Connection::write_bytes(std::string_view bytes) {
+  // Order matters: once something waits in pending_, everything goes behind it.
+  if (worker_.is_corked(*this) && pending_offset_ == pending_.size()) {
+    worker_.cork_buffer().append(bytes);
+    return;
+  }
+  pending_.append(bytes);
+  if (!write_blocked_) worker_.schedule_flush(*this);
+}
+
+void Connection::send_close(std::uint16_t code, std::string_view reason) {
+  std::uint8_t payload[ws::kMaxControlPayload];
+  const std::size_t size = ws::write_close_payload(payload, code, reason);
+  send_frame(ws::Opcode::close, std::span(payload, size));
+}
+
+void Connection::flush() {
+  if (state_ == State::closed) return;
+  ssize_t written = 0;
+  std::string& cork = worker_.cork_buffer();
+  if (!cork.empty()) {
+    // Right after this connection's processing the cork holds its bytes alone, and nothing was
+    // pending before them (write_bytes queues everything behind an existing backlog).
+    written = ::send(fd_, cork.data(), cork.size(), MSG_NOSIGNAL);
+    const std::size_t taken = written > 0 ? static_cast<std::size_t>(written) : 0;
+    if (taken < cork.size()) pending_.append(cork, taken, std::string::npos);
+    cork.clear();
+    if (cork.capacity() > 2 * net::EventLoop::kReceiveBufferSize) {
+      std::string().swap(cork);
+      cork.reserve(net::EventLoop::kReceiveBufferSize);
+    }
+  } else if (buffered_amount() > 0) {
+    written = ::send(fd_, pending_.data() + pending_offset_, buffered_amount(), MSG_NOSIGNAL);
+    if (written > 0) pending_offset_ += static_cast<std::size_t>(written);
+  }
+  if (written < 0 && errno != EAGAIN && errno != EINTR) return peer_gone();
+  const bool was_blocked = write_blocked_;
+  write_blocked_ = buffered_amount() > 0;
+  if (!write_blocked_) {
+    pending_offset_ = 0;
+    release_if_large(pending_);
+    if (shutdown_after_flush_) {
+      ::shutdown(fd_, SHUT_WR);  // FIN right behind our last bytes (close frame or error response)
+      shutdown_after_flush_ = false;
+    }
+  }
+  update_interest();
+  if (was_blocked && !write_blocked_ && state_ == State::open && route_->behavior.drain)
+    route_->behavior.drain(*this);
+}
+
+void Connection::update_interest() {
+  std::uint32_t interest = EPOLLRDHUP;
+  if (buffered_amount() < kReadPauseBytes) interest |= EPOLLIN;
+  if (write_blocked_) interest |= EPOLLOUT;
+  if (interest == interest_) return;
+  interest_ = interest;
+  worker_.loop().modify(fd_, interest_, this);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Closing (RFC 6455 §7)
+
+void Connection::fail(ws::ProtocolError error) {
+  // RFC 6455 §7.1.7: _Fail the WebSocket Connection_ with the code the violated rule calls for.
+  spdlog::debug("{}: protocol error: {}", remote_address_, ws::describe(error));
+  begin_close(ws::close_code_for(error), ws::describe(error));
+}
+
+void Connection::begin_close(std::uint16_t code, std::string_view reason) {
+  if (state_ != State::open) return;
+  send_close(code, reason);
+  close_sent_ = true;
+  enter_closing();
+  shutdown_after_flush_ = true;
+  notify_close(code, reason);
+}
+
+void Connection::close_by_application(std::uint16_t code, std::string_view reason) {
+  begin_close(code, reason);
+}
+
+bool Connection::start_drain_close() {
+  if (state_ == State::http) {
+    destroy();
+    return true;
+  }
+  if (state_ != State::open) return false;
+  begin_close(ws::close_code::kGoingAway, "server shutting down");
+  return true;
+}
+
+void Connection::enter_closing() noexcept {
+  state_ = State::closing;
+  deadline_ms_ = worker_.now_ms() + kCloseTimeoutMs;
+  reschedule_timer();
+}
+
+void Connection::notify_close(std::uint16_t code, std::string_view reason) {
+  if (route_ != nullptr && route_->behavior.close) route_->behavior.close(*this, code, reason);
+}
+
+void Connection::peer_gone() {
+  // EOF or a socket error. Without a close frame first this is RFC 6455 §7.1.5's 1006.
+  const bool was_open = state_ == State::open;
+  destroy();
+  if (was_open) notify_close(ws::close_code::kAbnormal, {});
+}
+
+void Connection::destroy() noexcept {
+  if (state_ == State::closed) return;
+  if (is_websocket()) worker_.server().open_websockets.fetch_sub(1, std::memory_order_relaxed);
+  state_ = State::closed;
+  net::TimerWheel::cancel(*this);
+  worker_.loop().remove(fd_);
+  ::close(fd_);
+  fd_ = -1;
+  worker_.retire(*this);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers: handshake, heartbeat, idle, close
+
+void Connection::on_timer(net::TimerNode& node) { static_cast<Connection&>(node).timer_fired(); }
+
+void Connection::timer_fired() {
+  const std::uint64_t now = worker_.now_ms();
+  const Config& config = worker_.server().config;
+  switch (state_) {
+    case State::http:
+    case State::closing:
+      if (now >= deadline_ms_) return destroy();  // slow handshake, or a peer that never closes
+      break;
+    case State::open:
+      if (awaiting_pong_ && now >= ping_sent_ms_ + to_ms(config.pong_timeout))
+        return begin_close(ws::close_code::kGoingAway, "pong timeout");
+      if (config.idle_timeout > 0 && now >= last_activity_ms_ + to_ms(config.idle_timeout))
+        return begin_close(ws::close_code::kGoingAway, "idle timeout");
+      if (now >= next_ping_ms_ && !awaiting_pong_) {
+        std::uint8_t payload[8];
+        std::memcpy(payload, &now, sizeof payload);
+        send_frame(ws::Opcode::ping, payload);
+        awaiting_pong_ = true;
+        ping_sent_ms_ = now;
+        next_ping_ms_ = now + to_ms(config.ping_interval);
+      }
+      break;
+    case State::closed:
+      return;
+  }
+  reschedule_timer();
+}
+
+void Connection::reschedule_timer() {
+  std::uint64_t deadline = deadline_ms_;
+  if (state_ == State::open) {
+    const Config& config = worker_.server().config;
+    deadline = awaiting_pong_ ? ping_sent_ms_ + to_ms(config.pong_timeout) : next_ping_ms_;
+    if (config.idle_timeout > 0) deadline = std::min(deadline, last_activity_ms_ + to_ms(config.idle_timeout));
+  }
+  worker_.loop().timers().schedule(*this, deadline);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The public API's entry points (include/pylon/app.hpp)
+
+SendStatus send(Connection& connection, std::string_view message, MessageKind kind) {
+  return connection.send_message(message, kind);
+}
+void close(Connection& connection, std::uint16_t code, std::string_view reason) {
+  connection.close_by_application(code, reason);
+}
+std::size_t buffered_amount(const Connection& connection) noexcept { return connection.buffered_amount(); }
+void* user_data(Connection& connection) noexcept { return connection.user_data(); }
+std::string_view remote_address(const Connection& connection) noexcept { return connection.remote_address(); }
+std::string_view subprotocol(const Connection& connection) noexcept { return connection.subprotocol(); }
+
+}  // namespace pylon::detail

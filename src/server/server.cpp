@@ -1,0 +1,90 @@
+#include "server/server.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "net/socket.hpp"
+#include "server/worker.hpp"
+
+namespace pylon::detail {
+
+Server::Server(Config config_in) : config(std::move(config_in)) {}
+
+Server::~Server() = default;
+
+const Route* Server::find_route(std::string_view path) const noexcept {
+  for (const Route& route : routes)
+    if (route.path == path) return &route;
+  return nullptr;
+}
+
+void Server::drain() {
+  if (draining.exchange(true)) return;
+  for (auto& worker : workers_) worker->post_drain();
+}
+
+int Server::run() {
+  const net::Endpoint endpoint = net::parse_endpoint(config.listen);
+  unsigned threads = config.threads != 0 ? config.threads : std::max(1u, std::thread::hardware_concurrency());
+
+  // Worker threads inherit this mask: SIGTERM, SIGINT and SIGHUP are taken by sigwait below,
+  // never by a loop thread in the middle of its work.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  const std::uint64_t open_files = net::raise_open_file_limit();
+  // Each listener binds the port the first one got, so "port 0" means one ephemeral port for all.
+  net::Endpoint bound = endpoint;
+  for (unsigned i = 0; i < threads; ++i) {
+    const int fd = net::listen_on(bound);
+    if (i == 0) bound.port = net::local_port(fd);
+    workers_.push_back(std::make_unique<Worker>(*this, fd, i));
+  }
+  // Descriptors: one per connection, plus listeners, epoll and eventfds, plus a little slack.
+  const std::uint64_t reserved = 3 * threads + 16;
+  const std::uint64_t connection_room = open_files > reserved ? open_files - reserved : 0;
+  spdlog::info("pylon {} listening on {} with {} thread(s); open-file limit {} allows about {} connections{}",
+               PYLON_VERSION, bound.to_string(), threads, open_files, connection_room,
+               connection_room < config.max_connections
+                   ? fmt::format(" (below max_connections {})", config.max_connections)
+                   : std::string());
+  for (auto& worker : workers_) worker->start();
+
+  // The main thread waits for signals; the workers stop by themselves once drained.
+  std::thread waiter([this, signals] {
+    for (;;) {
+      int signal_number = 0;
+      if (sigwait(&signals, &signal_number) != 0) continue;
+      if (signal_number == SIGHUP) {
+        spdlog::info("SIGHUP: nothing to reload yet");
+        continue;
+      }
+      spdlog::info("{}: draining {} WebSocket connection(s) over {} s (timeout {} s)",
+                   signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
+                   open_websockets.load(), config.drain_window, config.drain_timeout);
+      drain();
+      return;
+    }
+  });
+  for (auto& worker : workers_) worker->join();
+  if (!draining.load()) drain();  // a worker stopped on its own: make the waiter return
+  // The waiter may still sit in sigwait when drain() came from the API: wake it.
+  if (waiter.joinable()) {
+    pthread_kill(waiter.native_handle(), SIGTERM);
+    waiter.join();
+  }
+  workers_.clear();
+  spdlog::info("drained; exiting");
+  return 0;
+}
+
+}  // namespace pylon::detail

@@ -1,0 +1,166 @@
+#include "server/worker.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "net/socket.hpp"
+#include "server/connection.hpp"
+#include "server/server.hpp"
+
+namespace pylon::detail {
+namespace {
+
+// Accepting is bounded per readiness event so one busy listener cannot starve the connections.
+constexpr int kMaxAcceptsPerEvent = 128;
+constexpr std::uint64_t kListenerRetryMs = 200;
+
+}  // namespace
+
+Worker::Worker(Server& server, int listen_fd, unsigned index)
+    : server_(server), index_(index), listen_fd_(listen_fd) {
+  fire = &Worker::on_tick;
+  cork_.reserve(net::EventLoop::kReceiveBufferSize);
+  loop_.add(listen_fd_, EPOLLIN, this);
+  loop_.set_end_of_iteration([this] { end_of_iteration(); });
+}
+
+Worker::~Worker() {
+  while (connections_ != nullptr) connections_->destroy();
+  for (Connection* connection : retired_) delete connection;
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] { loop_.run(); });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::post_drain() {
+  loop_.post([this] { begin_drain(); });
+}
+
+void Worker::on_io(std::uint32_t) { accept_ready(); }
+
+void Worker::accept_ready() {
+  for (int i = 0; i < kMaxAcceptsPerEvent; ++i) {
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof peer;
+    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: level-triggered epoll would spin on the pending connection, so
+        // stop listening for a moment and let closes free some.
+        spdlog::warn("worker {}: cannot accept: {} (open-file limit reached); pausing accepts",
+                     index_, std::strerror(errno));
+        loop_.remove(listen_fd_);
+        listener_paused_ = true;
+        loop_.timers().schedule(*this, now_ms() + kListenerRetryMs);
+      }
+      return;  // EAGAIN: nothing left; ECONNABORTED and friends: the peer is gone
+    }
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto* connection = new Connection(*this, fd, net::format_address(peer));
+    link(*connection);
+  }
+}
+
+void Worker::link(Connection& connection) noexcept {
+  connection.list_next = connections_;
+  if (connections_ != nullptr) connections_->list_prev = &connection;
+  connections_ = &connection;
+  ++connection_count_;
+}
+
+void Worker::retire(Connection& connection) {
+  if (connection.list_prev != nullptr) connection.list_prev->list_next = connection.list_next;
+  else connections_ = connection.list_next;
+  if (connection.list_next != nullptr) connection.list_next->list_prev = connection.list_prev;
+  connection.list_prev = connection.list_next = nullptr;
+  --connection_count_;
+  retired_.push_back(&connection);
+}
+
+void Worker::schedule_flush(Connection& connection) {
+  if (connection.flush_scheduled) return;
+  connection.flush_scheduled = true;
+  flush_list_.push_back(&connection);
+}
+
+void Worker::end_of_iteration() {
+  // Flushing may destroy a connection (write error) but never frees it: retired ones are freed
+  // below, after every list that could point at them has been walked.
+  for (std::size_t i = 0; i < flush_list_.size(); ++i) {
+    Connection* connection = flush_list_[i];
+    connection->flush_scheduled = false;
+    if (!connection->closed()) connection->flush();
+  }
+  flush_list_.clear();
+  for (Connection* connection : retired_) delete connection;
+  retired_.clear();
+  if (draining_ && connection_count_ == 0) loop_.stop();
+}
+
+void Worker::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  drain_started_ms_ = now_ms();
+  if (!listener_paused_) loop_.remove(listen_fd_);
+  ::close(listen_fd_);
+  listen_fd_ = -1;
+  for (Connection* connection = connections_; connection != nullptr; connection = connection->list_next)
+    if (connection->is_websocket()) ++drain_total_;
+  drain_tick();
+}
+
+void Worker::on_tick(net::TimerNode& node) {
+  auto& worker = static_cast<Worker&>(node);
+  if (worker.draining_) {
+    worker.drain_tick();
+  } else if (worker.listener_paused_) {
+    worker.listener_paused_ = false;
+    worker.loop_.add(worker.listen_fd_, EPOLLIN, &worker);
+  }
+}
+
+void Worker::drain_tick() {
+  const Config& config = server_.config;
+  const std::uint64_t elapsed = now_ms() - drain_started_ms_;
+  if (elapsed >= static_cast<std::uint64_t>(config.drain_timeout * 1000)) {
+    if (connection_count_ > 0)
+      spdlog::warn("worker {}: drain timeout: dropping {} connection(s)", index_, connection_count_);
+    while (connections_ != nullptr) connections_->destroy();
+    return;  // end_of_iteration stops the loop
+  }
+  // Spread the 1001 closes evenly over drain_window so that clients do not all reconnect to the
+  // remaining instances in the same second.
+  const double window_ms = config.drain_window * 1000;
+  std::size_t due = drain_total_;
+  if (window_ms > 0 && static_cast<double>(elapsed) < window_ms)
+    due = static_cast<std::size_t>(static_cast<double>(drain_total_) *
+                                   (static_cast<double>(elapsed) + net::TimerWheel::kTickMs) / window_ms);
+  for (Connection* connection = connections_; connection != nullptr;) {
+    Connection* next = connection->list_next;
+    if (!connection->is_websocket()) {
+      connection->start_drain_close();
+    } else if (drain_closed_ < due && connection->start_drain_close()) {
+      ++drain_closed_;
+    }
+    connection = next;
+  }
+  loop_.timers().schedule(*this, now_ms() + net::TimerWheel::kTickMs);
+}
+
+}  // namespace pylon::detail

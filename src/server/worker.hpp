@@ -1,0 +1,76 @@
+// A worker: one event loop thread with its own SO_REUSEPORT listener, its connections, its cork
+// buffer and its share of a graceful drain (DESIGN.md "The engine").
+//
+// Created on the main thread; after start() everything but post_drain() runs on its thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net/event_loop.hpp"
+#include "net/timer_wheel.hpp"
+
+namespace pylon::detail {
+
+class Server;
+class Connection;
+
+class Worker final : public net::IoHandler, public net::TimerNode {
+ public:
+  Worker(Server& server, int listen_fd, unsigned index);
+  ~Worker();
+
+  void start();
+  void join();
+  void post_drain();  // any thread
+
+  void on_io(std::uint32_t epoll_events) override;  // the listener
+
+  Server& server() noexcept { return server_; }
+  net::EventLoop& loop() noexcept { return loop_; }
+  std::uint64_t now_ms() const noexcept { return loop_.now_ms(); }
+  bool draining() const noexcept { return draining_; }
+
+  // Corked writes: while a connection processes what it read, everything it sends collects in
+  // the cork buffer and goes out in one write when processing ends.
+  bool is_corked(const Connection& connection) const noexcept { return corked_ == &connection; }
+  std::string& cork_buffer() noexcept { return cork_; }
+  void cork(Connection& connection) noexcept { corked_ = &connection; }
+  void uncork() noexcept { corked_ = nullptr; }
+
+  // Connections with bytes to write that were sent outside their own read processing.
+  void schedule_flush(Connection& connection);
+  // Unlinks a destroyed connection; it is freed at the end of the iteration.
+  void retire(Connection& connection);
+
+ private:
+  void accept_ready();
+  void end_of_iteration();
+  void begin_drain();
+  static void on_tick(net::TimerNode& node);
+  void drain_tick();
+  void link(Connection& connection) noexcept;
+
+  Server& server_;
+  unsigned index_;
+  net::EventLoop loop_;
+  int listen_fd_;
+  bool listener_paused_ = false;
+  std::thread thread_;
+
+  Connection* connections_ = nullptr;  // intrusive list of live connections
+  std::size_t connection_count_ = 0;
+  std::vector<Connection*> flush_list_;
+  std::vector<Connection*> retired_;
+  Connection* corked_ = nullptr;
+  std::string cork_;
+
+  bool draining_ = false;
+  std::uint64_t drain_started_ms_ = 0;
+  std::size_t drain_total_ = 0;   // WebSockets open when the drain began
+  std::size_t drain_closed_ = 0;  // of which we have started closing
+};
+
+}  // namespace pylon::detail
