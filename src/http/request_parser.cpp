@@ -48,13 +48,18 @@ detail::Span span_of(std::size_t begin, std::size_t size) noexcept {
 }
 
 // The request line passed max_request_line. RFC 9112 §3 asks for 414 when the target is too
-// long; the decision looks only at the first `max` bytes so that it does not depend on how the
-// bytes were split: a method, one SP, and a target still running at the limit -> 414.
+// long. The decision looks only at the first `max` bytes so that it does not depend on how the
+// bytes were split: a method, one SP, then a target that is either still running at the limit or
+// followed by no more than a version's worth of bytes ("HTTP/1.1") -> 414. Otherwise the method
+// or the version part is what is long -> 400.
 ParseError classify_long_request_line(std::string_view window) noexcept {
+  constexpr std::size_t kVersionSize = 8;  // "HTTP/1.1"
   std::size_t m = 0;
   while (m < window.size() && detail::is_tchar(static_cast<unsigned char>(window[m]))) ++m;
-  if (m > 0 && m < window.size() && window[m] == ' ' &&
-      window.find(' ', m + 1) == std::string_view::npos) {
+  if (m == 0 || m == window.size() || window[m] != ' ') return ParseError::request_line_too_long;
+  const std::size_t space = window.find(' ', m + 1);
+  if (space == m + 1) return ParseError::request_line_too_long;  // empty target
+  if (space == std::string_view::npos || window.size() - (space + 1) <= kVersionSize) {
     return ParseError::target_too_long;
   }
   return ParseError::request_line_too_long;
@@ -191,7 +196,7 @@ ParseError parse_version(std::string_view text, int& minor) noexcept {
     return ParseError::none;
   }
   // "HTTP/2", "HTTP/3": well-formed names of versions this codec does not speak.
-  if (text.size() == 6 && text.substr(0, 5) == "HTTP/" && is_digit(text[5])) {
+  if (text.size() == 6 && text.substr(0, 5) == "HTTP/" && is_digit(text[5]) && text[5] != '1') {
     return ParseError::unsupported_version;
   }
   return ParseError::invalid_version;

@@ -26,8 +26,9 @@ inline constexpr std::size_t kMaxHeaders = 64;  // capacity of the fixed header 
 // applied as soon as the bytes received prove it exceeded, without waiting for the line to end.
 struct Limits {
   // Request line (or status line) length without its CRLF/LF. Past it: 414 when the request
-  // target is what makes the line long (the first max_request_line bytes hold a method, one SP
-  // and a target not yet ended by its SP), otherwise 400.
+  // target is what makes the line long, otherwise 400. Decided on the first max_request_line
+  // bytes alone (so it is the same however the bytes arrive): 414 when they hold a method, one
+  // SP, and a target that runs to the limit or is followed by at most 8 bytes ("HTTP/1.1").
   std::size_t max_request_line = 8192;
   // Sum of the field-line lengths, each counted without its CRLF/LF -> 431.
   std::size_t max_header_bytes = 16384;
