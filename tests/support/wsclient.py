@@ -1,0 +1,452 @@
+"""The one raw RFC 6455 client of the black-box suites.
+
+It does the opening handshake over a plain socket and then lets a test put any bytes on the
+wire: frames with any FIN/RSV bits, opcode, length encoding (minimal or not), declared length
+and mask (or none), sent in arbitrary segment splits with TCP_NODELAY. It decodes what the
+server sends, records whether the server masked a frame (it must not: RFC 6455 §5.1), and
+detects EOF.
+
+Also here: `HttpConnection`, a tiny HTTP/1.1 client for the handshake and route tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Sequence, Union
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+OP_CONTINUATION = 0x0
+OP_TEXT = 0x1
+OP_BINARY = 0x2
+OP_CLOSE = 0x8
+OP_PING = 0x9
+OP_PONG = 0xA
+
+RSV1, RSV2, RSV3 = 0x4, 0x2, 0x1  # bit values in the 3-bit `rsv` field
+
+DEFAULT_TIMEOUT = 15.0  # generous: the ASan build is slow
+
+
+def accept_key(key: Union[str, bytes]) -> str:
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 §4.2.2)."""
+    if isinstance(key, str):
+        key = key.encode()
+    return base64.b64encode(hashlib.sha1(key + WS_GUID).digest()).decode()
+
+
+def new_key() -> str:
+    return base64.b64encode(os.urandom(16)).decode()
+
+
+def apply_mask(data: bytes, key: bytes) -> bytes:
+    """XORs data with the 4-byte key (fast for MiB-sized payloads)."""
+    n = len(data)
+    if n == 0:
+        return b""
+    stream = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
+
+
+def build_frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0,
+                mask: Union[bool, bytes] = True, length_form: Optional[int] = None,
+                declared_length: Optional[int] = None) -> bytes:
+    """Encodes one frame, well-formed or not.
+
+    mask: True (random key), False (unmasked), or a 4-byte key.
+    length_form: None (minimal), 7, 16 or 64: the length encoding to use, minimal or not.
+    declared_length: the length to put in the header (default len(payload)).
+    """
+    if isinstance(payload, str):
+        payload = payload.encode()
+    length = len(payload) if declared_length is None else declared_length
+    first = (0x80 if fin else 0) | ((rsv & 0x7) << 4) | (opcode & 0xF)
+    if length_form is None:
+        length_form = 7 if length <= 125 else 16 if length <= 0xFFFF else 64
+    mask_bit = 0x80 if mask is not False else 0
+    if length_form == 7:
+        assert length <= 125
+        header = bytes([first, mask_bit | length])
+    elif length_form == 16:
+        header = bytes([first, mask_bit | 126]) + struct.pack("!H", length)
+    elif length_form == 64:
+        header = bytes([first, mask_bit | 127]) + struct.pack("!Q", length)
+    else:
+        raise ValueError(length_form)
+    if mask is False:
+        return header + payload
+    key = os.urandom(4) if mask is True else bytes(mask)
+    assert len(key) == 4
+    return header + key + apply_mask(payload, key)
+
+
+def close_payload(code: Optional[int] = None, reason: Union[str, bytes] = b"") -> bytes:
+    if code is None:
+        return b""
+    if isinstance(reason, str):
+        reason = reason.encode()
+    return struct.pack("!H", code) + reason
+
+
+@dataclass
+class Frame:
+    fin: bool
+    rsv: int
+    opcode: int
+    masked: bool
+    payload: bytes
+    length_form: int  # 7, 16 or 64: how the server encoded the length
+
+    @property
+    def close_code(self) -> Optional[int]:
+        assert self.opcode == OP_CLOSE
+        return struct.unpack("!H", self.payload[:2])[0] if len(self.payload) >= 2 else None
+
+    @property
+    def close_reason(self) -> bytes:
+        return self.payload[2:]
+
+    def minimal_length(self) -> bool:
+        n = len(self.payload)
+        return self.length_form == (7 if n <= 125 else 16 if n <= 0xFFFF else 64)
+
+    def __repr__(self) -> str:
+        shown = self.payload[:40] + (b"..." if len(self.payload) > 40 else b"")
+        return (f"Frame(fin={int(self.fin)} rsv={self.rsv} opcode={self.opcode:#x} "
+                f"masked={self.masked} len={len(self.payload)} payload={shown!r})")
+
+
+class ConnectionClosed(Exception):
+    """EOF (or reset) from the server while a frame or response was expected."""
+
+
+class ProtocolError(AssertionError):
+    """The server sent something RFC 6455 forbids (e.g. a masked frame)."""
+
+
+class _Socket:
+    """A TCP socket with a receive buffer, shared by the HTTP and WebSocket clients."""
+
+    def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT,
+                 sock: Optional[socket.socket] = None):
+        self.host, self.port = host, port
+        self.sock = sock or socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(timeout)
+        self.buffer = bytearray()
+        self.eof = False
+        self.reset = False
+
+    def _fill(self, timeout: Optional[float]) -> bool:
+        """Reads once; False on EOF/reset."""
+        if self.eof:
+            return False
+        self.sock.settimeout(timeout)
+        try:
+            chunk = self.sock.recv(1 << 20)
+        except ConnectionResetError:
+            self.eof = self.reset = True
+            return False
+        if not chunk:
+            self.eof = True
+            return False
+        self.buffer += chunk
+        return True
+
+    def read_exact(self, n: int, timeout: float = DEFAULT_TIMEOUT) -> bytes:
+        deadline = time.monotonic() + timeout
+        while len(self.buffer) < n:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout(f"timed out waiting for {n} bytes (have {len(self.buffer)})")
+            if not self._fill(remaining):
+                raise ConnectionClosed(f"EOF after {len(self.buffer)} of {n} bytes "
+                                       f"({'reset' if self.reset else 'FIN'})")
+        data = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        return data
+
+    def read_until(self, marker: bytes, timeout: float = DEFAULT_TIMEOUT, limit: int = 1 << 20) -> bytes:
+        deadline = time.monotonic() + timeout
+        while marker not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout(f"timed out waiting for {marker!r}; have {bytes(self.buffer[:200])!r}")
+            if len(self.buffer) > limit:
+                raise AssertionError("response too long")
+            if not self._fill(remaining):
+                raise ConnectionClosed(f"EOF before {marker!r}; have {bytes(self.buffer[:200])!r}")
+        end = self.buffer.index(marker) + len(marker)
+        data = bytes(self.buffer[:end])
+        del self.buffer[:end]
+        return data
+
+    def send_raw(self, data: bytes, split: Union[None, int, Sequence[int]] = None) -> None:
+        """Sends data; split: None (one send), an int (segments of that size), or a list of
+        segment sizes (the rest goes in a last segment). Each segment is its own send() with
+        TCP_NODELAY on, so it leaves as its own TCP segment."""
+        if split is None:
+            self.sock.sendall(data)
+            return
+        sizes: Iterable[int]
+        if isinstance(split, int):
+            sizes = [split] * ((len(data) + split - 1) // split)
+        else:
+            sizes = list(split) + [len(data) - sum(split)]
+        offset = 0
+        for size in sizes:
+            if size <= 0:
+                continue
+            self.sock.sendall(data[offset:offset + size])
+            offset += size
+        assert offset == len(data)
+
+    def wait_eof(self, timeout: float = DEFAULT_TIMEOUT) -> bytes:
+        """Reads until EOF; returns any bytes that came before it (raises on timeout)."""
+        deadline = time.monotonic() + timeout
+        while not self.eof:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout(f"server did not close the TCP connection within {timeout}s")
+            self._fill(remaining)
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        return data
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    reason: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    raw_head: bytes = b""
+
+    def header(self, name: str) -> Optional[str]:
+        values = self.header_all(name)
+        return ", ".join(values) if values else None
+
+    def header_all(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def header_tokens(self, name: str) -> list[str]:
+        return [t.strip().lower() for v in self.header_all(name) for t in v.split(",") if t.strip()]
+
+
+class HttpConnection(_Socket):
+    """HTTP/1.1 over one connection: send raw requests, read responses one after another."""
+
+    def request(self, method: str, path: str, headers: Sequence[tuple[str, str]] = (),
+                body: bytes = b"", host: bool = True) -> None:
+        lines = [f"{method} {path} HTTP/1.1"]
+        if host:
+            lines.append(f"Host: {self.host}:{self.port}")
+        lines += [f"{k}: {v}" for k, v in headers]
+        if body:
+            lines.append(f"Content-Length: {len(body)}")
+        self.send_raw(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+
+    def read_response(self, timeout: float = DEFAULT_TIMEOUT, read_body: bool = True) -> HttpResponse:
+        head = self.read_until(b"\r\n\r\n", timeout=timeout)
+        lines = head[:-4].decode("latin-1").split("\r\n")
+        version, _, rest = lines[0].partition(" ")
+        assert version.startswith("HTTP/1."), f"not an HTTP response: {head[:200]!r}"
+        code, _, reason = rest.partition(" ")
+        response = HttpResponse(int(code), reason, raw_head=head)
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            assert colon, f"bad header line {line!r}"
+            response.headers.append((name.strip(), value.strip()))
+        if not read_body or response.status == 101:
+            return response
+        length = response.header("Content-Length")
+        if length is not None:
+            response.body = self.read_exact(int(length), timeout=timeout)
+        elif (response.header("Transfer-Encoding") or "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(self.read_until(b"\r\n", timeout=timeout)[:-2].split(b";")[0], 16)
+                body += self.read_exact(size + 2, timeout=timeout)[:-2]
+                if size == 0:
+                    break
+            response.body = body
+        elif 100 <= response.status < 200 or response.status in (204, 304):
+            pass
+        else:
+            response.body = self.wait_eof(timeout=timeout)
+        return response
+
+
+def http_request(address: tuple[str, int], method: str, path: str,
+                 headers: Sequence[tuple[str, str]] = (), body: bytes = b"",
+                 timeout: float = DEFAULT_TIMEOUT) -> HttpResponse:
+    """One request on a fresh connection (closed afterwards)."""
+    conn = HttpConnection(*address, timeout=timeout)
+    try:
+        conn.request(method, path, headers, body)
+        return conn.read_response(timeout=timeout)
+    finally:
+        conn.close()
+
+
+def upgrade_headers(key: Optional[str] = None, extra: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+    return [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", key or new_key()), ("Sec-WebSocket-Version", "13"), *extra]
+
+
+class WsClient(HttpConnection):
+    """A raw WebSocket client (client role: its frames are masked unless a test says not)."""
+
+    def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT):
+        super().__init__(host, port, timeout)
+        self.handshake_response: Optional[HttpResponse] = None
+
+    @classmethod
+    def connect(cls, address: tuple[str, int], path: str = "/ws/echo",
+                headers: Sequence[tuple[str, str]] = (), timeout: float = DEFAULT_TIMEOUT) -> "WsClient":
+        client = cls(*address, timeout=timeout)
+        try:
+            client.handshake(path, headers, timeout=timeout)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def handshake(self, path: str = "/ws/echo", headers: Sequence[tuple[str, str]] = (),
+                  timeout: float = DEFAULT_TIMEOUT) -> HttpResponse:
+        key = new_key()
+        self.request("GET", path, upgrade_headers(key, headers))
+        response = self.read_response(timeout=timeout)
+        self.handshake_response = response
+        assert response.status == 101, f"handshake failed: {response.raw_head!r} {response.body!r}"
+        assert response.header("Sec-WebSocket-Accept") == accept_key(key), response.raw_head
+        return response
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def send_frame(self, opcode: int, payload: Union[bytes, str] = b"", *, split=None, **kwargs) -> None:
+        self.send_raw(build_frame(opcode, payload, **kwargs), split=split)
+
+    def send_text(self, text: Union[str, bytes], **kwargs) -> None:
+        self.send_frame(OP_TEXT, text.encode() if isinstance(text, str) else text, **kwargs)
+
+    def send_binary(self, data: bytes, **kwargs) -> None:
+        self.send_frame(OP_BINARY, data, **kwargs)
+
+    def send_close(self, code: Optional[int] = None, reason: Union[str, bytes] = b"", **kwargs) -> None:
+        self.send_frame(OP_CLOSE, close_payload(code, reason), **kwargs)
+
+    # --- receiving -------------------------------------------------------------------------
+
+    def recv_frame(self, timeout: float = DEFAULT_TIMEOUT) -> Frame:
+        """The next frame from the server; raises ConnectionClosed on EOF, ProtocolError on a
+        masked server frame."""
+        head = self.read_exact(2, timeout)
+        fin = bool(head[0] & 0x80)
+        rsv = (head[0] >> 4) & 0x7
+        opcode = head[0] & 0xF
+        masked = bool(head[1] & 0x80)
+        length = head[1] & 0x7F
+        form = 7
+        if length == 126:
+            length = struct.unpack("!H", self.read_exact(2, timeout))[0]
+            form = 16
+        elif length == 127:
+            length = struct.unpack("!Q", self.read_exact(8, timeout))[0]
+            form = 64
+            if length >> 63:
+                raise ProtocolError("server frame with the top bit of a 64-bit length set")
+        key = self.read_exact(4, timeout) if masked else None
+        payload = self.read_exact(length, timeout)
+        if key:
+            payload = apply_mask(payload, key)
+        frame = Frame(fin, rsv, opcode, masked, payload, form)
+        if masked:
+            raise ProtocolError(f"server sent a masked frame (RFC 6455 §5.1): {frame!r}")
+        return frame
+
+    def recv_message(self, timeout: float = DEFAULT_TIMEOUT) -> Frame:
+        """The next frame, which must be a data frame as the echo sends it: one unfragmented
+        frame, RSV clear, minimal length encoding."""
+        frame = self.recv_frame(timeout)
+        assert frame.opcode in (OP_TEXT, OP_BINARY), f"expected a data frame, got {frame!r}"
+        assert frame.fin, f"echo must be one unfragmented frame: {frame!r}"
+        assert frame.rsv == 0, f"RSV bits set without an extension: {frame!r}"
+        assert frame.minimal_length(), f"server used a non-minimal length encoding: {frame!r}"
+        return frame
+
+    def expect_echo(self, opcode: int, payload: bytes, timeout: float = DEFAULT_TIMEOUT) -> None:
+        frame = self.recv_message(timeout)
+        assert frame.opcode == opcode, f"expected opcode {opcode:#x}, got {frame!r}"
+        assert len(frame.payload) == len(payload), f"length {len(frame.payload)} != {len(payload)}"
+        assert frame.payload == payload, f"payload differs: {frame!r}"
+
+    def expect_pong(self, payload: bytes, timeout: float = DEFAULT_TIMEOUT) -> None:
+        frame = self.recv_frame(timeout)
+        assert frame.opcode == OP_PONG, f"expected a pong, got {frame!r}"
+        assert frame.fin and frame.rsv == 0, frame
+        assert frame.payload == payload, f"pong payload {frame.payload!r} != ping payload {payload!r}"
+
+    def expect_close(self, code: Union[None, int, Sequence[int]], timeout: float = DEFAULT_TIMEOUT,
+                     eof: bool = True) -> Frame:
+        """The next frame must be a close with `code` (None: empty payload or 1000; a list: any
+        of them), with a UTF-8 reason; then (eof=True) the server must close TCP."""
+        try:
+            frame = self.recv_frame(timeout)
+        except ConnectionClosed as error:
+            raise AssertionError(f"expected a close frame with code {code}, got EOF ({error})") from None
+        assert frame.opcode == OP_CLOSE, f"expected a close frame with code {code}, got {frame!r}"
+        assert frame.fin and frame.rsv == 0, frame
+        assert len(frame.payload) != 1 and len(frame.payload) <= 125, frame
+        frame.close_reason.decode("utf-8")  # raises if the reason is not UTF-8
+        if code is None:
+            assert frame.close_code in (None, 1000), f"expected an empty close or 1000, got {frame.close_code}"
+        elif isinstance(code, int):
+            assert frame.close_code == code, f"expected close code {code}, got {frame.close_code} ({frame!r})"
+        else:
+            assert frame.close_code in code, f"expected a close code in {code}, got {frame.close_code}"
+        if eof:
+            self.expect_eof(timeout)
+        return frame
+
+    def expect_eof(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """The server must close TCP and send nothing more."""
+        rest = self.wait_eof(timeout)
+        assert rest == b"", f"unexpected bytes before EOF: {rest[:80]!r}"
+
+    def expect_silence_then_echo(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Proves that nothing was queued before this point: sends a marker message and the
+        very next frame must be its echo."""
+        marker = os.urandom(8).hex().encode()
+        self.send_text(marker)
+        self.expect_echo(OP_TEXT, marker, timeout)
+
+    def close_cleanly(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.send_close(1000)
+        self.expect_close(1000, timeout)
+        self.close()
+
+
+def echo_check(address: tuple[str, int], path: str = "/ws/echo") -> None:
+    """A quick end-to-end check that the server still serves a new client."""
+    client = WsClient.connect(address, path)
+    try:
+        client.send_text("still alive?")
+        client.expect_echo(OP_TEXT, b"still alive?")
+        client.send_binary(b"\x00\xff")
+        client.expect_echo(OP_BINARY, b"\x00\xff")
+        client.close_cleanly()
+    finally:
+        client.close()
