@@ -107,7 +107,8 @@ void Connection::process(std::span<std::uint8_t> data) {
       if (close_received_) break;  // RFC 6455 §5.5.1: nothing after the peer's close is processed
       if (const auto error = parser_.feed(data, *this); error != ws::ProtocolError::none) {
         if (state_ == State::open) fail(error);
-        else if (state_ == State::closing) destroy();  // the peer garbled its close reply
+        // Bytes after the peer's close are ignored; a garbled reply to our close ends it.
+        else if (state_ == State::closing && !close_received_) destroy();
       }
       break;
     case State::closed:
@@ -322,6 +323,7 @@ void Connection::handle_control(ws::Opcode opcode, std::span<const std::uint8_t>
       awaiting_pong_ = false;
       break;
     case ws::Opcode::close: {
+      if (close_received_) return;  // RFC 6455 §5.5.1: nothing after the first close counts
       ws::ClosePayload close;
       ws::parse_close_payload(payload, close);  // the parser has already validated it
       close_received_ = true;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -149,8 +150,8 @@ void Worker::drain_tick() {
   const double window_ms = config.drain_window * 1000;
   std::size_t due = drain_total_;
   if (window_ms > 0 && static_cast<double>(elapsed) < window_ms)
-    due = static_cast<std::size_t>(static_cast<double>(drain_total_) *
-                                   (static_cast<double>(elapsed) + net::TimerWheel::kTickMs) / window_ms);
+    due = static_cast<std::size_t>(std::ceil(static_cast<double>(drain_total_) *
+                                             (static_cast<double>(elapsed) + net::TimerWheel::kTickMs) / window_ms));
   for (Connection* connection = connections_; connection != nullptr;) {
     Connection* next = connection->list_next;
     if (!connection->is_websocket()) {
