@@ -34,8 +34,12 @@ constexpr std::array<bool, 256> make_host_table() {
 }
 constexpr std::array<bool, 256> kHostChar = make_host_table();
 
-bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
-bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+bool is_ows(char c) noexcept {
+  return c == ' ' || c == '\t';
+}
+bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
 
 std::string_view trim_ows(std::string_view text) noexcept {
   while (!text.empty() && is_ows(text.front())) text.remove_prefix(1);
@@ -121,34 +125,60 @@ void split_target(std::string_view target, std::string_view& path,
 
 ErrorDescription describe(ParseError error) noexcept {
   switch (error) {
-    case ParseError::none: return {0, ""};
-    case ParseError::bare_cr: return {400, "bare CR"};
-    case ParseError::request_line_too_long: return {400, "request line too long"};
-    case ParseError::target_too_long: return {414, "request target too long"};
-    case ParseError::invalid_method: return {400, "invalid method"};
-    case ParseError::invalid_target: return {400, "invalid request target"};
-    case ParseError::http09_request: return {505, "HTTP/0.9 request not supported"};
-    case ParseError::invalid_version: return {400, "malformed HTTP version"};
-    case ParseError::unsupported_version: return {505, "HTTP version not supported"};
-    case ParseError::obs_fold: return {400, "obsolete header line folding"};
+    case ParseError::none:
+      return {0, ""};
+    case ParseError::bare_cr:
+      return {400, "bare CR"};
+    case ParseError::request_line_too_long:
+      return {400, "request line too long"};
+    case ParseError::target_too_long:
+      return {414, "request target too long"};
+    case ParseError::invalid_method:
+      return {400, "invalid method"};
+    case ParseError::invalid_target:
+      return {400, "invalid request target"};
+    case ParseError::http09_request:
+      return {505, "HTTP/0.9 request not supported"};
+    case ParseError::invalid_version:
+      return {400, "malformed HTTP version"};
+    case ParseError::unsupported_version:
+      return {505, "HTTP version not supported"};
+    case ParseError::obs_fold:
+      return {400, "obsolete header line folding"};
     case ParseError::whitespace_before_colon:
       return {400, "whitespace between header name and colon"};
-    case ParseError::missing_colon: return {400, "header line without colon"};
-    case ParseError::invalid_header_name: return {400, "invalid header name"};
-    case ParseError::invalid_header_value: return {400, "control character in header value"};
-    case ParseError::too_many_headers: return {431, "too many header fields"};
-    case ParseError::header_section_too_large: return {431, "header section too large"};
-    case ParseError::invalid_content_length: return {400, "invalid Content-Length"};
-    case ParseError::conflicting_content_length: return {400, "conflicting Content-Length"};
-    case ParseError::body_too_large: return {413, "body too large"};
-    case ParseError::transfer_encoding: return {501, "Transfer-Encoding not supported"};
-    case ParseError::missing_host: return {400, "missing Host header"};
-    case ParseError::duplicate_host: return {400, "more than one Host header"};
-    case ParseError::invalid_host: return {400, "invalid Host header"};
-    case ParseError::status_line_too_long: return {400, "status line too long"};
-    case ParseError::invalid_status_code: return {400, "invalid status code"};
-    case ParseError::invalid_reason: return {400, "control character in reason phrase"};
-    case ParseError::buffer_shrank: return {500, "buffer shorter than on the previous call"};
+    case ParseError::missing_colon:
+      return {400, "header line without colon"};
+    case ParseError::invalid_header_name:
+      return {400, "invalid header name"};
+    case ParseError::invalid_header_value:
+      return {400, "control character in header value"};
+    case ParseError::too_many_headers:
+      return {431, "too many header fields"};
+    case ParseError::header_section_too_large:
+      return {431, "header section too large"};
+    case ParseError::invalid_content_length:
+      return {400, "invalid Content-Length"};
+    case ParseError::conflicting_content_length:
+      return {400, "conflicting Content-Length"};
+    case ParseError::body_too_large:
+      return {413, "body too large"};
+    case ParseError::transfer_encoding:
+      return {501, "Transfer-Encoding not supported"};
+    case ParseError::missing_host:
+      return {400, "missing Host header"};
+    case ParseError::duplicate_host:
+      return {400, "more than one Host header"};
+    case ParseError::invalid_host:
+      return {400, "invalid Host header"};
+    case ParseError::status_line_too_long:
+      return {400, "status line too long"};
+    case ParseError::invalid_status_code:
+      return {400, "invalid status code"};
+    case ParseError::invalid_reason:
+      return {400, "control character in reason phrase"};
+    case ParseError::buffer_shrank:
+      return {500, "buffer shorter than on the previous call"};
   }
   return {500, "unknown parse error"};
 }
@@ -166,7 +196,9 @@ Limits clamp(const Limits& limits) noexcept {
   return out;
 }
 
-bool is_tchar(unsigned char c) noexcept { return kTchar[c]; }
+bool is_tchar(unsigned char c) noexcept {
+  return kTchar[c];
+}
 
 bool list_has_token(std::string_view list, std::string_view token) noexcept {
   while (true) {
@@ -358,8 +390,8 @@ ParseResult RequestParser::parse(std::string_view buffer, Request& out) noexcept
   while (phase_ == Phase::request_line) {
     if (!cursor_.next(buffer, line)) {
       if (cursor_.partial_size(buffer) > limits_.max_request_line) {
-        return fail(classify_long_request_line(
-            buffer.substr(cursor_.begin(), limits_.max_request_line)));
+        return fail(
+            classify_long_request_line(buffer.substr(cursor_.begin(), limits_.max_request_line)));
       }
       return {};
     }

@@ -88,7 +88,7 @@ struct ParseResult {
 
 struct Request {
   std::string_view method, target, path, query;  // path = target before '?', query after (no '?')
-  int version_minor = 1;                          // HTTP/1.<minor>
+  int version_minor = 1;                         // HTTP/1.<minor>
   std::array<Header, kMaxHeaders> headers{};
   std::size_t header_count = 0;
   std::string_view body;  // Content-Length body ("" when none)
@@ -111,9 +111,7 @@ namespace detail {
 struct Span {
   std::uint32_t begin = 0;
   std::uint32_t size = 0;
-  std::string_view in(std::string_view buffer) const noexcept {
-    return buffer.substr(begin, size);
-  }
+  std::string_view in(std::string_view buffer) const noexcept { return buffer.substr(begin, size); }
 };
 
 struct FieldSpan {

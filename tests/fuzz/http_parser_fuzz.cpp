@@ -35,14 +35,23 @@ bool inside(std::string_view view, std::string_view buffer) {
 // Chunk sizes: byte at a time, small random, large random, or two pieces.
 class Splitter {
  public:
-  explicit Splitter(std::uint8_t seed) : pattern_(seed & 3), state_(0x9e3779b9u ^ (seed * 0x10001u)) {}
+  explicit Splitter(std::uint8_t seed)
+      : pattern_(seed & 3), state_(0x9e3779b9u ^ (seed * 0x10001u)) {}
   std::size_t next(std::size_t remaining, std::size_t total) {
     std::size_t size = 1;
     switch (pattern_) {
-      case 0: size = 1; break;
-      case 1: size = 1 + random() % 16; break;
-      case 2: size = 1 + random() % 512; break;
-      default: size = first_ ? random() % (total + 1) : remaining; break;
+      case 0:
+        size = 1;
+        break;
+      case 1:
+        size = 1 + random() % 16;
+        break;
+      case 2:
+        size = 1 + random() % 512;
+        break;
+      default:
+        size = first_ ? random() % (total + 1) : remaining;
+        break;
     }
     first_ = false;
     return size < remaining ? size : remaining;
@@ -86,9 +95,9 @@ bool same(const ParseResult& a, const ParseResult& b) {
 
 // The parsed message as plain strings, to compare parses of different buffers.
 std::vector<std::string> flatten(const Request& r) {
-  std::vector<std::string> out = {std::string(r.method), std::string(r.target), std::string(r.path),
-                                  std::string(r.query), std::to_string(r.version_minor),
-                                  std::string(r.body)};
+  std::vector<std::string> out = {
+      std::string(r.method), std::string(r.target),           std::string(r.path),
+      std::string(r.query),  std::to_string(r.version_minor), std::string(r.body)};
   for (std::size_t i = 0; i < r.header_count; ++i) {
     out.emplace_back(r.headers[i].name);
     out.emplace_back(r.headers[i].value);

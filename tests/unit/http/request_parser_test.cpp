@@ -41,11 +41,9 @@ ParseResult parse_byte_at_a_time(std::string_view input, Request& out, std::size
     if (result.status != ParseStatus::need_more) break;
   }
   return result;  // `out` now refers to freed memory: callers look only at the result
-
 }
 
-void expect_error(std::string_view input, int status, ParseError error,
-                  const Limits& limits = {}) {
+void expect_error(std::string_view input, int status, ParseError error, const Limits& limits = {}) {
   SCOPED_TRACE(::testing::Message() << "input: " << ::testing::PrintToString(std::string(input)));
   const ParseResult result = parse_once(input, limits);
   EXPECT_EQ(result.status, ParseStatus::error);
@@ -97,8 +95,7 @@ TEST(RequestParser, AbsoluteFormPathIsThePathComponent) {
   ASSERT_EQ(parse_once("GET https://h HTTP/1.1\r\nHost: h\r\n\r\n", request).status,
             ParseStatus::done);
   EXPECT_EQ(request.path, "");
-  ASSERT_EQ(parse_once("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", request).status,
-            ParseStatus::done);
+  ASSERT_EQ(parse_once("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", request).status, ParseStatus::done);
   EXPECT_EQ(request.path, "*");
   ASSERT_EQ(parse_once("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", request).status,
             ParseStatus::done);
@@ -401,10 +398,12 @@ TEST(RequestParserErrors, FieldLines) {
   expect_error("GET / HTTP/1.1\r\nHo(st: h\r\n\r\n", 400, ParseError::invalid_header_name);
   expect_error("GET / HTTP/1.1\r\nX Y: h\r\n\r\n", 400, ParseError::invalid_header_name);
   expect_error("GET / HTTP/1.1\r\nX-\xc3\xa9: h\r\n\r\n", 400, ParseError::invalid_header_name);
-  expect_error("GET / HTTP/1.1\r\nX: a\x01" "b\r\n\r\n", 400, ParseError::invalid_header_value);
+  expect_error(
+      "GET / HTTP/1.1\r\nX: a\x01"
+      "b\r\n\r\n",
+      400, ParseError::invalid_header_value);
   expect_error("GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n", 400, ParseError::invalid_header_value);
-  expect_error("GET / HTTP/1.1\r\nX: a\0b\r\n\r\n"sv, 400,
-               ParseError::invalid_header_value);
+  expect_error("GET / HTTP/1.1\r\nX: a\0b\r\n\r\n"sv, 400, ParseError::invalid_header_value);
   expect_error("GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", 400, ParseError::bare_cr);
   expect_error("GET / HTTP/1.1\r\nX: a\r\r\n\r\n", 400, ParseError::bare_cr);
 }
@@ -415,8 +414,7 @@ TEST(RequestParserErrors, Framing) {
   expect_error("GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", 400, ParseError::duplicate_host);
   expect_error("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, ParseError::invalid_host);
   expect_error("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, ParseError::invalid_host);
-  expect_error("POST / HTTP/1.1\r\nContent-Length: x\r\n", 400,
-               ParseError::invalid_content_length);
+  expect_error("POST / HTTP/1.1\r\nContent-Length: x\r\n", 400, ParseError::invalid_content_length);
   expect_error("POST / HTTP/1.1\r\nContent-Length: -1\r\n", 400,
                ParseError::invalid_content_length);
   expect_error("POST / HTTP/1.1\r\nContent-Length: +1\r\n", 400,

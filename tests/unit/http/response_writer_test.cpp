@@ -14,8 +14,7 @@ TEST(WriteResponse, OkWithBodyKeepAlive) {
   std::string out;
   const std::array<Header, 1> headers{{{"Content-Type", "text/plain"}}};
   write_response(out, 200, headers, "ok\n", true);
-  EXPECT_EQ(out,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n");
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n");
 }
 
 TEST(WriteResponse, ErrorWithCloseAndEmptyBody) {
@@ -94,7 +93,8 @@ TEST(Iequals, AsciiCaseInsensitive) {
   EXPECT_TRUE(iequals("UPGRADE", "upgrade"));
   EXPECT_FALSE(iequals("upgrade", "upgrades"));
   EXPECT_FALSE(iequals("a-b", "a_b"));
-  EXPECT_FALSE(iequals("@", "`"));  // 0x40 and 0x60 differ only in the case bit, but are not letters
+  EXPECT_FALSE(
+      iequals("@", "`"));  // 0x40 and 0x60 differ only in the case bit, but are not letters
   EXPECT_FALSE(iequals("\xc9", "\xe9"));  // no Latin-1 folding
 }
 
