@@ -1,0 +1,291 @@
+"""Connection lifecycle of `pylon serve`: SIGTERM drain, max_connections, handshake timeout,
+heartbeat and idle timeout. Each test starts its own server with the flags it needs."""
+
+import signal
+import socket
+import time
+
+import pytest
+
+from support.server import start_server
+from support.wsclient import (OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, ConnectionClosed, HttpConnection,
+                              WsClient, echo_check, upgrade_headers)
+
+SLACK = 20.0  # seconds added to every deadline: the ASan build is slow, the timer wheel coarse
+
+
+def poll(condition, timeout, what):
+    """Calls condition() until it returns a true value; fails after timeout."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+def closed_by_server(client, timeout):
+    """Reads until the server closes TCP; returns the frames received before (the last may be a
+    close frame)."""
+    frames = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            frames.append(client.recv_frame(timeout=max(0.1, deadline - time.monotonic())))
+        except ConnectionClosed:
+            return frames
+        if frames[-1].opcode == OP_CLOSE:
+            client.expect_eof(timeout=max(0.1, deadline - time.monotonic()))
+            return frames
+
+
+# --- SIGTERM -------------------------------------------------------------------------------
+
+def test_sigterm_without_clients_exits_0():
+    with start_server() as server:
+        server.signal(signal.SIGTERM)
+        assert server.wait(timeout=30 + SLACK) == 0
+
+
+def test_sigterm_drains_fifty_clients():
+    window, drain_timeout = 1.0, 5.0
+    with start_server("--drain-window", str(window), "--drain-timeout", str(drain_timeout),
+                      "--threads", "2") as server:
+        clients = [WsClient.connect(server.address) for _ in range(50)]
+        for i, client in enumerate(clients):
+            client.send_text(b"before %d" % i)
+        for i, client in enumerate(clients):
+            client.expect_echo(OP_TEXT, b"before %d" % i)
+        probe = HttpConnection(*server.address)  # opened before SIGTERM
+        probe.request("GET", "/readyz")
+        assert probe.read_response().status == 200
+
+        started = time.monotonic()
+        server.signal(signal.SIGTERM)
+
+        def not_ready():
+            probe.request("GET", "/readyz")
+            return probe.read_response().status == 503
+        poll(not_ready, 10 + SLACK, "/readyz to answer 503 while draining")
+
+        # Every WebSocket gets a close frame with 1001; half answer it, half stay silent.
+        for i, client in enumerate(clients):
+            client.expect_close(1001, timeout=window + SLACK, eof=False)
+            if i % 2 == 0:
+                client.send_close(1001)
+        last_close = time.monotonic() - started
+        for client in clients:
+            client.expect_eof(timeout=drain_timeout + SLACK)
+        assert last_close < window + SLACK
+        assert server.wait(timeout=drain_timeout + SLACK) == 0
+        probe.close()
+
+
+def test_sigterm_close_frames_come_while_clients_keep_talking():
+    with start_server("--drain-window", "1", "--drain-timeout", "5") as server:
+        client = WsClient.connect(server.address)
+        server.signal(signal.SIGTERM)
+        # Until its close arrives the client may still be echoed; after it, only EOF.
+        frames = closed_by_server_after_reply(client)
+        assert frames[-1].opcode == OP_CLOSE and frames[-1].close_code == 1001, frames
+        assert server.wait(timeout=5 + SLACK) == 0
+
+
+def closed_by_server_after_reply(client):
+    frames = []
+    while True:
+        frame = client.recv_frame(timeout=1 + SLACK)
+        frames.append(frame)
+        if frame.opcode == OP_CLOSE:
+            client.send_close(1001)
+            client.expect_eof(timeout=SLACK)
+            return frames
+
+
+# --- max_connections ---------------------------------------------------------------------------
+
+def test_max_connections_refuses_with_503_and_recovers():
+    with start_server("--max-connections", "3", "--threads", "2") as server:
+        clients = [WsClient.connect(server.address) for _ in range(3)]
+
+        refused = HttpConnection(*server.address)
+        refused.request("GET", "/ws/echo", upgrade_headers())
+        response = refused.read_response(read_body=False)
+        assert response.status == 503, response.raw_head
+        refused.wait_eof(timeout=SLACK)
+        refused.close()
+
+        for i, client in enumerate(clients):  # the existing ones keep working
+            client.send_text(b"still here %d" % i)
+            client.expect_echo(OP_TEXT, b"still here %d" % i)
+        # Plain HTTP is not a WebSocket: it is not counted.
+        probe = HttpConnection(*server.address)
+        probe.request("GET", "/healthz")
+        assert probe.read_response().status == 200
+        probe.close()
+
+        clients[0].close_cleanly()
+
+        def accepted():
+            conn = HttpConnection(*server.address)
+            conn.request("GET", "/ws/echo", upgrade_headers())
+            status = conn.read_response(read_body=False).status
+            conn.close()
+            assert status in (101, 503), status
+            return status == 101
+        poll(accepted, SLACK, "a new WebSocket to be accepted after one closed")
+        echo_check_after_slot_frees(server)
+        for client in clients[1:]:
+            client.close_cleanly()
+
+
+def echo_check_after_slot_frees(server):
+    # The probe in accepted() was closed abruptly; poll until its slot is free too.
+    def ok():
+        try:
+            echo_check(server.address)
+            return True
+        except AssertionError:
+            return False
+    poll(ok, SLACK, "the server to accept an echo client")
+
+
+# --- handshake timeout --------------------------------------------------------------------------
+
+def test_slow_handshake_is_closed_and_others_keep_working():
+    with start_server("--handshake-timeout", "1") as server:
+        partial = HttpConnection(*server.address)
+        partial.send_raw(b"GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
+        silent = HttpConnection(*server.address)
+        upgraded = WsClient.connect(server.address)  # completed its handshake in time
+        echo_check(server.address)
+        for conn in (partial, silent):
+            rest = conn.wait_eof(timeout=1 + SLACK)
+            assert rest == b"" or rest.startswith(b"HTTP/1.1 408"), rest[:100]
+            conn.close()
+        # The handshake timeout does not apply to a finished handshake.
+        upgraded.send_text("after the slow ones were closed")
+        upgraded.expect_echo(OP_TEXT, b"after the slow ones were closed")
+        upgraded.close_cleanly()
+        echo_check(server.address)
+
+
+def test_trickling_handshake_is_closed():
+    with start_server("--handshake-timeout", "1") as server:
+        conn = HttpConnection(*server.address)
+        request = b"GET /ws/echo HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"s" * 1000
+        started = time.monotonic()
+        closed = False
+        for byte in request:
+            try:
+                conn.send_raw(bytes([byte]))
+            except OSError:
+                closed = True
+                break
+            conn.sock.settimeout(0.2)  # pacing the trickle; also notices the close
+            try:
+                if conn.sock.recv(4096, socket.MSG_PEEK) == b"" or conn.sock.recv(4096):
+                    closed = True
+                    break
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                closed = True
+                break
+            if time.monotonic() - started > 1 + SLACK:
+                break
+        assert closed, "a client trickling its request must be closed after handshake_timeout"
+        conn.close()
+        echo_check(server.address)
+
+
+# --- heartbeat ------------------------------------------------------------------------------------
+
+def test_heartbeat_pings_and_closes_silent_clients():
+    with start_server("--ping-interval", "1", "--pong-timeout", "1") as server:
+        silent = WsClient.connect(server.address)
+        answering = WsClient.connect(server.address)
+
+        pings = 0
+        deadline = time.monotonic() + 4 * SLACK
+        while pings < 4:
+            frame = answering.recv_frame(timeout=max(0.1, deadline - time.monotonic()))
+            assert frame.opcode == OP_PING, f"expected only pings, got {frame!r}"
+            assert len(frame.payload) <= 125
+            answering.send_frame(OP_PONG, frame.payload)
+            pings += 1
+
+        frames = closed_by_server(silent, timeout=2 * SLACK)
+        assert frames and frames[0].opcode == OP_PING, f"the silent client got no ping: {frames}"
+        assert all(f.opcode in (OP_PING, OP_CLOSE) for f in frames), frames
+        if frames[-1].opcode == OP_CLOSE:
+            assert frames[-1].close_code == 1001, frames[-1]
+
+        answering.send_text("still open")
+        while True:  # a ping may come before the echo
+            frame = answering.recv_frame()
+            if frame.opcode == OP_PING:
+                answering.send_frame(OP_PONG, frame.payload)
+                continue
+            assert frame.opcode == OP_TEXT and frame.payload == b"still open", frame
+            break
+        answering.send_close(1000)
+        frames = [f for f in closed_by_server(answering, timeout=SLACK) if f.opcode != OP_PING]
+        assert frames and frames[-1].close_code == 1000, frames
+
+
+def test_no_pings_within_default_interval():
+    # Default ping_interval is 25 s: a short session sees no ping.
+    with start_server() as server:
+        client = WsClient.connect(server.address)
+        for i in range(50):
+            client.send_text(b"%d" % i)
+            client.expect_echo(OP_TEXT, b"%d" % i)
+        client.close_cleanly()
+
+
+# --- idle timeout ------------------------------------------------------------------------------------
+
+def test_idle_timeout_closes_silent_websockets():
+    with start_server("--idle-timeout", "1", "--ping-interval", "100") as server:
+        silent = WsClient.connect(server.address)
+        active = WsClient.connect(server.address)
+        started = time.monotonic()
+        i = 0
+        silent.sock.settimeout(0.25)
+        while True:
+            active.send_text(b"keep %d" % i)
+            active.expect_echo(OP_TEXT, b"keep %d" % i)
+            i += 1
+            try:  # pacing the active client; also notices the close of the silent one
+                chunk = silent.sock.recv(4096)
+            except socket.timeout:
+                chunk = None
+            except ConnectionResetError:
+                chunk = b""
+            if chunk is not None:
+                silent.buffer += chunk
+                silent.eof = chunk == b""
+                break
+            assert time.monotonic() - started < 1 + 2 * SLACK, "the silent client was never closed"
+        frames = closed_by_server(silent, timeout=SLACK)
+        assert all(f.opcode == OP_CLOSE for f in frames), frames
+        active.send_text("active is alive")
+        active.expect_echo(OP_TEXT, b"active is alive")
+        active.close_cleanly()
+
+
+def test_idle_timeout_off_by_default():
+    with start_server("--handshake-timeout", "1") as server:
+        idle = WsClient.connect(server.address)
+        # A slow handshake being closed is proof that timers ran meanwhile.
+        slow = HttpConnection(*server.address)
+        slow.send_raw(b"GET /")
+        slow.wait_eof(timeout=1 + SLACK)
+        idle.send_text("not idle-closed")
+        idle.expect_echo(OP_TEXT, b"not idle-closed")
+        idle.close_cleanly()
