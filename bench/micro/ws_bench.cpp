@@ -75,8 +75,12 @@ void run_parse(benchmark::State& state, Opcode opcode) {
                                                   benchmark::Counter::kIsRate);
 }
 
-void BM_ParseMaskedBinary(benchmark::State& state) { run_parse(state, Opcode::binary); }
-void BM_ParseMaskedText(benchmark::State& state) { run_parse(state, Opcode::text); }
+void BM_ParseMaskedBinary(benchmark::State& state) {
+  run_parse(state, Opcode::binary);
+}
+void BM_ParseMaskedText(benchmark::State& state) {
+  run_parse(state, Opcode::text);
+}
 
 void BM_ApplyMask(benchmark::State& state) {
   std::vector<std::uint8_t> data = text_payload(static_cast<std::size_t>(state.range(0)) + 1);

@@ -57,7 +57,8 @@ struct ClosePayload {
 };
 
 // Parses a complete close payload (empty -> kNoStatus). Checks length != 1, the code, reason UTF-8.
-ProtocolError parse_close_payload(std::span<const std::uint8_t> payload, ClosePayload& out) noexcept;
+ProtocolError parse_close_payload(std::span<const std::uint8_t> payload,
+                                  ClosePayload& out) noexcept;
 
 // Largest close reason: 125-byte control payload minus the 2-byte code (added).
 inline constexpr std::size_t kMaxCloseReason = 123;

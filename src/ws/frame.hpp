@@ -24,7 +24,9 @@ enum class Opcode : std::uint8_t {
 };
 
 // RFC 6455 §5.5: control opcodes are those with the high bit of the 4-bit opcode set.
-constexpr bool is_control(Opcode op) noexcept { return (static_cast<std::uint8_t>(op) & 0x8) != 0; }
+constexpr bool is_control(Opcode op) noexcept {
+  return (static_cast<std::uint8_t>(op) & 0x8) != 0;
+}
 
 // True for the six opcodes RFC 6455 defines (added: the parser and tests share this table).
 constexpr bool is_known_opcode(std::uint8_t op) noexcept {

@@ -122,7 +122,8 @@ ProtocolError FrameParser<Handler>::feed(std::span<std::uint8_t> data, Handler& 
         break;
       case Phase::header_second:
         error = on_second_byte(p[pos++]);
-        if (error == ProtocolError::none && phase_ == Phase::payload) error = on_header_done(handler);
+        if (error == ProtocolError::none && phase_ == Phase::payload)
+          error = on_header_done(handler);
         break;
       case Phase::length16:
       case Phase::length64:

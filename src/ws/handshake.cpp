@@ -47,7 +47,9 @@ void base64_encode(const std::uint8_t* in, std::size_t size, char* out) noexcept
   }
 }
 
-constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
+constexpr bool is_ows(char c) noexcept {
+  return c == ' ' || c == '\t';
+}
 
 // RFC 9110 §5.6.1 list element with optional whitespace removed.
 std::string_view trim_ows(std::string_view s) noexcept {

@@ -38,7 +38,10 @@ struct Handler {
 
   void on_message_data(Opcode opcode, std::span<const std::uint8_t> chunk, bool first, bool last) {
     check(first == !message_open && (opcode == Opcode::text || opcode == Opcode::binary));
-    if (first) message.clear(), message_opcode = opcode;
+    if (first) {
+      message.clear();
+      message_opcode = opcode;
+    }
     check(opcode == message_opcode && parser->in_message() == !last);
     message.insert(message.end(), chunk.begin(), chunk.end());
     check(message.size() <= max_size);
@@ -53,7 +56,10 @@ struct Handler {
   void on_control_frame_data(Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
                              bool last) {
     check(first == !control_open && is_control(opcode));
-    if (first) control.clear(), control_opcode = opcode;
+    if (first) {
+      control.clear();
+      control_opcode = opcode;
+    }
     check(opcode == control_opcode);
     control.insert(control.end(), chunk.begin(), chunk.end());
     check(control.size() <= kMaxControlPayload);
@@ -133,8 +139,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const Role role = (data[0] & 1) != 0 ? Role::client : Role::server;
   const bool allow_rsv1 = (data[0] & 2) != 0;
   static constexpr std::uint64_t kSizes[] = {0, 1, 2, 5, 125, 126, 1000, 65535, 65536};
-  const std::uint64_t max_size =
-      data[1] < std::size(kSizes) ? kSizes[data[1]] : data[1] < 128 ? data[1] : kUnlimitedMessageSize;
+  const std::uint64_t max_size = data[1] < std::size(kSizes) ? kSizes[data[1]]
+                                 : data[1] < 128             ? data[1]
+                                                             : kUnlimitedMessageSize;
   const std::uint32_t seed = data[2] | 1u;
   const std::vector<std::uint8_t> wire(data + 3, data + size);
 

@@ -62,7 +62,9 @@ TEST(ErrorTest, ParseEmptyCloseIsNoStatus) {
 }
 
 TEST(ErrorTest, ParseCodeAndReason) {
-  auto payload = bytes("\x03\xe8" "bye \xc3\xa9");
+  auto payload = bytes(
+      "\x03\xe8"
+      "bye \xc3\xa9");
   ClosePayload out;
   ASSERT_EQ(parse_close_payload(payload, out), ProtocolError::none);
   EXPECT_EQ(out.code, 1000);
@@ -90,9 +92,13 @@ TEST(ErrorTest, ParseRejectsBadCodes) {
 
 TEST(ErrorTest, ParseRejectsBadReason) {
   ClosePayload out;
-  auto payload = bytes("\x03\xe8" "ok\xff");
+  auto payload = bytes(
+      "\x03\xe8"
+      "ok\xff");
   EXPECT_EQ(parse_close_payload(payload, out), ProtocolError::invalid_close_reason);
-  payload = bytes("\x03\xe8" "\xe2\x82");  // truncated euro sign
+  payload = bytes(
+      "\x03\xe8"
+      "\xe2\x82");  // truncated euro sign
   EXPECT_EQ(parse_close_payload(payload, out), ProtocolError::invalid_close_reason);
 }
 

@@ -14,7 +14,9 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-Bytes bytes(std::string_view s) { return {s.begin(), s.end()}; }
+Bytes bytes(std::string_view s) {
+  return {s.begin(), s.end()};
+}
 // Literals may hold NUL bytes: take the whole array, not up to the first NUL.
 template <std::size_t N>
 Bytes bytes(const char (&s)[N]) {
@@ -138,8 +140,8 @@ TEST_P(RoundTripTest, ClientToServerAndBack) {
     for (Split split : {Split::whole, Split::bytes, Split::random}) {
       if (split == Split::bytes && size > 70000) continue;  // covered by random splits
       RecordingHandler handler;
-      const Bytes input = concat({frame(Opcode::binary, payload, masked),
-                                  frame(Opcode::ping, bytes("p"), masked)});
+      const Bytes input =
+          concat({frame(Opcode::binary, payload, masked), frame(Opcode::ping, bytes("p"), masked)});
       Parser parser(receiver, kUnlimitedMessageSize);
       ASSERT_EQ(feed_split(parser, input, handler, split, static_cast<unsigned>(size)),
                 ProtocolError::none);
@@ -222,6 +224,11 @@ TEST(FrameParserTest, FragmentsWithInterleavedPingsAndEmptyFragments) {
     EXPECT_EQ(handler.events[3].opcode, Opcode::text);
     EXPECT_EQ(handler.events[3].data, bytes("Hello"));
     EXPECT_EQ(handler.events[4].opcode, Opcode::binary);
+    if (split == Split::whole) {
+      // "Hel", "lo", the empty final fragment (ends the message) and "x": empty non-final
+      // fragments give no call.
+      EXPECT_EQ(handler.message_calls, 4);
+    }
   }
 }
 
@@ -281,7 +288,8 @@ TEST(FrameParserErrorTest, ControlFrameTooLarge) {
 }
 
 TEST(FrameParserErrorTest, NonMinimalLength) {
-  EXPECT_EQ(parse_error(Role::client, bytes("\x82\x7e\x00\x7d")), ProtocolError::non_minimal_length);
+  EXPECT_EQ(parse_error(Role::client, bytes("\x82\x7e\x00\x7d")),
+            ProtocolError::non_minimal_length);
   EXPECT_EQ(parse_error(Role::client, bytes("\x82\x7f\x00\x00\x00\x00\x00\x00\xff\xff")),
             ProtocolError::non_minimal_length);
 }
@@ -297,7 +305,9 @@ TEST(FrameParserErrorTest, MaskingByRole) {
 
 TEST(FrameParserErrorTest, UnexpectedContinuation) {
   EXPECT_EQ(parse_error(Role::client, bytes("\x80")), ProtocolError::unexpected_continuation);
-  EXPECT_EQ(parse_error(Role::client, bytes("\x81\x01" "a" "\x80")),
+  EXPECT_EQ(parse_error(Role::client, bytes("\x81\x01"
+                                            "a"
+                                            "\x80")),
             ProtocolError::unexpected_continuation);
 }
 
@@ -322,8 +332,10 @@ TEST(FrameParserErrorTest, InvalidClosePayload) {
 }
 
 TEST(FrameParserErrorTest, InvalidCloseCode) {
-  EXPECT_EQ(parse_error(Role::client, bytes("\x88\x02\x03\xed")), ProtocolError::invalid_close_code);
-  EXPECT_EQ(parse_error(Role::client, bytes("\x88\x02\x00\x00")), ProtocolError::invalid_close_code);
+  EXPECT_EQ(parse_error(Role::client, bytes("\x88\x02\x03\xed")),
+            ProtocolError::invalid_close_code);
+  EXPECT_EQ(parse_error(Role::client, bytes("\x88\x02\x00\x00")),
+            ProtocolError::invalid_close_code);
 }
 
 TEST(FrameParserErrorTest, InvalidCloseReason) {
@@ -375,13 +387,16 @@ TEST(FrameParserErrorTest, FirstBadByteDecides) {
   // Unmasked (byte 1) beats the oversized control length in the same byte? Mask is checked first.
   EXPECT_EQ(parse_error(Role::server, bytes("\x89\x7e")), ProtocolError::unmasked_frame);
   // Control frame too large is known at byte 1, before any length bytes.
-  EXPECT_EQ(parse_error(Role::client, bytes("\x89\x7f\x80")), ProtocolError::control_frame_too_large);
+  EXPECT_EQ(parse_error(Role::client, bytes("\x89\x7f\x80")),
+            ProtocolError::control_frame_too_large);
 }
 
 TEST(FrameParserErrorTest, DeadParserRepeatsErrorAndCallsNothing) {
   Parser parser(Role::client, kUnlimitedMessageSize);
   RecordingHandler handler;
-  Bytes bad = bytes("\x81\x02" "a\xff");
+  Bytes bad = bytes(
+      "\x81\x02"
+      "a\xff");
   EXPECT_EQ(parser.feed(bad, handler), ProtocolError::invalid_utf8);
   EXPECT_EQ(handler.message_calls, 0);
   Bytes good = bytes("\x82\x01z");
@@ -543,7 +558,9 @@ TEST(FrameParserLimitTest, LimitCanChange) {
   EXPECT_EQ(parser.max_message_size(), 5u);
   parser.set_max_message_size(6);
   RecordingHandler handler;
-  Bytes input = bytes("\x82\x06" "abcdef");
+  Bytes input = bytes(
+      "\x82\x06"
+      "abcdef");
   EXPECT_EQ(parser.feed(input, handler), ProtocolError::none);
 }
 
@@ -570,7 +587,7 @@ TEST(FrameParserRsv1Test, AllowedOnFirstDataFrameOnly) {
             ProtocolError::reserved_bits_set);
   EXPECT_EQ(fails(frame(Opcode::ping, {}, false, true, true)), ProtocolError::reserved_bits_set);
   EXPECT_EQ(fails(bytes("\xa1\x00")), ProtocolError::reserved_bits_set);  // RSV2
-  EXPECT_EQ(fails(bytes("\x81\x01\xff")), ProtocolError::invalid_utf8);  // uncompressed text
+  EXPECT_EQ(fails(bytes("\x81\x01\xff")), ProtocolError::invalid_utf8);   // uncompressed text
 }
 
 // ---- random messages through random splits ----
@@ -592,7 +609,8 @@ TEST(FrameParserTest, RandomStreamsInRandomSplits) {
         pos += n;
         const Opcode op = f == 0 ? Opcode::binary : Opcode::continuation;
         input = concat({input, frame(op, piece, true, last)});
-        if (rng() % 3 == 0) input = concat({input, frame(Opcode::pong, pattern(rng() % 126), true)});
+        if (rng() % 3 == 0)
+          input = concat({input, frame(Opcode::pong, pattern(rng() % 126), true)});
       }
       expected.push_back(payload);
     }

@@ -35,14 +35,14 @@ TEST(HandshakeTest, ValidClientKeys) {
 
 TEST(HandshakeTest, InvalidClientKeys) {
   EXPECT_FALSE(is_valid_client_key(""));
-  EXPECT_FALSE(is_valid_client_key("dGhlIHNhbXBsZSBub25jZQ="));     // 23 chars
-  EXPECT_FALSE(is_valid_client_key("dGhlIHNhbXBsZSBub25jZQ==="));   // 25 chars
-  EXPECT_FALSE(is_valid_client_key("dGhlIHNhbXBsZSBub25jZQAA"));    // no padding: 18 bytes
-  EXPECT_FALSE(is_valid_client_key("dGhlIHNhbXBsZSBub25jZ=A="));    // padding in the middle
-  EXPECT_FALSE(is_valid_client_key("dGhlIHNhbXBsZSBub25j*Q=="));    // not base64
-  EXPECT_FALSE(is_valid_client_key("dGhlIHNhbXBsZSBub25j ZQ=="));   // space inside
+  EXPECT_FALSE(is_valid_client_key("dGhlIHNhbXBsZSBub25jZQ="));    // 23 chars
+  EXPECT_FALSE(is_valid_client_key("dGhlIHNhbXBsZSBub25jZQ==="));  // 25 chars
+  EXPECT_FALSE(is_valid_client_key("dGhlIHNhbXBsZSBub25jZQAA"));   // no padding: 18 bytes
+  EXPECT_FALSE(is_valid_client_key("dGhlIHNhbXBsZSBub25jZ=A="));   // padding in the middle
+  EXPECT_FALSE(is_valid_client_key("dGhlIHNhbXBsZSBub25j*Q=="));   // not base64
+  EXPECT_FALSE(is_valid_client_key("dGhlIHNhbXBsZSBub25j ZQ=="));  // space inside
   EXPECT_FALSE(is_valid_client_key(" dGhlIHNhbXBsZSBub25jZQ=="));
-  EXPECT_FALSE(is_valid_client_key("dGhlIHNhbXBsZQ=="));            // 10 bytes
+  EXPECT_FALSE(is_valid_client_key("dGhlIHNhbXBsZQ=="));  // 10 bytes
 }
 
 TEST(HandshakeTest, GeneratedClientKeysAreValidAndFresh) {

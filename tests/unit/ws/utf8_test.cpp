@@ -14,7 +14,9 @@ std::span<const std::uint8_t> as_bytes(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
-bool valid(std::string_view s) { return is_valid_utf8(as_bytes(s)); }
+bool valid(std::string_view s) {
+  return is_valid_utf8(as_bytes(s));
+}
 
 // Feeds s one byte at a time; returns the index of the byte feed() rejected, or -1 if none.
 long first_rejected_byte(std::string_view s) {
@@ -28,34 +30,38 @@ long first_rejected_byte(std::string_view s) {
 TEST(Utf8Test, ValidSamples) {
   EXPECT_TRUE(valid(""));
   EXPECT_TRUE(valid("hello"));
-  EXPECT_TRUE(valid("\xc2\x80"));                  // U+0080, smallest 2-byte
-  EXPECT_TRUE(valid("\xdf\xbf"));                  // U+07FF
-  EXPECT_TRUE(valid("\xe0\xa0\x80"));              // U+0800, smallest 3-byte
-  EXPECT_TRUE(valid("\xed\x9f\xbf"));              // U+D7FF, just below surrogates
-  EXPECT_TRUE(valid("\xee\x80\x80"));              // U+E000, just above surrogates
-  EXPECT_TRUE(valid("\xef\xbf\xbf"));              // U+FFFF
-  EXPECT_TRUE(valid("\xf0\x90\x80\x80"));          // U+10000, smallest 4-byte
-  EXPECT_TRUE(valid("\xf4\x8f\xbf\xbf"));          // U+10FFFF, largest code point
+  EXPECT_TRUE(valid("\xc2\x80"));          // U+0080, smallest 2-byte
+  EXPECT_TRUE(valid("\xdf\xbf"));          // U+07FF
+  EXPECT_TRUE(valid("\xe0\xa0\x80"));      // U+0800, smallest 3-byte
+  EXPECT_TRUE(valid("\xed\x9f\xbf"));      // U+D7FF, just below surrogates
+  EXPECT_TRUE(valid("\xee\x80\x80"));      // U+E000, just above surrogates
+  EXPECT_TRUE(valid("\xef\xbf\xbf"));      // U+FFFF
+  EXPECT_TRUE(valid("\xf0\x90\x80\x80"));  // U+10000, smallest 4-byte
+  EXPECT_TRUE(valid("\xf4\x8f\xbf\xbf"));  // U+10FFFF, largest code point
   EXPECT_TRUE(valid("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"));  // "kosme" in Greek
   EXPECT_TRUE(valid("Hello-\xc2\xb5@\xc3\x9f\xc3\xb6\xc3\xa4\xc3\xbc\xc3\xa0\xc3\xa1-UTF-8!!"));
 }
 
 TEST(Utf8Test, InvalidSamples) {
-  EXPECT_FALSE(valid("\x80"));                  // stray continuation
-  EXPECT_FALSE(valid("a\xbf" "b"));             // stray continuation in text
-  EXPECT_FALSE(valid("\xc0\x80"));              // overlong NUL
-  EXPECT_FALSE(valid("\xc1\xbf"));              // overlong 2-byte
-  EXPECT_FALSE(valid("\xe0\x9f\xbf"));          // overlong 3-byte
-  EXPECT_FALSE(valid("\xf0\x8f\xbf\xbf"));      // overlong 4-byte
-  EXPECT_FALSE(valid("\xed\xa0\x80"));          // U+D800 surrogate
-  EXPECT_FALSE(valid("\xed\xbf\xbf"));          // U+DFFF surrogate
-  EXPECT_FALSE(valid("\xf4\x90\x80\x80"));      // U+110000
-  EXPECT_FALSE(valid("\xf5\x80\x80\x80"));      // lead beyond range
+  EXPECT_FALSE(valid("\x80"));  // stray continuation
+  EXPECT_FALSE(
+      valid("a\xbf"
+            "b"));                          // stray continuation in text
+  EXPECT_FALSE(valid("\xc0\x80"));          // overlong NUL
+  EXPECT_FALSE(valid("\xc1\xbf"));          // overlong 2-byte
+  EXPECT_FALSE(valid("\xe0\x9f\xbf"));      // overlong 3-byte
+  EXPECT_FALSE(valid("\xf0\x8f\xbf\xbf"));  // overlong 4-byte
+  EXPECT_FALSE(valid("\xed\xa0\x80"));      // U+D800 surrogate
+  EXPECT_FALSE(valid("\xed\xbf\xbf"));      // U+DFFF surrogate
+  EXPECT_FALSE(valid("\xf4\x90\x80\x80"));  // U+110000
+  EXPECT_FALSE(valid("\xf5\x80\x80\x80"));  // lead beyond range
   EXPECT_FALSE(valid("\xff"));
-  EXPECT_FALSE(valid("\xc3"));                  // truncated at end
-  EXPECT_FALSE(valid("\xe2\x82"));              // truncated at end
-  EXPECT_FALSE(valid("\xf0\x9f\x98"));          // truncated at end
-  EXPECT_FALSE(valid("\xc3" "a"));              // continuation missing
+  EXPECT_FALSE(valid("\xc3"));          // truncated at end
+  EXPECT_FALSE(valid("\xe2\x82"));      // truncated at end
+  EXPECT_FALSE(valid("\xf0\x9f\x98"));  // truncated at end
+  EXPECT_FALSE(
+      valid("\xc3"
+            "a"));  // continuation missing
 }
 
 TEST(Utf8Test, FailFastPosition) {
@@ -65,8 +71,10 @@ TEST(Utf8Test, FailFastPosition) {
   EXPECT_EQ(first_rejected_byte("\xe0\x80"), 1);        // overlong 3-byte
   EXPECT_EQ(first_rejected_byte("\xf0\x80"), 1);        // overlong 4-byte
   EXPECT_EQ(first_rejected_byte("abc\x80"), 3);
-  EXPECT_EQ(first_rejected_byte("\xe2\x82" "a"), 2);
-  EXPECT_EQ(first_rejected_byte("\xe2\x82"), -1);       // only incomplete, not invalid
+  EXPECT_EQ(first_rejected_byte("\xe2\x82"
+                                "a"),
+            2);
+  EXPECT_EQ(first_rejected_byte("\xe2\x82"), -1);  // only incomplete, not invalid
 }
 
 TEST(Utf8Test, StaysFailedUntilReset) {
@@ -110,11 +118,20 @@ bool reference_valid(const std::vector<std::uint8_t>& s) {
     const std::uint8_t b = s[i];
     std::size_t n;
     std::uint32_t cp;
-    if (b < 0x80) { n = 1; cp = b; }
-    else if ((b & 0xE0) == 0xC0) { n = 2; cp = b & 0x1F; }
-    else if ((b & 0xF0) == 0xE0) { n = 3; cp = b & 0x0F; }
-    else if ((b & 0xF8) == 0xF0) { n = 4; cp = b & 0x07; }
-    else return false;
+    if (b < 0x80) {
+      n = 1;
+      cp = b;
+    } else if ((b & 0xE0) == 0xC0) {
+      n = 2;
+      cp = b & 0x1F;
+    } else if ((b & 0xF0) == 0xE0) {
+      n = 3;
+      cp = b & 0x0F;
+    } else if ((b & 0xF8) == 0xF0) {
+      n = 4;
+      cp = b & 0x07;
+    } else
+      return false;
     if (i + n > s.size()) return false;
     for (std::size_t k = 1; k < n; ++k) {
       if ((s[i + k] & 0xC0) != 0x80) return false;
@@ -131,8 +148,8 @@ bool reference_valid(const std::vector<std::uint8_t>& s) {
 // path, fed in random chunks: the verdict must match the reference.
 TEST(Utf8Test, RandomAgainstReference) {
   std::mt19937 rng(42);
-  const char* pieces[] = {"a", "Z", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xed\x9f\xbf",
-                          "\xf4\x8f\xbf\xbf"};
+  const char* pieces[] = {
+      "a", "Z", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xed\x9f\xbf", "\xf4\x8f\xbf\xbf"};
   for (int round = 0; round < 3000; ++round) {
     std::vector<std::uint8_t> s;
     const int count = static_cast<int>(rng() % 120);
