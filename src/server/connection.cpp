@@ -243,9 +243,6 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
   }
   std::string response;
   http::write_response(response, 101, std::span(headers.data(), header_count), {}, true);
-  // write_response adds Content-Length: 0, which a 101 must not carry (RFC 9110 §8.6).
-  const std::string_view length_line = "Content-Length: 0\r\n";
-  if (const auto at = response.find(length_line); at != std::string::npos) response.erase(at, length_line.size());
   write_bytes(response);
 
   state_ = State::open;
