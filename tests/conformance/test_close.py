@@ -134,3 +134,26 @@ def test_abrupt_reset(ws):
     ws.expect_echo(OP_TEXT, b"about to reset")
     ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     ws.close()  # RST
+
+
+def test_close_then_half_close(ws):
+    import socket
+    ws.send_close(1000)
+    ws.sock.shutdown(socket.SHUT_WR)  # the client is done sending; it still reads
+    ws.expect_close(1000)
+
+
+def test_half_close_without_close_frame(ws):
+    import socket
+    ws.send_text("last words")
+    ws.sock.shutdown(socket.SHUT_WR)
+    ws.expect_echo(OP_TEXT, b"last words")
+    # Then the server may send a close (1006 is never sent on the wire) or just close TCP.
+    try:
+        frame = ws.recv_frame()
+        assert frame.opcode == OP_CLOSE and frame.close_code not in (1005, 1006), frame
+        ws.expect_eof()
+    except Exception as error:  # EOF straight away is fine
+        from support.wsclient import ConnectionClosed
+        if not isinstance(error, ConnectionClosed):
+            raise

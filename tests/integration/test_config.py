@@ -170,3 +170,10 @@ def test_underscore_flag_spelling(write_config):
         client = WsClient.connect(server.address)
         assert http_request(server.address, "GET", "/ws/echo", upgrade_headers()).status == 503
         client.close_cleanly()
+
+
+def test_several_allowed_origins_on_the_command_line():
+    with start_server("--allowed-origins", "https://a.example", "https://b.example") as server:
+        for origin, status in [("https://a.example", 101), ("https://b.example", 101), ("https://c.example", 403)]:
+            response = http_request(server.address, "GET", "/ws/echo", upgrade_headers(extra=[("Origin", origin)]))
+            assert response.status == status, (origin, response.raw_head)

@@ -1,6 +1,7 @@
 """Connection lifecycle of `pylon serve`: SIGTERM drain, max_connections, handshake timeout,
 heartbeat and idle timeout. Each test starts its own server with the flags it needs."""
 
+import selectors
 import signal
 import socket
 import time
@@ -60,19 +61,15 @@ def test_sigterm_drains_fifty_clients():
             client.send_text(b"before %d" % i)
         for i, client in enumerate(clients):
             client.expect_echo(OP_TEXT, b"before %d" % i)
-        probe = HttpConnection(*server.address)  # opened before SIGTERM
-        probe.request("GET", "/readyz")
-        assert probe.read_response().status == 200
-
         started = time.monotonic()
         server.signal(signal.SIGTERM)
 
-        def not_ready():
-            probe.request("GET", "/readyz")
-            return probe.read_response().status == 503
-        poll(not_ready, 10 + SLACK, "/readyz to answer 503 while draining")
-
-        # Every WebSocket gets a close frame with 1001; half answer it, half stay silent.
+        # Every WebSocket gets a close frame with 1001, spread over the drain window.
+        arrivals = first_byte_times(clients, started, timeout=window + SLACK)
+        assert len(arrivals) == len(clients), f"only {len(arrivals)} of {len(clients)} got anything"
+        assert max(arrivals) - min(arrivals) >= window / 4, \
+            f"closes not spread over the {window}s window: {min(arrivals):.3f}..{max(arrivals):.3f}s"
+        # Half answer the close, half stay silent: all are closed by drain_timeout.
         for i, client in enumerate(clients):
             client.expect_close(1001, timeout=window + SLACK, eof=False)
             if i % 2 == 0:
@@ -82,7 +79,31 @@ def test_sigterm_drains_fifty_clients():
             client.expect_eof(timeout=drain_timeout + SLACK)
         assert last_close < window + SLACK
         assert server.wait(timeout=drain_timeout + SLACK) == 0
+
+
+@pytest.mark.parametrize("idle_before", [False, True], ids=["at-once", "after-idle"])
+def test_readyz_is_503_while_draining(idle_before):
+    with start_server("--drain-window", "2", "--drain-timeout", "5") as server:
+        client = WsClient.connect(server.address)  # keeps the drain going
+        probe = HttpConnection(*server.address)  # a keep-alive connection opened before SIGTERM
+        probe.request("GET", "/readyz")
+        assert probe.read_response().status == 200
+        if idle_before:
+            echo_check(server.address)  # the probe sits idle meanwhile
+        server.signal(signal.SIGTERM)
+
+        def not_ready():
+            try:
+                probe.request("GET", "/readyz")
+                return probe.read_response().status == 503
+            except (ConnectionClosed, OSError) as error:
+                pytest.fail(f"the open connection was closed instead of answering /readyz with 503: {error}")
+        poll(not_ready, 10 + SLACK, "/readyz to answer 503 while draining")
         probe.close()
+        client.expect_close(1001, timeout=2 + SLACK, eof=False)
+        client.send_close(1001)
+        client.expect_eof()
+        assert server.wait(timeout=5 + SLACK) == 0
 
 
 def test_sigterm_close_frames_come_while_clients_keep_talking():
@@ -93,6 +114,21 @@ def test_sigterm_close_frames_come_while_clients_keep_talking():
         frames = closed_by_server_after_reply(client)
         assert frames[-1].opcode == OP_CLOSE and frames[-1].close_code == 1001, frames
         assert server.wait(timeout=5 + SLACK) == 0
+
+
+def first_byte_times(clients, started, timeout):
+    """Seconds from `started` until each client's socket became readable (read concurrently)."""
+    selector = selectors.DefaultSelector()
+    for client in clients:
+        selector.register(client.sock, selectors.EVENT_READ)
+    times = []
+    deadline = time.monotonic() + timeout
+    while len(times) < len(clients) and time.monotonic() < deadline:
+        for key, _ in selector.select(max(0.01, deadline - time.monotonic())):
+            times.append(time.monotonic() - started)
+            selector.unregister(key.fileobj)
+    selector.close()
+    return times
 
 
 def closed_by_server_after_reply(client):
@@ -289,3 +325,20 @@ def test_idle_timeout_off_by_default():
         idle.send_text("not idle-closed")
         idle.expect_echo(OP_TEXT, b"not idle-closed")
         idle.close_cleanly()
+
+
+# --- many clients at once -------------------------------------------------------------------------
+
+def test_many_concurrent_clients_across_threads():
+    with start_server("--threads", "2") as server:
+        clients = [WsClient.connect(server.address) for _ in range(200)]
+        for round_ in range(5):
+            for i, client in enumerate(clients):
+                client.send_text(b"client %d round %d" % (i, round_))
+            for i, client in enumerate(clients):
+                client.expect_echo(OP_TEXT, b"client %d round %d" % (i, round_))
+        for client in clients:
+            client.send_close(1000)
+        for client in clients:
+            client.expect_close(1000)
+            client.close()
