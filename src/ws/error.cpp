@@ -82,7 +82,7 @@ std::size_t write_close_payload(std::uint8_t* out, std::uint16_t code,
     size = kMaxCloseReason;
     while (size > 0 && (static_cast<std::uint8_t>(reason[size]) & 0xC0) == 0x80) --size;
   }
-  std::memcpy(out + 2, reason.data(), size);
+  if (size > 0) std::memcpy(out + 2, reason.data(), size);  // data() may be null when empty
   return 2 + size;
 }
 
