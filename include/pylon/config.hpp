@@ -17,7 +17,7 @@ namespace pylon {
 
 struct Config {
   std::string listen = "127.0.0.1:8080";
-  unsigned threads = 0;  // 0: one loop per core
+  unsigned threads = 0;  // event loops; 0 (the default, not settable) means one per core
   std::size_t max_connections = 100000;      // open WebSockets, all loops together
   std::size_t max_message_size = 16u << 20;  // bytes; larger messages are closed with 1009
   std::size_t max_backpressure = 1u << 20;   // bytes queued per connection before sends drop

@@ -13,7 +13,7 @@ namespace {
 
 constexpr ConfigKey kKeys[] = {
     {"listen", ConfigKind::text, "address to listen on, HOST:PORT"},
-    {"threads", ConfigKind::count, "event loop threads (0: one per core)"},
+    {"threads", ConfigKind::count, "event loop threads (default: one per core)"},
     {"max_connections", ConfigKind::count, "open WebSockets allowed; beyond, upgrades get 503"},
     {"max_message_size", ConfigKind::bytes, "largest message accepted, bytes (else close 1009)"},
     {"max_backpressure", ConfigKind::bytes, "bytes queued per connection before sends are dropped"},
@@ -90,7 +90,7 @@ void set_config_value(Config& config, std::string_view key, const ConfigValue& v
     }
     config.listen = text;
   } else if (key == "threads") {
-    const auto threads = as_count(key, value, 0);
+    const auto threads = as_count(key, value, 1);
     if (threads > 1024) throw ConfigError(name, "must be at most 1024");
     config.threads = static_cast<unsigned>(threads);
   } else if (key == "max_connections") {

@@ -228,6 +228,7 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
   }
 
   route_ = &route;
+  worker_.websocket_opened();
   char accept[ws::kAcceptKeySize];
   ws::compute_accept_key(key->value, accept);
   std::array<http::Header, 4> headers = {{{"Upgrade", "websocket"},
@@ -443,10 +444,6 @@ void Connection::close_by_application(std::uint16_t code, std::string_view reaso
 }
 
 bool Connection::start_drain_close() {
-  if (state_ == State::http) {
-    destroy();
-    return true;
-  }
   if (state_ != State::open) return false;
   begin_close(ws::close_code::kGoingAway, "server shutting down");
   return true;
@@ -471,7 +468,10 @@ void Connection::peer_gone() {
 
 void Connection::destroy() noexcept {
   if (state_ == State::closed) return;
-  if (is_websocket()) worker_.server().open_websockets.fetch_sub(1, std::memory_order_relaxed);
+  if (is_websocket()) {
+    worker_.server().open_websockets.fetch_sub(1, std::memory_order_relaxed);
+    worker_.websocket_closed();
+  }
   state_ = State::closed;
   net::TimerWheel::cancel(*this);
   worker_.loop().remove(fd_);

@@ -49,7 +49,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
 
   // Worker hooks.
   void flush();                 // end of iteration / EPOLLOUT: hand pending_ to the kernel
-  // SIGTERM: close an open WebSocket with 1001 or drop an HTTP connection; true when it did.
+  // SIGTERM: close an open WebSocket with 1001; true when it did.
   bool start_drain_close();
   bool is_websocket() const noexcept { return route_ != nullptr; }
   bool closed() const noexcept { return state_ == State::closed; }

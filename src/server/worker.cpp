@@ -82,7 +82,6 @@ void Worker::link(Connection& connection) noexcept {
   connection.list_next = connections_;
   if (connections_ != nullptr) connections_->list_prev = &connection;
   connections_ = &connection;
-  ++connection_count_;
 }
 
 void Worker::retire(Connection& connection) {
@@ -90,7 +89,6 @@ void Worker::retire(Connection& connection) {
   else connections_ = connection.list_next;
   if (connection.list_next != nullptr) connection.list_next->list_prev = connection.list_prev;
   connection.list_prev = connection.list_next = nullptr;
-  --connection_count_;
   retired_.push_back(&connection);
 }
 
@@ -111,7 +109,8 @@ void Worker::end_of_iteration() {
   flush_list_.clear();
   for (Connection* connection : retired_) delete connection;
   retired_.clear();
-  if (draining_ && connection_count_ == 0) loop_.stop();
+  // Drained once no WebSocket is left; plain HTTP connections are dropped with the loop.
+  if (draining_ && websockets_ == 0) loop_.stop();
 }
 
 void Worker::begin_drain() {
@@ -121,8 +120,7 @@ void Worker::begin_drain() {
   if (!listener_paused_) loop_.remove(listen_fd_);
   ::close(listen_fd_);
   listen_fd_ = -1;
-  for (Connection* connection = connections_; connection != nullptr; connection = connection->list_next)
-    if (connection->is_websocket()) ++drain_total_;
+  drain_total_ = websockets_;
   drain_tick();
 }
 
@@ -140,8 +138,8 @@ void Worker::drain_tick() {
   const Config& config = server_.config;
   const std::uint64_t elapsed = now_ms() - drain_started_ms_;
   if (elapsed >= static_cast<std::uint64_t>(config.drain_timeout * 1000)) {
-    if (connection_count_ > 0)
-      spdlog::warn("worker {}: drain timeout: dropping {} connection(s)", index_, connection_count_);
+    if (websockets_ > 0)
+      spdlog::warn("worker {}: drain timeout: dropping {} WebSocket(s)", index_, websockets_);
     while (connections_ != nullptr) connections_->destroy();
     return;  // end_of_iteration stops the loop
   }
@@ -154,11 +152,8 @@ void Worker::drain_tick() {
                                              (static_cast<double>(elapsed) + net::TimerWheel::kTickMs) / window_ms));
   for (Connection* connection = connections_; connection != nullptr;) {
     Connection* next = connection->list_next;
-    if (!connection->is_websocket()) {
-      connection->start_drain_close();
-    } else if (drain_closed_ < due && connection->start_drain_close()) {
-      ++drain_closed_;
-    }
+    // Plain HTTP connections stay: a load balancer's keep-alive probe must see /readyz say 503.
+    if (drain_closed_ < due && connection->start_drain_close()) ++drain_closed_;
     connection = next;
   }
   loop_.timers().schedule(*this, now_ms() + net::TimerWheel::kTickMs);

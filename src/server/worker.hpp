@@ -42,6 +42,9 @@ class Worker final : public net::IoHandler, public net::TimerNode {
 
   // Connections with bytes to write that were sent outside their own read processing.
   void schedule_flush(Connection& connection);
+  // Open WebSockets of this worker: a drain is over when none is left.
+  void websocket_opened() noexcept { ++websockets_; }
+  void websocket_closed() noexcept { --websockets_; }
   // Unlinks a destroyed connection; it is freed at the end of the iteration.
   void retire(Connection& connection);
 
@@ -61,7 +64,7 @@ class Worker final : public net::IoHandler, public net::TimerNode {
   std::thread thread_;
 
   Connection* connections_ = nullptr;  // intrusive list of live connections
-  std::size_t connection_count_ = 0;
+  std::size_t websockets_ = 0;
   std::vector<Connection*> flush_list_;
   std::vector<Connection*> retired_;
   Connection* corked_ = nullptr;
