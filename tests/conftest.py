@@ -41,10 +41,14 @@ def start_server():
     return server_support.start_server
 
 
+def pytest_runtest_setup(item):
+    server_support.stopped_servers.clear()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed:
-        for running in server_support.live_servers:
-            report.sections.append((f"pylon server (pid {running.pid})", running.output(limit=6000)))
+        for running in server_support.live_servers + server_support.stopped_servers:
+            report.sections.append((f"server pid {running.pid} ({report.when})", running.output(limit=6000)))

@@ -31,9 +31,10 @@ REPO_DIR = TESTS_DIR.parent
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 45.0
 
-# Servers started by this process and not yet stopped; conftest.py shows their output when a
-# test fails.
+# Servers started by this process and not yet stopped, and those stopped since the current test
+# began: conftest.py shows their output when a test fails.
 live_servers: list["Server"] = []
+stopped_servers: list["Server"] = []
 
 
 def pylon_bin() -> str:
@@ -178,6 +179,7 @@ def start_process(argv: Sequence[str], port: int, ready: Callable[[Server], bool
     finally:
         server.stop(timeout=stop_timeout)
         live_servers.remove(server)
+        stopped_servers.append(server)
 
 
 @contextlib.contextmanager
