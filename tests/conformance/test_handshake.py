@@ -56,6 +56,7 @@ VARIANTS = {
     "connection-list": [("Upgrade", "websocket"), ("Connection", "keep-alive, Upgrade")],
     "connection-list-no-space": [("Upgrade", "websocket"), ("Connection", "Keep-Alive,upgrade")],
     "connection-two-headers": [("Upgrade", "websocket"), ("Connection", "keep-alive"), ("Connection", "Upgrade")],
+    "upgrade-list": [("Upgrade", "foo/2, websocket"), ("Connection", "Upgrade")],
 }
 
 
@@ -74,6 +75,48 @@ def test_lowercase_header_names(checked):
                                  ("sec-websocket-key", key), ("sec-websocket-version", "13")])
     assert response.status == 101, response.raw_head
     assert response.header("Sec-WebSocket-Accept") == accept_key(key)
+
+
+def test_optional_whitespace_around_header_values(checked):
+    key = new_key()
+    conn = HttpConnection(*checked)
+    try:
+        conn.send_raw(("GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade:websocket\r\nConnection:  Upgrade  \r\n"
+                       f"Sec-WebSocket-Key: \t {key}   \r\nSec-WebSocket-Version: 13 \r\n\r\n").encode())
+        response = conn.read_response()
+        assert response.status == 101, response.raw_head
+        assert response.header("Sec-WebSocket-Accept") == accept_key(key)
+    finally:
+        conn.close()
+
+
+def test_query_string_does_not_change_the_route(checked):
+    key = new_key()
+    response = upgrade(checked, upgrade_headers(key), path="/ws/echo?token=abc&x=1")
+    assert response.status == 101, response.raw_head
+    assert http_request(checked, "GET", "/healthz?probe=1").status == 200
+
+
+def test_unsupported_subprotocol_is_not_selected(checked):
+    # RFC 6455 §4.2.2: the server selects one of the offered subprotocols or none; /ws/echo has none.
+    response = upgrade(checked, upgrade_headers(extra=[("Sec-WebSocket-Protocol", "chat, superchat")]))
+    assert response.status == 101, response.raw_head
+    assert response.header("Sec-WebSocket-Protocol") is None, response.raw_head
+
+
+def test_upgrade_after_a_keep_alive_request(checked):
+    conn = HttpConnection(*checked)
+    try:
+        conn.request("GET", "/healthz")
+        assert conn.read_response().status == 200
+        key = new_key()
+        conn.request("GET", "/ws/echo", upgrade_headers(key))
+        response = conn.read_response()
+        assert response.status == 101 and response.header("Sec-WebSocket-Accept") == accept_key(key)
+        conn.send_raw(build_frame(OP_TEXT, b"upgraded late"))
+        assert conn.read_exact(15) == b"\x81\x0dupgraded late"
+    finally:
+        conn.close()
 
 
 @pytest.mark.parametrize("offer", ["permessage-deflate; client_max_window_bits",
