@@ -175,3 +175,53 @@ def test_fail_fast_in_unfinished_continuation_frame(ws):
     frame = build_frame(OP_CONTINUATION, payload, fin=True)
     ws.send_raw(build_frame(OP_TEXT, b"start ", fin=False) + frame[:8 + 3])
     ws.expect_close(1007)
+
+
+# --- block boundaries: vectorised validators work in 16/32/64-byte blocks ----------------------
+
+def text_with(offset, sequence, total):
+    """ASCII text of `total` bytes with `sequence` placed at byte `offset`."""
+    return b"a" * offset + sequence + b"b" * (total - offset - len(sequence))
+
+
+BOUNDARY_OFFSETS = [13, 14, 15, 29, 30, 31, 61, 62, 63, 64, 127, 4093, 65533]
+
+
+@pytest.mark.parametrize("offset", BOUNDARY_OFFSETS)
+def test_valid_4_byte_char_across_block_boundaries(ws, offset):
+    text = text_with(offset, "\U0001f600".encode(), 70000)
+    ws.send_text(text)
+    ws.expect_echo(OP_TEXT, text)
+
+
+@pytest.mark.parametrize("offset", BOUNDARY_OFFSETS)
+@pytest.mark.parametrize("bad", [b"\xed\xa0\x80", b"\xf0\x9f\x98", b"\xc0\xaf", b"\xff"],
+                         ids=["surrogate", "truncated-4", "overlong", "ff"])
+def test_invalid_sequence_across_block_boundaries_is_1007(ws, offset, bad):
+    ws.send_text(text_with(offset, bad, 70000))
+    ws.expect_close(1007)
+
+
+@pytest.mark.parametrize("fragment", [15, 16, 17, 63, 64, 65])
+def test_multibyte_text_in_fragments_of_block_sizes(ws, fragment):
+    text = ("\u20ac\U0001f600\u00b5x" * 200).encode()
+    parts = [text[i:i + fragment] for i in range(0, len(text), fragment)]
+    ws.send_raw(b"".join(build_frame(OP_TEXT if i == 0 else OP_CONTINUATION, part, fin=i == len(parts) - 1)
+                         for i, part in enumerate(parts)))
+    ws.expect_echo(OP_TEXT, text)
+
+
+def test_invalid_byte_at_the_end_of_a_large_message_is_1007(ws):
+    ws.send_text(b"z" * ((1 << 20) - 1) + b"\xff")
+    ws.expect_close(1007)
+
+
+def test_valid_char_split_around_a_ping(ws):
+    from support.wsclient import OP_PING
+    euro = "\u20ac".encode()
+    ws.send_raw(build_frame(OP_TEXT, b"price " + euro[:1], fin=False) + build_frame(OP_PING, b"mid")
+                + build_frame(OP_CONTINUATION, euro[1:2], fin=False) + build_frame(OP_PING, b"mid2")
+                + build_frame(OP_CONTINUATION, euro[2:] + b"42"))
+    ws.expect_pong(b"mid")
+    ws.expect_pong(b"mid2")
+    ws.expect_echo(OP_TEXT, b"price " + euro + b"42")
