@@ -109,8 +109,10 @@ void Worker::end_of_iteration() {
   flush_list_.clear();
   for (Connection* connection : retired_) delete connection;
   retired_.clear();
-  // Drained once no WebSocket is left; plain HTTP connections are dropped with the loop.
-  if (draining_ && websockets_ == 0) loop_.stop();
+  // Drained once no WebSocket is left on any worker: until then every worker keeps answering
+  // plain HTTP (a probe on a keep-alive connection must see /readyz say 503); its HTTP
+  // connections are dropped with the loop.
+  if (draining_ && server_.open_websockets.load(std::memory_order_relaxed) == 0) loop_.stop();
 }
 
 void Worker::begin_drain() {
