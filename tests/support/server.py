@@ -185,11 +185,11 @@ def start_process(argv: Sequence[str], port: int, ready: Callable[[Server], bool
 @contextlib.contextmanager
 def start_server(*extra_args: str, port: Optional[int] = None, listen: bool = True,
                  ready: Callable[[Server], bool] = healthz_ready,
-                 stop_timeout: float = STOP_TIMEOUT) -> Iterator[Server]:
+                 stop_timeout: float = STOP_TIMEOUT, env: Optional[dict] = None) -> Iterator[Server]:
     """Starts `pylon serve --listen 127.0.0.1:PORT *extra_args` (see the module docstring).
 
     `listen=False` leaves --listen out (the address then comes from a config file in
-    `extra_args`; pass its `port`)."""
+    `extra_args`; pass its `port`). `env`: variables added to this process's environment."""
     external = external_address()
     if external is not None:
         if extra_args or not listen:
@@ -205,7 +205,8 @@ def start_server(*extra_args: str, port: Optional[int] = None, listen: bool = Tr
             argv += ["--listen", f"127.0.0.1:{chosen}"]
         argv += list(extra_args)
         try:
-            ctx = start_process(argv, chosen, ready=ready, stop_timeout=stop_timeout)
+            ctx = start_process(argv, chosen, ready=ready, stop_timeout=stop_timeout,
+                                env={**os.environ, **env} if env else None)
             server = ctx.__enter__()
         except RuntimeError as error:
             # Another process may have taken the free port in between: try another one.

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import errno
 import os
+import selectors
 import socket
 import struct
 import time
@@ -309,14 +311,24 @@ def upgrade_headers(key: Optional[str] = None, extra: Sequence[tuple[str, str]] 
 class WsClient(HttpConnection):
     """A raw WebSocket client (client role: its frames are masked unless a test says not)."""
 
-    def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT):
-        super().__init__(host, port, timeout)
+    def __init__(self, host: str, port: int, timeout: float = DEFAULT_TIMEOUT,
+                 sock: Optional[socket.socket] = None):
+        super().__init__(host, port, timeout, sock=sock)
         self.handshake_response: Optional[HttpResponse] = None
 
     @classmethod
     def connect(cls, address: tuple[str, int], path: str = "/ws/echo",
-                headers: Sequence[tuple[str, str]] = (), timeout: float = DEFAULT_TIMEOUT) -> "WsClient":
-        client = cls(*address, timeout=timeout)
+                headers: Sequence[tuple[str, str]] = (), timeout: float = DEFAULT_TIMEOUT,
+                receive_buffer: Optional[int] = None) -> "WsClient":
+        """receive_buffer: SO_RCVBUF set before connecting (a small one makes a slow reader
+        whose TCP window stays small)."""
+        sock = None
+        if receive_buffer is not None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            sock.settimeout(timeout)
+            sock.connect(address)
+        client = cls(*address, timeout=timeout, sock=sock)
         try:
             client.handshake(path, headers, timeout=timeout)
         except BaseException:
@@ -450,3 +462,155 @@ def echo_check(address: tuple[str, int], path: str = "/ws/echo") -> None:
         client.close_cleanly()
     finally:
         client.close()
+
+
+def connect_many(cls, address: tuple[str, int], count: int, path: str = "/ws/echo",
+                 timeout: float = 60.0) -> list:
+    """Opens `count` WebSockets at once: non-blocking connects, every handshake request on the
+    wire before any response is read, one selector. Returns `cls` instances (WsClient or a
+    subclass) in blocking mode, as `cls.connect` would. Fails if any handshake fails."""
+    host, port = address
+    selector = selectors.DefaultSelector()
+    keys: dict[socket.socket, str] = {}
+    clients = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            code = sock.connect_ex(address)
+            if code not in (0, errno.EINPROGRESS):
+                sock.close()
+                raise OSError(code, f"connect to {host}:{port}: {os.strerror(code)}")
+            key = new_key()
+            keys[sock] = key
+            lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}"]
+            lines += [f"{k}: {v}" for k, v in upgrade_headers(key)]
+            request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+            selector.register(sock, selectors.EVENT_WRITE, [request, bytearray()])
+        deadline = time.monotonic() + timeout
+        while len(clients) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout(f"only {len(clients)} of {count} handshakes done in {timeout}s")
+            for event_key, events in selector.select(remaining):
+                sock, state = event_key.fileobj, event_key.data
+                if events & selectors.EVENT_WRITE:
+                    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if error:
+                        raise OSError(error, f"connect to {host}:{port}: {os.strerror(error)}")
+                    sent = sock.send(state[0])
+                    state[0] = state[0][sent:]
+                    if not state[0]:
+                        selector.modify(sock, selectors.EVENT_READ, state)
+                    continue
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionClosed(f"EOF during the handshake; got {bytes(state[1][:200])!r}")
+                state[1] += chunk
+                if b"\r\n\r\n" not in state[1]:
+                    continue
+                selector.unregister(sock)
+                client = cls(host, port, timeout=DEFAULT_TIMEOUT, sock=sock)
+                clients.append(client)
+                client.buffer += state[1]  # read_response parses what is already buffered
+                response = client.read_response()
+                client.handshake_response = response
+                assert response.status == 101, f"handshake failed: {response.raw_head!r}"
+                assert response.header("Sec-WebSocket-Accept") == accept_key(keys[sock]), response.raw_head
+    except BaseException:
+        for event_key in list(selector.get_map().values()):
+            event_key.fileobj.close()
+        for client in clients:
+            client.close()
+        raise
+    finally:
+        selector.close()
+    return clients
+
+
+def _frame_index(stream: bytes, offset: int) -> str:
+    """Which frame of a stream of unmasked frames holds byte `offset` (for failure messages)."""
+    position = index = 0
+    while position < len(stream):
+        length = stream[position + 1] & 0x7F
+        header = 2
+        if length == 126:
+            length, header = struct.unpack("!H", stream[position + 2:position + 4])[0], 4
+        elif length == 127:
+            length, header = struct.unpack("!Q", stream[position + 2:position + 10])[0], 10
+        end = position + header + length
+        if offset < end:
+            return f"frame {index} (bytes {position}..{end}): {stream[position:min(end, position + 120)]!r}"
+        position, index = end, index + 1
+    return "past the end"
+
+
+def expect_streams(clients: Sequence["WsClient"], expected: bytes, timeout: float) -> None:
+    """Every client's next bytes must be exactly `expected` (e.g. a run of unmasked server
+    frames). Reads all sockets at once in bulk, compares as the bytes arrive and never parses
+    frames, so millions of frames over a thousand connections cost little. Bytes past
+    `expected` stay in each client's buffer. Fails listing the clients that fell short."""
+    total = len(expected)
+    offsets = [0] * len(clients)
+    failures: dict[int, str] = {}
+
+    def take(i: int, data) -> int:
+        start = offsets[i]
+        n = min(len(data), total - start)
+        if data[:n] != expected[start:start + n]:  # bytes slices: memcmp (memoryview compares slowly)
+            at = next(j for j in range(n) if data[j] != expected[start + j])
+            failures[i] = (f"differs at byte {start + at} of {total}, in expected "
+                           f"{_frame_index(expected, start + at)}; got {bytes(data[at:at + 120])!r}")
+        offsets[i] = start + n
+        return n
+
+    selector = selectors.DefaultSelector()
+    for i, client in enumerate(clients):
+        if client.buffer:
+            n = take(i, client.buffer)
+            del client.buffer[:n]
+        if offsets[i] < total and i not in failures:
+            if client.eof:
+                failures[i] = f"EOF after {offsets[i]} of {total} bytes"
+            else:
+                client.sock.setblocking(False)
+                selector.register(client.sock, selectors.EVENT_READ, i)
+    deadline = time.monotonic() + timeout
+    try:
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            for key, _ in selector.select(remaining):
+                i = key.data
+                client = clients[i]
+                try:
+                    chunk = client.sock.recv(1 << 18)
+                except BlockingIOError:
+                    continue
+                except ConnectionResetError:
+                    chunk = b""
+                    client.reset = True
+                if not chunk:
+                    client.eof = True
+                    failures[i] = f"EOF ({'reset' if client.reset else 'FIN'}) after {offsets[i]} of {total} bytes"
+                else:
+                    n = take(i, chunk)
+                    client.buffer += chunk[n:]
+                    if offsets[i] < total and i not in failures:
+                        continue
+                selector.unregister(client.sock)
+    finally:
+        for key in list(selector.get_map().values()):
+            selector.unregister(key.fileobj)
+        selector.close()
+        for client in clients:
+            if not client.eof:
+                client.sock.settimeout(DEFAULT_TIMEOUT)
+    for i in range(len(clients)):
+        if i not in failures and offsets[i] < total:
+            failures[i] = f"timed out after {timeout}s with {offsets[i]} of {total} bytes"
+    if failures:
+        shown = "\n".join(f"  client {i}: {text}" for i, text in sorted(failures.items())[:10])
+        raise AssertionError(f"{len(failures)} of {len(clients)} clients did not receive the expected "
+                             f"{total} bytes:\n{shown}")
