@@ -35,6 +35,12 @@ enum class SendStatus : std::uint8_t {
 
 enum class MessageKind : std::uint8_t { text, binary };
 
+// What a topic delivery does to a subscriber whose backlog is past max_backpressure.
+enum class SlowConsumerPolicy : std::uint8_t {
+  close,  // close it with 1008 "slow consumer" (the default: the client reconnects and resyncs)
+  drop,   // skip the messages that do not fit, for that subscriber only
+};
+
 struct NoUserData {};
 
 namespace detail {
@@ -45,6 +51,11 @@ std::size_t buffered_amount(const Connection& connection) noexcept;
 void* user_data(Connection& connection) noexcept;
 std::string_view remote_address(const Connection& connection) noexcept;
 std::string_view subprotocol(const Connection& connection) noexcept;
+bool subscribe(Connection& connection, std::string_view topic);
+bool unsubscribe(Connection& connection, std::string_view topic);
+bool is_subscribed(const Connection& connection, std::string_view topic) noexcept;
+std::size_t subscription_count(const Connection& connection) noexcept;
+std::size_t publish(Connection& connection, std::string_view topic, std::string_view message, MessageKind kind);
 }  // namespace detail
 
 // A handle to one open WebSocket connection.
@@ -65,6 +76,17 @@ class WebSocket {
   std::string_view subprotocol() const noexcept { return detail::subprotocol(*connection_); }
   UserData& data() noexcept { return *static_cast<UserData*>(detail::user_data(*connection_)); }
 
+  // Topics (docs/protocol.md names: 1-128 bytes of A-Z a-z 0-9 _ - . : / @). subscribe returns
+  // false for an invalid name; subscribing twice is harmless. Subscriptions end with the connection.
+  bool subscribe(std::string_view topic) { return detail::subscribe(*connection_, topic); }
+  bool unsubscribe(std::string_view topic) { return detail::unsubscribe(*connection_, topic); }
+  bool is_subscribed(std::string_view topic) const noexcept { return detail::is_subscribed(*connection_, topic); }
+  std::size_t subscription_count() const noexcept { return detail::subscription_count(*connection_); }
+  // Same as App::publish, from this connection's loop; returns the subscribers on this instance.
+  std::size_t publish(std::string_view topic, std::string_view message, MessageKind kind = MessageKind::text) {
+    return detail::publish(*connection_, topic, message, kind);
+  }
+
  private:
   detail::Connection* connection_;
 };
@@ -72,6 +94,7 @@ class WebSocket {
 template <typename UserData = NoUserData>
 struct WebSocketBehavior {
   std::vector<std::string> subprotocols;  // server preference is the client's order (RFC 6455 §4.2.2)
+  SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::close;
   std::function<void(WebSocket<UserData>&)> open;
   std::function<void(WebSocket<UserData>&, std::string_view message, MessageKind kind)> message;
   std::function<void(WebSocket<UserData>&)> drain;  // the send backlog has emptied
@@ -79,16 +102,34 @@ struct WebSocketBehavior {
   std::function<void(WebSocket<UserData>&, std::uint16_t code, std::string_view reason)> close;
 };
 
+// A plain HTTP request as a route handler sees it: views valid during the call only.
+class HttpRequest {
+ public:
+  virtual std::string_view method() const noexcept = 0;
+  virtual std::string_view path() const noexcept = 0;
+  virtual std::string_view query() const noexcept = 0;
+  virtual std::string_view body() const noexcept = 0;
+  // First header of that name (case-insensitive); empty when absent.
+  virtual std::string_view header(std::string_view name) const noexcept = 0;
+
+ protected:
+  ~HttpRequest() = default;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
 };
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 namespace detail {
 // A route's behaviour with the user-data type erased; built by App::ws.
 struct ErasedBehavior {
   std::vector<std::string> subprotocols;
+  SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::close;
   std::size_t user_data_size = 0;
   std::size_t user_data_align = alignof(std::max_align_t);
   void (*construct)(void*) = nullptr;
@@ -110,8 +151,14 @@ class App {
 
   template <typename UserData = NoUserData>
   App& ws(std::string path, WebSocketBehavior<UserData> behavior);
-  // A small GET route (health checks, metrics); the handler runs on a loop thread.
-  App& get(std::string path, std::function<HttpResponse()> handler);
+  // Small HTTP routes (health checks, metrics, a publish API); handlers run on a loop thread
+  // and must not block. Bodies are limited to 1 MiB (413 beyond).
+  App& get(std::string path, HttpHandler handler);
+  App& post(std::string path, HttpHandler handler);
+
+  // Any thread: delivers message to every subscriber of topic on every loop, encoded once.
+  // Returns how many subscribers this instance had for it at that moment.
+  std::size_t publish(std::string_view topic, std::string_view message, MessageKind kind = MessageKind::text);
 
   // Binds config.listen on every loop, runs until SIGTERM/SIGINT (or drain()) has drained every
   // connection, and returns the process exit code. Throws std::system_error when it cannot bind.
@@ -131,6 +178,7 @@ template <typename UserData>
 App& App::ws(std::string path, WebSocketBehavior<UserData> behavior) {
   detail::ErasedBehavior erased;
   erased.subprotocols = std::move(behavior.subprotocols);
+  erased.slow_consumer = behavior.slow_consumer;
   if constexpr (!std::is_empty_v<UserData>) {
     erased.user_data_size = sizeof(UserData);
     erased.user_data_align = alignof(UserData);

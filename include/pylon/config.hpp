@@ -29,6 +29,11 @@ struct Config {
   double drain_window = 5;        // seconds over which SIGTERM spreads the 1001 closes
   std::vector<std::string> allowed_origins;  // empty: any Origin
   std::string log_level = "info";
+  // Topics (docs/protocol.md)
+  std::string api_key;                 // enables POST /api/publish with "Authorization: Bearer <key>"
+  std::size_t max_subscriptions = 100;  // per connection
+  std::size_t max_publish_rate = 1000;  // publishes per second per connection (burst: one second)
+  std::string slow_consumer = "close";  // "close" (1008) or "drop"
 };
 
 // A bad key or value: what() is the one line printed at start-up ("max_connections: must be ...").

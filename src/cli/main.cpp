@@ -11,6 +11,7 @@
 
 #include "pylon/app.hpp"
 #include "pylon/config.hpp"
+#include "server/topic_protocol.hpp"
 
 namespace {
 
@@ -26,8 +27,9 @@ int serve(const pylon::Config& config) {
                                  socket.close(1008, "slow consumer");
                              },
                      });
-  app.get("/healthz", [] { return pylon::HttpResponse{.body = "ok\n"}; });
-  app.get("/readyz", [&app] {
+  pylon::add_topic_routes(app);
+  app.get("/healthz", [](const pylon::HttpRequest&) { return pylon::HttpResponse{.body = "ok\n"}; });
+  app.get("/readyz", [&app](const pylon::HttpRequest&) {
     if (app.draining()) return pylon::HttpResponse{.status = 503, .body = "draining\n"};
     return pylon::HttpResponse{.body = "ready\n"};
   });

@@ -16,12 +16,31 @@ void App::add_route(std::string path, detail::ErasedBehavior behavior) {
   server_->routes.push_back(std::move(route));
 }
 
-App& App::get(std::string path, std::function<HttpResponse()> handler) {
+namespace {
+
+detail::Route http_route(std::string method, std::string path, HttpHandler handler) {
   detail::Route route;
   route.path = std::move(path);
-  route.get = std::move(handler);
-  server_->routes.push_back(std::move(route));
+  route.method = std::move(method);
+  route.handler = std::move(handler);
+  return route;
+}
+
+}  // namespace
+
+App& App::get(std::string path, HttpHandler handler) {
+  server_->routes.push_back(http_route("GET", std::move(path), std::move(handler)));
   return *this;
+}
+
+App& App::post(std::string path, HttpHandler handler) {
+  server_->routes.push_back(http_route("POST", std::move(path), std::move(handler)));
+  return *this;
+}
+
+std::size_t App::publish(std::string_view topic, std::string_view message, MessageKind kind) {
+  const std::string_view parts[] = {message};
+  return server_->publish(topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary, parts);
 }
 
 int App::run() { return server_->run(); }

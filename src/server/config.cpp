@@ -25,6 +25,10 @@ constexpr ConfigKey kKeys[] = {
     {"drain_window", ConfigKind::seconds, "seconds over which SIGTERM spreads the 1001 closes"},
     {"allowed_origins", ConfigKind::text_list, "Origin values allowed to connect (empty: any)"},
     {"log_level", ConfigKind::text, "trace, debug, info, warn or error"},
+    {"api_key", ConfigKind::text, "bearer key for POST /api/publish (empty: endpoint off)"},
+    {"max_subscriptions", ConfigKind::count, "topics one connection may subscribe to"},
+    {"max_publish_rate", ConfigKind::count, "publishes per second per connection"},
+    {"slow_consumer", ConfigKind::text, "close (1008) or drop: what happens past max_backpressure"},
 };
 
 const ConfigKey& key_spec(std::string_view key) {
@@ -91,7 +95,7 @@ void set_config_value(Config& config, std::string_view key, const ConfigValue& v
     config.listen = text;
   } else if (key == "threads") {
     const auto threads = as_count(key, value, 1);
-    if (threads > 1024) throw ConfigError(name, "must be at most 1024");
+    if (threads > 64) throw ConfigError(name, "must be at most 64");
     config.threads = static_cast<unsigned>(threads);
   } else if (key == "max_connections") {
     config.max_connections = as_count(key, value, 1);
@@ -122,6 +126,17 @@ void set_config_value(Config& config, std::string_view key, const ConfigValue& v
     const std::string& level = as_text(key, value);
     if (!levels.contains(level)) throw ConfigError(name, "must be trace, debug, info, warn or error (got \"" + level + "\")");
     config.log_level = level;
+  } else if (key == "api_key") {
+    config.api_key = as_text(key, value);
+  } else if (key == "max_subscriptions") {
+    config.max_subscriptions = as_count(key, value, 1);
+  } else if (key == "max_publish_rate") {
+    config.max_publish_rate = as_count(key, value, 1);
+  } else if (key == "slow_consumer") {
+    const std::string& policy = as_text(key, value);
+    if (policy != "close" && policy != "drop")
+      throw ConfigError(name, "must be close or drop (got \"" + policy + "\")");
+    config.slow_consumer = policy;
   }
 }
 

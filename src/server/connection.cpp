@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/response_writer.hpp"
+#include "pubsub/topic_name.hpp"
 #include "server/worker.hpp"
 #include "ws/error.hpp"
 #include "ws/handshake.hpp"
@@ -161,26 +163,52 @@ void Connection::process_http(std::span<std::uint8_t> data) {
 // ---------------------------------------------------------------------------------------------
 // HTTP requests and the opening handshake (RFC 6455 §4.2)
 
+namespace {
+
+// The public view of a parsed request (include/pylon/app.hpp).
+class RequestView final : public HttpRequest {
+ public:
+  explicit RequestView(const http::Request& request) : request_(request) {}
+  std::string_view method() const noexcept override { return request_.method; }
+  std::string_view path() const noexcept override { return request_.path; }
+  std::string_view query() const noexcept override { return request_.query; }
+  std::string_view body() const noexcept override { return request_.body; }
+  std::string_view header(std::string_view name) const noexcept override {
+    const http::Header* header = request_.find(name);
+    return header == nullptr ? std::string_view() : header->value;
+  }
+
+ private:
+  const http::Request& request_;
+};
+
+}  // namespace
+
 bool Connection::handle_request(const http::Request& request) {
   const Server& server = worker_.server();
-  const Route* route = server.find_route(request.path);
+  const Route* route = server.find_route(request.path, request.method);
   if (route == nullptr) {
-    respond(404, "not found\n", request.keep_alive());
-    return state_ == State::http;
-  }
-  if (!route->websocket) {
-    if (request.method != "GET" && request.method != "HEAD") {
-      const http::Header allow[] = {{"Allow", "GET, HEAD"}};
-      respond(405, "method not allowed\n", request.keep_alive(), allow);
-      return state_ == State::http;
+    if (const Route* other = server.find_route(request.path); other != nullptr) {
+      const std::string allow = other->method == "GET" ? "GET, HEAD" : other->method;
+      const http::Header allow_header[] = {{"Allow", allow}};
+      respond(405, "method not allowed\n", request.keep_alive(), allow_header);
+    } else {
+      respond(404, "not found\n", request.keep_alive());
     }
-    const HttpResponse response = route->get();
-    respond(response.status, request.method == "HEAD" ? std::string_view() : response.body,
-            request.keep_alive() && !worker_.draining(), {}, response.content_type);
     return state_ == State::http;
   }
-  upgrade(*route, request);
-  return false;
+  if (route->websocket) {
+    upgrade(*route, request);
+    return false;
+  }
+  const HttpResponse response = route->handler(RequestView(request));
+  std::array<http::Header, 6> headers{};
+  std::size_t count = 0;
+  for (const auto& [name, value] : response.headers)
+    if (count < headers.size()) headers[count++] = {name, value};
+  respond(response.status, request.method == "HEAD" ? std::string_view() : response.body,
+          request.keep_alive() && !worker_.draining(), std::span(headers.data(), count), response.content_type);
+  return state_ == State::http;
 }
 
 void Connection::upgrade(const Route& route, const http::Request& request) {
@@ -468,6 +496,7 @@ void Connection::peer_gone() {
 
 void Connection::destroy() noexcept {
   if (state_ == State::closed) return;
+  unsubscribe_all();
   if (is_websocket()) {
     worker_.server().open_websockets.fetch_sub(1, std::memory_order_relaxed);
     worker_.websocket_closed();
@@ -524,6 +553,111 @@ void Connection::reschedule_timer() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Topics
+
+bool Connection::is_subscribed(std::string_view topic) const noexcept {
+  return std::any_of(subscriptions_.begin(), subscriptions_.end(),
+                     [topic](const auto* subscribed) { return subscribed->name == topic; });
+}
+
+bool Connection::subscribe(std::string_view topic) {
+  if (!pubsub::is_valid_topic(topic)) return false;
+  if (is_subscribed(topic)) return true;
+  subscriptions_.push_back(&worker_.topics().add(topic, this));
+  worker_.server().topics->add_subscriber(topic, worker_.index());
+  return true;
+}
+
+bool Connection::unsubscribe(std::string_view topic) {
+  for (auto it = subscriptions_.begin(); it != subscriptions_.end(); ++it) {
+    if ((*it)->name != topic) continue;
+    // The registry first: removing the last local subscriber frees the topic and its name.
+    worker_.server().topics->remove_subscriber(topic, worker_.index());
+    worker_.topics().remove(**it, this);
+    subscriptions_.erase(it);
+    return true;
+  }
+  return false;
+}
+
+void Connection::unsubscribe_all() noexcept {
+  for (auto* topic : subscriptions_) {
+    worker_.server().topics->remove_subscriber(topic->name, worker_.index());
+    worker_.topics().remove(*topic, this);
+  }
+  subscriptions_.clear();
+  subscriptions_.shrink_to_fit();
+}
+
+std::size_t Connection::publish(std::string_view topic, std::string_view message, MessageKind kind) {
+  const std::string_view parts[] = {message};
+  return worker_.server().publish(topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary, parts);
+}
+
+void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
+  if (state_ != State::open || close_sent_) return;
+  // Bytes sent outside a read (an earlier delivery) go out first, so the backlog check below
+  // sees only what the kernel really refused.
+  if (buffered_amount() > 0 && !write_blocked_) {
+    flush();
+    if (state_ != State::open) return;
+  }
+  const std::size_t limit = worker_.server().config.max_backpressure;
+  const std::size_t buffered = buffered_amount();
+  std::size_t fitting = 0;
+  std::size_t bytes = 0;
+  for (; fitting < run.size(); ++fitting) {
+    const std::size_t size = run[fitting]->frame.size();
+    // An empty backlog always takes one message, however large.
+    if (buffered + bytes + size > limit && buffered + bytes > 0) break;
+    bytes += size;
+  }
+  if (fitting < run.size()) {
+    if (route_->behavior.slow_consumer == SlowConsumerPolicy::close)
+      return begin_close(ws::close_code::kPolicyViolation, "slow consumer");
+    run = run.first(fitting);  // drop policy: the messages that do not fit are skipped
+  }
+  if (run.empty()) return;
+  if (buffered > 0) {  // behind a backlog: copy, in order
+    for (const auto& message : run) pending_.append(message->frame);
+    return;
+  }
+  // Zero copy: the kernel reads the shared frames directly.
+  constexpr std::size_t kMaxIovecs = 64;
+  iovec iov[kMaxIovecs];
+  std::size_t index = 0;
+  while (index < run.size()) {
+    const std::size_t count = std::min(kMaxIovecs, run.size() - index);
+    std::size_t wanted = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::string& frame = run[index + i]->frame;
+      iov[i] = {const_cast<char*>(frame.data()), frame.size()};
+      wanted += frame.size();
+    }
+    const ssize_t written = ::writev(fd_, iov, static_cast<int>(count));
+    if (written < 0 && errno != EAGAIN && errno != EINTR) return peer_gone();
+    std::size_t taken = written > 0 ? static_cast<std::size_t>(written) : 0;
+    if (taken == wanted) {
+      index += count;
+      continue;
+    }
+    // The kernel is full: keep the rest, starting inside the frame it stopped in.
+    for (std::size_t i = index; i < run.size(); ++i) {
+      const std::string& frame = run[i]->frame;
+      if (taken >= frame.size()) {
+        taken -= frame.size();
+        continue;
+      }
+      pending_.append(frame, taken, std::string::npos);
+      taken = 0;
+    }
+    write_blocked_ = true;
+    update_interest();
+    return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The public API's entry points (include/pylon/app.hpp)
 
 SendStatus send(Connection& connection, std::string_view message, MessageKind kind) {
@@ -536,5 +670,14 @@ std::size_t buffered_amount(const Connection& connection) noexcept { return conn
 void* user_data(Connection& connection) noexcept { return connection.user_data(); }
 std::string_view remote_address(const Connection& connection) noexcept { return connection.remote_address(); }
 std::string_view subprotocol(const Connection& connection) noexcept { return connection.subprotocol(); }
+bool subscribe(Connection& connection, std::string_view topic) { return connection.subscribe(topic); }
+bool unsubscribe(Connection& connection, std::string_view topic) { return connection.unsubscribe(topic); }
+bool is_subscribed(const Connection& connection, std::string_view topic) noexcept {
+  return connection.is_subscribed(topic);
+}
+std::size_t subscription_count(const Connection& connection) noexcept { return connection.subscription_count(); }
+std::size_t publish(Connection& connection, std::string_view topic, std::string_view message, MessageKind kind) {
+  return connection.publish(topic, message, kind);
+}
 
 }  // namespace pylon::detail

@@ -21,6 +21,8 @@
 #include "http/request_parser.hpp"
 #include "net/event_loop.hpp"
 #include "net/timer_wheel.hpp"
+#include "pubsub/local_topics.hpp"
+#include "pubsub/message.hpp"
 #include "pylon/app.hpp"
 #include "server/server.hpp"
 #include "ws/frame.hpp"
@@ -46,6 +48,15 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   std::string_view remote_address() const noexcept { return remote_address_; }
   std::string_view subprotocol() const noexcept { return subprotocol_; }
   void* user_data() noexcept { return user_data_; }
+  bool subscribe(std::string_view topic);
+  bool unsubscribe(std::string_view topic);
+  bool is_subscribed(std::string_view topic) const noexcept;
+  std::size_t subscription_count() const noexcept { return subscriptions_.size(); }
+  std::size_t publish(std::string_view topic, std::string_view message, MessageKind kind);
+
+  // A run of published messages of one topic (Worker::deliver): written straight from the
+  // shared frames with one writev when nothing is queued, copied only behind a backlog.
+  void deliver_frames(std::span<const pubsub::MessageRef> run);
 
   // Worker hooks.
   void flush();                 // end of iteration / EPOLLOUT: hand pending_ to the kernel
@@ -100,6 +111,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void notify_close(std::uint16_t code, std::string_view reason);
   void peer_gone();
   void update_interest();
+  void unsubscribe_all() noexcept;
 
   static void on_timer(net::TimerNode& node);
   void timer_fired();
@@ -118,6 +130,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   const Route* route_ = nullptr;
   void* user_data_ = nullptr;
   std::string_view subprotocol_;
+  std::vector<pubsub::LocalTopics<Connection>::Topic*> subscriptions_;
   ws::FrameParser<Connection> parser_;
   std::string message_;  // a fragmented or partially received message
   std::string control_;  // a control frame split across reads

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/socket.hpp"
+#include "pubsub/message.hpp"
 #include "server/worker.hpp"
 
 namespace pylon::detail {
@@ -20,6 +21,24 @@ const Route* Server::find_route(std::string_view path) const noexcept {
   for (const Route& route : routes)
     if (route.path == path) return &route;
   return nullptr;
+}
+
+const Route* Server::find_route(std::string_view path, std::string_view method) const noexcept {
+  if (method == "HEAD") method = "GET";
+  for (const Route& route : routes)
+    if (route.path == path && (route.websocket || route.method == method)) return &route;
+  return nullptr;
+}
+
+std::size_t Server::publish(std::string_view topic, ws::Opcode opcode,
+                            std::span<const std::string_view> payload_parts) {
+  if (topics == nullptr) return 0;
+  const pubsub::TopicRegistry::Lookup lookup = topics->lookup(topic);
+  if (lookup.subscribers == 0) return 0;
+  const pubsub::MessageRef message = pubsub::make_message(topic, opcode, payload_parts);
+  for (unsigned index = 0; index < workers_.size(); ++index)
+    if ((lookup.workers >> index) & 1) workers_[index]->enqueue(message);
+  return lookup.subscribers;
 }
 
 void Server::drain() {
@@ -41,6 +60,8 @@ int Server::run() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  if (threads > pubsub::kMaxWorkers) throw std::invalid_argument("threads: at most 64 are supported");
+  topics = std::make_unique<pubsub::TopicRegistry>(threads);
   const std::uint64_t open_files = net::raise_open_file_limit();
   // Each listener binds the port the first one got, so "port 0" means one ephemeral port for all.
   net::Endpoint bound = endpoint;

@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "pubsub/topic_registry.hpp"
 #include "pylon/app.hpp"
+#include "ws/frame.hpp"
 
 namespace pylon::detail {
 
@@ -20,8 +22,9 @@ class Worker;
 struct Route {
   std::string path;
   bool websocket = false;
-  ErasedBehavior behavior;              // websocket routes
-  std::function<HttpResponse()> get;    // plain GET routes
+  ErasedBehavior behavior;  // websocket routes
+  std::string method;       // plain HTTP routes: "GET" (HEAD too) or "POST"
+  HttpHandler handler;
 };
 
 class Server {
@@ -29,14 +32,19 @@ class Server {
   explicit Server(Config config);
   ~Server();
 
+  // The WebSocket route, or the first HTTP route, for a path; nullptr when none.
   const Route* find_route(std::string_view path) const noexcept;
+  const Route* find_route(std::string_view path, std::string_view method) const noexcept;
   int run();
   void drain();
+  // Any thread: fans a message out to every loop with subscribers; returns the subscriber count.
+  std::size_t publish(std::string_view topic, ws::Opcode opcode, std::span<const std::string_view> payload_parts);
 
   Config config;
   std::vector<Route> routes;
   std::atomic<std::size_t> open_websockets{0};
   std::atomic<bool> draining{false};
+  std::unique_ptr<pubsub::TopicRegistry> topics;  // created by run() once the workers are known
 
  private:
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -39,8 +39,53 @@ Worker::~Worker() {
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
+namespace {
+thread_local Worker* current_worker = nullptr;  // the worker whose loop runs on this thread
+}  // namespace
+
 void Worker::start() {
-  thread_ = std::thread([this] { loop_.run(); });
+  thread_ = std::thread([this] {
+    current_worker = this;
+    loop_.run();
+  });
+}
+
+void Worker::enqueue(pubsub::MessageRef message) {
+  if (current_worker == this) {
+    local_inbox_.push_back(std::move(message));
+    return;
+  }
+  bool wake = false;
+  {
+    std::lock_guard lock(remote_inbox_mutex_);
+    wake = remote_inbox_.empty();
+    remote_inbox_.push_back(std::move(message));
+  }
+  // One wake-up per batch: later messages ride on the task already posted.
+  if (wake) loop_.post([this] { drain_remote_inbox(); });
+}
+
+void Worker::drain_remote_inbox() {
+  {
+    std::lock_guard lock(remote_inbox_mutex_);
+    delivering_.swap(remote_inbox_);
+  }
+  deliver(delivering_);
+}
+
+void Worker::deliver(std::vector<pubsub::MessageRef>& batch) {
+  // Consecutive messages of one topic form a run that each subscriber gets in one write.
+  for (std::size_t begin = 0; begin < batch.size();) {
+    const std::string& name = batch[begin]->topic;
+    std::size_t end = begin + 1;
+    while (end < batch.size() && batch[end]->topic == name) ++end;
+    if (auto* topic = topics_.find(name)) {
+      const std::span run(batch.data() + begin, end - begin);
+      topics_.for_each_subscriber(*topic, [run](Connection& subscriber) { subscriber.deliver_frames(run); });
+    }
+    begin = end;
+  }
+  batch.clear();
 }
 
 void Worker::join() {
@@ -99,6 +144,14 @@ void Worker::schedule_flush(Connection& connection) {
 }
 
 void Worker::end_of_iteration() {
+  // Handlers run by a delivery (a slow consumer's close) may publish again: bounded rounds, the
+  // rest waits for the next iteration.
+  for (int round = 0; round < 4 && !local_inbox_.empty(); ++round) {
+    std::vector<pubsub::MessageRef> batch;
+    batch.swap(local_inbox_);
+    deliver(batch);
+    if (local_inbox_.empty()) local_inbox_.swap(batch);  // keep the capacity
+  }
   // Flushing may destroy a connection (write error) but never frees it: retired ones are freed
   // below, after every list that could point at them has been walked.
   for (std::size_t i = 0; i < flush_list_.size(); ++i) {

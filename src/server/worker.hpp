@@ -5,12 +5,15 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "net/event_loop.hpp"
 #include "net/timer_wheel.hpp"
+#include "pubsub/local_topics.hpp"
+#include "pubsub/message.hpp"
 
 namespace pylon::detail {
 
@@ -25,6 +28,12 @@ class Worker final : public net::IoHandler, public net::TimerNode {
   void start();
   void join();
   void post_drain();  // any thread
+  // Any thread: deliver a published message to this worker's subscribers of its topic. From the
+  // worker's own thread it is queued until the end of the iteration (so a burst of publishes
+  // goes out as one write per subscriber); from another thread it wakes the loop.
+  void enqueue(pubsub::MessageRef message);
+  unsigned index() const noexcept { return index_; }
+  pubsub::LocalTopics<Connection>& topics() noexcept { return topics_; }
 
   void on_io(std::uint32_t epoll_events) override;  // the listener
 
@@ -51,6 +60,8 @@ class Worker final : public net::IoHandler, public net::TimerNode {
  private:
   void accept_ready();
   void end_of_iteration();
+  void drain_remote_inbox();
+  void deliver(std::vector<pubsub::MessageRef>& batch);
   void begin_drain();
   static void on_tick(net::TimerNode& node);
   void drain_tick();
@@ -69,6 +80,12 @@ class Worker final : public net::IoHandler, public net::TimerNode {
   std::vector<Connection*> retired_;
   Connection* corked_ = nullptr;
   std::string cork_;
+
+  pubsub::LocalTopics<Connection> topics_;
+  std::vector<pubsub::MessageRef> local_inbox_;
+  std::vector<pubsub::MessageRef> delivering_;
+  std::mutex remote_inbox_mutex_;
+  std::vector<pubsub::MessageRef> remote_inbox_;  // MPSC: producers append, the loop swaps it out
 
   bool draining_ = false;
   std::uint64_t drain_started_ms_ = 0;

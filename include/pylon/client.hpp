@@ -1,0 +1,153 @@
+// pylon's WebSocket client: connections to ws:// servers on pylon's own engine, for load tests,
+// bench, integration tests and services that talk to other WebSocket services.
+//
+//   pylon::ClientLoop loop;
+//   loop.connect("ws://127.0.0.1:8080/ws/echo", {
+//       .on_open = [](pylon::WebSocketClient& ws) { ws.send("hello"); },
+//       .on_message = [&](pylon::WebSocketClient& ws, std::string_view text, pylon::MessageKind) {
+//         ws.close(1000, "done");
+//       },
+//       .on_close = [&](pylon::WebSocketClient&, std::uint16_t code, std::string_view) { loop.stop(); },
+//   });
+//   loop.run();
+//
+// Ownership: a ClientLoop owns one event loop (epoll, timers, one receive buffer) and every
+// client created on it. connect() returns a handle that stays valid until the client is done:
+// after on_close or on_error returns with reconnecting() false, or after close() when the client
+// was not open (then no event follows). Destroying the loop frees its clients without events.
+//
+// Threads: a loop runs on the thread that calls run() (several loops on several threads scale a
+// load test; they share nothing). connect() and every WebSocketClient call belong to that thread,
+// also before run() starts; other threads use post(). Handlers run on the loop's thread, never
+// concurrently for one loop. Calling close() inside a handler only marks the client: it is freed
+// after the loop iteration (STYLE.md rule 12).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "pylon/app.hpp"  // SendStatus, MessageKind (shared with the server API)
+
+namespace pylon {
+
+class ClientLoop;
+class WebSocketClient;
+
+// Reconnecting after a drop or a failed attempt: exponential backoff with jitter. The delay
+// starts again from initial_delay after every successful open; on_open fires for each one.
+struct ReconnectOptions {
+  bool enabled = false;
+  double initial_delay = 0.5;  // seconds
+  double max_delay = 30;       // seconds
+  double multiplier = 2;
+  double jitter = 0.2;  // each delay is shortened by a random fraction up to this (0..1)
+};
+
+struct ClientOptions {
+  std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
+  std::vector<std::string> subprotocols;  // Sec-WebSocket-Protocol offer, preferred first
+  // Numeric address to bind before connecting (e.g. 127.0.0.2): each source address has its own
+  // range of ephemeral ports, so load tests beyond ~28,000 connections to one server use several.
+  std::string source_address;
+  double connect_timeout = 10;    // seconds for the TCP connect
+  double handshake_timeout = 10;  // seconds from connected to the 101 response
+  double close_timeout = 5;       // seconds to wait for the server's close and its EOF
+  std::size_t max_message_size = 16u << 20;  // larger messages fail the connection with 1009
+  std::size_t max_backpressure = 1u << 20;   // bytes queued before sends are dropped
+  ReconnectOptions reconnect;
+};
+
+// Events of one client. Views are valid during the call only.
+struct ClientHandlers {
+  // The handshake succeeded (again, after each reconnect).
+  std::function<void(WebSocketClient&)> on_open;
+  std::function<void(WebSocketClient&, std::string_view message, MessageKind kind)> on_message;
+  // A ping from the server; the pong has already been sent (RFC 6455 §5.5.2).
+  std::function<void(WebSocketClient&, std::string_view payload)> on_ping;
+  std::function<void(WebSocketClient&, std::string_view payload)> on_pong;
+  // The end of an opened connection: the code of the server's close frame (1005 when it had
+  // none), or ours when we failed the connection (1002, 1007, 1009 ...), or 1006 when the
+  // connection dropped without a close frame.
+  std::function<void(WebSocketClient&, std::uint16_t code, std::string_view reason)> on_close;
+  // What went wrong: a failed connect or handshake ("handshake: HTTP 503 Service Unavailable"),
+  // a timeout, or a protocol violation by the server (then on_close follows).
+  std::function<void(WebSocketClient&, std::string_view error)> on_error;
+  std::function<void(WebSocketClient&)> on_drain;  // the send backlog has emptied
+};
+
+// A validated URL + handlers + options, immutable: load tests share one among all connections
+// (any thread; it is reference-counted).
+struct ClientProfile;
+// Throws std::invalid_argument with a one-line reason for a bad URL ("url: missing host"),
+// "wss:// is not supported yet", bad headers or subprotocols, or a bad source address.
+std::shared_ptr<const ClientProfile> make_client_profile(std::string_view url, ClientHandlers handlers,
+                                                         ClientOptions options = {});
+
+namespace client {
+class LoopState;
+}  // namespace client
+
+class ClientLoop {
+ public:
+  ClientLoop();
+  ~ClientLoop();
+  ClientLoop(const ClientLoop&) = delete;
+  ClientLoop& operator=(const ClientLoop&) = delete;
+
+  // Starts connecting right away (no event fires before connect returns).
+  WebSocketClient& connect(std::shared_ptr<const ClientProfile> profile);
+  WebSocketClient& connect(std::string_view url, ClientHandlers handlers, ClientOptions options = {});
+
+  // Runs the loop on the calling thread until stop(). A loop runs once: after stop() it is over.
+  void run();
+  void stop() noexcept;                      // any thread
+  void post(std::function<void()> task);     // any thread: runs task on the loop's thread
+  std::size_t client_count() const noexcept;  // clients not yet done
+
+ private:
+  std::unique_ptr<client::LoopState> state_;
+};
+
+// One client connection (and its reconnects). Created by ClientLoop::connect; owned by the loop.
+class WebSocketClient {
+ public:
+  WebSocketClient(const WebSocketClient&) = delete;
+  WebSocketClient& operator=(const WebSocketClient&) = delete;
+
+  // Dropped unless open; dropped when the backlog would pass max_backpressure; queued when the
+  // kernel did not take everything; otherwise sent (at the end of this loop iteration, corked
+  // with everything else sent to this socket in it).
+  SendStatus send(std::string_view message, MessageKind kind = MessageKind::text);
+  // The same message as `fragments` frames (RFC 6455 §5.4), for tests and peers that care.
+  SendStatus send_fragmented(std::string_view message, MessageKind kind, std::size_t fragments);
+  SendStatus ping(std::string_view payload = {});  // at most 125 bytes, else dropped
+  // Open: starts the closing handshake (on_close follows when the server has answered or
+  // close_timeout passed). Connecting or waiting to reconnect: gives up without an event. In any
+  // case no reconnect follows. An invalid close code is sent as 1000.
+  void close(std::uint16_t code = 1000, std::string_view reason = {});
+
+  bool is_open() const noexcept;
+  // Inside on_close / on_error: whether a reconnect will follow (close() there prevents it).
+  bool reconnecting() const noexcept;
+  std::size_t buffered_amount() const noexcept;
+  std::string_view subprotocol() const noexcept;  // the server's choice; empty when none
+  const ClientProfile& profile() const noexcept;
+  ClientLoop& loop() noexcept;
+  void* user_data() const noexcept { return user_data_; }
+  void set_user_data(void* data) noexcept { user_data_ = data; }
+
+ protected:
+  WebSocketClient() = default;
+  ~WebSocketClient() = default;
+
+ private:
+  void* user_data_ = nullptr;
+};
+
+}  // namespace pylon

@@ -1,0 +1,370 @@
+#include "server/topic_protocol.hpp"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <string>
+
+#include <simdjson.h>
+
+#include "http/response_writer.hpp"
+#include "pubsub/topic_name.hpp"
+
+namespace pylon {
+namespace {
+
+// A client that sends this many malformed requests in a row is closed with 1008.
+constexpr unsigned kMalformedLimit = 10;
+
+enum class ErrorCode : std::uint8_t {
+  bad_json,                // not JSON, or not an object
+  bad_request,             // a field missing or of the wrong type
+  unknown_type,            // "type" missing or not subscribe / unsubscribe / publish
+  bad_topic,               // a topic name outside the charset or length
+  too_many_subscriptions,  // past max_subscriptions
+  rate_limited,            // past max_publish_rate
+};
+
+std::string_view code_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::bad_json: return "bad_json";
+    case ErrorCode::bad_request: return "bad_request";
+    case ErrorCode::unknown_type: return "unknown_type";
+    case ErrorCode::bad_topic: return "bad_topic";
+    case ErrorCode::too_many_subscriptions: return "too_many_subscriptions";
+    case ErrorCode::rate_limited: return "rate_limited";
+  }
+  return "bad_request";
+}
+
+// Malformed requests count towards the garbage limit; limits hit by a well-formed one do not.
+bool is_malformed(ErrorCode code) {
+  return code != ErrorCode::too_many_subscriptions && code != ErrorCode::rate_limited;
+}
+
+struct Failure {
+  ErrorCode code;
+  std::string_view message;
+};
+
+struct Session {
+  double tokens = -1;  // publish token bucket; -1: not started
+  std::chrono::steady_clock::time_point refilled;
+  unsigned malformed_in_row = 0;
+};
+
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  for (const char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char escaped[7];
+          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+          out += escaped;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+// Parsing state reused by every message of a loop thread: no allocation per message once the
+// buffers have grown to the largest message seen.
+struct Parsers {
+  simdjson::dom::parser dom;
+  simdjson::ondemand::parser ondemand;
+  std::string padded;  // the message followed by SIMDJSON_PADDING bytes, as simdjson requires
+  std::string reply;
+  std::string envelope;
+
+  std::string_view load(std::string_view message) {
+    padded.assign(message);
+    padded.resize(message.size() + simdjson::SIMDJSON_PADDING);
+    return std::string_view(padded.data(), message.size());
+  }
+};
+
+Parsers& parsers() {
+  thread_local Parsers instance;
+  return instance;
+}
+
+// The raw JSON text of the "data" member, exactly as the publisher wrote it (trailing
+// whitespace trimmed). The document has already been validated by the DOM parser.
+bool raw_data(Parsers& p, std::string_view json, std::string_view& out) {
+  simdjson::ondemand::document document;
+  if (p.ondemand.iterate(json.data(), json.size(), p.padded.size()).get(document)) return false;
+  simdjson::ondemand::object object;
+  if (document.get_object().get(object)) return false;
+  simdjson::ondemand::value value;
+  if (object.find_field_unordered("data").get(value)) return false;
+  simdjson::ondemand::json_type type;
+  if (value.type().get(type)) return false;
+  simdjson::error_code error;
+  if (type == simdjson::ondemand::json_type::array) {
+    simdjson::ondemand::array array;
+    error = value.get_array().get(array);
+    if (!error) error = array.raw_json().get(out);
+  } else if (type == simdjson::ondemand::json_type::object) {
+    simdjson::ondemand::object inner;
+    error = value.get_object().get(inner);
+    if (!error) error = inner.raw_json().get(out);
+  } else {
+    out = value.raw_json_token();  // a scalar: its token, possibly with trailing whitespace
+    error = simdjson::SUCCESS;
+  }
+  if (error) return false;
+  while (!out.empty() && (out.back() == ' ' || out.back() == '\n' || out.back() == '\r' || out.back() == '\t'))
+    out.remove_suffix(1);
+  return true;
+}
+
+// `{"type":"message","topic":T,"data":D}`, assembled in a reused buffer, then encoded once into
+// the frame every subscriber shares.
+std::size_t publish_envelope(App& app, WebSocket<Session>* socket, std::string_view topic, std::string_view data) {
+  std::string& envelope = parsers().envelope;
+  envelope.assign(R"({"type":"message","topic":")");
+  envelope += topic;
+  envelope += R"(","data":)";
+  envelope += data;
+  envelope += '}';
+  return socket != nullptr ? socket->publish(topic, envelope) : app.publish(topic, envelope);
+}
+
+class TopicEndpoint {
+ public:
+  explicit TopicEndpoint(App& app) : app_(app), config_(app.config()) {}
+
+  void on_text(WebSocket<Session>& socket, std::string_view message) {
+    Parsers& p = parsers();
+    const std::string_view json = p.load(message);
+    simdjson::dom::element root;
+    if (p.dom.parse(json.data(), json.size(), false).get(root) || !root.is_object())
+      return fail(socket, {}, {ErrorCode::bad_json, "request is not a JSON object"});
+    const simdjson::dom::object request = root.get_object().value_unsafe();
+
+    std::string id;  // the request id as JSON text, when present
+    simdjson::dom::element id_element;
+    if (!request.at_key("id").get(id_element)) {
+      if (id_element.is_int64() || id_element.is_uint64()) {
+        id = simdjson::minify(id_element);
+      } else if (id_element.is_string()) {
+        append_json_string(id, id_element.get_string().value_unsafe());
+      } else {
+        return fail(socket, {}, {ErrorCode::bad_request, "id must be an integer or a string"});
+      }
+    }
+    std::string_view type;
+    if (request.at_key("type").get_string().get(type))
+      return fail(socket, id, {ErrorCode::unknown_type, "type must be subscribe, unsubscribe or publish"});
+    Failure failure{ErrorCode::unknown_type, "type must be subscribe, unsubscribe or publish"};
+    bool ok = false;
+    if (type == "subscribe" || type == "unsubscribe") {
+      ok = change_subscriptions(socket, request, type == "subscribe", failure);
+    } else if (type == "publish") {
+      ok = publish_json(socket, request, json, failure);
+    }
+    if (!ok) return fail(socket, id, failure);
+    succeed(socket, id);
+  }
+
+  void on_binary(WebSocket<Session>& socket, std::string_view message) {
+    // [N][N bytes of topic][payload]: forwarded to subscribers byte for byte.
+    if (message.empty() || message.front() == 0 ||
+        message.size() < 1 + static_cast<std::size_t>(static_cast<unsigned char>(message.front())))
+      return fail(socket, {}, {ErrorCode::bad_request, "binary publish: [topic length][topic][payload]"});
+    const std::string_view topic = message.substr(1, static_cast<unsigned char>(message.front()));
+    if (!pubsub::is_valid_topic(topic)) return fail(socket, {}, {ErrorCode::bad_topic, "invalid topic name"});
+    if (!take_token(socket.data())) return fail(socket, {}, {ErrorCode::rate_limited, "publish rate exceeded"});
+    socket.publish(topic, message, MessageKind::binary);
+    socket.data().malformed_in_row = 0;
+  }
+
+  HttpResponse on_http_publish(const HttpRequest& request) {
+    HttpResponse response;
+    response.content_type = "application/json";
+    if (!authorized(request.header("Authorization"))) {
+      response.status = 401;
+      response.headers.emplace_back("WWW-Authenticate", "Bearer");
+      response.body = R"({"error":"unauthorized","message":"missing or wrong bearer key"})";
+      return response;
+    }
+    Parsers& p = parsers();
+    const std::string_view json = p.load(request.body());
+    simdjson::dom::element root;
+    std::string_view topic;
+    std::string_view data;
+    Failure failure{ErrorCode::bad_json, "body is not a JSON object"};
+    if (p.dom.parse(json.data(), json.size(), false).get(root) || !root.is_object()) {
+      // failure already says it
+    } else if (const auto object = root.get_object().value_unsafe(); object.at_key("topic").get_string().get(topic)) {
+      failure = {ErrorCode::bad_request, "topic (a string) is required"};
+    } else if (!pubsub::is_valid_topic(topic)) {
+      failure = {ErrorCode::bad_topic, "invalid topic name"};
+    } else if (object.at_key("data").error()) {
+      failure = {ErrorCode::bad_request, "data is required"};
+    } else if (!raw_data(p, json, data)) {
+      failure = {ErrorCode::bad_json, "data could not be read"};
+    } else {
+      const std::size_t subscribers = publish_envelope(app_, nullptr, topic, data);
+      response.body = R"({"subscribers":)" + std::to_string(subscribers) + "}";
+      return response;
+    }
+    response.status = 400;
+    response.body = R"({"error":")" + std::string(code_name(failure.code)) + R"(","message":)";
+    append_json_string(response.body, failure.message);
+    response.body += '}';
+    return response;
+  }
+
+ private:
+  bool change_subscriptions(WebSocket<Session>& socket, const simdjson::dom::object& request, bool subscribe,
+                            Failure& failure) {
+    simdjson::dom::array topics;
+    if (request.at_key("topics").get_array().get(topics)) {
+      failure = {ErrorCode::bad_request, "topics must be an array of strings"};
+      return false;
+    }
+    // All or nothing: check every name (and the limit) before changing anything.
+    std::size_t added = 0;
+    for (const simdjson::dom::element item : topics) {
+      std::string_view topic;
+      if (item.get_string().get(topic)) {
+        failure = {ErrorCode::bad_request, "topics must be an array of strings"};
+        return false;
+      }
+      if (!pubsub::is_valid_topic(topic)) {
+        failure = {ErrorCode::bad_topic, "invalid topic name"};
+        return false;
+      }
+      ++added;
+    }
+    if (subscribe && socket.subscription_count() + added > config_.max_subscriptions) {
+      // Re-subscribing is harmless, so count only names that are new for this connection.
+      std::size_t fresh = 0;
+      for (const simdjson::dom::element item : topics) {
+        const std::string_view topic = item.get_string().value_unsafe();
+        if (!socket.is_subscribed(topic)) ++fresh;
+      }
+      if (socket.subscription_count() + fresh > config_.max_subscriptions) {
+        failure = {ErrorCode::too_many_subscriptions, "subscription limit reached"};
+        return false;
+      }
+    }
+    for (const simdjson::dom::element item : topics) {
+      const std::string_view topic = item.get_string().value_unsafe();
+      if (subscribe) socket.subscribe(topic);
+      else socket.unsubscribe(topic);
+    }
+    return true;
+  }
+
+  bool publish_json(WebSocket<Session>& socket, const simdjson::dom::object& request, std::string_view json,
+                    Failure& failure) {
+    std::string_view topic;
+    if (request.at_key("topic").get_string().get(topic)) {
+      failure = {ErrorCode::bad_request, "topic (a string) is required"};
+      return false;
+    }
+    if (!pubsub::is_valid_topic(topic)) {
+      failure = {ErrorCode::bad_topic, "invalid topic name"};
+      return false;
+    }
+    if (request.at_key("data").error()) {
+      failure = {ErrorCode::bad_request, "data is required"};
+      return false;
+    }
+    if (!take_token(socket.data())) {
+      failure = {ErrorCode::rate_limited, "publish rate exceeded"};
+      return false;
+    }
+    std::string_view data;
+    if (!raw_data(parsers(), json, data)) {
+      failure = {ErrorCode::bad_json, "data could not be read"};
+      return false;
+    }
+    publish_envelope(app_, &socket, topic, data);
+    return true;
+  }
+
+  bool take_token(Session& session) {
+    const auto now = std::chrono::steady_clock::now();
+    const auto rate = static_cast<double>(config_.max_publish_rate);
+    if (session.tokens < 0) {
+      session.tokens = rate;
+    } else {
+      const double elapsed = std::chrono::duration<double>(now - session.refilled).count();
+      session.tokens = std::min(rate, session.tokens + elapsed * rate);
+    }
+    session.refilled = now;
+    if (session.tokens < 1) return false;
+    session.tokens -= 1;
+    return true;
+  }
+
+  bool authorized(std::string_view header) const {
+    constexpr std::string_view kScheme = "Bearer ";  // RFC 6750 §2.1; the scheme is case-insensitive
+    if (header.size() <= kScheme.size() || !http::iequals(header.substr(0, kScheme.size()), kScheme)) return false;
+    const std::string_view key = header.substr(kScheme.size());
+    const std::string& expected = config_.api_key;
+    // Constant time over the expected key's length, so timing reveals nothing about its bytes.
+    return key.size() == expected.size() && CRYPTO_memcmp(key.data(), expected.data(), expected.size()) == 0;
+  }
+
+  void succeed(WebSocket<Session>& socket, std::string_view id) {
+    socket.data().malformed_in_row = 0;
+    if (id.empty()) return;
+    std::string& reply = parsers().reply;
+    reply.assign(R"({"type":"ack","id":)");
+    reply += id;
+    reply += '}';
+    socket.send(reply);
+  }
+
+  void fail(WebSocket<Session>& socket, std::string_view id, Failure failure) {
+    std::string& reply = parsers().reply;
+    reply.assign(R"({"type":"error",)");
+    if (!id.empty()) {
+      reply += R"("id":)";
+      reply += id;
+      reply += ',';
+    }
+    reply += R"("code":")";
+    reply += code_name(failure.code);
+    reply += R"(","message":)";
+    append_json_string(reply, failure.message);
+    reply += '}';
+    socket.send(reply);
+    if (is_malformed(failure.code) && ++socket.data().malformed_in_row >= kMalformedLimit)
+      socket.close(1008, "too many malformed requests");
+  }
+
+  App& app_;
+  const Config& config_;
+};
+
+}  // namespace
+
+void add_topic_routes(App& app) {
+  auto endpoint = std::make_shared<TopicEndpoint>(app);
+  WebSocketBehavior<Session> behavior;
+  behavior.slow_consumer = app.config().slow_consumer == "drop" ? SlowConsumerPolicy::drop : SlowConsumerPolicy::close;
+  behavior.message = [endpoint](WebSocket<Session>& socket, std::string_view message, MessageKind kind) {
+    if (kind == MessageKind::text) endpoint->on_text(socket, message);
+    else endpoint->on_binary(socket, message);
+  };
+  app.ws<Session>("/ws", std::move(behavior));
+  if (!app.config().api_key.empty())
+    app.post("/api/publish", [endpoint](const HttpRequest& request) { return endpoint->on_http_publish(request); });
+}
+
+}  // namespace pylon
