@@ -1,0 +1,20 @@
+#include "pubsub/topic_name.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace pylon::pubsub {
+namespace {
+
+TEST(TopicName, CharsetAndLength) {
+  EXPECT_TRUE(is_valid_topic("chat"));
+  EXPECT_TRUE(is_valid_topic("room:42/user@example.com_x-y.z"));
+  EXPECT_TRUE(is_valid_topic(std::string(kMaxTopicLength, 'a')));
+  EXPECT_FALSE(is_valid_topic(std::string(kMaxTopicLength + 1, 'a')));
+  EXPECT_FALSE(is_valid_topic(""));
+  for (const char* bad : {"a b", "a\"b", "a\\b", "a*", "é", "a\n", "a#b", "a,b"}) EXPECT_FALSE(is_valid_topic(bad)) << bad;
+}
+
+}  // namespace
+}  // namespace pylon::pubsub
