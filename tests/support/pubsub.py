@@ -13,6 +13,8 @@ import os
 import re
 from typing import Any, Collection, Optional, Sequence, Union
 
+import pytest
+
 from .wsclient import OP_BINARY, OP_TEXT, WsClient, build_frame, http_request, HttpResponse
 
 PUBSUB_PATH = "/ws"
@@ -130,6 +132,16 @@ class PubSubClient(WsClient):
         assert frame.opcode == OP_TEXT and frame.payload == expected, \
             f"expected {expected[:200]!r}, got {frame!r}"
 
+    def expect_ack_and_message(self, id: Any, topic: str, data: JsonText, timeout: float = 15.0) -> None:
+        """A subscribed publisher's own publish: its ack and the message, in either order."""
+        frames = [self.recv_message(timeout), self.recv_message(timeout)]
+        expected = envelope(topic, data)
+        messages = [f for f in frames if f.payload == expected]
+        assert len(messages) == 1, f"expected the ack of {id!r} and {expected[:200]!r}, got {frames}"
+        other = frames[1] if frames[0] is messages[0] else frames[0]
+        value = json.loads(other.payload)
+        assert value == {"type": "ack", "id": id}, f"expected the ack of {id!r}, got {other!r}"
+
     def expect_binary(self, payload: bytes, timeout: float = 15.0) -> None:
         frame = self.recv_message(timeout)
         assert frame.opcode == OP_BINARY, f"expected a BINARY message, got {frame!r}"
@@ -172,3 +184,26 @@ def resident_bytes(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+# --- fixtures shared by the pub/sub suites (import them into a test module by name) ---------
+
+@pytest.fixture
+def connect(server):
+    """connect(**kwargs) -> a PubSubClient on `server`'s /ws, closed after the test."""
+    opened: list[WsClient] = []
+
+    def open_client(**kwargs) -> PubSubClient:
+        client = PubSubClient.connect(server.address, **kwargs)
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in opened:
+        client.close()
+
+
+@pytest.fixture
+def topic(request) -> str:
+    """A topic name of this test's own (test cases may share one server)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[-100:]
