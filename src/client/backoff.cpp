@@ -1,0 +1,21 @@
+#include "client/backoff.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace pylon::client {
+
+std::uint64_t reconnect_delay_ms(const ReconnectOptions& options, unsigned attempt, double unit_random) noexcept {
+  const double initial = std::max(0.0, options.initial_delay);
+  const double maximum = std::max(initial, options.max_delay);
+  const double multiplier = std::max(1.0, options.multiplier);
+  // Compare before multiplying further so that a long outage cannot overflow to infinity.
+  double delay = initial;
+  for (unsigned i = 0; i < attempt && delay < maximum; ++i) delay *= multiplier;
+  delay = std::min(delay, maximum);
+  const double jitter = std::clamp(options.jitter, 0.0, 1.0);
+  delay *= 1.0 - jitter * std::clamp(unit_random, 0.0, 1.0);
+  return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(delay * 1000.0));
+}
+
+}  // namespace pylon::client

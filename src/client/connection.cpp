@@ -1,0 +1,528 @@
+#include "client/connection.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "client/backoff.hpp"
+#include "client/handshake.hpp"
+#include "client/loop_state.hpp"
+#include "ws/error.hpp"
+#include "ws/handshake.hpp"
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24  // linux/in.h; glibc's netinet/in.h may lack it
+#endif
+
+namespace pylon::client {
+namespace {
+
+// Reads stop while this much waits for the kernel (as in the server): a peer that sends faster
+// than it reads is slowed by TCP instead of growing our memory.
+constexpr std::size_t kReadPauseBytes = 256 * 1024;
+// Buffers that grew for one big message are given back instead of being kept per connection.
+constexpr std::size_t kKeepCapacity = 64 * 1024;
+
+void release_if_large(std::string& buffer) {
+  if (buffer.capacity() > kKeepCapacity) std::string().swap(buffer);
+  else buffer.clear();
+}
+
+std::string_view as_text(std::span<const std::uint8_t> bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+std::span<const std::uint8_t> as_bytes(std::string_view text) {
+  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
+}
+
+std::uint64_t to_ms(double seconds) { return seconds <= 0 ? 0 : static_cast<std::uint64_t>(seconds * 1000); }
+
+}  // namespace
+
+Connection::Connection(LoopState& loop, std::shared_ptr<const ClientProfile> profile)
+    : loop_(loop),
+      profile_(std::move(profile)),
+      parser_(ws::Role::client, profile_->options.max_message_size) {
+  fire = &Connection::on_timer;
+  masks_.reseed();
+}
+
+Connection::~Connection() { close_socket(); }
+
+bool Connection::reconnecting() const noexcept {
+  return profile_->options.reconnect.enabled && !user_closed_ && state_ != State::done;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connecting and the opening handshake (RFC 6455 §4.1)
+
+void Connection::start() { attempt(); }
+
+void Connection::attempt() {
+  const ClientProfile& profile = *profile_;
+  // A fresh protocol state for every attempt.
+  parser_ = ws::FrameParser<Connection>(ws::Role::client, profile.options.max_message_size);
+  close_sent_ = close_received_ = failed_ = write_blocked_ = false;
+  close_code_ = ws::close_code::kAbnormal;
+  close_reason_.clear();
+  subprotocol_.clear();
+  message_.clear();
+  control_.clear();
+  pending_.clear();
+  pending_offset_ = 0;
+
+  // Failures found here are reported from the timer, so connect() never calls a handler before
+  // it has returned the handle.
+  auto defer_failure = [this](std::string_view what, int error) {
+    pending_error_ = std::string(what) + ": " + std::strerror(error);
+    close_socket();
+    state_ = State::connecting;
+    loop_.loop.timers().schedule(*this, loop_.loop.now_ms());
+  };
+  fd_ = ::socket(profile.destination.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return defer_failure("socket", errno);
+  const int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (profile.source_length > 0) {
+    // Port 0 with IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect() for the full 4-tuple,
+    // so one source address is not limited to one ephemeral range across all destinations.
+    if (profile.source.ss_family == AF_INET) setsockopt(fd_, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (::bind(fd_, reinterpret_cast<const sockaddr*>(&profile.source), profile.source_length) != 0)
+      return defer_failure("bind " + profile.options.source_address, errno);
+  }
+  state_ = State::connecting;
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&profile.destination), profile.destination_length) == 0) {
+    loop_.loop.add(fd_, 0, this);
+    interest_ = 0;
+    connected();
+    return;
+  }
+  if (errno != EINPROGRESS) return defer_failure("connect", errno);
+  interest_ = EPOLLOUT;
+  loop_.loop.add(fd_, interest_, this);
+  set_deadline(profile.options.connect_timeout);
+}
+
+void Connection::connected() {
+  const ClientProfile& profile = *profile_;
+  handshake_ = std::make_unique<Handshake>();
+  handshake_->key = ws::generate_client_key();
+  std::string request;  // once per connection attempt: allocating here is fine
+  write_handshake_request(request, profile.url, handshake_->key, profile.options.subprotocols,
+                          profile.options.headers);
+  state_ = State::handshaking;
+  set_deadline(profile.options.handshake_timeout);
+  pending_.append(request);
+  flush();
+}
+
+void Connection::process_handshake(std::span<std::uint8_t> data) {
+  Handshake& handshake = *handshake_;
+  // Parse straight from the receive buffer; copy only when the head is incomplete.
+  const bool from_receive_buffer = handshake.buffer.empty();
+  if (!from_receive_buffer) handshake.buffer.append(as_text(data));
+  const std::string_view input = from_receive_buffer ? as_text(data) : std::string_view(handshake.buffer);
+  const http::ParseResult result = handshake.parser.parse(input, handshake.response);
+  if (result.status == http::ParseStatus::need_more) {
+    if (from_receive_buffer) handshake.buffer.assign(input);
+    return;
+  }
+  if (result.status == http::ParseStatus::error)
+    return fail_attempt("handshake: malformed response: " + std::string(result.error_reason));
+  std::string_view chosen;
+  std::string error = check_handshake_response(handshake.response, handshake.key,
+                                               profile_->options.subprotocols, chosen);
+  if (!error.empty()) return fail_attempt(std::move(error));
+
+  subprotocol_ = chosen;
+  // Frames the server sent right behind its 101 are in the same buffer.
+  std::string leftover(input.substr(result.consumed));
+  handshake_.reset();
+  state_ = State::open;
+  attempts_ = 0;
+  net::TimerWheel::cancel(*this);
+  update_interest();
+  if (profile_->handlers.on_open) profile_->handlers.on_open(*this);
+  if (!leftover.empty() && (state_ == State::open || state_ == State::closing))
+    process_frames(std::span(reinterpret_cast<std::uint8_t*>(leftover.data()), leftover.size()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+void Connection::on_io(std::uint32_t events) {
+  if (fd_ < 0) return;
+  if (state_ == State::connecting) {
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+    if (error != 0) return fail_attempt(std::string("connect: ") + std::strerror(error));
+    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) connected();
+    return;
+  }
+  if ((events & EPOLLERR) != 0) {
+    int error = 0;
+    socklen_t length = sizeof error;
+    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length);
+    return peer_gone(error);
+  }
+  if ((events & EPOLLOUT) != 0) {
+    flush();
+    if (fd_ < 0) return;
+  }
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) != 0) read_ready();
+}
+
+void Connection::read_ready() {
+  auto buffer = loop_.loop.receive_buffer();
+  const ssize_t received = ::read(fd_, buffer.data(), buffer.size());
+  if (received == 0) return peer_gone(0);
+  if (received < 0) {
+    if (errno != EAGAIN && errno != EINTR) peer_gone(errno);
+    return;
+  }
+  loop_.cork(*this);
+  process(buffer.first(static_cast<std::size_t>(received)));
+  loop_.uncork();
+  flush();
+}
+
+void Connection::process(std::span<std::uint8_t> data) {
+  if (state_ == State::handshaking) process_handshake(data);
+  else if (state_ == State::open || state_ == State::closing) process_frames(data);
+}
+
+void Connection::process_frames(std::span<std::uint8_t> data) {
+  if (close_received_) return;  // RFC 6455 §5.5.1: nothing after the server's close counts
+  const ws::ProtocolError error = parser_.feed(data, *this);
+  if (error == ws::ProtocolError::none) return;
+  if (state_ == State::open) fail(error);
+  else if (state_ == State::closing && !close_received_) teardown();  // garbled reply to our close
+}
+
+void Connection::on_message_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
+                                 bool last) {
+  if (state_ != State::open) return;  // after our close, data is read but not delivered
+  const auto& handler = profile_->handlers.on_message;
+  const auto kind = opcode == ws::Opcode::text ? MessageKind::text : MessageKind::binary;
+  if (first && last) {  // the common case: no copy
+    if (handler) handler(*this, as_text(chunk), kind);
+    return;
+  }
+  message_.append(as_text(chunk));
+  if (!last) return;
+  if (handler) handler(*this, message_, kind);
+  release_if_large(message_);
+}
+
+void Connection::on_control_frame_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk,
+                                       bool first, bool last) {
+  if (first && last) return handle_control(opcode, chunk);
+  control_.append(as_text(chunk));
+  if (!last) return;
+  handle_control(opcode, as_bytes(control_));
+  control_.clear();
+}
+
+void Connection::handle_control(ws::Opcode opcode, std::span<const std::uint8_t> payload) {
+  const ClientHandlers& handlers = profile_->handlers;
+  switch (opcode) {
+    case ws::Opcode::ping:
+      if (state_ != State::open) return;
+      // RFC 6455 §5.5.2: answer with a pong carrying the same application data.
+      write_frame(ws::Opcode::pong, payload);
+      if (handlers.on_ping) handlers.on_ping(*this, as_text(payload));
+      break;
+    case ws::Opcode::pong:
+      if (state_ == State::open && handlers.on_pong) handlers.on_pong(*this, as_text(payload));
+      break;
+    case ws::Opcode::close: {
+      if (close_received_ || (state_ != State::open && state_ != State::closing)) return;
+      ws::ClosePayload close;
+      ws::parse_close_payload(payload, close);  // the parser has already validated it
+      close_received_ = true;
+      if (!failed_) {
+        close_code_ = close.code;
+        close_reason_.assign(close.reason);
+      }
+      if (close_sent_) {
+        // The answer to our close: the handshake is complete, and the client may close TCP.
+        teardown();
+        return;
+      }
+      // RFC 6455 §5.5.1: answer with a close echoing the status code, then let the server close
+      // TCP first (§7.1.1); close_timeout bounds the wait.
+      send_close(close.code, {});
+      close_sent_ = true;
+      state_ = State::closing;
+      set_deadline(profile_->options.close_timeout);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames out and the write path
+
+SendStatus Connection::send_message(std::string_view message, MessageKind kind, std::size_t fragments) {
+  if (state_ != State::open || close_sent_) return SendStatus::dropped;
+  if (write_blocked_ && buffered_amount() + message.size() > profile_->options.max_backpressure)
+    return SendStatus::dropped;
+  const auto opcode = kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
+  if (fragments <= 1) return write_frame(opcode, as_bytes(message));
+  // RFC 6455 §5.4: the first frame carries the opcode, the rest are continuations; FIN on the last.
+  const std::size_t piece = message.size() / fragments;
+  SendStatus status = SendStatus::sent;
+  for (std::size_t i = 0; i < fragments; ++i) {
+    const bool last = i + 1 == fragments;
+    const std::string_view part = last ? message.substr(i * piece) : message.substr(i * piece, piece);
+    status = write_frame(i == 0 ? opcode : ws::Opcode::continuation, as_bytes(part), last);
+  }
+  return status;
+}
+
+SendStatus Connection::send_ping(std::string_view payload) {
+  if (state_ != State::open || close_sent_ || payload.size() > ws::kMaxControlPayload) return SendStatus::dropped;
+  return write_frame(ws::Opcode::ping, as_bytes(payload));
+}
+
+std::string& Connection::output() {
+  // Order matters: once something waits in pending_, everything goes behind it.
+  if (loop_.is_corked(*this) && buffered_amount() == 0) return loop_.cork_buffer();
+  if (!write_blocked_) loop_.schedule_flush(*this);
+  return pending_;
+}
+
+SendStatus Connection::write_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload, bool fin) {
+  // RFC 6455 §5.3: a fresh, unpredictable masking key for every frame.
+  const ws::MaskingKey key = masks_.next_key();
+  std::uint8_t header[ws::kMaxFrameHeaderSize];
+  const std::size_t header_size = ws::write_frame_header(header, opcode, payload.size(), fin, false, &key);
+  std::string& out = output();
+  out.append(reinterpret_cast<const char*>(header), header_size);
+  const std::size_t payload_offset = out.size();
+  out.append(as_text(payload));
+  // Masked where it lies in the output buffer: the caller's bytes are never copied twice.
+  ws::apply_mask(std::span(reinterpret_cast<std::uint8_t*>(out.data()) + payload_offset, payload.size()), key);
+  return write_blocked_ ? SendStatus::queued : SendStatus::sent;
+}
+
+void Connection::send_close(std::uint16_t code, std::string_view reason) {
+  std::uint8_t payload[ws::kMaxControlPayload];
+  const std::size_t size = ws::write_close_payload(payload, code, reason);
+  write_frame(ws::Opcode::close, std::span(payload, size));
+}
+
+void Connection::flush() {
+  // The cork is non-empty only right after the processing of the connection that filled it
+  // (read_ready flushes it as soon as it uncorks). A connection flushed while another one is
+  // still corked (e.g. connected inside its handler) must leave the cork alone.
+  std::string& cork = loop_.cork_buffer();
+  const bool own_cork = !loop_.any_corked() && !cork.empty();
+  if (fd_ < 0) {
+    if (own_cork) cork.clear();  // torn down while processing: its replies have nowhere to go
+    return;
+  }
+  ssize_t written = 0;
+  if (own_cork) {
+    // The cork holds this connection's bytes alone, and nothing was pending before them
+    // (output() queues everything behind an existing backlog).
+    written = ::send(fd_, cork.data(), cork.size(), MSG_NOSIGNAL);
+    const std::size_t taken = written > 0 ? static_cast<std::size_t>(written) : 0;
+    if (taken < cork.size()) pending_.append(cork, taken, std::string::npos);
+    cork.clear();
+    if (cork.capacity() > 2 * net::EventLoop::kReceiveBufferSize) {
+      std::string().swap(cork);
+      cork.reserve(net::EventLoop::kReceiveBufferSize);
+    }
+  } else if (buffered_amount() > 0) {
+    written = ::send(fd_, pending_.data() + pending_offset_, buffered_amount(), MSG_NOSIGNAL);
+    if (written > 0) pending_offset_ += static_cast<std::size_t>(written);
+  }
+  if (written < 0 && errno != EAGAIN && errno != EINTR) return peer_gone(errno);
+  const bool was_blocked = write_blocked_;
+  write_blocked_ = buffered_amount() > 0;
+  if (!write_blocked_) {
+    pending_offset_ = 0;
+    release_if_large(pending_);
+  }
+  update_interest();
+  if (was_blocked && !write_blocked_ && state_ == State::open && profile_->handlers.on_drain)
+    profile_->handlers.on_drain(*this);
+}
+
+void Connection::update_interest() {
+  if (fd_ < 0 || state_ == State::connecting) return;  // connecting waits for EPOLLOUT only
+  std::uint32_t interest = EPOLLRDHUP;
+  if (buffered_amount() < kReadPauseBytes) interest |= EPOLLIN;
+  if (write_blocked_) interest |= EPOLLOUT;
+  if (interest == interest_) return;
+  interest_ = interest;
+  loop_.loop.modify(fd_, interest_, this);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Closing (RFC 6455 §7) and the end of an attempt
+
+void Connection::fail(ws::ProtocolError error) {
+  // RFC 6455 §7.1.7: _Fail the WebSocket Connection_ with the code the violated rule calls for.
+  const std::string_view reason = ws::describe(error);
+  failed_ = true;
+  close_code_ = ws::close_code_for(error);
+  close_reason_.assign(reason);
+  if (profile_->handlers.on_error) profile_->handlers.on_error(*this, "protocol error: " + std::string(reason));
+  if (state_ == State::open) begin_close(close_code_, reason);
+}
+
+void Connection::begin_close(std::uint16_t code, std::string_view reason) {
+  send_close(code, reason);
+  close_sent_ = true;
+  state_ = State::closing;
+  set_deadline(profile_->options.close_timeout);
+}
+
+void Connection::close_by_application(std::uint16_t code, std::string_view reason) {
+  user_closed_ = true;
+  switch (state_) {
+    case State::open:
+      // RFC 6455 §7.4.1: 1005, 1006 and 1015 never go on the wire; neither do unassigned codes.
+      if (!ws::is_valid_close_code(code)) code = ws::close_code::kNormal;
+      begin_close(code, reason);
+      break;
+    case State::waiting:
+    case State::connecting:
+    case State::handshaking:
+      finish();  // never opened: give up quietly
+      break;
+    case State::closing:
+    case State::done:
+      break;
+  }
+}
+
+void Connection::peer_gone(int error) {
+  if (state_ == State::connecting || state_ == State::handshaking) {
+    return fail_attempt(error == 0 ? std::string("handshake: the server closed the connection")
+                                   : std::string("handshake: ") + std::strerror(error));
+  }
+  if (state_ == State::open || state_ == State::closing) teardown();
+}
+
+void Connection::fail_attempt(std::string reason) {
+  spdlog::debug("client {}: {}", profile_->url.host_header, reason);
+  close_socket();
+  state_ = State::waiting;
+  if (profile_->handlers.on_error) profile_->handlers.on_error(*this, reason);
+  after_attempt();
+}
+
+void Connection::teardown() {
+  close_socket();
+  state_ = State::waiting;
+  const std::uint16_t code = close_received_ || failed_ ? close_code_ : ws::close_code::kAbnormal;
+  if (profile_->handlers.on_close) profile_->handlers.on_close(*this, code, close_reason_);
+  after_attempt();
+}
+
+void Connection::after_attempt() {
+  if (state_ != State::waiting) return;  // the handler called close(): already done
+  if (!reconnecting()) return finish();
+  const std::uint64_t delay = reconnect_delay_ms(profile_->options.reconnect, attempts_, masks_.next_unit());
+  if (attempts_ < 64) ++attempts_;
+  loop_.loop.timers().schedule(*this, loop_.loop.now_ms() + delay);
+}
+
+void Connection::close_socket() noexcept {
+  net::TimerWheel::cancel(*this);
+  if (fd_ >= 0) {
+    loop_.loop.remove(fd_);
+    ::close(fd_);
+    fd_ = -1;
+  }
+  interest_ = 0;
+  write_blocked_ = false;
+  handshake_.reset();
+  release_if_large(pending_);
+  pending_offset_ = 0;
+  release_if_large(message_);
+}
+
+void Connection::finish() noexcept {
+  close_socket();
+  if (state_ == State::done) return;
+  state_ = State::done;
+  loop_.retire(*this);
+}
+
+void Connection::abandon() noexcept {
+  close_socket();
+  state_ = State::done;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers: connect, handshake and close timeouts, reconnect delays
+
+void Connection::set_deadline(double seconds) {
+  loop_.loop.timers().schedule(*this, loop_.loop.now_ms() + to_ms(seconds));
+}
+
+void Connection::on_timer(net::TimerNode& node) { static_cast<Connection&>(node).timer_fired(); }
+
+void Connection::timer_fired() {
+  switch (state_) {
+    case State::waiting:
+      return attempt();
+    case State::connecting:
+      if (!pending_error_.empty()) return fail_attempt(std::exchange(pending_error_, {}));
+      return fail_attempt("connect: timed out");
+    case State::handshaking:
+      return fail_attempt("handshake: timed out waiting for the server's response");
+    case State::closing:
+      return teardown();  // the server never answered our close or never closed TCP
+    case State::open:
+    case State::done:
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The public API (include/pylon/client.hpp)
+
+}  // namespace pylon::client
+
+namespace pylon {
+namespace {
+client::Connection& self(WebSocketClient& client) { return static_cast<client::Connection&>(client); }
+const client::Connection& self(const WebSocketClient& client) {
+  return static_cast<const client::Connection&>(client);
+}
+}  // namespace
+
+SendStatus WebSocketClient::send(std::string_view message, MessageKind kind) {
+  return self(*this).send_message(message, kind, 1);
+}
+SendStatus WebSocketClient::send_fragmented(std::string_view message, MessageKind kind, std::size_t fragments) {
+  return self(*this).send_message(message, kind, fragments);
+}
+SendStatus WebSocketClient::ping(std::string_view payload) { return self(*this).send_ping(payload); }
+void WebSocketClient::close(std::uint16_t code, std::string_view reason) {
+  self(*this).close_by_application(code, reason);
+}
+bool WebSocketClient::is_open() const noexcept { return self(*this).is_open(); }
+bool WebSocketClient::reconnecting() const noexcept { return self(*this).reconnecting(); }
+std::size_t WebSocketClient::buffered_amount() const noexcept { return self(*this).buffered_amount(); }
+std::string_view WebSocketClient::subprotocol() const noexcept { return self(*this).subprotocol(); }
+const ClientProfile& WebSocketClient::profile() const noexcept { return self(*this).profile(); }
+ClientLoop& WebSocketClient::loop() noexcept { return self(*this).loop_state().owner; }
+
+}  // namespace pylon

@@ -1,0 +1,127 @@
+// One client connection through its attempts: TCP connect, the opening handshake (RFC 6455
+// §4.1), frames, the closing handshake (§7), and waiting to reconnect.
+//
+// Owned by its LoopState and touched only on that loop's thread. Finishing never frees the object
+// inside a callback: retire() hands it to the loop, which frees it at the end of the iteration.
+//
+// Memory of an open, idle connection: this object (parser state, a few empty strings, flags and
+// a timer node, about 300 bytes) plus a shared profile. Bytes are kept only while a message or
+// control frame is incomplete (message_, control_) or the kernel will not take what we send.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "client/mask_generator.hpp"
+#include "client/profile.hpp"
+#include "http/response_parser.hpp"
+#include "net/event_loop.hpp"
+#include "net/timer_wheel.hpp"
+#include "pylon/client.hpp"
+#include "ws/frame.hpp"
+#include "ws/frame_parser.hpp"
+
+namespace pylon::client {
+
+class LoopState;
+
+class Connection final : public WebSocketClient, public net::IoHandler, public net::TimerNode {
+ public:
+  Connection(LoopState& loop, std::shared_ptr<const ClientProfile> profile);
+  ~Connection();
+
+  void start();  // the first attempt
+  void on_io(std::uint32_t epoll_events) override;
+
+  // The public API (WebSocketClient forwards here).
+  SendStatus send_message(std::string_view message, MessageKind kind, std::size_t fragments);
+  SendStatus send_ping(std::string_view payload);
+  void close_by_application(std::uint16_t code, std::string_view reason);
+  bool is_open() const noexcept { return state_ == State::open; }
+  bool reconnecting() const noexcept;
+  std::size_t buffered_amount() const noexcept { return pending_.size() - pending_offset_; }
+  std::string_view subprotocol() const noexcept { return subprotocol_; }
+  const ClientProfile& profile() const noexcept { return *profile_; }
+  LoopState& loop_state() noexcept { return loop_; }
+
+  // Loop hooks.
+  void flush();  // end of iteration / EPOLLOUT: hand pending_ to the kernel
+  void abandon() noexcept;  // the loop is being destroyed: close the socket, no events
+  bool flush_scheduled = false;
+  Connection* list_prev = nullptr;
+  Connection* list_next = nullptr;
+
+  // ws::FrameParser handler.
+  void on_message_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first, bool last);
+  void on_control_frame_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first, bool last);
+
+ private:
+  enum class State : std::uint8_t {
+    waiting,      // before an attempt: the timer starts the next one
+    connecting,   // non-blocking connect in progress (EPOLLOUT armed)
+    handshaking,  // request sent, reading the response head
+    open,
+    closing,  // close sent (and maybe received): waiting for the server's close or EOF
+    done,     // retired; freed at the end of the iteration
+  };
+  struct Handshake {
+    std::string key;
+    http::ResponseParser parser;
+    http::Response response;
+    std::string buffer;  // bytes of an incomplete response head only
+  };
+
+  void attempt();
+  void connected();
+  void read_ready();
+  void process(std::span<std::uint8_t> data);
+  void process_handshake(std::span<std::uint8_t> data);
+  void process_frames(std::span<std::uint8_t> data);
+  void handle_control(ws::Opcode opcode, std::span<const std::uint8_t> payload);
+
+  SendStatus write_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload, bool fin = true);
+  std::string& output();
+  void send_close(std::uint16_t code, std::string_view reason);
+  void update_interest();
+
+  void fail(ws::ProtocolError error);
+  void begin_close(std::uint16_t code, std::string_view reason);
+  void peer_gone(int error);
+  void fail_attempt(std::string reason);  // before open: on_error, then reconnect or done
+  void teardown();                        // after open: on_close, then reconnect or done
+  void after_attempt();
+  void close_socket() noexcept;
+  void finish() noexcept;
+
+  static void on_timer(net::TimerNode& node);
+  void timer_fired();
+  void set_deadline(double seconds);
+
+  LoopState& loop_;
+  std::shared_ptr<const ClientProfile> profile_;
+  int fd_ = -1;
+  State state_ = State::waiting;
+  bool write_blocked_ = false;  // the kernel refused bytes: EPOLLOUT is armed
+  bool close_sent_ = false;
+  bool close_received_ = false;
+  bool failed_ = false;        // we failed the connection: close_code_ is ours
+  bool user_closed_ = false;   // close() was called: no reconnect
+  std::uint16_t close_code_ = ws::close_code::kAbnormal;
+  std::uint32_t interest_ = 0;
+  std::uint32_t attempts_ = 0;  // failed attempts since the last open (backoff exponent)
+  MaskGenerator masks_;
+  std::unique_ptr<Handshake> handshake_;
+  ws::FrameParser<Connection> parser_;
+  std::string subprotocol_;
+  std::string close_reason_;
+  std::string pending_error_;  // a failure found synchronously in attempt(), reported by the timer
+  std::string message_;  // a fragmented or partially received message
+  std::string control_;  // a control frame split across reads
+  std::string pending_;  // bytes the kernel has not taken yet
+  std::size_t pending_offset_ = 0;
+};
+
+}  // namespace pylon::client
