@@ -560,7 +560,7 @@ def expect_streams(clients: Sequence["WsClient"], expected: bytes, timeout: floa
         if data[:n] != expected[start:start + n]:  # bytes slices: memcmp (memoryview compares slowly)
             at = next(j for j in range(n) if data[j] != expected[start + j])
             failures[i] = (f"differs at byte {start + at} of {total}, in expected "
-                           f"{_frame_index(expected, start + at)}; got {bytes(data[at:at + 120])!r}")
+                           f"{_frame_index(expected, start + at)}; got ...{bytes(data[max(0, at - 40):at + 100])!r}")
         offsets[i] = start + n
         return n
 

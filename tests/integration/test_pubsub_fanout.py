@@ -1,0 +1,69 @@
+"""Fan-out: 1,000 subscribers on one topic (opened at once, so both loop threads hold some)
+receive every one of 10,000 pipelined publishes from one publisher connection, in order, none
+twice, none missing.
+
+Every subscriber must receive the same bytes after its subscribe ack: the expected stream of
+unmasked server frames is computed once and each socket is compared with it in bulk
+(expect_streams), without parsing 10 million frames in Python. A large --ping-interval keeps
+pings out of the stream.
+"""
+
+import threading
+
+from support.pubsub import PubSubClient, message_frame, publish_text
+from support.server import start_server
+from support.wsclient import OP_TEXT, build_frame, connect_many, expect_streams
+
+SUBSCRIBERS = 1000
+MESSAGES = 10_000
+TOPIC = "fanout/prices"
+TIMEOUT = 300.0  # the ASan build moves these 10 million frames several times slower
+
+
+def test_thousand_subscribers_get_ten_thousand_messages_in_order():
+    # The default burst of 1000 publishes would refuse most of a 10,000-message pipeline; the
+    # stream (~0.6 MB per subscriber) fits the default backpressure bound, raised anyway so that
+    # a slow test machine cannot turn this into a slow-consumer test.
+    with start_server("--threads", "2", "--ping-interval", "3600", "--max-publish-rate", "1000000",
+                      "--max-backpressure", str(8 << 20)) as server:
+        subscribers = connect_many(PubSubClient, server.address, SUBSCRIBERS, path="/ws")
+        publisher = PubSubClient.connect(server.address)
+        try:
+            for subscriber in subscribers:
+                subscriber.subscribe([TOPIC], id=1)
+            for subscriber in subscribers:
+                subscriber.expect_ack(1)
+                assert not subscriber.buffer, f"bytes after the ack: {bytes(subscriber.buffer[:100])!r}"
+
+            datas = [b'{"seq":%d,"v":"%x"}' % (i, i * 2654435761 % (1 << 32)) for i in range(MESSAGES)]
+            expected = b"".join(message_frame(TOPIC, data) for data in datas)
+            pipeline = b"".join(build_frame(OP_TEXT, publish_text(TOPIC, data)) for data in datas)
+
+            # The publisher writes from a thread: the server may stop reading it while its
+            # subscribers' queues are full, and they are read here.
+            failure = []
+
+            def publish():
+                try:
+                    publisher.send_raw(pipeline)
+                except OSError as error:
+                    failure.append(error)
+            writer = threading.Thread(target=publish)
+            writer.start()
+            try:
+                expect_streams(subscribers, expected, timeout=TIMEOUT)
+            finally:
+                writer.join(TIMEOUT)
+            assert not failure, f"sending the publishes failed: {failure}"
+
+            # The publisher was neither refused nor closed: no error before this ack.
+            publisher.sync(timeout=60)
+            # None twice: the next thing every subscriber receives is the next message.
+            publisher.publish(TOPIC, '"end"', id="end")
+            publisher.expect_ack("end", timeout=60)
+            expect_streams(subscribers, message_frame(TOPIC, '"end"'), timeout=TIMEOUT)
+            for subscriber in subscribers:
+                assert not subscriber.buffer, f"bytes after the last message: {bytes(subscriber.buffer[:100])!r}"
+        finally:
+            for client in subscribers + [publisher]:
+                client.close()
