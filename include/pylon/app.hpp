@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "pylon/config.hpp"
+#include "pylon/metrics.hpp"
 
 namespace pylon {
 
@@ -168,6 +169,8 @@ class App {
   void drain();
   bool draining() const noexcept;
   const Config& config() const noexcept;
+  // The registry behind GET /metrics; an application adds its own series here before run().
+  MetricsRegistry& metrics() noexcept;
 
  private:
   void add_route(std::string path, detail::ErasedBehavior behavior);

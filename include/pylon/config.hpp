@@ -29,6 +29,7 @@ struct Config {
   double drain_window = 5;        // seconds over which SIGTERM spreads the 1001 closes
   std::vector<std::string> allowed_origins;  // empty: any Origin
   std::string log_level = "info";
+  std::string metrics_listen;  // HOST:PORT for /metrics alone; empty: /metrics on `listen`
   // Topics (docs/protocol.md)
   std::string api_key;                 // enables POST /api/publish with "Authorization: Bearer <key>"
   std::size_t max_subscriptions = 100;  // per connection

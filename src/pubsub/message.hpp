@@ -16,6 +16,8 @@ namespace pylon::pubsub {
 struct Message {
   std::string topic;
   std::string frame;  // header + payload, ready for the socket
+  std::size_t payload_size = 0;
+  ws::Opcode opcode = ws::Opcode::text;
 };
 
 using MessageRef = std::shared_ptr<const Message>;

@@ -25,6 +25,7 @@ constexpr ConfigKey kKeys[] = {
     {"drain_window", ConfigKind::seconds, "seconds over which SIGTERM spreads the 1001 closes"},
     {"allowed_origins", ConfigKind::text_list, "Origin values allowed to connect (empty: any)"},
     {"log_level", ConfigKind::text, "trace, debug, info, warn or error"},
+    {"metrics_listen", ConfigKind::text, "separate HOST:PORT for /metrics (empty: on listen)"},
     {"api_key", ConfigKind::text, "bearer key for POST /api/publish (empty: endpoint off)"},
     {"max_subscriptions", ConfigKind::count, "topics one connection may subscribe to"},
     {"max_publish_rate", ConfigKind::count, "publishes per second per connection"},
@@ -85,14 +86,16 @@ std::span<const ConfigKey> config_keys() noexcept { return kKeys; }
 void set_config_value(Config& config, std::string_view key, const ConfigValue& value) {
   const std::string name(key);
   key_spec(key);  // unknown keys first, whatever the value
-  if (key == "listen") {
+  if (key == "listen" || key == "metrics_listen") {
     const std::string& text = as_text(key, value);
-    try {
-      net::parse_endpoint(text);
-    } catch (const std::invalid_argument& error) {
-      throw ConfigError(name, std::string(error.what()) + " (got \"" + text + "\")");
+    if (!text.empty() || key == "listen") {
+      try {
+        net::parse_endpoint(text);
+      } catch (const std::invalid_argument& error) {
+        throw ConfigError(name, std::string(error.what()) + " (got \"" + text + "\")");
+      }
     }
-    config.listen = text;
+    (key == "listen" ? config.listen : config.metrics_listen) = text;
   } else if (key == "threads") {
     const auto threads = as_count(key, value, 1);
     if (threads > 64) throw ConfigError(name, "must be at most 64");

@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <new>
 
 #include <spdlog/spdlog.h>
@@ -32,6 +33,13 @@ constexpr std::uint64_t kCloseTimeoutMs = 3000;
 
 std::uint64_t to_ms(double seconds) { return static_cast<std::uint64_t>(seconds * 1000); }
 
+// Precise time for latencies; the loop's cached clock is only good to a few milliseconds.
+std::uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 void release_if_large(std::string& buffer) {
   if (buffer.capacity() > kKeepCapacity) std::string().swap(buffer);
   else buffer.clear();
@@ -43,9 +51,10 @@ std::string_view as_text(std::span<const std::uint8_t> bytes) {
 
 }  // namespace
 
-Connection::Connection(Worker& worker, int fd, std::string remote_address)
+Connection::Connection(Worker& worker, int fd, std::string remote_address, bool internal)
     : worker_(worker),
       fd_(fd),
+      internal_(internal),
       http_(std::make_unique<HttpState>(http::Limits{})),
       parser_(ws::Role::server, worker.server().config.max_message_size),
       remote_address_(std::move(remote_address)) {
@@ -137,10 +146,11 @@ void Connection::process_http(std::span<std::uint8_t> data) {
       return;
     }
     if (result.status == http::ParseStatus::error) {
-      respond_error(result.error_status, result.error_reason);
+      respond_error(HandshakeFailure::bad_request, result.error_status, result.error_reason);
       return;
     }
     offset += result.consumed;
+    ++requests_served_;
     http.parser.reset();
     const bool stay = handle_request(http.request);
     if (state_ == State::open) {
@@ -187,8 +197,11 @@ class RequestView final : public HttpRequest {
 bool Connection::handle_request(const http::Request& request) {
   const Server& server = worker_.server();
   const Route* route = server.find_route(request.path, request.method);
+  if (route != nullptr && route->internal != internal_) route = nullptr;
   if (route == nullptr) {
-    if (const Route* other = server.find_route(request.path); other != nullptr) {
+    // Only a failed upgrade counts as a handshake failure; a browser's favicon.ico does not.
+    if (request.find("Upgrade") != nullptr) server.counters->handshake_failed(HandshakeFailure::not_found);
+    if (const Route* other = server.find_route(request.path); other != nullptr && other->internal == internal_) {
       const std::string allow = other->method == "GET" ? "GET, HEAD" : other->method;
       const http::Header allow_header[] = {{"Allow", allow}};
       respond(405, "method not allowed\n", request.keep_alive(), allow_header);
@@ -215,7 +228,7 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
   const Config& config = worker_.server().config;
   if (request.method != "GET") {
     const http::Header allow[] = {{"Allow", "GET"}};
-    return respond_error(405, "a WebSocket handshake is a GET request", allow);
+    return respond_error(HandshakeFailure::method, 405, "a WebSocket handshake is a GET request", allow);
   }
   // RFC 6455 §4.2.1: Upgrade and Connection are token lists, compared case-insensitively, and
   // may appear more than once.
@@ -230,33 +243,36 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
   }
   const http::Header upgrade_required[] = {{"Upgrade", "websocket"}, {"Sec-WebSocket-Version", "13"}};
   if (!upgrade_websocket || !connection_upgrade)
-    return respond_error(426, "this endpoint speaks WebSocket: Upgrade: websocket required", upgrade_required);
+    return respond_error(HandshakeFailure::not_websocket, 426, "this endpoint speaks WebSocket: Upgrade: websocket required",
+                         upgrade_required);
   if (request.version_minor < 1)
-    return respond_error(400, "a WebSocket handshake needs HTTP/1.1");
+    return respond_error(HandshakeFailure::bad_request, 400, "a WebSocket handshake needs HTTP/1.1");
   const http::Header* version = request.find("Sec-WebSocket-Version");
   if (version == nullptr || version->value != "13" || request.count("Sec-WebSocket-Version") != 1)
-    return respond_error(426, "unsupported Sec-WebSocket-Version: only 13", upgrade_required);
+    return respond_error(HandshakeFailure::bad_version, 426, "unsupported Sec-WebSocket-Version: only 13", upgrade_required);
   const http::Header* key = request.find("Sec-WebSocket-Key");
   if (key == nullptr || request.count("Sec-WebSocket-Key") != 1 || !ws::is_valid_client_key(key->value))
-    return respond_error(400, "missing or invalid Sec-WebSocket-Key");
+    return respond_error(HandshakeFailure::bad_key, 400, "missing or invalid Sec-WebSocket-Key");
   if (!config.allowed_origins.empty()) {
     // Browsers always send Origin; its absence means a non-browser client, which CSWSH cannot use.
     if (const http::Header* origin = request.find("Origin"); origin != nullptr) {
       const auto& allowed = config.allowed_origins;
       if (std::find(allowed.begin(), allowed.end(), origin->value) == allowed.end())
-        return respond_error(403, "origin not allowed");
+        return respond_error(HandshakeFailure::origin, 403, "origin not allowed");
     }
   }
   Server& server = worker_.server();
   if (worker_.draining() || server.draining.load(std::memory_order_relaxed))
-    return respond_error(503, "server is shutting down");
+    return respond_error(HandshakeFailure::draining, 503, "server is shutting down");
   if (server.open_websockets.fetch_add(1, std::memory_order_relaxed) >= config.max_connections) {
     server.open_websockets.fetch_sub(1, std::memory_order_relaxed);
-    return respond_error(503, "connection limit reached");
+    return respond_error(HandshakeFailure::limit, 503, "connection limit reached");
   }
 
   route_ = &route;
   worker_.websocket_opened();
+  route.metrics->handshakes.add();
+  route.metrics->connections.add(1);
   char accept[ws::kAcceptKeySize];
   ws::compute_accept_key(key->value, accept);
   std::array<http::Header, 4> headers = {{{"Upgrade", "websocket"},
@@ -301,8 +317,9 @@ void Connection::respond(int status, std::string_view body, bool keep_alive,
   }
 }
 
-void Connection::respond_error(int status, std::string_view reason,
+void Connection::respond_error(HandshakeFailure failure, int status, std::string_view reason,
                                std::span<const http::Header> extra_headers) {
+  worker_.server().counters->handshake_failed(failure);
   spdlog::debug("{}: HTTP {}: {}", remote_address_, status, reason);
   std::string body(reason);
   body += '\n';
@@ -332,9 +349,15 @@ void Connection::on_control_frame_data(ws::Opcode opcode, std::span<const std::u
 }
 
 void Connection::deliver(ws::Opcode opcode, std::span<const std::uint8_t> message) {
+  const MessageKind kind = opcode == ws::Opcode::text ? MessageKind::text : MessageKind::binary;
+  const RouteMetrics& metrics = *route_->metrics;
+  metrics.messages_received[static_cast<std::size_t>(kind)].add();
+  metrics.bytes_received[static_cast<std::size_t>(kind)].add(message.size());
   const auto& handler = route_->behavior.message;
   if (!handler) return;
-  handler(*this, as_text(message), opcode == ws::Opcode::text ? MessageKind::text : MessageKind::binary);
+  const std::uint64_t started = monotonic_ns();
+  handler(*this, as_text(message), kind);
+  metrics.handling.observe(static_cast<double>(monotonic_ns() - started) * 1e-9);
 }
 
 void Connection::handle_control(ws::Opcode opcode, std::span<const std::uint8_t> payload) {
@@ -346,6 +369,13 @@ void Connection::handle_control(ws::Opcode opcode, std::span<const std::uint8_t>
     case ws::Opcode::pong:
       // RFC 6455 §5.5.3: an unsolicited pong is allowed and needs no answer; any pong proves
       // the peer alive.
+      if (awaiting_pong_ && payload.size() == sizeof(std::uint64_t)) {
+        std::uint64_t sent_ns = 0;
+        std::memcpy(&sent_ns, payload.data(), sizeof sent_ns);
+        const std::uint64_t now_ns = monotonic_ns();
+        if (sent_ns <= now_ns && now_ns - sent_ns < 60'000'000'000ull)  // ours, not a forgery
+          worker_.server().counters->ping_rtt.observe(static_cast<double>(now_ns - sent_ns) * 1e-9);
+      }
       awaiting_pong_ = false;
       break;
     case ws::Opcode::close: {
@@ -375,8 +405,13 @@ void Connection::handle_control(ws::Opcode opcode, std::span<const std::uint8_t>
 
 SendStatus Connection::send_message(std::string_view message, MessageKind kind) {
   if (state_ != State::open || close_sent_) return SendStatus::dropped;
-  if (write_blocked_ && buffered_amount() + message.size() > worker_.server().config.max_backpressure)
+  const RouteMetrics& metrics = *route_->metrics;
+  if (write_blocked_ && buffered_amount() + message.size() > worker_.server().config.max_backpressure) {
+    metrics.backpressure_drops.add();
     return SendStatus::dropped;
+  }
+  metrics.messages_sent[static_cast<std::size_t>(kind)].add();
+  metrics.bytes_sent[static_cast<std::size_t>(kind)].add(message.size());
   const auto opcode = kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
   return send_frame(opcode, std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size()));
 }
@@ -436,8 +471,16 @@ void Connection::flush() {
     }
   }
   update_interest();
+  report_backlog();
   if (was_blocked && !write_blocked_ && state_ == State::open && route_->behavior.drain)
     route_->behavior.drain(*this);
+}
+
+void Connection::report_backlog() noexcept {
+  const std::size_t backlog = buffered_amount();
+  if (backlog == reported_backlog_) return;
+  worker_.server().counters->send_backlog.add(static_cast<std::int64_t>(backlog) - static_cast<std::int64_t>(reported_backlog_));
+  reported_backlog_ = backlog;
 }
 
 void Connection::update_interest() {
@@ -455,6 +498,7 @@ void Connection::update_interest() {
 void Connection::fail(ws::ProtocolError error) {
   // RFC 6455 §7.1.7: _Fail the WebSocket Connection_ with the code the violated rule calls for.
   spdlog::debug("{}: protocol error: {}", remote_address_, ws::describe(error));
+  worker_.server().counters->protocol_error(error);
   begin_close(ws::close_code_for(error), ws::describe(error));
 }
 
@@ -484,7 +528,11 @@ void Connection::enter_closing() noexcept {
 }
 
 void Connection::notify_close(std::uint16_t code, std::string_view reason) {
-  if (route_ != nullptr && route_->behavior.close) route_->behavior.close(*this, code, reason);
+  if (route_ == nullptr) return;
+  // Whoever sent the first close frame closed; a dropped connection (1006) is the client's doing.
+  const CloseSide side = close_sent_ && !close_received_ ? CloseSide::server : CloseSide::client;
+  worker_.server().counters->closed(code, side);
+  if (route_->behavior.close) route_->behavior.close(*this, code, reason);
 }
 
 void Connection::peer_gone() {
@@ -500,7 +548,10 @@ void Connection::destroy() noexcept {
   if (is_websocket()) {
     worker_.server().open_websockets.fetch_sub(1, std::memory_order_relaxed);
     worker_.websocket_closed();
+    route_->metrics->connections.add(-1);
   }
+  worker_.server().counters->send_backlog.add(-static_cast<std::int64_t>(reported_backlog_));
+  reported_backlog_ = 0;
   state_ = State::closed;
   net::TimerWheel::cancel(*this);
   worker_.loop().remove(fd_);
@@ -520,16 +571,21 @@ void Connection::timer_fired() {
   switch (state_) {
     case State::http:
     case State::closing:
-      if (now >= deadline_ms_) return destroy();  // slow handshake, or a peer that never closes
-      break;
+      if (now < deadline_ms_) break;
+      // A keep-alive connection idle between requests is not a failed handshake.
+      if (state_ == State::http && (requests_served_ == 0 || !http_->buffer.empty()))
+        worker_.server().counters->handshake_failed(HandshakeFailure::timeout);
+      return destroy();  // slow handshake, or a peer that never closes
     case State::open:
       if (awaiting_pong_ && now >= ping_sent_ms_ + to_ms(config.pong_timeout))
         return begin_close(ws::close_code::kGoingAway, "pong timeout");
       if (config.idle_timeout > 0 && now >= last_activity_ms_ + to_ms(config.idle_timeout))
         return begin_close(ws::close_code::kGoingAway, "idle timeout");
       if (now >= next_ping_ms_ && !awaiting_pong_) {
-        std::uint8_t payload[8];
-        std::memcpy(payload, &now, sizeof payload);
+        // The payload is the send time, so the pong alone gives the round trip.
+        const std::uint64_t sent_ns = monotonic_ns();
+        std::uint8_t payload[sizeof sent_ns];
+        std::memcpy(payload, &sent_ns, sizeof payload);
         send_frame(ws::Opcode::ping, payload);
         awaiting_pong_ = true;
         ping_sent_ms_ = now;
@@ -565,6 +621,7 @@ bool Connection::subscribe(std::string_view topic) {
   if (is_subscribed(topic)) return true;
   subscriptions_.push_back(&worker_.topics().add(topic, this));
   worker_.server().topics->add_subscriber(topic, worker_.index());
+  worker_.server().counters->subscriptions.add(1);
   return true;
 }
 
@@ -575,6 +632,7 @@ bool Connection::unsubscribe(std::string_view topic) {
     worker_.server().topics->remove_subscriber(topic, worker_.index());
     worker_.topics().remove(**it, this);
     subscriptions_.erase(it);
+    worker_.server().counters->subscriptions.add(-1);
     return true;
   }
   return false;
@@ -585,12 +643,14 @@ void Connection::unsubscribe_all() noexcept {
     worker_.server().topics->remove_subscriber(topic->name, worker_.index());
     worker_.topics().remove(*topic, this);
   }
+  worker_.server().counters->subscriptions.add(-static_cast<std::int64_t>(subscriptions_.size()));
   subscriptions_.clear();
   subscriptions_.shrink_to_fit();
 }
 
 std::size_t Connection::publish(std::string_view topic, std::string_view message, MessageKind kind) {
   const std::string_view parts[] = {message};
+  worker_.server().counters->publishes_websocket.add();
   return worker_.server().publish(topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary, parts);
 }
 
@@ -612,14 +672,24 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
     if (buffered + bytes + size > limit && buffered + bytes > 0) break;
     bytes += size;
   }
+  const RouteMetrics& metrics = *route_->metrics;
   if (fitting < run.size()) {
-    if (route_->behavior.slow_consumer == SlowConsumerPolicy::close)
+    if (route_->behavior.slow_consumer == SlowConsumerPolicy::close) {
+      metrics.backpressure_closes.add();
       return begin_close(ws::close_code::kPolicyViolation, "slow consumer");
+    }
+    metrics.backpressure_drops.add(run.size() - fitting);
     run = run.first(fitting);  // drop policy: the messages that do not fit are skipped
   }
   if (run.empty()) return;
+  for (const auto& message : run) {
+    const std::size_t kind = message->opcode == ws::Opcode::text ? 0 : 1;
+    metrics.messages_sent[kind].add();
+    metrics.bytes_sent[kind].add(message->payload_size);
+  }
   if (buffered > 0) {  // behind a backlog: copy, in order
     for (const auto& message : run) pending_.append(message->frame);
+    report_backlog();
     return;
   }
   // Zero copy: the kernel reads the shared frames directly.
@@ -653,6 +723,7 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
     }
     write_blocked_ = true;
     update_interest();
+    report_backlog();
     return;
   }
 }

@@ -25,6 +25,7 @@
 #include "pubsub/message.hpp"
 #include "pylon/app.hpp"
 #include "server/server.hpp"
+#include "server/server_metrics.hpp"
 #include "ws/frame.hpp"
 #include "ws/frame_parser.hpp"
 
@@ -34,7 +35,8 @@ class Worker;
 
 class Connection final : public net::IoHandler, public net::TimerNode {
  public:
-  Connection(Worker& worker, int fd, std::string remote_address);
+  // internal: accepted on the metrics listener (only internal routes are served there).
+  Connection(Worker& worker, int fd, std::string remote_address, bool internal);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -97,7 +99,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void respond(int status, std::string_view body, bool keep_alive,
                std::span<const http::Header> extra_headers = {},
                std::string_view content_type = "text/plain; charset=utf-8");
-  void respond_error(int status, std::string_view reason,
+  void respond_error(HandshakeFailure failure, int status, std::string_view reason,
                      std::span<const http::Header> extra_headers = {});
 
   SendStatus send_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload);
@@ -111,6 +113,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void notify_close(std::uint16_t code, std::string_view reason);
   void peer_gone();
   void update_interest();
+  void report_backlog() noexcept;  // keeps pylon_send_backlog_bytes in step with pending_
   void unsubscribe_all() noexcept;
 
   static void on_timer(net::TimerNode& node);
@@ -119,6 +122,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
 
   Worker& worker_;
   int fd_;
+  bool internal_;
   State state_ = State::http;
   bool write_blocked_ = false;      // the kernel refused bytes: EPOLLOUT is armed
   bool shutdown_after_flush_ = false;
@@ -136,6 +140,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   std::string control_;  // a control frame split across reads
   std::string pending_;  // bytes the kernel has not taken yet
   std::size_t pending_offset_ = 0;
+  std::size_t reported_backlog_ = 0;
+  std::uint32_t requests_served_ = 0;
   std::string remote_address_;
   std::uint64_t deadline_ms_ = 0;  // handshake / close deadline
   std::uint64_t next_ping_ms_ = 0;

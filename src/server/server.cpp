@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/socket.hpp"
+#include "obs/process_metrics.hpp"
 #include "pubsub/message.hpp"
 #include "server/worker.hpp"
 
@@ -32,7 +33,7 @@ const Route* Server::find_route(std::string_view path, std::string_view method) 
 
 std::size_t Server::publish(std::string_view topic, ws::Opcode opcode,
                             std::span<const std::string_view> payload_parts) {
-  if (topics == nullptr) return 0;
+  if (topics == nullptr) return 0;  // not running yet
   const pubsub::TopicRegistry::Lookup lookup = topics->lookup(topic);
   if (lookup.subscribers == 0) return 0;
   const pubsub::MessageRef message = pubsub::make_message(topic, opcode, payload_parts);
@@ -44,6 +45,29 @@ std::size_t Server::publish(std::string_view topic, ws::Opcode opcode,
 void Server::drain() {
   if (draining.exchange(true)) return;
   for (auto& worker : workers_) worker->post_drain();
+}
+
+void Server::register_metrics() {
+  counters = std::make_unique<ServerMetrics>(metrics);
+  for (Route& route : routes)
+    if (route.websocket) route.metrics = std::make_unique<RouteMetrics>(metrics, route.path);
+  using Values = std::vector<std::pair<Labels, double>>;
+  metrics.computed("pylon_build_info", "The running build.", "gauge",
+                   []() -> Values { return {{{{"version", PYLON_VERSION}}, 1.0}}; });
+  metrics.computed("pylon_max_connections", "The configured max_connections.", "gauge",
+                   [this]() -> Values { return {{{}, static_cast<double>(config.max_connections)}}; });
+  metrics.computed("pylon_topics", "Topics with at least one subscriber on this instance.", "gauge",
+                   [this]() -> Values { return {{{}, static_cast<double>(topics->topic_count())}}; });
+  obs::register_process_metrics(metrics);
+
+  Route route;
+  route.path = "/metrics";
+  route.method = "GET";
+  route.internal = !config.metrics_listen.empty();
+  route.handler = [this](const HttpRequest&) {
+    return HttpResponse{.content_type = "text/plain; version=0.0.4; charset=utf-8", .body = metrics.expose()};
+  };
+  routes.push_back(std::move(route));
 }
 
 int Server::run() {
@@ -63,12 +87,15 @@ int Server::run() {
   if (threads > pubsub::kMaxWorkers) throw std::invalid_argument("threads: at most 64 are supported");
   topics = std::make_unique<pubsub::TopicRegistry>(threads);
   const std::uint64_t open_files = net::raise_open_file_limit();
+  register_metrics();
   // Each listener binds the port the first one got, so "port 0" means one ephemeral port for all.
   net::Endpoint bound = endpoint;
   for (unsigned i = 0; i < threads; ++i) {
-    const int fd = net::listen_on(bound);
-    if (i == 0) bound.port = net::local_port(fd);
-    workers_.push_back(std::make_unique<Worker>(*this, fd, i));
+    std::vector<int> fds = {net::listen_on(bound)};
+    if (i == 0) bound.port = net::local_port(fds[0]);
+    // The metrics listener is one socket on the first worker: scrapes are rare and small.
+    if (i == 0 && !config.metrics_listen.empty()) fds.push_back(net::listen_on(net::parse_endpoint(config.metrics_listen)));
+    workers_.push_back(std::make_unique<Worker>(*this, std::move(fds), i));
   }
   // Descriptors: one per connection, plus listeners, epoll and eventfds, plus a little slack.
   const std::uint64_t reserved = 3 * threads + 16;

@@ -13,6 +13,8 @@
 
 #include "pubsub/topic_registry.hpp"
 #include "pylon/app.hpp"
+#include "pylon/metrics.hpp"
+#include "server/server_metrics.hpp"
 #include "ws/frame.hpp"
 
 namespace pylon::detail {
@@ -22,7 +24,9 @@ class Worker;
 struct Route {
   std::string path;
   bool websocket = false;
+  bool internal = false;    // served only on the metrics listener (when metrics_listen is set)
   ErasedBehavior behavior;  // websocket routes
+  std::unique_ptr<RouteMetrics> metrics;  // websocket routes, created by run()
   std::string method;       // plain HTTP routes: "GET" (HEAD too) or "POST"
   HttpHandler handler;
 };
@@ -45,8 +49,11 @@ class Server {
   std::atomic<std::size_t> open_websockets{0};
   std::atomic<bool> draining{false};
   std::unique_ptr<pubsub::TopicRegistry> topics;  // created by run() once the workers are known
+  MetricsRegistry metrics;
+  std::unique_ptr<ServerMetrics> counters;  // created by run(), after the application's own series
 
  private:
+  void register_metrics();
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

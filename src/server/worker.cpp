@@ -25,18 +25,20 @@ constexpr std::uint64_t kListenerRetryMs = 200;
 
 }  // namespace
 
-Worker::Worker(Server& server, int listen_fd, unsigned index)
-    : server_(server), index_(index), listen_fd_(listen_fd) {
+Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index) : server_(server), index_(index) {
   fire = &Worker::on_tick;
   cork_.reserve(net::EventLoop::kReceiveBufferSize);
-  loop_.add(listen_fd_, EPOLLIN, this);
+  for (std::size_t i = 0; i < listen_fds.size(); ++i) {
+    listeners_.push_back(std::make_unique<Listener>(*this, listen_fds[i], i > 0));
+    loop_.add(listen_fds[i], EPOLLIN, listeners_.back().get());
+  }
   loop_.set_end_of_iteration([this] { end_of_iteration(); });
 }
 
 Worker::~Worker() {
   while (connections_ != nullptr) connections_->destroy();
   for (Connection* connection : retired_) delete connection;
-  if (listen_fd_ >= 0) ::close(listen_fd_);
+  for (const auto& listener : listeners_) ::close(listener->fd);
 }
 
 namespace {
@@ -46,6 +48,7 @@ thread_local Worker* current_worker = nullptr;  // the worker whose loop runs on
 void Worker::start() {
   thread_ = std::thread([this] {
     current_worker = this;
+    metrics_detail::bind_thread_slot(index_ + 1);
     loop_.run();
   });
 }
@@ -96,13 +99,22 @@ void Worker::post_drain() {
   loop_.post([this] { begin_drain(); });
 }
 
-void Worker::on_io(std::uint32_t) { accept_ready(); }
+void Listener::on_io(std::uint32_t) { worker.accept_ready(*this); }
 
-void Worker::accept_ready() {
+void Worker::pause_listeners(bool paused) {
+  if (paused == listeners_paused_) return;
+  listeners_paused_ = paused;
+  for (const auto& listener : listeners_) {
+    if (paused) loop_.remove(listener->fd);
+    else loop_.add(listener->fd, EPOLLIN, listener.get());
+  }
+}
+
+void Worker::accept_ready(Listener& listener) {
   for (int i = 0; i < kMaxAcceptsPerEvent; ++i) {
     sockaddr_storage peer{};
     socklen_t peer_length = sizeof peer;
-    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length,
+    const int fd = accept4(listener.fd, reinterpret_cast<sockaddr*>(&peer), &peer_length,
                            SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -110,15 +122,15 @@ void Worker::accept_ready() {
         // stop listening for a moment and let closes free some.
         spdlog::warn("worker {}: cannot accept: {} (open-file limit reached); pausing accepts",
                      index_, std::strerror(errno));
-        loop_.remove(listen_fd_);
-        listener_paused_ = true;
+        pause_listeners(true);
         loop_.timers().schedule(*this, now_ms() + kListenerRetryMs);
       }
       return;  // EAGAIN: nothing left; ECONNABORTED and friends: the peer is gone
     }
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    auto* connection = new Connection(*this, fd, net::format_address(peer));
+    server_.counters->accepted.add();
+    auto* connection = new Connection(*this, fd, net::format_address(peer), listener.internal);
     link(*connection);
   }
 }
@@ -172,9 +184,9 @@ void Worker::begin_drain() {
   if (draining_) return;
   draining_ = true;
   drain_started_ms_ = now_ms();
-  if (!listener_paused_) loop_.remove(listen_fd_);
-  ::close(listen_fd_);
-  listen_fd_ = -1;
+  pause_listeners(true);
+  for (const auto& listener : listeners_) ::close(listener->fd);
+  listeners_.clear();
   drain_total_ = websockets_;
   drain_tick();
 }
@@ -183,9 +195,8 @@ void Worker::on_tick(net::TimerNode& node) {
   auto& worker = static_cast<Worker&>(node);
   if (worker.draining_) {
     worker.drain_tick();
-  } else if (worker.listener_paused_) {
-    worker.listener_paused_ = false;
-    worker.loop_.add(worker.listen_fd_, EPOLLIN, &worker);
+  } else {
+    worker.pause_listeners(false);
   }
 }
 

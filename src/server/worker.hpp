@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -20,9 +21,22 @@ namespace pylon::detail {
 class Server;
 class Connection;
 
-class Worker final : public net::IoHandler, public net::TimerNode {
+class Worker;
+
+// One listening socket of a worker: the public one, or the metrics one (metrics_listen).
+class Listener final : public net::IoHandler {
  public:
-  Worker(Server& server, int listen_fd, unsigned index);
+  Listener(Worker& worker, int fd, bool internal) : worker(worker), fd(fd), internal(internal) {}
+  void on_io(std::uint32_t epoll_events) override;
+  Worker& worker;
+  int fd;
+  bool internal;  // connections from it see only internal routes (/metrics)
+};
+
+class Worker final : public net::TimerNode {
+ public:
+  // listen_fds: the public listener, then optionally the metrics listener; the worker owns them.
+  Worker(Server& server, std::vector<int> listen_fds, unsigned index);
   ~Worker();
 
   void start();
@@ -35,7 +49,7 @@ class Worker final : public net::IoHandler, public net::TimerNode {
   unsigned index() const noexcept { return index_; }
   pubsub::LocalTopics<Connection>& topics() noexcept { return topics_; }
 
-  void on_io(std::uint32_t epoll_events) override;  // the listener
+  void accept_ready(Listener& listener);
 
   Server& server() noexcept { return server_; }
   net::EventLoop& loop() noexcept { return loop_; }
@@ -58,8 +72,8 @@ class Worker final : public net::IoHandler, public net::TimerNode {
   void retire(Connection& connection);
 
  private:
-  void accept_ready();
   void end_of_iteration();
+  void pause_listeners(bool paused);
   void drain_remote_inbox();
   void deliver(std::vector<pubsub::MessageRef>& batch);
   void begin_drain();
@@ -70,8 +84,8 @@ class Worker final : public net::IoHandler, public net::TimerNode {
   Server& server_;
   unsigned index_;
   net::EventLoop loop_;
-  int listen_fd_;
-  bool listener_paused_ = false;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  bool listeners_paused_ = false;
   std::thread thread_;
 
   Connection* connections_ = nullptr;  // intrusive list of live connections

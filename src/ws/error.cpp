@@ -20,26 +20,27 @@ namespace {
 struct ErrorInfo {
   std::uint16_t close_code;
   std::string_view text;
+  std::string_view name;  // the enumerator, for logs and metric labels
 };
 
 // Indexed by ProtocolError; the order must follow the enum (checked below).
 constexpr ErrorInfo kErrorTable[] = {
-    {close_code::kNormal, "no error"},
-    {close_code::kProtocolError, "reserved bits set"},
-    {close_code::kProtocolError, "reserved opcode"},
-    {close_code::kProtocolError, "fragmented control frame"},
-    {close_code::kProtocolError, "control frame too large"},
-    {close_code::kProtocolError, "non-minimal length"},
-    {close_code::kProtocolError, "length too large"},
-    {close_code::kProtocolError, "unmasked frame"},
-    {close_code::kProtocolError, "masked frame"},
-    {close_code::kProtocolError, "unexpected continuation"},
-    {close_code::kProtocolError, "expected continuation"},
-    {close_code::kInvalidPayload, "invalid UTF-8"},
-    {close_code::kProtocolError, "invalid close payload"},
-    {close_code::kProtocolError, "invalid close code"},
-    {close_code::kInvalidPayload, "invalid close reason"},
-    {close_code::kMessageTooBig, "message too large"},
+    {close_code::kNormal, "no error", "none"},
+    {close_code::kProtocolError, "reserved bits set", "reserved_bits_set"},
+    {close_code::kProtocolError, "reserved opcode", "reserved_opcode"},
+    {close_code::kProtocolError, "fragmented control frame", "fragmented_control_frame"},
+    {close_code::kProtocolError, "control frame too large", "control_frame_too_large"},
+    {close_code::kProtocolError, "non-minimal length", "non_minimal_length"},
+    {close_code::kProtocolError, "length too large", "length_too_large"},
+    {close_code::kProtocolError, "unmasked frame", "unmasked_frame"},
+    {close_code::kProtocolError, "masked frame", "masked_frame"},
+    {close_code::kProtocolError, "unexpected continuation", "unexpected_continuation"},
+    {close_code::kProtocolError, "expected continuation", "expected_continuation"},
+    {close_code::kInvalidPayload, "invalid UTF-8", "invalid_utf8"},
+    {close_code::kProtocolError, "invalid close payload", "invalid_close_payload"},
+    {close_code::kProtocolError, "invalid close code", "invalid_close_code"},
+    {close_code::kInvalidPayload, "invalid close reason", "invalid_close_reason"},
+    {close_code::kMessageTooBig, "message too large", "message_too_large"},
 };
 static_assert(std::size(kErrorTable) == kProtocolErrorCount);
 
@@ -48,6 +49,11 @@ static_assert(std::size(kErrorTable) == kProtocolErrorCount);
 std::uint16_t close_code_for(ProtocolError error) noexcept {
   const auto index = static_cast<std::size_t>(error);
   return index < kProtocolErrorCount ? kErrorTable[index].close_code : close_code::kProtocolError;
+}
+
+std::string_view name(ProtocolError error) noexcept {
+  const auto index = static_cast<std::size_t>(error);
+  return index < kProtocolErrorCount ? kErrorTable[index].name : std::string_view("unknown");
 }
 
 std::string_view describe(ProtocolError error) noexcept {

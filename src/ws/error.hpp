@@ -50,6 +50,8 @@ inline constexpr std::size_t kProtocolErrorCount =
 std::uint16_t close_code_for(ProtocolError error) noexcept;
 // Short text that fits a close reason, e.g. "reserved bits set".
 std::string_view describe(ProtocolError error) noexcept;
+// The enumerator's name, e.g. "reserved_bits_set" (logs, metric labels).
+std::string_view name(ProtocolError error) noexcept;
 
 struct ClosePayload {
   std::uint16_t code = close_code::kNoStatus;

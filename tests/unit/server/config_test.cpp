@@ -79,7 +79,7 @@ TEST(Config, EveryKeyIsSettable) {
     const char* text = key.kind == ConfigKind::seconds ? "1" :
                        key.kind == ConfigKind::count ? "2" :
                        key.kind == ConfigKind::bytes ? "2048" :
-                       key.name == "listen" ? "127.0.0.1:1" :
+                       key.name == "listen" || key.name == "metrics_listen" ? "127.0.0.1:1" :
                        key.name == "log_level" ? "warn" :
                        key.name == "slow_consumer" ? "drop" : "https://x.example";
     EXPECT_NO_THROW(set_config_text(config, key.name, text)) << key.name;

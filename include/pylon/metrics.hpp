@@ -1,0 +1,111 @@
+// Metrics in Prometheus text format 0.0.4 (docs/metrics.md).
+//
+// Counting is per thread and lock-free: every loop thread owns a slot of plain values that only
+// it writes (a relaxed load and store, no locked instruction); other threads share one slot
+// with atomic adds. A scrape sums the slots, so it costs time per series, never per
+// connection. Families and series are registered before App::run(); after that, handles are
+// used from any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pylon {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+class MetricsRegistry;
+
+namespace metrics_detail {
+inline constexpr std::size_t kSlots = 65;            // 64 loop threads + one shared by the rest
+inline constexpr std::size_t kValuesPerSlot = 4096;  // series values, histogram buckets included
+// Called by each loop thread once at start: its slot (1..64). Other threads use slot 0.
+void bind_thread_slot(unsigned slot) noexcept;
+unsigned thread_slot() noexcept;
+}  // namespace metrics_detail
+
+// A monotonically increasing count.
+class Counter {
+ public:
+  void add(std::uint64_t amount = 1) const noexcept;
+  std::uint64_t value() const noexcept;
+
+ private:
+  friend class MetricsRegistry;
+  Counter(MetricsRegistry* registry, std::size_t index) : registry_(registry), index_(index) {}
+  MetricsRegistry* registry_;
+  std::size_t index_;
+};
+
+// A value that goes up and down; threads add deltas, a scrape sums them.
+class Gauge {
+ public:
+  void add(std::int64_t delta) const noexcept;
+  std::int64_t value() const noexcept;
+
+ private:
+  friend class MetricsRegistry;
+  Gauge(MetricsRegistry* registry, std::size_t index) : registry_(registry), index_(index) {}
+  MetricsRegistry* registry_;
+  std::size_t index_;
+};
+
+class Histogram {
+ public:
+  void observe(double seconds) const noexcept;
+  std::uint64_t count() const noexcept;
+
+ private:
+  friend class MetricsRegistry;
+  Histogram(MetricsRegistry* registry, std::size_t index, const std::vector<double>* bounds)
+      : registry_(registry), index_(index), bounds_(bounds) {}
+  MetricsRegistry* registry_;
+  std::size_t index_;  // bucket i at index_ + i, then +Inf, then the sum in nanoseconds
+  const std::vector<double>* bounds_;
+};
+
+class MetricsRegistry {
+ public:
+  MetricsRegistry();
+  ~MetricsRegistry();
+  MetricsRegistry(const MetricsRegistry&) = delete;
+  MetricsRegistry& operator=(const MetricsRegistry&) = delete;
+
+  // Same name + labels twice returns the same series. Names follow Prometheus conventions.
+  Counter counter(std::string_view name, std::string_view help, const Labels& labels = {});
+  Gauge gauge(std::string_view name, std::string_view help, const Labels& labels = {});
+  Histogram histogram(std::string_view name, std::string_view help, std::vector<double> bounds,
+                      const Labels& labels = {});
+  // A family whose values are computed at scrape time (process metrics, sizes of tables).
+  void computed(std::string_view name, std::string_view help, std::string_view type,
+                std::function<std::vector<std::pair<Labels, double>>()> collect);
+
+  std::string expose() const;
+
+ private:
+  friend class Counter;
+  friend class Gauge;
+  friend class Histogram;
+  struct Series;
+  struct Family;
+  Family& family(std::string_view name, std::string_view help, std::string_view type);
+  std::size_t allocate(std::size_t values);
+  void add(std::size_t index, std::uint64_t amount) noexcept;
+  std::uint64_t sum(std::size_t index) const noexcept;
+
+  std::unique_ptr<std::array<std::atomic<std::uint64_t>, metrics_detail::kValuesPerSlot>[]> slots_;
+  std::size_t used_ = 0;
+  mutable std::mutex mutex_;  // registration and scrapes; never taken by an increment
+  std::vector<std::unique_ptr<Family>> families_;
+};
+
+}  // namespace pylon

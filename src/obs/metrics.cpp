@@ -1,0 +1,256 @@
+#include "pylon/metrics.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <stdexcept>
+
+namespace pylon {
+namespace metrics_detail {
+namespace {
+thread_local unsigned current_slot = 0;
+}
+void bind_thread_slot(unsigned slot) noexcept { current_slot = slot < kSlots ? slot : 0; }
+unsigned thread_slot() noexcept { return current_slot; }
+}  // namespace metrics_detail
+
+struct MetricsRegistry::Series {
+  std::string labels;  // rendered: {a="b",c="d"} or empty
+  std::size_t index = 0;
+  const std::vector<double>* bounds = nullptr;  // histograms
+};
+
+struct MetricsRegistry::Family {
+  std::string name, help, type;
+  std::vector<Series> series;
+  std::vector<std::unique_ptr<std::vector<double>>> bounds;  // stable addresses for Histogram
+  std::function<std::vector<std::pair<Labels, double>>()> collect;
+};
+
+namespace {
+
+void append_escaped(std::string& out, std::string_view value) {
+  for (const char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+}
+
+std::string render_labels(const Labels& labels) {
+  if (labels.empty()) return {};
+  std::string out = "{";
+  for (const auto& [name, value] : labels) {
+    if (out.size() > 1) out += ',';
+    out += name;
+    out += "=\"";
+    append_escaped(out, value);
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+void append_number(std::string& out, double value) {
+  if (std::isinf(value)) {
+    out += value > 0 ? "+Inf" : "-Inf";
+    return;
+  }
+  char buffer[32];
+  const auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  out.append(buffer, end);
+}
+
+void append_number(std::string& out, std::uint64_t value) {
+  char buffer[24];
+  const auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  out.append(buffer, end);
+}
+
+}  // namespace
+
+MetricsRegistry::MetricsRegistry()
+    : slots_(std::make_unique<std::array<std::atomic<std::uint64_t>, metrics_detail::kValuesPerSlot>[]>(
+          metrics_detail::kSlots)) {}
+
+MetricsRegistry::~MetricsRegistry() = default;
+
+std::size_t MetricsRegistry::allocate(std::size_t values) {
+  if (used_ + values > metrics_detail::kValuesPerSlot) throw std::length_error("too many metric series");
+  const std::size_t index = used_;
+  used_ += values;
+  return index;
+}
+
+void MetricsRegistry::add(std::size_t index, std::uint64_t amount) noexcept {
+  const unsigned slot = metrics_detail::thread_slot();
+  auto& value = slots_[slot][index];
+  // A loop thread is the only writer of its slot: a plain load and store is enough (and cheaper
+  // than a locked add). Slot 0 is shared by every other thread.
+  if (slot != 0) value.store(value.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
+  else value.fetch_add(amount, std::memory_order_relaxed);
+}
+
+std::uint64_t MetricsRegistry::sum(std::size_t index) const noexcept {
+  std::uint64_t total = 0;
+  for (std::size_t slot = 0; slot < metrics_detail::kSlots; ++slot)
+    total += slots_[slot][index].load(std::memory_order_relaxed);
+  return total;
+}
+
+MetricsRegistry::Family& MetricsRegistry::family(std::string_view name, std::string_view help, std::string_view type) {
+  for (auto& family : families_)
+    if (family->name == name) {
+      if (family->type != type) throw std::invalid_argument("metric " + std::string(name) + " registered twice with different types");
+      return *family;
+    }
+  auto family = std::make_unique<Family>();
+  family->name = name;
+  family->help = help;
+  family->type = type;
+  families_.push_back(std::move(family));
+  return *families_.back();
+}
+
+Counter MetricsRegistry::counter(std::string_view name, std::string_view help, const Labels& labels) {
+  std::lock_guard lock(mutex_);
+  Family& f = family(name, help, "counter");
+  const std::string rendered = render_labels(labels);
+  for (const Series& series : f.series)
+    if (series.labels == rendered) return Counter(this, series.index);
+  f.series.push_back({rendered, allocate(1), nullptr});
+  return Counter(this, f.series.back().index);
+}
+
+Gauge MetricsRegistry::gauge(std::string_view name, std::string_view help, const Labels& labels) {
+  std::lock_guard lock(mutex_);
+  Family& f = family(name, help, "gauge");
+  const std::string rendered = render_labels(labels);
+  for (const Series& series : f.series)
+    if (series.labels == rendered) return Gauge(this, series.index);
+  f.series.push_back({rendered, allocate(1), nullptr});
+  return Gauge(this, f.series.back().index);
+}
+
+Histogram MetricsRegistry::histogram(std::string_view name, std::string_view help, std::vector<double> bounds,
+                                     const Labels& labels) {
+  std::lock_guard lock(mutex_);
+  Family& f = family(name, help, "histogram");
+  const std::string rendered = render_labels(labels);
+  for (const Series& series : f.series)
+    if (series.labels == rendered) return Histogram(this, series.index, series.bounds);
+  std::sort(bounds.begin(), bounds.end());
+  f.bounds.push_back(std::make_unique<std::vector<double>>(std::move(bounds)));
+  const std::vector<double>* stored = f.bounds.back().get();
+  f.series.push_back({rendered, allocate(stored->size() + 2), stored});
+  return Histogram(this, f.series.back().index, stored);
+}
+
+void MetricsRegistry::computed(std::string_view name, std::string_view help, std::string_view type,
+                               std::function<std::vector<std::pair<Labels, double>>()> collect) {
+  std::lock_guard lock(mutex_);
+  family(name, help, type).collect = std::move(collect);
+}
+
+void Counter::add(std::uint64_t amount) const noexcept { registry_->add(index_, amount); }
+std::uint64_t Counter::value() const noexcept { return registry_->sum(index_); }
+
+void Gauge::add(std::int64_t delta) const noexcept {
+  // Two's complement: per-slot values wrap, their sum is the signed total.
+  registry_->add(index_, static_cast<std::uint64_t>(delta));
+}
+std::int64_t Gauge::value() const noexcept { return static_cast<std::int64_t>(registry_->sum(index_)); }
+
+void Histogram::observe(double seconds) const noexcept {
+  const auto& bounds = *bounds_;
+  const std::size_t bucket = static_cast<std::size_t>(
+      std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin());  // le: value <= bound
+  registry_->add(index_ + bucket, 1);
+  registry_->add(index_ + bounds.size() + 1, static_cast<std::uint64_t>(std::max(0.0, seconds) * 1e9));
+}
+
+std::uint64_t Histogram::count() const noexcept {
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i <= bounds_->size(); ++i) total += registry_->sum(index_ + i);
+  return total;
+}
+
+std::string MetricsRegistry::expose() const {
+  std::lock_guard lock(mutex_);
+  std::string out;
+  out.reserve(16384);
+  for (const auto& family : families_) {
+    out += "# HELP ";
+    out += family->name;
+    out += ' ';
+    out += family->help;
+    out += "\n# TYPE ";
+    out += family->name;
+    out += ' ';
+    out += family->type;
+    out += '\n';
+    if (family->collect) {
+      for (const auto& [labels, value] : family->collect()) {
+        out += family->name;
+        out += render_labels(labels);
+        out += ' ';
+        append_number(out, value);
+        out += '\n';
+      }
+      continue;
+    }
+    for (const Series& series : family->series) {
+      if (series.bounds == nullptr) {
+        out += family->name;
+        out += series.labels;
+        out += ' ';
+        if (family->type == "gauge") {
+          const auto value = static_cast<std::int64_t>(sum(series.index));
+          out += std::to_string(value);
+        } else {
+          append_number(out, sum(series.index));
+        }
+        out += '\n';
+        continue;
+      }
+      // Histogram: cumulative buckets, +Inf, sum (seconds) and count.
+      const auto& bounds = *series.bounds;
+      std::string inner = series.labels.empty() ? std::string() : series.labels.substr(1, series.labels.size() - 2);
+      std::uint64_t cumulative = 0;
+      for (std::size_t i = 0; i <= bounds.size(); ++i) {
+        cumulative += sum(series.index + i);
+        std::string le;
+        append_number(le, i < bounds.size() ? bounds[i] : HUGE_VAL);
+        out += family->name;
+        out += "_bucket{";
+        if (!inner.empty()) {
+          out += inner;
+          out += ',';
+        }
+        out += "le=\"";
+        out += le;
+        out += "\"} ";
+        append_number(out, cumulative);
+        out += '\n';
+      }
+      out += family->name;
+      out += "_sum";
+      out += series.labels;
+      out += ' ';
+      append_number(out, static_cast<double>(sum(series.index + bounds.size() + 1)) / 1e9);
+      out += '\n';
+      out += family->name;
+      out += "_count";
+      out += series.labels;
+      out += ' ';
+      append_number(out, cumulative);
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+}  // namespace pylon

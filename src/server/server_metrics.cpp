@@ -1,0 +1,88 @@
+#include "server/server_metrics.hpp"
+
+#include <string>
+
+namespace pylon::detail {
+namespace {
+
+constexpr const char* kHandshakeFailureNames[kHandshakeFailureCount] = {
+    "bad_request", "not_found", "method", "not_websocket", "bad_version",
+    "bad_key",     "origin",    "limit",  "draining",      "timeout",
+};
+
+// Close codes become a bounded label set: every registered code exactly, applications' codes by
+// range, so a client cannot create series at will.
+constexpr std::uint16_t kFirstExactCode = 1000;
+constexpr std::uint16_t kLastExactCode = 1015;
+constexpr std::size_t kExactCodes = kLastExactCode - kFirstExactCode + 1;
+constexpr std::size_t kCodeClasses = kExactCodes + 3;  // + 3xxx, 4xxx, other
+
+std::size_t code_class(std::uint16_t code) {
+  if (code >= kFirstExactCode && code <= kLastExactCode) return code - kFirstExactCode;
+  if (code >= 3000 && code <= 3999) return kExactCodes;
+  if (code >= 4000 && code <= 4999) return kExactCodes + 1;
+  return kExactCodes + 2;
+}
+
+std::string code_label(std::size_t code_class_index) {
+  if (code_class_index < kExactCodes) return std::to_string(kFirstExactCode + code_class_index);
+  if (code_class_index == kExactCodes) return "3xxx";
+  if (code_class_index == kExactCodes + 1) return "4xxx";
+  return "other";
+}
+
+const std::vector<double> kLatencyBuckets = {0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+                                             0.001,   0.0025,   0.005,   0.01,   0.05};
+const std::vector<double> kRttBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                         0.1,    0.25,  0.5,    1,     2.5,  5};
+
+}  // namespace
+
+RouteMetrics::RouteMetrics(MetricsRegistry& registry, const std::string& path)
+    : connections(registry.gauge("pylon_connections", "Open WebSocket connections.", {{"endpoint", path}})),
+      handshakes(registry.counter("pylon_handshakes_total", "Successful WebSocket upgrades.", {{"endpoint", path}})),
+      messages_received{
+          registry.counter("pylon_messages_received_total", "Messages received from clients.", {{"endpoint", path}, {"kind", "text"}}),
+          registry.counter("pylon_messages_received_total", "Messages received from clients.", {{"endpoint", path}, {"kind", "binary"}})},
+      bytes_received{
+          registry.counter("pylon_bytes_received_total", "Payload bytes received from clients.", {{"endpoint", path}, {"kind", "text"}}),
+          registry.counter("pylon_bytes_received_total", "Payload bytes received from clients.", {{"endpoint", path}, {"kind", "binary"}})},
+      messages_sent{
+          registry.counter("pylon_messages_sent_total", "Messages sent to clients.", {{"endpoint", path}, {"kind", "text"}}),
+          registry.counter("pylon_messages_sent_total", "Messages sent to clients.", {{"endpoint", path}, {"kind", "binary"}})},
+      bytes_sent{
+          registry.counter("pylon_bytes_sent_total", "Payload bytes sent to clients.", {{"endpoint", path}, {"kind", "text"}}),
+          registry.counter("pylon_bytes_sent_total", "Payload bytes sent to clients.", {{"endpoint", path}, {"kind", "binary"}})},
+      handling(registry.histogram("pylon_message_handling_seconds", "Time spent in the message handler.",
+                                  kLatencyBuckets, {{"endpoint", path}})),
+      backpressure_drops(registry.counter("pylon_backpressure_drops_total",
+                                          "Messages not sent because the backlog was past max_backpressure.",
+                                          {{"endpoint", path}})),
+      backpressure_closes(registry.counter("pylon_backpressure_closes_total",
+                                           "Connections closed as slow consumers.", {{"endpoint", path}})) {}
+
+ServerMetrics::ServerMetrics(MetricsRegistry& registry_in)
+    : registry(registry_in),
+      accepted(registry.counter("pylon_connections_accepted_total", "TCP connections accepted.")),
+      ping_rtt(registry.histogram("pylon_ping_rtt_seconds", "Round trip time of server pings.", kRttBuckets)),
+      send_backlog(registry.gauge("pylon_send_backlog_bytes", "Bytes waiting for the kernel, all connections.")),
+      subscriptions(registry.gauge("pylon_subscriptions", "Topic subscriptions on this instance.")),
+      publishes_websocket(registry.counter("pylon_publishes_total", "Publishes.", {{"source", "websocket"}})),
+      publishes_api(registry.counter("pylon_publishes_total", "Publishes.", {{"source", "api"}})) {
+  for (std::size_t i = 0; i < kHandshakeFailureCount; ++i)
+    handshake_failures.push_back(registry.counter("pylon_handshake_failures_total", "Refused upgrades and bad requests.",
+                                                  {{"reason", kHandshakeFailureNames[i]}}));
+  for (std::size_t i = 1; i < ws::kProtocolErrorCount; ++i)
+    protocol_errors.push_back(registry.counter("pylon_protocol_errors_total", "RFC 6455 violations by clients.",
+                                               {{"reason", std::string(ws::name(static_cast<ws::ProtocolError>(i)))}}));
+  for (std::size_t code = 0; code < kCodeClasses; ++code)
+    for (const char* side : {"client", "server"})
+      closes.push_back(registry.counter("pylon_closes_total", "Closed WebSocket connections.",
+                                        {{"code", code_label(code)}, {"side", side}}));
+}
+
+void ServerMetrics::closed(std::uint16_t code, CloseSide side) const {
+  closes[code_class(code) * 2 + static_cast<std::size_t>(side)].add();
+}
+
+}  // namespace pylon::detail

@@ -1,0 +1,54 @@
+// The server's own metric series (docs/metrics.md), registered once at start-up so the hot path
+// only touches pre-made handles: an array index and a per-thread add.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pylon/app.hpp"
+#include "pylon/metrics.hpp"
+#include "ws/error.hpp"
+
+namespace pylon::detail {
+
+enum class HandshakeFailure : std::uint8_t {
+  bad_request, not_found, method, not_websocket, bad_version, bad_key, origin, limit, draining, timeout,
+};
+inline constexpr std::size_t kHandshakeFailureCount = 10;
+
+enum class CloseSide : std::uint8_t { client, server };
+
+// Series of one WebSocket route (label endpoint="<path>").
+struct RouteMetrics {
+  RouteMetrics(MetricsRegistry& registry, const std::string& path);
+  Gauge connections;
+  Counter handshakes;
+  std::array<Counter, 2> messages_received, bytes_received, messages_sent, bytes_sent;  // [MessageKind]
+  Histogram handling;
+  Counter backpressure_drops, backpressure_closes;
+};
+
+struct ServerMetrics {
+  explicit ServerMetrics(MetricsRegistry& registry);
+
+  void handshake_failed(HandshakeFailure reason) const { handshake_failures[static_cast<std::size_t>(reason)].add(); }
+  void protocol_error(ws::ProtocolError error) const {
+    protocol_errors[static_cast<std::size_t>(error) - 1].add();  // `none` has no series
+  }
+  void closed(std::uint16_t code, CloseSide side) const;
+
+  MetricsRegistry& registry;
+  Counter accepted;
+  std::vector<Counter> handshake_failures;  // [HandshakeFailure]
+  std::vector<Counter> protocol_errors;  // [ProtocolError]
+  std::vector<Counter> closes;           // [close code class][side]
+  Histogram ping_rtt;
+  Gauge send_backlog;
+  Gauge subscriptions;
+  Counter publishes_websocket, publishes_api;
+};
+
+}  // namespace pylon::detail
