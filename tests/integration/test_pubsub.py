@@ -89,6 +89,15 @@ def test_request_keys_may_come_in_any_order(connect, topic):
     subscriber.expect_message(topic, '{"k":[true]}')
 
 
+def test_unknown_keys_are_ignored(connect, topic):
+    subscriber, publisher = connect(), connect()
+    subscriber.send_text(f'{{"type":"subscribe","topics":["{topic}"],"id":1,"extra":{{"x":[1]}}}}')
+    subscriber.expect_ack(1)
+    publisher.send_text(f'{{"type":"publish","topic":"{topic}","data":2,"id":2,"priority":"high"}}')
+    publisher.expect_ack(2)
+    subscriber.expect_message(topic, "2")
+
+
 @pytest.mark.parametrize("request_id", [0, -1, 9007199254740993, 10**30, "abc", "", "\u00fc/\"q\"", "1"],
                          ids=["zero", "negative", "2^53+1", "10^30", "string", "empty", "escapes", "digits"])
 def test_ids_are_echoed_verbatim(connect, topic, request_id):
