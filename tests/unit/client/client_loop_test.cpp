@@ -1,0 +1,63 @@
+// make_client_profile's checks and ClientLoop bookkeeping (src/client/client_loop.cpp).
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "client/profile.hpp"
+#include "pylon/client.hpp"
+
+namespace pylon {
+namespace {
+
+std::string profile_error(std::string_view url, ClientOptions options = {}) {
+  try {
+    make_client_profile(url, {}, std::move(options));
+  } catch (const std::invalid_argument& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(ClientProfile, WssIsNotSupportedYet) {
+  EXPECT_EQ(profile_error("wss://127.0.0.1/x"), "wss:// is not supported yet");
+}
+
+TEST(ClientProfile, BadUrlHeadersSubprotocolsAndSourceAddress) {
+  EXPECT_EQ(profile_error("ws://example.com/").rfind("url: ", 0), 0u);
+  EXPECT_EQ(profile_error("ws://127.0.0.1/", {.headers = {{"Upgrade", "x"}}}),
+            "headers: the client writes this header itself: Upgrade");
+  EXPECT_EQ(profile_error("ws://127.0.0.1/", {.subprotocols = {"a b"}}), "subprotocols: not a token: 'a b'");
+  EXPECT_EQ(profile_error("ws://127.0.0.1/", {.subprotocols = {""}}), "subprotocols: not a token: ''");
+  EXPECT_EQ(profile_error("ws://127.0.0.1/", {.source_address = "localhost"}),
+            "source_address: not a numeric IP address: localhost");
+  EXPECT_EQ(profile_error("ws://127.0.0.1/", {.source_address = "::1"}),
+            "source_address: ::1 is not of the URL host's family");
+  EXPECT_EQ(profile_error("ws://127.0.0.1/", {.connect_timeout = 0}), "timeouts must be positive");
+}
+
+TEST(ClientProfile, Resolved) {
+  const auto profile = make_client_profile("ws://[::1]:9001/x", {}, {.source_address = "::1"});
+  EXPECT_EQ(profile->destination.ss_family, AF_INET6);
+  EXPECT_GT(profile->source_length, 0u);
+  EXPECT_EQ(profile->url.target, "/x");
+}
+
+TEST(ClientLoop, ClosingBeforeRunGivesUpQuietly) {
+  ClientLoop loop;
+  int events = 0;
+  WebSocketClient& client = loop.connect("ws://127.0.0.1:1/", {
+      .on_open = [&](WebSocketClient&) { ++events; },
+      .on_close = [&](WebSocketClient&, std::uint16_t, std::string_view) { ++events; },
+      .on_error = [&](WebSocketClient&, std::string_view) { ++events; },
+  });
+  EXPECT_EQ(loop.client_count(), 1u);
+  EXPECT_FALSE(client.is_open());
+  EXPECT_EQ(client.send("x"), SendStatus::dropped);
+  client.close();
+  EXPECT_EQ(loop.client_count(), 0u);
+  EXPECT_EQ(events, 0);
+}
+
+}  // namespace
+}  // namespace pylon

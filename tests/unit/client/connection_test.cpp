@@ -1,0 +1,413 @@
+// End-to-end tests of the client connection (src/client/connection.cpp) against real peers on
+// 127.0.0.1: the pylon binary of this build (`pylon serve`, spawned, /ws/echo), the Python
+// `websockets` peer (tests/unit/client/websockets_peer.py), and scripted raw servers for the
+// failures a correct server never commits.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "peers.hpp"
+#include "pylon/client.hpp"
+#include "ws/frame.hpp"
+#include "ws/handshake.hpp"
+
+namespace pylon {
+namespace {
+
+using namespace std::chrono_literals;
+using test::PylonServer;
+using test::PythonPeer;
+using test::ScriptedServer;
+
+// What a client saw, in order.
+struct Events {
+  std::vector<std::string> log;
+  std::vector<std::string> messages;
+  std::vector<MessageKind> kinds;
+  int opens = 0;
+  std::uint16_t close_code = 0;
+  std::string close_reason;
+  std::vector<std::string> errors;
+  std::string pong;
+};
+
+// Handlers that record into `events`; `on_open` / `on_message` add the test's behaviour.
+ClientHandlers recording(Events& events, std::function<void(WebSocketClient&)> on_open,
+                         std::function<void(WebSocketClient&, std::string_view)> on_message) {
+  return {
+      .on_open =
+          [&events, on_open](WebSocketClient& client) {
+            ++events.opens;
+            events.log.push_back("open");
+            if (on_open) on_open(client);
+          },
+      .on_message =
+          [&events, on_message](WebSocketClient& client, std::string_view message, MessageKind kind) {
+            events.messages.emplace_back(message);
+            events.kinds.push_back(kind);
+            if (on_message) on_message(client, message);
+          },
+      .on_ping = [&events](WebSocketClient&, std::string_view payload) {
+        events.log.push_back("ping " + std::string(payload));
+      },
+      .on_pong = [&events](WebSocketClient&, std::string_view payload) { events.pong = payload; },
+      .on_close =
+          [&events](WebSocketClient& client, std::uint16_t code, std::string_view reason) {
+            events.close_code = code;
+            events.close_reason = reason;
+            events.log.push_back("close " + std::to_string(code));
+            if (!client.reconnecting()) client.loop().stop();
+          },
+      .on_error =
+          [&events](WebSocketClient& client, std::string_view error) {
+            events.errors.emplace_back(error);
+            events.log.push_back("error");
+            if (!client.is_open() && !client.reconnecting()) client.loop().stop();
+          },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against pylon itself
+
+class AgainstPylon : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new PylonServer();
+    ASSERT_TRUE(server_->wait_ready()) << "pylon serve did not answer /healthz";
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static PylonServer* server_;
+};
+PylonServer* AgainstPylon::server_ = nullptr;
+
+TEST_F(AgainstPylon, EchoesTextBinaryEmptyLargeAndFragmented) {
+  ClientLoop loop;
+  Events events;
+  const std::string large(1 << 20, 'x');
+  std::string binary("\x00\x01\xff\xfe", 4);
+  loop.connect(server_->url("/ws/echo"),
+               recording(events,
+                         [&](WebSocketClient& client) {
+                           EXPECT_EQ(client.send("hello"), SendStatus::sent);
+                           client.send(binary, MessageKind::binary);
+                           client.send("");
+                           client.send(large);
+                           client.send_fragmented("fragmented message", MessageKind::text, 4);
+                         },
+                         [&](WebSocketClient& client, std::string_view) {
+                           if (events.messages.size() == 5) client.close(4000, "client says bye");
+                         }));
+  ASSERT_TRUE(test::run_for(loop));
+  ASSERT_EQ(events.messages.size(), 5u);
+  EXPECT_EQ(events.messages[0], "hello");
+  EXPECT_EQ(events.messages[1], binary);
+  EXPECT_EQ(events.kinds[1], MessageKind::binary);
+  EXPECT_EQ(events.messages[2], "");
+  EXPECT_EQ(events.messages[3], large);
+  EXPECT_EQ(events.messages[4], "fragmented message");
+  EXPECT_EQ(events.close_code, 4000);  // pylon echoes the code of our close (RFC 6455 §5.5.1)
+  EXPECT_TRUE(events.errors.empty());
+}
+
+TEST_F(AgainstPylon, PingGetsItsPong) {
+  ClientLoop loop;
+  Events events;
+  ClientHandlers handlers = recording(events, [](WebSocketClient& client) { client.ping("probe"); }, nullptr);
+  handlers.on_pong = [&](WebSocketClient& client, std::string_view payload) {
+    events.pong = payload;
+    client.close();
+  };
+  loop.connect(server_->url("/ws/echo"), std::move(handlers));
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.pong, "probe");
+  EXPECT_EQ(events.close_code, 1000);
+}
+
+TEST_F(AgainstPylon, ManyClientsOnOneLoopShareAProfile) {
+  ClientLoop loop;
+  constexpr int kClients = 200;
+  int echoed = 0;
+  int closed = 0;
+  auto profile = make_client_profile(
+      server_->url("/ws/echo"),
+      {
+          .on_open = [](WebSocketClient& client) { client.send("ping"); },
+          .on_message = [&](WebSocketClient& client, std::string_view message, MessageKind) {
+            if (message == "ping") ++echoed;
+            client.close();
+          },
+          .on_close = [&](WebSocketClient& client, std::uint16_t, std::string_view) {
+            if (++closed == kClients) client.loop().stop();
+          },
+      },
+      {.source_address = "127.0.0.1"});
+  for (int i = 0; i < kClients; ++i) loop.connect(profile);
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(echoed, kClients);
+  EXPECT_EQ(loop.client_count(), 0u);
+}
+
+TEST_F(AgainstPylon, UnknownPathFailsTheHandshake) {
+  ClientLoop loop;
+  Events events;
+  loop.connect(server_->url("/nope"), recording(events, nullptr, nullptr));
+  ASSERT_TRUE(test::run_for(loop));
+  ASSERT_EQ(events.errors.size(), 1u);
+  EXPECT_EQ(events.errors[0], "handshake: HTTP 404 Not Found");
+  EXPECT_EQ(events.opens, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against Python websockets
+
+class AgainstPython : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(peer_.ready()) << "websockets_peer.py did not start"; }
+  PythonPeer peer_;
+};
+
+TEST_F(AgainstPython, EchoesTextBinaryEmptyAndOneMebibyte) {
+  ClientLoop loop;
+  Events events;
+  std::string large(1 << 20, '\0');
+  for (std::size_t i = 0; i < large.size(); ++i) large[i] = static_cast<char>(i * 7);
+  loop.connect(peer_.url("/echo"), recording(events,
+                                             [&](WebSocketClient& client) {
+                                               client.send("héllo");
+                                               client.send(large, MessageKind::binary);
+                                               client.send("");
+                                               client.send("", MessageKind::binary);
+                                               client.send_fragmented("in three parts", MessageKind::text, 3);
+                                             },
+                                             [&](WebSocketClient& client, std::string_view) {
+                                               if (events.messages.size() == 5) client.close(4000, "client says bye");
+                                             }));
+  ASSERT_TRUE(test::run_for(loop));
+  ASSERT_EQ(events.messages.size(), 5u);
+  EXPECT_EQ(events.messages[0], "héllo");
+  EXPECT_EQ(events.kinds[0], MessageKind::text);
+  EXPECT_TRUE(events.messages[1] == large);
+  EXPECT_EQ(events.kinds[1], MessageKind::binary);
+  EXPECT_EQ(events.messages[2], "");
+  EXPECT_EQ(events.kinds[3], MessageKind::binary);
+  EXPECT_EQ(events.messages[4], "in three parts");
+  // websockets echoes our close frame; the server saw our code and reason.
+  EXPECT_EQ(events.close_code, 4000);
+  EXPECT_EQ(events.close_reason, "client says bye");
+  EXPECT_EQ(peer_.read_line(), "closed 4000 client says bye");
+}
+
+TEST_F(AgainstPython, ReassemblesServerFragments) {
+  ClientLoop loop;
+  Events events;
+  const std::string binary(3000, '\x5a');
+  loop.connect(peer_.url("/fragments"), recording(events,
+                                                  [&](WebSocketClient& client) {
+                                                    client.send("abcdefghi");
+                                                    client.send(binary, MessageKind::binary);
+                                                  },
+                                                  [&](WebSocketClient& client, std::string_view) {
+                                                    if (events.messages.size() == 2) client.close();
+                                                  }));
+  ASSERT_TRUE(test::run_for(loop));
+  ASSERT_EQ(events.messages.size(), 2u);
+  EXPECT_EQ(events.messages[0], "abcdefghi");
+  EXPECT_EQ(events.kinds[0], MessageKind::text);
+  EXPECT_EQ(events.messages[1], binary);
+  EXPECT_EQ(events.kinds[1], MessageKind::binary);
+}
+
+TEST_F(AgainstPython, AnswersServerPingsAndSeesPongs) {
+  ClientLoop loop;
+  Events events;
+  loop.connect(peer_.url("/ping"), recording(events, [](WebSocketClient& client) { client.ping("mine"); },
+                                             [](WebSocketClient& client, std::string_view message) {
+                                               if (message == "pong received") client.close();
+                                             }));
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.log.at(1), "ping are you there");
+  ASSERT_EQ(events.messages.size(), 1u);
+  EXPECT_EQ(events.messages[0], "pong received");  // the server got our automatic pong
+  EXPECT_EQ(events.pong, "mine");
+}
+
+TEST_F(AgainstPython, ServerCloseWithCodeAndReason) {
+  ClientLoop loop;
+  Events events;
+  loop.connect(peer_.url("/close4001"), recording(events, [](WebSocketClient& client) { client.send("x"); }, nullptr));
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.close_code, 4001);
+  EXPECT_EQ(events.close_reason, "server says bye");
+  EXPECT_TRUE(events.errors.empty());
+  // It got our answering close, which echoes the code (RFC 6455 §5.5.1) without a reason.
+  EXPECT_EQ(peer_.read_line(), "closed 4001 ");
+}
+
+TEST_F(AgainstPython, HeadersAndSubprotocol) {
+  ClientLoop loop;
+  Events events;
+  std::string chosen;
+  loop.connect(peer_.url("/hello?x=1"),
+               recording(events, [&](WebSocketClient& client) { chosen = client.subprotocol(); },
+                         [](WebSocketClient& client, std::string_view) { client.close(); }),
+               {.headers = {{"X-Pylon-Test", "value 1"}}, .subprotocols = {"superchat", "chat"}});
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(chosen, "chat");
+  ASSERT_EQ(events.messages.size(), 1u);
+  EXPECT_EQ(events.messages[0], "value 1|chat|x=1");
+}
+
+TEST_F(AgainstPython, ReconnectsAfterTheServerIsKilledAndRestarted) {
+  ClientLoop loop;
+  Events events;
+  const std::uint16_t port = peer_.port();
+  bool restarted = false;
+  ClientHandlers handlers = recording(
+      events, [&](WebSocketClient& client) { client.send(events.opens == 1 ? "one" : "two"); },
+      [&](WebSocketClient& client, std::string_view message) {
+        if (message == "one") peer_.kill();  // SIGKILL: no close frame, the client sees EOF
+        if (message == "two") client.close();
+      });
+  auto record_error = handlers.on_error;
+  handlers.on_error = [&, record_error](WebSocketClient& client, std::string_view error) {
+    record_error(client, error);
+    // The first reconnect attempt was refused: bring the server back on the same port.
+    if (!restarted) {
+      restarted = true;
+      peer_.start(port);
+    }
+  };
+  loop.connect(peer_.url("/echo"), std::move(handlers),
+               {.reconnect = {.enabled = true, .initial_delay = 0.05, .max_delay = 0.2, .multiplier = 2}});
+  ASSERT_TRUE(test::run_for(loop));
+  ASSERT_TRUE(restarted);
+  EXPECT_EQ(peer_.port(), port);
+  EXPECT_EQ(events.opens, 2);
+  EXPECT_EQ(events.messages, (std::vector<std::string>{"one", "two"}));
+  ASSERT_FALSE(events.errors.empty());
+  EXPECT_EQ(events.errors[0].rfind("connect: ", 0), 0u) << events.errors[0];
+  EXPECT_EQ(events.log.at(1), "close 1006");  // dropped without a close frame
+  EXPECT_EQ(events.close_code, 1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against scripted servers: handshake failures and protocol violations
+
+std::string accept_response(const std::string& request) {
+  return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Accept: " + ws::accept_key(ScriptedServer::header(request, "Sec-WebSocket-Key")) + "\r\n\r\n";
+}
+
+std::string server_frame(ws::Opcode opcode, std::string_view payload, const ws::MaskingKey* key = nullptr) {
+  std::uint8_t header[ws::kMaxFrameHeaderSize];
+  const std::size_t size = ws::write_frame_header(header, opcode, payload.size(), true, false, key);
+  std::string frame(reinterpret_cast<const char*>(header), size);
+  std::string body(payload);
+  if (key != nullptr) ws::apply_mask(std::span(reinterpret_cast<std::uint8_t*>(body.data()), body.size()), *key);
+  return frame + body;
+}
+
+// The status code of the first (masked, client) frame in `bytes` if it is a close frame.
+int client_close_code(const std::string& bytes) {
+  if (bytes.size() < 8 || static_cast<std::uint8_t>(bytes[0]) != 0x88 || (bytes[1] & 0x80) == 0) return -1;
+  const auto* key = reinterpret_cast<const std::uint8_t*>(bytes.data() + 2);
+  const int high = static_cast<std::uint8_t>(bytes[6]) ^ key[0];
+  const int low = static_cast<std::uint8_t>(bytes[7]) ^ key[1];
+  return high << 8 | low;
+}
+
+TEST(AgainstScripted, HttpErrorStatus) {
+  ScriptedServer server([](int fd, const std::string&) {
+    ScriptedServer::send_all(fd, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+  });
+  ClientLoop loop;
+  Events events;
+  loop.connect(server.url(), recording(events, nullptr, nullptr));
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.errors, std::vector<std::string>{"handshake: HTTP 503 Service Unavailable"});
+  EXPECT_EQ(events.opens, 0);
+}
+
+TEST(AgainstScripted, BadAccept) {
+  ScriptedServer server([](int fd, const std::string&) {
+    ScriptedServer::send_all(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                 "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
+  });
+  ClientLoop loop;
+  Events events;
+  loop.connect(server.url(), recording(events, nullptr, nullptr));
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.errors, std::vector<std::string>{"handshake: bad Sec-WebSocket-Accept"});
+}
+
+TEST(AgainstScripted, RequestIsWellFormedAndFramesRightBehindThe101AreDelivered) {
+  std::string request;
+  ScriptedServer server([&](int fd, const std::string& got) {
+    request = got;
+    ScriptedServer::send_all(fd, accept_response(got) + server_frame(ws::Opcode::text, "early"));
+    ScriptedServer::read_until_eof(fd);
+  });
+  ClientLoop loop;
+  Events events;
+  loop.connect(server.url("/path?q=1"),
+               recording(events, nullptr, [](WebSocketClient& client, std::string_view) { client.close(); }),
+               {.close_timeout = 0.2});
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.messages, std::vector<std::string>{"early"});
+  EXPECT_EQ(request.rfind("GET /path?q=1 HTTP/1.1\r\n", 0), 0u) << request;
+  EXPECT_TRUE(ws::is_valid_client_key(ScriptedServer::header(request, "Sec-WebSocket-Key")));
+  EXPECT_EQ(ScriptedServer::header(request, "Sec-WebSocket-Version"), "13");
+  // The server never answered our close: close_timeout ends it as 1006.
+}
+
+void expect_failure_close(const std::string& frame, std::uint16_t expected_code, const std::string& error) {
+  std::string client_bytes;
+  ScriptedServer server([&](int fd, const std::string& request) {
+    ScriptedServer::send_all(fd, accept_response(request) + frame);
+    client_bytes = ScriptedServer::read_until_eof(fd);
+  });
+  ClientLoop loop;
+  Events events;
+  loop.connect(server.url(), recording(events, nullptr, nullptr), {.close_timeout = 0.3});
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.errors, std::vector<std::string>{error});
+  EXPECT_EQ(events.close_code, expected_code);
+  EXPECT_TRUE(events.messages.empty());
+  // Our close frame went out masked, with the RFC's code.
+  EXPECT_EQ(client_close_code(client_bytes), expected_code);
+}
+
+TEST(AgainstScripted, MaskedServerFrameFailsWith1002) {
+  const ws::MaskingKey key = {1, 2, 3, 4};
+  expect_failure_close(server_frame(ws::Opcode::text, "masked", &key), 1002, "protocol error: masked frame");
+}
+
+TEST(AgainstScripted, InvalidUtf8FailsWith1007) {
+  expect_failure_close(server_frame(ws::Opcode::text, "bad \xff utf-8"), 1007, "protocol error: invalid UTF-8");
+}
+
+TEST(AgainstScripted, HandshakeTimeout) {
+  ScriptedServer server([](int fd, const std::string&) { ScriptedServer::read_until_eof(fd); });
+  ClientLoop loop;
+  Events events;
+  loop.connect(server.url(), recording(events, nullptr, nullptr), {.handshake_timeout = 0.2});
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.errors, std::vector<std::string>{"handshake: timed out waiting for the server's response"});
+}
+
+TEST(AgainstScripted, ConnectionRefused) {
+  ClientLoop loop;
+  Events events;
+  loop.connect("ws://127.0.0.1:" + std::to_string(test::free_port()) + "/", recording(events, nullptr, nullptr));
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.errors, std::vector<std::string>{"connect: Connection refused"});
+}
+
+}  // namespace
+}  // namespace pylon

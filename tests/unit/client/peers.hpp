@@ -1,0 +1,264 @@
+// Peers for the client's end-to-end tests, all on 127.0.0.1: subprocesses (the pylon binary of
+// this build, the Python `websockets` echo peer) cleaned up by PID, a scripted raw TCP server in
+// a thread for the handshake and protocol failures no real server commits, and a runner that
+// bounds a ClientLoop's run. Header-only: one test binary uses it.
+#pragma once
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pylon/client.hpp"
+
+namespace pylon::test {
+
+using namespace std::chrono_literals;
+
+inline std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// Blocking connect to 127.0.0.1:port; -1 when refused.
+inline int connect_loopback(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval timeout{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  return fd;
+}
+
+// A child process; killed (SIGKILL) and reaped by PID when destroyed.
+class Subprocess {
+ public:
+  // capture_stdout: read it with read_line(); otherwise it goes to /dev/null. stderr is inherited.
+  Subprocess(const std::vector<std::string>& argv, bool capture_stdout) {
+    int pipe_fds[2] = {-1, -1};
+    if (capture_stdout && pipe2(pipe_fds, O_CLOEXEC) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int out = capture_stdout ? pipe_fds[1] : ::open("/dev/null", O_WRONLY);
+      dup2(out, STDOUT_FILENO);
+      std::vector<char*> args;
+      for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    if (capture_stdout) {
+      ::close(pipe_fds[1]);
+      out_fd_ = pipe_fds[0];
+    }
+  }
+  ~Subprocess() {
+    kill_and_wait();
+    if (out_fd_ >= 0) ::close(out_fd_);
+  }
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+
+  pid_t pid() const noexcept { return pid_; }
+  void kill_and_wait() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  // The next line of the child's stdout, without the newline; nullopt after `timeout` or at EOF.
+  std::optional<std::string> read_line(std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      if (const auto newline = buffered_.find('\n'); newline != std::string::npos) {
+        std::string line = buffered_.substr(0, newline);
+        buffered_.erase(0, newline + 1);
+        return line;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (out_fd_ < 0 || left.count() <= 0) return std::nullopt;
+      pollfd poll_fd{out_fd_, POLLIN, 0};
+      if (poll(&poll_fd, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+      char chunk[4096];
+      const ssize_t got = ::read(out_fd_, chunk, sizeof chunk);
+      if (got <= 0) return std::nullopt;
+      buffered_.append(chunk, static_cast<std::size_t>(got));
+    }
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  std::string buffered_;
+};
+
+// `pylon serve` of this build on 127.0.0.1:port, ready once GET /healthz answers 200.
+class PylonServer {
+ public:
+  PylonServer()
+      : port_(free_port()),
+        process_({PYLON_BIN, "serve", "--listen", "127.0.0.1:" + std::to_string(port_), "--log-level", "warn"},
+                 false) {}
+  std::uint16_t port() const noexcept { return port_; }
+  std::string url(const std::string& path) const { return "ws://127.0.0.1:" + std::to_string(port_) + path; }
+  bool wait_ready(std::chrono::milliseconds timeout = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (const int fd = connect_loopback(port_); fd >= 0) {
+        const std::string request = "GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+        ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+        char answer[64] = {};
+        const ssize_t got = ::recv(fd, answer, sizeof answer - 1, 0);
+        ::close(fd);
+        if (got > 12 && std::string(answer, 12) == "HTTP/1.1 200") return true;
+      }
+      std::this_thread::sleep_for(20ms);  // polling interval, not a wait for a fixed event
+    }
+    return false;
+  }
+
+ private:
+  std::uint16_t port_;
+  Subprocess process_;
+};
+
+// tests/unit/client/websockets_peer.py under /usr/bin/python3, on a given port (0: any).
+class PythonPeer {
+ public:
+  explicit PythonPeer(std::uint16_t port = 0) { start(port); }
+  std::uint16_t port() const noexcept { return port_; }
+  std::string url(const std::string& path) const { return "ws://127.0.0.1:" + std::to_string(port_) + path; }
+  bool ready() const noexcept { return port_ != 0; }
+  void start(std::uint16_t port) {
+    process_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{"/usr/bin/python3", PYLON_CLIENT_TEST_DIR "/websockets_peer.py", std::to_string(port)},
+        true);
+    port_ = 0;
+    // The peer prints "listening PORT" once bound.
+    if (auto line = process_->read_line(10s); line && line->rfind("listening ", 0) == 0)
+      port_ = static_cast<std::uint16_t>(std::stoi(line->substr(10)));
+  }
+  void kill() { process_->kill_and_wait(); }
+  std::optional<std::string> read_line(std::chrono::milliseconds timeout = 5s) { return process_->read_line(timeout); }
+
+ private:
+  std::uint16_t port_ = 0;
+  std::unique_ptr<Subprocess> process_;
+};
+
+// One connection on 127.0.0.1, served by a script in a thread with blocking sockets: it gets the
+// connected socket and the request head (for the Sec-WebSocket-Key), and sends what it likes.
+class ScriptedServer {
+ public:
+  using Script = std::function<void(int fd, const std::string& request)>;
+  explicit ScriptedServer(Script script) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(listen_fd_, 4);
+    socklen_t length = sizeof address;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this, script = std::move(script)] {
+      pollfd poll_fd{listen_fd_, POLLIN, 0};
+      if (poll(&poll_fd, 1, 5000) <= 0) return;
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) return;
+      timeval timeout{3, 0};
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+      std::string request;
+      char chunk[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t got = ::recv(fd, chunk, sizeof chunk, 0);
+        if (got <= 0) break;
+        request.append(chunk, static_cast<std::size_t>(got));
+      }
+      script(fd, request);
+      ::close(fd);
+    });
+  }
+  ~ScriptedServer() {
+    if (thread_.joinable()) thread_.join();
+    ::close(listen_fd_);
+  }
+  std::string url(const std::string& path = "/") const { return "ws://127.0.0.1:" + std::to_string(port_) + path; }
+
+  static std::string header(const std::string& request, const std::string& name) {
+    const auto at = request.find(name + ": ");
+    if (at == std::string::npos) return {};
+    const auto begin = at + name.size() + 2;
+    return request.substr(begin, request.find("\r\n", begin) - begin);
+  }
+  static void send_all(int fd, const std::string& bytes) { ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL); }
+  // Everything the client sends until it closes (or 3 s pass).
+  static std::string read_until_eof(int fd) {
+    std::string all;
+    char chunk[4096];
+    while (true) {
+      const ssize_t got = ::recv(fd, chunk, sizeof chunk, 0);
+      if (got <= 0) return all;
+      all.append(chunk, static_cast<std::size_t>(got));
+    }
+  }
+
+ private:
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+// Runs the loop until something calls stop() or `timeout` passes; false on timeout.
+inline bool run_for(ClientLoop& loop, std::chrono::milliseconds timeout = 10s) {
+  std::mutex mutex;
+  std::condition_variable done;
+  bool finished = false;
+  std::atomic<bool> timed_out{false};
+  std::thread watchdog([&] {
+    std::unique_lock lock(mutex);
+    if (!done.wait_for(lock, timeout, [&] { return finished; })) {
+      timed_out = true;
+      loop.stop();
+    }
+  });
+  loop.run();
+  {
+    std::lock_guard lock(mutex);
+    finished = true;
+  }
+  done.notify_all();
+  watchdog.join();
+  return !timed_out;
+}
+
+}  // namespace pylon::test

@@ -1,0 +1,60 @@
+"""An independent WebSocket server for the client's end-to-end tests (Python `websockets`).
+
+    /usr/bin/python3 websockets_peer.py PORT     (0: any free port)
+
+Prints "listening PORT" once bound, then one "closed CODE REASON" line per connection that ends.
+Paths:
+  /echo       echoes every message as it came (text or binary)
+  /fragments  answers each message with the same message sent as 3 fragments
+  /close4001  answers the first message by closing with 4001 "server says bye"
+  /ping       pings with b"are you there", then sends "pong received" once the pong arrived
+  /hello      sends "X-Pylon-Test header|subprotocol|query" first, then echoes
+"""
+
+import asyncio
+import sys
+
+import websockets
+
+
+def split3(message):
+    third = max(1, len(message) // 3)
+    return [message[:third], message[third:2 * third], message[2 * third:]]
+
+
+async def handler(ws, path):
+    path, _, query = path.partition("?")
+    try:
+        if path == "/fragments":
+            async for message in ws:
+                await ws.send(split3(message))
+        elif path == "/close4001":
+            await ws.recv()
+            await ws.close(4001, "server says bye")
+        elif path == "/ping":
+            pong = await ws.ping(b"are you there")
+            await pong
+            await ws.send("pong received")
+            async for message in ws:
+                await ws.send(message)
+        elif path == "/hello":
+            await ws.send(ws.request_headers.get("X-Pylon-Test", "") + "|" + (ws.subprotocol or "") + "|" + query)
+            async for message in ws:
+                await ws.send(message)
+        else:
+            async for message in ws:
+                await ws.send(message)
+    except websockets.ConnectionClosed:
+        pass
+    print(f"closed {ws.close_code} {ws.close_reason}", flush=True)
+
+
+async def main(port):
+    async with websockets.serve(handler, "127.0.0.1", port, subprotocols=["chat.v2", "chat"],
+                                max_size=None, ping_interval=None, compression=None) as server:
+        print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
+        await asyncio.Future()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1])))
