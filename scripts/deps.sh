@@ -10,8 +10,10 @@ packages=(
   libssl-dev zlib1g-dev libsimdjson-dev libtomlplusplus-dev libcli11-dev
   libspdlog-dev libfmt-dev libhiredis-dev liburing-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  # real peers used by the tests
-  python3 python3-pytest python3-websockets nodejs node-ws curl
+  # real peers used by the tests (prometheus: promtool + the server for tests/deploy;
+  # prometheus-alertmanager: amtool; python3-yaml: the deploy tests read the YAML files)
+  python3 python3-pytest python3-websockets python3-yaml nodejs node-ws curl
+  prometheus prometheus-alertmanager
 )
 
 missing=()
