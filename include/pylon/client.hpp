@@ -7,7 +7,8 @@
 //       .on_message = [&](pylon::WebSocketClient& ws, std::string_view text, pylon::MessageKind) {
 //         ws.close(1000, "done");
 //       },
-//       .on_close = [&](pylon::WebSocketClient&, std::uint16_t code, std::string_view) { loop.stop(); },
+//       .on_close = [&](pylon::WebSocketClient&, std::uint16_t code, std::string_view) {
+//       loop.stop(); },
 //   });
 //   loop.run();
 //
@@ -55,9 +56,9 @@ struct ClientOptions {
   // Numeric address to bind before connecting (e.g. 127.0.0.2): each source address has its own
   // range of ephemeral ports, so load tests beyond ~28,000 connections to one server use several.
   std::string source_address;
-  double connect_timeout = 10;    // seconds for the TCP connect
-  double handshake_timeout = 10;  // seconds from connected to the 101 response
-  double close_timeout = 5;       // seconds to wait for the server's close and its EOF
+  double connect_timeout = 10;               // seconds for the TCP connect
+  double handshake_timeout = 10;             // seconds from connected to the 101 response
+  double close_timeout = 5;                  // seconds to wait for the server's close and its EOF
   std::size_t max_message_size = 16u << 20;  // larger messages fail the connection with 1009
   std::size_t max_backpressure = 1u << 20;   // bytes queued before sends are dropped
   ReconnectOptions reconnect;
@@ -86,7 +87,8 @@ struct ClientHandlers {
 struct ClientProfile;
 // Throws std::invalid_argument with a one-line reason for a bad URL ("url: missing host"),
 // "wss:// is not supported yet", bad headers or subprotocols, or a bad source address.
-std::shared_ptr<const ClientProfile> make_client_profile(std::string_view url, ClientHandlers handlers,
+std::shared_ptr<const ClientProfile> make_client_profile(std::string_view url,
+                                                         ClientHandlers handlers,
                                                          ClientOptions options = {});
 
 namespace client {
@@ -102,12 +104,13 @@ class ClientLoop {
 
   // Starts connecting right away (no event fires before connect returns).
   WebSocketClient& connect(std::shared_ptr<const ClientProfile> profile);
-  WebSocketClient& connect(std::string_view url, ClientHandlers handlers, ClientOptions options = {});
+  WebSocketClient& connect(std::string_view url, ClientHandlers handlers,
+                           ClientOptions options = {});
 
   // Runs the loop on the calling thread until stop(). A loop runs once: after stop() it is over.
   void run();
-  void stop() noexcept;                      // any thread
-  void post(std::function<void()> task);     // any thread: runs task on the loop's thread
+  void stop() noexcept;                       // any thread
+  void post(std::function<void()> task);      // any thread: runs task on the loop's thread
   std::size_t client_count() const noexcept;  // clients not yet done
 
  private:

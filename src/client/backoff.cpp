@@ -5,7 +5,8 @@
 
 namespace pylon::client {
 
-std::uint64_t reconnect_delay_ms(const ReconnectOptions& options, unsigned attempt, double unit_random) noexcept {
+std::uint64_t reconnect_delay_ms(const ReconnectOptions& options, unsigned attempt,
+                                 double unit_random) noexcept {
   const double initial = std::max(0.0, options.initial_delay);
   const double maximum = std::max(initial, options.max_delay);
   const double multiplier = std::max(1.0, options.multiplier);

@@ -31,7 +31,8 @@ bool is_subprotocol_token(const std::string& protocol) {
   // RFC 6455 §4.1: each element is a token (RFC 2616 separators excluded), printable ASCII.
   if (protocol.empty()) return false;
   for (const char c : protocol) {
-    if (c <= 0x20 || c >= 0x7F || std::string_view("()<>@,;:\\\"/[]?={}").find(c) != std::string_view::npos)
+    if (c <= 0x20 || c >= 0x7F ||
+        std::string_view("()<>@,;:\\\"/[]?={}").find(c) != std::string_view::npos)
       return false;
   }
   return true;
@@ -39,7 +40,8 @@ bool is_subprotocol_token(const std::string& protocol) {
 
 }  // namespace
 
-std::shared_ptr<const ClientProfile> make_client_profile(std::string_view url, ClientHandlers handlers,
+std::shared_ptr<const ClientProfile> make_client_profile(std::string_view url,
+                                                         ClientHandlers handlers,
                                                          ClientOptions options) {
   auto profile = std::make_shared<ClientProfile>();
   profile->url = client::parse_url(url);
@@ -48,15 +50,19 @@ std::shared_ptr<const ClientProfile> make_client_profile(std::string_view url, C
   if (const std::string error = client::check_extra_headers(options.headers); !error.empty())
     throw std::invalid_argument("headers: " + error);
   for (const std::string& protocol : options.subprotocols) {
-    if (!is_subprotocol_token(protocol)) throw std::invalid_argument("subprotocols: not a token: '" + protocol + "'");
+    if (!is_subprotocol_token(protocol))
+      throw std::invalid_argument("subprotocols: not a token: '" + protocol + "'");
   }
-  profile->destination_length = to_sockaddr(profile->url.host, profile->url.port, profile->destination);
+  profile->destination_length =
+      to_sockaddr(profile->url.host, profile->url.port, profile->destination);
   if (!options.source_address.empty()) {
     profile->source_length = to_sockaddr(options.source_address, 0, profile->source);
     if (profile->source_length == 0)
-      throw std::invalid_argument("source_address: not a numeric IP address: " + options.source_address);
+      throw std::invalid_argument("source_address: not a numeric IP address: " +
+                                  options.source_address);
     if (profile->source.ss_family != profile->destination.ss_family)
-      throw std::invalid_argument("source_address: " + options.source_address + " is not of the URL host's family");
+      throw std::invalid_argument("source_address: " + options.source_address +
+                                  " is not of the URL host's family");
   }
   if (options.connect_timeout <= 0 || options.handshake_timeout <= 0 || options.close_timeout <= 0)
     throw std::invalid_argument("timeouts must be positive");
@@ -76,13 +82,22 @@ WebSocketClient& ClientLoop::connect(std::shared_ptr<const ClientProfile> profil
   return *connection;
 }
 
-WebSocketClient& ClientLoop::connect(std::string_view url, ClientHandlers handlers, ClientOptions options) {
+WebSocketClient& ClientLoop::connect(std::string_view url, ClientHandlers handlers,
+                                     ClientOptions options) {
   return connect(make_client_profile(url, std::move(handlers), std::move(options)));
 }
 
-void ClientLoop::run() { state_->loop.run(); }
-void ClientLoop::stop() noexcept { state_->loop.stop(); }
-void ClientLoop::post(std::function<void()> task) { state_->loop.post(std::move(task)); }
-std::size_t ClientLoop::client_count() const noexcept { return state_->live_count(); }
+void ClientLoop::run() {
+  state_->loop.run();
+}
+void ClientLoop::stop() noexcept {
+  state_->loop.stop();
+}
+void ClientLoop::post(std::function<void()> task) {
+  state_->loop.post(std::move(task));
+}
+std::size_t ClientLoop::client_count() const noexcept {
+  return state_->live_count();
+}
 
 }  // namespace pylon

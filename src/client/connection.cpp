@@ -2,14 +2,13 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <spdlog/spdlog.h>
 
 #include "client/backoff.hpp"
 #include "client/handshake.hpp"
@@ -31,8 +30,10 @@ constexpr std::size_t kReadPauseBytes = 256 * 1024;
 constexpr std::size_t kKeepCapacity = 64 * 1024;
 
 void release_if_large(std::string& buffer) {
-  if (buffer.capacity() > kKeepCapacity) std::string().swap(buffer);
-  else buffer.clear();
+  if (buffer.capacity() > kKeepCapacity)
+    std::string().swap(buffer);
+  else
+    buffer.clear();
 }
 
 std::string_view as_text(std::span<const std::uint8_t> bytes) {
@@ -43,7 +44,9 @@ std::span<const std::uint8_t> as_bytes(std::string_view text) {
   return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
 }
 
-std::uint64_t to_ms(double seconds) { return seconds <= 0 ? 0 : static_cast<std::uint64_t>(seconds * 1000); }
+std::uint64_t to_ms(double seconds) {
+  return seconds <= 0 ? 0 : static_cast<std::uint64_t>(seconds * 1000);
+}
 
 }  // namespace
 
@@ -55,7 +58,9 @@ Connection::Connection(LoopState& loop, std::shared_ptr<const ClientProfile> pro
   masks_.reseed();
 }
 
-Connection::~Connection() { close_socket(); }
+Connection::~Connection() {
+  close_socket();
+}
 
 bool Connection::reconnecting() const noexcept {
   return profile_->options.reconnect.enabled && !user_closed_ && state_ != State::done;
@@ -64,7 +69,9 @@ bool Connection::reconnecting() const noexcept {
 // ---------------------------------------------------------------------------------------------
 // Connecting and the opening handshake (RFC 6455 §4.1)
 
-void Connection::start() { attempt(); }
+void Connection::start() {
+  attempt();
+}
 
 void Connection::attempt() {
   const ClientProfile& profile = *profile_;
@@ -94,12 +101,14 @@ void Connection::attempt() {
   if (profile.source_length > 0) {
     // Port 0 with IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect() for the full 4-tuple,
     // so one source address is not limited to one ephemeral range across all destinations.
-    if (profile.source.ss_family == AF_INET) setsockopt(fd_, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (profile.source.ss_family == AF_INET)
+      setsockopt(fd_, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     if (::bind(fd_, reinterpret_cast<const sockaddr*>(&profile.source), profile.source_length) != 0)
       return defer_failure("bind " + profile.options.source_address, errno);
   }
   state_ = State::connecting;
-  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&profile.destination), profile.destination_length) == 0) {
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&profile.destination),
+                profile.destination_length) == 0) {
     loop_.loop.add(fd_, 0, this);
     interest_ = 0;
     connected();
@@ -129,7 +138,8 @@ void Connection::process_handshake(std::span<std::uint8_t> data) {
   // Parse straight from the receive buffer; copy only when the head is incomplete.
   const bool from_receive_buffer = handshake.buffer.empty();
   if (!from_receive_buffer) handshake.buffer.append(as_text(data));
-  const std::string_view input = from_receive_buffer ? as_text(data) : std::string_view(handshake.buffer);
+  const std::string_view input =
+      from_receive_buffer ? as_text(data) : std::string_view(handshake.buffer);
   const http::ParseResult result = handshake.parser.parse(input, handshake.response);
   if (result.status == http::ParseStatus::need_more) {
     if (from_receive_buffer) handshake.buffer.assign(input);
@@ -196,16 +206,20 @@ void Connection::read_ready() {
 }
 
 void Connection::process(std::span<std::uint8_t> data) {
-  if (state_ == State::handshaking) process_handshake(data);
-  else if (state_ == State::open || state_ == State::closing) process_frames(data);
+  if (state_ == State::handshaking)
+    process_handshake(data);
+  else if (state_ == State::open || state_ == State::closing)
+    process_frames(data);
 }
 
 void Connection::process_frames(std::span<std::uint8_t> data) {
   if (close_received_) return;  // RFC 6455 §5.5.1: nothing after the server's close counts
   const ws::ProtocolError error = parser_.feed(data, *this);
   if (error == ws::ProtocolError::none) return;
-  if (state_ == State::open) fail(error);
-  else if (state_ == State::closing && !close_received_) teardown();  // garbled reply to our close
+  if (state_ == State::open)
+    fail(error);
+  else if (state_ == State::closing && !close_received_)
+    teardown();  // garbled reply to our close
 }
 
 void Connection::on_message_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
@@ -274,7 +288,8 @@ void Connection::handle_control(ws::Opcode opcode, std::span<const std::uint8_t>
 // ---------------------------------------------------------------------------------------------
 // Frames out and the write path
 
-SendStatus Connection::send_message(std::string_view message, MessageKind kind, std::size_t fragments) {
+SendStatus Connection::send_message(std::string_view message, MessageKind kind,
+                                    std::size_t fragments) {
   if (state_ != State::open || close_sent_) return SendStatus::dropped;
   if (write_blocked_ && buffered_amount() + message.size() > profile_->options.max_backpressure)
     return SendStatus::dropped;
@@ -285,14 +300,16 @@ SendStatus Connection::send_message(std::string_view message, MessageKind kind, 
   SendStatus status = SendStatus::sent;
   for (std::size_t i = 0; i < fragments; ++i) {
     const bool last = i + 1 == fragments;
-    const std::string_view part = last ? message.substr(i * piece) : message.substr(i * piece, piece);
+    const std::string_view part =
+        last ? message.substr(i * piece) : message.substr(i * piece, piece);
     status = write_frame(i == 0 ? opcode : ws::Opcode::continuation, as_bytes(part), last);
   }
   return status;
 }
 
 SendStatus Connection::send_ping(std::string_view payload) {
-  if (state_ != State::open || close_sent_ || payload.size() > ws::kMaxControlPayload) return SendStatus::dropped;
+  if (state_ != State::open || close_sent_ || payload.size() > ws::kMaxControlPayload)
+    return SendStatus::dropped;
   return write_frame(ws::Opcode::ping, as_bytes(payload));
 }
 
@@ -303,17 +320,20 @@ std::string& Connection::output() {
   return pending_;
 }
 
-SendStatus Connection::write_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload, bool fin) {
+SendStatus Connection::write_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload,
+                                   bool fin) {
   // RFC 6455 §5.3: a fresh, unpredictable masking key for every frame.
   const ws::MaskingKey key = masks_.next_key();
   std::uint8_t header[ws::kMaxFrameHeaderSize];
-  const std::size_t header_size = ws::write_frame_header(header, opcode, payload.size(), fin, false, &key);
+  const std::size_t header_size =
+      ws::write_frame_header(header, opcode, payload.size(), fin, false, &key);
   std::string& out = output();
   out.append(reinterpret_cast<const char*>(header), header_size);
   const std::size_t payload_offset = out.size();
   out.append(as_text(payload));
   // Masked where it lies in the output buffer: the caller's bytes are never copied twice.
-  ws::apply_mask(std::span(reinterpret_cast<std::uint8_t*>(out.data()) + payload_offset, payload.size()), key);
+  ws::apply_mask(
+      std::span(reinterpret_cast<std::uint8_t*>(out.data()) + payload_offset, payload.size()), key);
   return write_blocked_ ? SendStatus::queued : SendStatus::sent;
 }
 
@@ -380,7 +400,8 @@ void Connection::fail(ws::ProtocolError error) {
   failed_ = true;
   close_code_ = ws::close_code_for(error);
   close_reason_.assign(reason);
-  if (profile_->handlers.on_error) profile_->handlers.on_error(*this, "protocol error: " + std::string(reason));
+  if (profile_->handlers.on_error)
+    profile_->handlers.on_error(*this, "protocol error: " + std::string(reason));
   if (state_ == State::open) begin_close(close_code_, reason);
 }
 
@@ -437,7 +458,8 @@ void Connection::teardown() {
 void Connection::after_attempt() {
   if (state_ != State::waiting) return;  // the handler called close(): already done
   if (!reconnecting()) return finish();
-  const std::uint64_t delay = reconnect_delay_ms(profile_->options.reconnect, attempts_, masks_.next_unit());
+  const std::uint64_t delay =
+      reconnect_delay_ms(profile_->options.reconnect, attempts_, masks_.next_unit());
   if (attempts_ < 64) ++attempts_;
   loop_.loop.timers().schedule(*this, loop_.loop.now_ms() + delay);
 }
@@ -476,7 +498,9 @@ void Connection::set_deadline(double seconds) {
   loop_.loop.timers().schedule(*this, loop_.loop.now_ms() + to_ms(seconds));
 }
 
-void Connection::on_timer(net::TimerNode& node) { static_cast<Connection&>(node).timer_fired(); }
+void Connection::on_timer(net::TimerNode& node) {
+  static_cast<Connection&>(node).timer_fired();
+}
 
 void Connection::timer_fired() {
   switch (state_) {
@@ -502,7 +526,9 @@ void Connection::timer_fired() {
 
 namespace pylon {
 namespace {
-client::Connection& self(WebSocketClient& client) { return static_cast<client::Connection&>(client); }
+client::Connection& self(WebSocketClient& client) {
+  return static_cast<client::Connection&>(client);
+}
 const client::Connection& self(const WebSocketClient& client) {
   return static_cast<const client::Connection&>(client);
 }
@@ -511,18 +537,33 @@ const client::Connection& self(const WebSocketClient& client) {
 SendStatus WebSocketClient::send(std::string_view message, MessageKind kind) {
   return self(*this).send_message(message, kind, 1);
 }
-SendStatus WebSocketClient::send_fragmented(std::string_view message, MessageKind kind, std::size_t fragments) {
+SendStatus WebSocketClient::send_fragmented(std::string_view message, MessageKind kind,
+                                            std::size_t fragments) {
   return self(*this).send_message(message, kind, fragments);
 }
-SendStatus WebSocketClient::ping(std::string_view payload) { return self(*this).send_ping(payload); }
+SendStatus WebSocketClient::ping(std::string_view payload) {
+  return self(*this).send_ping(payload);
+}
 void WebSocketClient::close(std::uint16_t code, std::string_view reason) {
   self(*this).close_by_application(code, reason);
 }
-bool WebSocketClient::is_open() const noexcept { return self(*this).is_open(); }
-bool WebSocketClient::reconnecting() const noexcept { return self(*this).reconnecting(); }
-std::size_t WebSocketClient::buffered_amount() const noexcept { return self(*this).buffered_amount(); }
-std::string_view WebSocketClient::subprotocol() const noexcept { return self(*this).subprotocol(); }
-const ClientProfile& WebSocketClient::profile() const noexcept { return self(*this).profile(); }
-ClientLoop& WebSocketClient::loop() noexcept { return self(*this).loop_state().owner; }
+bool WebSocketClient::is_open() const noexcept {
+  return self(*this).is_open();
+}
+bool WebSocketClient::reconnecting() const noexcept {
+  return self(*this).reconnecting();
+}
+std::size_t WebSocketClient::buffered_amount() const noexcept {
+  return self(*this).buffered_amount();
+}
+std::string_view WebSocketClient::subprotocol() const noexcept {
+  return self(*this).subprotocol();
+}
+const ClientProfile& WebSocketClient::profile() const noexcept {
+  return self(*this).profile();
+}
+ClientLoop& WebSocketClient::loop() noexcept {
+  return self(*this).loop_state().owner;
+}
 
 }  // namespace pylon

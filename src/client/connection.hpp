@@ -48,15 +48,17 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   LoopState& loop_state() noexcept { return loop_; }
 
   // Loop hooks.
-  void flush();  // end of iteration / EPOLLOUT: hand pending_ to the kernel
+  void flush();             // end of iteration / EPOLLOUT: hand pending_ to the kernel
   void abandon() noexcept;  // the loop is being destroyed: close the socket, no events
   bool flush_scheduled = false;
   Connection* list_prev = nullptr;
   Connection* list_next = nullptr;
 
   // ws::FrameParser handler.
-  void on_message_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first, bool last);
-  void on_control_frame_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first, bool last);
+  void on_message_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
+                       bool last);
+  void on_control_frame_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
+                             bool last);
 
  private:
   enum class State : std::uint8_t {
@@ -107,8 +109,8 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   bool write_blocked_ = false;  // the kernel refused bytes: EPOLLOUT is armed
   bool close_sent_ = false;
   bool close_received_ = false;
-  bool failed_ = false;        // we failed the connection: close_code_ is ours
-  bool user_closed_ = false;   // close() was called: no reconnect
+  bool failed_ = false;       // we failed the connection: close_code_ is ours
+  bool user_closed_ = false;  // close() was called: no reconnect
   std::uint16_t close_code_ = ws::close_code::kAbnormal;
   std::uint32_t interest_ = 0;
   std::uint32_t attempts_ = 0;  // failed attempts since the last open (backoff exponent)
@@ -118,9 +120,9 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   std::string subprotocol_;
   std::string close_reason_;
   std::string pending_error_;  // a failure found synchronously in attempt(), reported by the timer
-  std::string message_;  // a fragmented or partially received message
-  std::string control_;  // a control frame split across reads
-  std::string pending_;  // bytes the kernel has not taken yet
+  std::string message_;        // a fragmented or partially received message
+  std::string control_;        // a control frame split across reads
+  std::string pending_;        // bytes the kernel has not taken yet
   std::size_t pending_offset_ = 0;
 };
 

@@ -11,9 +11,13 @@
 namespace pylon::client {
 namespace {
 
-constexpr std::string_view kClientWrittenHeaders[] = {
-    "Host", "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
-    "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions"};
+constexpr std::string_view kClientWrittenHeaders[] = {"Host",
+                                                      "Upgrade",
+                                                      "Connection",
+                                                      "Sec-WebSocket-Key",
+                                                      "Sec-WebSocket-Version",
+                                                      "Sec-WebSocket-Protocol",
+                                                      "Sec-WebSocket-Extensions"};
 
 // RFC 9110 §5.6.2 tchar.
 bool is_token_char(char c) {
@@ -21,7 +25,9 @@ bool is_token_char(char c) {
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-std::string failure(std::string_view reason) { return "handshake: " + std::string(reason); }
+std::string failure(std::string_view reason) {
+  return "handshake: " + std::string(reason);
+}
 
 }  // namespace
 
@@ -82,17 +88,21 @@ std::string check_handshake_response(const http::Response& response, std::string
     return failure("bad Sec-WebSocket-Accept");
   }
   // Step 5: we offer no extension, so any is one "not present in the client's handshake".
-  if (const http::Header* extensions = response.find("Sec-WebSocket-Extensions"); extensions != nullptr) {
+  if (const http::Header* extensions = response.find("Sec-WebSocket-Extensions");
+      extensions != nullptr) {
     return failure("server chose an extension we did not offer: " + std::string(extensions->value));
   }
   // Step 6: a subprotocol only out of our offer (exact match, §4.1: case-sensitive).
   if (const http::Header* protocol = response.find("Sec-WebSocket-Protocol"); protocol != nullptr) {
     if (offered_subprotocols.empty())
-      return failure("server chose subprotocol '" + std::string(protocol->value) + "' but none was offered");
+      return failure("server chose subprotocol '" + std::string(protocol->value) +
+                     "' but none was offered");
     bool offered = false;
-    for (const std::string& candidate : offered_subprotocols) offered = offered || candidate == protocol->value;
+    for (const std::string& candidate : offered_subprotocols)
+      offered = offered || candidate == protocol->value;
     if (!offered || response.count("Sec-WebSocket-Protocol") != 1)
-      return failure("server chose subprotocol '" + std::string(protocol->value) + "' that was not offered");
+      return failure("server chose subprotocol '" + std::string(protocol->value) +
+                     "' that was not offered");
     chosen = protocol->value;
   }
   return {};

@@ -33,8 +33,10 @@ void LoopState::schedule_flush(Connection& connection) {
 }
 
 void LoopState::retire(Connection& connection) {
-  if (connection.list_prev != nullptr) connection.list_prev->list_next = connection.list_next;
-  else connections_ = connection.list_next;
+  if (connection.list_prev != nullptr)
+    connection.list_prev->list_next = connection.list_next;
+  else
+    connections_ = connection.list_next;
   if (connection.list_next != nullptr) connection.list_next->list_prev = connection.list_prev;
   connection.list_prev = connection.list_next = nullptr;
   --live_;

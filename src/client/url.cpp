@@ -26,9 +26,26 @@ bool is_numeric_address(const std::string& host, int family) {
 bool is_target_char(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '-': case '.': case '_': case '~': case '!': case '$': case '&': case '\'': case '(':
-    case ')': case '*': case '+': case ',': case ';': case '=': case ':': case '@': case '/':
-    case '?': case '%':
+    case '-':
+    case '.':
+    case '_':
+    case '~':
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':
+    case '+':
+    case ',':
+    case ';':
+    case '=':
+    case ':':
+    case '@':
+    case '/':
+    case '?':
+    case '%':
       return true;
     default:
       return false;
@@ -42,17 +59,22 @@ Url parse_url(std::string_view text) {
   const auto scheme_end = text.find("://");
   if (scheme_end == std::string_view::npos) reject("expected ws://HOST[:PORT][/PATH][?QUERY]");
   const std::string_view scheme = text.substr(0, scheme_end);
-  if (http::iequals(scheme, "wss")) url.secure = true;
-  else if (!http::iequals(scheme, "ws")) reject("scheme must be ws:// or wss://, not " + std::string(scheme) + "://");
+  if (http::iequals(scheme, "wss"))
+    url.secure = true;
+  else if (!http::iequals(scheme, "ws"))
+    reject("scheme must be ws:// or wss://, not " + std::string(scheme) + "://");
   std::string_view rest = text.substr(scheme_end + 3);
 
   // RFC 6455 §3: "Fragment identifiers are meaningless in the context of WebSocket URIs and
   // MUST NOT be used on these URIs."
-  if (rest.find('#') != std::string_view::npos) reject("a fragment (#) is not allowed in a WebSocket URL");
+  if (rest.find('#') != std::string_view::npos)
+    reject("a fragment (#) is not allowed in a WebSocket URL");
   const auto authority_end = rest.find_first_of("/?");
   const std::string_view authority = rest.substr(0, authority_end);
-  const std::string_view target = authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
-  if (authority.find('@') != std::string_view::npos) reject("user info (user@host) is not supported");
+  const std::string_view target =
+      authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
+  if (authority.find('@') != std::string_view::npos)
+    reject("user info (user@host) is not supported");
   if (authority.empty()) reject("missing host");
 
   std::string_view host;
@@ -91,7 +113,8 @@ Url parse_url(std::string_view text) {
   url.port = url.secure ? 443 : 80;
   if (has_port) {
     unsigned port = 0;
-    const auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    const auto [end, error] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (port_text.empty() || error != std::errc{} || end != port_text.data() + port_text.size() ||
         port == 0 || port > 65535) {
       reject("port must be a number from 1 to 65535, not '" + std::string(port_text) + "'");
@@ -100,7 +123,8 @@ Url parse_url(std::string_view text) {
   }
 
   for (const char c : target) {
-    if (!is_target_char(c)) reject("character not allowed in the path or query (percent-encode it)");
+    if (!is_target_char(c))
+      reject("character not allowed in the path or query (percent-encode it)");
   }
   // RFC 6455 §3: an empty path is "/", also in front of a query.
   if (target.empty() || target.front() == '?') url.target.push_back('/');

@@ -6,7 +6,8 @@ namespace pylon::client {
 namespace {
 
 TEST(Backoff, GrowsByTheMultiplierUpToTheMaximum) {
-  const ReconnectOptions options{.enabled = true, .initial_delay = 0.1, .max_delay = 1, .multiplier = 2, .jitter = 0};
+  const ReconnectOptions options{
+      .enabled = true, .initial_delay = 0.1, .max_delay = 1, .multiplier = 2, .jitter = 0};
   EXPECT_EQ(reconnect_delay_ms(options, 0, 0.5), 100u);
   EXPECT_EQ(reconnect_delay_ms(options, 1, 0.5), 200u);
   EXPECT_EQ(reconnect_delay_ms(options, 3, 0.5), 800u);
@@ -15,14 +16,16 @@ TEST(Backoff, GrowsByTheMultiplierUpToTheMaximum) {
 }
 
 TEST(Backoff, JitterOnlyShortensUpToItsFraction) {
-  const ReconnectOptions options{.enabled = true, .initial_delay = 1, .max_delay = 10, .multiplier = 2, .jitter = 0.25};
+  const ReconnectOptions options{
+      .enabled = true, .initial_delay = 1, .max_delay = 10, .multiplier = 2, .jitter = 0.25};
   EXPECT_EQ(reconnect_delay_ms(options, 0, 0.0), 1000u);
   EXPECT_EQ(reconnect_delay_ms(options, 0, 0.999999), 750u);
   EXPECT_EQ(reconnect_delay_ms(options, 0, 0.5), 875u);
 }
 
 TEST(Backoff, NeverZero) {
-  const ReconnectOptions options{.enabled = true, .initial_delay = 0, .max_delay = 0, .multiplier = 0, .jitter = 1};
+  const ReconnectOptions options{
+      .enabled = true, .initial_delay = 0, .max_delay = 0, .multiplier = 0, .jitter = 1};
   EXPECT_EQ(reconnect_delay_ms(options, 5, 0.9), 1u);
 }
 

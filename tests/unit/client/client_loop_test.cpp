@@ -27,8 +27,10 @@ TEST(ClientProfile, BadUrlHeadersSubprotocolsAndSourceAddress) {
   EXPECT_EQ(profile_error("ws://example.com/").rfind("url: ", 0), 0u);
   EXPECT_EQ(profile_error("ws://127.0.0.1/", {.headers = {{"Upgrade", "x"}}}),
             "headers: the client writes this header itself: Upgrade");
-  EXPECT_EQ(profile_error("ws://127.0.0.1/", {.subprotocols = {"a b"}}), "subprotocols: not a token: 'a b'");
-  EXPECT_EQ(profile_error("ws://127.0.0.1/", {.subprotocols = {""}}), "subprotocols: not a token: ''");
+  EXPECT_EQ(profile_error("ws://127.0.0.1/", {.subprotocols = {"a b"}}),
+            "subprotocols: not a token: 'a b'");
+  EXPECT_EQ(profile_error("ws://127.0.0.1/", {.subprotocols = {""}}),
+            "subprotocols: not a token: ''");
   EXPECT_EQ(profile_error("ws://127.0.0.1/", {.source_address = "localhost"}),
             "source_address: not a numeric IP address: localhost");
   EXPECT_EQ(profile_error("ws://127.0.0.1/", {.source_address = "::1"}),
@@ -46,11 +48,13 @@ TEST(ClientProfile, Resolved) {
 TEST(ClientLoop, ClosingBeforeRunGivesUpQuietly) {
   ClientLoop loop;
   int events = 0;
-  WebSocketClient& client = loop.connect("ws://127.0.0.1:1/", {
-      .on_open = [&](WebSocketClient&) { ++events; },
-      .on_close = [&](WebSocketClient&, std::uint16_t, std::string_view) { ++events; },
-      .on_error = [&](WebSocketClient&, std::string_view) { ++events; },
-  });
+  WebSocketClient& client = loop.connect(
+      "ws://127.0.0.1:1/",
+      {
+          .on_open = [&](WebSocketClient&) { ++events; },
+          .on_close = [&](WebSocketClient&, std::uint16_t, std::string_view) { ++events; },
+          .on_error = [&](WebSocketClient&, std::string_view) { ++events; },
+      });
   EXPECT_EQ(loop.client_count(), 1u);
   EXPECT_FALSE(client.is_open());
   EXPECT_EQ(client.send("x"), SendStatus::dropped);

@@ -44,14 +44,16 @@ ClientHandlers recording(Events& events, std::function<void(WebSocketClient&)> o
             if (on_open) on_open(client);
           },
       .on_message =
-          [&events, on_message](WebSocketClient& client, std::string_view message, MessageKind kind) {
+          [&events, on_message](WebSocketClient& client, std::string_view message,
+                                MessageKind kind) {
             events.messages.emplace_back(message);
             events.kinds.push_back(kind);
             if (on_message) on_message(client, message);
           },
-      .on_ping = [&events](WebSocketClient&, std::string_view payload) {
-        events.log.push_back("ping " + std::string(payload));
-      },
+      .on_ping =
+          [&events](WebSocketClient&, std::string_view payload) {
+            events.log.push_back("ping " + std::string(payload));
+          },
       .on_pong = [&events](WebSocketClient&, std::string_view payload) { events.pong = payload; },
       .on_close =
           [&events](WebSocketClient& client, std::uint16_t code, std::string_view reason) {
@@ -91,18 +93,20 @@ TEST_F(AgainstPylon, EchoesTextBinaryEmptyLargeAndFragmented) {
   Events events;
   const std::string large(1 << 20, 'x');
   std::string binary("\x00\x01\xff\xfe", 4);
-  loop.connect(server_->url("/ws/echo"),
-               recording(events,
-                         [&](WebSocketClient& client) {
-                           EXPECT_EQ(client.send("hello"), SendStatus::sent);
-                           client.send(binary, MessageKind::binary);
-                           client.send("");
-                           client.send(large);
-                           client.send_fragmented("fragmented message", MessageKind::text, 4);
-                         },
-                         [&](WebSocketClient& client, std::string_view) {
-                           if (events.messages.size() == 5) client.close(4000, "client says bye");
-                         }));
+  loop.connect(server_->url("/ws/echo"), recording(
+                                             events,
+                                             [&](WebSocketClient& client) {
+                                               EXPECT_EQ(client.send("hello"), SendStatus::sent);
+                                               client.send(binary, MessageKind::binary);
+                                               client.send("");
+                                               client.send(large);
+                                               client.send_fragmented("fragmented message",
+                                                                      MessageKind::text, 4);
+                                             },
+                                             [&](WebSocketClient& client, std::string_view) {
+                                               if (events.messages.size() == 5)
+                                                 client.close(4000, "client says bye");
+                                             }));
   ASSERT_TRUE(test::run_for(loop));
   ASSERT_EQ(events.messages.size(), 5u);
   EXPECT_EQ(events.messages[0], "hello");
@@ -118,7 +122,8 @@ TEST_F(AgainstPylon, EchoesTextBinaryEmptyLargeAndFragmented) {
 TEST_F(AgainstPylon, PingGetsItsPong) {
   ClientLoop loop;
   Events events;
-  ClientHandlers handlers = recording(events, [](WebSocketClient& client) { client.ping("probe"); }, nullptr);
+  ClientHandlers handlers = recording(
+      events, [](WebSocketClient& client) { client.ping("probe"); }, nullptr);
   handlers.on_pong = [&](WebSocketClient& client, std::string_view payload) {
     events.pong = payload;
     client.close();
@@ -138,13 +143,15 @@ TEST_F(AgainstPylon, ManyClientsOnOneLoopShareAProfile) {
       server_->url("/ws/echo"),
       {
           .on_open = [](WebSocketClient& client) { client.send("ping"); },
-          .on_message = [&](WebSocketClient& client, std::string_view message, MessageKind) {
-            if (message == "ping") ++echoed;
-            client.close();
-          },
-          .on_close = [&](WebSocketClient& client, std::uint16_t, std::string_view) {
-            if (++closed == kClients) client.loop().stop();
-          },
+          .on_message =
+              [&](WebSocketClient& client, std::string_view message, MessageKind) {
+                if (message == "ping") ++echoed;
+                client.close();
+              },
+          .on_close =
+              [&](WebSocketClient& client, std::uint16_t, std::string_view) {
+                if (++closed == kClients) client.loop().stop();
+              },
       },
       {.source_address = "127.0.0.1"});
   for (int i = 0; i < kClients; ++i) loop.connect(profile);
@@ -177,17 +184,20 @@ TEST_F(AgainstPython, EchoesTextBinaryEmptyAndOneMebibyte) {
   Events events;
   std::string large(1 << 20, '\0');
   for (std::size_t i = 0; i < large.size(); ++i) large[i] = static_cast<char>(i * 7);
-  loop.connect(peer_.url("/echo"), recording(events,
-                                             [&](WebSocketClient& client) {
-                                               client.send("héllo");
-                                               client.send(large, MessageKind::binary);
-                                               client.send("");
-                                               client.send("", MessageKind::binary);
-                                               client.send_fragmented("in three parts", MessageKind::text, 3);
-                                             },
-                                             [&](WebSocketClient& client, std::string_view) {
-                                               if (events.messages.size() == 5) client.close(4000, "client says bye");
-                                             }));
+  loop.connect(peer_.url("/echo"), recording(
+                                       events,
+                                       [&](WebSocketClient& client) {
+                                         client.send("héllo");
+                                         client.send(large, MessageKind::binary);
+                                         client.send("");
+                                         client.send("", MessageKind::binary);
+                                         client.send_fragmented("in three parts", MessageKind::text,
+                                                                3);
+                                       },
+                                       [&](WebSocketClient& client, std::string_view) {
+                                         if (events.messages.size() == 5)
+                                           client.close(4000, "client says bye");
+                                       }));
   ASSERT_TRUE(test::run_for(loop));
   ASSERT_EQ(events.messages.size(), 5u);
   EXPECT_EQ(events.messages[0], "héllo");
@@ -207,14 +217,15 @@ TEST_F(AgainstPython, ReassemblesServerFragments) {
   ClientLoop loop;
   Events events;
   const std::string binary(3000, '\x5a');
-  loop.connect(peer_.url("/fragments"), recording(events,
-                                                  [&](WebSocketClient& client) {
-                                                    client.send("abcdefghi");
-                                                    client.send(binary, MessageKind::binary);
-                                                  },
-                                                  [&](WebSocketClient& client, std::string_view) {
-                                                    if (events.messages.size() == 2) client.close();
-                                                  }));
+  loop.connect(peer_.url("/fragments"), recording(
+                                            events,
+                                            [&](WebSocketClient& client) {
+                                              client.send("abcdefghi");
+                                              client.send(binary, MessageKind::binary);
+                                            },
+                                            [&](WebSocketClient& client, std::string_view) {
+                                              if (events.messages.size() == 2) client.close();
+                                            }));
   ASSERT_TRUE(test::run_for(loop));
   ASSERT_EQ(events.messages.size(), 2u);
   EXPECT_EQ(events.messages[0], "abcdefghi");
@@ -226,10 +237,11 @@ TEST_F(AgainstPython, ReassemblesServerFragments) {
 TEST_F(AgainstPython, AnswersServerPingsAndSeesPongs) {
   ClientLoop loop;
   Events events;
-  loop.connect(peer_.url("/ping"), recording(events, [](WebSocketClient& client) { client.ping("mine"); },
-                                             [](WebSocketClient& client, std::string_view message) {
-                                               if (message == "pong received") client.close();
-                                             }));
+  loop.connect(peer_.url("/ping"), recording(
+                                       events, [](WebSocketClient& client) { client.ping("mine"); },
+                                       [](WebSocketClient& client, std::string_view message) {
+                                         if (message == "pong received") client.close();
+                                       }));
   ASSERT_TRUE(test::run_for(loop));
   EXPECT_EQ(events.log.at(1), "ping are you there");
   ASSERT_EQ(events.messages.size(), 1u);
@@ -240,7 +252,9 @@ TEST_F(AgainstPython, AnswersServerPingsAndSeesPongs) {
 TEST_F(AgainstPython, ServerCloseWithCodeAndReason) {
   ClientLoop loop;
   Events events;
-  loop.connect(peer_.url("/close4001"), recording(events, [](WebSocketClient& client) { client.send("x"); }, nullptr));
+  loop.connect(peer_.url("/close4001"),
+               recording(
+                   events, [](WebSocketClient& client) { client.send("x"); }, nullptr));
   ASSERT_TRUE(test::run_for(loop));
   EXPECT_EQ(events.close_code, 4001);
   EXPECT_EQ(events.close_reason, "server says bye");
@@ -254,8 +268,9 @@ TEST_F(AgainstPython, HeadersAndSubprotocol) {
   Events events;
   std::string chosen;
   loop.connect(peer_.url("/hello?x=1"),
-               recording(events, [&](WebSocketClient& client) { chosen = client.subprotocol(); },
-                         [](WebSocketClient& client, std::string_view) { client.close(); }),
+               recording(
+                   events, [&](WebSocketClient& client) { chosen = client.subprotocol(); },
+                   [](WebSocketClient& client, std::string_view) { client.close(); }),
                {.headers = {{"X-Pylon-Test", "value 1"}}, .subprotocols = {"superchat", "chat"}});
   ASSERT_TRUE(test::run_for(loop));
   EXPECT_EQ(chosen, "chat");
@@ -283,8 +298,9 @@ TEST_F(AgainstPython, ReconnectsAfterTheServerIsKilledAndRestarted) {
       peer_.start(port);
     }
   };
-  loop.connect(peer_.url("/echo"), std::move(handlers),
-               {.reconnect = {.enabled = true, .initial_delay = 0.05, .max_delay = 0.2, .multiplier = 2}});
+  loop.connect(
+      peer_.url("/echo"), std::move(handlers),
+      {.reconnect = {.enabled = true, .initial_delay = 0.05, .max_delay = 0.2, .multiplier = 2}});
   ASSERT_TRUE(test::run_for(loop));
   ASSERT_TRUE(restarted);
   EXPECT_EQ(peer_.port(), port);
@@ -301,21 +317,25 @@ TEST_F(AgainstPython, ReconnectsAfterTheServerIsKilledAndRestarted) {
 
 std::string accept_response(const std::string& request) {
   return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         "Sec-WebSocket-Accept: " + ws::accept_key(ScriptedServer::header(request, "Sec-WebSocket-Key")) + "\r\n\r\n";
+         "Sec-WebSocket-Accept: " +
+         ws::accept_key(ScriptedServer::header(request, "Sec-WebSocket-Key")) + "\r\n\r\n";
 }
 
-std::string server_frame(ws::Opcode opcode, std::string_view payload, const ws::MaskingKey* key = nullptr) {
+std::string server_frame(ws::Opcode opcode, std::string_view payload,
+                         const ws::MaskingKey* key = nullptr) {
   std::uint8_t header[ws::kMaxFrameHeaderSize];
   const std::size_t size = ws::write_frame_header(header, opcode, payload.size(), true, false, key);
   std::string frame(reinterpret_cast<const char*>(header), size);
   std::string body(payload);
-  if (key != nullptr) ws::apply_mask(std::span(reinterpret_cast<std::uint8_t*>(body.data()), body.size()), *key);
+  if (key != nullptr)
+    ws::apply_mask(std::span(reinterpret_cast<std::uint8_t*>(body.data()), body.size()), *key);
   return frame + body;
 }
 
 // The status code of the first (masked, client) frame in `bytes` if it is a close frame.
 int client_close_code(const std::string& bytes) {
-  if (bytes.size() < 8 || static_cast<std::uint8_t>(bytes[0]) != 0x88 || (bytes[1] & 0x80) == 0) return -1;
+  if (bytes.size() < 8 || static_cast<std::uint8_t>(bytes[0]) != 0x88 || (bytes[1] & 0x80) == 0)
+    return -1;
   const auto* key = reinterpret_cast<const std::uint8_t*>(bytes.data() + 2);
   const int high = static_cast<std::uint8_t>(bytes[6]) ^ key[0];
   const int low = static_cast<std::uint8_t>(bytes[7]) ^ key[1];
@@ -336,8 +356,10 @@ TEST(AgainstScripted, HttpErrorStatus) {
 
 TEST(AgainstScripted, BadAccept) {
   ScriptedServer server([](int fd, const std::string&) {
-    ScriptedServer::send_all(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                 "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
+    ScriptedServer::send_all(
+        fd,
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
   });
   ClientLoop loop;
   Events events;
@@ -355,9 +377,10 @@ TEST(AgainstScripted, RequestIsWellFormedAndFramesRightBehindThe101AreDelivered)
   });
   ClientLoop loop;
   Events events;
-  loop.connect(server.url("/path?q=1"),
-               recording(events, nullptr, [](WebSocketClient& client, std::string_view) { client.close(); }),
-               {.close_timeout = 0.2});
+  loop.connect(
+      server.url("/path?q=1"),
+      recording(events, nullptr, [](WebSocketClient& client, std::string_view) { client.close(); }),
+      {.close_timeout = 0.2});
   ASSERT_TRUE(test::run_for(loop));
   EXPECT_EQ(events.messages, std::vector<std::string>{"early"});
   EXPECT_EQ(request.rfind("GET /path?q=1 HTTP/1.1\r\n", 0), 0u) << request;
@@ -366,7 +389,8 @@ TEST(AgainstScripted, RequestIsWellFormedAndFramesRightBehindThe101AreDelivered)
   // The server never answered our close: close_timeout ends it as 1006.
 }
 
-void expect_failure_close(const std::string& frame, std::uint16_t expected_code, const std::string& error) {
+void expect_failure_close(const std::string& frame, std::uint16_t expected_code,
+                          const std::string& error) {
   std::string client_bytes;
   ScriptedServer server([&](int fd, const std::string& request) {
     ScriptedServer::send_all(fd, accept_response(request) + frame);
@@ -385,11 +409,13 @@ void expect_failure_close(const std::string& frame, std::uint16_t expected_code,
 
 TEST(AgainstScripted, MaskedServerFrameFailsWith1002) {
   const ws::MaskingKey key = {1, 2, 3, 4};
-  expect_failure_close(server_frame(ws::Opcode::text, "masked", &key), 1002, "protocol error: masked frame");
+  expect_failure_close(server_frame(ws::Opcode::text, "masked", &key), 1002,
+                       "protocol error: masked frame");
 }
 
 TEST(AgainstScripted, InvalidUtf8FailsWith1007) {
-  expect_failure_close(server_frame(ws::Opcode::text, "bad \xff utf-8"), 1007, "protocol error: invalid UTF-8");
+  expect_failure_close(server_frame(ws::Opcode::text, "bad \xff utf-8"), 1007,
+                       "protocol error: invalid UTF-8");
 }
 
 TEST(AgainstScripted, HandshakeTimeout) {
@@ -398,13 +424,15 @@ TEST(AgainstScripted, HandshakeTimeout) {
   Events events;
   loop.connect(server.url(), recording(events, nullptr, nullptr), {.handshake_timeout = 0.2});
   ASSERT_TRUE(test::run_for(loop));
-  EXPECT_EQ(events.errors, std::vector<std::string>{"handshake: timed out waiting for the server's response"});
+  EXPECT_EQ(events.errors,
+            std::vector<std::string>{"handshake: timed out waiting for the server's response"});
 }
 
 TEST(AgainstScripted, ConnectionRefused) {
   ClientLoop loop;
   Events events;
-  loop.connect("ws://127.0.0.1:" + std::to_string(test::free_port()) + "/", recording(events, nullptr, nullptr));
+  loop.connect("ws://127.0.0.1:" + std::to_string(test::free_port()) + "/",
+               recording(events, nullptr, nullptr));
   ASSERT_TRUE(test::run_for(loop));
   EXPECT_EQ(events.errors, std::vector<std::string>{"connect: Connection refused"});
 }

@@ -30,13 +30,15 @@ std::string check(const std::string& head, const std::vector<std::string>& offer
 
 std::string good(const std::string& extra = "") {
   return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         "Sec-WebSocket-Accept: " + std::string(kAccept) + "\r\n" + extra;
+         "Sec-WebSocket-Accept: " +
+         std::string(kAccept) + "\r\n" + extra;
 }
 
 TEST(ClientHandshake, RequestHasEveryRequiredHeader) {
   const Url url = parse_url("ws://localhost:9001/chat?room=1");
   const std::vector<std::string> protocols = {"chat.v2", "chat"};
-  const std::vector<std::pair<std::string, std::string>> extra = {{"Origin", "http://example.test"}};
+  const std::vector<std::pair<std::string, std::string>> extra = {
+      {"Origin", "http://example.test"}};
   std::string out;
   write_handshake_request(out, url, kKey, protocols, extra);
   EXPECT_EQ(out,
@@ -55,7 +57,8 @@ TEST(ClientHandshake, AcceptsAValidResponse) {
   EXPECT_EQ(check(good()), "");
   // Tokens are case-insensitive and may come in lists (§4.1 steps 2-3).
   EXPECT_EQ(check("HTTP/1.1 101 OK\r\nupgrade: WebSocket\r\nconnection: keep-alive, UPGRADE\r\n"
-                  "sec-websocket-accept: " + std::string(kAccept) + "\r\n"),
+                  "sec-websocket-accept: " +
+                  std::string(kAccept) + "\r\n"),
             "");
 }
 
@@ -73,18 +76,22 @@ TEST(ClientHandshake, EachFailureIsNamed) {
             "handshake: HTTP 503 Service Unavailable");
   EXPECT_EQ(check("HTTP/1.1 404\r\n"), "handshake: HTTP 404 Not Found");  // reason from the table
   EXPECT_EQ(check("HTTP/1.1 200 OK\r\n"), "handshake: HTTP 200 OK");
-  EXPECT_EQ(check("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-                  std::string(kAccept) + "\r\n"),
-            "handshake: missing Upgrade: websocket");
+  EXPECT_EQ(
+      check("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+            std::string(kAccept) + "\r\n"),
+      "handshake: missing Upgrade: websocket");
   EXPECT_EQ(check("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"),
             "handshake: missing Upgrade: websocket");
-  EXPECT_EQ(check("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"),
-            "handshake: missing Connection: upgrade");
-  EXPECT_EQ(check("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"),
-            "handshake: missing Sec-WebSocket-Accept");
-  EXPECT_EQ(check("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n"),
-            "handshake: bad Sec-WebSocket-Accept");
+  EXPECT_EQ(
+      check("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n"),
+      "handshake: missing Connection: upgrade");
+  EXPECT_EQ(
+      check("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"),
+      "handshake: missing Sec-WebSocket-Accept");
+  EXPECT_EQ(
+      check("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n"),
+      "handshake: bad Sec-WebSocket-Accept");
   EXPECT_EQ(check(good("Sec-WebSocket-Accept: " + std::string(kAccept) + "\r\n")),
             "handshake: bad Sec-WebSocket-Accept");  // twice
   EXPECT_EQ(check(good("Sec-WebSocket-Extensions: permessage-deflate\r\n")),

@@ -104,7 +104,8 @@ class Subprocess {
         buffered_.erase(0, newline + 1);
         return line;
       }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (out_fd_ < 0 || left.count() <= 0) return std::nullopt;
       pollfd poll_fd{out_fd_, POLLIN, 0};
       if (poll(&poll_fd, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
@@ -126,15 +127,19 @@ class PylonServer {
  public:
   PylonServer()
       : port_(free_port()),
-        process_({PYLON_BIN, "serve", "--listen", "127.0.0.1:" + std::to_string(port_), "--log-level", "warn"},
+        process_({PYLON_BIN, "serve", "--listen", "127.0.0.1:" + std::to_string(port_),
+                  "--log-level", "warn"},
                  false) {}
   std::uint16_t port() const noexcept { return port_; }
-  std::string url(const std::string& path) const { return "ws://127.0.0.1:" + std::to_string(port_) + path; }
+  std::string url(const std::string& path) const {
+    return "ws://127.0.0.1:" + std::to_string(port_) + path;
+  }
   bool wait_ready(std::chrono::milliseconds timeout = 10s) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
       if (const int fd = connect_loopback(port_); fd >= 0) {
-        const std::string request = "GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+        const std::string request =
+            "GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
         ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
         char answer[64] = {};
         const ssize_t got = ::recv(fd, answer, sizeof answer - 1, 0);
@@ -156,11 +161,14 @@ class PythonPeer {
  public:
   explicit PythonPeer(std::uint16_t port = 0) { start(port); }
   std::uint16_t port() const noexcept { return port_; }
-  std::string url(const std::string& path) const { return "ws://127.0.0.1:" + std::to_string(port_) + path; }
+  std::string url(const std::string& path) const {
+    return "ws://127.0.0.1:" + std::to_string(port_) + path;
+  }
   bool ready() const noexcept { return port_ != 0; }
   void start(std::uint16_t port) {
     process_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{"/usr/bin/python3", PYLON_CLIENT_TEST_DIR "/websockets_peer.py", std::to_string(port)},
+        std::vector<std::string>{"/usr/bin/python3", PYLON_CLIENT_TEST_DIR "/websockets_peer.py",
+                                 std::to_string(port)},
         true);
     port_ = 0;
     // The peer prints "listening PORT" once bound.
@@ -168,7 +176,9 @@ class PythonPeer {
       port_ = static_cast<std::uint16_t>(std::stoi(line->substr(10)));
   }
   void kill() { process_->kill_and_wait(); }
-  std::optional<std::string> read_line(std::chrono::milliseconds timeout = 5s) { return process_->read_line(timeout); }
+  std::optional<std::string> read_line(std::chrono::milliseconds timeout = 5s) {
+    return process_->read_line(timeout);
+  }
 
  private:
   std::uint16_t port_ = 0;
@@ -212,7 +222,9 @@ class ScriptedServer {
     if (thread_.joinable()) thread_.join();
     ::close(listen_fd_);
   }
-  std::string url(const std::string& path = "/") const { return "ws://127.0.0.1:" + std::to_string(port_) + path; }
+  std::string url(const std::string& path = "/") const {
+    return "ws://127.0.0.1:" + std::to_string(port_) + path;
+  }
 
   static std::string header(const std::string& request, const std::string& name) {
     const auto at = request.find(name + ": ");
@@ -220,7 +232,9 @@ class ScriptedServer {
     const auto begin = at + name.size() + 2;
     return request.substr(begin, request.find("\r\n", begin) - begin);
   }
-  static void send_all(int fd, const std::string& bytes) { ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL); }
+  static void send_all(int fd, const std::string& bytes) {
+    ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  }
   // Everything the client sends until it closes (or 3 s pass).
   static std::string read_until_eof(int fd) {
     std::string all;

@@ -22,7 +22,8 @@ TEST(Url, DefaultsAndEmptyPath) {
   EXPECT_EQ(url.port, 80);
   EXPECT_EQ(url.target, "/");
   EXPECT_EQ(url.host_header, "10.0.0.1");
-  EXPECT_EQ(parse_url("ws://10.0.0.1?q=1").target, "/?q=1");  // RFC 6455 §3: path "/" before a query
+  EXPECT_EQ(parse_url("ws://10.0.0.1?q=1").target,
+            "/?q=1");  // RFC 6455 §3: path "/" before a query
   EXPECT_EQ(parse_url("ws://10.0.0.1/").target, "/");
 }
 
