@@ -130,9 +130,10 @@ class WebSocketClient {
   // The same message as `fragments` frames (RFC 6455 §5.4), for tests and peers that care.
   SendStatus send_fragmented(std::string_view message, MessageKind kind, std::size_t fragments);
   SendStatus ping(std::string_view payload = {});  // at most 125 bytes, else dropped
-  // Open: starts the closing handshake (on_close follows when the server has answered or
-  // close_timeout passed). Connecting or waiting to reconnect: gives up without an event. In any
-  // case no reconnect follows. An invalid close code is sent as 1000.
+  // Open: starts the closing handshake; on_close follows when the server has answered (or
+  // close_timeout passed), and messages that arrive meanwhile are not delivered. Connecting or
+  // waiting to reconnect: gives up without an event. In any case no reconnect follows. An
+  // invalid close code is sent as 1000; the reason is cut to 123 bytes at a UTF-8 boundary.
   void close(std::uint16_t code = 1000, std::string_view reason = {});
 
   bool is_open() const noexcept;

@@ -8,6 +8,7 @@
 #include "client/handshake.hpp"
 #include "client/loop_state.hpp"
 #include "client/profile.hpp"
+#include "net/socket.hpp"
 
 namespace pylon {
 namespace {
@@ -71,7 +72,11 @@ std::shared_ptr<const ClientProfile> make_client_profile(std::string_view url,
   return profile;
 }
 
-ClientLoop::ClientLoop() : state_(std::make_unique<client::LoopState>(*this)) {}
+ClientLoop::ClientLoop() : state_(std::make_unique<client::LoopState>(*this)) {
+  // One descriptor per connection: a load test needs the hard limit, not the default soft 1024.
+  static const std::uint64_t open_file_limit = net::raise_open_file_limit();
+  (void)open_file_limit;
+}
 ClientLoop::~ClientLoop() = default;
 
 WebSocketClient& ClientLoop::connect(std::shared_ptr<const ClientProfile> profile) {

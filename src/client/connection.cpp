@@ -26,6 +26,8 @@ namespace {
 // Reads stop while this much waits for the kernel (as in the server): a peer that sends faster
 // than it reads is slowed by TCP instead of growing our memory.
 constexpr std::size_t kReadPauseBytes = 256 * 1024;
+// A connection's corked bytes go to the kernel early once they reach this much.
+constexpr std::size_t kCorkLimit = 256 * 1024;
 // Buffers that grew for one big message are given back instead of being kept per connection.
 constexpr std::size_t kKeepCapacity = 64 * 1024;
 
@@ -334,6 +336,14 @@ SendStatus Connection::write_frame(ws::Opcode opcode, std::span<const std::uint8
   // Masked where it lies in the output buffer: the caller's bytes are never copied twice.
   ws::apply_mask(
       std::span(reinterpret_cast<std::uint8_t*>(out.data()) + payload_offset, payload.size()), key);
+  if (&out == &loop_.cork_buffer() && out.size() >= kCorkLimit) {
+    // A burst inside one handler: hand it to the kernel now so that backpressure applies
+    // (the cork alone would grow without bound). After a write error the bytes wait in
+    // pending_ for the flush after processing to find it: no event fires inside send().
+    send_cork(out);
+    write_blocked_ = buffered_amount() > 0;
+    update_interest();
+  }
   return write_blocked_ ? SendStatus::queued : SendStatus::sent;
 }
 
@@ -341,6 +351,21 @@ void Connection::send_close(std::uint16_t code, std::string_view reason) {
   std::uint8_t payload[ws::kMaxControlPayload];
   const std::size_t size = ws::write_close_payload(payload, code, reason);
   write_frame(ws::Opcode::close, std::span(payload, size));
+}
+
+int Connection::send_cork(std::string& cork) {
+  // The cork holds this connection's bytes alone, and nothing was pending before them (output()
+  // queues everything behind an existing backlog), so what the kernel leaves goes to pending_.
+  const ssize_t written = ::send(fd_, cork.data(), cork.size(), MSG_NOSIGNAL);
+  const int error = written < 0 && errno != EAGAIN && errno != EINTR ? errno : 0;
+  const std::size_t taken = written > 0 ? static_cast<std::size_t>(written) : 0;
+  if (taken < cork.size()) pending_.append(cork, taken, std::string::npos);
+  cork.clear();
+  if (cork.capacity() > 2 * net::EventLoop::kReceiveBufferSize) {
+    std::string().swap(cork);
+    cork.reserve(net::EventLoop::kReceiveBufferSize);
+  }
+  return error;
 }
 
 void Connection::flush() {
@@ -353,23 +378,16 @@ void Connection::flush() {
     if (own_cork) cork.clear();  // torn down while processing: its replies have nowhere to go
     return;
   }
-  ssize_t written = 0;
+  int error = 0;
   if (own_cork) {
-    // The cork holds this connection's bytes alone, and nothing was pending before them
-    // (output() queues everything behind an existing backlog).
-    written = ::send(fd_, cork.data(), cork.size(), MSG_NOSIGNAL);
-    const std::size_t taken = written > 0 ? static_cast<std::size_t>(written) : 0;
-    if (taken < cork.size()) pending_.append(cork, taken, std::string::npos);
-    cork.clear();
-    if (cork.capacity() > 2 * net::EventLoop::kReceiveBufferSize) {
-      std::string().swap(cork);
-      cork.reserve(net::EventLoop::kReceiveBufferSize);
-    }
+    error = send_cork(cork);
   } else if (buffered_amount() > 0) {
-    written = ::send(fd_, pending_.data() + pending_offset_, buffered_amount(), MSG_NOSIGNAL);
+    const ssize_t written =
+        ::send(fd_, pending_.data() + pending_offset_, buffered_amount(), MSG_NOSIGNAL);
     if (written > 0) pending_offset_ += static_cast<std::size_t>(written);
+    if (written < 0 && errno != EAGAIN && errno != EINTR) error = errno;
   }
-  if (written < 0 && errno != EAGAIN && errno != EINTR) return peer_gone(errno);
+  if (error != 0) return peer_gone(error);
   const bool was_blocked = write_blocked_;
   write_blocked_ = buffered_amount() > 0;
   if (!write_blocked_) {
@@ -461,7 +479,7 @@ void Connection::after_attempt() {
   const std::uint64_t delay =
       reconnect_delay_ms(profile_->options.reconnect, attempts_, masks_.next_unit());
   if (attempts_ < 64) ++attempts_;
-  loop_.loop.timers().schedule(*this, loop_.loop.now_ms() + delay);
+  loop_.loop.timers().schedule(*this, net::EventLoop::monotonic_ms() + delay);
 }
 
 void Connection::close_socket() noexcept {
@@ -495,7 +513,9 @@ void Connection::abandon() noexcept {
 // Timers: connect, handshake and close timeouts, reconnect delays
 
 void Connection::set_deadline(double seconds) {
-  loop_.loop.timers().schedule(*this, loop_.loop.now_ms() + to_ms(seconds));
+  // The clock itself rather than the loop's per-iteration reading: connect() may run long after
+  // the last iteration (or before the first), and a deadline must never come early.
+  loop_.loop.timers().schedule(*this, net::EventLoop::monotonic_ms() + to_ms(seconds));
 }
 
 void Connection::on_timer(net::TimerNode& node) {

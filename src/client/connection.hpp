@@ -86,6 +86,7 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
 
   SendStatus write_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload, bool fin = true);
   std::string& output();
+  int send_cork(std::string& cork);  // returns errno of a failed write, else 0
   void send_close(std::uint16_t code, std::string_view reason);
   void update_interest();
 

@@ -2,6 +2,8 @@
 // 127.0.0.1: the pylon binary of this build (`pylon serve`, spawned, /ws/echo), the Python
 // `websockets` peer (tests/unit/client/websockets_peer.py), and scripted raw servers for the
 // failures a correct server never commits.
+#include "client/connection.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -435,6 +437,51 @@ TEST(AgainstScripted, ConnectionRefused) {
                recording(events, nullptr, nullptr));
   ASSERT_TRUE(test::run_for(loop));
   EXPECT_EQ(events.errors, std::vector<std::string>{"connect: Connection refused"});
+}
+
+}  // namespace
+}  // namespace pylon
+
+namespace pylon {
+namespace {
+
+TEST(ClientConnection, SmallPerConnectionState) {
+  // Tens of thousands of connections per process: the object stays a few hundred bytes.
+  EXPECT_LE(sizeof(client::Connection), 512u) << sizeof(client::Connection);
+}
+
+TEST(AgainstScripted, BackpressureQueuesThenDrops) {
+  std::atomic<bool> client_done{false};
+  ScriptedServer server([&](int fd, const std::string& request) {
+    ScriptedServer::send_all(fd, accept_response(request));
+    // Read nothing until the client has seen its sends back up.
+    while (!client_done) std::this_thread::sleep_for(5ms);
+    ScriptedServer::read_until_eof(fd);
+  });
+  ClientLoop loop;
+  Events events;
+  std::vector<SendStatus> statuses;
+  ClientHandlers handlers = recording(
+      events,
+      [&](WebSocketClient& client) {
+        const std::string chunk(256 * 1024, 'b');
+        // Loopback socket buffers take several MiB before the kernel refuses.
+        for (int i = 0; i < 400 && (statuses.empty() || statuses.back() != SendStatus::dropped);
+             ++i)
+          statuses.push_back(client.send(chunk, MessageKind::binary));
+        EXPECT_GT(client.buffered_amount(), 0u);
+        EXPECT_LE(client.buffered_amount(), (1u << 20) + 256 * 1024 + 64);
+        client_done = true;
+        client.close();
+      },
+      nullptr);
+  loop.connect(server.url(), std::move(handlers), {.close_timeout = 2});
+  ASSERT_TRUE(test::run_for(loop));
+  ASSERT_GE(statuses.size(), 3u);
+  EXPECT_EQ(statuses.front(), SendStatus::sent);
+  EXPECT_EQ(statuses.back(), SendStatus::dropped);
+  EXPECT_EQ(statuses[statuses.size() - 2], SendStatus::queued);
+  client_done = true;
 }
 
 }  // namespace
