@@ -523,7 +523,14 @@ bool Connection::start_drain_close() {
 
 void Connection::enter_closing() noexcept {
   state_ = State::closing;
-  deadline_ms_ = worker_.now_ms() + kCloseTimeoutMs;
+  unsubscribe_all();  // a closing connection takes no more deliveries; its topic counts drop now
+  // A close queued behind a backlog (a slow consumer) reaches the peer only once it reads
+  // again: give it as long as the heartbeat gives a silent peer before calling it dead. Its
+  // memory stays bounded by max_backpressure meanwhile.
+  const Config& config = worker_.server().config;
+  std::uint64_t timeout = kCloseTimeoutMs;
+  if (write_blocked_) timeout = std::max(timeout, to_ms(config.ping_interval + config.pong_timeout));
+  deadline_ms_ = worker_.now_ms() + timeout;
   reschedule_timer();
 }
 
@@ -656,76 +663,62 @@ std::size_t Connection::publish(std::string_view topic, std::string_view message
 
 void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
   if (state_ != State::open || close_sent_) return;
-  // Bytes sent outside a read (an earlier delivery) go out first, so the backlog check below
-  // sees only what the kernel really refused.
+  // Bytes sent outside a read (an earlier delivery) go out first, so that only what the kernel
+  // really refused counts against max_backpressure.
   if (buffered_amount() > 0 && !write_blocked_) {
     flush();
     if (state_ != State::open) return;
   }
-  const std::size_t limit = worker_.server().config.max_backpressure;
-  const std::size_t buffered = buffered_amount();
-  std::size_t fitting = 0;
-  std::size_t bytes = 0;
-  for (; fitting < run.size(); ++fitting) {
-    const std::size_t size = run[fitting]->frame.size();
-    // An empty backlog always takes one message, however large.
-    if (buffered + bytes + size > limit && buffered + bytes > 0) break;
-    bytes += size;
-  }
   const RouteMetrics& metrics = *route_->metrics;
-  if (fitting < run.size()) {
-    if (route_->behavior.slow_consumer == SlowConsumerPolicy::close) {
-      metrics.backpressure_closes.add();
-      return begin_close(ws::close_code::kPolicyViolation, "slow consumer");
-    }
-    metrics.backpressure_drops.add(run.size() - fitting);
-    run = run.first(fitting);  // drop policy: the messages that do not fit are skipped
-  }
-  if (run.empty()) return;
   for (const auto& message : run) {
     const std::size_t kind = message->opcode == ws::Opcode::text ? 0 : 1;
     metrics.messages_sent[kind].add();
     metrics.bytes_sent[kind].add(message->payload_size);
   }
-  if (buffered > 0) {  // behind a backlog: copy, in order
-    for (const auto& message : run) pending_.append(message->frame);
-    report_backlog();
-    return;
-  }
-  // Zero copy: the kernel reads the shared frames directly.
-  constexpr std::size_t kMaxIovecs = 64;
-  iovec iov[kMaxIovecs];
   std::size_t index = 0;
-  while (index < run.size()) {
-    const std::size_t count = std::min(kMaxIovecs, run.size() - index);
-    std::size_t wanted = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-      const std::string& frame = run[index + i]->frame;
-      iov[i] = {const_cast<char*>(frame.data()), frame.size()};
-      wanted += frame.size();
-    }
-    const ssize_t written = ::writev(fd_, iov, static_cast<int>(count));
-    if (written < 0 && errno != EAGAIN && errno != EINTR) return peer_gone();
-    std::size_t taken = written > 0 ? static_cast<std::size_t>(written) : 0;
-    if (taken == wanted) {
-      index += count;
-      continue;
-    }
-    // The kernel is full: keep the rest, starting inside the frame it stopped in.
-    for (std::size_t i = index; i < run.size(); ++i) {
-      const std::string& frame = run[i]->frame;
-      if (taken >= frame.size()) {
-        taken -= frame.size();
-        continue;
+  std::size_t written_into_first = 0;  // bytes of run[index] the kernel already has
+  if (buffered_amount() == 0) {
+    // Zero copy: the kernel reads the shared frames directly, one writev per 64 frames.
+    constexpr std::size_t kMaxIovecs = 64;
+    iovec iov[kMaxIovecs];
+    while (index < run.size()) {
+      const std::size_t count = std::min(kMaxIovecs, run.size() - index);
+      for (std::size_t i = 0; i < count; ++i) {
+        const std::string& frame = run[index + i]->frame;
+        iov[i] = {const_cast<char*>(frame.data()), frame.size()};
       }
-      pending_.append(frame, taken, std::string::npos);
-      taken = 0;
+      const ssize_t written = ::writev(fd_, iov, static_cast<int>(count));
+      if (written < 0 && errno != EAGAIN && errno != EINTR) return peer_gone();
+      std::size_t taken = written > 0 ? static_cast<std::size_t>(written) : 0;
+      const std::size_t end = index + count;
+      while (index < end && taken >= run[index]->frame.size()) taken -= run[index++]->frame.size();
+      if (index < end) {  // the kernel is full inside run[index]
+        written_into_first = taken;
+        break;
+      }
     }
+    if (index == run.size()) return;
+    // The frame the kernel stopped in must be completed whatever the limit: the stream would
+    // be corrupt otherwise.
+    pending_.append(run[index]->frame, written_into_first, std::string::npos);
+    ++index;
     write_blocked_ = true;
     update_interest();
-    report_backlog();
-    return;
   }
+  // Behind a backlog: copy, in order, up to max_backpressure.
+  const std::size_t limit = worker_.server().config.max_backpressure;
+  for (; index < run.size(); ++index) {
+    const std::string& frame = run[index]->frame;
+    if (buffered_amount() + frame.size() > limit) break;
+    pending_.append(frame);
+  }
+  report_backlog();
+  if (index == run.size()) return;
+  if (route_->behavior.slow_consumer == SlowConsumerPolicy::close) {
+    metrics.backpressure_closes.add();
+    return begin_close(ws::close_code::kPolicyViolation, "slow consumer");
+  }
+  metrics.backpressure_drops.add(run.size() - index);  // drop policy: skipped for this subscriber
 }
 
 // ---------------------------------------------------------------------------------------------
