@@ -147,8 +147,7 @@ def wait_until_scraped(api: PrometheusApi, servers: list[Server]) -> None:
                     "format?):\n" + "\n".join(f"  {name}: {errors.get(name)}" for name in down),
                     pytrace=False)
     poll("three scrapes of every target",
-         lambda: api.scalar('min(count_over_time(up{job="pylon"}[1m]))') is not None
-         and api.scalar('min(count_over_time(up{job="pylon"}[1m]))') >= 3, SCRAPE_TIMEOUT)
+         lambda: (api.scalar('min(count_over_time(up{job="pylon"}[1m]))') or 0) >= 3, SCRAPE_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
