@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <simdjson.h>
 
 #include "http/response_writer.hpp"
+#include "pubsub/json_syntax.hpp"
 #include "pubsub/topic_name.hpp"
 
 namespace pylon {
@@ -80,17 +83,11 @@ void append_json_string(std::string& out, std::string_view text) {
 // Parsing state reused by every message of a loop thread: no allocation per message once the
 // buffers have grown to the largest message seen.
 struct Parsers {
-  simdjson::dom::parser dom;
   simdjson::ondemand::parser ondemand;
   std::string padded;  // the message followed by SIMDJSON_PADDING bytes, as simdjson requires
+  std::vector<std::string_view> topics;
   std::string reply;
   std::string envelope;
-
-  std::string_view load(std::string_view message) {
-    padded.assign(message);
-    padded.resize(message.size() + simdjson::SIMDJSON_PADDING);
-    return std::string_view(padded.data(), message.size());
-  }
 };
 
 Parsers& parsers() {
@@ -98,34 +95,87 @@ Parsers& parsers() {
   return instance;
 }
 
-// The raw JSON text of the "data" member, exactly as the publisher wrote it (trailing
-// whitespace trimmed). The document has already been validated by the DOM parser.
-bool raw_data(Parsers& p, std::string_view json, std::string_view& out) {
-  simdjson::ondemand::document document;
-  if (p.ondemand.iterate(json.data(), json.size(), p.padded.size()).get(document)) return false;
-  simdjson::ondemand::object object;
-  if (document.get_object().get(object)) return false;
-  simdjson::ondemand::value value;
-  if (object.find_field_unordered("data").get(value)) return false;
+// The fields of a request. Views point into the Parsers' buffers: valid until the next parse.
+struct Request {
+  std::string_view type, topic, data, id;  // data and id as their raw JSON text
+  bool has_type = false, has_topic = false, has_topics = false, has_data = false;
+  bool type_is_string = false, topic_is_string = false, topics_are_strings = true, id_is_valid = true;
+};
+
+std::string_view trim_right(std::string_view text) {
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\n' || text.back() == '\r' || text.back() == '\t'))
+    text.remove_suffix(1);
+  return text;
+}
+
+// The raw JSON text of a value, exactly as the client wrote it.
+bool raw_json(simdjson::ondemand::value value, std::string_view& out) {
   simdjson::ondemand::json_type type;
   if (value.type().get(type)) return false;
-  simdjson::error_code error;
   if (type == simdjson::ondemand::json_type::array) {
     simdjson::ondemand::array array;
-    error = value.get_array().get(array);
-    if (!error) error = array.raw_json().get(out);
+    if (value.get_array().get(array) || array.raw_json().get(out)) return false;
   } else if (type == simdjson::ondemand::json_type::object) {
-    simdjson::ondemand::object inner;
-    error = value.get_object().get(inner);
-    if (!error) error = inner.raw_json().get(out);
+    simdjson::ondemand::object object;
+    if (value.get_object().get(object) || object.raw_json().get(out)) return false;
   } else {
-    out = value.raw_json_token();  // a scalar: its token, possibly with trailing whitespace
-    error = simdjson::SUCCESS;
+    out = value.raw_json_token();
   }
-  if (error) return false;
-  while (!out.empty() && (out.back() == ' ' || out.back() == '\n' || out.back() == '\r' || out.back() == '\t'))
-    out.remove_suffix(1);
+  out = trim_right(out);
   return true;
+}
+
+// Checks the syntax of the whole text first (numbers of any size are fine: data is forwarded,
+// never converted), then reads the known fields with simdjson's on-demand parser.
+std::optional<Failure> parse_request(std::string_view text, Request& request) {
+  if (!pubsub::is_valid_json(text)) return Failure{ErrorCode::bad_json, "request is not valid JSON"};
+  Parsers& p = parsers();
+  p.padded.assign(text);
+  p.padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
+  p.topics.clear();
+  simdjson::ondemand::document document;
+  simdjson::ondemand::object object;
+  if (p.ondemand.iterate(p.padded.data(), text.size(), p.padded.size()).get(document) ||
+      document.get_object().get(object))
+    return Failure{ErrorCode::bad_json, "request is not a JSON object"};
+  for (auto field : object) {
+    std::string_view key;
+    simdjson::ondemand::value value;
+    if (field.unescaped_key().get(key) || field.value().get(value))
+      return Failure{ErrorCode::bad_json, "request could not be read"};
+    if (key == "type") {
+      request.has_type = true;
+      request.type_is_string = !value.get_string().get(request.type);
+    } else if (key == "topic") {
+      request.has_topic = true;
+      request.topic_is_string = !value.get_string().get(request.topic);
+    } else if (key == "topics") {
+      request.has_topics = true;
+      simdjson::ondemand::array array;
+      if (value.get_array().get(array)) {
+        request.topics_are_strings = false;
+        continue;
+      }
+      for (auto item : array) {
+        std::string_view topic;
+        if (item.get_string().get(topic)) {
+          request.topics_are_strings = false;
+          break;
+        }
+        p.topics.push_back(topic);
+      }
+    } else if (key == "data") {
+      request.has_data = raw_json(value, request.data);
+    } else if (key == "id") {
+      // An integer or a string, echoed back verbatim.
+      if (!raw_json(value, request.id)) return Failure{ErrorCode::bad_json, "request could not be read"};
+      const std::string_view id = request.id;
+      const bool is_string = !id.empty() && id.front() == '"';
+      const bool is_integer = !id.empty() && id.find_first_not_of("-0123456789") == std::string_view::npos;
+      request.id_is_valid = is_string || is_integer;
+    }
+  }
+  return std::nullopt;
 }
 
 // `{"type":"message","topic":T,"data":D}`, assembled in a reused buffer, then encoded once into
@@ -145,33 +195,17 @@ class TopicEndpoint {
   explicit TopicEndpoint(App& app) : app_(app), config_(app.config()) {}
 
   void on_text(WebSocket<Session>& socket, std::string_view message) {
-    Parsers& p = parsers();
-    const std::string_view json = p.load(message);
-    simdjson::dom::element root;
-    if (p.dom.parse(json.data(), json.size(), false).get(root) || !root.is_object())
-      return fail(socket, {}, {ErrorCode::bad_json, "request is not a JSON object"});
-    const simdjson::dom::object request = root.get_object().value_unsafe();
-
-    std::string id;  // the request id as JSON text, when present
-    simdjson::dom::element id_element;
-    if (!request.at_key("id").get(id_element)) {
-      if (id_element.is_int64() || id_element.is_uint64()) {
-        id = simdjson::minify(id_element);
-      } else if (id_element.is_string()) {
-        append_json_string(id, id_element.get_string().value_unsafe());
-      } else {
-        return fail(socket, {}, {ErrorCode::bad_request, "id must be an integer or a string"});
-      }
-    }
-    std::string_view type;
-    if (request.at_key("type").get_string().get(type))
-      return fail(socket, id, {ErrorCode::unknown_type, "type must be subscribe, unsubscribe or publish"});
+    Request request;
+    if (const auto failure = parse_request(message, request)) return fail(socket, {}, *failure);
+    if (!request.id_is_valid)
+      return fail(socket, {}, {ErrorCode::bad_request, "id must be an integer or a string"});
+    const std::string_view id = request.id;
     Failure failure{ErrorCode::unknown_type, "type must be subscribe, unsubscribe or publish"};
     bool ok = false;
-    if (type == "subscribe" || type == "unsubscribe") {
-      ok = change_subscriptions(socket, request, type == "subscribe", failure);
-    } else if (type == "publish") {
-      ok = publish_json(socket, request, json, failure);
+    if (request.type_is_string && (request.type == "subscribe" || request.type == "unsubscribe")) {
+      ok = change_subscriptions(socket, request, request.type == "subscribe", failure);
+    } else if (request.type_is_string && request.type == "publish") {
+      ok = publish_json(socket, request, failure);
     }
     if (!ok) return fail(socket, id, failure);
     succeed(socket, id);
@@ -198,24 +232,18 @@ class TopicEndpoint {
       response.body = R"({"error":"unauthorized","message":"missing or wrong bearer key"})";
       return response;
     }
-    Parsers& p = parsers();
-    const std::string_view json = p.load(request.body());
-    simdjson::dom::element root;
-    std::string_view topic;
-    std::string_view data;
+    Request fields;
     Failure failure{ErrorCode::bad_json, "body is not a JSON object"};
-    if (p.dom.parse(json.data(), json.size(), false).get(root) || !root.is_object()) {
-      // failure already says it
-    } else if (const auto object = root.get_object().value_unsafe(); object.at_key("topic").get_string().get(topic)) {
+    if (const auto parse_failure = parse_request(request.body(), fields)) {
+      failure = *parse_failure;
+    } else if (!fields.topic_is_string) {
       failure = {ErrorCode::bad_request, "topic (a string) is required"};
-    } else if (!pubsub::is_valid_topic(topic)) {
+    } else if (!pubsub::is_valid_topic(fields.topic)) {
       failure = {ErrorCode::bad_topic, "invalid topic name"};
-    } else if (object.at_key("data").error()) {
+    } else if (!fields.has_data) {
       failure = {ErrorCode::bad_request, "data is required"};
-    } else if (!raw_data(p, json, data)) {
-      failure = {ErrorCode::bad_json, "data could not be read"};
     } else {
-      const std::size_t subscribers = publish_envelope(app_, nullptr, topic, data);
+      const std::size_t subscribers = publish_envelope(app_, nullptr, fields.topic, fields.data);
       response.body = R"({"subscribers":)" + std::to_string(subscribers) + "}";
       return response;
     }
@@ -227,59 +255,42 @@ class TopicEndpoint {
   }
 
  private:
-  bool change_subscriptions(WebSocket<Session>& socket, const simdjson::dom::object& request, bool subscribe,
-                            Failure& failure) {
-    simdjson::dom::array topics;
-    if (request.at_key("topics").get_array().get(topics)) {
+  bool change_subscriptions(WebSocket<Session>& socket, const Request& request, bool subscribe, Failure& failure) {
+    const auto& topics = parsers().topics;
+    if (!request.has_topics || !request.topics_are_strings) {
       failure = {ErrorCode::bad_request, "topics must be an array of strings"};
       return false;
     }
     // All or nothing: check every name (and the limit) before changing anything.
-    std::size_t added = 0;
-    for (const simdjson::dom::element item : topics) {
-      std::string_view topic;
-      if (item.get_string().get(topic)) {
-        failure = {ErrorCode::bad_request, "topics must be an array of strings"};
-        return false;
-      }
+    std::size_t fresh = 0;  // re-subscribing is harmless: only new names count towards the limit
+    for (const std::string_view topic : topics) {
       if (!pubsub::is_valid_topic(topic)) {
         failure = {ErrorCode::bad_topic, "invalid topic name"};
         return false;
       }
-      ++added;
+      if (subscribe && !socket.is_subscribed(topic)) ++fresh;
     }
-    if (subscribe && socket.subscription_count() + added > config_.max_subscriptions) {
-      // Re-subscribing is harmless, so count only names that are new for this connection.
-      std::size_t fresh = 0;
-      for (const simdjson::dom::element item : topics) {
-        const std::string_view topic = item.get_string().value_unsafe();
-        if (!socket.is_subscribed(topic)) ++fresh;
-      }
-      if (socket.subscription_count() + fresh > config_.max_subscriptions) {
-        failure = {ErrorCode::too_many_subscriptions, "subscription limit reached"};
-        return false;
-      }
+    if (subscribe && socket.subscription_count() + fresh > config_.max_subscriptions) {
+      failure = {ErrorCode::too_many_subscriptions, "subscription limit reached"};
+      return false;
     }
-    for (const simdjson::dom::element item : topics) {
-      const std::string_view topic = item.get_string().value_unsafe();
+    for (const std::string_view topic : topics) {
       if (subscribe) socket.subscribe(topic);
       else socket.unsubscribe(topic);
     }
     return true;
   }
 
-  bool publish_json(WebSocket<Session>& socket, const simdjson::dom::object& request, std::string_view json,
-                    Failure& failure) {
-    std::string_view topic;
-    if (request.at_key("topic").get_string().get(topic)) {
+  bool publish_json(WebSocket<Session>& socket, const Request& request, Failure& failure) {
+    if (!request.topic_is_string) {
       failure = {ErrorCode::bad_request, "topic (a string) is required"};
       return false;
     }
-    if (!pubsub::is_valid_topic(topic)) {
+    if (!pubsub::is_valid_topic(request.topic)) {
       failure = {ErrorCode::bad_topic, "invalid topic name"};
       return false;
     }
-    if (request.at_key("data").error()) {
+    if (!request.has_data) {
       failure = {ErrorCode::bad_request, "data is required"};
       return false;
     }
@@ -287,12 +298,7 @@ class TopicEndpoint {
       failure = {ErrorCode::rate_limited, "publish rate exceeded"};
       return false;
     }
-    std::string_view data;
-    if (!raw_data(parsers(), json, data)) {
-      failure = {ErrorCode::bad_json, "data could not be read"};
-      return false;
-    }
-    publish_envelope(app_, &socket, topic, data);
+    publish_envelope(app_, &socket, request.topic, request.data);
     return true;
   }
 
