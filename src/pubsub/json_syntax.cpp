@@ -80,14 +80,31 @@ class Checker {
       if (at_ == end_) return false;
       const char escape = *at_++;
       if (escape == 'u') {
-        for (int i = 0; i < 4; ++i)
-          if (at_ == end_ || !is_hex(*at_++)) return false;
+        unsigned unit = 0;
+        if (!hex4(unit)) return false;
+        // I-JSON (RFC 7493 §2.1): no lone surrogates; a high one must pair with a low one.
+        if (unit >= 0xDC00 && unit <= 0xDFFF) return false;
+        if (unit >= 0xD800 && unit <= 0xDBFF) {
+          unsigned low = 0;
+          if (end_ - at_ < 2 || at_[0] != '\\' || at_[1] != 'u') return false;
+          at_ += 2;
+          if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return false;
+        }
       } else if (escape != '"' && escape != '\\' && escape != '/' && escape != 'b' && escape != 'f' &&
                  escape != 'n' && escape != 'r' && escape != 't') {
         return false;
       }
     }
     return false;
+  }
+
+  bool hex4(unsigned& unit) noexcept {
+    for (int i = 0; i < 4; ++i) {
+      if (at_ == end_ || !is_hex(*at_)) return false;
+      const char c = *at_++;
+      unit = unit * 16 + static_cast<unsigned>(is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return true;
   }
 
   bool literal(std::string_view word) noexcept {

@@ -40,7 +40,6 @@ App& App::post(std::string path, HttpHandler handler) {
 
 std::size_t App::publish(std::string_view topic, std::string_view message, MessageKind kind) {
   const std::string_view parts[] = {message};
-  if (server_->counters != nullptr) server_->counters->publishes_api.add();
   return server_->publish(topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary, parts);
 }
 

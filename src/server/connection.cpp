@@ -657,7 +657,6 @@ void Connection::unsubscribe_all() noexcept {
 
 std::size_t Connection::publish(std::string_view topic, std::string_view message, MessageKind kind) {
   const std::string_view parts[] = {message};
-  worker_.server().counters->publishes_websocket.add();
   return worker_.server().publish(topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary, parts);
 }
 

@@ -66,9 +66,7 @@ ServerMetrics::ServerMetrics(MetricsRegistry& registry_in)
       accepted(registry.counter("pylon_connections_accepted_total", "TCP connections accepted.")),
       ping_rtt(registry.histogram("pylon_ping_rtt_seconds", "Round trip time of server pings.", kRttBuckets)),
       send_backlog(registry.gauge("pylon_send_backlog_bytes", "Bytes waiting for the kernel, all connections.")),
-      subscriptions(registry.gauge("pylon_subscriptions", "Topic subscriptions on this instance.")),
-      publishes_websocket(registry.counter("pylon_publishes_total", "Publishes.", {{"source", "websocket"}})),
-      publishes_api(registry.counter("pylon_publishes_total", "Publishes.", {{"source", "api"}})) {
+      subscriptions(registry.gauge("pylon_subscriptions", "Topic subscriptions on this instance.")) {
   for (std::size_t i = 0; i < kHandshakeFailureCount; ++i)
     handshake_failures.push_back(registry.counter("pylon_handshake_failures_total", "Refused upgrades and bad requests.",
                                                   {{"reason", kHandshakeFailureNames[i]}}));

@@ -48,7 +48,6 @@ struct ServerMetrics {
   Histogram ping_rtt;
   Gauge send_backlog;
   Gauge subscriptions;
-  Counter publishes_websocket, publishes_api;
 };
 
 }  // namespace pylon::detail

@@ -192,7 +192,12 @@ std::size_t publish_envelope(App& app, WebSocket<Session>* socket, std::string_v
 
 class TopicEndpoint {
  public:
-  explicit TopicEndpoint(App& app) : app_(app), config_(app.config()) {}
+  explicit TopicEndpoint(App& app)
+      : app_(app),
+        config_(app.config()),
+        publishes_websocket_(app.metrics().counter("pylon_publishes_total", "Publishes.", {{"source", "websocket"}})),
+        publishes_http_(app.metrics().counter("pylon_publishes_total", "Publishes.", {{"source", "http"}})),
+        rate_limited_(app.metrics().counter("pylon_rate_limited_total", "Publishes refused by max_publish_rate.")) {}
 
   void on_text(WebSocket<Session>& socket, std::string_view message) {
     Request request;
@@ -219,6 +224,7 @@ class TopicEndpoint {
     const std::string_view topic = message.substr(1, static_cast<unsigned char>(message.front()));
     if (!pubsub::is_valid_topic(topic)) return fail(socket, {}, {ErrorCode::bad_topic, "invalid topic name"});
     if (!take_token(socket.data())) return fail(socket, {}, {ErrorCode::rate_limited, "publish rate exceeded"});
+    publishes_websocket_.add();
     socket.publish(topic, message, MessageKind::binary);
     socket.data().malformed_in_row = 0;
   }
@@ -243,6 +249,7 @@ class TopicEndpoint {
     } else if (!fields.has_data) {
       failure = {ErrorCode::bad_request, "data is required"};
     } else {
+      publishes_http_.add();
       const std::size_t subscribers = publish_envelope(app_, nullptr, fields.topic, fields.data);
       response.body = R"({"subscribers":)" + std::to_string(subscribers) + "}";
       return response;
@@ -298,6 +305,7 @@ class TopicEndpoint {
       failure = {ErrorCode::rate_limited, "publish rate exceeded"};
       return false;
     }
+    publishes_websocket_.add();
     publish_envelope(app_, &socket, request.topic, request.data);
     return true;
   }
@@ -312,7 +320,10 @@ class TopicEndpoint {
       session.tokens = std::min(rate, session.tokens + elapsed * rate);
     }
     session.refilled = now;
-    if (session.tokens < 1) return false;
+    if (session.tokens < 1) {
+      rate_limited_.add();
+      return false;
+    }
     session.tokens -= 1;
     return true;
   }
@@ -356,6 +367,7 @@ class TopicEndpoint {
 
   App& app_;
   const Config& config_;
+  Counter publishes_websocket_, publishes_http_, rate_limited_;
 };
 
 }  // namespace
