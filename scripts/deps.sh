@@ -14,6 +14,9 @@ packages=(
   # prometheus-alertmanager: amtool; python3-yaml: the deploy tests read the YAML files)
   python3 python3-pytest python3-websockets python3-yaml nodejs node-ws curl
   prometheus prometheus-alertmanager
+  # benchmark peers built by bench/peers (make bench): Boost.Beast, websocketpp on standalone
+  # asio, Go gorilla/websocket (offline GOPATH build); Node ws is listed above
+  libboost-dev libwebsocketpp-dev libasio-dev golang-go golang-github-gorilla-websocket-dev
 )
 
 missing=()
