@@ -17,6 +17,9 @@ packages=(
   # benchmark peers built by bench/peers (make bench): Boost.Beast, websocketpp on standalone
   # asio, Go gorilla/websocket (offline GOPATH build); Node ws is listed above
   libboost-dev libwebsocketpp-dev libasio-dev golang-go golang-github-gorilla-websocket-dev
+  # deploy kit tests (tests/deploy/test_nginx*, test_tls*, test_stack*): a real Nginx, openssl,
+  # certbot with its nginx authenticator, pebble (offline ACME server), envsubst (gettext-base)
+  nginx openssl certbot python3-certbot-nginx pebble gettext-base
 )
 
 missing=()
