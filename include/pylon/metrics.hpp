@@ -1,4 +1,5 @@
-// Metrics in Prometheus text format 0.0.4 (docs/metrics.md).
+// Metrics in Prometheus text format 0.0.4 (docs/metrics.md), and a structured read of the same
+// values (snapshot) for readers inside the process such as the live dashboard.
 //
 // Counting is per thread and lock-free: every loop thread owns a slot of plain values that only
 // it writes (a relaxed load and store, no locked instruction); other threads share one slot
@@ -24,6 +25,27 @@ namespace pylon {
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
 class MetricsRegistry;
+
+// One series of a snapshot. Counters and gauges (and computed families) have `value`; a histogram
+// has cumulative `buckets` as in the exposition (count of observations <= bound, the last bound
+// +Inf), `value` = its count, and `sum` in seconds.
+struct MetricSample {
+  Labels labels;
+  double value = 0;
+  std::vector<std::pair<double, std::uint64_t>> buckets;
+  double sum = 0;
+};
+
+struct MetricFamilySnapshot {
+  std::string name, help, type;  // type: "counter", "gauge" or "histogram"
+  std::vector<MetricSample> samples;
+};
+
+// The q-quantile (0 <= q <= 1) of cumulative histogram buckets, interpolated linearly inside the
+// bucket it falls in, as PromQL's histogram_quantile does (the first bucket starts at 0; a
+// quantile in the +Inf bucket is the highest finite bound). NaN when there are no observations.
+// Differences of two snapshots' buckets are buckets too: that gives the quantile of a window.
+double histogram_quantile(double q, const std::vector<std::pair<double, std::uint64_t>>& buckets) noexcept;
 
 namespace metrics_detail {
 inline constexpr std::size_t kSlots = 65;            // 64 loop threads + one shared by the rest
@@ -90,6 +112,10 @@ class MetricsRegistry {
                 std::function<std::vector<std::pair<Labels, double>>()> collect);
 
   std::string expose() const;
+  // Any thread: every family and series in registration order, with the values a scrape would
+  // see (computed families are collected). Costs what a scrape costs: per series, never per
+  // connection.
+  std::vector<MetricFamilySnapshot> snapshot() const;
 
  private:
   friend class Counter;

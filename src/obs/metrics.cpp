@@ -16,6 +16,7 @@ unsigned thread_slot() noexcept { return current_slot; }
 
 struct MetricsRegistry::Series {
   std::string labels;  // rendered: {a="b",c="d"} or empty
+  Labels label_pairs;  // the same, for snapshot()
   std::size_t index = 0;
   const std::vector<double>* bounds = nullptr;  // histograms
 };
@@ -121,7 +122,7 @@ Counter MetricsRegistry::counter(std::string_view name, std::string_view help, c
   const std::string rendered = render_labels(labels);
   for (const Series& series : f.series)
     if (series.labels == rendered) return Counter(this, series.index);
-  f.series.push_back({rendered, allocate(1), nullptr});
+  f.series.push_back({rendered, labels, allocate(1), nullptr});
   return Counter(this, f.series.back().index);
 }
 
@@ -131,7 +132,7 @@ Gauge MetricsRegistry::gauge(std::string_view name, std::string_view help, const
   const std::string rendered = render_labels(labels);
   for (const Series& series : f.series)
     if (series.labels == rendered) return Gauge(this, series.index);
-  f.series.push_back({rendered, allocate(1), nullptr});
+  f.series.push_back({rendered, labels, allocate(1), nullptr});
   return Gauge(this, f.series.back().index);
 }
 
@@ -145,7 +146,7 @@ Histogram MetricsRegistry::histogram(std::string_view name, std::string_view hel
   std::sort(bounds.begin(), bounds.end());
   f.bounds.push_back(std::make_unique<std::vector<double>>(std::move(bounds)));
   const std::vector<double>* stored = f.bounds.back().get();
-  f.series.push_back({rendered, allocate(stored->size() + 2), stored});
+  f.series.push_back({rendered, labels, allocate(stored->size() + 2), stored});
   return Histogram(this, f.series.back().index, stored);
 }
 
@@ -251,6 +252,60 @@ std::string MetricsRegistry::expose() const {
     }
   }
   return out;
+}
+
+std::vector<MetricFamilySnapshot> MetricsRegistry::snapshot() const {
+  std::lock_guard lock(mutex_);
+  std::vector<MetricFamilySnapshot> out;
+  out.reserve(families_.size());
+  for (const auto& family : families_) {
+    MetricFamilySnapshot& copy = out.emplace_back();
+    copy.name = family->name;
+    copy.help = family->help;
+    copy.type = family->type;
+    if (family->collect) {
+      for (auto& [labels, value] : family->collect()) copy.samples.push_back({std::move(labels), value, {}, 0});
+      continue;
+    }
+    for (const Series& series : family->series) {
+      MetricSample& sample = copy.samples.emplace_back();
+      sample.labels = series.label_pairs;
+      if (series.bounds == nullptr) {
+        sample.value = family->type == "gauge" ? static_cast<double>(static_cast<std::int64_t>(sum(series.index)))
+                                               : static_cast<double>(sum(series.index));
+        continue;
+      }
+      const auto& bounds = *series.bounds;
+      std::uint64_t cumulative = 0;
+      sample.buckets.reserve(bounds.size() + 1);
+      for (std::size_t i = 0; i <= bounds.size(); ++i) {
+        cumulative += sum(series.index + i);
+        sample.buckets.emplace_back(i < bounds.size() ? bounds[i] : HUGE_VAL, cumulative);
+      }
+      sample.value = static_cast<double>(cumulative);
+      sample.sum = static_cast<double>(sum(series.index + bounds.size() + 1)) / 1e9;
+    }
+  }
+  return out;
+}
+
+double histogram_quantile(double q, const std::vector<std::pair<double, std::uint64_t>>& buckets) noexcept {
+  if (buckets.empty() || buckets.back().second == 0 || std::isnan(q)) return NAN;
+  const double total = static_cast<double>(buckets.back().second);
+  const double rank = std::clamp(q, 0.0, 1.0) * total;
+  double lower_bound = 0;
+  std::uint64_t below = 0;  // observations in the buckets before this one
+  for (const auto& [bound, cumulative] : buckets) {
+    if (static_cast<double>(cumulative) >= rank && cumulative > below) {
+      // In the +Inf bucket nothing is known beyond the last finite bound: report that bound.
+      if (std::isinf(bound)) return lower_bound;
+      const double in_bucket = static_cast<double>(cumulative - below);
+      return lower_bound + (bound - lower_bound) * (rank - static_cast<double>(below)) / in_bucket;
+    }
+    if (!std::isinf(bound)) lower_bound = bound;
+    below = cumulative;
+  }
+  return lower_bound;
 }
 
 }  // namespace pylon
