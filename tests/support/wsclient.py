@@ -17,6 +17,7 @@ import errno
 import os
 import selectors
 import socket
+import ssl
 import struct
 import time
 from dataclasses import dataclass, field
@@ -293,9 +294,15 @@ class HttpConnection(_Socket):
 
 def http_request(address: tuple[str, int], method: str, path: str,
                  headers: Sequence[tuple[str, str]] = (), body: bytes = b"",
-                 timeout: float = DEFAULT_TIMEOUT) -> HttpResponse:
-    """One request on a fresh connection (closed afterwards)."""
-    conn = HttpConnection(*address, timeout=timeout)
+                 timeout: float = DEFAULT_TIMEOUT,
+                 ssl_context: Optional["ssl.SSLContext"] = None) -> HttpResponse:
+    """One request on a fresh connection (closed afterwards); over TLS with `ssl_context`
+    (server name: the address's host)."""
+    sock = None
+    if ssl_context is not None:
+        raw = socket.create_connection(address, timeout=timeout)
+        sock = ssl_context.wrap_socket(raw, server_hostname=address[0])
+    conn = HttpConnection(*address, timeout=timeout, sock=sock)
     try:
         conn.request(method, path, headers, body)
         return conn.read_response(timeout=timeout)
