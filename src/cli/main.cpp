@@ -11,6 +11,7 @@
 
 #include "pylon/app.hpp"
 #include "pylon/config.hpp"
+#include "server/dashboard.hpp"
 #include "server/topic_protocol.hpp"
 
 namespace {
@@ -33,6 +34,7 @@ int serve(const pylon::Config& config) {
     if (app.draining()) return pylon::HttpResponse{.status = 503, .body = "draining\n"};
     return pylon::HttpResponse{.body = "ready\n"};
   });
+  pylon::Dashboard dashboard(app);  // GET / and the stats on pylon/stats (docs/dashboard.md)
   return app.run();
 }
 
