@@ -24,6 +24,7 @@ import resource
 import shutil
 import ssl
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
@@ -161,10 +162,38 @@ def tls_context(ca: Optional[Path], minimum: Optional[ssl.TLSVersion] = None,
         context.verify_mode = ssl.CERT_NONE
     else:
         context.load_verify_locations(cafile=str(ca))
-    if minimum is not None:
-        context.minimum_version = minimum
-    if maximum is not None:
-        context.maximum_version = maximum
-        if maximum < ssl.TLSVersion.TLSv1_2:
-            context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():  # TLSv1 and TLSv1_1 are deprecated: testing that on purpose
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if minimum is not None:
+            context.minimum_version = minimum
+        if maximum is not None:
+            context.maximum_version = maximum
+            if maximum < ssl.TLSVersion.TLSv1_2:
+                context.set_ciphers("DEFAULT:@SECLEVEL=0")
     return context
+
+
+def wss_connect(nginx: Nginx, path: str = "/ws/echo", host: str = "localhost", **kwargs):
+    """`websockets.connect` to wss://HOST:PORT/PATH through `nginx`, verifying the local CA.
+    The client sends no pings of its own (tests decide who keeps a connection alive) and
+    answers the server's pings, as browsers do."""
+    import websockets  # python3-websockets; imported here so the module loads without it
+
+    kwargs.setdefault("ping_interval", None)
+    kwargs.setdefault("open_timeout", 15)
+    kwargs.setdefault("close_timeout", 5)
+    kwargs.setdefault("max_queue", None)
+    return websockets.connect(nginx.wss_url(path, host), ssl=tls_context(nginx.config.ca), **kwargs)
+
+
+def pylon_connections(server: Server, endpoint: str = "/ws/echo") -> int:
+    """The instance's own `pylon_connections{endpoint=...}`, read from its /metrics directly."""
+    from support.wsclient import http_request
+
+    response = http_request(server.address, "GET", "/metrics")
+    assert response.status == 200, response.raw_head
+    wanted = f'pylon_connections{{endpoint="{endpoint}"}} '
+    for line in response.body.decode().splitlines():
+        if line.startswith(wanted):
+            return int(float(line[len(wanted):]))
+    return 0
