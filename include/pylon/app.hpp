@@ -143,6 +143,11 @@ struct ErasedBehavior {
 class Server;
 }  // namespace detail
 
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and every thread it starts later, so
+// that only App::run()'s signal thread takes them. Call it first thing in main() when threads
+// are started before run().
+void block_shutdown_signals() noexcept;
+
 class App {
  public:
   explicit App(Config config = {});
@@ -163,6 +168,8 @@ class App {
 
   // Binds config.listen on every loop, runs until SIGTERM/SIGINT (or drain()) has drained every
   // connection, and returns the process exit code. Throws std::system_error when it cannot bind.
+  // Threads the application started earlier must have SIGTERM, SIGINT and SIGHUP blocked (see
+  // block_shutdown_signals), or the kernel may deliver those signals to them.
   int run();
   // Any thread: stop accepting, report not ready, close every WebSocket with 1001 spread over
   // drain_window, and make run() return once they are gone or drain_timeout has passed.
@@ -171,6 +178,8 @@ class App {
   const Config& config() const noexcept;
   // The registry behind GET /metrics; an application adds its own series here before run().
   MetricsRegistry& metrics() noexcept;
+  // Called on SIGHUP, on run()'s signal thread (not a loop thread): re-read what can change.
+  void on_reload(std::function<void()> reload);
 
  private:
   void add_route(std::string path, detail::ErasedBehavior behavior);

@@ -29,6 +29,8 @@ struct Config {
   double drain_window = 5;        // seconds over which SIGTERM spreads the 1001 closes
   std::vector<std::string> allowed_origins;  // empty: any Origin
   std::string log_level = "info";
+  std::string log_format = "json";            // "json" (one object per line) or "console"
+  std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For / X-Real-IP are believed
   std::string metrics_listen;  // HOST:PORT for /metrics alone; empty: /metrics on `listen`
   // Topics (docs/protocol.md)
   std::string api_key;                 // enables POST /api/publish with "Authorization: Bearer <key>"

@@ -1,15 +1,16 @@
 // `pylon`: serve, check-config, version. Configuration errors print one line naming the key and
 // exit 2 (DESIGN.md "Configuration").
+#include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "pylon/app.hpp"
+#include "obs/log.hpp"
 #include "pylon/config.hpp"
 #include "server/dashboard.hpp"
 #include "server/topic_protocol.hpp"
@@ -19,8 +20,9 @@ namespace {
 constexpr int kExitConfigError = 2;
 
 // The endpoints of `pylon serve`, built on the public API like any embedding application.
-int serve(const pylon::Config& config) {
+int serve(const pylon::Config& config, std::function<void()> reload) {
   pylon::App app(config);
+  app.on_reload(std::move(reload));
   app.ws("/ws/echo", pylon::WebSocketBehavior<>{
                          .message =
                              [](auto& socket, std::string_view message, pylon::MessageKind kind) {
@@ -38,11 +40,24 @@ int serve(const pylon::Config& config) {
   return app.run();
 }
 
-void configure_logging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("pylon");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
-  logger->set_level(spdlog::level::from_str(level));
-  spdlog::set_default_logger(logger);
+// Flags win over the file: for each key given on the command line, its last value (all values
+// for list keys).
+void apply_flags(pylon::Config& config, const std::map<std::string, std::vector<std::string>>& flags) {
+  for (const auto& [key, values] : flags) {
+    if (values.empty()) continue;
+    const auto& keys = pylon::config_keys();
+    const auto spec = std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.name == key; });
+    if (spec != keys.end() && spec->kind == pylon::ConfigKind::text_list) pylon::set_config_value(config, key, values);
+    else pylon::set_config_text(config, key, values.back());
+  }
+}
+
+pylon::Config load_config(const std::string& path, const std::map<std::string, std::vector<std::string>>& flags) {
+  pylon::Config config;
+  if (!path.empty()) pylon::load_config_file(config, path);
+  apply_flags(config, flags);
+  pylon::validate_config(config);
+  return config;
 }
 
 }  // namespace
@@ -87,31 +102,38 @@ int main(int argc, char** argv) {
   pylon::Config config;
   try {
     if (cli.got_subcommand("check-config")) {
-      pylon::load_config_file(config, check_path);
-      pylon::validate_config(config);
+      load_config(check_path, {});
       std::printf("%s: ok\n", check_path.c_str());
       return 0;
     }
-    if (!config_path.empty()) pylon::load_config_file(config, config_path);
-    for (const auto& [key, values] : flags) {
-      if (values.empty()) continue;
-      if (key == "allowed_origins") {
-        config.allowed_origins = values;
-        continue;
-      }
-      pylon::set_config_text(config, key, values.back());
-    }
-    pylon::validate_config(config);
+    config = load_config(config_path, flags);
   } catch (const pylon::ConfigError& error) {
     std::fprintf(stderr, "pylon: configuration error: %s\n", error.what());
     return kExitConfigError;
   }
 
-  configure_logging(config.log_level);
+  using pylon::obs::LogLevel;
+  // The log writer is a thread: it must start with the signals that App::run() waits for already
+  // blocked, or the kernel may deliver SIGTERM to it and kill the process without a drain.
+  pylon::block_shutdown_signals();
+  pylon::obs::start_logging(*pylon::obs::parse_log_format(config.log_format), *pylon::obs::parse_log_level(config.log_level));
+  // SIGHUP: read the file again (flags still win) and apply what can change while running.
+  const auto reload = [&config_path, &flags] {
+    try {
+      const pylon::Config fresh = load_config(config_path, flags);
+      pylon::obs::set_log_level(*pylon::obs::parse_log_level(fresh.log_level));
+      pylon::obs::log(LogLevel::info, "configuration reloaded", {{"log_level", std::string_view(fresh.log_level)}});
+    } catch (const pylon::ConfigError& error) {
+      pylon::obs::log(LogLevel::error, "configuration reload failed; keeping the running one",
+                      {{"error", std::string_view(error.what())}});
+    }
+  };
+  int status = 1;
   try {
-    return serve(config);
+    status = serve(config, reload);
   } catch (const std::exception& error) {
-    spdlog::critical("cannot start: {}", error.what());
-    return 1;
+    pylon::obs::log(LogLevel::error, "cannot start", {{"error", std::string_view(error.what())}});
   }
+  pylon::obs::stop_logging();
+  return status;
 }

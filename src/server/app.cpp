@@ -44,6 +44,7 @@ std::size_t App::publish(std::string_view topic, std::string_view message, Messa
 }
 
 MetricsRegistry& App::metrics() noexcept { return server_->metrics; }
+void App::on_reload(std::function<void()> reload) { server_->reload = std::move(reload); }
 
 int App::run() { return server_->run(); }
 void App::drain() { server_->drain(); }

@@ -6,6 +6,7 @@
 
 #include <toml++/toml.h>
 
+#include "net/cidr.hpp"
 #include "net/socket.hpp"
 
 namespace pylon {
@@ -24,7 +25,9 @@ constexpr ConfigKey kKeys[] = {
     {"drain_timeout", ConfigKind::seconds, "seconds SIGTERM waits for connections to close"},
     {"drain_window", ConfigKind::seconds, "seconds over which SIGTERM spreads the 1001 closes"},
     {"allowed_origins", ConfigKind::text_list, "Origin values allowed to connect (empty: any)"},
-    {"log_level", ConfigKind::text, "trace, debug, info, warn or error"},
+    {"log_level", ConfigKind::text, "trace, debug, info, warn or error (SIGHUP re-reads it)"},
+    {"log_format", ConfigKind::text, "json (one object per line) or console"},
+    {"trusted_proxies", ConfigKind::text_list, "CIDRs of proxies whose X-Forwarded-For is believed"},
     {"metrics_listen", ConfigKind::text, "separate HOST:PORT for /metrics (empty: on listen)"},
     {"api_key", ConfigKind::text, "bearer key for POST /api/publish (empty: endpoint off)"},
     {"max_subscriptions", ConfigKind::count, "topics one connection may subscribe to"},
@@ -61,6 +64,11 @@ const std::string& as_text(std::string_view key, const ConfigValue& value) {
   const auto* text = std::get_if<std::string>(&value);
   if (text == nullptr) throw ConfigError(std::string(key), "must be a string");
   return *text;
+}
+
+std::vector<std::string> as_list(std::string_view key, const ConfigValue& value) {
+  if (const auto* items = std::get_if<std::vector<std::string>>(&value)) return *items;
+  return {as_text(key, value)};
 }
 
 ConfigValue from_toml(std::string_view key, const toml::node& node) {
@@ -122,8 +130,16 @@ void set_config_value(Config& config, std::string_view key, const ConfigValue& v
   } else if (key == "drain_window") {
     config.drain_window = as_seconds(key, value);
   } else if (key == "allowed_origins") {
-    if (const auto* items = std::get_if<std::vector<std::string>>(&value)) config.allowed_origins = *items;
-    else config.allowed_origins = {as_text(key, value)};
+    config.allowed_origins = as_list(key, value);
+  } else if (key == "trusted_proxies") {
+    const auto ranges = as_list(key, value);
+    for (const std::string& range : ranges)
+      if (!net::parse_cidr(range)) throw ConfigError(name, "not an address or CIDR range: \"" + range + "\"");
+    config.trusted_proxies = ranges;
+  } else if (key == "log_format") {
+    const std::string& format = as_text(key, value);
+    if (format != "json" && format != "console") throw ConfigError(name, "must be json or console (got \"" + format + "\")");
+    config.log_format = format;
   } else if (key == "log_level") {
     static const std::set<std::string, std::less<>> levels = {"trace", "debug", "info", "warn", "error"};
     const std::string& level = as_text(key, value);

@@ -12,9 +12,9 @@
 #include <ctime>
 #include <new>
 
-#include <spdlog/spdlog.h>
 
 #include "http/response_writer.hpp"
+#include "obs/log.hpp"
 #include "pubsub/topic_name.hpp"
 #include "server/worker.hpp"
 #include "ws/error.hpp"
@@ -299,6 +299,19 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
     route.behavior.construct(user_data_);
   }
   reschedule_timer();
+  if (obs::log_enabled(obs::LogLevel::info)) {
+    access_ = std::make_unique<AccessLog>();
+    access_->client_ip = real_client_ip(request);
+    access_->path = route.path;
+    access_->opened_ms = now;
+    const http::Header* agent = request.find("User-Agent");
+    obs::log(obs::LogLevel::info, "websocket open",
+             {{"remote", std::string_view(remote_address_)},
+              {"client_ip", std::string_view(access_->client_ip)},
+              {"path", access_->path},
+              {"user_agent", agent != nullptr ? agent->value : std::string_view()},
+              {"subprotocol", subprotocol_}});
+  }
   if (route.behavior.open) route.behavior.open(*this);
 }
 
@@ -320,7 +333,10 @@ void Connection::respond(int status, std::string_view body, bool keep_alive,
 void Connection::respond_error(HandshakeFailure failure, int status, std::string_view reason,
                                std::span<const http::Header> extra_headers) {
   worker_.server().counters->handshake_failed(failure);
-  spdlog::debug("{}: HTTP {}: {}", remote_address_, status, reason);
+  // A flood of bad clients must not fill the disk: these lines are rate-limited.
+  static obs::LogRateLimit limit(10);
+  limit.log(obs::LogLevel::warn, "request refused",
+            {{"remote", std::string_view(remote_address_)}, {"status", std::int64_t{status}}, {"reason", reason}});
   std::string body(reason);
   body += '\n';
   respond(status, body, false, extra_headers);
@@ -353,6 +369,10 @@ void Connection::deliver(ws::Opcode opcode, std::span<const std::uint8_t> messag
   const RouteMetrics& metrics = *route_->metrics;
   metrics.messages_received[static_cast<std::size_t>(kind)].add();
   metrics.bytes_received[static_cast<std::size_t>(kind)].add(message.size());
+  if (access_) {
+    ++access_->messages_in;
+    access_->bytes_in += message.size();
+  }
   const auto& handler = route_->behavior.message;
   if (!handler) return;
   const std::uint64_t started = monotonic_ns();
@@ -412,6 +432,7 @@ SendStatus Connection::send_message(std::string_view message, MessageKind kind) 
   }
   metrics.messages_sent[static_cast<std::size_t>(kind)].add();
   metrics.bytes_sent[static_cast<std::size_t>(kind)].add(message.size());
+  count_out(1, message.size());
   const auto opcode = kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
   return send_frame(opcode, std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size()));
 }
@@ -497,7 +518,10 @@ void Connection::update_interest() {
 
 void Connection::fail(ws::ProtocolError error) {
   // RFC 6455 §7.1.7: _Fail the WebSocket Connection_ with the code the violated rule calls for.
-  spdlog::debug("{}: protocol error: {}", remote_address_, ws::describe(error));
+  static obs::LogRateLimit limit(10);
+  limit.log(obs::LogLevel::warn, "protocol error",
+            {{"remote", std::string_view(remote_address_)}, {"error", ws::name(error)},
+             {"code", std::uint64_t{ws::close_code_for(error)}}});
   worker_.server().counters->protocol_error(error);
   begin_close(ws::close_code_for(error), ws::describe(error));
 }
@@ -539,7 +563,51 @@ void Connection::notify_close(std::uint16_t code, std::string_view reason) {
   // Whoever sent the first close frame closed; a dropped connection (1006) is the client's doing.
   const CloseSide side = close_sent_ && !close_received_ ? CloseSide::server : CloseSide::client;
   worker_.server().counters->closed(code, side);
+  if (access_) {
+    obs::log(obs::LogLevel::info, "websocket close",
+             {{"remote", std::string_view(remote_address_)},
+              {"client_ip", std::string_view(access_->client_ip)},
+              {"path", access_->path},
+              {"duration_s", static_cast<double>(worker_.now_ms() - access_->opened_ms) / 1000.0},
+              {"messages_in", access_->messages_in},
+              {"messages_out", access_->messages_out},
+              {"bytes_in", access_->bytes_in},
+              {"bytes_out", access_->bytes_out},
+              {"code", std::uint64_t{code}},
+              {"side", std::string_view(side == CloseSide::server ? "server" : "client")}});
+    access_.reset();
+  }
   if (route_->behavior.close) route_->behavior.close(*this, code, reason);
+}
+
+std::string Connection::real_client_ip(const http::Request& request) const {
+  // Headers that name the client are believed only from a trusted proxy: anyone else could
+  // write them. X-Real-IP is what a proxy like Nginx sets to the address it saw; otherwise the
+  // rightmost X-Forwarded-For entry that is not itself a trusted proxy.
+  const std::string_view peer = net::host_of(remote_address_);
+  const auto& trusted = worker_.server().trusted_proxies;
+  const auto is_trusted = [&trusted](std::string_view ip) {
+    return std::any_of(trusted.begin(), trusted.end(), [ip](const net::Cidr& range) { return range.contains(ip); });
+  };
+  if (trusted.empty() || !is_trusted(peer)) return std::string(peer);
+  const auto trim = [](std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+  };
+  if (const http::Header* real_ip = request.find("X-Real-IP"); real_ip != nullptr && !trim(real_ip->value).empty())
+    return std::string(trim(real_ip->value));
+  if (const http::Header* forwarded = request.find("X-Forwarded-For")) {
+    std::string_view list = forwarded->value;
+    while (!list.empty()) {
+      const auto comma = list.rfind(',');
+      const std::string_view entry = trim(comma == std::string_view::npos ? list : list.substr(comma + 1));
+      if (!entry.empty() && !is_trusted(entry)) return std::string(entry);
+      if (comma == std::string_view::npos) break;
+      list = list.substr(0, comma);
+    }
+  }
+  return std::string(peer);
 }
 
 void Connection::peer_gone() {
@@ -673,6 +741,7 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
     const std::size_t kind = message->opcode == ws::Opcode::text ? 0 : 1;
     metrics.messages_sent[kind].add();
     metrics.bytes_sent[kind].add(message->payload_size);
+    count_out(1, message->payload_size);
   }
   std::size_t index = 0;
   std::size_t written_into_first = 0;  // bytes of run[index] the kernel already has

@@ -83,6 +83,15 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     closing,  // close sent and/or received, or an HTTP error answered: waiting for the peer's EOF
     closed,   // destroyed; waiting to be freed at the end of the iteration
   };
+  // What the access log needs at close; allocated at the upgrade only while info logging is on,
+  // so a server logging at warn pays nothing for it.
+  struct AccessLog {
+    std::string client_ip;  // the real client (from a trusted proxy's headers) or the peer
+    std::string_view path;  // the route's path
+    std::uint64_t opened_ms = 0;
+    std::uint64_t bytes_in = 0, bytes_out = 0;
+    std::uint64_t messages_in = 0, messages_out = 0;
+  };
   struct HttpState {
     explicit HttpState(const http::Limits& limits) : parser(limits) {}
     http::RequestParser parser;
@@ -111,6 +120,13 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void begin_close(std::uint16_t code, std::string_view reason);
   void enter_closing() noexcept;
   void notify_close(std::uint16_t code, std::string_view reason);
+  std::string real_client_ip(const http::Request& request) const;
+  void count_out(std::size_t messages, std::size_t bytes) noexcept {
+    if (access_) {
+      access_->messages_out += messages;
+      access_->bytes_out += bytes;
+    }
+  }
   void peer_gone();
   void update_interest();
   void report_backlog() noexcept;  // keeps pylon_send_backlog_bytes in step with pending_
@@ -131,6 +147,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   bool awaiting_pong_ = false;
   std::uint32_t interest_ = 0;
   std::unique_ptr<HttpState> http_;
+  std::unique_ptr<AccessLog> access_;
   const Route* route_ = nullptr;
   void* user_data_ = nullptr;
   std::string_view subprotocol_;

@@ -5,14 +5,32 @@
 
 #include <thread>
 
-#include <spdlog/spdlog.h>
-
 #include "net/socket.hpp"
+#include "obs/log.hpp"
 #include "obs/process_metrics.hpp"
 #include "pubsub/message.hpp"
 #include "server/worker.hpp"
 
-namespace pylon::detail {
+namespace pylon {
+namespace {
+
+sigset_t shutdown_signals() noexcept {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  return signals;
+}
+
+}  // namespace
+
+void block_shutdown_signals() noexcept {
+  const sigset_t signals = shutdown_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+namespace detail {
 
 Server::Server(Config config_in) : config(std::move(config_in)) {}
 
@@ -76,16 +94,13 @@ int Server::run() {
 
   // Worker threads inherit this mask: SIGTERM, SIGINT and SIGHUP are taken by sigwait below,
   // never by a loop thread in the middle of its work.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  block_shutdown_signals();
+  const sigset_t signals = shutdown_signals();
   signal(SIGPIPE, SIG_IGN);
 
   if (threads > pubsub::kMaxWorkers) throw std::invalid_argument("threads: at most 64 are supported");
   topics = std::make_unique<pubsub::TopicRegistry>(threads);
+  for (const std::string& range : config.trusted_proxies) trusted_proxies.push_back(*net::parse_cidr(range));
   const std::uint64_t open_files = net::raise_open_file_limit();
   register_metrics();
   // Each listener binds the port the first one got, so "port 0" means one ephemeral port for all.
@@ -100,11 +115,17 @@ int Server::run() {
   // Descriptors: one per connection, plus listeners, epoll and eventfds, plus a little slack.
   const std::uint64_t reserved = 3 * threads + 16;
   const std::uint64_t connection_room = open_files > reserved ? open_files - reserved : 0;
-  spdlog::info("pylon {} listening on {} with {} thread(s); open-file limit {} allows about {} connections{}",
-               PYLON_VERSION, bound.to_string(), threads, open_files, connection_room,
-               connection_room < config.max_connections
-                   ? fmt::format(" (below max_connections {})", config.max_connections)
-                   : std::string());
+  const std::string listening = bound.to_string();
+  obs::log(obs::LogLevel::info, "pylon listening",
+           {{"version", std::string_view(PYLON_VERSION)},
+            {"address", std::string_view(listening)},
+            {"threads", std::uint64_t{threads}},
+            {"open_file_limit", open_files},
+            {"connections_allowed", connection_room},
+            {"max_connections", std::uint64_t{config.max_connections}}});
+  if (connection_room < config.max_connections)
+    obs::log(obs::LogLevel::warn, "the open-file limit allows fewer connections than max_connections",
+             {{"connections_allowed", connection_room}, {"max_connections", std::uint64_t{config.max_connections}}});
   for (auto& worker : workers_) worker->start();
 
   // The main thread waits for signals; the workers stop by themselves once drained.
@@ -113,12 +134,14 @@ int Server::run() {
       int signal_number = 0;
       if (sigwait(&signals, &signal_number) != 0) continue;
       if (signal_number == SIGHUP) {
-        spdlog::info("SIGHUP: nothing to reload yet");
+        if (reload) reload();
         continue;
       }
-      spdlog::info("{}: draining {} WebSocket connection(s) over {} s (timeout {} s)",
-                   signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
-                   open_websockets.load(), config.drain_window, config.drain_timeout);
+      obs::log(obs::LogLevel::info, "draining",
+               {{"signal", std::string_view(signal_number == SIGTERM ? "SIGTERM" : "SIGINT")},
+                {"websockets", std::uint64_t{open_websockets.load()}},
+                {"drain_window_s", config.drain_window},
+                {"drain_timeout_s", config.drain_timeout}});
       drain();
       return;
     }
@@ -131,8 +154,9 @@ int Server::run() {
     waiter.join();
   }
   workers_.clear();
-  spdlog::info("drained; exiting");
+  obs::log(obs::LogLevel::info, "drained; exiting");
   return 0;
 }
 
-}  // namespace pylon::detail
+}  // namespace detail
+}  // namespace pylon

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "net/cidr.hpp"
 #include "pubsub/topic_registry.hpp"
 #include "pylon/app.hpp"
 #include "pylon/metrics.hpp"
@@ -50,6 +51,8 @@ class Server {
   std::atomic<bool> draining{false};
   std::unique_ptr<pubsub::TopicRegistry> topics;  // created by run() once the workers are known
   MetricsRegistry metrics;
+  std::function<void()> reload;  // SIGHUP
+  std::vector<net::Cidr> trusted_proxies;
   std::unique_ptr<ServerMetrics> counters;  // created by run(), after the application's own series
 
  private:

@@ -10,9 +10,8 @@
 #include <cmath>
 #include <cstring>
 
-#include <spdlog/spdlog.h>
-
 #include "net/socket.hpp"
+#include "obs/log.hpp"
 #include "server/connection.hpp"
 #include "server/server.hpp"
 
@@ -120,8 +119,9 @@ void Worker::accept_ready(Listener& listener) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         // Out of descriptors: level-triggered epoll would spin on the pending connection, so
         // stop listening for a moment and let closes free some.
-        spdlog::warn("worker {}: cannot accept: {} (open-file limit reached); pausing accepts",
-                     index_, std::strerror(errno));
+        static obs::LogRateLimit limit(1);
+        limit.log(obs::LogLevel::warn, "cannot accept: out of descriptors; pausing accepts",
+                  {{"worker", std::uint64_t{index_}}, {"error", std::string_view(std::strerror(errno))}});
         pause_listeners(true);
         loop_.timers().schedule(*this, now_ms() + kListenerRetryMs);
       }
@@ -205,7 +205,8 @@ void Worker::drain_tick() {
   const std::uint64_t elapsed = now_ms() - drain_started_ms_;
   if (elapsed >= static_cast<std::uint64_t>(config.drain_timeout * 1000)) {
     if (websockets_ > 0)
-      spdlog::warn("worker {}: drain timeout: dropping {} WebSocket(s)", index_, websockets_);
+      obs::log(obs::LogLevel::warn, "drain timeout: dropping the remaining WebSockets",
+               {{"worker", std::uint64_t{index_}}, {"websockets", std::uint64_t{websockets_}}});
     while (connections_ != nullptr) connections_->destroy();
     return;  // end_of_iteration stops the loop
   }
