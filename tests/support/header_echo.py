@@ -1,5 +1,5 @@
-"""An upstream that shows what a proxy sent it: `/usr/bin/python3 -m support.header_echo PORT`
-(cwd tests/) listens on 127.0.0.1:PORT with Python `websockets` and answers
+"""An upstream that shows what a proxy sent it: `/usr/bin/python3 tests/support/header_echo.py
+PORT` listens on 127.0.0.1:PORT with Python `websockets` and answers
 
 - `GET /healthz`: 200 (readiness for support.server.start_process);
 - any other plain request (no `Upgrade`): 200 with a JSON body {"path", "headers"};
