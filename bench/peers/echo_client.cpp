@@ -378,6 +378,7 @@ int main(int argc, char** argv) {
         start_running(connection, index);
         continue;
       }
+      if (options.hold) continue;  // idle connections: whatever the server sends is ignored
       if (static_cast<std::size_t>(received) > connection.awaiting) {
         fail(connection, "unexpected_bytes");
         continue;
