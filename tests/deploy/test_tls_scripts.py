@@ -1,0 +1,200 @@
+"""The scripts of deploy/tls, run for real (offline, never against Let's Encrypt):
+
+- local-ca.sh: a CA and a server certificate valid for localhost and 127.0.0.1 (SANs read with
+  `openssl x509`), verified by `openssl verify`; extra names become SANs; a second run keeps the
+  CA (clients that trust it keep working) and issues a new server certificate;
+- csr.sh: RSA 2048 and ECDSA P-256 keys (mode 600) with CSRs whose self-signature verifies
+  (`openssl req -verify`) and that carry every name as a SAN;
+- certbot-issue.sh --print: the certbot command for the webroot and nginx authenticators, with
+  the staging switch, several -d names and the deploy hook; every option it uses is one this
+  certbot knows (`certbot --help all`, offline);
+- reload-nginx.sh (the deploy hook) against a running test Nginx: it reloads, the new
+  certificate is served afterwards, and a wss:// connection held open across the reload keeps
+  echoing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import socket
+import ssl
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from support.nginx import local_ca, render, start_nginx, wss_connect
+from support.server import REPO_DIR, start_server
+
+TLS_DIR = REPO_DIR / "deploy" / "tls"
+
+
+def run(*argv, env=None, timeout=60) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+    return result
+
+
+def ok(*argv, **kwargs) -> str:
+    result = run(*argv, **kwargs)
+    assert result.returncode == 0, f"$ {shlex.join(map(str, argv))}\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def sans(cert: Path) -> str:
+    return ok("openssl", "x509", "-in", cert, "-noout", "-ext", "subjectAltName")
+
+
+def serial(cert: Path) -> str:
+    return ok("openssl", "x509", "-in", cert, "-noout", "-serial").strip()
+
+
+# ---------------------------------------------------------------------------- local CA
+
+def test_local_ca_certificate_is_valid_for_localhost_and_loopback(tmp_path):
+    local_ca(tmp_path)
+    names = sans(tmp_path / "server.pem")
+    assert "DNS:localhost" in names and "IP Address:127.0.0.1" in names, names
+    assert ": OK" in ok("openssl", "verify", "-CAfile", tmp_path / "ca.pem", tmp_path / "server.crt")
+    assert "CA:TRUE" in ok("openssl", "x509", "-in", tmp_path / "ca.pem", "-noout", "-ext", "basicConstraints")
+    purpose = ok("openssl", "x509", "-in", tmp_path / "server.crt", "-noout", "-purpose")
+    assert "SSL server : Yes" in purpose
+    assert stat.S_IMODE((tmp_path / "server.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "ca.key").stat().st_mode) == 0o600
+
+
+def test_local_ca_extra_names_and_rerun_keeps_the_ca(tmp_path):
+    local_ca(tmp_path)
+    ca_before, serial_before = (tmp_path / "ca.pem").read_bytes(), serial(tmp_path / "server.pem")
+    local_ca(tmp_path, "pylon.test", "10.1.2.3")
+    assert (tmp_path / "ca.pem").read_bytes() == ca_before
+    assert serial(tmp_path / "server.pem") != serial_before
+    names = sans(tmp_path / "server.pem")
+    assert "DNS:pylon.test" in names and "IP Address:10.1.2.3" in names and "DNS:localhost" in names
+    assert ": OK" in ok("openssl", "verify", "-CAfile", tmp_path / "ca.pem", tmp_path / "server.crt")
+
+
+# ---------------------------------------------------------------------------- CSR
+
+@pytest.mark.parametrize("kind, marker", [("rsa", "Private-Key: (2048 bit"), ("ecdsa", "prime256v1")])
+def test_key_and_csr(tmp_path, kind, marker):
+    ok(TLS_DIR / "csr.sh", kind, tmp_path, "example.com", "www.example.com")
+    key, csr = tmp_path / "example.com.key", tmp_path / "example.com.csr"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert marker in ok("openssl", "pkey", "-in", key, "-noout", "-text")
+    text = ok("openssl", "req", "-in", csr, "-noout", "-text", "-verify")
+    assert "verify OK" in text
+    assert "DNS:example.com, DNS:www.example.com" in text
+    assert "CN = example.com" in text or "CN=example.com" in text
+    # The CSR's public key is the key's.
+    assert ok("openssl", "req", "-in", csr, "-noout", "-pubkey") == ok("openssl", "pkey", "-in", key, "-pubout")
+
+
+def test_csr_usage_errors(tmp_path):
+    assert run(TLS_DIR / "csr.sh", "dsa", tmp_path, "example.com").returncode == 2
+    assert run(TLS_DIR / "csr.sh", "rsa", tmp_path).returncode == 2
+
+
+# ---------------------------------------------------------------------------- certbot
+
+def certbot_command(*args, env=None) -> list[str]:
+    return shlex.split(ok(TLS_DIR / "certbot-issue.sh", "--print", *args, env=env))
+
+
+def test_certbot_webroot_command():
+    argv = certbot_command("--webroot", "/var/www/letsencrypt", "--staging", "--email", "ops@example.com",
+                           "-d", "example.com", "-d", "www.example.com")
+    assert argv[:2] == ["certbot", "certonly"]
+    assert "--non-interactive" in argv and "--agree-tos" in argv and "--staging" in argv
+    assert argv[argv.index("--webroot-path") + 1] == "/var/www/letsencrypt"
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-d"] == ["example.com", "www.example.com"]
+    assert argv[argv.index("--email") + 1] == "ops@example.com"
+    hook = argv[argv.index("--deploy-hook") + 1]
+    assert hook.endswith(str(TLS_DIR / "reload-nginx.sh")) and "NGINX_CONF=/etc/nginx/nginx.conf" in hook
+    assert "--server" not in argv and "--nginx" not in argv
+
+
+def test_certbot_nginx_command_for_a_local_acme_server():
+    argv = certbot_command("-d", "pylon.test", env={
+        "CERTBOT_SERVER": "https://127.0.0.1:14000/dir", "CERTBOT_DIR": "/tmp/certbot-x",
+        "NGINX_CONF": "/srv/nginx/nginx.conf"})
+    assert "--nginx" in argv and "--staging" not in argv
+    assert argv[argv.index("--nginx-server-root") + 1] == "/srv/nginx"
+    assert argv[argv.index("--server") + 1] == "https://127.0.0.1:14000/dir"
+    assert argv[argv.index("--config-dir") + 1] == "/tmp/certbot-x/config"
+    assert "--register-unsafely-without-email" in argv
+    assert "NGINX_CONF=/srv/nginx/nginx.conf" in argv[argv.index("--deploy-hook") + 1]
+
+
+def test_certbot_knows_every_option_used():
+    result = run("certbot", "--help", "all", env={"HOME": "/tmp"})
+    if result.returncode != 0 and "No such file" in result.stderr:
+        pytest.fail("certbot not found: run scripts/deps.sh", pytrace=False)
+    assert result.returncode == 0, result.stderr
+    help_text = result.stdout
+    used = set()
+    for args in (["--webroot", "/w", "--staging", "--email", "a@b.c"], ["--nginx"]):
+        used |= {a for a in certbot_command(*args, "-d", "x.example", env={
+            "CERTBOT_SERVER": "https://127.0.0.1:1/dir", "CERTBOT_DIR": "/tmp/c"}) if a.startswith("--")}
+    unknown = sorted(option for option in used if option not in help_text)
+    assert not unknown, f"options certbot --help all does not list: {unknown}"
+
+
+def test_certbot_issue_usage_errors():
+    assert run(TLS_DIR / "certbot-issue.sh", "--print").returncode == 2
+    assert run(TLS_DIR / "certbot-issue.sh", "--bogus", "-d", "x").returncode == 2
+
+
+# ---------------------------------------------------------------------------- deploy hook
+
+def served_serial(address) -> int:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(address, timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            der = tls.getpeercert(binary_form=True)
+    result = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-serial"], input=der,
+                            capture_output=True, timeout=10)
+    return int(result.stdout.decode().strip().split("=")[1], 16)
+
+
+def test_deploy_hook_reloads_nginx_without_cutting_websockets(tmp_path):
+    tls = local_ca(tmp_path / "tls")
+    with start_server() as pylon:
+        config = render(tmp_path / "nginx", [pylon.address], tls)
+        with start_nginx(config) as nginx:
+            before = served_serial(nginx.https_address)
+            assert before == int(serial(tls / "server.pem").split("=")[1], 16)
+
+            async def scenario():
+                async with wss_connect(nginx) as ws:
+                    await ws.send("before reload")
+                    assert await asyncio.wait_for(ws.recv(), 10) == "before reload"
+                    # A renewal: a new certificate in place, then the hook.
+                    await asyncio.to_thread(local_ca, tls)
+                    out = await asyncio.to_thread(ok, TLS_DIR / "reload-nginx.sh", env={
+                        "NGINX_CONF": str(config.conf), "RENEWED_DOMAINS": "localhost"})
+                    assert "reloaded nginx" in out
+                    deadline = time.monotonic() + 15
+                    while await asyncio.to_thread(served_serial, nginx.https_address) == before:
+                        assert time.monotonic() < deadline, "nginx still serves the old certificate"
+                        await asyncio.sleep(0.1)  # polling the new workers' certificate
+                    await ws.send("after reload")
+                    assert await asyncio.wait_for(ws.recv(), 10) == "after reload"
+
+            asyncio.run(scenario())
+            assert nginx.process.running()
+            assert nginx.master_pid() == nginx.process.pid  # reloaded, not restarted
+
+
+def test_deploy_hook_refuses_a_broken_configuration(tmp_path):
+    tls = local_ca(tmp_path / "tls")
+    config = render(tmp_path / "nginx", [("127.0.0.1", 1)], tls)
+    (tls / "server.pem").write_text("not a certificate\n")
+    result = run(TLS_DIR / "reload-nginx.sh", env={"NGINX_CONF": str(config.conf)})
+    assert result.returncode != 0
+    assert "reloaded" not in result.stdout
