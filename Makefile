@@ -33,8 +33,14 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j 1 -E fuzz_smoke $(ARGS)
 
+# Micro-benchmarks, then the side-by-side suite (bench/run.py; docs/benchmarks.md). Knobs, from the
+# command line or the environment: BENCH_DURATION=5 (seconds measured per run, default 10),
+# BENCH_WARMUP, BENCH_CASES=echo-100x16,idle-10k, BENCH_SERVERS=pylon,uWebSockets,
+# BENCH_CLIENT=echo_client, BENCH_MICRO=0 (skip the micro-benchmarks).
 bench: build
-	$(BUILD)/bench/pylon_micro_bench --benchmark_out=bench/results/micro-latest.json --benchmark_out_format=json
+	@if [ "$${BENCH_MICRO:-1}" != 0 ]; then \
+	  $(BUILD)/bench/pylon_micro_bench --benchmark_out=bench/results/micro-latest.json --benchmark_out_format=json; fi
+	/usr/bin/python3 bench/run.py --pylon $(BUILD)/pylon
 
 fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)

@@ -524,6 +524,7 @@ def main():
     args = parser.parse_args()
     args.cases = [c for c in args.cases.split(",") if c]
     args.servers = [s for s in args.servers.split(",") if s]
+    args.pylon, args.peers_dir = os.path.abspath(args.pylon), os.path.abspath(args.peers_dir)
     date = datetime.date.today().isoformat()
 
     if args.report_only:
