@@ -20,6 +20,8 @@ packages=(
   # deploy kit tests (tests/deploy/test_nginx*, test_tls*, test_stack*): a real Nginx, openssl,
   # certbot with its nginx authenticator, pebble (offline ACME server), envsubst (gettext-base)
   nginx openssl certbot python3-certbot-nginx pebble gettext-base
+  # the live dashboard test (tests/browser): headless Chromium driven over the DevTools protocol
+  chromium
 )
 
 missing=()
