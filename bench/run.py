@@ -305,11 +305,14 @@ def hold_connections(args, port, connections, server, clients_needed, sources):
              "--port", str(port), "--connections", str(count), "--duration", "3600",
              "--sources", source_list],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True))
-    connected = 0
+    connected, errors = 0, {}
     for p in processes:
         line = p.stdout.readline()
-        connected += json.loads(line)["connected"] if line.startswith("{") else 0
-    return processes, connected
+        report = json.loads(line) if line.startswith("{") else {"errors": {"no_report": 1}}
+        connected += report.get("connected", 0)
+        for kind, count in report.get("errors", {}).items():
+            errors[kind] = errors.get(kind, 0) + count
+    return processes, connected, errors
 
 
 def run_idle_case(args, case, port):
@@ -344,7 +347,7 @@ def run_idle_case(args, case, port):
                 entry["loadavg_before"] = loadavg()
                 rss_before, kernel_before = rss_bytes(server.pids), kernel_tcp_pages()
                 started = time.time()
-                clients, connected = hold_connections(args, port, connections, server,
+                clients, connected, client_errors = hold_connections(args, port, connections, server,
                                                       clients_needed, sources)
                 entry["connect_seconds"] = round(time.time() - started, 2)
                 time.sleep(2)
@@ -361,6 +364,7 @@ def run_idle_case(args, case, port):
             port += 1
             continue
         entry["connected"] = connected
+        entry["client_errors"] = client_errors
         entry["server_rss_before_bytes"] = rss_before
         entry["server_rss_after_bytes"] = rss_after
         if connected:

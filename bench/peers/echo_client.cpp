@@ -404,7 +404,10 @@ int main(int argc, char** argv) {
             static_cast<uint64_t>(options.connections - ready - closed);
         connected_at = now;
         if (options.hold) {
-          std::printf("{\"connected\": %d}\n", ready);
+          std::string line = "{\"connected\": " + std::to_string(ready) + ", \"errors\": {";
+          for (const auto& [kind, number] : errors)
+            line += (line.back() == '{' ? "\"" : ", \"") + kind + "\": " + std::to_string(number);
+          std::printf("%s}}\n", line.c_str());
           std::fflush(stdout);
         } else {
           loaded = true;
