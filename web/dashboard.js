@@ -154,7 +154,7 @@
       const tickSeconds = windowSeconds > 120 ? 60 : windowSeconds > 60 ? 30 : 15;
       for (let ago = 0; ago <= windowSeconds; ago += tickSeconds) {
         const xx = x(now - ago * 1000);
-        g.textAlign = ago === 0 ? "right" : "center";
+        g.textAlign = ago === 0 ? "right" : ago + tickSeconds > windowSeconds ? "left" : "center";
         const text = ago === 0 ? "now" : ago % 60 === 0 ? `−${ago / 60}m` : `−${ago}s`;
         g.fillText(text, xx, topMargin + plotHeight + 5);
       }
@@ -233,8 +233,11 @@
     $("stat-subscriptions").textContent = `${formatCount(stats.subscriptions)} subscriptions`;
     setValue("stat-errors", formatCount(stats.errors_total), stats.errors_total);
     $("stat-errors").classList.toggle("nonzero", stats.errors_total > 0);
-    $("stat-errors-detail").textContent =
-      `${formatCount(stats.handshake_failures_total)} handshake · ${formatCount(stats.protocol_errors_total)} protocol`;
+    const detail = `${formatCount(stats.handshake_failures_total)} handshake · ${formatCount(stats.protocol_errors_total)} protocol`;
+    $("stat-errors-detail").textContent = stats.errors_total > 0 ? detail : "none since start";
+    $("stat-errors-detail").title = `refused upgrades and bad requests: ${detail}`;
+    const noPings = stats.ping_rtt_p99_seconds == null;
+    $("stat-rtt").title = noPings ? `no ping answered in the last ${stats.latency_window_seconds || 30} s` : "";
     setValue("stat-uptime", formatUptime(stats.uptime_seconds), stats.uptime_seconds);
     $("stat-memory").textContent = `${formatBytes(stats.resident_memory_bytes)} RSS · ${formatCount(stats.open_fds)} fds`;
     if (stats.latency_window_seconds) $("latency-window").textContent = String(stats.latency_window_seconds);

@@ -83,8 +83,8 @@ void append_json_number(std::string& out, double value) {
   fmt::format_to(std::back_inserter(out), "{}", value);
 }
 
-// Turns successive metric snapshots into the stats message of the dashboard: current values,
-// rates from counter deltas, latency quantiles over kLatencyWindow.
+// Turns successive metric snapshots into the stats message of the dashboard (docs/dashboard.md):
+// current values, rates from counter deltas, latency quantiles over kLatencyWindow.
 class StatsSampler {
  public:
   std::string sample(const Families& families, Clock::time_point now) {
@@ -109,9 +109,11 @@ class StatsSampler {
     const double started = total(families, "process_start_time_seconds");
     const double wall_now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 
-    std::string out;
-    out.reserve(1024);
-    out += "{\"time\":";
+    // The envelope of a topic delivery on /ws (docs/protocol.md "Messages"), so the page reads
+    // the stats like any other subscriber reads its messages.
+    std::string out = R"({"type":"message","topic":")";
+    out += kStatsTopic;
+    out += R"(","data":{"time":)";
     append_json_number(out, std::floor(wall_now * 1000));
     out += ",\"version\":";
     append_json_string(out, PYLON_VERSION);
@@ -175,7 +177,7 @@ class StatsSampler {
     append_json_number(out, total(families, "process_resident_memory_bytes"));
     out += ",\"open_fds\":";
     append_json_number(out, total(families, "process_open_fds"));
-    out += '}';
+    out += "}}";
 
     has_previous_ = true;
     previous_time_ = now;
