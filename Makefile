@@ -50,3 +50,13 @@ format:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# The whole topology on this machine (deploy/local/stack.sh): Nginx with TLS on 8443/8880, three
+# pylon instances on 9001-9003, Prometheus and Alertmanager; state in .stack/. With PYLON_BIN
+# set, that binary is used and nothing is built.
+.PHONY: stack stack-down
+stack: $(if $(PYLON_BIN),,build)
+	@deploy/local/stack.sh up
+
+stack-down:
+	@deploy/local/stack.sh down

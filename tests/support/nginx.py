@@ -31,7 +31,7 @@ from typing import Iterator, Optional, Sequence
 
 import pytest
 
-from support.server import REPO_DIR, Server, free_port, http_get_status, start_process
+from support.server import REPO_DIR, Server, free_ports, http_get_status, start_process
 
 RENDER = REPO_DIR / "deploy" / "nginx" / "render.sh"
 LOCAL_CA = REPO_DIR / "deploy" / "tls" / "local-ca.sh"
@@ -81,9 +81,7 @@ def render(directory: Path, upstreams: Sequence[tuple[str, int]], tls_dir: Path,
     directory.mkdir(parents=True, exist_ok=True)
     for sub in ("logs", "tmp", "acme"):
         (directory / sub).mkdir(exist_ok=True)
-    http_port, https_port = free_port(), free_port()
-    while https_port == http_port:
-        https_port = free_port()
+    http_port, https_port = free_ports(2)
     hard_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     values = {
         "PYLON_DOMAINS": domains,

@@ -59,6 +59,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (all bound at once while choosing, so none repeats)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def http_get_status(host: str, port: int, path: str, timeout: float = 2.0) -> Optional[int]:
     """Status code of one `GET path` on a fresh connection, or None if it could not be had."""
     try:

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# The whole pylon topology on one machine, as plain processes on 127.0.0.1 (`make stack`,
+# `make stack-down`):
+#
+#   Nginx    https://localhost:8443 (certificate from a local CA), http://localhost:8880 -> 301
+#   pylon    three `pylon serve` on 127.0.0.1:9001-9003, behind Nginx with least_conn
+#   Prometheus 127.0.0.1:9090 and Alertmanager 127.0.0.1:9093 with deploy/prometheus and
+#            deploy/alertmanager, when they are installed
+#
+#   deploy/local/stack.sh up|down|status
+#
+# State lives in STACK_DIR (default .stack/ in the checkout, git-ignored): tls/ (ca.pem is the CA
+# to trust), nginx/ (rendered config), logs/, run/*.pid. `up` twice is harmless (running
+# processes are kept); `down` stops every process by the PID it recorded.
+# Environment: PYLON_BIN (default build/pylon), STACK_DIR, STACK_HTTPS_PORT, STACK_HTTP_PORT,
+# STACK_PYLON_PORTS ("9001 9002 9003"), STACK_PROMETHEUS_PORT, STACK_ALERTMANAGER_PORT,
+# STACK_OBSERVABILITY (0: no Prometheus/Alertmanager).
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+state="${STACK_DIR:-$repo/.stack}"
+pylon_bin="${PYLON_BIN:-$repo/build/pylon}"
+https_port="${STACK_HTTPS_PORT:-8443}"
+http_port="${STACK_HTTP_PORT:-8880}"
+pylon_ports="${STACK_PYLON_PORTS:-9001 9002 9003}"
+prometheus_port="${STACK_PROMETHEUS_PORT:-9090}"
+alertmanager_port="${STACK_ALERTMANAGER_PORT:-9093}"
+observability="${STACK_OBSERVABILITY:-1}"
+run="$state/run"
+logs="$state/logs"
+
+alive() {  # alive NAME: the process recorded in run/NAME.pid exists and is what we started
+  local file="$run/$1.pid" pid
+  [ -s "$file" ] || return 1
+  pid="$(cat "$file")"
+  kill -0 "$pid" 2>/dev/null || return 1
+  # Not a recycled PID: its command line still names what we started.
+  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$(cat "$run/$1.cmd")"
+}
+
+start() {  # start NAME MARKER ARGV...: background ARGV (no subshell, so $! is its PID)
+  local name="$1" marker="$2"
+  shift 2
+  if alive "$name"; then return 0; fi
+  printf '%s' "$marker" > "$run/$name.cmd"
+  "$@" < /dev/null >> "$logs/$name.log" 2>&1 &
+  echo $! > "$run/$name.pid"
+}
+
+wait_http() {  # wait_http NAME URL EXPECTED-STATUS
+  local i status
+  for i in $(seq 1 150); do
+    status="$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 --noproxy '*' "$2" || true)"
+    [ "$status" = "$3" ] && return 0
+    if ! alive "$1"; then
+      echo "stack.sh: $1 exited; its log ($logs/$1.log):" >&2
+      tail -n 20 "$logs/$1.log" >&2
+      return 1
+    fi
+    sleep 0.1  # polling a listener that is starting
+  done
+  echo "stack.sh: $1 not ready at $2 after 15 s; see $logs/$1.log" >&2
+  return 1
+}
+
+up() {
+  if [ ! -x "$pylon_bin" ]; then
+    echo "stack.sh: no pylon binary at $pylon_bin (make build, or set PYLON_BIN)" >&2
+    exit 1
+  fi
+  mkdir -p "$run" "$logs" "$state/nginx" "$state/acme"
+  [ -s "$state/tls/server.pem" ] || "$repo/deploy/tls/local-ca.sh" "$state/tls" >/dev/null
+
+  upstreams=""
+  for port in $pylon_ports; do
+    start "pylon-$port" "--listen 127.0.0.1:$port" \
+      "$pylon_bin" serve --listen "127.0.0.1:$port" --drain-window 1 --drain-timeout 5
+    upstreams+="127.0.0.1:$port "
+  done
+  for port in $pylon_ports; do wait_http "pylon-$port" "http://127.0.0.1:$port/healthz" 200; done
+
+  local user limit
+  user="$(id -un)"
+  limit="$(ulimit -Hn)"
+  [ "$limit" = unlimited ] && limit=200000
+  PYLON_DOMAINS="localhost 127.0.0.1" PYLON_UPSTREAMS="$upstreams" \
+  NGINX_HTTP_LISTEN="127.0.0.1:$http_port" NGINX_HTTPS_LISTEN="127.0.0.1:$https_port" \
+  TLS_CERTIFICATE="$state/tls/server.pem" TLS_CERTIFICATE_KEY="$state/tls/server.key" \
+  TLS_TRUSTED_CERTIFICATE="$state/tls/ca.pem" ACME_WEBROOT="$state/acme" \
+  NGINX_USER="$user" NGINX_PID="$run/nginx.master" NGINX_ERROR_LOG="$logs/nginx-error.log" \
+  NGINX_ACCESS_LOG="$logs/nginx-access.log" NGINX_TEMP_DIR="$state/nginx" \
+  NGINX_RLIMIT_NOFILE="$((limit < 200000 ? limit : 200000))" NGINX_WORKER_CONNECTIONS=8192 \
+    "$repo/deploy/nginx/render.sh" "$state/nginx/conf"
+  start nginx "$state/nginx/conf/nginx.conf" \
+    nginx -p "$state/nginx" -e "$logs/nginx-error.log" -c "$state/nginx/conf/nginx.conf" -g "daemon off;"
+  wait_http nginx "http://127.0.0.1:$http_port/" 301
+
+  if [ "$observability" = 1 ] && command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null; then
+    mkdir -p "$state/prometheus" "$state/alertmanager"
+    # deploy/prometheus/prometheus.yml with this stack's ports; rules from deploy/ as they are.
+    /usr/bin/python3 - "$repo" "$state/prometheus/prometheus.yml" "$pylon_ports" "$prometheus_port" "$alertmanager_port" <<'PY'
+import sys, yaml
+repo, out, pylon_ports, prometheus_port, alertmanager_port = sys.argv[1:]
+with open(f"{repo}/deploy/prometheus/prometheus.yml") as f:
+    config = yaml.safe_load(f)
+config["rule_files"] = [f"{repo}/deploy/prometheus/{path}" for path in config.get("rule_files", [])]
+config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]
+targets = {"pylon": [f"127.0.0.1:{p}" for p in pylon_ports.split()],
+           "prometheus": [f"127.0.0.1:{prometheus_port}"], "alertmanager": [f"127.0.0.1:{alertmanager_port}"]}
+for job in config["scrape_configs"]:
+    if job["job_name"] in targets:
+        job["static_configs"] = [{"targets": targets[job["job_name"]]}]
+with open(out, "w") as f:
+    yaml.safe_dump(config, f, sort_keys=False)
+PY
+    start alertmanager "--web.listen-address=127.0.0.1:$alertmanager_port" \
+      prometheus-alertmanager --config.file="$repo/deploy/alertmanager/alertmanager.yml" \
+      --storage.path="$state/alertmanager" --web.listen-address="127.0.0.1:$alertmanager_port" \
+      --cluster.listen-address=
+    start prometheus "--web.listen-address=127.0.0.1:$prometheus_port" \
+      prometheus --config.file="$state/prometheus/prometheus.yml" \
+      --storage.tsdb.path="$state/prometheus/data" --web.listen-address="127.0.0.1:$prometheus_port"
+    wait_http alertmanager "http://127.0.0.1:$alertmanager_port/-/ready" 200
+    wait_http prometheus "http://127.0.0.1:$prometheus_port/-/ready" 200
+  fi
+  status
+}
+
+status() {
+  echo "pylon stack ($state):"
+  alive nginx && echo "  https://localhost:$https_port/  (wss://localhost:$https_port/ws/echo; trust $state/tls/ca.pem)" \
+              && echo "  http://localhost:$http_port/   (redirects to HTTPS)"
+  for port in $pylon_ports; do
+    alive "pylon-$port" && echo "  http://127.0.0.1:$port/      pylon instance (/metrics, /healthz)"
+  done
+  alive prometheus && echo "  http://127.0.0.1:$prometheus_port/  Prometheus"
+  alive alertmanager && echo "  http://127.0.0.1:$alertmanager_port/  Alertmanager"
+  echo "  logs: $logs   stop: make stack-down"
+}
+
+down() {
+  [ -d "$run" ] || { echo "stack.sh: nothing running ($state)"; return 0; }
+  local file name pid i
+  # Nginx first, so no new connection reaches a pylon that is draining.
+  for name in nginx prometheus alertmanager $(cd "$run" && ls pylon-*.pid 2>/dev/null | sed 's/\.pid$//'); do
+    file="$run/$name.pid"
+    [ -f "$file" ] || continue
+    if alive "$name"; then
+      pid="$(cat "$file")"
+      kill -TERM "$pid" 2>/dev/null || true
+      for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1  # polling the process's exit
+      done
+      if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+      echo "stopped $name (pid $pid)"
+    fi
+    rm -f "$file" "$run/$name.cmd"
+  done
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
