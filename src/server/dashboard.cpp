@@ -92,10 +92,13 @@ class StatsSampler {
     const double messages_out = total(families, "pylon_messages_sent_total");
     const double bytes_in = total(families, "pylon_bytes_received_total");
     const double bytes_out = total(families, "pylon_bytes_sent_total");
-    const double seconds = has_previous_ ? std::chrono::duration<double>(now - previous_time_).count() : 0;
+    const double seconds =
+        has_previous_ ? std::chrono::duration<double>(now - previous_time_).count() : 0;
     auto rate = [&](double current, double previous) {
       // Hundredths are plenty for a person reading the page, and keep the message short.
-      return seconds > 0 && current >= previous ? std::round((current - previous) / seconds * 100) / 100 : 0.0;
+      return seconds > 0 && current >= previous
+                 ? std::round((current - previous) / seconds * 100) / 100
+                 : 0.0;
     };
 
     window_.push_back({now, merged_buckets(families, "pylon_ping_rtt_seconds"),
@@ -103,11 +106,14 @@ class StatsSampler {
     while (window_.size() > 2 && now - window_[1].time >= kLatencyWindow) window_.pop_front();
     const Point& oldest = window_.front();
     const Point& newest = window_.back();
-    const Buckets rtt = window_.size() > 1 ? difference(newest.ping_rtt, oldest.ping_rtt) : newest.ping_rtt;
-    const Buckets handling = window_.size() > 1 ? difference(newest.handling, oldest.handling) : newest.handling;
+    const Buckets rtt =
+        window_.size() > 1 ? difference(newest.ping_rtt, oldest.ping_rtt) : newest.ping_rtt;
+    const Buckets handling =
+        window_.size() > 1 ? difference(newest.handling, oldest.handling) : newest.handling;
 
     const double started = total(families, "process_start_time_seconds");
-    const double wall_now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const double wall_now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 
     // The envelope of a topic delivery on /ws (docs/protocol.md "Messages"), so the page reads
     // the stats like any other subscriber reads its messages.
@@ -202,16 +208,19 @@ class StatsSampler {
 
 }  // namespace
 
-Dashboard::Dashboard(App& app, std::chrono::milliseconds interval) : app_(app), interval_(interval) {
+Dashboard::Dashboard(App& app, std::chrono::milliseconds interval)
+    : app_(app), interval_(interval) {
   for (const detail::DashboardAsset& asset : detail::dashboard_assets()) {
     app.get(std::string(asset.path), [&asset](const HttpRequest&) {
       return HttpResponse{
           .content_type = std::string(asset.content_type),
           .body = std::string(asset.body),
-          .headers = {{"Cache-Control", "no-cache"},  // embedded in the binary: revalidate after an upgrade
+          .headers = {{"Cache-Control",
+                       "no-cache"},  // embedded in the binary: revalidate after an upgrade
                       {"X-Content-Type-Options", "nosniff"},
                       {"Content-Security-Policy",
-                       "default-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"}},
+                       "default-src 'self'; img-src 'self' data:; connect-src 'self'; "
+                       "frame-ancestors 'none'"}},
       };
     });
   }

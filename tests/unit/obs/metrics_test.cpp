@@ -10,7 +10,8 @@
 namespace pylon {
 namespace {
 
-const MetricFamilySnapshot* find(const std::vector<MetricFamilySnapshot>& families, std::string_view name) {
+const MetricFamilySnapshot* find(const std::vector<MetricFamilySnapshot>& families,
+                                 std::string_view name) {
   for (const auto& family : families)
     if (family.name == name) return &family;
   return nullptr;
@@ -59,7 +60,8 @@ TEST(MetricsSnapshot, SumsEveryThreadSlot) {
 
 TEST(MetricsSnapshot, HistogramBucketsAreCumulativeWithInf) {
   MetricsRegistry registry;
-  const Histogram histogram = registry.histogram("h_seconds", "H.", {0.1, 0.01, 1}, {{"endpoint", "/ws"}});
+  const Histogram histogram =
+      registry.histogram("h_seconds", "H.", {0.1, 0.01, 1}, {{"endpoint", "/ws"}});
   histogram.observe(0.005);
   histogram.observe(0.01);  // le: on the bound counts in that bucket
   histogram.observe(0.5);
@@ -83,10 +85,11 @@ TEST(MetricsSnapshot, HistogramBucketsAreCumulativeWithInf) {
 TEST(MetricsSnapshot, ComputedFamiliesAreCollected) {
   MetricsRegistry registry;
   int calls = 0;
-  registry.computed("build_info", "Build.", "gauge", [&calls]() -> std::vector<std::pair<Labels, double>> {
-    ++calls;
-    return {{{{"version", "1.2.3"}}, 1.0}};
-  });
+  registry.computed("build_info", "Build.", "gauge",
+                    [&calls]() -> std::vector<std::pair<Labels, double>> {
+                      ++calls;
+                      return {{{{"version", "1.2.3"}}, 1.0}};
+                    });
   const auto families = registry.snapshot();
   EXPECT_EQ(calls, 1);
   ASSERT_EQ(families.at(0).samples.size(), 1u);
