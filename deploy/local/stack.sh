@@ -38,6 +38,13 @@ alive() {  # alive NAME: the process recorded in run/NAME.pid exists and is what
   tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$(cat "$run/$1.cmd")"
 }
 
+exited() {  # exited PID: gone, or a zombie waiting for a parent that is not this script
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+  stat="${stat##*) }"
+  [ "${stat%% *}" = Z ]
+}
+
 start() {  # start NAME MARKER ARGV...: background ARGV (no subshell, so $! is its PID)
   local name="$1" marker="$2"
   shift 2
@@ -149,10 +156,10 @@ down() {
       pid="$(cat "$file")"
       kill -TERM "$pid" 2>/dev/null || true
       for i in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
+        exited "$pid" && break
         sleep 0.1  # polling the process's exit
       done
-      if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+      if ! exited "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
       echo "stopped $name (pid $pid)"
     fi
     rm -f "$file" "$run/$name.cmd"
