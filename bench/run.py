@@ -320,7 +320,9 @@ def run_idle_case(args, case, port):
     results = []
     server_processes = 1 if connections <= 15000 else -(-connections // 15000)
     clients_needed = -(-connections // 18000)
-    sources = [f"127.0.0.{i}" for i in range(1, 1 + max(1, -(-connections // 20000)))]
+    # One source address per client process: a (source address, destination) pair has about
+    # 28,000 ephemeral ports here (ip_local_port_range 32768-60999).
+    sources = [f"127.0.0.{i}" for i in range(1, 1 + clients_needed)]
     for name in server_commands(args, port):
         commands = server_commands(args, port)[name]
         if args.servers and name not in args.servers:
