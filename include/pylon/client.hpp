@@ -38,6 +38,7 @@
 namespace pylon {
 
 class ClientLoop;
+class ClientTimer;
 class WebSocketClient;
 
 // Reconnecting after a drop or a failed attempt: exponential backoff with jitter. The delay
@@ -114,7 +115,34 @@ class ClientLoop {
   std::size_t client_count() const noexcept;  // clients not yet done
 
  private:
+  friend class ClientTimer;
   std::unique_ptr<client::LoopState> state_;
+};
+
+// A precise one-shot timer on a ClientLoop, for paced sends (open-loop load, connection ramps)
+// where the loop's coarse timeouts (100 ms ticks) would not do. It is a timerfd in the loop's
+// epoll set: it fires within the loop's iteration, on the loop's thread, with the clock of
+// monotonic_ns(). Owned by the caller; loop thread only; destroy it before its loop.
+class ClientTimer {
+ public:
+  ClientTimer(ClientLoop& loop, std::function<void()> on_fire);
+  ~ClientTimer();
+  ClientTimer(const ClientTimer&) = delete;
+  ClientTimer& operator=(const ClientTimer&) = delete;
+
+  // Fires once at `deadline_ns` of monotonic_ns() (at once when it has passed); re-arming moves
+  // the deadline. on_fire may re-arm the timer.
+  void arm_at(std::uint64_t deadline_ns);
+  void disarm();
+  bool armed() const noexcept;
+
+  // CLOCK_MONOTONIC in nanoseconds: the clock of arm_at, for timestamps to compare against it.
+  static std::uint64_t monotonic_ns() noexcept;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
 };
 
 // One client connection (and its reconnects). Created by ClientLoop::connect; owned by the loop.

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "pylon/app.hpp"
+#include "cli/bench_command.hpp"
 #include "obs/log.hpp"
 #include "pylon/config.hpp"
 #include "server/dashboard.hpp"
@@ -86,6 +87,7 @@ int main(int argc, char** argv) {
   check_command->add_option("file", check_path, "TOML configuration file")->required();
 
   cli.add_subcommand("version", "print the version");
+  const auto run_bench = pylon::cli::add_bench_command(cli);
 
   try {
     cli.parse(argc, argv);
@@ -94,6 +96,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : kExitConfigError;
   }
 
+  if (cli.got_subcommand("bench")) return run_bench();
   if (cli.got_subcommand("version")) {
     std::printf("pylon %s\n", PYLON_VERSION);
     return 0;

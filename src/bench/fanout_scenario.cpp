@@ -1,0 +1,164 @@
+// fanout: --subscribers connections subscribe to --topic on /ws (docs/protocol.md) and wait for
+// their acks; --publishers connections publish at --rate messages per second in total:
+//
+//   {"type":"publish","topic":T,"data":{"t":<intended send time, ns>,"seq":n[,"pad":"xx.."]}}
+//
+// Every subscriber takes its delivery latency from `t` (one process, one clock). The shared
+// FanoutLedger tells which delivery was the last one of a message: that latency is the message's
+// `last_delivery`. `pad` brings the publish request up to --size bytes.
+#include <charconv>
+
+#include "bench/scenarios.hpp"
+
+namespace pylon::bench {
+namespace {
+
+constexpr std::string_view kSubscribeId = "1";
+
+// Reads the unsigned integer right after `key` in `text`; false when absent.
+bool number_after(std::string_view text, std::string_view key, std::size_t from,
+                  std::uint64_t& value, std::size_t& end) {
+  const std::size_t at = text.find(key, from);
+  if (at == std::string_view::npos) return false;
+  const char* begin = text.data() + at + key.size();
+  const auto [ptr, error] = std::from_chars(begin, text.data() + text.size(), value);
+  if (error != std::errc() || ptr == begin) return false;
+  end = static_cast<std::size_t>(ptr - text.data());
+  return true;
+}
+
+class FanoutWorker final : public Worker {
+ public:
+  FanoutWorker(SharedPlan& plan, unsigned index, unsigned count)
+      : Worker(plan, index, count), timer_(loop_, [this] { publish_due(); }) {
+    for (Slot& slot : slots_)
+      if (slot.role == Role::publisher) publishers_.push_back(&slot);
+    // Built once; each publish rewrites it in place (no allocation per message).
+    message_.reserve(options_.size + options_.topic.size() + 128);
+  }
+
+ private:
+  void on_open(Slot& slot) override {
+    if (slot.role != Role::subscriber) return;
+    std::string request = R"({"type":"subscribe","topics":[")" + options_.topic + R"("],"id":)";
+    request += kSubscribeId;
+    request += '}';
+    slot.client->send(request);
+  }
+
+  void on_begin() override {
+    if (publishers_.empty()) return;
+    const double per_worker_rate = options_.rate * static_cast<double>(publishers_.size()) /
+                                   static_cast<double>(options_.publishers);
+    const double interval_ns = 1e9 / per_worker_rate;
+    const auto phase = static_cast<std::uint64_t>(interval_ns * index_ / worker_count_);
+    pacer_.start(times_.start_ns + phase, interval_ns, times_.measure_end_ns);
+    publish_due();
+  }
+
+  void on_message(Slot& slot, std::string_view message, MessageKind kind,
+                  std::uint64_t now_ns) override {
+    std::uint64_t sent_ns = 0, sequence = 0;
+    std::size_t end = 0;
+    if (slot.role == Role::subscriber && message.starts_with(R"({"type":"message")") &&
+        number_after(message, R"("data":{"t":)", 0, sent_ns, end) &&
+        number_after(message, R"("seq":)", end, sequence, end)) {
+      return delivered(sent_ns, sequence, message.size(), now_ns);
+    }
+    if (message.starts_with(R"({"type":"ack")")) {
+      if (slot.role == Role::subscriber && !slot.acked) {
+        slot.acked = true;
+        counters.subscribed.add();
+        resolve(slot);
+      }
+      return;
+    }
+    if (message.starts_with(R"({"type":"error")")) {
+      constexpr std::string_view kCode = R"("code":")";
+      const std::size_t at = message.find(kCode);
+      std::string_view code = "unknown";
+      if (at != std::string_view::npos) {
+        code = message.substr(at + kCode.size());
+        code = code.substr(0, code.find('"'));
+      }
+      return count_server_error(code);
+    }
+    ++errors.mismatched;  // nothing we asked for
+    counters.errors.add();
+  }
+
+  void delivered(std::uint64_t sent_ns, std::uint64_t sequence, std::size_t bytes,
+                 std::uint64_t now_ns) {
+    const std::uint64_t latency = now_ns > sent_ns ? now_ns - sent_ns : 0;
+    const bool measured = is_measured(sent_ns);
+    record_latency(latency, measured);
+    if (measured) {
+      counters.received.add();
+      counters.bytes_received.add(bytes);
+    }
+    if (const auto last = plan_.ledger->deliver(sequence, latency); last && measured) {
+      last_delivery.record(*last);
+      counters.completed.add();
+    }
+  }
+
+  void publish_due() {
+    const std::uint64_t now = ClientTimer::monotonic_ns();
+    while (!pacer_.finished() && pacer_.due_ns() <= now) {
+      const std::uint64_t intended = pacer_.due_ns();
+      Slot& slot = *publishers_[pacer_.take() % publishers_.size()];
+      if (slot.state == SlotState::open) publish(slot, intended);
+    }
+    if (!pacer_.finished()) timer_.arm_at(pacer_.due_ns());
+  }
+
+  void publish(Slot& slot, std::uint64_t intended_ns) {
+    const std::uint64_t sequence = plan_.next_sequence.fetch_add(1, std::memory_order_relaxed);
+    plan_.ledger->begin(sequence,
+                        plan_.expected_subscribers.load(std::memory_order_relaxed));
+    message_.clear();
+    message_ += R"({"type":"publish","topic":")";
+    message_ += options_.topic;
+    message_ += R"(","data":{"t":)";
+    append_number(intended_ns);
+    message_ += R"(,"seq":)";
+    append_number(sequence);
+    constexpr std::size_t kPadOverhead = sizeof(R"(,"pad":""}})") - 1;
+    if (message_.size() + kPadOverhead < options_.size) {
+      message_ += R"(,"pad":")";
+      message_.append(options_.size - message_.size() - 3, 'x');
+      message_ += '"';
+    }
+    message_ += "}}";
+    if (slot.client->send(message_) == SendStatus::dropped) {
+      ++errors.dropped_sends;
+      counters.errors.add();
+      return;
+    }
+    counters.sent_all.add();
+    if (is_measured(intended_ns)) {
+      counters.sent.add();
+      counters.published.add();
+      counters.bytes_sent.add(message_.size());
+    }
+  }
+
+  void append_number(std::uint64_t value) {
+    char digits[24];
+    const auto [end, error] = std::to_chars(digits, digits + sizeof digits, value);
+    message_.append(digits, end);
+  }
+
+  std::vector<Slot*> publishers_;
+  std::string message_;
+  Pacer pacer_;
+  ClientTimer timer_;
+};
+
+}  // namespace
+
+std::unique_ptr<Worker> make_fanout_worker(SharedPlan& plan, unsigned index, unsigned count) {
+  return std::make_unique<FanoutWorker>(plan, index, count);
+}
+
+}  // namespace pylon::bench

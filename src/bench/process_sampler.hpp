@@ -1,0 +1,18 @@
+// Samples another process (the server under test, `--pid`) from /proc: resident memory from
+// /proc/PID/status (VmRSS) and CPU time from /proc/PID/stat (utime + stime). Coordinator thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+namespace pylon::bench {
+
+struct ProcessSample {
+  std::uint64_t rss_bytes = 0;
+  double cpu_seconds = 0;  // user + system since the process started
+};
+
+// nullopt when the process is gone or /proc cannot be read.
+std::optional<ProcessSample> sample_process(int pid);
+
+}  // namespace pylon::bench
