@@ -1,0 +1,38 @@
+#include "cluster/channel_message.hpp"
+
+#include <cstring>
+#include <random>
+
+namespace pylon::cluster {
+
+InstanceId random_instance_id() {
+  // std::random_device reads getrandom(2) on Linux: unpredictable, so two instances started in
+  // the same instant (containers, tests) still differ.
+  std::random_device device;
+  InstanceId id{};
+  for (std::size_t i = 0; i < id.size(); i += 4) {
+    const std::uint32_t word = device();
+    std::memcpy(id.data() + i, &word, 4);
+  }
+  return id;
+}
+
+void encode_channel_message(std::string& out, const InstanceId& sender, ws::Opcode opcode, std::string_view payload) {
+  out.resize(kChannelHeaderSize + payload.size());
+  out[0] = static_cast<char>(kChannelMessageVersion);
+  out[1] = static_cast<char>(opcode);
+  std::memcpy(out.data() + 2, sender.data(), sender.size());
+  if (!payload.empty()) std::memcpy(out.data() + kChannelHeaderSize, payload.data(), payload.size());
+}
+
+std::optional<ChannelMessage> decode_channel_message(std::string_view bytes) noexcept {
+  if (bytes.size() < kChannelHeaderSize) return std::nullopt;
+  if (static_cast<std::uint8_t>(bytes[0]) != kChannelMessageVersion) return std::nullopt;
+  const auto opcode = static_cast<ws::Opcode>(static_cast<std::uint8_t>(bytes[1]));
+  if (opcode != ws::Opcode::text && opcode != ws::Opcode::binary) return std::nullopt;
+  ChannelMessage message{.opcode = opcode, .sender = {}, .payload = bytes.substr(kChannelHeaderSize)};
+  std::memcpy(message.sender.data(), bytes.data() + 2, kInstanceIdSize);
+  return message;
+}
+
+}  // namespace pylon::cluster
