@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <stdexcept>
 #include <system_error>
 
@@ -77,16 +78,30 @@ std::uint16_t local_port(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
 }
 
-std::string format_address(const sockaddr_storage& address) {
-  char text[INET6_ADDRSTRLEN] = {};
+PeerAddress PeerAddress::from(const sockaddr_storage& address) noexcept {
+  PeerAddress peer;
+  peer.family = static_cast<std::uint8_t>(address.ss_family);
   if (address.ss_family == AF_INET6) {
     const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
-    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
-    return std::string("[") + text + "]:" + std::to_string(ntohs(v6->sin6_port));
+    std::memcpy(peer.bytes.data(), &v6->sin6_addr, 16);
+    peer.port = ntohs(v6->sin6_port);
+  } else {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
+    std::memcpy(peer.bytes.data(), &v4->sin_addr, 4);
+    peer.port = ntohs(v4->sin_port);
   }
-  const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
-  inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
-  return std::string(text) + ":" + std::to_string(ntohs(v4->sin_port));
+  return peer;
+}
+
+std::string PeerAddress::host() const {
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, bytes.data(), text, sizeof text);
+  return text;
+}
+
+std::string PeerAddress::to_string() const {
+  if (family == AF_INET6) return "[" + host() + "]:" + std::to_string(port);
+  return host() + ":" + std::to_string(port);
 }
 
 std::uint64_t raise_open_file_limit() noexcept {

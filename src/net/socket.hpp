@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -26,8 +27,17 @@ Endpoint parse_endpoint(std::string_view text);
 int listen_on(const Endpoint& endpoint, int backlog = 4096);
 std::uint16_t local_port(int fd);
 
-// "1.2.3.4:5678" for an accepted peer.
-std::string format_address(const sockaddr_storage& address);
+// An accepted peer's address in 20 bytes (sockaddr_storage takes 128), formatted only when a log
+// line or the application asks for it.
+struct PeerAddress {
+  std::array<std::uint8_t, 16> bytes{};
+  std::uint16_t port = 0;
+  std::uint8_t family = 0;  // AF_INET or AF_INET6
+
+  static PeerAddress from(const sockaddr_storage& address) noexcept;
+  std::string host() const;       // "1.2.3.4", "::1"
+  std::string to_string() const;  // "1.2.3.4:5678", "[::1]:5678"
+};
 
 // Raises the soft open-file limit to the hard limit; returns the resulting soft limit.
 std::uint64_t raise_open_file_limit() noexcept;

@@ -51,18 +51,24 @@ std::string_view as_text(std::span<const std::uint8_t> bytes) {
 
 }  // namespace
 
-Connection::Connection(Worker& worker, int fd, std::string remote_address, bool internal)
+Connection::Connection(Worker& worker, int fd, const net::PeerAddress& peer, bool internal)
     : worker_(worker),
-      fd_(fd),
-      internal_(internal),
       http_(std::make_unique<HttpState>(http::Limits{})),
       parser_(ws::Role::server, worker.server().config.max_message_size),
-      remote_address_(std::move(remote_address)) {
+      peer_(peer),
+      fd_(fd),
+      internal_(internal) {
   fire = &Connection::on_timer;
   interest_ = EPOLLIN | EPOLLRDHUP;
   worker_.loop().add(fd_, interest_, this);
   deadline_ms_ = worker_.now_ms() + to_ms(worker_.server().config.handshake_timeout);
   reschedule_timer();
+}
+
+std::string_view Connection::remote_address() const {
+  thread_local std::string text;
+  text = peer_.to_string();
+  return text;
 }
 
 Connection::~Connection() {
@@ -150,7 +156,7 @@ void Connection::process_http(std::span<std::uint8_t> data) {
       return;
     }
     offset += result.consumed;
-    ++requests_served_;
+    ++http.requests_served;
     http.parser.reset();
     const bool stay = handle_request(http.request);
     if (state_ == State::open) {
@@ -280,11 +286,11 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
                                           {"Sec-WebSocket-Accept", std::string_view(accept, sizeof accept)}}};
   std::size_t header_count = 3;
   if (const http::Header* offered = request.find("Sec-WebSocket-Protocol"); offered != nullptr) {
-    subprotocol_ = ws::select_subprotocol(offered->value, route.behavior.subprotocols);
-    // The view points into the request buffer: re-point it at the route's own copy.
+    const std::string_view chosen = ws::select_subprotocol(offered->value, route.behavior.subprotocols);
+    // Keep a pointer to the route's own copy: the view points into the request buffer.
     for (const std::string& protocol : route.behavior.subprotocols)
-      if (protocol == subprotocol_) subprotocol_ = protocol;
-    if (!subprotocol_.empty()) headers[header_count++] = {"Sec-WebSocket-Protocol", subprotocol_};
+      if (!chosen.empty() && protocol == chosen) subprotocol_ = &protocol;
+    if (subprotocol_ != nullptr) headers[header_count++] = {"Sec-WebSocket-Protocol", *subprotocol_};
   }
   std::string response;
   http::write_response(response, 101, std::span(headers.data(), header_count), {}, true);
@@ -293,7 +299,7 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
   state_ = State::open;
   const std::uint64_t now = worker_.now_ms();
   last_activity_ms_ = now;
-  next_ping_ms_ = now + to_ms(config.ping_interval);
+  deadline_ms_ = now + to_ms(config.ping_interval);  // the first ping
   if (route.behavior.user_data_size > 0) {
     user_data_ = ::operator new(route.behavior.user_data_size, std::align_val_t(route.behavior.user_data_align));
     route.behavior.construct(user_data_);
@@ -306,11 +312,11 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
     access_->opened_ms = now;
     const http::Header* agent = request.find("User-Agent");
     obs::log(obs::LogLevel::info, "websocket open",
-             {{"remote", std::string_view(remote_address_)},
+             {{"remote", remote_address()},
               {"client_ip", std::string_view(access_->client_ip)},
               {"path", access_->path},
               {"user_agent", agent != nullptr ? agent->value : std::string_view()},
-              {"subprotocol", subprotocol_}});
+              {"subprotocol", subprotocol()}});
   }
   if (route.behavior.open) route.behavior.open(*this);
 }
@@ -336,7 +342,7 @@ void Connection::respond_error(HandshakeFailure failure, int status, std::string
   // A flood of bad clients must not fill the disk: these lines are rate-limited.
   static obs::LogRateLimit limit(10);
   limit.log(obs::LogLevel::warn, "request refused",
-            {{"remote", std::string_view(remote_address_)}, {"status", std::int64_t{status}}, {"reason", reason}});
+            {{"remote", remote_address()}, {"status", std::int64_t{status}}, {"reason", reason}});
   std::string body(reason);
   body += '\n';
   respond(status, body, false, extra_headers);
@@ -349,19 +355,23 @@ void Connection::on_message_data(ws::Opcode opcode, std::span<const std::uint8_t
                                  bool last) {
   if (state_ != State::open) return;  // after our close, data is read but not delivered
   if (first && last) return deliver(opcode, chunk);  // the common case: no copy
-  message_.append(as_text(chunk));
+  std::string& message = spill().message;
+  message.append(as_text(chunk));
   if (!last) return;
-  deliver(opcode, std::span(reinterpret_cast<const std::uint8_t*>(message_.data()), message_.size()));
-  release_if_large(message_);
+  deliver(opcode, std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size()));
+  release_if_large(spill_->message);  // the spill outlives the delivery (destroy() keeps it)
+  release_spill_if_empty();
 }
 
 void Connection::on_control_frame_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk,
                                        bool first, bool last) {
   if (first && last) return handle_control(opcode, chunk);
-  control_.append(as_text(chunk));
+  std::string& control = spill().control;
+  control.append(as_text(chunk));
   if (!last) return;
-  handle_control(opcode, std::span(reinterpret_cast<const std::uint8_t*>(control_.data()), control_.size()));
-  std::string().swap(control_);
+  handle_control(opcode, std::span(reinterpret_cast<const std::uint8_t*>(control.data()), control.size()));
+  spill_->control.clear();
+  release_spill_if_empty();
 }
 
 void Connection::deliver(ws::Opcode opcode, std::span<const std::uint8_t> message) {
@@ -396,7 +406,12 @@ void Connection::handle_control(ws::Opcode opcode, std::span<const std::uint8_t>
         if (sent_ns <= now_ns && now_ns - sent_ns < 60'000'000'000ull)  // ours, not a forgery
           worker_.server().counters->ping_rtt.observe(static_cast<double>(now_ns - sent_ns) * 1e-9);
       }
-      awaiting_pong_ = false;
+      if (awaiting_pong_) {
+        // deadline_ms_ was the pong deadline: the next ping is one interval after the last.
+        const Config& config = worker_.server().config;
+        deadline_ms_ = deadline_ms_ - to_ms(config.pong_timeout) + to_ms(config.ping_interval);
+        awaiting_pong_ = false;
+      }
       break;
     case ws::Opcode::close: {
       if (close_received_) return;  // RFC 6455 §5.5.1: nothing after the first close counts
@@ -446,12 +461,12 @@ SendStatus Connection::send_frame(ws::Opcode opcode, std::span<const std::uint8_
 }
 
 void Connection::write_bytes(std::string_view bytes) {
-  // Order matters: once something waits in pending_, everything goes behind it.
-  if (worker_.is_corked(*this) && pending_offset_ == pending_.size()) {
+  // Order matters: once something waits in the backlog, everything goes behind it.
+  if (worker_.is_corked(*this) && buffered_amount() == 0) {
     worker_.cork_buffer().append(bytes);
     return;
   }
-  pending_.append(bytes);
+  spill().pending.append(bytes);
   if (!write_blocked_) worker_.schedule_flush(*this);
 }
 
@@ -470,22 +485,25 @@ void Connection::flush() {
     // pending before them (write_bytes queues everything behind an existing backlog).
     written = ::send(fd_, cork.data(), cork.size(), MSG_NOSIGNAL);
     const std::size_t taken = written > 0 ? static_cast<std::size_t>(written) : 0;
-    if (taken < cork.size()) pending_.append(cork, taken, std::string::npos);
+    if (taken < cork.size()) spill().pending.append(cork, taken, std::string::npos);
     cork.clear();
     if (cork.capacity() > 2 * net::EventLoop::kReceiveBufferSize) {
       std::string().swap(cork);
       cork.reserve(net::EventLoop::kReceiveBufferSize);
     }
   } else if (buffered_amount() > 0) {
-    written = ::send(fd_, pending_.data() + pending_offset_, buffered_amount(), MSG_NOSIGNAL);
-    if (written > 0) pending_offset_ += static_cast<std::size_t>(written);
+    Spill& spill = *spill_;
+    written = ::send(fd_, spill.pending.data() + spill.pending_offset, buffered_amount(), MSG_NOSIGNAL);
+    if (written > 0) spill.pending_offset += static_cast<std::size_t>(written);
   }
   if (written < 0 && errno != EAGAIN && errno != EINTR) return peer_gone();
   const bool was_blocked = write_blocked_;
   write_blocked_ = buffered_amount() > 0;
   if (!write_blocked_) {
-    pending_offset_ = 0;
-    release_if_large(pending_);
+    if (spill_) {
+      spill_->pending_offset = 0;
+      release_if_large(spill_->pending);
+    }
     if (shutdown_after_flush_) {
       ::shutdown(fd_, SHUT_WR);  // FIN right behind our last bytes (close frame or error response)
       shutdown_after_flush_ = false;
@@ -493,15 +511,18 @@ void Connection::flush() {
   }
   update_interest();
   report_backlog();
+  release_spill_if_empty();
   if (was_blocked && !write_blocked_ && state_ == State::open && route_->behavior.drain)
     route_->behavior.drain(*this);
 }
 
 void Connection::report_backlog() noexcept {
+  if (!spill_) return;
   const std::size_t backlog = buffered_amount();
-  if (backlog == reported_backlog_) return;
-  worker_.server().counters->send_backlog.add(static_cast<std::int64_t>(backlog) - static_cast<std::int64_t>(reported_backlog_));
-  reported_backlog_ = backlog;
+  if (backlog == spill_->reported_backlog) return;
+  worker_.server().counters->send_backlog.add(static_cast<std::int64_t>(backlog) -
+                                              static_cast<std::int64_t>(spill_->reported_backlog));
+  spill_->reported_backlog = backlog;
 }
 
 void Connection::update_interest() {
@@ -520,7 +541,7 @@ void Connection::fail(ws::ProtocolError error) {
   // RFC 6455 §7.1.7: _Fail the WebSocket Connection_ with the code the violated rule calls for.
   static obs::LogRateLimit limit(10);
   limit.log(obs::LogLevel::warn, "protocol error",
-            {{"remote", std::string_view(remote_address_)}, {"error", ws::name(error)},
+            {{"remote", remote_address()}, {"error", ws::name(error)},
              {"code", std::uint64_t{ws::close_code_for(error)}}});
   worker_.server().counters->protocol_error(error);
   begin_close(ws::close_code_for(error), ws::describe(error));
@@ -565,7 +586,7 @@ void Connection::notify_close(std::uint16_t code, std::string_view reason) {
   worker_.server().counters->closed(code, side);
   if (access_) {
     obs::log(obs::LogLevel::info, "websocket close",
-             {{"remote", std::string_view(remote_address_)},
+             {{"remote", remote_address()},
               {"client_ip", std::string_view(access_->client_ip)},
               {"path", access_->path},
               {"duration_s", static_cast<double>(worker_.now_ms() - access_->opened_ms) / 1000.0},
@@ -584,12 +605,12 @@ std::string Connection::real_client_ip(const http::Request& request) const {
   // Headers that name the client are believed only from a trusted proxy: anyone else could
   // write them. X-Real-IP is what a proxy like Nginx sets to the address it saw; otherwise the
   // rightmost X-Forwarded-For entry that is not itself a trusted proxy.
-  const std::string_view peer = net::host_of(remote_address_);
+  const std::string peer = peer_.host();
   const auto& trusted = worker_.server().trusted_proxies;
   const auto is_trusted = [&trusted](std::string_view ip) {
     return std::any_of(trusted.begin(), trusted.end(), [ip](const net::Cidr& range) { return range.contains(ip); });
   };
-  if (trusted.empty() || !is_trusted(peer)) return std::string(peer);
+  if (trusted.empty() || !is_trusted(peer)) return peer;
   const auto trim = [](std::string_view text) {
     while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
     while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
@@ -607,7 +628,7 @@ std::string Connection::real_client_ip(const http::Request& request) const {
       list = list.substr(0, comma);
     }
   }
-  return std::string(peer);
+  return peer;
 }
 
 void Connection::peer_gone() {
@@ -625,8 +646,12 @@ void Connection::destroy() noexcept {
     worker_.websocket_closed();
     route_->metrics->connections.add(-1);
   }
-  worker_.server().counters->send_backlog.add(-static_cast<std::int64_t>(reported_backlog_));
-  reported_backlog_ = 0;
+  // The spill itself stays until the object is freed: a handler may still be reading a message
+  // that lives in it.
+  if (spill_) {
+    worker_.server().counters->send_backlog.add(-static_cast<std::int64_t>(spill_->reported_backlog));
+    spill_->reported_backlog = 0;
+  }
   state_ = State::closed;
   net::TimerWheel::cancel(*this);
   worker_.loop().remove(fd_);
@@ -648,23 +673,21 @@ void Connection::timer_fired() {
     case State::closing:
       if (now < deadline_ms_) break;
       // A keep-alive connection idle between requests is not a failed handshake.
-      if (state_ == State::http && (requests_served_ == 0 || !http_->buffer.empty()))
+      if (state_ == State::http && (http_->requests_served == 0 || !http_->buffer.empty()))
         worker_.server().counters->handshake_failed(HandshakeFailure::timeout);
       return destroy();  // slow handshake, or a peer that never closes
     case State::open:
-      if (awaiting_pong_ && now >= ping_sent_ms_ + to_ms(config.pong_timeout))
-        return begin_close(ws::close_code::kGoingAway, "pong timeout");
+      if (awaiting_pong_ && now >= deadline_ms_) return begin_close(ws::close_code::kGoingAway, "pong timeout");
       if (config.idle_timeout > 0 && now >= last_activity_ms_ + to_ms(config.idle_timeout))
         return begin_close(ws::close_code::kGoingAway, "idle timeout");
-      if (now >= next_ping_ms_ && !awaiting_pong_) {
+      if (!awaiting_pong_ && now >= deadline_ms_) {
         // The payload is the send time, so the pong alone gives the round trip.
         const std::uint64_t sent_ns = monotonic_ns();
         std::uint8_t payload[sizeof sent_ns];
         std::memcpy(payload, &sent_ns, sizeof payload);
         send_frame(ws::Opcode::ping, payload);
         awaiting_pong_ = true;
-        ping_sent_ms_ = now;
-        next_ping_ms_ = now + to_ms(config.ping_interval);
+        deadline_ms_ = now + to_ms(config.pong_timeout);
       }
       break;
     case State::closed:
@@ -677,7 +700,6 @@ void Connection::reschedule_timer() {
   std::uint64_t deadline = deadline_ms_;
   if (state_ == State::open) {
     const Config& config = worker_.server().config;
-    deadline = awaiting_pong_ ? ping_sent_ms_ + to_ms(config.pong_timeout) : next_ping_ms_;
     if (config.idle_timeout > 0) deadline = std::min(deadline, last_activity_ms_ + to_ms(config.idle_timeout));
   }
   worker_.loop().timers().schedule(*this, deadline);
@@ -687,40 +709,47 @@ void Connection::reschedule_timer() {
 // Topics
 
 bool Connection::is_subscribed(std::string_view topic) const noexcept {
-  return std::any_of(subscriptions_.begin(), subscriptions_.end(),
+  if (!spill_) return false;
+  const auto& subscriptions = spill_->subscriptions;
+  return std::any_of(subscriptions.begin(), subscriptions.end(),
                      [topic](const auto* subscribed) { return subscribed->name == topic; });
 }
 
 bool Connection::subscribe(std::string_view topic) {
   if (!pubsub::is_valid_topic(topic)) return false;
   if (is_subscribed(topic)) return true;
-  subscriptions_.push_back(&worker_.topics().add(topic, this));
+  spill().subscriptions.push_back(&worker_.topics().add(topic, this));
   worker_.server().topics->add_subscriber(topic, worker_.index());
   worker_.server().counters->subscriptions.add(1);
   return true;
 }
 
 bool Connection::unsubscribe(std::string_view topic) {
-  for (auto it = subscriptions_.begin(); it != subscriptions_.end(); ++it) {
+  if (!spill_) return false;
+  auto& subscriptions = spill_->subscriptions;
+  for (auto it = subscriptions.begin(); it != subscriptions.end(); ++it) {
     if ((*it)->name != topic) continue;
     // The registry first: removing the last local subscriber frees the topic and its name.
     worker_.server().topics->remove_subscriber(topic, worker_.index());
     worker_.topics().remove(**it, this);
-    subscriptions_.erase(it);
+    subscriptions.erase(it);
     worker_.server().counters->subscriptions.add(-1);
+    release_spill_if_empty();
     return true;
   }
   return false;
 }
 
 void Connection::unsubscribe_all() noexcept {
-  for (auto* topic : subscriptions_) {
+  if (!spill_ || spill_->subscriptions.empty()) return;
+  auto& subscriptions = spill_->subscriptions;
+  for (auto* topic : subscriptions) {
     worker_.server().topics->remove_subscriber(topic->name, worker_.index());
     worker_.topics().remove(*topic, this);
   }
-  worker_.server().counters->subscriptions.add(-static_cast<std::int64_t>(subscriptions_.size()));
-  subscriptions_.clear();
-  subscriptions_.shrink_to_fit();
+  worker_.server().counters->subscriptions.add(-static_cast<std::int64_t>(subscriptions.size()));
+  subscriptions.clear();
+  subscriptions.shrink_to_fit();
 }
 
 std::size_t Connection::publish(std::string_view topic, std::string_view message, MessageKind kind) {
@@ -768,7 +797,7 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
     if (index == run.size()) return;
     // The frame the kernel stopped in must be completed whatever the limit: the stream would
     // be corrupt otherwise.
-    pending_.append(run[index]->frame, written_into_first, std::string::npos);
+    spill().pending.append(run[index]->frame, written_into_first, std::string::npos);
     ++index;
     write_blocked_ = true;
     update_interest();
@@ -778,7 +807,7 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
   for (; index < run.size(); ++index) {
     const std::string& frame = run[index]->frame;
     if (buffered_amount() + frame.size() > limit) break;
-    pending_.append(frame);
+    spill().pending.append(frame);
   }
   report_backlog();
   if (index == run.size()) return;

@@ -5,9 +5,10 @@
 // object inside a callback: destroy() unlinks it and hands it to the worker, which frees it at
 // the end of the loop iteration (STYLE.md rule 12).
 //
-// Memory: an open, idle WebSocket holds the parser state, three empty strings and a few
-// timestamps. Bytes are kept only while a request, frame or message is incomplete (`message_`,
-// `control_`) or while the kernel will not take what we send (`pending_`).
+// Memory: an open, idle WebSocket holds the parser state, a compact peer address, a few
+// pointers and two timestamps (sizeof is checked in tests/unit/server/connection_test.cpp).
+// Everything else lives in a Spill allocated on first use and freed when empty again: bytes of
+// an incomplete message or control frame, bytes the kernel has not taken, subscriptions.
 #pragma once
 
 #include <sys/socket.h>
@@ -20,6 +21,7 @@
 
 #include "http/request_parser.hpp"
 #include "net/event_loop.hpp"
+#include "net/socket.hpp"
 #include "net/timer_wheel.hpp"
 #include "pubsub/local_topics.hpp"
 #include "pubsub/message.hpp"
@@ -36,7 +38,7 @@ class Worker;
 class Connection final : public net::IoHandler, public net::TimerNode {
  public:
   // internal: accepted on the metrics listener (only internal routes are served there).
-  Connection(Worker& worker, int fd, std::string remote_address, bool internal);
+  Connection(Worker& worker, int fd, const net::PeerAddress& peer, bool internal);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -46,14 +48,19 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   // The public API (pylon::WebSocket forwards here).
   SendStatus send_message(std::string_view message, MessageKind kind);
   void close_by_application(std::uint16_t code, std::string_view reason);
-  std::size_t buffered_amount() const noexcept { return pending_.size() - pending_offset_; }
-  std::string_view remote_address() const noexcept { return remote_address_; }
-  std::string_view subprotocol() const noexcept { return subprotocol_; }
+  std::size_t buffered_amount() const noexcept {
+    return spill_ ? spill_->pending.size() - spill_->pending_offset : 0;
+  }
+  // Formatted on demand into a per-thread buffer: valid until the next call on this thread.
+  std::string_view remote_address() const;
+  std::string_view subprotocol() const noexcept {
+    return subprotocol_ != nullptr ? std::string_view(*subprotocol_) : std::string_view();
+  }
   void* user_data() noexcept { return user_data_; }
   bool subscribe(std::string_view topic);
   bool unsubscribe(std::string_view topic);
   bool is_subscribed(std::string_view topic) const noexcept;
-  std::size_t subscription_count() const noexcept { return subscriptions_.size(); }
+  std::size_t subscription_count() const noexcept { return spill_ ? spill_->subscriptions.size() : 0; }
   std::size_t publish(std::string_view topic, std::string_view message, MessageKind kind);
 
   // A run of published messages of one topic (Worker::deliver): written straight from the
@@ -67,7 +74,6 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   bool is_websocket() const noexcept { return route_ != nullptr; }
   bool closed() const noexcept { return state_ == State::closed; }
   void destroy() noexcept;
-  bool flush_scheduled = false;
   Connection* list_prev = nullptr;  // the worker's list of live connections
   Connection* list_next = nullptr;
 
@@ -97,7 +103,28 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     http::RequestParser parser;
     http::Request request;
     std::string buffer;  // bytes of an incomplete request only
+    std::uint32_t requests_served = 0;
   };
+  using Topic = pubsub::LocalTopics<Connection>::Topic;
+  struct Spill {
+    std::string message;  // a fragmented or partially received message
+    std::string control;  // a control frame split across reads
+    std::string pending;  // bytes the kernel has not taken yet, from pending_offset on
+    std::size_t pending_offset = 0;
+    std::size_t reported_backlog = 0;  // what pylon_send_backlog_bytes has been told
+    std::vector<Topic*> subscriptions;
+    bool empty() const noexcept {
+      return message.empty() && control.empty() && pending.size() == pending_offset && reported_backlog == 0 &&
+             subscriptions.empty();
+    }
+  };
+  Spill& spill() {
+    if (!spill_) spill_ = std::make_unique<Spill>();
+    return *spill_;
+  }
+  void release_spill_if_empty() noexcept {
+    if (spill_ && spill_->empty()) spill_.reset();
+  }
 
   void read_ready();
   void process(std::span<std::uint8_t> data);
@@ -137,33 +164,30 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void reschedule_timer();
 
   Worker& worker_;
+  std::unique_ptr<HttpState> http_;
+  std::unique_ptr<AccessLog> access_;
+  std::unique_ptr<Spill> spill_;
+  const Route* route_ = nullptr;
+  void* user_data_ = nullptr;
+  const std::string* subprotocol_ = nullptr;  // one of the route's
+  ws::FrameParser<Connection> parser_;
+  // State http/closing: the handshake or close deadline. Open: the next ping, or while
+  // awaiting_pong_ the pong deadline (the next ping then follows one interval after the last).
+  std::uint64_t deadline_ms_ = 0;
+  std::uint64_t last_activity_ms_ = 0;
+  net::PeerAddress peer_;
   int fd_;
-  bool internal_;
+  std::uint32_t interest_ = 0;
   State state_ = State::http;
-  bool write_blocked_ = false;      // the kernel refused bytes: EPOLLOUT is armed
+  bool internal_;
+  bool write_blocked_ = false;  // the kernel refused bytes: EPOLLOUT is armed
   bool shutdown_after_flush_ = false;
   bool close_sent_ = false;
   bool close_received_ = false;
   bool awaiting_pong_ = false;
-  std::uint32_t interest_ = 0;
-  std::unique_ptr<HttpState> http_;
-  std::unique_ptr<AccessLog> access_;
-  const Route* route_ = nullptr;
-  void* user_data_ = nullptr;
-  std::string_view subprotocol_;
-  std::vector<pubsub::LocalTopics<Connection>::Topic*> subscriptions_;
-  ws::FrameParser<Connection> parser_;
-  std::string message_;  // a fragmented or partially received message
-  std::string control_;  // a control frame split across reads
-  std::string pending_;  // bytes the kernel has not taken yet
-  std::size_t pending_offset_ = 0;
-  std::size_t reported_backlog_ = 0;
-  std::uint32_t requests_served_ = 0;
-  std::string remote_address_;
-  std::uint64_t deadline_ms_ = 0;  // handshake / close deadline
-  std::uint64_t next_ping_ms_ = 0;
-  std::uint64_t ping_sent_ms_ = 0;
-  std::uint64_t last_activity_ms_ = 0;
+
+ public:
+  bool flush_scheduled = false;  // on the worker's flush list (kept with the flags: no padding)
 };
 
 }  // namespace pylon::detail

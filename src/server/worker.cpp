@@ -130,7 +130,7 @@ void Worker::accept_ready(Listener& listener) {
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     server_.counters->accepted.add();
-    auto* connection = new Connection(*this, fd, net::format_address(peer), listener.internal);
+    auto* connection = new Connection(*this, fd, net::PeerAddress::from(peer), listener.internal);
     link(*connection);
   }
 }
