@@ -120,7 +120,10 @@ std::string to_json(const BenchResult& r) {
   if (r.server) {
     const ServerStats& s = *r.server;
     json.begin_object("server");
-    json.integer("pid", static_cast<std::uint64_t>(s.pid));
+    json.integer("pid", static_cast<std::uint64_t>(s.pids.front()));
+    json.begin_array("pids");
+    for (const int pid : s.pids) json.integer({}, static_cast<std::uint64_t>(pid));
+    json.end_array();
     json.integer("rss_before_bytes", s.rss_before);
     json.integer("rss_after_bytes", s.rss_after);
     json.integer("rss_max_bytes", s.rss_max);

@@ -38,7 +38,7 @@ struct Options {
   std::vector<std::string> source_addresses;  // connection k binds source_addresses[k % size]
   std::vector<std::pair<std::string, std::string>> headers;
   double max_error_rate = 0;  // exit 1 when errors / operations is above this
-  int pid = 0;                // server process to sample (RSS, CPU time); 0: none
+  std::vector<int> pids;  // server processes to sample (RSS, CPU time), summed; empty: none
   std::size_t subscribers = 0;  // fanout (0: --connections)
   std::size_t publishers = 1;   // fanout
   std::string topic = "bench";  // fanout

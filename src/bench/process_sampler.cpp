@@ -56,4 +56,15 @@ std::optional<ProcessSample> sample_process(int pid) {
   return ProcessSample{.rss_bytes = *rss, .cpu_seconds = *cpu};
 }
 
+std::optional<ProcessSample> sample_processes(const std::vector<int>& pids) {
+  ProcessSample sum;
+  for (const int pid : pids) {
+    const auto one = sample_process(pid);
+    if (!one) return std::nullopt;
+    sum.rss_bytes += one->rss_bytes;
+    sum.cpu_seconds += one->cpu_seconds;
+  }
+  return sum;
+}
+
 }  // namespace pylon::bench

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace pylon::bench {
 
@@ -14,5 +15,7 @@ struct ProcessSample {
 
 // nullopt when the process is gone or /proc cannot be read.
 std::optional<ProcessSample> sample_process(int pid);
+// The sum over several processes (a server run as several processes); nullopt if one is gone.
+std::optional<ProcessSample> sample_processes(const std::vector<int>& pids);
 
 }  // namespace pylon::bench

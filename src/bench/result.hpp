@@ -29,7 +29,7 @@ struct Sample {
 };
 
 struct ServerStats {
-  int pid = 0;
+  std::vector<int> pids;
   std::uint64_t rss_before = 0;  // before the first connection
   std::uint64_t rss_after = 0;   // at the end of the measured window (connect: of the hold)
   std::uint64_t rss_max = 0;

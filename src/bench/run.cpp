@@ -49,14 +49,13 @@ class Coordinator {
 
   int run() {
     if (const int code = build_profiles(); code != kExitOk) return code;
-    if (options_.pid != 0) {
-      const auto before = sample_process(options_.pid);
+    if (!options_.pids.empty()) {
+      const auto before = sample_processes(options_.pids);
       if (!before) {
-        std::fprintf(stderr, "pylon bench: --pid %d: cannot read /proc/%d/status and stat\n",
-                     options_.pid, options_.pid);
+        std::fprintf(stderr, "pylon bench: --pid: cannot read /proc/PID/status and stat of every process\n");
         return kExitUsage;
       }
-      result_.server = ServerStats{.pid = options_.pid, .rss_before = before->rss_bytes,
+      result_.server = ServerStats{.pids = options_.pids, .rss_before = before->rss_bytes,
                                    .rss_max = before->rss_bytes};
     }
     if (options_.scenario == Scenario::fanout) {
@@ -131,6 +130,7 @@ class Coordinator {
         next_sample_ns_ += kSecondNs;
         continue;
       }
+      result_.peak_open = std::max(result_.peak_open, open_now());
       if (now >= deadline_ns || (done && done())) return;
       sleep_until_ns(std::min({deadline_ns, next_sample_ns_, now + kPollNs}));
     }
@@ -186,7 +186,7 @@ class Coordinator {
 
   std::optional<ProcessSample> sample_server() {
     if (!result_.server) return std::nullopt;
-    return sample_process(result_.server->pid);
+    return sample_processes(result_.server->pids);
   }
 
   // The end of the measured window: CPU time used in it, and the server's RSS now.
@@ -222,7 +222,7 @@ class Coordinator {
     previous_received_ = received;
     previous_errors_ = errors;
     if (result_.server) {
-      if (const auto process = sample_process(result_.server->pid)) {
+      if (const auto process = sample_processes(result_.server->pids)) {
         sample.rss_bytes = process->rss_bytes;
         result_.server->rss_max = std::max(result_.server->rss_max, process->rss_bytes);
       }

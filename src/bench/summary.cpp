@@ -43,6 +43,12 @@ void print_percentiles(std::FILE* out, const char* label, const LatencyHistogram
 
 using ull = unsigned long long;
 
+std::string number_text(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
 }  // namespace
 
 void print_summary(const BenchResult& r, std::FILE* out) {
@@ -57,7 +63,7 @@ void print_summary(const BenchResult& r, std::FILE* out) {
   else if (o.scenario != Scenario::connect)
     std::fprintf(out, "%-14s %zu connections, %zu B %s%s\n", "setup", o.connections, o.size,
                  o.binary ? "binary" : "text",
-                 o.scenario == Scenario::rate ? (", " + std::to_string(o.rate) + " msg/s").c_str()
+                 o.scenario == Scenario::rate ? (", " + number_text(o.rate) + " msg/s").c_str()
                                               : (", " + std::to_string(o.in_flight) + " in flight").c_str());
   std::fprintf(out, "%-14s %llu/%llu opened, %llu failed, peak %llu open, %.2fs to connect (%.0f/s)\n",
                "connections", static_cast<ull>(r.opened), static_cast<ull>(r.connections_target),
@@ -85,7 +91,8 @@ void print_summary(const BenchResult& r, std::FILE* out) {
   }
   if (r.server) {
     const ServerStats& s = *r.server;
-    std::fprintf(out, "%-14s pid %d: cpu %.2fs", "server", s.pid, s.cpu_seconds);
+    std::fprintf(out, "%-14s pid %d%s: cpu %.2fs", "server", s.pids.front(),
+                 s.pids.size() > 1 ? " (+ more, summed)" : "", s.cpu_seconds);
     if (o.scenario != Scenario::connect && r.received > 0)
       std::fprintf(out, " (%.2f us/msg)", s.cpu_seconds * 1e6 / static_cast<double>(r.received));
     std::fprintf(out, ", rss %s -> %s (max %s)", bytes_text(double(s.rss_before)).c_str(),
@@ -115,7 +122,7 @@ void print_summary(const BenchResult& r, std::FILE* out) {
   if (r.passed)
     std::fprintf(out, "%-14s ok\n", "result");
   else
-    std::fprintf(out, "%-14s FAILED: error rate %.4f is above --max-error-rate %g\n", "result",
+    std::fprintf(out, "%-14s FAILED: error rate %g is above --max-error-rate %g\n", "result",
                  r.error_rate, o.max_error_rate);
 }
 

@@ -41,7 +41,9 @@ std::function<int()> add_bench_command(CLI::App& app) {
   command->add_option("--max-error-rate", o.max_error_rate,
                       "exit 1 when errors / operations is above this")
       ->capture_default_str();
-  command->add_option("--pid", o.pid, "server process to sample: RSS and CPU time from /proc");
+  command->add_option("--pid", o.pids,
+                      "server process(es) to sample: RSS and CPU time from /proc (PID[,PID...])")
+      ->delimiter(',');
   command->add_option("--subscribers", o.subscribers, "fanout: subscribers (default --connections)");
   command->add_option("--publishers", o.publishers, "fanout: publishers")->capture_default_str();
   command->add_option("--topic", o.topic, "fanout: topic")->capture_default_str();
