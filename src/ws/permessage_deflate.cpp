@@ -442,7 +442,14 @@ void MessageDeflater::compress(std::span<const std::uint8_t> message, std::strin
   }
   out.resize(used);
   // §7.2.1: Z_SYNC_FLUSH ends with an empty stored block 00 00 ff ff; the sender removes it.
-  if (used - start >= 4) out.resize(used - 4);
+  // zlib writes nothing for an empty message right after a flush (Z_BUF_ERROR): 0x00 is the
+  // empty message then (§7.2.3.6), the stored-block header the receiver's tail completes.
+  if (used - start >= 4) {
+    out.resize(used - 4);
+  } else {
+    out.resize(start);
+    out.push_back('\0');
+  }
   if (no_context_takeover_) deflateReset(&z);
 }
 
@@ -566,8 +573,10 @@ MessageInflater::Status MessageInflater::run(const std::uint8_t* data, std::size
       out.resize(used + produced);
     }
     message_size_ += produced;
-    // data_type (with Z_BLOCK): +128 at a block boundary, low bits = bits held in the bit buffer.
-    at_block_boundary_ = (z.data_type & 128) != 0 && (z.data_type & 0x3f) == 0;
+    // data_type (with Z_BLOCK): +128 at a block boundary, +64 when the block was the final one
+    // (BFINAL: the stream is over, its padding bits are dropped), low bits = bits held.
+    at_block_boundary_ =
+        (z.data_type & 128) != 0 && ((z.data_type & 64) != 0 || (z.data_type & 0x3f) == 0);
     if (result == Z_STREAM_END) {
       at_block_boundary_ = true;
       // A block with BFINAL = 1 (§7.2.3.3 allows it). zlib stops there; start a new stream that
