@@ -53,8 +53,9 @@ for d in "${domains[@]}"; do cmd+=(-d "$d"); done
 if [ -n "${CERTBOT_DIR:-}" ]; then
   cmd+=(--config-dir "$CERTBOT_DIR/config" --work-dir "$CERTBOT_DIR/work" --logs-dir "$CERTBOT_DIR/logs")
 fi
-# Kept in the renewal configuration, so every later `certbot renew` reloads Nginx too.
-cmd+=(--deploy-hook "NGINX_CONF=$nginx_conf NGINX_BIN=${NGINX_BIN:-nginx} $here/reload-nginx.sh")
+# Kept in the renewal configuration, so every later `certbot renew` reloads Nginx too. certbot
+# wants the first word of a hook to be a command on PATH: hence `env`.
+cmd+=(--deploy-hook "env NGINX_CONF=$nginx_conf NGINX_BIN=${NGINX_BIN:-nginx} $here/reload-nginx.sh")
 
 if [ "$print" = 1 ]; then
   printf '%q ' "${cmd[@]}"
