@@ -268,7 +268,7 @@ class RedisEngine final : public pubsub::ClusterEngine {
     available_.store(up, std::memory_order_release);
     up_.add(up ? 1 : -1);
     if (up) {
-      obs::log(LogLevel::info, ever_up_ ? "cluster engine reconnected to redis" : "cluster engine connected to redis",
+      obs::log(LogLevel::info, ever_up_ ? "cluster engine available again" : "cluster engine connected to redis",
                {{"url", url_for_logs_},
                 {"channels", static_cast<std::uint64_t>(channels_.size())},
                 {"down_ms", ever_up_ ? loop_.now_ms() - down_since_ms_ : std::uint64_t{0}}});
@@ -285,8 +285,8 @@ class RedisEngine final : public pubsub::ClusterEngine {
     if (outage_logged_) return;
     outage_logged_ = true;
     obs::log(LogLevel::warn,
-             ever_up_ ? "cluster engine lost redis; publishes are refused until it is back, retrying"
-                      : "cluster engine cannot reach redis; publishes are refused until it does, retrying",
+             ever_up_ ? "cluster engine unavailable; publishes are refused until it is back"
+                      : "cluster engine cannot reach redis yet; publishes are refused until it does",
              {{"url", url_for_logs_}, {"reason", reason}});
   }
 
