@@ -225,8 +225,8 @@ bool Connection::handle_request(const http::Request& request) {
   std::size_t count = 0;
   for (const auto& [name, value] : response.headers)
     if (count < headers.size()) headers[count++] = {name, value};
-  respond(response.status, request.method == "HEAD" ? std::string_view() : response.body,
-          request.keep_alive() && !worker_.draining(), std::span(headers.data(), count), response.content_type);
+  respond(response.status, response.body, request.keep_alive() && !worker_.draining(),
+          std::span(headers.data(), count), response.content_type, request.method == "HEAD");
   return state_ == State::http;
 }
 
@@ -322,13 +322,16 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
 }
 
 void Connection::respond(int status, std::string_view body, bool keep_alive,
-                         std::span<const http::Header> extra_headers, std::string_view content_type) {
+                         std::span<const http::Header> extra_headers, std::string_view content_type,
+                         bool head_only) {
   std::array<http::Header, 8> headers{};
   std::size_t count = 0;
   headers[count++] = {"Content-Type", content_type};
   for (const auto& header : extra_headers) headers[count++] = header;
   std::string response;  // HTTP answers are off the WebSocket hot path: one allocation is fine
   http::write_response(response, status, std::span(headers.data(), count), body, keep_alive);
+  // RFC 9110 §9.3.2: HEAD gets the GET's headers (Content-Length included), without the body.
+  if (head_only) response.resize(response.size() - body.size());
   write_bytes(response);
   if (!keep_alive) {
     enter_closing();

@@ -134,7 +134,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void upgrade(const Route& route, const http::Request& request);
   void respond(int status, std::string_view body, bool keep_alive,
                std::span<const http::Header> extra_headers = {},
-               std::string_view content_type = "text/plain; charset=utf-8");
+               std::string_view content_type = "text/plain; charset=utf-8", bool head_only = false);
   void respond_error(HandshakeFailure failure, int status, std::string_view reason,
                      std::span<const http::Header> extra_headers = {});
 

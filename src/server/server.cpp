@@ -153,7 +153,8 @@ int Server::run() {
     pthread_kill(waiter.native_handle(), SIGTERM);
     waiter.join();
   }
-  workers_.clear();
+  // The workers (stopped loops, no connections left that matter) stay until the Server goes:
+  // another thread may still be inside publish() and hand them a message meanwhile.
   obs::log(obs::LogLevel::info, "drained; exiting");
   return 0;
 }
