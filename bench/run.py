@@ -371,9 +371,10 @@ def run_idle_case(args, case, port):
         entry["server_rss_after_bytes"] = rss_after
         if connected:
             entry["server_bytes_per_connection"] = round((rss_after - rss_before) / connected, 1)
-            # Both ends of every connection are on this machine: half the growth is the server's.
-            entry["kernel_bytes_per_socket_pair_half"] = round(
-                (kernel_after - kernel_before) * 4096 / connected / 2, 1)
+            # TCP buffer memory only (the "mem" of /proc/net/sockstat, both ends): idle sockets
+            # hold none, so this stays near 0; socket structures themselves are not counted.
+            entry["kernel_tcp_buffer_bytes_per_connection"] = round(
+                (kernel_after - kernel_before) * 4096 / connected, 1)
         results.append(entry)
         log(f"{case} {name}: {connected} connected, "
             f"{entry.get('server_bytes_per_connection')} B/connection (server RSS)")
