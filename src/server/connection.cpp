@@ -414,6 +414,7 @@ void Connection::handle_control(ws::Opcode opcode, std::span<const std::uint8_t>
         const Config& config = worker_.server().config;
         deadline_ms_ = deadline_ms_ - to_ms(config.pong_timeout) + to_ms(config.ping_interval);
         awaiting_pong_ = false;
+        reschedule_timer();  // the wheel still holds the pong deadline
       }
       break;
     case ws::Opcode::close: {

@@ -268,6 +268,21 @@ def test_heartbeat_pings_and_closes_silent_clients():
         assert frames and frames[-1].close_code == 1000, frames
 
 
+def test_pings_keep_their_interval_when_it_is_shorter_than_the_pong_timeout():
+    # A pong re-arms the timer for the next ping: pings come every ping_interval, not every
+    # pong_timeout.
+    with start_server("--ping-interval", "0.5", "--pong-timeout", "5") as server:
+        client = WsClient.connect(server.address)
+        started = time.monotonic()
+        for _ in range(6):
+            frame = client.recv_frame(timeout=SLACK)
+            assert frame.opcode == OP_PING, frame
+            client.send_frame(OP_PONG, frame.payload)
+        elapsed = time.monotonic() - started
+        assert elapsed < 5, f"6 pings took {elapsed:.1f} s with ping_interval 0.5 s"
+        client.close_cleanly()
+
+
 def test_no_pings_within_default_interval():
     # Default ping_interval is 25 s: a short session sees no ping.
     with start_server() as server:
