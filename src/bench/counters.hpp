@@ -23,12 +23,12 @@ class Counter {
 // that sent == received + lost holds once the run has drained; "_all" counts everything, by the
 // time it happened, for the timeline.
 struct alignas(64) WorkerCounters {
-  Counter opened;     // handshakes completed
-  Counter failed;     // connection attempts that never opened
-  Counter ended;      // opened connections that ended (for any reason, ours included)
-  Counter resolved;   // connections ready or failed (a fanout subscriber is ready once acked)
+  Counter opened;      // handshakes completed
+  Counter failed;      // connection attempts that never opened
+  Counter ended;       // opened connections that ended (for any reason, ours included)
+  Counter resolved;    // connections ready or failed (a fanout subscriber is ready once acked)
   Counter subscribed;  // fanout: subscriptions acknowledged
-  Counter errors;     // every error counted, for the progress line
+  Counter errors;      // every error counted, for the progress line
   Counter sent_all;
   Counter received_all;
   Counter sent;      // measured

@@ -25,7 +25,8 @@ class EchoWorker final : public Worker {
     std::uint64_t sent_ns = 0;
     if (!match_echo(slot, message, kind, sent_ns)) return;
     record_latency(now_ns - sent_ns, is_measured(sent_ns));
-    if (now_ns < times_.measure_end_ns && slot.state == SlotState::open) send_sequenced(slot, now_ns);
+    if (now_ns < times_.measure_end_ns && slot.state == SlotState::open)
+      send_sequenced(slot, now_ns);
   }
 
   void fill(Slot& slot) {

@@ -14,11 +14,11 @@
 namespace pylon::bench {
 
 struct ErrorCounts {
-  std::uint64_t refused = 0;   // TCP connect refused (nothing listening, backlog full)
-  std::uint64_t timeout = 0;   // connect or handshake timed out
-  std::uint64_t protocol = 0;  // the server broke RFC 6455; we failed the connection
-  std::uint64_t dropped_sends = 0;  // a send dropped by the client's backpressure bound
-  std::uint64_t mismatched = 0;     // an echo that is not the message sent (or unexpected)
+  std::uint64_t refused = 0;               // TCP connect refused (nothing listening, backlog full)
+  std::uint64_t timeout = 0;               // connect or handshake timed out
+  std::uint64_t protocol = 0;              // the server broke RFC 6455; we failed the connection
+  std::uint64_t dropped_sends = 0;         // a send dropped by the client's backpressure bound
+  std::uint64_t mismatched = 0;            // an echo that is not the message sent (or unexpected)
   std::map<int, std::uint64_t> handshake;  // HTTP status of a refused upgrade -> count
   std::map<int, std::uint64_t> closed;     // close code sent by the server (1006: dropped) -> count
   std::map<std::string, std::uint64_t> server_errors;  // pub/sub error replies by "code"

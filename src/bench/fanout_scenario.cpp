@@ -114,8 +114,7 @@ class FanoutWorker final : public Worker {
 
   void publish(Slot& slot, std::uint64_t intended_ns) {
     const std::uint64_t sequence = plan_.next_sequence.fetch_add(1, std::memory_order_relaxed);
-    plan_.ledger->begin(sequence,
-                        plan_.expected_subscribers.load(std::memory_order_relaxed));
+    plan_.ledger->begin(sequence, plan_.expected_subscribers.load(std::memory_order_relaxed));
     message_.clear();
     message_ += R"({"type":"publish","topic":")";
     message_ += options_.topic;

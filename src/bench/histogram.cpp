@@ -10,7 +10,8 @@ std::size_t LatencyHistogram::index_of(std::uint64_t value) noexcept {
   if (value < kLinear) return static_cast<std::size_t>(value);
   constexpr std::uint64_t kLargest = (std::uint64_t{1} << (kMaxExponent + 1)) - 1;
   value = std::min(value, kLargest);
-  const unsigned exponent = 63u - static_cast<unsigned>(std::countl_zero(value));  // >= kSubBucketBits
+  const unsigned exponent =
+      63u - static_cast<unsigned>(std::countl_zero(value));  // >= kSubBucketBits
   const unsigned shift = exponent - (kSubBucketBits - 1);
   // value >> shift lies in [kPerPower, kLinear): the top kSubBucketBits bits of the value.
   return kLinear + (exponent - kSubBucketBits) * kPerPower +
@@ -27,8 +28,7 @@ std::uint64_t LatencyHistogram::lowest_value(std::size_t index) noexcept {
 
 std::uint64_t LatencyHistogram::highest_value(std::size_t index) noexcept {
   if (index < kLinear) return index;
-  const unsigned exponent =
-      static_cast<unsigned>((index - kLinear) / kPerPower) + kSubBucketBits;
+  const unsigned exponent = static_cast<unsigned>((index - kLinear) / kPerPower) + kSubBucketBits;
   return lowest_value(index) + (std::uint64_t{1} << (exponent - (kSubBucketBits - 1))) - 1;
 }
 

@@ -6,7 +6,9 @@
 namespace pylon::bench {
 namespace {
 
-double us(std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
+double us(std::uint64_t ns) {
+  return static_cast<double>(ns) / 1000.0;
+}
 
 void percentiles(JsonWriter& json, std::string_view name, const LatencyHistogram& histogram) {
   json.begin_object(name);
@@ -84,8 +86,9 @@ std::string to_json(const BenchResult& r) {
   json.integer("bytes_sent", r.bytes_sent);
   json.integer("bytes_received", r.bytes_received);
   json.number("throughput", r.throughput());
-  json.number("throughput_bytes",
-              r.measured_seconds > 0 ? static_cast<double>(r.bytes_received) / r.measured_seconds : 0);
+  json.number("throughput_bytes", r.measured_seconds > 0
+                                      ? static_cast<double>(r.bytes_received) / r.measured_seconds
+                                      : 0);
   percentiles(json, "latency_us", r.latency);
   percentiles(json, "handshake_us", r.handshake);
 
@@ -135,9 +138,10 @@ std::string to_json(const BenchResult& r) {
                   r.received > 0 ? s.cpu_seconds * 1e6 / static_cast<double>(r.received) : 0);
     if (o.scenario == Scenario::connect)
       json.number("server_bytes_per_connection",
-                  r.opened > 0 ? (static_cast<double>(s.rss_after) - static_cast<double>(s.rss_before)) /
-                                     static_cast<double>(r.opened)
-                               : 0);
+                  r.opened > 0
+                      ? (static_cast<double>(s.rss_after) - static_cast<double>(s.rss_before)) /
+                            static_cast<double>(r.opened)
+                      : 0);
   }
 
   json.begin_array("timeline");

@@ -32,7 +32,8 @@ bool parse_scenario(std::string_view name, Scenario& scenario) noexcept {
 
 std::string parse_header(std::string_view text, std::pair<std::string, std::string>& header) {
   const std::size_t colon = text.find(':');
-  if (colon == std::string_view::npos) return "--header: expected 'Name: value': " + std::string(text);
+  if (colon == std::string_view::npos)
+    return "--header: expected 'Name: value': " + std::string(text);
   const std::string_view name = trim(text.substr(0, colon));
   if (name.empty()) return "--header: empty name: " + std::string(text);
   header = {std::string(name), std::string(trim(text.substr(colon + 1)))};
@@ -55,7 +56,8 @@ std::string validate(Options& options) {
     if (options.subscribers == 0) options.subscribers = options.connections;
     if (options.subscribers == 0) return "--subscribers must be at least 1";
     if (options.publishers == 0) return "--publishers must be at least 1";
-    if (options.topic.empty() || options.topic.size() > 128) return "--topic must be 1 to 128 bytes";
+    if (options.topic.empty() || options.topic.size() > 128)
+      return "--topic must be 1 to 128 bytes";
     if (options.binary) return "--binary does not apply to fanout (the protocol is JSON text)";
   } else if (options.connections == 0) {
     return "--connections must be at least 1";
@@ -66,7 +68,8 @@ std::string validate(Options& options) {
            std::string(scenario_name(options.scenario)) + " scenario";
   if (options.scenario == Scenario::echo && options.rate > 0)
     return "--rate does not apply to echo (a closed loop); use the rate scenario";
-  if (options.size == 0 && options.scenario != Scenario::connect) return "--size must be at least 1";
+  if (options.size == 0 && options.scenario != Scenario::connect)
+    return "--size must be at least 1";
   if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
   const std::size_t connections = total_connections(options);
   if (options.threads > connections) options.threads = static_cast<unsigned>(connections);

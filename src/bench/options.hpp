@@ -27,18 +27,18 @@ struct Options {
   Scenario scenario = Scenario::echo;
   std::vector<std::string> urls;  // connection k goes to urls[k % size]
   std::size_t connections = 10;
-  double duration = 10;  // seconds measured (after warmup)
-  double warmup = 0;     // seconds run but not measured
-  std::size_t size = 16;  // message bytes
-  double rate = 0;        // rate, fanout: messages per second in total
+  double duration = 10;       // seconds measured (after warmup)
+  double warmup = 0;          // seconds run but not measured
+  std::size_t size = 16;      // message bytes
+  double rate = 0;            // rate, fanout: messages per second in total
   std::size_t in_flight = 1;  // echo: messages in flight per connection
   double ramp_rate = 0;       // new connections per second; 0: as fast as the server answers
   bool binary = false;
-  unsigned threads = 0;  // 0: one per core
+  unsigned threads = 0;                       // 0: one per core
   std::vector<std::string> source_addresses;  // connection k binds source_addresses[k % size]
   std::vector<std::pair<std::string, std::string>> headers;
-  double max_error_rate = 0;  // exit 1 when errors / operations is above this
-  std::vector<int> pids;  // server processes to sample (RSS, CPU time), summed; empty: none
+  double max_error_rate = 0;    // exit 1 when errors / operations is above this
+  std::vector<int> pids;        // server processes to sample (RSS, CPU time), summed; empty: none
   std::size_t subscribers = 0;  // fanout (0: --connections)
   std::size_t publishers = 1;   // fanout
   std::string topic = "bench";  // fanout

@@ -39,7 +39,8 @@ std::optional<double> read_cpu_seconds(int pid) {
   const char* end_of_comm = std::strrchr(line, ')');
   if (end_of_comm == nullptr) return std::nullopt;
   unsigned long long utime = 0, stime = 0;
-  // After ") ": state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime
+  // After ") ": state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime
+  // stime
   if (std::sscanf(end_of_comm + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
                   &stime) != 2)
     return std::nullopt;

@@ -30,7 +30,9 @@ constexpr std::uint64_t kFinishNs = 5 * kSecondNs;
 // times before the first message can reach any of them.
 constexpr std::uint64_t kStartDelayNs = 5'000'000;
 
-std::uint64_t now_ns() { return ClientTimer::monotonic_ns(); }
+std::uint64_t now_ns() {
+  return ClientTimer::monotonic_ns();
+}
 
 void sleep_until_ns(std::uint64_t deadline_ns) {
   // steady_clock is CLOCK_MONOTONIC, the clock of ClientTimer::monotonic_ns().
@@ -38,7 +40,9 @@ void sleep_until_ns(std::uint64_t deadline_ns) {
       std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline_ns)));
 }
 
-double to_us(std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
+double to_us(std::uint64_t ns) {
+  return static_cast<double>(ns) / 1000.0;
+}
 
 class Coordinator {
  public:
@@ -52,11 +56,12 @@ class Coordinator {
     if (!options_.pids.empty()) {
       const auto before = sample_processes(options_.pids);
       if (!before) {
-        std::fprintf(stderr, "pylon bench: --pid: cannot read /proc/PID/status and stat of every process\n");
+        std::fprintf(
+            stderr, "pylon bench: --pid: cannot read /proc/PID/status and stat of every process\n");
         return kExitUsage;
       }
-      result_.server = ServerStats{.pids = options_.pids, .rss_before = before->rss_bytes,
-                                   .rss_max = before->rss_bytes};
+      result_.server = ServerStats{
+          .pids = options_.pids, .rss_before = before->rss_bytes, .rss_max = before->rss_bytes};
     }
     if (options_.scenario == Scenario::fanout) {
       // Room for 30 s of messages in flight.
@@ -118,7 +123,9 @@ class Coordinator {
     for (const auto& worker : workers_) sum += (worker->counters.*field).get();
     return sum;
   }
-  std::uint64_t open_now() const { return total(&WorkerCounters::opened) - total(&WorkerCounters::ended); }
+  std::uint64_t open_now() const {
+    return total(&WorkerCounters::opened) - total(&WorkerCounters::ended);
+  }
 
   // Waits until `deadline_ns` or until `done` says so, sampling the timeline every second.
   void run_until(std::uint64_t deadline_ns, const char* phase, const std::function<bool()>& done) {
@@ -140,7 +147,8 @@ class Coordinator {
     const std::uint64_t target = result_.connections_target;
     std::uint64_t deadline = run_start_ns_ + kConnectSlackNs;
     if (options_.ramp_rate > 0)
-      deadline += static_cast<std::uint64_t>(static_cast<double>(target) / options_.ramp_rate * 1e9);
+      deadline +=
+          static_cast<std::uint64_t>(static_cast<double>(target) / options_.ramp_rate * 1e9);
     run_until(deadline, "connect", [&] { return total(&WorkerCounters::resolved) >= target; });
     result_.connect_seconds = static_cast<double>(now_ns() - run_start_ns_) / 1e9;
   }
@@ -160,7 +168,8 @@ class Coordinator {
     times.measure_start_ns = times.start_ns + static_cast<std::uint64_t>(options_.warmup * 1e9);
     times.measure_end_ns =
         times.measure_start_ns + static_cast<std::uint64_t>(options_.duration * 1e9);
-    plan_.expected_subscribers.store(static_cast<std::uint32_t>(total(&WorkerCounters::subscribed)));
+    plan_.expected_subscribers.store(
+        static_cast<std::uint32_t>(total(&WorkerCounters::subscribed)));
     for (auto& worker : workers_) worker->post_begin(times);
 
     const auto all_gone = [&] { return open_now() == 0; };
@@ -168,10 +177,9 @@ class Coordinator {
     const auto cpu_before = sample_server();
     run_until(times.measure_end_ns, "measure", all_gone);
     const std::uint64_t measure_end = std::min(now_ns(), times.measure_end_ns);
-    result_.measured_seconds =
-        measure_end > times.measure_start_ns
-            ? static_cast<double>(measure_end - times.measure_start_ns) / 1e9
-            : 0;
+    result_.measured_seconds = measure_end > times.measure_start_ns
+                                   ? static_cast<double>(measure_end - times.measure_start_ns) / 1e9
+                                   : 0;
     server_window(cpu_before);
     run_until(times.measure_end_ns + kDrainNs, "drain", [&] { return all_gone() || drained(); });
   }
@@ -229,7 +237,8 @@ class Coordinator {
     }
     {
       std::unique_lock lock(snapshot->mutex);
-      snapshot->done.wait_for(lock, std::chrono::seconds(1), [&] { return snapshot->pending == 0; });
+      snapshot->done.wait_for(lock, std::chrono::seconds(1),
+                              [&] { return snapshot->pending == 0; });
       // Connect: the handshakes of the interval are its latency.
       const LatencyHistogram& latency =
           options_.scenario == Scenario::connect ? snapshot->handshake : snapshot->latency;
@@ -276,9 +285,9 @@ class Coordinator {
     if (options_.scenario == Scenario::fanout)
       r.expected_deliveries = total(&WorkerCounters::published) * plan_.expected_subscribers.load();
     r.operations = r.opened + r.failed + r.sent;
-    r.error_rate = r.operations == 0 ? 0
-                                     : static_cast<double>(r.errors.total()) /
-                                           static_cast<double>(r.operations);
+    r.error_rate = r.operations == 0
+                       ? 0
+                       : static_cast<double>(r.errors.total()) / static_cast<double>(r.operations);
     r.passed = r.error_rate <= options_.max_error_rate;
   }
 

@@ -1,7 +1,7 @@
-// `pylon bench`: runs a scenario (docs/bench.md) and reports it. Called by src/cli/bench_command.cpp
-// on the main thread, which coordinates: it starts one worker thread per --threads, moves the
-// run through its phases (connect, warmup, measure, drain), samples the timeline every second and
-// writes the summary, --json and --report at the end.
+// `pylon bench`: runs a scenario (docs/bench.md) and reports it. Called by
+// src/cli/bench_command.cpp on the main thread, which coordinates: it starts one worker thread per
+// --threads, moves the run through its phases (connect, warmup, measure, drain), samples the
+// timeline every second and writes the summary, --json and --report at the end.
 #pragma once
 
 #include "bench/options.hpp"

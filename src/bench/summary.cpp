@@ -63,9 +63,11 @@ void print_summary(const BenchResult& r, std::FILE* out) {
   else if (o.scenario != Scenario::connect)
     std::fprintf(out, "%-14s %zu connections, %zu B %s%s\n", "setup", o.connections, o.size,
                  o.binary ? "binary" : "text",
-                 o.scenario == Scenario::rate ? (", " + number_text(o.rate) + " msg/s").c_str()
-                                              : (", " + std::to_string(o.in_flight) + " in flight").c_str());
-  std::fprintf(out, "%-14s %llu/%llu opened, %llu failed, peak %llu open, %.2fs to connect (%.0f/s)\n",
+                 o.scenario == Scenario::rate
+                     ? (", " + number_text(o.rate) + " msg/s").c_str()
+                     : (", " + std::to_string(o.in_flight) + " in flight").c_str());
+  std::fprintf(out,
+               "%-14s %llu/%llu opened, %llu failed, peak %llu open, %.2fs to connect (%.0f/s)\n",
                "connections", static_cast<ull>(r.opened), static_cast<ull>(r.connections_target),
                static_cast<ull>(r.failed), static_cast<ull>(r.peak_open), r.connect_seconds,
                r.connection_rate());
@@ -79,10 +81,12 @@ void print_summary(const BenchResult& r, std::FILE* out) {
                    static_cast<ull>(r.expected_deliveries), static_cast<ull>(r.completed));
     else
       std::fprintf(out, "%-14s sent %llu, received %llu, lost %llu\n", "messages",
-                   static_cast<ull>(r.sent), static_cast<ull>(r.received), static_cast<ull>(r.lost));
-    std::fprintf(out, "%-14s %.1f msg/s, %s/s\n",
-                 o.scenario == Scenario::fanout ? "delivered" : "throughput", r.throughput(),
-                 bytes_text(r.measured_seconds > 0 ? r.bytes_received / r.measured_seconds : 0).c_str());
+                   static_cast<ull>(r.sent), static_cast<ull>(r.received),
+                   static_cast<ull>(r.lost));
+    std::fprintf(
+        out, "%-14s %.1f msg/s, %s/s\n",
+        o.scenario == Scenario::fanout ? "delivered" : "throughput", r.throughput(),
+        bytes_text(r.measured_seconds > 0 ? r.bytes_received / r.measured_seconds : 0).c_str());
     print_percentiles(out, o.scenario == Scenario::fanout ? "delivery" : "latency", r.latency);
     if (o.scenario == Scenario::fanout) print_percentiles(out, "last delivery", r.last_delivery);
   } else {
@@ -115,7 +119,8 @@ void print_summary(const BenchResult& r, std::FILE* out) {
   item("mismatched", e.mismatched);
   for (const auto& [status, count] : e.handshake)
     item(("handshake " + std::to_string(status)).c_str(), count);
-  for (const auto& [code, count] : e.closed) item(("closed " + std::to_string(code)).c_str(), count);
+  for (const auto& [code, count] : e.closed)
+    item(("closed " + std::to_string(code)).c_str(), count);
   for (const auto& [code, count] : e.server_errors) item(("server " + code).c_str(), count);
   for (const auto& [message, count] : e.other) item(message.c_str(), count);
   std::fprintf(out, "\n");

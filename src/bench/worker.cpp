@@ -250,7 +250,8 @@ bool Worker::send_sequenced(Slot& slot, std::uint64_t timestamp_ns) {
     slot.in_flight = std::move(grown);
     slot.in_flight_head = 0;
   }
-  slot.in_flight[(slot.in_flight_head + slot.in_flight_size) % slot.in_flight.size()] = timestamp_ns;
+  slot.in_flight[(slot.in_flight_head + slot.in_flight_size) % slot.in_flight.size()] =
+      timestamp_ns;
   ++slot.in_flight_size;
   counters.sent_all.add();
   if (is_measured(timestamp_ns)) {

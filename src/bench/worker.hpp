@@ -42,9 +42,9 @@ struct SharedPlan {
   // One profile per (URL, source address): connection k uses urls[k % U] and
   // source_addresses[(k / U) % S], so that both lists are spread evenly.
   std::vector<std::shared_ptr<const ClientProfile>> profiles;
-  std::uint64_t connect_start_ns = 0;  // the ramp's time zero
-  std::unique_ptr<FanoutLedger> ledger;  // fanout only
-  std::atomic<std::uint64_t> next_sequence{0};    // fanout: message numbers across publishers
+  std::uint64_t connect_start_ns = 0;                  // the ramp's time zero
+  std::unique_ptr<FanoutLedger> ledger;                // fanout only
+  std::atomic<std::uint64_t> next_sequence{0};         // fanout: message numbers across publishers
   std::atomic<std::uint32_t> expected_subscribers{0};  // fanout: acked when publishing began
 
   const std::shared_ptr<const ClientProfile>& profile_for(std::size_t connection) const;
@@ -72,7 +72,7 @@ class Worker {
   bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }  // any thread
 
   // Coordinator -> loop thread.
-  void post_begin(RunTimes times);                           // start the message phase
+  void post_begin(RunTimes times);                             // start the message phase
   void post_snapshot(std::shared_ptr<IntervalSnapshot> into);  // merge + reset interval data
   void post_finish();  // close every connection; the loop stops once they are gone
 
@@ -151,9 +151,9 @@ class Worker {
   static void handle_error(WebSocketClient& client, std::string_view error);
 
   void begin_connecting();
-  void open_next();        // opens connections that are due (ramp) or fit (no ramp)
+  void open_next();  // opens connections that are due (ramp) or fit (no ramp)
   void open(Slot& slot);
-  void connection_settled(); // one attempt opened or failed: room for the next (no ramp)
+  void connection_settled();  // one attempt opened or failed: room for the next (no ramp)
   void slot_ended(Slot& slot);
   void finish();
   void check_closed();

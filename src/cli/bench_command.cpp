@@ -38,13 +38,16 @@ std::function<int()> add_bench_command(CLI::App& app) {
   command->add_option("--source-address", o.source_addresses,
                       "local addresses to bind, e.g. 127.0.0.2 127.0.0.3 (spreads source ports)");
   command->add_option("-H,--header", parsed->headers, "extra request header 'Name: value'");
-  command->add_option("--max-error-rate", o.max_error_rate,
-                      "exit 1 when errors / operations is above this")
+  command
+      ->add_option("--max-error-rate", o.max_error_rate,
+                   "exit 1 when errors / operations is above this")
       ->capture_default_str();
-  command->add_option("--pid", o.pids,
-                      "server process(es) to sample: RSS and CPU time from /proc (PID[,PID...])")
+  command
+      ->add_option("--pid", o.pids,
+                   "server process(es) to sample: RSS and CPU time from /proc (PID[,PID...])")
       ->delimiter(',');
-  command->add_option("--subscribers", o.subscribers, "fanout: subscribers (default --connections)");
+  command->add_option("--subscribers", o.subscribers,
+                      "fanout: subscribers (default --connections)");
   command->add_option("--publishers", o.publishers, "fanout: publishers")->capture_default_str();
   command->add_option("--topic", o.topic, "fanout: topic")->capture_default_str();
   command->add_option("--json", o.json_path, "write the results as JSON to FILE");

@@ -66,14 +66,21 @@ ClientTimer::ClientTimer(ClientLoop& loop, std::function<void()> on_fire)
     : impl_(std::make_unique<Impl>(loop.state_->loop, std::move(on_fire))) {}
 ClientTimer::~ClientTimer() = default;
 
-void ClientTimer::arm_at(std::uint64_t deadline_ns) { impl_->arm_at(deadline_ns); }
-void ClientTimer::disarm() { impl_->disarm(); }
-bool ClientTimer::armed() const noexcept { return impl_->armed(); }
+void ClientTimer::arm_at(std::uint64_t deadline_ns) {
+  impl_->arm_at(deadline_ns);
+}
+void ClientTimer::disarm() {
+  impl_->disarm();
+}
+bool ClientTimer::armed() const noexcept {
+  return impl_->armed();
+}
 
 std::uint64_t ClientTimer::monotonic_ns() noexcept {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<std::uint64_t>(ts.tv_nsec);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000 +
+         static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 }  // namespace pylon
