@@ -24,8 +24,21 @@ constexpr bool is_ows(char c) noexcept {
 constexpr bool is_tchar(char c) noexcept {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -510,8 +523,7 @@ MessageInflater::Status MessageInflater::fail(Status status) noexcept {
 }
 
 MessageInflater::Status MessageInflater::inflate(std::span<const std::uint8_t> compressed,
-                                                 bool last, std::uint64_t limit,
-                                                 std::string& out) {
+                                                 bool last, std::uint64_t limit, std::string& out) {
   for (std::size_t offset = 0; offset < compressed.size();) {
     const std::size_t slice = std::min(compressed.size() - offset, kMaxSlice);
     if (const Status status = run(compressed.data() + offset, slice, limit, out);

@@ -3,8 +3,8 @@
 // values in, header values and parameters out; message bytes in, message bytes out.
 //
 // Negotiation functions are pure and callable from any thread. A MessageDeflater / MessageInflater
-// owns one zlib stream (heap-allocated once at construction: zlib keeps a pointer back to it, so the
-// object can move but the stream does not); it is used by one thread at a time. With
+// owns one zlib stream (heap-allocated once at construction: zlib keeps a pointer back to it, so
+// the object can move but the stream does not); it is used by one thread at a time. With
 // no_context_takeover one deflater may serve many connections of the same loop (compress-once
 // broadcast), since nothing of one message is carried into the next.
 #pragma once

@@ -34,14 +34,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const DeflateServerPolicy policy{
       .context_takeover = (selector & 1) != 0,
-      .max_window_bits = static_cast<std::uint8_t>(8 + ((selector >> 1) & 7) + ((selector >> 4) & 1)),
+      .max_window_bits =
+          static_cast<std::uint8_t>(8 + ((selector >> 1) & 7) + ((selector >> 4) & 1)),
       .client_max_window_bits = static_cast<std::uint8_t>(8 + ((selector >> 5) & 7))};
   std::string response = "junk";
   const auto agreed = negotiate_deflate(value, policy, response);
   check(agreed.has_value() == !response.empty());
   if (agreed) {
     check(in_range(*agreed));
-    check(agreed->server_max_window_bits <= std::max<int>(8, std::min<int>(15, policy.max_window_bits)));
+    check(agreed->server_max_window_bits <=
+          std::max<int>(8, std::min<int>(15, policy.max_window_bits)));
     if (!policy.context_takeover) {
       check(agreed->server_no_context_takeover && agreed->client_no_context_takeover);
     }
@@ -56,8 +58,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   // The raw value as a server's response.
-  const DeflateClientOptions options{.request_no_context_takeover = (selector & 2) != 0,
-                                     .max_window_bits = static_cast<std::uint8_t>(8 + (selector >> 4))};
+  const DeflateClientOptions options{
+      .request_no_context_takeover = (selector & 2) != 0,
+      .max_window_bits = static_cast<std::uint8_t>(8 + (selector >> 4))};
   std::string error = "junk";
   const auto accepted = accept_deflate_response(value, options, error);
   if (accepted) {

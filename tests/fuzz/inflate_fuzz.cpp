@@ -71,8 +71,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t offset = 0;
   const int count = 1 + static_cast<int>(rng() % 4);
   for (int i = 0; i < count; ++i) {
-    const std::size_t length =
-        i + 1 == count ? rest.size() - offset : std::min<std::size_t>(rest.size() - offset, rng() % 64);
+    const std::size_t length = i + 1 == count
+                                   ? rest.size() - offset
+                                   : std::min<std::size_t>(rest.size() - offset, rng() % 64);
     messages.push_back(rest.substr(offset, length));
     offset += length;
   }
@@ -82,7 +83,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<std::string> compressed(messages.size());
     for (std::size_t i = 0; i < messages.size(); ++i) deflater.compress(messages[i], compressed[i]);
     const std::vector<std::string_view> views(compressed.begin(), compressed.end());
-    const Outcome outcome = inflate_messages(views, bits, no_context_takeover, ~std::uint64_t{0}, &rng);
+    const Outcome outcome =
+        inflate_messages(views, bits, no_context_takeover, ~std::uint64_t{0}, &rng);
     check(outcome.status == Status::ok && outcome.messages.size() == messages.size());
     for (std::size_t i = 0; i < messages.size(); ++i) check(outcome.messages[i] == messages[i]);
     return 0;

@@ -61,8 +61,7 @@ TEST(PermessageDeflateNegotiationTest, PlainOfferSharedAddsBothNoContextTakeover
 TEST(PermessageDeflateNegotiationTest, BrowserOffer) {
   // What Chromium and Firefox send.
   std::string response;
-  const auto params =
-      negotiate("permessage-deflate; client_max_window_bits", kShared, response);
+  const auto params = negotiate("permessage-deflate; client_max_window_bits", kShared, response);
   ASSERT_TRUE(params);
   EXPECT_EQ(response,
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
@@ -79,7 +78,8 @@ TEST(PermessageDeflateNegotiationTest, ServerNoContextTakeover) {
   // §7.1.1.1: no value allowed, quoted or not.
   EXPECT_TRUE(declined("permessage-deflate; server_no_context_takeover=1"));
   EXPECT_TRUE(declined("permessage-deflate; server_no_context_takeover=\"x\""));
-  EXPECT_TRUE(declined("permessage-deflate; server_no_context_takeover; server_no_context_takeover"));
+  EXPECT_TRUE(
+      declined("permessage-deflate; server_no_context_takeover; server_no_context_takeover"));
 }
 
 TEST(PermessageDeflateNegotiationTest, ClientNoContextTakeover) {
@@ -91,7 +91,8 @@ TEST(PermessageDeflateNegotiationTest, ClientNoContextTakeover) {
   EXPECT_FALSE(params->server_no_context_takeover);
   EXPECT_EQ(response, "permessage-deflate; client_no_context_takeover");
   EXPECT_TRUE(declined("permessage-deflate; client_no_context_takeover=true"));
-  EXPECT_TRUE(declined("permessage-deflate; client_no_context_takeover; client_no_context_takeover"));
+  EXPECT_TRUE(
+      declined("permessage-deflate; client_no_context_takeover; client_no_context_takeover"));
 }
 
 TEST(PermessageDeflateNegotiationTest, ServerMaxWindowBits) {
@@ -134,11 +135,11 @@ TEST(PermessageDeflateNegotiationTest, ServerMaxWindowBitsFromPolicy) {
   params = negotiate("permessage-deflate; server_max_window_bits=9", small, response);
   EXPECT_EQ(params->server_max_window_bits, 9);
   // Out-of-range policies are clamped.
-  params = negotiate("permessage-deflate", {.context_takeover = true, .max_window_bits = 3},
-                     response);
+  params =
+      negotiate("permessage-deflate", {.context_takeover = true, .max_window_bits = 3}, response);
   EXPECT_EQ(params->server_max_window_bits, 8);
-  params = negotiate("permessage-deflate", {.context_takeover = true, .max_window_bits = 20},
-                     response);
+  params =
+      negotiate("permessage-deflate", {.context_takeover = true, .max_window_bits = 20}, response);
   EXPECT_EQ(params->server_max_window_bits, 15);
   EXPECT_EQ(response, "permessage-deflate");
 }
@@ -235,8 +236,7 @@ TEST(PermessageDeflateNegotiationTest, OtherExtensionsInTheList) {
 
 TEST(PermessageDeflateNegotiationTest, QuotedValues) {
   std::string response;
-  auto params =
-      negotiate("permessage-deflate; server_max_window_bits=\"10\"", kTakeover, response);
+  auto params = negotiate("permessage-deflate; server_max_window_bits=\"10\"", kTakeover, response);
   ASSERT_TRUE(params);
   EXPECT_EQ(params->server_max_window_bits, 10);
   EXPECT_EQ(response, "permessage-deflate; server_max_window_bits=10");
@@ -265,8 +265,10 @@ TEST(PermessageDeflateNegotiationTest, CaseOfTokens) {
 }
 
 TEST(PermessageDeflateNegotiationTest, Whitespace) {
-  EXPECT_EQ(response_for("  permessage-deflate  ;  client_max_window_bits = 10 ;\tserver_no_context_takeover\t "),
-            "permessage-deflate; server_no_context_takeover; client_max_window_bits=10");
+  EXPECT_EQ(
+      response_for(
+          "  permessage-deflate  ;  client_max_window_bits = 10 ;\tserver_no_context_takeover\t "),
+      "permessage-deflate; server_no_context_takeover; client_max_window_bits=10");
   EXPECT_EQ(response_for("permessage-deflate;server_max_window_bits=10"),
             "permessage-deflate; server_max_window_bits=10");
   // Syntax errors decline the offer.
@@ -305,7 +307,8 @@ TEST(PermessageDeflateClientTest, OffersAreAcceptedByOurServer) {
        {DeflateClientOptions{}, DeflateClientOptions{.request_no_context_takeover = true},
         DeflateClientOptions{.max_window_bits = 9}}) {
     for (const DeflateServerPolicy& policy :
-         {kShared, kTakeover, DeflateServerPolicy{.max_window_bits = 12, .client_max_window_bits = 8}}) {
+         {kShared, kTakeover,
+          DeflateServerPolicy{.max_window_bits = 12, .client_max_window_bits = 8}}) {
       std::string response, error;
       const auto server = negotiate(deflate_offer(options), policy, response);
       ASSERT_TRUE(server);
@@ -358,25 +361,25 @@ TEST(PermessageDeflateClientTest, DeclinedIsNotAnError) {
 }
 
 TEST(PermessageDeflateClientTest, FailuresPerSection7_1) {
-  client_error("permessage-deflate; foo");                                     // unknown
+  client_error("permessage-deflate; foo");  // unknown
   client_error("permessage-deflate; server_no_context_takeover; server_no_context_takeover");
-  client_error("permessage-deflate; server_no_context_takeover=1");            // invalid value
+  client_error("permessage-deflate; server_no_context_takeover=1");  // invalid value
   client_error("permessage-deflate; client_no_context_takeover=1");
-  client_error("permessage-deflate; server_max_window_bits");                  // value required
+  client_error("permessage-deflate; server_max_window_bits");  // value required
   client_error("permessage-deflate; server_max_window_bits=16");
   client_error("permessage-deflate; server_max_window_bits=7");
   client_error("permessage-deflate; server_max_window_bits=08");
-  client_error("permessage-deflate; client_max_window_bits");                  // value required
+  client_error("permessage-deflate; client_max_window_bits");  // value required
   client_error("permessage-deflate; client_max_window_bits=16");
   client_error("permessage-deflate; client_max_window_bits=10; client_max_window_bits=10");
   client_error("permessage-deflate; server_max_window_bits=11", {.max_window_bits = 10});
   client_error("permessage-deflate", {.max_window_bits = 10});  // absent = 15 > offered
   client_error("permessage-deflate; client_no_context_takeover",
-               {.request_no_context_takeover = true});            // §7.1.1.1 MUST include
-  client_error("permessage-deflate, permessage-deflate");          // accepted twice
-  client_error("x-other");                                         // not offered
+               {.request_no_context_takeover = true});     // §7.1.1.1 MUST include
+  client_error("permessage-deflate, permessage-deflate");  // accepted twice
+  client_error("x-other");                                 // not offered
   client_error("permessage-deflate, x-other");
-  client_error("permessage-deflate;");                             // syntax
+  client_error("permessage-deflate;");  // syntax
   client_error("permessage-deflate; server_max_window_bits=\"10");
 }
 
@@ -408,8 +411,9 @@ std::string random_bytes(std::size_t size, unsigned seed) {
 }
 
 std::string compressible_text(std::size_t size, unsigned seed) {
-  static const char* const kWords[] = {"{\"topic\":", "\"chat/room-", "\"user\":", "\"hello\"",
-                                       "\"message\":", "world", ", ", "}", "42", "temperature"};
+  static const char* const kWords[] = {"{\"topic\":",  "\"chat/room-", "\"user\":", "\"hello\"",
+                                       "\"message\":", "world",        ", ",        "}",
+                                       "42",           "temperature"};
   std::mt19937 rng(seed);
   std::string s;
   while (s.size() < size) s += kWords[rng() % 10];
@@ -437,17 +441,19 @@ TEST(PermessageDeflateCodecTest, RfcExamplesOfOtherEncodings) {
   EXPECT_EQ(inflate_all(inflater, std::string_view("\xf2\x00\x11\x00\x00", 5)), "Hello");
   // §7.2.3.3: a DEFLATE block with no compression.
   MessageInflater stored(15, false);
-  EXPECT_EQ(inflate_all(stored, std::string_view("\x00\x05\x00\xfa\xff\x48\x65\x6c\x6c\x6f\x00", 11)),
-            "Hello");
+  EXPECT_EQ(
+      inflate_all(stored, std::string_view("\x00\x05\x00\xfa\xff\x48\x65\x6c\x6c\x6f\x00", 11)),
+      "Hello");
   // §7.2.3.4: a block with BFINAL = 1, then a normal message (context kept).
   MessageInflater final_block(15, false);
   EXPECT_EQ(inflate_all(final_block, std::string_view("\xf3\x48\xcd\xc9\xc9\x07\x00", 7)), "Hello");
   EXPECT_EQ(inflate_all(final_block, std::string_view("\xf2\x00\x11\x00\x00", 5)), "Hello");
   // §7.2.3.5: two DEFLATE blocks in one message.
   MessageInflater two_blocks(15, false);
-  EXPECT_EQ(inflate_all(two_blocks,
-                        std::string_view("\xf2\x48\x05\x00\x00\x00\xff\xff\xca\xc9\xc9\x07\x00", 13)),
-            "Hello");
+  EXPECT_EQ(
+      inflate_all(two_blocks,
+                  std::string_view("\xf2\x48\x05\x00\x00\x00\xff\xff\xca\xc9\xc9\x07\x00", 13)),
+      "Hello");
 }
 
 TEST(PermessageDeflateCodecTest, EmptyMessage) {
@@ -510,8 +516,8 @@ TEST(PermessageDeflateCodecTest, FragmentedInArbitraryPieces) {
     std::size_t offset = 0;
     // Pieces of 0..(1..300) bytes, the last piece possibly empty.
     while (offset < compressed.size()) {
-      const std::size_t piece =
-          std::min<std::size_t>(compressed.size() - offset, rng() % (message_index % 4 == 0 ? 3 : 300));
+      const std::size_t piece = std::min<std::size_t>(compressed.size() - offset,
+                                                      rng() % (message_index % 4 == 0 ? 3 : 300));
       ASSERT_EQ(inflater.inflate(std::string_view(compressed).substr(offset, piece), false,
                                  message.size(), out),
                 Status::ok);
@@ -667,8 +673,9 @@ TEST(PermessageDeflateCodecTest, CorruptInput) {
     // After reset() the inflater is usable again.
     inflater.reset();
     out.clear();
-    EXPECT_EQ(inflater.inflate(std::string_view("\xf2\x48\xcd\xc9\xc9\x07\x00", 7), true, 1000, out),
-              Status::ok);
+    EXPECT_EQ(
+        inflater.inflate(std::string_view("\xf2\x48\xcd\xc9\xc9\x07\x00", 7), true, 1000, out),
+        Status::ok);
     EXPECT_EQ(out, "Hello");
   }
   {
