@@ -36,6 +36,14 @@ enum class SendStatus : std::uint8_t {
 
 enum class MessageKind : std::uint8_t { text, binary };
 
+// What became of a publish.
+struct PublishResult {
+  // false: the cluster engine cannot reach the other instances right now, so the message was
+  // delivered nowhere (never to this instance alone): tell the publisher, e.g. engine_unavailable.
+  bool accepted = true;
+  std::size_t subscribers = 0;  // subscribers on this instance when it was published
+};
+
 // What a topic delivery does to a subscriber whose backlog is past max_backpressure.
 enum class SlowConsumerPolicy : std::uint8_t {
   close,  // close it with 1008 "slow consumer" (the default: the client reconnects and resyncs)
@@ -56,7 +64,7 @@ bool subscribe(Connection& connection, std::string_view topic);
 bool unsubscribe(Connection& connection, std::string_view topic);
 bool is_subscribed(const Connection& connection, std::string_view topic) noexcept;
 std::size_t subscription_count(const Connection& connection) noexcept;
-std::size_t publish(Connection& connection, std::string_view topic, std::string_view message, MessageKind kind);
+PublishResult publish(Connection& connection, std::string_view topic, std::string_view message, MessageKind kind);
 }  // namespace detail
 
 // A handle to one open WebSocket connection.
@@ -83,8 +91,8 @@ class WebSocket {
   bool unsubscribe(std::string_view topic) { return detail::unsubscribe(*connection_, topic); }
   bool is_subscribed(std::string_view topic) const noexcept { return detail::is_subscribed(*connection_, topic); }
   std::size_t subscription_count() const noexcept { return detail::subscription_count(*connection_); }
-  // Same as App::publish, from this connection's loop; returns the subscribers on this instance.
-  std::size_t publish(std::string_view topic, std::string_view message, MessageKind kind = MessageKind::text) {
+  // Same as App::publish, from this connection's loop.
+  PublishResult publish(std::string_view topic, std::string_view message, MessageKind kind = MessageKind::text) {
     return detail::publish(*connection_, topic, message, kind);
   }
 
@@ -162,9 +170,9 @@ class App {
   App& get(std::string path, HttpHandler handler);
   App& post(std::string path, HttpHandler handler);
 
-  // Any thread: delivers message to every subscriber of topic on every loop, encoded once.
-  // Returns how many subscribers this instance had for it at that moment.
-  std::size_t publish(std::string_view topic, std::string_view message, MessageKind kind = MessageKind::text);
+  // Any thread: delivers message to every subscriber of topic on every loop (and, with a cluster
+  // engine, on every instance), encoded once.
+  PublishResult publish(std::string_view topic, std::string_view message, MessageKind kind = MessageKind::text);
 
   // Binds config.listen on every loop, runs until SIGTERM/SIGINT (or drain()) has drained every
   // connection, and returns the process exit code. Throws std::system_error when it cannot bind.
@@ -175,6 +183,8 @@ class App {
   // drain_window, and make run() return once they are gone or drain_timeout has passed.
   void drain();
   bool draining() const noexcept;
+  // Not draining, and the cluster engine is up when readyz_requires_engine asks for it.
+  bool ready() const noexcept;
   const Config& config() const noexcept;
   // The registry behind GET /metrics; an application adds its own series here before run().
   MetricsRegistry& metrics() noexcept;

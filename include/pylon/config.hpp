@@ -37,6 +37,11 @@ struct Config {
   std::size_t max_subscriptions = 100;  // per connection
   std::size_t max_publish_rate = 1000;  // publishes per second per connection (burst: one second)
   std::string slow_consumer = "close";  // "close" (1008) or "drop"
+  // Cluster (docs/cluster.md)
+  std::string engine = "memory";  // "memory" (this instance only) or "redis"
+  std::string redis_url = "redis://127.0.0.1:6379";
+  std::string redis_prefix = "pylon:";
+  bool readyz_requires_engine = false;  // /readyz says 503 while the engine is unavailable
 };
 
 // A bad key or value: what() is the one line printed at start-up ("max_connections: must be ...").
@@ -50,9 +55,9 @@ class ConfigError : public std::runtime_error {
   std::string key_;
 };
 
-using ConfigValue = std::variant<std::int64_t, double, std::string, std::vector<std::string>>;
+using ConfigValue = std::variant<std::int64_t, double, std::string, std::vector<std::string>, bool>;
 
-enum class ConfigKind : std::uint8_t { count, bytes, seconds, text, text_list };
+enum class ConfigKind : std::uint8_t { count, bytes, seconds, text, text_list, boolean };
 
 struct ConfigKey {
   std::string_view name;  // TOML key; the flag is --name with '-' for '_' (both spellings work)

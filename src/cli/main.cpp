@@ -35,6 +35,7 @@ int serve(const pylon::Config& config, std::function<void()> reload) {
   app.get("/healthz", [](const pylon::HttpRequest&) { return pylon::HttpResponse{.body = "ok\n"}; });
   app.get("/readyz", [&app](const pylon::HttpRequest&) {
     if (app.draining()) return pylon::HttpResponse{.status = 503, .body = "draining\n"};
+    if (!app.ready()) return pylon::HttpResponse{.status = 503, .body = "engine unavailable\n"};
     return pylon::HttpResponse{.body = "ready\n"};
   });
   pylon::Dashboard dashboard(app);  // GET / and the stats on pylon/stats (docs/dashboard.md)

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -27,10 +28,17 @@ class TopicRegistry {
 
   explicit TopicRegistry(unsigned workers);
 
+  // Called, under the registry's lock, when this instance gains its first subscriber of a topic
+  // (true) or loses its last (false): what a cluster engine subscribes to. Being under the lock
+  // keeps the calls in the order the counts changed; the hook must only hand the work on.
+  using InterestHook = std::function<void(std::string_view topic, bool interested)>;
+  void set_interest_hook(InterestHook hook);
+
   void add_subscriber(std::string_view topic, unsigned worker);
   void remove_subscriber(std::string_view topic, unsigned worker);
   Lookup lookup(std::string_view topic) const;
   std::size_t topic_count() const;
+  std::vector<std::string> topics() const;
 
  private:
   struct StringHash {
@@ -43,6 +51,7 @@ class TopicRegistry {
   };
 
   unsigned workers_;
+  InterestHook interest_hook_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry, StringHash, std::equal_to<>> topics_;
 };

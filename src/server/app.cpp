@@ -38,7 +38,7 @@ App& App::post(std::string path, HttpHandler handler) {
   return *this;
 }
 
-std::size_t App::publish(std::string_view topic, std::string_view message, MessageKind kind) {
+PublishResult App::publish(std::string_view topic, std::string_view message, MessageKind kind) {
   const std::string_view parts[] = {message};
   return server_->publish(topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary, parts);
 }
@@ -49,6 +49,7 @@ void App::on_reload(std::function<void()> reload) { server_->reload = std::move(
 int App::run() { return server_->run(); }
 void App::drain() { server_->drain(); }
 bool App::draining() const noexcept { return server_->draining.load(std::memory_order_relaxed); }
+bool App::ready() const noexcept { return server_->ready(); }
 const Config& App::config() const noexcept { return server_->config; }
 
 }  // namespace pylon

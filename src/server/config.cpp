@@ -6,6 +6,7 @@
 
 #include <toml++/toml.h>
 
+#include "cluster/redis_url.hpp"
 #include "net/cidr.hpp"
 #include "net/socket.hpp"
 
@@ -33,6 +34,10 @@ constexpr ConfigKey kKeys[] = {
     {"max_subscriptions", ConfigKind::count, "topics one connection may subscribe to"},
     {"max_publish_rate", ConfigKind::count, "publishes per second per connection"},
     {"slow_consumer", ConfigKind::text, "close (1008) or drop: what happens past max_backpressure"},
+    {"engine", ConfigKind::text, "memory (this instance only) or redis (topics shared across instances)"},
+    {"redis_url", ConfigKind::text, "redis://[:password@]host[:port][/db] or unix:///path[?db=N]"},
+    {"redis_prefix", ConfigKind::text, "prefix of the Redis channel names"},
+    {"readyz_requires_engine", ConfigKind::boolean, "report not ready while the engine is unavailable"},
 };
 
 const ConfigKey& key_spec(std::string_view key) {
@@ -75,6 +80,7 @@ ConfigValue from_toml(std::string_view key, const toml::node& node) {
   if (const auto* integer = node.as_integer()) return integer->get();
   if (const auto* real = node.as_floating_point()) return real->get();
   if (const auto* text = node.as_string()) return text->get();
+  if (const auto* flag = node.as_boolean()) return flag->get();
   if (const auto* array = node.as_array()) {
     std::vector<std::string> items;
     for (const toml::node& item : *array) {
@@ -136,6 +142,24 @@ void set_config_value(Config& config, std::string_view key, const ConfigValue& v
     for (const std::string& range : ranges)
       if (!net::parse_cidr(range)) throw ConfigError(name, "not an address or CIDR range: \"" + range + "\"");
     config.trusted_proxies = ranges;
+  } else if (key == "engine") {
+    const std::string& engine = as_text(key, value);
+    if (engine != "memory" && engine != "redis") throw ConfigError(name, "must be memory or redis (got \"" + engine + "\")");
+    config.engine = engine;
+  } else if (key == "redis_url") {
+    const std::string& url = as_text(key, value);
+    try {
+      cluster::parse_redis_url(url);
+    } catch (const std::invalid_argument& error) {
+      throw ConfigError(name, error.what());
+    }
+    config.redis_url = url;
+  } else if (key == "redis_prefix") {
+    config.redis_prefix = as_text(key, value);
+  } else if (key == "readyz_requires_engine") {
+    const auto* flag = std::get_if<bool>(&value);
+    if (flag == nullptr) throw ConfigError(name, "must be true or false");
+    config.readyz_requires_engine = *flag;
   } else if (key == "log_format") {
     const std::string& format = as_text(key, value);
     if (format != "json" && format != "console") throw ConfigError(name, "must be json or console (got \"" + format + "\")");
@@ -181,6 +205,10 @@ void set_config_text(Config& config, std::string_view key, std::string_view text
     case ConfigKind::text:
     case ConfigKind::text_list:
       return set_config_value(config, key, std::string(text));
+    case ConfigKind::boolean:
+      if (text == "true") return set_config_value(config, key, true);
+      if (text == "false") return set_config_value(config, key, false);
+      throw ConfigError(name, "must be true or false (got \"" + std::string(text) + "\")");
   }
 }
 

@@ -756,7 +756,7 @@ void Connection::unsubscribe_all() noexcept {
   subscriptions.shrink_to_fit();
 }
 
-std::size_t Connection::publish(std::string_view topic, std::string_view message, MessageKind kind) {
+PublishResult Connection::publish(std::string_view topic, std::string_view message, MessageKind kind) {
   const std::string_view parts[] = {message};
   return worker_.server().publish(topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary, parts);
 }
@@ -841,7 +841,7 @@ bool is_subscribed(const Connection& connection, std::string_view topic) noexcep
   return connection.is_subscribed(topic);
 }
 std::size_t subscription_count(const Connection& connection) noexcept { return connection.subscription_count(); }
-std::size_t publish(Connection& connection, std::string_view topic, std::string_view message, MessageKind kind) {
+PublishResult publish(Connection& connection, std::string_view topic, std::string_view message, MessageKind kind) {
   return connection.publish(topic, message, kind);
 }
 

@@ -61,7 +61,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   bool unsubscribe(std::string_view topic);
   bool is_subscribed(std::string_view topic) const noexcept;
   std::size_t subscription_count() const noexcept { return spill_ ? spill_->subscriptions.size() : 0; }
-  std::size_t publish(std::string_view topic, std::string_view message, MessageKind kind);
+  PublishResult publish(std::string_view topic, std::string_view message, MessageKind kind);
 
   // A run of published messages of one topic (Worker::deliver): written straight from the
   // shared frames with one writev when nothing is queued, copied only behind a backlog.

@@ -34,7 +34,9 @@ namespace detail {
 
 Server::Server(Config config_in) : config(std::move(config_in)) {}
 
-Server::~Server() = default;
+Server::~Server() {
+  engine.reset();  // before the loop it lives on
+}
 
 const Route* Server::find_route(std::string_view path) const noexcept {
   for (const Route& route : routes)
@@ -49,15 +51,58 @@ const Route* Server::find_route(std::string_view path, std::string_view method) 
   return nullptr;
 }
 
-std::size_t Server::publish(std::string_view topic, ws::Opcode opcode,
-                            std::span<const std::string_view> payload_parts) {
-  if (topics == nullptr) return 0;  // not running yet
+PublishResult Server::publish(std::string_view topic, ws::Opcode opcode,
+                              std::span<const std::string_view> payload_parts) {
+  if (topics == nullptr) return {.accepted = false};  // not running yet
+  if (engine == nullptr) return {.accepted = true, .subscribers = deliver_local(topic, opcode, payload_parts)};
+  // All or nothing: while the other instances cannot be reached, nobody gets it.
+  if (!engine->available()) return {.accepted = false};
+  const std::size_t subscribers = deliver_local(topic, opcode, payload_parts);
+  std::string payload;
+  for (const std::string_view part : payload_parts) payload += part;
+  // Posted in publish order from each thread, so one publisher's messages stay in order.
+  workers_[0]->loop().post([this, topic = std::string(topic), opcode, payload = std::move(payload)] {
+    engine->publish(topic, opcode, payload);
+  });
+  return {.accepted = true, .subscribers = subscribers};
+}
+
+std::size_t Server::deliver_local(std::string_view topic, ws::Opcode opcode,
+                                  std::span<const std::string_view> payload_parts) {
   const pubsub::TopicRegistry::Lookup lookup = topics->lookup(topic);
   if (lookup.subscribers == 0) return 0;
   const pubsub::MessageRef message = pubsub::make_message(topic, opcode, payload_parts);
   for (unsigned index = 0; index < workers_.size(); ++index)
     if ((lookup.workers >> index) & 1) workers_[index]->enqueue(message);
   return lookup.subscribers;
+}
+
+bool Server::ready() const noexcept {
+  if (draining.load(std::memory_order_relaxed)) return false;
+  return !config.readyz_requires_engine || engine == nullptr || engine->available();
+}
+
+void Server::start_engine() {
+  if (config.engine != "redis") return;
+  pubsub::RedisOptions options;
+  options.url = config.redis_url;
+  options.prefix = config.redis_prefix;
+  net::EventLoop& loop = workers_[0]->loop();
+  engine = pubsub::make_redis_engine(
+      loop, options,
+      [this](std::string_view topic, ws::Opcode opcode, std::string_view payload) {
+        const std::string_view parts[] = {payload};
+        deliver_local(topic, opcode, parts);
+      },
+      [this] { return topics->topics(); }, metrics);
+  // Interest changes reach the engine in the order the registry saw them (the hook runs under
+  // its lock and the loop's queue is FIFO).
+  topics->set_interest_hook([this, &loop](std::string_view topic, bool interested) {
+    loop.post([this, topic = std::string(topic), interested] {
+      if (interested) engine->subscribe(topic);
+      else engine->unsubscribe(topic);
+    });
+  });
 }
 
 void Server::drain() {
@@ -126,6 +171,7 @@ int Server::run() {
   if (connection_room < config.max_connections)
     obs::log(obs::LogLevel::warn, "the open-file limit allows fewer connections than max_connections",
              {{"connections_allowed", connection_room}, {"max_connections", std::uint64_t{config.max_connections}}});
+  start_engine();
   for (auto& worker : workers_) worker->start();
 
   // The main thread waits for signals; the workers stop by themselves once drained.

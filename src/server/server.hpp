@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "net/cidr.hpp"
+#include "pubsub/cluster_engine.hpp"
 #include "pubsub/topic_registry.hpp"
 #include "pylon/app.hpp"
 #include "pylon/metrics.hpp"
@@ -42,8 +43,10 @@ class Server {
   const Route* find_route(std::string_view path, std::string_view method) const noexcept;
   int run();
   void drain();
-  // Any thread: fans a message out to every loop with subscribers; returns the subscriber count.
-  std::size_t publish(std::string_view topic, ws::Opcode opcode, std::span<const std::string_view> payload_parts);
+  // Any thread: fans a message out to every loop with subscribers and, with a cluster engine, to
+  // the other instances; refused while the engine is unavailable.
+  PublishResult publish(std::string_view topic, ws::Opcode opcode, std::span<const std::string_view> payload_parts);
+  bool ready() const noexcept;
 
   Config config;
   std::vector<Route> routes;
@@ -54,9 +57,13 @@ class Server {
   std::function<void()> reload;  // SIGHUP
   std::vector<net::Cidr> trusted_proxies;
   std::unique_ptr<ServerMetrics> counters;  // created by run(), after the application's own series
+  std::unique_ptr<pubsub::ClusterEngine> engine;  // engine = "redis"; lives on worker 0's loop
 
  private:
   void register_metrics();
+  void start_engine();
+  // Fans out on this instance only: local publishes and messages from other instances.
+  std::size_t deliver_local(std::string_view topic, ws::Opcode opcode, std::span<const std::string_view> payload_parts);
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

@@ -28,6 +28,7 @@ enum class ErrorCode : std::uint8_t {
   bad_topic,               // a topic name outside the charset or length
   too_many_subscriptions,  // past max_subscriptions
   rate_limited,            // past max_publish_rate
+  engine_unavailable,      // the cluster engine cannot reach the other instances: not delivered
 };
 
 std::string_view code_name(ErrorCode code) {
@@ -38,13 +39,15 @@ std::string_view code_name(ErrorCode code) {
     case ErrorCode::bad_topic: return "bad_topic";
     case ErrorCode::too_many_subscriptions: return "too_many_subscriptions";
     case ErrorCode::rate_limited: return "rate_limited";
+    case ErrorCode::engine_unavailable: return "engine_unavailable";
   }
   return "bad_request";
 }
 
 // Malformed requests count towards the garbage limit; limits hit by a well-formed one do not.
 bool is_malformed(ErrorCode code) {
-  return code != ErrorCode::too_many_subscriptions && code != ErrorCode::rate_limited;
+  return code != ErrorCode::too_many_subscriptions && code != ErrorCode::rate_limited &&
+         code != ErrorCode::engine_unavailable;
 }
 
 struct Failure {
@@ -180,7 +183,7 @@ std::optional<Failure> parse_request(std::string_view text, Request& request) {
 
 // `{"type":"message","topic":T,"data":D}`, assembled in a reused buffer, then encoded once into
 // the frame every subscriber shares.
-std::size_t publish_envelope(App& app, WebSocket<Session>* socket, std::string_view topic, std::string_view data) {
+PublishResult publish_envelope(App& app, WebSocket<Session>* socket, std::string_view topic, std::string_view data) {
   std::string& envelope = parsers().envelope;
   envelope.assign(R"({"type":"message","topic":")");
   envelope += topic;
@@ -224,8 +227,9 @@ class TopicEndpoint {
     const std::string_view topic = message.substr(1, static_cast<unsigned char>(message.front()));
     if (!pubsub::is_valid_topic(topic)) return fail(socket, {}, {ErrorCode::bad_topic, "invalid topic name"});
     if (!take_token(socket.data())) return fail(socket, {}, {ErrorCode::rate_limited, "publish rate exceeded"});
+    if (!socket.publish(topic, message, MessageKind::binary).accepted)
+      return fail(socket, {}, {ErrorCode::engine_unavailable, "the cluster engine is unavailable; not delivered"});
     publishes_websocket_.add();
-    socket.publish(topic, message, MessageKind::binary);
     socket.data().malformed_in_row = 0;
   }
 
@@ -249,9 +253,14 @@ class TopicEndpoint {
     } else if (!fields.has_data) {
       failure = {ErrorCode::bad_request, "data is required"};
     } else {
+      const PublishResult result = publish_envelope(app_, nullptr, fields.topic, fields.data);
+      if (!result.accepted) {
+        response.status = 503;
+        response.body = R"({"error":"engine_unavailable","message":"the cluster engine is unavailable; not delivered"})";
+        return response;
+      }
       publishes_http_.add();
-      const std::size_t subscribers = publish_envelope(app_, nullptr, fields.topic, fields.data);
-      response.body = R"({"subscribers":)" + std::to_string(subscribers) + "}";
+      response.body = R"({"subscribers":)" + std::to_string(result.subscribers) + "}";
       return response;
     }
     response.status = 400;
@@ -305,8 +314,11 @@ class TopicEndpoint {
       failure = {ErrorCode::rate_limited, "publish rate exceeded"};
       return false;
     }
+    if (!publish_envelope(app_, &socket, request.topic, request.data).accepted) {
+      failure = {ErrorCode::engine_unavailable, "the cluster engine is unavailable; not delivered"};
+      return false;
+    }
     publishes_websocket_.add();
-    publish_envelope(app_, &socket, request.topic, request.data);
     return true;
   }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -24,6 +25,19 @@ TEST(TopicRegistry, TracksWorkersAndCounts) {
   registry.remove_subscriber("a", 3);
   EXPECT_EQ(registry.lookup("a").subscribers, 0u);
   EXPECT_EQ(registry.topic_count(), 0u);  // no entry left behind
+}
+
+TEST(TopicRegistry, InterestHookFiresOnFirstAndLastSubscriberOfTheInstance) {
+  TopicRegistry registry(2);
+  std::vector<std::pair<std::string, bool>> calls;
+  registry.set_interest_hook([&calls](std::string_view topic, bool interested) { calls.emplace_back(topic, interested); });
+  registry.add_subscriber("a", 0);
+  registry.add_subscriber("a", 1);  // not the first of the instance
+  registry.remove_subscriber("a", 0);
+  registry.remove_subscriber("a", 1);
+  registry.add_subscriber("b", 1);
+  EXPECT_EQ(calls, (std::vector<std::pair<std::string, bool>>{{"a", true}, {"a", false}, {"b", true}}));
+  EXPECT_EQ(registry.topics(), std::vector<std::string>{"b"});
 }
 
 TEST(TopicRegistry, RemovingWhatWasNeverAddedIsHarmless) {
