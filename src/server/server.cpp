@@ -122,6 +122,13 @@ void Server::register_metrics() {
   metrics.computed("pylon_topics", "Topics with at least one subscriber on this instance.", "gauge",
                    [this]() -> Values { return {{{}, static_cast<double>(topics->topic_count())}}; });
   obs::register_process_metrics(metrics);
+  // The engine series exist with every engine (the Redis engine uses these same series), so
+  // dashboards and alerts need no special case for a single instance.
+  const Gauge engine_up = metrics.gauge("pylon_engine_up", "1 while the cluster engine can reach the other instances");
+  metrics.counter("pylon_engine_disconnects_total", "Connections to the cluster engine lost");
+  metrics.counter("pylon_engine_messages_total", "Messages to and from the other instances", {{"direction", "in"}});
+  metrics.counter("pylon_engine_messages_total", "Messages to and from the other instances", {{"direction", "out"}});
+  if (config.engine == "memory") engine_up.add(1);  // nothing to lose: always up
 
   Route route;
   route.path = "/metrics";

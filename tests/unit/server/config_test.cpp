@@ -87,6 +87,8 @@ TEST(Config, EveryKeyIsSettableFromFlagText) {
       {"trusted_proxies", "10.0.0.0/8"}, {"metrics_listen", "127.0.0.1:2"},
       {"api_key", "secret"},             {"max_subscriptions", "5"},
       {"max_publish_rate", "5"},         {"slow_consumer", "drop"},
+      {"engine", "redis"},               {"redis_url", "redis://:secret@127.0.0.1:6380/2"},
+      {"redis_prefix", "app:"},          {"readyz_requires_engine", "true"},
   };
   for (const ConfigKey& key : config_keys()) {
     const auto sample = samples.find(key.name);
