@@ -472,10 +472,11 @@ def echo_check(address: tuple[str, int], path: str = "/ws/echo") -> None:
 
 
 def connect_many(cls, address: tuple[str, int], count: int, path: str = "/ws/echo",
-                 timeout: float = 60.0) -> list:
+                 timeout: float = 60.0, headers: Sequence[tuple[str, str]] = ()) -> list:
     """Opens `count` WebSockets at once: non-blocking connects, every handshake request on the
     wire before any response is read, one selector. Returns `cls` instances (WsClient or a
-    subclass) in blocking mode, as `cls.connect` would. Fails if any handshake fails."""
+    subclass) in blocking mode, as `cls.connect` would. Fails if any handshake fails.
+    `headers`: extra request headers of every handshake (e.g. Sec-WebSocket-Extensions)."""
     host, port = address
     selector = selectors.DefaultSelector()
     keys: dict[socket.socket, str] = {}
@@ -491,7 +492,7 @@ def connect_many(cls, address: tuple[str, int], count: int, path: str = "/ws/ech
             key = new_key()
             keys[sock] = key
             lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}"]
-            lines += [f"{k}: {v}" for k, v in upgrade_headers(key)]
+            lines += [f"{k}: {v}" for k, v in upgrade_headers(key, headers)]
             request = ("\r\n".join(lines) + "\r\n\r\n").encode()
             selector.register(sock, selectors.EVENT_WRITE, [request, bytearray()])
         deadline = time.monotonic() + timeout
