@@ -51,6 +51,30 @@ struct ReconnectOptions {
   double jitter = 0.2;  // each delay is shortened by a random fraction up to this (0..1)
 };
 
+// permessage-deflate (RFC 7692) in the client role. Off by default: a zlib context per connection
+// costs memory (below), which a load test with 50,000 connections must choose to pay.
+//
+// Memory of a connection that negotiated it (zlib's formulas, MessageDeflater/MessageInflater::
+// memory_estimate in src/ws/permessage_deflate.hpp), allocated on open and released when the
+// connection ends; connections that did not negotiate it allocate nothing:
+//   compressor   (1 << (window_bits + 2)) + (1 << (memory_level + 9)) + ~6 KiB:
+//                15 bits, level 8: ~262 KiB; 12 bits, level 5: ~38 KiB; 9 bits, level 1: ~9 KiB
+//   decompressor (1 << window_bits) + ~7 KiB: 15 bits: ~39 KiB; 12 bits: ~11 KiB
+// plus the buffers of the message being compressed or inflated (reused; given back above 64 KiB).
+struct CompressionOptions {
+  bool enabled = false;
+  // Offer server_no_context_takeover and client_no_context_takeover: each message is compressed
+  // on its own in both directions (worse ratio on streams of similar messages, the same memory
+  // while compressing, but no window carried between messages on the server's side).
+  bool no_context_takeover = false;
+  // 8..15: the largest LZ77 window in both directions: offered as server_max_window_bits when
+  // below 15 (the server's compressor, so our decompressor's memory), and the limit of our own
+  // compressor's window (also limited by the client_max_window_bits the server agrees).
+  std::uint8_t max_window_bits = 15;
+  int memory_level = 8;        // 1..9: our compressor's memory (zlib's memLevel); 8 is zlib's
+  std::size_t threshold = 64;  // messages shorter than this are sent uncompressed
+};
+
 struct ClientOptions {
   std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
   std::vector<std::string> subprotocols;  // Sec-WebSocket-Protocol offer, preferred first
@@ -63,6 +87,7 @@ struct ClientOptions {
   std::size_t max_message_size = 16u << 20;  // larger messages fail the connection with 1009
   std::size_t max_backpressure = 1u << 20;   // bytes queued before sends are dropped
   ReconnectOptions reconnect;
+  CompressionOptions compression;
 };
 
 // Events of one client. Views are valid during the call only.
@@ -169,6 +194,10 @@ class WebSocketClient {
   bool reconnecting() const noexcept;
   std::size_t buffered_amount() const noexcept;
   std::string_view subprotocol() const noexcept;  // the server's choice; empty when none
+  // The Sec-WebSocket-Extensions the server agreed to (e.g. "permessage-deflate;
+  // client_max_window_bits=12"); empty when none. Still set inside on_close; cleared after it.
+  std::string_view extensions() const noexcept;
+  bool compressed() const noexcept;  // permessage-deflate is in use on this connection
   const ClientProfile& profile() const noexcept;
   ClientLoop& loop() noexcept;
   void* user_data() const noexcept { return user_data_; }

@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
+#include <optional>
 
 #include "client/backoff.hpp"
 #include "client/handshake.hpp"
@@ -83,6 +85,7 @@ void Connection::attempt() {
   close_code_ = ws::close_code::kAbnormal;
   close_reason_.clear();
   subprotocol_.clear();
+  compression_.reset();
   message_.clear();
   control_.clear();
   pending_.clear();
@@ -127,8 +130,10 @@ void Connection::connected() {
   handshake_ = std::make_unique<Handshake>();
   handshake_->key = ws::generate_client_key();
   std::string request;  // once per connection attempt: allocating here is fine
-  write_handshake_request(request, profile.url, handshake_->key, profile.options.subprotocols,
-                          profile.options.headers);
+  const CompressionOptions& compression = profile.options.compression;
+  write_handshake_request(
+      request, profile.url, handshake_->key, profile.options.subprotocols, profile.options.headers,
+      compression.enabled ? ws::deflate_offer(deflate_client_options(compression)) : std::string());
   state_ = State::handshaking;
   set_deadline(profile.options.handshake_timeout);
   pending_.append(request);
@@ -150,11 +155,27 @@ void Connection::process_handshake(std::span<std::uint8_t> data) {
   if (result.status == http::ParseStatus::error)
     return fail_attempt("handshake: malformed response: " + std::string(result.error_reason));
   std::string_view chosen;
+  const CompressionOptions& compression = profile_->options.compression;
+  const ws::DeflateClientOptions deflate = deflate_client_options(compression);
+  std::optional<ws::DeflateParams> agreed;
+  std::string extensions;
   std::string error = check_handshake_response(handshake.response, handshake.key,
-                                               profile_->options.subprotocols, chosen);
+                                               profile_->options.subprotocols, chosen,
+                                               compression.enabled ? &deflate : nullptr, &agreed,
+                                               &extensions);
   if (!error.empty()) return fail_attempt(std::move(error));
 
   subprotocol_ = chosen;
+  if (agreed) {
+    // RFC 7692 §6: RSV1 now marks a compressed message (no frame has been parsed yet).
+    try {
+      compression_ = std::make_unique<MessageCompression>(compression, *agreed, extensions);
+    } catch (const std::bad_alloc&) {
+      return fail_attempt("handshake: no memory for permessage-deflate");
+    }
+    parser_ = ws::FrameParser<Connection>(ws::Role::client, profile_->options.max_message_size,
+                                          true);
+  }
   // Frames the server sent right behind its 101 are in the same buffer.
   std::string leftover(input.substr(result.consumed));
   handshake_.reset();
@@ -227,6 +248,7 @@ void Connection::process_frames(std::span<std::uint8_t> data) {
 void Connection::on_message_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
                                  bool last) {
   if (state_ != State::open) return;  // after our close, data is read but not delivered
+  if (parser_.message_compressed()) return deliver_compressed(opcode, chunk, first, last);
   const auto& handler = profile_->handlers.on_message;
   const auto kind = opcode == ws::Opcode::text ? MessageKind::text : MessageKind::binary;
   if (first && last) {  // the common case: no copy
@@ -237,6 +259,29 @@ void Connection::on_message_data(ws::Opcode opcode, std::span<const std::uint8_t
   if (!last) return;
   if (handler) handler(*this, message_, kind);
   release_if_large(message_);
+}
+
+void Connection::deliver_compressed(ws::Opcode opcode, std::span<const std::uint8_t> chunk,
+                                    bool first, bool last) {
+  MessageCompression& compression = *compression_;  // the parser allows RSV1 only with it
+  const bool text = opcode == ws::Opcode::text;
+  switch (compression.inflate(chunk, first, last, text, profile_->options.max_message_size)) {
+    case MessageCompression::Result::more:
+      return;
+    case MessageCompression::Result::done:
+      break;
+    case MessageCompression::Result::too_large:
+      return fail(ws::ProtocolError::message_too_large);  // counted while inflating: 1009
+    case MessageCompression::Result::corrupt:
+      return fail(ws::close_code::kInvalidPayload, "invalid compressed data");  // RFC 7692 §7.2.2
+    case MessageCompression::Result::invalid_utf8:
+      return fail(ws::ProtocolError::invalid_utf8);
+  }
+  if (const auto& handler = profile_->handlers.on_message)
+    handler(*this, compression.message(), text ? MessageKind::text : MessageKind::binary);
+  // The handler may have ended the connection (close() only marks it; compression_ stays until
+  // the connection ends after this iteration, or a reconnect replaces it).
+  if (compression_) compression_->message_delivered();
 }
 
 void Connection::on_control_frame_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk,
@@ -296,7 +341,11 @@ SendStatus Connection::send_message(std::string_view message, MessageKind kind,
   if (write_blocked_ && buffered_amount() + message.size() > profile_->options.max_backpressure)
     return SendStatus::dropped;
   const auto opcode = kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
-  if (fragments <= 1) return write_frame(opcode, as_bytes(message));
+  // RFC 7692 §6.1: a compressed message says so with RSV1 on its first frame only, and its
+  // fragments split the compressed payload (§7.2.1).
+  const bool compress = compression_ && compression_->should_compress(message.size());
+  if (compress) message = compression_->compress(message);
+  if (fragments <= 1) return write_frame(opcode, as_bytes(message), true, compress);
   // RFC 6455 §5.4: the first frame carries the opcode, the rest are continuations; FIN on the last.
   const std::size_t piece = message.size() / fragments;
   SendStatus status = SendStatus::sent;
@@ -304,7 +353,8 @@ SendStatus Connection::send_message(std::string_view message, MessageKind kind,
     const bool last = i + 1 == fragments;
     const std::string_view part =
         last ? message.substr(i * piece) : message.substr(i * piece, piece);
-    status = write_frame(i == 0 ? opcode : ws::Opcode::continuation, as_bytes(part), last);
+    status = write_frame(i == 0 ? opcode : ws::Opcode::continuation, as_bytes(part), last,
+                         compress && i == 0);
   }
   return status;
 }
@@ -323,12 +373,12 @@ std::string& Connection::output() {
 }
 
 SendStatus Connection::write_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload,
-                                   bool fin) {
+                                   bool fin, bool rsv1) {
   // RFC 6455 §5.3: a fresh, unpredictable masking key for every frame.
   const ws::MaskingKey key = masks_.next_key();
   std::uint8_t header[ws::kMaxFrameHeaderSize];
   const std::size_t header_size =
-      ws::write_frame_header(header, opcode, payload.size(), fin, false, &key);
+      ws::write_frame_header(header, opcode, payload.size(), fin, rsv1, &key);
   std::string& out = output();
   out.append(reinterpret_cast<const char*>(header), header_size);
   const std::size_t payload_offset = out.size();
@@ -414,9 +464,12 @@ void Connection::update_interest() {
 
 void Connection::fail(ws::ProtocolError error) {
   // RFC 6455 §7.1.7: _Fail the WebSocket Connection_ with the code the violated rule calls for.
-  const std::string_view reason = ws::describe(error);
+  fail(ws::close_code_for(error), ws::describe(error));
+}
+
+void Connection::fail(std::uint16_t code, std::string_view reason) {
   failed_ = true;
-  close_code_ = ws::close_code_for(error);
+  close_code_ = code;
   close_reason_.assign(reason);
   if (profile_->handlers.on_error)
     profile_->handlers.on_error(*this, "protocol error: " + std::string(reason));
@@ -470,6 +523,7 @@ void Connection::teardown() {
   state_ = State::waiting;
   const std::uint16_t code = close_received_ || failed_ ? close_code_ : ws::close_code::kAbnormal;
   if (profile_->handlers.on_close) profile_->handlers.on_close(*this, code, close_reason_);
+  compression_.reset();  // zlib's windows are not kept while waiting to reconnect
   after_attempt();
 }
 
@@ -578,6 +632,12 @@ std::size_t WebSocketClient::buffered_amount() const noexcept {
 }
 std::string_view WebSocketClient::subprotocol() const noexcept {
   return self(*this).subprotocol();
+}
+std::string_view WebSocketClient::extensions() const noexcept {
+  return self(*this).extensions();
+}
+bool WebSocketClient::compressed() const noexcept {
+  return self(*this).compression() != nullptr;
 }
 const ClientProfile& WebSocketClient::profile() const noexcept {
   return self(*this).profile();

@@ -7,6 +7,8 @@
 // Memory of an open, idle connection: this object (parser state, a few empty strings, flags and
 // a timer node, about 300 bytes) plus a shared profile. Bytes are kept only while a message or
 // control frame is incomplete (message_, control_) or the kernel will not take what we send.
+// With permessage-deflate agreed, compression_ adds zlib's windows (include/pylon/client.hpp,
+// CompressionOptions) from the open until the connection ends.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "client/compression.hpp"
 #include "client/mask_generator.hpp"
 #include "client/profile.hpp"
 #include "http/response_parser.hpp"
@@ -44,6 +47,10 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   bool reconnecting() const noexcept;
   std::size_t buffered_amount() const noexcept { return pending_.size() - pending_offset_; }
   std::string_view subprotocol() const noexcept { return subprotocol_; }
+  std::string_view extensions() const noexcept {
+    return compression_ ? compression_->extensions() : std::string_view();
+  }
+  const MessageCompression* compression() const noexcept { return compression_.get(); }
   const ClientProfile& profile() const noexcept { return *profile_; }
   LoopState& loop_state() noexcept { return loop_; }
 
@@ -84,13 +91,17 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   void process_frames(std::span<std::uint8_t> data);
   void handle_control(ws::Opcode opcode, std::span<const std::uint8_t> payload);
 
-  SendStatus write_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload, bool fin = true);
+  void deliver_compressed(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
+                          bool last);
+  SendStatus write_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload, bool fin = true,
+                         bool rsv1 = false);
   std::string& output();
   int send_cork(std::string& cork);  // returns errno of a failed write, else 0
   void send_close(std::uint16_t code, std::string_view reason);
   void update_interest();
 
   void fail(ws::ProtocolError error);
+  void fail(std::uint16_t code, std::string_view reason);
   void begin_close(std::uint16_t code, std::string_view reason);
   void peer_gone(int error);
   void fail_attempt(std::string reason);  // before open: on_error, then reconnect or done
@@ -117,6 +128,7 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   std::uint32_t attempts_ = 0;  // failed attempts since the last open (backoff exponent)
   MaskGenerator masks_;
   std::unique_ptr<Handshake> handshake_;
+  std::unique_ptr<MessageCompression> compression_;  // only when permessage-deflate was agreed
   ws::FrameParser<Connection> parser_;
   std::string subprotocol_;
   std::string close_reason_;

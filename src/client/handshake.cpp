@@ -32,20 +32,22 @@ std::string failure(std::string_view reason) {
 }  // namespace
 
 void write_handshake_request(std::string& out, const Url& url, std::string_view key,
-                             std::span<const std::string> subprotocols, HeaderList extra_headers) {
+                             std::span<const std::string> subprotocols, HeaderList extra_headers,
+                             std::string_view extensions_offer) {
   std::string offer;
   for (const std::string& protocol : subprotocols) {
     if (!offer.empty()) offer += ", ";
     offer += protocol;
   }
   std::vector<http::Header> headers;
-  headers.reserve(6 + extra_headers.size());
+  headers.reserve(7 + extra_headers.size());
   headers.push_back({"Host", url.host_header});
   headers.push_back({"Upgrade", "websocket"});
   headers.push_back({"Connection", "Upgrade"});
   headers.push_back({"Sec-WebSocket-Key", key});
   headers.push_back({"Sec-WebSocket-Version", "13"});
   if (!offer.empty()) headers.push_back({"Sec-WebSocket-Protocol", offer});
+  if (!extensions_offer.empty()) headers.push_back({"Sec-WebSocket-Extensions", extensions_offer});
   for (const auto& [name, value] : extra_headers) headers.push_back({name, value});
   http::write_request(out, "GET", url.target, headers);
 }
@@ -67,8 +69,12 @@ std::string check_extra_headers(HeaderList extra_headers) {
 
 std::string check_handshake_response(const http::Response& response, std::string_view key,
                                      std::span<const std::string> offered_subprotocols,
-                                     std::string_view& chosen) {
+                                     std::string_view& chosen,
+                                     const ws::DeflateClientOptions* deflate_offer,
+                                     std::optional<ws::DeflateParams>* agreed,
+                                     std::string* extensions) {
   chosen = {};
+  if (agreed != nullptr) agreed->reset();
   // §4.1 step 1: anything but 101 is handled per HTTP; for us the connection has failed.
   if (response.status != 101) {
     const std::string_view reason =
@@ -87,10 +93,25 @@ std::string check_handshake_response(const http::Response& response, std::string
       accept->value != std::string_view(expected, sizeof expected)) {
     return failure("bad Sec-WebSocket-Accept");
   }
-  // Step 5: we offer no extension, so any is one "not present in the client's handshake".
-  if (const http::Header* extensions = response.find("Sec-WebSocket-Extensions");
-      extensions != nullptr) {
-    return failure("server chose an extension we did not offer: " + std::string(extensions->value));
+  // Step 5: an extension "not present in the client's handshake" fails the connection.
+  if (deflate_offer == nullptr) {
+    if (const http::Header* header = response.find("Sec-WebSocket-Extensions"); header != nullptr)
+      return failure("server chose an extension we did not offer: " + std::string(header->value));
+  } else {
+    // RFC 9110 §5.3: several header lines are one comma-separated list.
+    std::string value;
+    for (std::size_t i = 0; i < response.header_count; ++i) {
+      const http::Header& header = response.headers[i];
+      if (!http::iequals(header.name, "Sec-WebSocket-Extensions")) continue;
+      if (!value.empty()) value += ", ";
+      value += header.value;
+    }
+    std::string error;
+    std::optional<ws::DeflateParams> params = ws::accept_deflate_response(value, *deflate_offer,
+                                                                          error);
+    if (!error.empty()) return failure("bad Sec-WebSocket-Extensions: " + error);
+    if (params && agreed != nullptr) *agreed = params;
+    if (params && extensions != nullptr) *extensions = std::move(value);
   }
   // Step 6: a subprotocol only out of our offer (exact match, §4.1: case-sensitive).
   if (const http::Header* protocol = response.find("Sec-WebSocket-Protocol"); protocol != nullptr) {

@@ -1,0 +1,85 @@
+#include "client/compression.hpp"
+
+#include <algorithm>
+
+namespace pylon::client {
+namespace {
+
+// Buffers that grew for one big message are given back instead of being kept per connection.
+constexpr std::size_t kKeepCapacity = 64 * 1024;
+
+void release_if_large(std::string& buffer) {
+  if (buffer.capacity() > kKeepCapacity)
+    std::string().swap(buffer);
+  else
+    buffer.clear();
+}
+
+std::uint8_t window_bits(std::uint8_t bits) noexcept {
+  return std::clamp(bits, ws::kMinWindowBits, ws::kMaxWindowBits);
+}
+
+}  // namespace
+
+ws::DeflateClientOptions deflate_client_options(const CompressionOptions& options) noexcept {
+  return {.request_no_context_takeover = options.no_context_takeover,
+          .max_window_bits = window_bits(options.max_window_bits)};
+}
+
+MessageCompression::MessageCompression(const CompressionOptions& options,
+                                       const ws::DeflateParams& agreed,
+                                       std::string_view extensions)
+    : params_(agreed),
+      extensions_(extensions),
+      threshold_(options.threshold),
+      // A compressor may always use a smaller window than agreed (RFC 7692 §7.1.2.2): ours is
+      // also bounded by our own option. Offering client_no_context_takeover is a promise
+      // (§7.1.1.2), kept even when the server does not repeat it.
+      deflater_(std::min(window_bits(agreed.client_max_window_bits),
+                         window_bits(options.max_window_bits)),
+                std::clamp(options.memory_level, 1, 9),
+                agreed.client_no_context_takeover || options.no_context_takeover),
+      inflater_(window_bits(agreed.server_max_window_bits), agreed.server_no_context_takeover) {}
+
+MessageCompression::Result MessageCompression::inflate(std::span<const std::uint8_t> piece,
+                                                       bool first, bool last, bool text,
+                                                       std::uint64_t limit) {
+  if (first) {
+    inflated_.clear();
+    utf8_.reset();
+  }
+  const std::size_t before = inflated_.size();
+  switch (inflater_.inflate(piece, last, limit, inflated_)) {
+    case ws::MessageInflater::Status::ok:
+      break;
+    case ws::MessageInflater::Status::too_large:
+      return Result::too_large;
+    case ws::MessageInflater::Status::corrupt:
+      return Result::corrupt;
+  }
+  if (text) {
+    const std::span<const std::uint8_t> fresh(
+        reinterpret_cast<const std::uint8_t*>(inflated_.data()) + before, inflated_.size() - before);
+    if (!utf8_.feed(fresh) || (last && !utf8_.complete())) {
+      inflater_.reset();  // the stream is abandoned with the connection
+      return Result::invalid_utf8;
+    }
+  }
+  return last ? Result::done : Result::more;
+}
+
+void MessageCompression::message_delivered() noexcept {
+  release_if_large(inflated_);
+}
+
+std::string_view MessageCompression::compress(std::string_view message) {
+  release_if_large(compressed_);
+  deflater_.compress(message, compressed_);
+  return compressed_;
+}
+
+std::size_t MessageCompression::allocated_bytes() const noexcept {
+  return deflater_.allocated_bytes() + inflater_.allocated_bytes();
+}
+
+}  // namespace pylon::client
