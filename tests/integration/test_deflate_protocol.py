@@ -281,7 +281,7 @@ def test_fragmented_compressed_message(ws, pieces):
     for i in range(pieces):
         data += build_frame(OP_TEXT if i == 0 else OP_CONTINUATION, payload[cuts[i]:cuts[i + 1]],
                             fin=i == pieces - 1, rsv=RSV1 if i == 0 else 0)
-    ws.send_raw(data, split=7)  # and across small TCP segments
+    ws.send_raw(data, split=[7] * (len(data) // 7))  # and across small TCP segments
     frame, inflated = recv_compressed(ws, Inflater(takeover=False))
     assert inflated == message
 
@@ -406,7 +406,8 @@ def test_bomb_is_1009(ws):
 
 
 def test_bomb_in_first_fragment_is_1009_before_the_message_ends(ws):
-    # 'As soon as the limit is passed': the message never ends, the server must not wait for it.
+    # Issue 7: the inflated size counts against the limit while inflating, "1009 as soon as it is
+    # exceeded, not after". Here the message never ends: the server must not wait for it.
     bomb = compress(bytes(4 << 20), level=9)
     ws.send_frame(OP_TEXT, bomb, fin=False, rsv=RSV1)
     ws.expect_close(1009)
@@ -466,8 +467,11 @@ def test_corrupt_payload_is_1007(ws, payload):
 
 
 def test_corrupt_continuation_is_1007(ws):
-    good = compress(b"good start " * 50)
-    ws.send_raw(build_frame(OP_BINARY, good[:10], fin=False, rsv=RSV1)
+    # The first fragment ends on a block boundary (a sync flush), so the continuation starts a
+    # new block, whose type 3 is invalid (RFC 1951 §3.2.3).
+    c = deflate.compressor()
+    good = c.compress(b"good start " * 50) + c.flush(zlib.Z_SYNC_FLUSH)
+    ws.send_raw(build_frame(OP_BINARY, good, fin=False, rsv=RSV1)
                 + build_frame(OP_CONTINUATION, b"\xff\xff\xff\xff" * 4))
     ws.expect_close(1007)
 
