@@ -14,6 +14,7 @@
 #include "pylon/client.hpp"
 #include "ws/frame.hpp"
 #include "ws/handshake.hpp"
+#include "ws/permessage_deflate.hpp"
 
 namespace pylon {
 namespace {
@@ -482,6 +483,403 @@ TEST(AgainstScripted, BackpressureQueuesThenDrops) {
   EXPECT_EQ(statuses.back(), SendStatus::dropped);
   EXPECT_EQ(statuses[statuses.size() - 2], SendStatus::queued);
   client_done = true;
+}
+
+}  // namespace
+}  // namespace pylon
+
+// ---------------------------------------------------------------------------------------------
+// permessage-deflate (RFC 7692) against servers we did not write, and against pylon
+
+namespace pylon {
+namespace {
+
+ClientOptions with_compression(CompressionOptions compression = {.enabled = true}) {
+  ClientOptions options;
+  options.compression = compression;
+  options.compression.enabled = true;
+  return options;
+}
+
+// Every size and kind the issue asks for; the same set goes out whole and fragmented.
+struct DeflateCase {
+  std::string message;
+  MessageKind kind;
+  std::size_t fragments;
+};
+
+std::vector<DeflateCase> deflate_cases() {
+  std::string random(1 << 20, '\0');
+  std::uint64_t state = 0x9E3779B97F4A7C15u;
+  for (char& c : random) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    c = static_cast<char>(state);
+  }
+  std::string json;
+  while (json.size() < 64 * 1024)
+    json += R"({"user":"ada","room":"general","text":"héllo wörld","seq":)" +
+            std::to_string(json.size()) + "},";
+  json.resize(64 * 1024);
+  std::string hundred;
+  for (int i = 0; i < 100; ++i) hundred += static_cast<char>('a' + i % 7);
+  return {
+      {"", MessageKind::text, 1},
+      {"", MessageKind::binary, 1},
+      {hundred, MessageKind::text, 1},
+      {hundred, MessageKind::binary, 1},
+      {json, MessageKind::text, 1},
+      {json, MessageKind::binary, 1},
+      {random, MessageKind::binary, 1},
+      {json, MessageKind::text, 5},  // RSV1 on the first of 5 frames
+      {random, MessageKind::binary, 3},
+      {hundred, MessageKind::text, 2},
+      {"short", MessageKind::text, 1},  // under the threshold: sent uncompressed
+      // Several similar messages in a row: the windows carry over (context takeover).
+      {json, MessageKind::text, 1},
+      {json, MessageKind::text, 1},
+      {hundred + hundred, MessageKind::text, 1},
+  };
+}
+
+struct DeflateRun {
+  Events events;
+  std::string extensions;
+  bool compressed = false;
+};
+
+// Sends every case to an echo at `url` and closes once all came back.
+DeflateRun run_deflate_echo(const std::string& url, ClientOptions options) {
+  const std::vector<DeflateCase> cases = deflate_cases();
+  DeflateRun run;
+  ClientLoop loop;
+  loop.connect(url,
+               recording(
+                   run.events,
+                   [&](WebSocketClient& client) {
+                     run.extensions = client.extensions();
+                     run.compressed = client.compressed();
+                     for (const DeflateCase& c : cases) {
+                       const SendStatus status =
+                           client.send_fragmented(c.message, c.kind, c.fragments);
+                       EXPECT_NE(status, SendStatus::dropped);
+                     }
+                   },
+                   [&](WebSocketClient& client, std::string_view) {
+                     if (run.events.messages.size() == cases.size()) client.close(4000, "done");
+                   }),
+               std::move(options));
+  EXPECT_TRUE(test::run_for(loop, 20s));
+  EXPECT_TRUE(run.events.errors.empty()) << run.events.errors.front();
+  EXPECT_EQ(run.events.close_code, 4000);
+  EXPECT_EQ(run.events.messages.size(), cases.size());
+  for (std::size_t i = 0; i < cases.size() && i < run.events.messages.size(); ++i) {
+    EXPECT_TRUE(run.events.messages[i] == cases[i].message)
+        << "case " << i << ": " << run.events.messages[i].size() << " bytes, expected "
+        << cases[i].message.size();
+    EXPECT_EQ(run.events.kinds[i], cases[i].kind) << "case " << i;
+  }
+  return run;
+}
+
+TEST(DeflateAgainstPython, DefaultContextTakeoverBothWays) {
+  PythonPeer peer(0, "deflate");
+  ASSERT_TRUE(peer.ready());
+  const DeflateRun run = run_deflate_echo(peer.url("/echo"), with_compression());
+  EXPECT_TRUE(run.compressed);
+  // websockets' defaults limit both windows to 12 bits; we always offer client_max_window_bits.
+  EXPECT_EQ(run.extensions,
+            "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12");
+  EXPECT_EQ(peer.read_line(), "closed 4000 done");
+}
+
+TEST(DeflateAgainstPython, NoContextTakeoverWhenWeAskForIt) {
+  PythonPeer peer(0, "deflate");
+  ASSERT_TRUE(peer.ready());
+  const DeflateRun run = run_deflate_echo(
+      peer.url("/echo"),
+      with_compression({.no_context_takeover = true, .max_window_bits = 10, .threshold = 0}));
+  EXPECT_TRUE(run.compressed);
+  EXPECT_NE(run.extensions.find("server_no_context_takeover"), std::string::npos) << run.extensions;
+  EXPECT_NE(run.extensions.find("server_max_window_bits=10"), std::string::npos) << run.extensions;
+}
+
+TEST(DeflateAgainstPython, NoContextTakeoverWhenTheServerAsks) {
+  PythonPeer peer(0, "isolated");
+  ASSERT_TRUE(peer.ready());
+  const DeflateRun run = run_deflate_echo(peer.url("/echo"), with_compression());
+  EXPECT_TRUE(run.compressed);
+  EXPECT_NE(run.extensions.find("server_no_context_takeover"), std::string::npos) << run.extensions;
+  EXPECT_NE(run.extensions.find("client_no_context_takeover"), std::string::npos) << run.extensions;
+}
+
+TEST(DeflateAgainstPython, ServerSeesTheAgreementWeSee) {
+  PythonPeer peer(0, "deflate");
+  ASSERT_TRUE(peer.ready());
+  ClientLoop loop;
+  Events events;
+  std::string ours;
+  loop.connect(peer.url("/extensions"),
+               recording(
+                   events, [&](WebSocketClient& client) { ours = client.extensions(); },
+                   [](WebSocketClient& client, std::string_view) { client.close(); }),
+               with_compression());
+  ASSERT_TRUE(test::run_for(loop));
+  ASSERT_EQ(events.messages.size(), 1u);
+  EXPECT_EQ(events.messages[0], ours);
+}
+
+TEST(DeflateAgainstPython, DeclinedOfferWorksUncompressed) {
+  PythonPeer peer(0, "none");
+  ASSERT_TRUE(peer.ready());
+  const DeflateRun run = run_deflate_echo(peer.url("/echo"), with_compression());
+  EXPECT_FALSE(run.compressed);
+  EXPECT_EQ(run.extensions, "");
+}
+
+TEST(DeflateAgainstPython, ServerFragmentsOfCompressedMessages) {
+  PythonPeer peer(0, "deflate");
+  ASSERT_TRUE(peer.ready());
+  ClientLoop loop;
+  Events events;
+  const std::string text(10000, 'z');
+  loop.connect(peer.url("/fragments"),
+               recording(
+                   events,
+                   [&](WebSocketClient& client) {
+                     client.send(text);
+                     client.send(text, MessageKind::binary);
+                   },
+                   [&](WebSocketClient& client, std::string_view) {
+                     if (events.messages.size() == 2) client.close();
+                   }),
+               with_compression());
+  ASSERT_TRUE(test::run_for(loop));
+  ASSERT_EQ(events.messages.size(), 2u);
+  EXPECT_EQ(events.messages[0], text);
+  EXPECT_EQ(events.messages[1], text);
+  EXPECT_EQ(events.kinds[1], MessageKind::binary);
+}
+
+class DeflateAgainstPylon : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(DeflateAgainstPylon, EchoesEverySize) {
+  PylonServer server({"--compression", GetParam()});
+  ASSERT_TRUE(server.wait_ready());
+  const DeflateRun run = run_deflate_echo(server.url("/ws/echo"), with_compression());
+  EXPECT_TRUE(run.compressed);
+  EXPECT_EQ(run.extensions.rfind("permessage-deflate", 0), 0u) << run.extensions;
+  if (std::string_view(GetParam()) == "shared")
+    EXPECT_NE(run.extensions.find("server_no_context_takeover"), std::string::npos);
+}
+
+TEST_P(DeflateAgainstPylon, ClientWithoutCompressionIsServedUncompressed) {
+  PylonServer server({"--compression", GetParam()});
+  ASSERT_TRUE(server.wait_ready());
+  const DeflateRun run = run_deflate_echo(server.url("/ws/echo"), {});
+  EXPECT_FALSE(run.compressed);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, DeflateAgainstPylon, ::testing::Values("shared", "dedicated"));
+
+// Scripted servers: what no correct server sends.
+
+std::string deflate_response(const std::string& request, const std::string& extensions) {
+  std::string response = accept_response(request);
+  response.insert(response.size() - 2, "Sec-WebSocket-Extensions: " + extensions + "\r\n");
+  return response;
+}
+
+std::string compressed_frame(ws::Opcode opcode, std::string_view payload) {
+  std::uint8_t header[ws::kMaxFrameHeaderSize];
+  const std::size_t size = ws::write_frame_header(header, opcode, payload.size(), true, true);
+  return std::string(reinterpret_cast<const char*>(header), size) + std::string(payload);
+}
+
+std::string deflated(std::string_view message, std::uint8_t window_bits = 15) {
+  ws::MessageDeflater deflater(window_bits, 8, true);
+  std::string out;
+  deflater.compress(message, out);
+  return out;
+}
+
+TEST(DeflateAgainstScripted, InvalidExtensionResponsesFailWithThePreciseError) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"permessage-deflate; server_max_window_bits=16",
+       "handshake: bad Sec-WebSocket-Extensions: permessage-deflate: "},
+      {"permessage-deflate; x-unknown", "handshake: bad Sec-WebSocket-Extensions: "},
+      {"permessage-deflate, permessage-deflate",
+       "handshake: bad Sec-WebSocket-Extensions: permessage-deflate: accepted twice"},
+      {"x-webkit-deflate-frame",
+       "handshake: bad Sec-WebSocket-Extensions: Sec-WebSocket-Extensions: the server accepted an "
+       "extension not offered: "},
+  };
+  for (const auto& [extensions, error] : cases) {
+    ScriptedServer server([&, extensions = extensions](int fd, const std::string& request) {
+      ScriptedServer::send_all(fd, deflate_response(request, extensions));
+      ScriptedServer::read_until_eof(fd);
+    });
+    ClientLoop loop;
+    Events events;
+    loop.connect(server.url(), recording(events, nullptr, nullptr), with_compression());
+    ASSERT_TRUE(test::run_for(loop));
+    ASSERT_EQ(events.errors.size(), 1u) << extensions;
+    EXPECT_EQ(events.errors[0].rfind(error, 0), 0u) << events.errors[0];
+    EXPECT_EQ(events.opens, 0);
+  }
+  // Asked for server_no_context_takeover, the server MUST agree (RFC 7692 §7.1.1.1).
+  ScriptedServer server([](int fd, const std::string& request) {
+    ScriptedServer::send_all(fd, deflate_response(request, "permessage-deflate"));
+    ScriptedServer::read_until_eof(fd);
+  });
+  ClientLoop loop;
+  Events events;
+  loop.connect(server.url(), recording(events, nullptr, nullptr),
+               with_compression({.no_context_takeover = true}));
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.errors, std::vector<std::string>{"handshake: bad Sec-WebSocket-Extensions: "
+                                                    "permessage-deflate: server_no_context_"
+                                                    "takeover requested but not accepted"});
+}
+
+TEST(DeflateAgainstScripted, OfferAndFramesOnTheWire) {
+  std::string request;
+  std::string client_bytes;
+  ScriptedServer server([&](int fd, const std::string& got) {
+    request = got;
+    ScriptedServer::send_all(
+        fd, deflate_response(got,
+                             "permessage-deflate; server_no_context_takeover; "
+                             "client_no_context_takeover; server_max_window_bits=11") +
+                compressed_frame(ws::Opcode::text, deflated("héllo héllo", 11)));
+    client_bytes = ScriptedServer::read_until_eof(fd);
+  });
+  ClientLoop loop;
+  Events events;
+  const std::string big(1000, 'q');
+  loop.connect(server.url(),
+               recording(events, nullptr,
+                         [&](WebSocketClient& client, std::string_view) {
+                           client.send("tiny");                          // under the threshold
+                           client.send_fragmented(big, MessageKind::binary, 3);  // compressed
+                           client.ping("p");
+                           client.close();
+                         }),
+               [] {
+                 ClientOptions options =
+                     with_compression({.no_context_takeover = true, .max_window_bits = 11});
+                 options.close_timeout = 0.3;
+                 return options;
+               }());
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.messages, std::vector<std::string>{"héllo héllo"});
+  EXPECT_EQ(ScriptedServer::header(request, "Sec-WebSocket-Extensions"),
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+            "server_max_window_bits=11; client_max_window_bits");
+
+  // Walk the client's frames: unmask, note RSV1, inflate the compressed message.
+  struct Frame {
+    std::uint8_t first_byte;
+    std::string payload;
+  };
+  std::vector<Frame> frames;
+  std::size_t at = 0;
+  while (at + 6 <= client_bytes.size()) {
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(client_bytes.data()) + at;
+    std::size_t length = bytes[1] & 0x7F;
+    std::size_t header = 2;
+    if (length == 126) {
+      length = static_cast<std::size_t>(bytes[2] << 8 | bytes[3]);
+      header = 4;
+    }
+    ASSERT_NE(length, 127u);
+    ws::MaskingKey key;
+    std::memcpy(key.data(), bytes + header, 4);
+    std::string payload(client_bytes, at + header + 4, length);
+    ws::apply_mask(std::span(reinterpret_cast<std::uint8_t*>(payload.data()), payload.size()), key);
+    frames.push_back({bytes[0], payload});
+    at += header + 4 + length;
+  }
+  ASSERT_EQ(frames.size(), 6u);  // text, 3 binary fragments, ping, close
+  EXPECT_EQ(frames[0].first_byte, 0x81);  // FIN, no RSV1: "tiny" is under the threshold
+  EXPECT_EQ(frames[0].payload, "tiny");
+  EXPECT_EQ(frames[1].first_byte, 0x42);  // binary, RSV1, not FIN
+  EXPECT_EQ(frames[2].first_byte, 0x00);  // continuation: never RSV1 (RFC 7692 §6.1)
+  EXPECT_EQ(frames[3].first_byte, 0x80);
+  EXPECT_EQ(frames[4].first_byte, 0x89);  // control frames are never compressed
+  EXPECT_EQ(frames[5].first_byte, 0x88);
+  ws::MessageInflater inflater(11, true);
+  std::string inflated;
+  for (int i = 1; i <= 3; ++i)
+    ASSERT_EQ(inflater.inflate(frames[i].payload, i == 3, 1 << 20, inflated),
+              ws::MessageInflater::Status::ok);
+  EXPECT_EQ(inflated, big);
+  EXPECT_LT(frames[1].payload.size() + frames[2].payload.size() + frames[3].payload.size(), 100u);
+}
+
+void expect_deflate_failure(const std::string& frames, std::uint16_t expected_code,
+                            const std::string& error, std::size_t max_message_size = 16u << 20) {
+  std::string client_bytes;
+  ScriptedServer server([&](int fd, const std::string& request) {
+    ScriptedServer::send_all(fd, deflate_response(request, "permessage-deflate") + frames);
+    client_bytes = ScriptedServer::read_until_eof(fd);
+  });
+  ClientLoop loop;
+  Events events;
+  ClientOptions options = with_compression();
+  options.close_timeout = 0.3;
+  options.max_message_size = max_message_size;
+  loop.connect(server.url(), recording(events, nullptr, nullptr), options);
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.errors, std::vector<std::string>{error});
+  EXPECT_EQ(events.close_code, expected_code);
+  EXPECT_TRUE(events.messages.empty());
+  EXPECT_EQ(client_close_code(client_bytes), expected_code);
+}
+
+TEST(DeflateAgainstScripted, BombFailsWith1009) {
+  // 1 MiB of zeros deflates to ~1 KiB; the limit is 64 KiB of inflated bytes.
+  const std::string bomb = deflated(std::string(1 << 20, '\0'));
+  ASSERT_LT(bomb.size(), 2048u);
+  expect_deflate_failure(compressed_frame(ws::Opcode::binary, bomb), 1009,
+                         "protocol error: message too large", 64 * 1024);
+}
+
+TEST(DeflateAgainstScripted, CorruptDataFailsWith1007) {
+  expect_deflate_failure(compressed_frame(ws::Opcode::binary, "\xff\xff\xff\xff garbage"), 1007,
+                         "protocol error: invalid compressed data");
+}
+
+TEST(DeflateAgainstScripted, InvalidUtf8AfterInflatingFailsWith1007) {
+  expect_deflate_failure(compressed_frame(ws::Opcode::text, deflated("bad \xff utf-8")), 1007,
+                         "protocol error: invalid UTF-8");
+}
+
+TEST(DeflateAgainstScripted, Rsv1OnAContinuationFailsWith1002) {
+  std::uint8_t header[ws::kMaxFrameHeaderSize];
+  std::size_t size = ws::write_frame_header(header, ws::Opcode::text, 2, false, false);
+  std::string frames = std::string(reinterpret_cast<const char*>(header), size) + "ab";
+  size = ws::write_frame_header(header, ws::Opcode::continuation, 2, true, true);
+  frames += std::string(reinterpret_cast<const char*>(header), size) + "cd";
+  expect_deflate_failure(frames, 1002, "protocol error: reserved bits set");
+}
+
+TEST(DeflateAgainstScripted, Rsv1WithoutTheExtensionFailsWith1002) {
+  std::string client_bytes;
+  ScriptedServer server([&](int fd, const std::string& request) {
+    ScriptedServer::send_all(fd, accept_response(request) +
+                                     compressed_frame(ws::Opcode::text, deflated("x")));
+    client_bytes = ScriptedServer::read_until_eof(fd);
+  });
+  ClientLoop loop;
+  Events events;
+  ClientOptions options = with_compression();  // offered, but the server declined
+  options.close_timeout = 0.3;
+  loop.connect(server.url(), recording(events, nullptr, nullptr), options);
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.errors, std::vector<std::string>{"protocol error: reserved bits set"});
+  EXPECT_EQ(client_close_code(client_bytes), 1002);
 }
 
 }  // namespace

@@ -18,10 +18,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "pylon/client.hpp"
@@ -125,11 +127,9 @@ class Subprocess {
 // `pylon serve` of this build on 127.0.0.1:port, ready once GET /healthz answers 200.
 class PylonServer {
  public:
-  PylonServer()
-      : port_(free_port()),
-        process_({PYLON_BIN, "serve", "--listen", "127.0.0.1:" + std::to_string(port_),
-                  "--log-level", "warn"},
-                 false) {}
+  // extra_args: more `pylon serve` options, e.g. {"--compression", "shared"}.
+  explicit PylonServer(const std::vector<std::string>& extra_args = {})
+      : port_(free_port()), process_(argv(port_, extra_args), false) {}
   std::uint16_t port() const noexcept { return port_; }
   std::string url(const std::string& path) const {
     return "ws://127.0.0.1:" + std::to_string(port_) + path;
@@ -152,14 +152,26 @@ class PylonServer {
   }
 
  private:
+  static std::vector<std::string> argv(std::uint16_t port, const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {PYLON_BIN,  "serve",       "--listen",
+                                     "127.0.0.1:" + std::to_string(port), "--log-level", "warn"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
   std::uint16_t port_;
   Subprocess process_;
 };
 
-// tests/unit/client/websockets_peer.py under /usr/bin/python3, on a given port (0: any).
+// tests/unit/client/websockets_peer.py under /usr/bin/python3, on a given port (0: any), with
+// permessage-deflate "none" (declined), "deflate" (websockets' default) or "isolated" (no context
+// takeover either way).
 class PythonPeer {
  public:
-  explicit PythonPeer(std::uint16_t port = 0) { start(port); }
+  explicit PythonPeer(std::uint16_t port = 0, std::string compression = "none")
+      : compression_(std::move(compression)) {
+    start(port);
+  }
   std::uint16_t port() const noexcept { return port_; }
   std::string url(const std::string& path) const {
     return "ws://127.0.0.1:" + std::to_string(port_) + path;
@@ -168,7 +180,7 @@ class PythonPeer {
   void start(std::uint16_t port) {
     process_ = std::make_unique<Subprocess>(
         std::vector<std::string>{"/usr/bin/python3", PYLON_CLIENT_TEST_DIR "/websockets_peer.py",
-                                 std::to_string(port)},
+                                 std::to_string(port), compression_},
         true);
     port_ = 0;
     // The peer prints "listening PORT" once bound.
@@ -181,6 +193,7 @@ class PythonPeer {
   }
 
  private:
+  std::string compression_;
   std::uint16_t port_ = 0;
   std::unique_ptr<Subprocess> process_;
 };

@@ -1,6 +1,11 @@
 """An independent WebSocket server for the client's end-to-end tests (Python `websockets`).
 
-    /usr/bin/python3 websockets_peer.py PORT     (0: any free port)
+    /usr/bin/python3 websockets_peer.py PORT [COMPRESSION]     (PORT 0: any free port)
+
+COMPRESSION (permessage-deflate, RFC 7692):
+  none      (the default) the extension is declined
+  deflate   websockets' default: context takeover, both windows limited to 12 bits
+  isolated  server_no_context_takeover and client_no_context_takeover, 15-bit windows
 
 Prints "listening PORT" once bound, then one "closed CODE REASON" line per connection that ends.
 Paths:
@@ -15,6 +20,7 @@ import asyncio
 import sys
 
 import websockets
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 
 
 def split3(message):
@@ -37,6 +43,11 @@ async def handler(ws, path):
             await ws.send("pong received")
             async for message in ws:
                 await ws.send(message)
+        elif path == "/extensions":
+            # What the server agreed to, as it sees it.
+            await ws.send(ws.response_headers.get("Sec-WebSocket-Extensions", ""))
+            async for message in ws:
+                await ws.send(message)
         elif path == "/hello":
             await ws.send(ws.request_headers.get("X-Pylon-Test", "") + "|" + (ws.subprotocol or "") + "|" + query)
             async for message in ws:
@@ -49,12 +60,21 @@ async def handler(ws, path):
     print(f"closed {ws.close_code} {ws.close_reason}", flush=True)
 
 
-async def main(port):
+COMPRESSION = {
+    "none": {"compression": None},
+    "deflate": {"compression": "deflate"},
+    "isolated": {"compression": None, "extensions": [ServerPerMessageDeflateFactory(
+        server_no_context_takeover=True, client_no_context_takeover=True)]},
+}
+
+
+async def main(port, compression):
     async with websockets.serve(handler, "127.0.0.1", port, subprotocols=["chat.v2", "chat"],
-                                max_size=None, ping_interval=None, compression=None) as server:
+                                max_size=None, ping_interval=None,
+                                **COMPRESSION[compression]) as server:
         print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
         await asyncio.Future()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "none"))
