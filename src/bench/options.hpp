@@ -34,6 +34,7 @@ struct Options {
   std::size_t in_flight = 1;  // echo: messages in flight per connection
   double ramp_rate = 0;       // new connections per second; 0: as fast as the server answers
   bool binary = false;
+  bool compression = false;  // offer permessage-deflate (ClientOptions::compression defaults)
   unsigned threads = 0;                       // 0: one per core
   std::vector<std::string> source_addresses;  // connection k binds source_addresses[k % size]
   std::vector<std::pair<std::string, std::string>> headers;

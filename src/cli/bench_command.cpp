@@ -34,6 +34,7 @@ std::function<int()> add_bench_command(CLI::App& app) {
   command->add_option("--ramp-rate", o.ramp_rate,
                       "new connections per second (default: as fast as the server answers)");
   command->add_flag("--binary", o.binary, "send binary messages (default: text)");
+  command->add_flag("--compression", o.compression, "offer permessage-deflate (RFC 7692)");
   command->add_option("-t,--threads", o.threads, "client threads (default: one per core)");
   command->add_option("--source-address", o.source_addresses,
                       "local addresses to bind, e.g. 127.0.0.2 127.0.0.3 (spreads source ports)");
