@@ -37,6 +37,11 @@ struct Config {
   std::size_t max_subscriptions = 100;  // per connection
   std::size_t max_publish_rate = 1000;  // publishes per second per connection (burst: one second)
   std::string slow_consumer = "close";  // "close" (1008) or "drop"
+  // permessage-deflate (RFC 7692, docs/configuration.md)
+  std::string compression = "shared";  // "off", "shared" (no context takeover), "dedicated" (a window each)
+  std::size_t compression_threshold = 64;  // smaller messages go out uncompressed
+  unsigned compression_window_bits = 15;   // the server compressor's window, 9..15
+  unsigned compression_memory_level = 8;   // dedicated compressors' zlib memLevel, 1..9
   // Cluster (docs/cluster.md)
   std::string engine = "memory";  // "memory" (this instance only) or "redis"
   std::string redis_url = "redis://127.0.0.1:6379";

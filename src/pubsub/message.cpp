@@ -17,4 +17,23 @@ MessageRef make_message(std::string_view topic, ws::Opcode opcode, std::span<con
   return message;
 }
 
+const std::string& Message::compressed_frame(std::uint8_t window_bits, ws::MessageDeflater& deflater,
+                                             bool& created) const {
+  std::lock_guard lock(compressed_mutex_);
+  created = false;
+  for (const auto& [bits, frame] : compressed_)
+    if (bits == window_bits) return *frame;
+  std::string compressed;
+  deflater.compress(payload(), compressed);
+  auto framed = std::make_unique<std::string>();
+  std::uint8_t header[ws::kMaxFrameHeaderSize];
+  const std::size_t header_size = ws::write_frame_header(header, opcode, compressed.size(), true, true);
+  framed->reserve(header_size + compressed.size());
+  framed->append(reinterpret_cast<const char*>(header), header_size);
+  framed->append(compressed);
+  compressed_.emplace_back(window_bits, std::move(framed));
+  created = true;
+  return *compressed_.back().second;
+}
+
 }  // namespace pylon::pubsub

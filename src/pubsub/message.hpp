@@ -5,11 +5,15 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include "ws/frame.hpp"
+#include "ws/permessage_deflate.hpp"
 
 namespace pylon::pubsub {
 
@@ -18,6 +22,19 @@ struct Message {
   std::string frame;  // header + payload, ready for the socket
   std::size_t payload_size = 0;
   ws::Opcode opcode = ws::Opcode::text;
+
+  std::string_view payload() const noexcept {
+    return std::string_view(frame).substr(frame.size() - payload_size);
+  }
+  // The permessage-deflate frame (RSV1 set) for subscribers whose compressor window is
+  // window_bits, compressed once by the first caller with `deflater` (a no-context-takeover
+  // compressor of that window) and shared by all later ones. created: this call compressed it.
+  // Any thread.
+  const std::string& compressed_frame(std::uint8_t window_bits, ws::MessageDeflater& deflater, bool& created) const;
+
+ private:
+  mutable std::mutex compressed_mutex_;
+  mutable std::vector<std::pair<std::uint8_t, std::unique_ptr<std::string>>> compressed_;
 };
 
 using MessageRef = std::shared_ptr<const Message>;

@@ -34,6 +34,10 @@ constexpr ConfigKey kKeys[] = {
     {"max_subscriptions", ConfigKind::count, "topics one connection may subscribe to"},
     {"max_publish_rate", ConfigKind::count, "publishes per second per connection"},
     {"slow_consumer", ConfigKind::text, "close (1008) or drop: what happens past max_backpressure"},
+    {"compression", ConfigKind::text, "permessage-deflate: off, shared (no context takeover) or dedicated"},
+    {"compression_threshold", ConfigKind::bytes, "messages smaller than this are sent uncompressed"},
+    {"compression_window_bits", ConfigKind::count, "the server compressor's window, 9..15"},
+    {"compression_memory_level", ConfigKind::count, "zlib memLevel of dedicated compressors, 1..9"},
     {"engine", ConfigKind::text, "memory (this instance only) or redis (topics shared across instances)"},
     {"redis_url", ConfigKind::text, "redis://[:password@]host[:port][/db] or unix:///path[?db=N]"},
     {"redis_prefix", ConfigKind::text, "prefix of the Redis channel names"},
@@ -142,6 +146,21 @@ void set_config_value(Config& config, std::string_view key, const ConfigValue& v
     for (const std::string& range : ranges)
       if (!net::parse_cidr(range)) throw ConfigError(name, "not an address or CIDR range: \"" + range + "\"");
     config.trusted_proxies = ranges;
+  } else if (key == "compression") {
+    const std::string& mode = as_text(key, value);
+    if (mode != "off" && mode != "shared" && mode != "dedicated")
+      throw ConfigError(name, "must be off, shared or dedicated (got \"" + mode + "\")");
+    config.compression = mode;
+  } else if (key == "compression_threshold") {
+    config.compression_threshold = as_count(key, value, 0);
+  } else if (key == "compression_window_bits") {
+    const auto bits = as_count(key, value, 9);  // zlib cannot compress raw deflate with 8
+    if (bits > 15) throw ConfigError(name, "must be from 9 to 15");
+    config.compression_window_bits = static_cast<unsigned>(bits);
+  } else if (key == "compression_memory_level") {
+    const auto level = as_count(key, value, 1);
+    if (level > 9) throw ConfigError(name, "must be from 1 to 9");
+    config.compression_memory_level = static_cast<unsigned>(level);
   } else if (key == "engine") {
     const std::string& engine = as_text(key, value);
     if (engine != "memory" && engine != "redis") throw ConfigError(name, "must be memory or redis (got \"" + engine + "\")");

@@ -19,6 +19,7 @@
 #include "server/worker.hpp"
 #include "ws/error.hpp"
 #include "ws/handshake.hpp"
+#include "ws/utf8.hpp"
 
 namespace pylon::detail {
 namespace {
@@ -281,7 +282,7 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
   route.metrics->connections.add(1);
   char accept[ws::kAcceptKeySize];
   ws::compute_accept_key(key->value, accept);
-  std::array<http::Header, 4> headers = {{{"Upgrade", "websocket"},
+  std::array<http::Header, 5> headers = {{{"Upgrade", "websocket"},
                                           {"Connection", "Upgrade"},
                                           {"Sec-WebSocket-Accept", std::string_view(accept, sizeof accept)}}};
   std::size_t header_count = 3;
@@ -292,6 +293,9 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
       if (!chosen.empty() && protocol == chosen) subprotocol_ = &protocol;
     if (subprotocol_ != nullptr) headers[header_count++] = {"Sec-WebSocket-Protocol", *subprotocol_};
   }
+  std::string extensions;
+  negotiate_compression(request, extensions);
+  if (!extensions.empty()) headers[header_count++] = {"Sec-WebSocket-Extensions", extensions};
   std::string response;
   http::write_response(response, 101, std::span(headers.data(), header_count), {}, true);
   write_bytes(response);
@@ -357,11 +361,17 @@ void Connection::respond_error(HandshakeFailure failure, int status, std::string
 void Connection::on_message_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
                                  bool last) {
   if (state_ != State::open) return;  // after our close, data is read but not delivered
-  if (first && last) return deliver(opcode, chunk);  // the common case: no copy
+  const bool compressed = parser_.message_compressed();
+  if (first && last) {  // the common case: no copy
+    if (compressed) return receive_compressed(opcode, chunk);
+    return deliver(opcode, chunk);
+  }
   std::string& message = spill().message;
   message.append(as_text(chunk));
   if (!last) return;
-  deliver(opcode, std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size()));
+  const auto whole = std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size());
+  if (compressed) receive_compressed(opcode, whole);
+  else deliver(opcode, whole);
   release_if_large(spill_->message);  // the spill outlives the delivery (destroy() keeps it)
   release_spill_if_empty();
 }
@@ -453,12 +463,79 @@ SendStatus Connection::send_message(std::string_view message, MessageKind kind) 
   metrics.bytes_sent[static_cast<std::size_t>(kind)].add(message.size());
   count_out(1, message.size());
   const auto opcode = kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
-  return send_frame(opcode, std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size()));
+  const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size());
+  if (!deflate_ || message.size() < worker_.server().config.compression_threshold) return send_frame(opcode, bytes);
+  // RFC 7692 §7.2.1: compress, drop the 00 00 ff ff tail (the codec does), set RSV1.
+  std::string& compressed = worker_.deflate_buffer();
+  compressed.clear();
+  ws::MessageDeflater& deflater =
+      dedicated_ ? dedicated_->deflater : worker_.shared_deflater(deflate_params_.server_max_window_bits);
+  deflater.compress(bytes, compressed);
+  const ServerMetrics& counters = *worker_.server().counters;
+  counters.compressions.add();
+  counters.compressed_bytes[1].add(compressed.size());
+  counters.uncompressed_bytes[1].add(message.size());
+  return send_frame(opcode, std::span(reinterpret_cast<const std::uint8_t*>(compressed.data()), compressed.size()), true);
 }
 
-SendStatus Connection::send_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload) {
+void Connection::negotiate_compression(const http::Request& request, std::string& response_value) {
+  const Config& config = worker_.server().config;
+  if (config.compression == "off" || request.find("Sec-WebSocket-Extensions") == nullptr) return;
+  // Several headers are one list (RFC 9110 §5.3).
+  std::string offers;
+  for (std::size_t i = 0; i < request.header_count; ++i) {
+    const http::Header& header = request.headers[i];
+    if (!http::iequals(header.name, "Sec-WebSocket-Extensions")) continue;
+    if (!offers.empty()) offers += ", ";
+    offers += header.value;
+  }
+  ws::DeflateServerPolicy policy;
+  policy.context_takeover = config.compression == "dedicated";
+  policy.max_window_bits = static_cast<std::uint8_t>(config.compression_window_bits);
+  const auto params = ws::negotiate_deflate(offers, policy, response_value);
+  if (!params) return;
+  deflate_ = true;
+  deflate_params_ = *params;
+  parser_ = ws::FrameParser<Connection>(ws::Role::server, config.max_message_size, true);
+  if (policy.context_takeover)
+    dedicated_ = std::make_unique<DedicatedDeflate>(DedicatedDeflate{
+        ws::MessageDeflater(params->server_max_window_bits, static_cast<int>(config.compression_memory_level),
+                            params->server_no_context_takeover),
+        ws::MessageInflater(params->client_max_window_bits, params->client_no_context_takeover)});
+}
+
+void Connection::receive_compressed(ws::Opcode opcode, std::span<const std::uint8_t> compressed) {
+  // Shared mode agreed client_no_context_takeover, so one decompressor per loop serves everyone.
+  ws::MessageInflater& inflater = dedicated_ ? dedicated_->inflater : worker_.shared_inflater();
+  std::string& message = worker_.inflate_buffer();
+  message.clear();
+  // The inflated size counts against max_message_size while inflating: a bomb stops at the limit.
+  const auto status = inflater.inflate(compressed, true, worker_.server().config.max_message_size, message);
+  if (status == ws::MessageInflater::Status::too_large) return fail(ws::ProtocolError::message_too_large);
+  if (status == ws::MessageInflater::Status::corrupt) return fail(ws::ProtocolError::invalid_compressed_data);
+  const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size());
+  // RFC 7692 §8: the text is UTF-8 after decompression (the parser could not check it).
+  if (opcode == ws::Opcode::text && !ws::is_valid_utf8(bytes)) return fail(ws::ProtocolError::invalid_utf8);
+  const ServerMetrics& counters = *worker_.server().counters;
+  counters.compressed_bytes[0].add(compressed.size());
+  counters.uncompressed_bytes[0].add(message.size());
+  deliver(opcode, bytes);
+}
+
+const std::string& Connection::frame_for(const pubsub::Message& message) {
+  if (!deflate_ || message.payload_size < worker_.server().config.compression_threshold) return message.frame;
+  // Compressed once per (message, window size) and shared by every subscriber that agreed to it;
+  // a dedicated connection's peer decompresses a context-free message just as well.
+  const std::uint8_t bits = deflate_params_.server_max_window_bits;
+  bool created = false;
+  const std::string& frame = message.compressed_frame(bits, worker_.shared_deflater(bits), created);
+  if (created) worker_.server().counters->compressions.add();
+  return frame;
+}
+
+SendStatus Connection::send_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload, bool rsv1) {
   std::uint8_t header[ws::kMaxFrameHeaderSize];
-  const std::size_t header_size = ws::write_frame_header(header, opcode, payload.size());
+  const std::size_t header_size = ws::write_frame_header(header, opcode, payload.size(), true, rsv1);
   write_bytes(std::string_view(reinterpret_cast<const char*>(header), header_size));
   write_bytes(as_text(payload));
   return write_blocked_ ? SendStatus::queued : SendStatus::sent;
@@ -770,11 +847,16 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
     if (state_ != State::open) return;
   }
   const RouteMetrics& metrics = *route_->metrics;
+  const ServerMetrics& counters = *worker_.server().counters;
   for (const auto& message : run) {
     const std::size_t kind = message->opcode == ws::Opcode::text ? 0 : 1;
     metrics.messages_sent[kind].add();
     metrics.bytes_sent[kind].add(message->payload_size);
     count_out(1, message->payload_size);
+    if (const std::string& frame = frame_for(*message); &frame != &message->frame) {
+      counters.compressed_bytes[1].add(frame.size() - ws::frame_header_size(frame.size(), false));
+      counters.uncompressed_bytes[1].add(message->payload_size);
+    }
   }
   std::size_t index = 0;
   std::size_t written_into_first = 0;  // bytes of run[index] the kernel already has
@@ -783,16 +865,17 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
     constexpr std::size_t kMaxIovecs = 64;
     iovec iov[kMaxIovecs];
     while (index < run.size()) {
+      const std::size_t first = index;
       const std::size_t count = std::min(kMaxIovecs, run.size() - index);
       for (std::size_t i = 0; i < count; ++i) {
-        const std::string& frame = run[index + i]->frame;
+        const std::string& frame = frame_for(*run[index + i]);
         iov[i] = {const_cast<char*>(frame.data()), frame.size()};
       }
       const ssize_t written = ::writev(fd_, iov, static_cast<int>(count));
       if (written < 0 && errno != EAGAIN && errno != EINTR) return peer_gone();
       std::size_t taken = written > 0 ? static_cast<std::size_t>(written) : 0;
       const std::size_t end = index + count;
-      while (index < end && taken >= run[index]->frame.size()) taken -= run[index++]->frame.size();
+      while (index < end && taken >= iov[index - first].iov_len) taken -= iov[index++ - first].iov_len;
       if (index < end) {  // the kernel is full inside run[index]
         written_into_first = taken;
         break;
@@ -801,7 +884,7 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
     if (index == run.size()) return;
     // The frame the kernel stopped in must be completed whatever the limit: the stream would
     // be corrupt otherwise.
-    spill().pending.append(run[index]->frame, written_into_first, std::string::npos);
+    spill().pending.append(frame_for(*run[index]), written_into_first, std::string::npos);
     ++index;
     write_blocked_ = true;
     update_interest();
@@ -809,7 +892,7 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
   // Behind a backlog: copy, in order, up to max_backpressure.
   const std::size_t limit = worker_.server().config.max_backpressure;
   for (; index < run.size(); ++index) {
-    const std::string& frame = run[index]->frame;
+    const std::string& frame = frame_for(*run[index]);
     if (buffered_amount() + frame.size() > limit) break;
     spill().pending.append(frame);
   }

@@ -30,6 +30,7 @@
 #include "server/server_metrics.hpp"
 #include "ws/frame.hpp"
 #include "ws/frame_parser.hpp"
+#include "ws/permessage_deflate.hpp"
 
 namespace pylon::detail {
 
@@ -138,7 +139,12 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void respond_error(HandshakeFailure failure, int status, std::string_view reason,
                      std::span<const http::Header> extra_headers = {});
 
-  SendStatus send_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload);
+  SendStatus send_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload, bool rsv1 = false);
+  // permessage-deflate (RFC 7692): negotiation at the upgrade, inflating what arrives with RSV1,
+  // compressing what goes out past the threshold, and choosing a subscriber's broadcast frame.
+  void negotiate_compression(const http::Request& request, std::string& response_value);
+  void receive_compressed(ws::Opcode opcode, std::span<const std::uint8_t> compressed);
+  const std::string& frame_for(const pubsub::Message& message);
   void write_bytes(std::string_view bytes);
   void send_close(std::uint16_t code, std::string_view reason);
   void handle_control(ws::Opcode opcode, std::span<const std::uint8_t> payload);
@@ -167,6 +173,11 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   std::unique_ptr<HttpState> http_;
   std::unique_ptr<AccessLog> access_;
   std::unique_ptr<Spill> spill_;
+  struct DedicatedDeflate {  // compression = "dedicated": this connection's own sliding windows
+    ws::MessageDeflater deflater;
+    ws::MessageInflater inflater;
+  };
+  std::unique_ptr<DedicatedDeflate> dedicated_;
   const Route* route_ = nullptr;
   void* user_data_ = nullptr;
   const std::string* subprotocol_ = nullptr;  // one of the route's
@@ -185,6 +196,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   bool close_sent_ = false;
   bool close_received_ = false;
   bool awaiting_pong_ = false;
+  bool deflate_ = false;  // permessage-deflate agreed
+  ws::DeflateParams deflate_params_{};
 
  public:
   bool flush_scheduled = false;  // on the worker's flush list (kept with the flags: no padding)

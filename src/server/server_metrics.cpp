@@ -66,7 +66,14 @@ ServerMetrics::ServerMetrics(MetricsRegistry& registry_in)
       accepted(registry.counter("pylon_connections_accepted_total", "TCP connections accepted.")),
       ping_rtt(registry.histogram("pylon_ping_rtt_seconds", "Round trip time of server pings.", kRttBuckets)),
       send_backlog(registry.gauge("pylon_send_backlog_bytes", "Bytes waiting for the kernel, all connections.")),
-      subscriptions(registry.gauge("pylon_subscriptions", "Topic subscriptions on this instance.")) {
+      subscriptions(registry.gauge("pylon_subscriptions", "Topic subscriptions on this instance.")),
+      compressed_bytes{
+          registry.counter("pylon_compressed_bytes_total", "Compressed payload bytes on the wire.", {{"direction", "in"}}),
+          registry.counter("pylon_compressed_bytes_total", "Compressed payload bytes on the wire.", {{"direction", "out"}})},
+      uncompressed_bytes{
+          registry.counter("pylon_uncompressed_bytes_total", "The same messages' size uncompressed.", {{"direction", "in"}}),
+          registry.counter("pylon_uncompressed_bytes_total", "The same messages' size uncompressed.", {{"direction", "out"}})},
+      compressions(registry.counter("pylon_compressions_total", "permessage-deflate compressor runs.")) {
   for (std::size_t i = 0; i < kHandshakeFailureCount; ++i)
     handshake_failures.push_back(registry.counter("pylon_handshake_failures_total", "Refused upgrades and bad requests.",
                                                   {{"reason", kHandshakeFailureNames[i]}}));

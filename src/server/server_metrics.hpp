@@ -48,6 +48,10 @@ struct ServerMetrics {
   Histogram ping_rtt;
   Gauge send_backlog;
   Gauge subscriptions;
+  // permessage-deflate: payload bytes of compressed messages on the wire, and their size
+  // uncompressed ([0] in, [1] out); compressor runs (once per broadcast per window size).
+  std::array<Counter, 2> compressed_bytes, uncompressed_bytes;
+  Counter compressions;
 };
 
 }  // namespace pylon::detail

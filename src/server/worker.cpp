@@ -149,6 +149,12 @@ void Worker::retire(Connection& connection) {
   retired_.push_back(&connection);
 }
 
+ws::MessageDeflater& Worker::shared_deflater(std::uint8_t window_bits) {
+  auto& slot = shared_deflaters_[window_bits - 8];
+  if (!slot) slot = std::make_unique<ws::MessageDeflater>(window_bits, 8, true);
+  return *slot;
+}
+
 void Worker::schedule_flush(Connection& connection) {
   if (connection.flush_scheduled) return;
   connection.flush_scheduled = true;

@@ -4,6 +4,7 @@
 // Created on the main thread; after start() everything but post_drain() runs on its thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include "net/timer_wheel.hpp"
 #include "pubsub/local_topics.hpp"
 #include "pubsub/message.hpp"
+#include "ws/permessage_deflate.hpp"
 
 namespace pylon::detail {
 
@@ -63,6 +65,13 @@ class Worker final : public net::TimerNode {
   void cork(Connection& connection) noexcept { corked_ = &connection; }
   void uncork() noexcept { corked_ = nullptr; }
 
+  // permessage-deflate in shared mode (no context takeover): one compressor per window size and
+  // one decompressor serve every connection of this loop, reset after each message.
+  ws::MessageDeflater& shared_deflater(std::uint8_t window_bits);
+  ws::MessageInflater& shared_inflater() noexcept { return shared_inflater_; }
+  std::string& inflate_buffer() noexcept { return inflate_buffer_; }
+  std::string& deflate_buffer() noexcept { return deflate_buffer_; }
+
   // Connections with bytes to write that were sent outside their own read processing.
   void schedule_flush(Connection& connection);
   // Open WebSockets of this worker: a drain is over when none is left.
@@ -94,6 +103,10 @@ class Worker final : public net::TimerNode {
   std::vector<Connection*> retired_;
   Connection* corked_ = nullptr;
   std::string cork_;
+
+  std::array<std::unique_ptr<ws::MessageDeflater>, 8> shared_deflaters_;  // [window_bits - 8]
+  ws::MessageInflater shared_inflater_{15, true};
+  std::string inflate_buffer_, deflate_buffer_;
 
   pubsub::LocalTopics<Connection> topics_;
   std::vector<pubsub::MessageRef> local_inbox_;

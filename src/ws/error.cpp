@@ -41,6 +41,7 @@ constexpr ErrorInfo kErrorTable[] = {
     {close_code::kProtocolError, "invalid close code", "invalid_close_code"},
     {close_code::kInvalidPayload, "invalid close reason", "invalid_close_reason"},
     {close_code::kMessageTooBig, "message too large", "message_too_large"},
+    {close_code::kInvalidPayload, "invalid compressed data", "invalid_compressed_data"},
 };
 static_assert(std::size(kErrorTable) == kProtocolErrorCount);
 

@@ -41,11 +41,12 @@ enum class ProtocolError : std::uint8_t {
   invalid_close_code,        // §7.4 -> 1002
   invalid_close_reason,      // §5.5.1 close reason not UTF-8 -> 1007
   message_too_large,         // max message size exceeded -> 1009
+  invalid_compressed_data,   // RFC 7692 §7.2.2: the compressed payload does not inflate -> 1007
 };
 
 // Number of enumerators, for tables and tests (added).
 inline constexpr std::size_t kProtocolErrorCount =
-    static_cast<std::size_t>(ProtocolError::message_too_large) + 1;
+    static_cast<std::size_t>(ProtocolError::invalid_compressed_data) + 1;
 
 std::uint16_t close_code_for(ProtocolError error) noexcept;
 // Short text that fits a close reason, e.g. "reserved bits set".

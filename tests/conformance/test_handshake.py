@@ -119,12 +119,23 @@ def test_upgrade_after_a_keep_alive_request(checked):
         conn.close()
 
 
-@pytest.mark.parametrize("offer", ["permessage-deflate; client_max_window_bits",
-                                   "permessage-deflate", "x-webkit-deflate-frame"])
-def test_no_extension_is_negotiated(checked, offer):
+@pytest.mark.parametrize("offer,agreed", [
+    ("permessage-deflate; client_max_window_bits",
+     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=15"),
+    ("permessage-deflate", "permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+    ("x-webkit-deflate-frame", None),  # an extension we do not know is simply not agreed
+])
+def test_permessage_deflate_is_agreed_by_default(checked, offer, agreed):
     response = upgrade(checked, upgrade_headers(extra=[("Sec-WebSocket-Extensions", offer)]))
     assert response.status == 101, response.raw_head
-    assert response.header("Sec-WebSocket-Extensions") is None, response.raw_head
+    assert response.header("Sec-WebSocket-Extensions") == agreed, response.raw_head
+
+
+def test_no_extension_is_negotiated_with_compression_off():
+    with start_server("--compression", "off") as server:
+        response = upgrade(server.address, upgrade_headers(extra=[("Sec-WebSocket-Extensions", "permessage-deflate")]))
+        assert response.status == 101, response.raw_head
+        assert response.header("Sec-WebSocket-Extensions") is None, response.raw_head
 
 
 def test_echo_after_deflate_offer_is_uncompressed(server):

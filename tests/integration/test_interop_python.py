@@ -7,6 +7,8 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosedOK
 
+from support.server import start_server
+
 SIZES = [0, 1, 125, 126, 65535, 65536, 1 << 20, 16 << 20]
 TIMEOUT = 120  # per test body: 16 MiB through the ASan build takes a while
 
@@ -71,15 +73,27 @@ def test_echo_fragmented(server, kind, size):
     run(body())
 
 
-def test_permessage_deflate_offer_falls_back_to_uncompressed(server):
+def test_permessage_deflate_offer_is_agreed_and_echoes(server):
     async def body():
         async with connect(server, compression="deflate") as ws:  # the library's default offer
-            assert ws.extensions == [], "the server must not negotiate an extension"
-            for message in ["hello " * 100, b"\x00" * 5000]:
+            assert [e.name for e in ws.extensions] == ["permessage-deflate"], ws.extensions
+            for message in ["hello " * 100, b"\x00" * 5000, "é" * 3000]:
                 await ws.send(message)
                 assert await ws.recv() == message
 
     run(body())
+
+
+def test_permessage_deflate_offer_falls_back_with_compression_off():
+    with start_server("--compression", "off") as server:
+        async def body():
+            async with connect(server, compression="deflate") as ws:
+                assert ws.extensions == [], "compression off must not negotiate an extension"
+                for message in ["hello " * 100, b"\x00" * 5000]:
+                    await ws.send(message)
+                    assert await ws.recv() == message
+
+        run(body())
 
 
 def test_default_connect_arguments(server):
