@@ -35,7 +35,7 @@ struct Options {
   double ramp_rate = 0;       // new connections per second; 0: as fast as the server answers
   bool binary = false;
   bool compression = false;  // offer permessage-deflate (ClientOptions::compression defaults)
-  unsigned threads = 0;                       // 0: one per core
+  unsigned threads = 0;      // 0: one per core
   std::vector<std::string> source_addresses;  // connection k binds source_addresses[k % size]
   std::vector<std::pair<std::string, std::string>> headers;
   double max_error_rate = 0;    // exit 1 when errors / operations is above this

@@ -27,8 +27,7 @@ ws::DeflateClientOptions deflate_client_options(const CompressionOptions& option
 }
 
 MessageCompression::MessageCompression(const CompressionOptions& options,
-                                       const ws::DeflateParams& agreed,
-                                       std::string_view extensions)
+                                       const ws::DeflateParams& agreed, std::string_view extensions)
     : params_(agreed),
       extensions_(extensions),
       threshold_(options.threshold),
@@ -59,7 +58,8 @@ MessageCompression::Result MessageCompression::inflate(std::span<const std::uint
   }
   if (text) {
     const std::span<const std::uint8_t> fresh(
-        reinterpret_cast<const std::uint8_t*>(inflated_.data()) + before, inflated_.size() - before);
+        reinterpret_cast<const std::uint8_t*>(inflated_.data()) + before,
+        inflated_.size() - before);
     if (!utf8_.feed(fresh) || (last && !utf8_.complete())) {
       inflater_.reset();  // the stream is abandoned with the connection
       return Result::invalid_utf8;

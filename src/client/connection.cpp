@@ -159,10 +159,9 @@ void Connection::process_handshake(std::span<std::uint8_t> data) {
   const ws::DeflateClientOptions deflate = deflate_client_options(compression);
   std::optional<ws::DeflateParams> agreed;
   std::string extensions;
-  std::string error = check_handshake_response(handshake.response, handshake.key,
-                                               profile_->options.subprotocols, chosen,
-                                               compression.enabled ? &deflate : nullptr, &agreed,
-                                               &extensions);
+  std::string error = check_handshake_response(
+      handshake.response, handshake.key, profile_->options.subprotocols, chosen,
+      compression.enabled ? &deflate : nullptr, &agreed, &extensions);
   if (!error.empty()) return fail_attempt(std::move(error));
 
   subprotocol_ = chosen;
@@ -173,8 +172,8 @@ void Connection::process_handshake(std::span<std::uint8_t> data) {
     } catch (const std::bad_alloc&) {
       return fail_attempt("handshake: no memory for permessage-deflate");
     }
-    parser_ = ws::FrameParser<Connection>(ws::Role::client, profile_->options.max_message_size,
-                                          true);
+    parser_ =
+        ws::FrameParser<Connection>(ws::Role::client, profile_->options.max_message_size, true);
   }
   // Frames the server sent right behind its 101 are in the same buffer.
   std::string leftover(input.substr(result.consumed));

@@ -107,8 +107,8 @@ std::string check_handshake_response(const http::Response& response, std::string
       value += header.value;
     }
     std::string error;
-    std::optional<ws::DeflateParams> params = ws::accept_deflate_response(value, *deflate_offer,
-                                                                          error);
+    std::optional<ws::DeflateParams> params =
+        ws::accept_deflate_response(value, *deflate_offer, error);
     if (!error.empty()) return failure("bad Sec-WebSocket-Extensions: " + error);
     if (params && agreed != nullptr) *agreed = params;
     if (params && extensions != nullptr) *extensions = std::move(value);

@@ -761,7 +761,7 @@ TEST(DeflateAgainstScripted, OfferAndFramesOnTheWire) {
   loop.connect(server.url(),
                recording(events, nullptr,
                          [&](WebSocketClient& client, std::string_view) {
-                           client.send("tiny");                          // under the threshold
+                           client.send("tiny");  // under the threshold
                            client.send_fragmented(big, MessageKind::binary, 3);  // compressed
                            client.ping("p");
                            client.close();
@@ -801,7 +801,7 @@ TEST(DeflateAgainstScripted, OfferAndFramesOnTheWire) {
     frames.push_back({bytes[0], payload});
     at += header + 4 + length;
   }
-  ASSERT_EQ(frames.size(), 6u);  // text, 3 binary fragments, ping, close
+  ASSERT_EQ(frames.size(), 6u);           // text, 3 binary fragments, ping, close
   EXPECT_EQ(frames[0].first_byte, 0x81);  // FIN, no RSV1: "tiny" is under the threshold
   EXPECT_EQ(frames[0].payload, "tiny");
   EXPECT_EQ(frames[1].first_byte, 0x42);  // binary, RSV1, not FIN
@@ -868,8 +868,8 @@ TEST(DeflateAgainstScripted, Rsv1OnAContinuationFailsWith1002) {
 TEST(DeflateAgainstScripted, Rsv1WithoutTheExtensionFailsWith1002) {
   std::string client_bytes;
   ScriptedServer server([&](int fd, const std::string& request) {
-    ScriptedServer::send_all(fd, accept_response(request) +
-                                     compressed_frame(ws::Opcode::text, deflated("x")));
+    ScriptedServer::send_all(
+        fd, accept_response(request) + compressed_frame(ws::Opcode::text, deflated("x")));
     client_bytes = ScriptedServer::read_until_eof(fd);
   });
   ClientLoop loop;

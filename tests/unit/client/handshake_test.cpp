@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -102,6 +103,84 @@ TEST(ClientHandshake, EachFailureIsNamed) {
             "handshake: server chose subprotocol 'Chat' that was not offered");  // case-sensitive
   EXPECT_EQ(check(good("Sec-WebSocket-Protocol: chat, superchat\r\n"), {"chat", "superchat"}),
             "handshake: server chose subprotocol 'chat, superchat' that was not offered");
+}
+
+TEST(ClientHandshake, RequestCarriesTheExtensionOffer) {
+  const Url url = parse_url("ws://localhost/");
+  std::string out;
+  write_handshake_request(out, url, kKey, {}, {}, "permessage-deflate; client_max_window_bits");
+  EXPECT_NE(out.find("Sec-WebSocket-Version: 13\r\n"
+                     "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"),
+            std::string::npos)
+      << out;
+}
+
+// Checks `head` against a permessage-deflate offer made from `options`.
+struct DeflateCheck {
+  std::string error;
+  std::optional<ws::DeflateParams> agreed;
+  std::string extensions;
+};
+DeflateCheck check_deflate(const std::string& head, ws::DeflateClientOptions options = {}) {
+  static std::string storage;
+  storage = head + "\r\n";
+  http::ResponseParser parser;
+  http::Response response;
+  EXPECT_EQ(parser.parse(storage, response).status, http::ParseStatus::done) << head;
+  std::string_view chosen;
+  DeflateCheck result;
+  result.error = check_handshake_response(response, kKey, {}, chosen, &options, &result.agreed,
+                                          &result.extensions);
+  return result;
+}
+
+TEST(ClientHandshake, AgreedDeflateParameters) {
+  DeflateCheck result = check_deflate(
+      good("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+           "client_max_window_bits=10\r\n"));
+  EXPECT_EQ(result.error, "");
+  ASSERT_TRUE(result.agreed.has_value());
+  EXPECT_TRUE(result.agreed->server_no_context_takeover);
+  EXPECT_FALSE(result.agreed->client_no_context_takeover);
+  EXPECT_EQ(result.agreed->client_max_window_bits, 10);
+  EXPECT_EQ(result.agreed->server_max_window_bits, 15);
+  EXPECT_EQ(result.extensions,
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits=10");
+  // Declined: no header, no agreement, no error.
+  result = check_deflate(good());
+  EXPECT_EQ(result.error, "");
+  EXPECT_FALSE(result.agreed.has_value());
+  EXPECT_EQ(result.extensions, "");
+}
+
+TEST(ClientHandshake, SeveralExtensionHeadersAreOneList) {
+  // Two lines are one list (RFC 9110 §5.3): two permessage-deflate answers are one too many.
+  const DeflateCheck result = check_deflate(
+      good("Sec-WebSocket-Extensions: permessage-deflate\r\n"
+           "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"));
+  EXPECT_EQ(result.error,
+            "handshake: bad Sec-WebSocket-Extensions: permessage-deflate: accepted twice");
+  EXPECT_FALSE(result.agreed.has_value());
+}
+
+TEST(ClientHandshake, InvalidDeflateResponsesFail) {
+  EXPECT_EQ(check_deflate(good("Sec-WebSocket-Extensions: permessage-deflate; "
+                               "server_max_window_bits=12\r\n"),
+                          {.max_window_bits = 10})
+                .error,
+            "handshake: bad Sec-WebSocket-Extensions: permessage-deflate: server_max_window_bits "
+            "larger than offered");
+  EXPECT_EQ(check_deflate(good("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+                          {.request_no_context_takeover = true})
+                .error,
+            "handshake: bad Sec-WebSocket-Extensions: permessage-deflate: "
+            "server_no_context_takeover requested but not accepted");
+  const std::string unknown =
+      check_deflate(good("Sec-WebSocket-Extensions: permessage-deflate; foo=1\r\n")).error;
+  EXPECT_EQ(unknown.rfind("handshake: bad Sec-WebSocket-Extensions: permessage-deflate: ", 0), 0u)
+      << unknown;
+  const std::string other = check_deflate(good("Sec-WebSocket-Extensions: x-other\r\n")).error;
+  EXPECT_EQ(other.rfind("handshake: bad Sec-WebSocket-Extensions: ", 0), 0u) << other;
 }
 
 TEST(ClientHandshake, ExtraHeadersAreChecked) {

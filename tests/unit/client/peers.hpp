@@ -153,8 +153,8 @@ class PylonServer {
 
  private:
   static std::vector<std::string> argv(std::uint16_t port, const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {PYLON_BIN,  "serve",       "--listen",
-                                     "127.0.0.1:" + std::to_string(port), "--log-level", "warn"};
+    std::vector<std::string> args = {
+        PYLON_BIN, "serve", "--listen", "127.0.0.1:" + std::to_string(port), "--log-level", "warn"};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
