@@ -410,7 +410,7 @@ def test_bomb_in_first_fragment_is_1009_before_the_message_ends(ws):
     # exceeded, not after". Here the message never ends: the server must not wait for it.
     bomb = compress(bytes(4 << 20), level=9)
     ws.send_frame(OP_TEXT, bomb, fin=False, rsv=RSV1)
-    ws.expect_close(1009)
+    ws.expect_close(1009, timeout=10)
 
 
 def test_bomb_spread_over_fragments_is_1009(ws):
