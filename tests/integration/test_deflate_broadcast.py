@@ -16,8 +16,8 @@ import threading
 import zlib
 
 from support import deflate
-from support.deflate import Inflater, agreed, compressible_json, compression_counters, connect_many_with_offer, \
-    raw_frame, recv_compressed
+from support.deflate import Inflater, agreed, compressed_frame, compressible_json, compression_counters, \
+    connect_many_with_offer, raw_frame, recv_compressed
 from support.pubsub import PubSubClient, envelope, message_frame, publish_text
 from support.server import start_server
 from support.wsclient import OP_TEXT, RSV1, build_frame, expect_streams
@@ -37,10 +37,12 @@ def subscribe_all(clients, topic):
         assert not client.buffer, f"bytes after the ack: {bytes(client.buffer[:100])!r}"
 
 
-def publish_all(publisher, topic, datas):
+def publish_all(publisher, topic, datas, compressed=False):
     """Pipelines the publishes from a thread (the server may stop reading the publisher while
-    its subscribers' queues fill up); returns a join() that reports a send failure."""
-    pipeline = b"".join(build_frame(OP_TEXT, publish_text(topic, data)) for data in datas)
+    its subscribers' queues fill up); returns a join() that reports a send failure. `compressed`:
+    each publish request is itself a compressed frame (the publisher negotiated deflate)."""
+    encode = compressed_frame if compressed else build_frame
+    pipeline = b"".join(encode(OP_TEXT, publish_text(topic, data)) for data in datas)
     failure = []
 
     def send():
@@ -119,8 +121,10 @@ def test_mixed_subscribers_plain_and_two_windows():
         try:
             for name, count in counts.items():
                 groups[name] = connect_many_with_offer(PubSubClient, server.address, count, offers[name])
-            publisher = PubSubClient.connect(server.address)
+            # This publisher negotiated deflate too: its publishes arrive compressed.
+            publisher = deflate.connect(server.address, "permessage-deflate", path="/ws", cls=PubSubClient)
             groups["publisher"] = [publisher]
+            assert agreed(publisher) == SHARED
             assert {agreed(s) for s in groups["deflate"]} == {SHARED}
             assert {agreed(s) for s in groups["plain"]} == {None}
             assert {agreed(s) for s in groups["window10"]} == {SHARED + "; server_max_window_bits=10"}
@@ -129,7 +133,7 @@ def test_mixed_subscribers_plain_and_two_windows():
             before = compression_counters(server.address)
 
             datas = [compressible_json(i) for i in range(messages)]
-            join = publish_all(publisher, topic, datas)
+            join = publish_all(publisher, topic, datas, compressed=True)
             try:
                 wide = read_compressed_stream(groups["deflate"][0], topic, datas)
                 narrow = read_compressed_stream(groups["window10"][0], topic, datas, window_bits=10)

@@ -602,3 +602,110 @@ def test_byte_counters_count_one_echo():
     assert delta == {"compressed_in": len(sent), "uncompressed_in": len(message),
                      "compressed_out": len(frame.payload), "uncompressed_out": len(message),
                      "compressions": 1}, delta
+
+
+# --- the threshold flag -------------------------------------------------------------------------
+
+def test_threshold_flag():
+    with serve("--compression", "shared", "--compression-threshold", "1000") as server:
+        client = deflate.connect(server.address)
+        try:
+            for size, compressed in [(999, False), (1000, True), (5000, True)]:
+                message = b"t" * size
+                client.send_raw(compressed_frame(OP_TEXT, message))
+                if compressed:
+                    frame, payload = recv_compressed(client, Inflater(takeover=False))
+                    assert payload == message
+                else:
+                    client.expect_echo(OP_TEXT, message)
+        finally:
+            client.close()
+
+
+# --- one loop's shared inflater serves every connection of the loop -----------------------------
+
+@pytest.fixture(scope="module")
+def one_loop():
+    with serve("--compression", "shared", "--threads", "1") as server:
+        yield server
+
+
+def echo_compressed(client, message):
+    client.send_raw(compressed_frame(OP_TEXT, message))
+    frame, payload = recv_compressed(client, Inflater(takeover=False))
+    assert payload == message
+
+
+@pytest.mark.parametrize("failure", ["bomb", "corrupt", "utf8"])
+def test_failed_message_leaves_the_loop_inflater_usable(one_loop, failure):
+    other = deflate.connect(one_loop.address)
+    bad = deflate.connect(one_loop.address)
+    try:
+        echo_compressed(other, b"before " * 20)
+        if failure == "bomb":
+            bad.send_frame(OP_BINARY, compress(bytes(1 << 20)), rsv=RSV1)
+            bad.expect_close(1009)
+        elif failure == "corrupt":
+            bad.send_frame(OP_BINARY, b"\xff\xff\xff", rsv=RSV1)
+            bad.expect_close(1007)
+        else:
+            bad.send_raw(compressed_frame(OP_TEXT, b"abc\xff" * 30))
+            bad.expect_close(1007)
+        echo_compressed(other, b"after " * 20)
+        fresh = deflate.connect(one_loop.address)
+        try:
+            echo_compressed(fresh, b"fresh " * 20)
+        finally:
+            fresh.close()
+    finally:
+        other.close()
+        bad.close()
+
+
+def test_interleaved_fragmented_messages_on_one_loop(one_loop):
+    # Two connections of the same loop each half-way through a compressed message: neither may
+    # see the other's bytes in its inflated message.
+    a, b = deflate.connect(one_loop.address), deflate.connect(one_loop.address)
+    try:
+        message_a, message_b = b"first connection " * 60, b"second connection " * 60
+        payload_a, payload_b = compress(message_a), compress(message_b)
+        a.send_frame(OP_TEXT, payload_a[:20], fin=False, rsv=RSV1)
+        b.send_frame(OP_TEXT, payload_b[:20], fin=False, rsv=RSV1)
+        third = deflate.connect(one_loop.address)
+        try:
+            echo_compressed(third, b"a third, whole " * 20)
+        finally:
+            third.close()
+        b.send_frame(OP_CONTINUATION, payload_b[20:])
+        a.send_frame(OP_CONTINUATION, payload_a[20:])
+        assert recv_compressed(b, Inflater(takeover=False))[1] == message_b
+        assert recv_compressed(a, Inflater(takeover=False))[1] == message_a
+    finally:
+        a.close()
+        b.close()
+
+
+# --- dedicated mode: the same limits with a connection's own inflater ---------------------------
+
+def test_dedicated_bomb_is_1009(dedicated):
+    client = deflate.connect(dedicated.address)
+    try:
+        client.send_frame(OP_BINARY, compress(bytes(16 << 20), level=9), rsv=RSV1)
+        client.expect_close(1009)
+    finally:
+        client.close()
+
+
+def test_dedicated_corrupt_after_valid_messages_is_1007(dedicated):
+    client = deflate.connect(dedicated.address)
+    try:
+        c = deflate.compressor()
+        inflater = Inflater(takeover=True)
+        for i in range(3):
+            message = b"kept context %d " % i * 20
+            client.send_frame(OP_TEXT, compress(message, compressor=c), rsv=RSV1)
+            assert recv_compressed(client, inflater)[1] == message
+        client.send_frame(OP_TEXT, b"\xff\xff\xff", rsv=RSV1)
+        client.expect_close(1007)
+    finally:
+        client.close()
