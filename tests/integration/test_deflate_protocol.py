@@ -709,3 +709,39 @@ def test_dedicated_corrupt_after_valid_messages_is_1007(dedicated):
         client.expect_close(1007)
     finally:
         client.close()
+
+
+# --- memory per connection ----------------------------------------------------------------------
+
+def resident_per_connection(server, count=200):
+    """Resident bytes the server gains per deflate connection that has exchanged one compressed
+    message each way (so that every zlib stream it owns is allocated)."""
+    echo_check(server.address)
+    before = resident_bytes(server.pid)
+    clients = []
+    try:
+        for _ in range(count):
+            client = deflate.connect(server.address)
+            clients.append(client)
+            message = os.urandom(2000).hex().encode()
+            client.send_raw(compressed_frame(OP_TEXT, message))
+        for client in clients:
+            frame = client.recv_frame()
+            assert frame.rsv == RSV1 and Inflater().inflate(frame.payload), frame
+        return (resident_bytes(server.pid) - before) / count
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest.mark.parametrize("mode,args,most", [
+    ("shared", (), 64 << 10),
+    # zlib's formula: deflate (1 << 17) + (1 << 17) = 256 KiB, inflate 32 KiB, plus state.
+    ("dedicated", (), 400 << 10),
+    ("dedicated", ("--compression-window-bits", "9", "--compression-memory-level", "1"), 64 << 10),
+], ids=["shared", "dedicated-15-8", "dedicated-9-1"])
+def test_memory_per_connection(mode, args, most):
+    with serve("--compression", mode, *args) as server:
+        per_connection = resident_per_connection(server)
+    print(f"{mode} {' '.join(args)}: {per_connection / 1024:.0f} KiB resident per connection")
+    assert per_connection < most, f"{per_connection / 1024:.0f} KiB per connection in {mode} mode {args}"
