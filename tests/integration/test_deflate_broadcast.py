@@ -18,9 +18,10 @@ import zlib
 from support import deflate
 from support.deflate import Inflater, agreed, compressed_frame, compressible_json, compression_counters, \
     connect_many_with_offer, raw_frame, recv_compressed
-from support.pubsub import PubSubClient, envelope, message_frame, publish_text
+from support.pubsub import PubSubClient, binary_publish, envelope, http_publish, message_frame, publish_text, \
+    published_to
 from support.server import start_server
-from support.wsclient import OP_TEXT, RSV1, build_frame, expect_streams
+from support.wsclient import OP_BINARY, OP_TEXT, RSV1, build_frame, expect_streams
 
 SUBSCRIBERS = 1000
 MESSAGES = 200
@@ -211,3 +212,34 @@ def test_dedicated_subscribers_inflate_every_broadcast():
         finally:
             for client in subscribers + [publisher]:
                 client.close()
+
+
+def test_http_and_binary_publishes_are_compressed_once():
+    topic = "deflate/other-paths"
+    key = "deflate-test-key"
+    with start_server(*SERVER_ARGS, "--compression", "shared", "--api-key", key) as server:
+        compressed = connect_many_with_offer(PubSubClient, server.address, 10, "permessage-deflate")
+        plain = connect_many_with_offer(PubSubClient, server.address, 10, None)
+        publisher = PubSubClient.connect(server.address)
+        try:
+            subscribe_all(compressed + plain, topic)
+            before = compression_counters(server.address)
+
+            data = compressible_json(1)
+            assert published_to(http_publish(server.address, publish_text(topic, data), key=key)) == 20
+            frames = read_compressed_stream(compressed[0], topic, [data])
+            expect_streams(compressed[1:], frames[0], timeout=TIMEOUT)
+            expect_streams(plain, message_frame(topic, data), timeout=TIMEOUT)
+
+            payload = bytes(range(256)) * 8
+            publisher.publish_binary(topic, payload)
+            frame, inflated = recv_compressed(compressed[0], Inflater(takeover=False), timeout=TIMEOUT)
+            assert frame.opcode == OP_BINARY and inflated == binary_publish(topic, payload), frame
+            expect_streams(compressed[1:], raw_frame(frame), timeout=TIMEOUT)
+            expect_streams(plain, build_frame(OP_BINARY, binary_publish(topic, payload), mask=False), timeout=TIMEOUT)
+            publisher.sync()
+            after = compression_counters(server.address)
+        finally:
+            for client in compressed + plain + [publisher]:
+                client.close()
+    assert after["compressions"] - before["compressions"] == 2, (before, after)
