@@ -53,7 +53,8 @@ clean:
 
 # The whole topology on this machine (deploy/local/stack.sh): Nginx with TLS on 8443/8880, three
 # pylon instances on 9001-9003, Prometheus and Alertmanager; state in .stack/. With PYLON_BIN
-# set, that binary is used and nothing is built.
+# set, that binary is used and nothing is built. STACK_ENGINE=redis adds a redis-server on 9379
+# and runs the instances on the Redis engine (docs/deployment.md, step 0).
 .PHONY: stack stack-down
 stack: $(if $(PYLON_BIN),,build)
 	@deploy/local/stack.sh up

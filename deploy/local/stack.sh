@@ -4,6 +4,8 @@
 #
 #   Nginx    https://localhost:8443 (certificate from a local CA), http://localhost:8880 -> 301
 #   pylon    three `pylon serve` on 127.0.0.1:9001-9003, behind Nginx with least_conn
+#   Redis    127.0.0.1:9379, with STACK_ENGINE=redis: the instances share topics through it
+#            (docs/cluster.md); no persistence (--save '' --appendonly no)
 #   Prometheus 127.0.0.1:9090 and Alertmanager 127.0.0.1:9093 with deploy/prometheus and
 #            deploy/alertmanager, when they are installed
 #
@@ -14,7 +16,9 @@
 # processes are kept); `down` stops every process by the PID it recorded.
 # Environment: PYLON_BIN (default build/pylon), STACK_DIR, STACK_HTTPS_PORT, STACK_HTTP_PORT,
 # STACK_PYLON_PORTS ("9001 9002 9003"), STACK_PROMETHEUS_PORT, STACK_ALERTMANAGER_PORT,
-# STACK_OBSERVABILITY (0: no Prometheus/Alertmanager).
+# STACK_OBSERVABILITY (0: no Prometheus/Alertmanager), STACK_ENGINE (memory, the default, or
+# redis), STACK_REDIS_PORT (9379), STACK_REDIS_PREFIX (pylon:), STACK_API_KEY (when set, the
+# instances get --api-key and POST /api/publish is on).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -26,6 +30,10 @@ pylon_ports="${STACK_PYLON_PORTS:-9001 9002 9003}"
 prometheus_port="${STACK_PROMETHEUS_PORT:-9090}"
 alertmanager_port="${STACK_ALERTMANAGER_PORT:-9093}"
 observability="${STACK_OBSERVABILITY:-1}"
+engine="${STACK_ENGINE:-memory}"
+redis_port="${STACK_REDIS_PORT:-9379}"
+redis_prefix="${STACK_REDIS_PREFIX:-pylon:}"
+api_key="${STACK_API_KEY:-}"
 run="$state/run"
 logs="$state/logs"
 
@@ -70,21 +78,88 @@ wait_http() {  # wait_http NAME URL EXPECTED-STATUS
   return 1
 }
 
+wait_redis() {  # the Redis just started answers PING
+  local i pid
+  pid="$(cat "$run/redis.pid")"
+  for i in $(seq 1 150); do
+    [ "$(redis_cli ping 2>/dev/null)" = PONG ] && return 0
+    if exited "$pid"; then  # not alive(): its title changes once it runs
+      echo "stack.sh: redis-server exited (port $redis_port taken?); its log ($logs/redis.log):" >&2
+      tail -n 20 "$logs/redis.log" >&2
+      return 1
+    fi
+    sleep 0.1  # polling a listener that is starting
+  done
+  echo "stack.sh: redis-server not answering on 127.0.0.1:$redis_port after 15 s" >&2
+  return 1
+}
+
+redis_cli() {
+  redis-cli -h 127.0.0.1 -p "$redis_port" "$@"
+}
+
+wait_engine() {  # wait_engine NAME METRICS-URL: the instance's Redis engine is up
+  local i
+  for i in $(seq 1 150); do
+    curl -s --max-time 1 --noproxy '*' "$2" 2>/dev/null | grep -q '^pylon_engine_up 1' && return 0
+    if ! alive "$1"; then
+      echo "stack.sh: $1 exited; its log ($logs/$1.log):" >&2
+      tail -n 20 "$logs/$1.log" >&2
+      return 1
+    fi
+    sleep 0.1  # polling the engine's connection to Redis
+  done
+  echo "stack.sh: $1's Redis engine not up after 15 s (pylon_engine_up); see $logs/$1.log" >&2
+  return 1
+}
+
 up() {
   if [ ! -x "$pylon_bin" ]; then
     echo "stack.sh: no pylon binary at $pylon_bin (make build, or set PYLON_BIN)" >&2
     exit 1
   fi
+  case "$engine" in
+    memory | redis) ;;
+    *) echo "stack.sh: STACK_ENGINE=$engine: memory or redis" >&2; exit 1 ;;
+  esac
+  if [ "$engine" = redis ] && ! { command -v redis-server && command -v redis-cli; } >/dev/null; then
+    echo "stack.sh: STACK_ENGINE=redis needs redis-server and redis-cli (scripts/deps.sh)" >&2
+    exit 1
+  fi
   mkdir -p "$run" "$logs" "$state/nginx" "$state/acme"
+  # `up` keeps running instances: refuse to mix engines rather than silently keep the old one.
+  local port running_engine
+  running_engine="$(cat "$run/engine" 2>/dev/null || echo memory)"
+  for port in $pylon_ports; do
+    if alive "pylon-$port" && [ "$running_engine" != "$engine" ]; then
+      echo "stack.sh: the stack runs with engine $running_engine, not $engine: make stack-down first" >&2
+      exit 1
+    fi
+  done
   [ -s "$state/tls/server.pem" ] || "$repo/deploy/tls/local-ca.sh" "$state/tls" >/dev/null
+
+  local pylon_flags=(--drain-window 1 --drain-timeout 5)
+  if [ -n "$api_key" ]; then pylon_flags+=(--api-key "$api_key"); fi
+  if [ "$engine" = redis ]; then
+    mkdir -p "$state/redis"
+    start redis "redis-server 127.0.0.1:$redis_port" \
+      redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+      --daemonize no --dir "$state/redis" --proc-title-template '{title} {listen-addr}'
+    wait_redis
+    pylon_flags+=(--engine redis --redis-url "redis://127.0.0.1:$redis_port" --redis-prefix "$redis_prefix")
+  fi
+  echo "$engine" > "$run/engine"
 
   upstreams=""
   for port in $pylon_ports; do
     start "pylon-$port" "--listen 127.0.0.1:$port" \
-      "$pylon_bin" serve --listen "127.0.0.1:$port" --drain-window 1 --drain-timeout 5
+      "$pylon_bin" serve --listen "127.0.0.1:$port" "${pylon_flags[@]}"
     upstreams+="127.0.0.1:$port "
   done
   for port in $pylon_ports; do wait_http "pylon-$port" "http://127.0.0.1:$port/healthz" 200; done
+  if [ "$engine" = redis ]; then
+    for port in $pylon_ports; do wait_engine "pylon-$port" "http://127.0.0.1:$port/metrics"; done
+  fi
 
   local user limit
   user="$(id -un)"
@@ -140,6 +215,7 @@ status() {
   for port in $pylon_ports; do
     alive "pylon-$port" && echo "  http://127.0.0.1:$port/      pylon instance (/metrics, /healthz)"
   done
+  alive redis && echo "  redis://127.0.0.1:$redis_port   Redis (engine = redis, prefix $redis_prefix)"
   alive prometheus && echo "  http://127.0.0.1:$prometheus_port/  Prometheus"
   alive alertmanager && echo "  http://127.0.0.1:$alertmanager_port/  Alertmanager"
   echo "  logs: $logs   stop: make stack-down"
@@ -149,7 +225,8 @@ down() {
   [ -d "$run" ] || { echo "stack.sh: nothing running ($state)"; return 0; }
   local file name pid i
   # Nginx first, so no new connection reaches a pylon that is draining.
-  for name in nginx prometheus alertmanager $(cd "$run" && ls pylon-*.pid 2>/dev/null | sed 's/\.pid$//'); do
+  # Redis last, so the instances do not lose their engine while they drain.
+  for name in nginx prometheus alertmanager $(cd "$run" && ls pylon-*.pid 2>/dev/null | sed 's/\.pid$//') redis; do
     file="$run/$name.pid"
     [ -f "$file" ] || continue
     if alive "$name"; then
@@ -164,6 +241,7 @@ down() {
     fi
     rm -f "$file" "$run/$name.cmd"
   done
+  rm -f "$run/engine"
 }
 
 case "${1:-}" in
