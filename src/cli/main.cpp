@@ -125,8 +125,9 @@ int main(int argc, char** argv) {
   const auto reload = [&config_path, &flags] {
     try {
       const pylon::Config fresh = load_config(config_path, flags);
-      pylon::obs::set_log_level(*pylon::obs::parse_log_level(fresh.log_level));
+      // Said at the old level, so that a switch to "warn" is still announced.
       pylon::obs::log(LogLevel::info, "configuration reloaded", {{"log_level", std::string_view(fresh.log_level)}});
+      pylon::obs::set_log_level(*pylon::obs::parse_log_level(fresh.log_level));
     } catch (const pylon::ConfigError& error) {
       pylon::obs::log(LogLevel::error, "configuration reload failed; keeping the running one",
                       {{"error", std::string_view(error.what())}});

@@ -9,25 +9,13 @@ import time
 
 import pytest
 
-from support.server import start_server
+from support.server import start_server, poll
 from support.wsclient import (OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, ConnectionClosed, HttpConnection,
                               WsClient, echo_check, upgrade_headers)
 
 SLACK = 20.0  # seconds added to every deadline: the ASan build is slow, the timer wheel coarse
 
 
-def poll(condition, timeout, what):
-    """Calls condition() until it returns a true value; fails after timeout."""
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
 
 
 def closed_by_server(client, timeout):

@@ -11,7 +11,7 @@ import pytest
 
 from support.pubsub import (PubSubClient, binary_publish, connect, http_publish, message_frame,  # noqa: F401
                             published_to, topic)
-from support.server import start_server
+from support.server import start_server, poll
 from support.wsclient import OP_CLOSE, OP_TEXT, build_frame, connect_many, expect_streams
 
 API_KEY = "pubsub-suite-key"
@@ -24,17 +24,6 @@ def server():
         yield running
 
 
-def poll(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(delay)  # polling interval
-        delay = min(delay * 2, 0.2)
 
 
 # --- delivery ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 
 from support.pubsub import (PubSubClient, envelope, http_publish, message_frame, publish_text, published_to,
                             resident_bytes)
-from support.server import start_server
+from support.server import start_server, poll
 from support.wsclient import OP_CLOSE, OP_TEXT, ConnectionClosed, build_frame, connect_many, expect_streams
 
 BACKPRESSURE = 65536
@@ -87,13 +87,6 @@ def subscriber_count(server, topic=TOPIC):
     return published_to(http_publish(server.address, f'{{"topic":"{topic}","data":"count"}}', API_KEY))
 
 
-def poll(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        time.sleep(delay)  # polling interval
-        delay = min(delay * 2, 0.2)
 
 
 def test_stalled_subscriber_is_closed_and_the_others_get_everything():

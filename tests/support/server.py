@@ -238,3 +238,18 @@ def run_pylon(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
     """Runs a short-lived `pylon ARGS` (version, check-config, a serve that must fail)."""
     return subprocess.run([pylon_bin(), *args], stdin=subprocess.DEVNULL, capture_output=True,
                           timeout=timeout, text=True)
+
+
+def poll(condition: Callable[[], object], timeout: float, what: str):
+    """Calls condition() until it returns a true value and returns it; fails the test after
+    `timeout` seconds naming `what`. The one way tests wait for something they can observe."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(delay)  # polling interval
+        delay = min(delay * 2, 0.2)

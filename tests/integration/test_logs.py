@@ -1,0 +1,114 @@
+"""Structured logs (issue 5): every line is a JSON object in zap's shape, access events carry the
+real client IP only when the peer is a trusted proxy, a flood of bad clients is rate-limited with
+a count of what was suppressed, SIGHUP applies a new log level, and the console format exists."""
+
+import json
+import os
+import signal
+import socket
+import tempfile
+import time
+
+from support.server import poll, start_server
+from support.wsclient import WsClient
+
+FORWARDED = [("X-Forwarded-For", "203.0.113.7"), ("User-Agent", "log-test/1.0")]
+
+
+def stderr_lines(server):
+    return (server.log_dir / "stderr").read_text(errors="replace").splitlines()
+
+
+def json_lines(server):
+    lines = stderr_lines(server)
+    records = []
+    for line in lines:
+        record = json.loads(line)  # every line must parse
+        assert isinstance(record, dict), line
+        assert isinstance(record["ts"], (int, float)) and record["ts"] > 1.6e9, line
+        assert record["level"] in ("debug", "info", "warn", "error"), line
+        assert isinstance(record["msg"], str) and record["msg"], line
+        records.append(record)
+    return records
+
+
+def events(server, msg):
+    return [r for r in json_lines(server) if r["msg"] == msg]
+
+
+def echo_once(server, headers=()):
+    client = WsClient.connect(server.address, headers=list(headers))
+    client.send_text(b"hello")
+    client.expect_echo(0x1, b"hello")
+    client.close_cleanly()
+
+
+def test_every_line_is_json_and_access_events_have_the_fields():
+    with start_server() as server:
+        echo_once(server, FORWARDED)
+        poll(lambda: events(server, "websocket close"), 10, "the close access event")
+        opened, closed = events(server, "websocket open")[0], events(server, "websocket close")[0]
+        # Not a trusted proxy: the forwarded header is ignored, the peer address is the client.
+        assert opened["client_ip"] == "127.0.0.1" and opened["remote"].startswith("127.0.0.1:"), opened
+        assert opened["path"] == "/ws/echo" and opened["user_agent"] == "log-test/1.0", opened
+        assert closed["client_ip"] == "127.0.0.1", closed
+        assert closed["messages_in"] == 1 and closed["messages_out"] == 1, closed
+        assert closed["bytes_in"] == 5 and closed["bytes_out"] == 5, closed
+        assert closed["code"] == 1000 and closed["side"] == "client", closed
+        assert closed["duration_s"] >= 0, closed
+        assert events(server, "pylon listening"), "the start-up line"
+
+
+def test_forwarded_client_ip_only_from_a_trusted_proxy():
+    with start_server("--trusted-proxies", "127.0.0.0/8") as server:
+        echo_once(server, FORWARDED)
+        # X-Real-IP wins over X-Forwarded-For; in X-Forwarded-For the rightmost untrusted entry.
+        echo_once(server, [("X-Real-IP", "198.51.100.4"), ("X-Forwarded-For", "203.0.113.9")])
+        echo_once(server, [("X-Forwarded-For", "192.0.2.1, 203.0.113.8, 127.0.0.2")])
+        poll(lambda: len(events(server, "websocket open")) == 3, 10, "three open events")
+        ips = [r["client_ip"] for r in events(server, "websocket open")]
+        assert ips == ["203.0.113.7", "198.51.100.4", "203.0.113.8"], ips
+
+
+def test_a_flood_of_bad_requests_is_rate_limited_with_a_count():
+    with start_server() as server:
+        for _ in range(300):
+            with socket.create_connection(server.address, timeout=5) as sock:
+                sock.sendall(b"GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                             b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: bad\r\n\r\n")
+                sock.recv(4096)
+        time.sleep(1.1)  # a new one-second window: the next line reports what was dropped
+        with socket.create_connection(server.address, timeout=5) as sock:
+            sock.sendall(b"GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: bad\r\n\r\n")
+            sock.recv(4096)
+        poll(lambda: any("suppressed" in r for r in events(server, "request refused")), 10, "a suppressed count")
+        refused = events(server, "request refused")
+        assert len(refused) <= 60, f"{len(refused)} lines for 301 refusals: not rate-limited"
+        assert sum(r.get("suppressed", 0) for r in refused) + len(refused) == 301, refused[-1]
+
+
+def test_sighup_applies_a_new_log_level():
+    with tempfile.TemporaryDirectory() as directory:
+        config = os.path.join(directory, "pylon.toml")
+        with open(config, "w") as file:
+            file.write('log_level = "info"\n')
+        with start_server("--config", config) as server:
+            echo_once(server)
+            poll(lambda: events(server, "websocket close"), 10, "access events at info")
+            with open(config, "w") as file:
+                file.write('log_level = "warn"\n')
+            server.signal(signal.SIGHUP)
+            poll(lambda: events(server, "configuration reloaded"), 10, "the reload line")
+            before = len(events(server, "websocket open"))
+            echo_once(server)
+            time.sleep(0.3)
+            assert len(events(server, "websocket open")) == before, "info lines after switching to warn"
+
+
+def test_console_format_is_for_people():
+    with start_server("--log-format", "console") as server:
+        echo_once(server)
+        poll(lambda: any(" INFO websocket close " in line for line in stderr_lines(server)), 10, "a console line")
+        line = next(line for line in stderr_lines(server) if " INFO websocket open " in line)
+        assert line[:4].isdigit() and "client_ip=127.0.0.1" in line and "path=/ws/echo" in line, line

@@ -1,0 +1,101 @@
+"""/metrics (issue 5): the exposition passes promtool's strict check, and the values are right
+after a known amount of traffic: 50 connections and 1,000 messages."""
+
+import re
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+
+from support.server import poll, start_server
+from support.wsclient import OP_TEXT, WsClient
+
+
+def scrape(server, path="/metrics"):
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.address[1]}{path}", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4"), response.headers
+        return response.read().decode()
+
+
+def value(text, name, **labels):
+    """The value of one series; labels must match exactly."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        match = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)", line)
+        assert match, f"not an exposition line: {line!r}"
+        if match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(3) or ""))
+        if found == {k: str(v) for k, v in labels.items()}:
+            return float(match.group(4))
+    raise AssertionError(f"no series {name}{labels}")
+
+
+def test_exposition_passes_promtool_check_metrics():
+    with start_server() as server:
+        text = scrape(server)
+        result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_fifty_connections_and_a_thousand_messages_are_counted():
+    with start_server("--threads", "2") as server:
+        before = scrape(server)
+        accepted_before = value(before, "pylon_connections_accepted_total")
+        clients = [WsClient.connect(server.address) for _ in range(50)]
+        for i in range(1000):
+            client = clients[i % 50]
+            client.send_text(b"m%04d" % i)
+            client.expect_echo(OP_TEXT, b"m%04d" % i)
+        text = scrape(server)
+        assert value(text, "pylon_connections", endpoint="/ws/echo") == 50
+        assert value(text, "pylon_handshakes_total", endpoint="/ws/echo") == 50
+        assert value(text, "pylon_connections_accepted_total") - accepted_before >= 50
+        assert value(text, "pylon_messages_received_total", endpoint="/ws/echo", kind="text") == 1000
+        assert value(text, "pylon_messages_sent_total", endpoint="/ws/echo", kind="text") == 1000
+        assert value(text, "pylon_bytes_received_total", endpoint="/ws/echo", kind="text") == 5000
+        assert value(text, "pylon_message_handling_seconds_count", endpoint="/ws/echo") == 1000
+        assert value(text, "pylon_message_handling_seconds_bucket", endpoint="/ws/echo", le="+Inf") == 1000
+        assert value(text, "process_open_fds") >= 50
+        assert value(text, "process_resident_memory_bytes") > 0
+        for client in clients[:10]:
+            client.close_cleanly()
+        poll(lambda: value(scrape(server), "pylon_connections", endpoint="/ws/echo") == 40, 10,
+             "the gauge to drop to 40")
+        assert value(scrape(server), "pylon_closes_total", code="1000", side="client") == 10
+        for client in clients[10:]:
+            client.close()
+
+
+def test_protocol_errors_and_handshake_failures_are_counted_by_reason():
+    with start_server() as server:
+        client = WsClient.connect(server.address)
+        client.send_raw(bytes([0x81 | 0x40, 0x80 | 1, 0, 0, 0, 0, 0x61]))  # RSV1 without an extension
+        client.expect_close(1002)
+        with socket.create_connection(server.address, timeout=10) as sock:
+            sock.sendall(b"GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Version: 12\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 426 ")
+        text = scrape(server)
+        assert value(text, "pylon_protocol_errors_total", reason="reserved_bits_set") == 1
+        assert value(text, "pylon_handshake_failures_total", reason="bad_version") == 1
+        assert value(text, "pylon_closes_total", code="1002", side="server") == 1
+
+
+def test_metrics_listen_moves_metrics_off_the_public_listener():
+    from support.server import free_port
+    port = free_port()
+    with start_server("--metrics-listen", f"127.0.0.1:{port}") as server:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{server.address[1]}/metrics", timeout=10)
+            raise AssertionError("/metrics still served on the public listener")
+        except urllib.error.HTTPError as error:
+            assert error.code == 404
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            assert b"pylon_build_info" in response.read()
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10)
+            raise AssertionError("the metrics listener serves public routes")
+        except urllib.error.HTTPError as error:
+            assert error.code == 404
