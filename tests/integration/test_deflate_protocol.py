@@ -98,6 +98,16 @@ SHARED_ANSWERS = {
     "x-webkit-deflate-frame, permessage-deflate; client_max_window_bits": SHARED + "; client_max_window_bits=15",
     "permessage-deflate; server_max_window_bits=11, permessage-deflate; server_max_window_bits=9":
         SHARED + "; server_max_window_bits=11",
+    # RFC 9110 §5.6.1: empty list elements are ignored; OWS is spaces and tabs; a comma inside a
+    # quoted string does not end the element; quoted-pair in a value (RFC 6455 §9.1).
+    ", permessage-deflate": SHARED,
+    "permessage-deflate,": SHARED,
+    "permessage-deflate;client_max_window_bits": SHARED + "; client_max_window_bits=15",
+    "permessage-deflate\t;\tserver_no_context_takeover": SHARED,
+    'x; a="b,c", permessage-deflate; server_max_window_bits=11': SHARED + "; server_max_window_bits=11",
+    'permessage-deflate; server_max_window_bits="1\\0"': SHARED + "; server_max_window_bits=10",
+    'permessage-deflate; client_max_window_bits="15"': SHARED + "; client_max_window_bits=15",
+    "PERMESSAGE-DEFLATE": SHARED,
 }
 
 DECLINED = [
@@ -117,6 +127,8 @@ DECLINED = [
     "permessage-deflate; server_no_context_takeover=1",
     "permessage-deflate; client_no_context_takeover=true",
     "permessage-deflate;",
+    "permessage-deflate; server_max_window_bits=+9",
+    'permessage-deflate; client_max_window_bits=""',
     "x-unknown",
     "x-unknown; permessage-deflate",
 ]
