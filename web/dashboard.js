@@ -231,6 +231,10 @@
     $("stat-handling").textContent = `handling p99 ${formatSeconds(stats.handling_p99_seconds)}`;
     setValue("stat-topics", formatCount(stats.topics), stats.topics);
     $("stat-subscriptions").textContent = `${formatCount(stats.subscriptions)} subscriptions`;
+    setValue("stat-compression", stats.compression_ratio == null ? "—" : `${stats.compression_ratio.toFixed(1)}×`,
+             stats.compression_ratio);
+    $("stat-compression-detail").textContent =
+      stats.compression_ratio == null ? "nothing compressed yet" : "uncompressed ÷ on the wire";
     setValue("stat-errors", formatCount(stats.errors_total), stats.errors_total);
     $("stat-errors").classList.toggle("nonzero", stats.errors_total > 0);
     const detail = `${formatCount(stats.handshake_failures_total)} handshake · ${formatCount(stats.protocol_errors_total)} protocol`;

@@ -169,6 +169,10 @@ class StatsSampler {
     append_json_number(out, total(families, "pylon_topics"));
     out += ",\"subscriptions\":";
     append_json_number(out, total(families, "pylon_subscriptions"));
+    // permessage-deflate since start: uncompressed / compressed bytes of compressed messages.
+    const double compressed = total(families, "pylon_compressed_bytes_total");
+    out += ",\"compression_ratio\":";
+    append_json_number(out, compressed > 0 ? total(families, "pylon_uncompressed_bytes_total") / compressed : NAN);
     const double handshake_failures = total(families, "pylon_handshake_failures_total");
     const double protocol_errors = total(families, "pylon_protocol_errors_total");
     out += ",\"errors_total\":";
