@@ -385,6 +385,7 @@ TEST(AgainstScripted, RequestIsWellFormedAndFramesRightBehindThe101AreDelivered)
       recording(events, nullptr, [](WebSocketClient& client, std::string_view) { client.close(); }),
       {.close_timeout = 0.2});
   ASSERT_TRUE(test::run_for(loop));
+  server.wait();
   EXPECT_EQ(events.messages, std::vector<std::string>{"early"});
   EXPECT_EQ(request.rfind("GET /path?q=1 HTTP/1.1\r\n", 0), 0u) << request;
   EXPECT_TRUE(ws::is_valid_client_key(ScriptedServer::header(request, "Sec-WebSocket-Key")));
@@ -403,6 +404,7 @@ void expect_failure_close(const std::string& frame, std::uint16_t expected_code,
   Events events;
   loop.connect(server.url(), recording(events, nullptr, nullptr), {.close_timeout = 0.3});
   ASSERT_TRUE(test::run_for(loop));
+  server.wait();
   EXPECT_EQ(events.errors, std::vector<std::string>{error});
   EXPECT_EQ(events.close_code, expected_code);
   EXPECT_TRUE(events.messages.empty());
@@ -773,6 +775,7 @@ TEST(DeflateAgainstScripted, OfferAndFramesOnTheWire) {
                  return options;
                }());
   ASSERT_TRUE(test::run_for(loop));
+  server.wait();
   EXPECT_EQ(events.messages, std::vector<std::string>{"héllo héllo"});
   EXPECT_EQ(ScriptedServer::header(request, "Sec-WebSocket-Extensions"),
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
@@ -832,6 +835,7 @@ void expect_deflate_failure(const std::string& frames, std::uint16_t expected_co
   options.max_message_size = max_message_size;
   loop.connect(server.url(), recording(events, nullptr, nullptr), options);
   ASSERT_TRUE(test::run_for(loop));
+  server.wait();
   EXPECT_EQ(events.errors, std::vector<std::string>{error});
   EXPECT_EQ(events.close_code, expected_code);
   EXPECT_TRUE(events.messages.empty());
@@ -878,6 +882,7 @@ TEST(DeflateAgainstScripted, Rsv1WithoutTheExtensionFailsWith1002) {
   options.close_timeout = 0.3;
   loop.connect(server.url(), recording(events, nullptr, nullptr), options);
   ASSERT_TRUE(test::run_for(loop));
+  server.wait();
   EXPECT_EQ(events.errors, std::vector<std::string>{"protocol error: reserved bits set"});
   EXPECT_EQ(client_close_code(client_bytes), 1002);
 }

@@ -232,8 +232,13 @@ class ScriptedServer {
     });
   }
   ~ScriptedServer() {
-    if (thread_.joinable()) thread_.join();
+    wait();
     ::close(listen_fd_);
+  }
+  // Waits for the script to end: what it recorded (e.g. read_until_eof's bytes) is complete only
+  // then, not when the client's loop has stopped.
+  void wait() {
+    if (thread_.joinable()) thread_.join();
   }
   std::string url(const std::string& path = "/") const {
     return "ws://127.0.0.1:" + std::to_string(port_) + path;
