@@ -366,12 +366,11 @@ void Connection::on_message_data(ws::Opcode opcode, std::span<const std::uint8_t
     if (compressed) return receive_compressed(opcode, chunk);
     return deliver(opcode, chunk);
   }
+  if (compressed) return receive_compressed_piece(opcode, chunk, last);
   std::string& message = spill().message;
   message.append(as_text(chunk));
   if (!last) return;
-  const auto whole = std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size());
-  if (compressed) receive_compressed(opcode, whole);
-  else deliver(opcode, whole);
+  deliver(opcode, std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size()));
   release_if_large(spill_->message);  // the spill outlives the delivery (destroy() keeps it)
   release_spill_if_empty();
 }
@@ -511,15 +510,45 @@ void Connection::receive_compressed(ws::Opcode opcode, std::span<const std::uint
   message.clear();
   // The inflated size counts against max_message_size while inflating: a bomb stops at the limit.
   const auto status = inflater.inflate(compressed, true, worker_.server().config.max_message_size, message);
-  if (status == ws::MessageInflater::Status::too_large) return fail(ws::ProtocolError::message_too_large);
-  if (status == ws::MessageInflater::Status::corrupt) return fail(ws::ProtocolError::invalid_compressed_data);
   const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size());
+  if (check_inflated(status, opcode, bytes, compressed.size())) deliver(opcode, bytes);
+}
+
+void Connection::receive_compressed_piece(ws::Opcode opcode, std::span<const std::uint8_t> compressed, bool last) {
+  Spill& spill = this->spill();
+  if (!dedicated_ && !spill.inflater) spill.inflater = std::make_unique<ws::MessageInflater>(15, true);
+  ws::MessageInflater& inflater = dedicated_ ? dedicated_->inflater : *spill.inflater;
+  const auto status = inflater.inflate(compressed, last, worker_.server().config.max_message_size, spill.message);
+  spill.compressed_size += compressed.size();
+  if (status == ws::MessageInflater::Status::ok && !last) return;
+  const std::size_t compressed_size = spill.compressed_size;
+  spill.compressed_size = 0;
+  spill.inflater.reset();
+  const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(spill.message.data()), spill.message.size());
+  if (check_inflated(status, opcode, bytes, compressed_size)) deliver(opcode, bytes);
+  release_if_large(spill_->message);  // the spill outlives the delivery (destroy() keeps it)
+  release_spill_if_empty();
+}
+
+bool Connection::check_inflated(ws::MessageInflater::Status status, ws::Opcode opcode,
+                                std::span<const std::uint8_t> message, std::size_t compressed_size) {
+  if (status == ws::MessageInflater::Status::too_large) {
+    fail(ws::ProtocolError::message_too_large);
+    return false;
+  }
+  if (status == ws::MessageInflater::Status::corrupt) {
+    fail(ws::ProtocolError::invalid_compressed_data);
+    return false;
+  }
   // RFC 7692 §8: the text is UTF-8 after decompression (the parser could not check it).
-  if (opcode == ws::Opcode::text && !ws::is_valid_utf8(bytes)) return fail(ws::ProtocolError::invalid_utf8);
+  if (opcode == ws::Opcode::text && !ws::is_valid_utf8(message)) {
+    fail(ws::ProtocolError::invalid_utf8);
+    return false;
+  }
   const ServerMetrics& counters = *worker_.server().counters;
-  counters.compressed_bytes[0].add(compressed.size());
+  counters.compressed_bytes[0].add(compressed_size);
   counters.uncompressed_bytes[0].add(message.size());
-  deliver(opcode, bytes);
+  return true;
 }
 
 const std::string& Connection::frame_for(const pubsub::Message& message) {
@@ -530,6 +559,9 @@ const std::string& Connection::frame_for(const pubsub::Message& message) {
   bool created = false;
   const std::string& frame = message.compressed_frame(bits, worker_.shared_deflater(bits), created);
   if (created) worker_.server().counters->compressions.add();
+  // The peer's window now holds the broadcast, which our own compressor never saw: from here
+  // on it must not refer back past it.
+  if (dedicated_) dedicated_->deflater.reset();
   return frame;
 }
 

@@ -114,9 +114,13 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     std::size_t pending_offset = 0;
     std::size_t reported_backlog = 0;  // what pylon_send_backlog_bytes has been told
     std::vector<Topic*> subscriptions;
+    // Shared mode, a compressed message spread over several reads: inflated piece by piece (the
+    // bomb limit applies mid-message) by a decompressor of its own while the message lasts.
+    std::unique_ptr<ws::MessageInflater> inflater;
+    std::size_t compressed_size = 0;  // of the message being inflated, for the metrics
     bool empty() const noexcept {
       return message.empty() && control.empty() && pending.size() == pending_offset && reported_backlog == 0 &&
-             subscriptions.empty();
+             subscriptions.empty() && !inflater;
     }
   };
   Spill& spill() {
@@ -144,6 +148,9 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   // compressing what goes out past the threshold, and choosing a subscriber's broadcast frame.
   void negotiate_compression(const http::Request& request, std::string& response_value);
   void receive_compressed(ws::Opcode opcode, std::span<const std::uint8_t> compressed);
+  void receive_compressed_piece(ws::Opcode opcode, std::span<const std::uint8_t> compressed, bool last);
+  bool check_inflated(ws::MessageInflater::Status status, ws::Opcode opcode, std::span<const std::uint8_t> message,
+                      std::size_t compressed_size);
   const std::string& frame_for(const pubsub::Message& message);
   void write_bytes(std::string_view bytes);
   void send_close(std::uint16_t code, std::string_view reason);
