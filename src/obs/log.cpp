@@ -26,28 +26,6 @@ std::string_view level_name(LogLevel level) {
   return level == LogLevel::trace ? "trace" : kLevelNames[static_cast<int>(level)];
 }
 
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-          out += escaped;
-        } else {
-          out += c;  // UTF-8 passes through; invalid bytes from clients never reach a log field raw
-        }
-    }
-  }
-  out += '"';
-}
-
 template <typename Number>
 void append_number(std::string& out, Number value) {
   char buffer[32];
@@ -85,6 +63,28 @@ void write_line(LogLevel level, const std::string& line) {
 }
 
 }  // namespace
+
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  for (const char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+          out += escaped;
+        } else {
+          out += c;  // UTF-8 passes through; invalid bytes from clients never reach a log field raw
+        }
+    }
+  }
+  out += '"';
+}
 
 std::optional<LogLevel> parse_log_level(std::string_view text) noexcept {
   if (text == "trace") return LogLevel::trace;

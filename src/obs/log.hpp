@@ -56,6 +56,10 @@ class LogRateLimit {
   std::atomic<std::uint64_t> suppressed_{0};
 };
 
+// Appends text as a JSON string (quotes, escapes for ", \ and control characters); the one JSON
+// string writer of the server (logs, the topic protocol's replies, the dashboard's stats).
+void append_json_string(std::string& out, std::string_view text);
+
 // Renders one line (no newline) into out; exposed for tests.
 void render_log_line(std::string& out, LogFormat format, double epoch_seconds, LogLevel level,
                      std::string_view message, std::span<const LogField> fields);

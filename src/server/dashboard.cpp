@@ -1,5 +1,7 @@
 #include "server/dashboard.hpp"
 
+#include "obs/log.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <deque>
@@ -59,21 +61,6 @@ Buckets difference(const Buckets& newer, const Buckets& older) {
   return window;
 }
 
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
 // JSON has no NaN or infinity: an unknown value (no observations yet) is null.
 void append_json_number(std::string& out, double value) {
   if (!std::isfinite(value)) {
@@ -122,7 +109,7 @@ class StatsSampler {
     out += R"(","data":{"time":)";
     append_json_number(out, std::floor(wall_now * 1000));
     out += ",\"version\":";
-    append_json_string(out, PYLON_VERSION);
+    obs::append_json_string(out, PYLON_VERSION);
     out += ",\"uptime_seconds\":";
     append_json_number(out, started > 0 ? std::floor(std::max(0.0, wall_now - started)) : NAN);
     out += ",\"connections\":";
@@ -135,7 +122,7 @@ class StatsSampler {
           if (label != "endpoint") continue;
           if (!first) out += ',';
           first = false;
-          append_json_string(out, value);
+          obs::append_json_string(out, value);
           out += ':';
           append_json_number(out, series.value);
         }

@@ -12,6 +12,7 @@
 #include <simdjson.h>
 
 #include "http/response_writer.hpp"
+#include "obs/log.hpp"
 #include "pubsub/json_syntax.hpp"
 #include "pubsub/topic_name.hpp"
 
@@ -60,28 +61,6 @@ struct Session {
   std::chrono::steady_clock::time_point refilled;
   unsigned malformed_in_row = 0;
 };
-
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[7];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-          out += escaped;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
 
 // Parsing state reused by every message of a loop thread: no allocation per message once the
 // buffers have grown to the largest message seen.
@@ -265,7 +244,7 @@ class TopicEndpoint {
     }
     response.status = 400;
     response.body = R"({"error":")" + std::string(code_name(failure.code)) + R"(","message":)";
-    append_json_string(response.body, failure.message);
+    obs::append_json_string(response.body, failure.message);
     response.body += '}';
     return response;
   }
@@ -370,7 +349,7 @@ class TopicEndpoint {
     reply += R"("code":")";
     reply += code_name(failure.code);
     reply += R"(","message":)";
-    append_json_string(reply, failure.message);
+    obs::append_json_string(reply, failure.message);
     reply += '}';
     socket.send(reply);
     if (is_malformed(failure.code) && ++socket.data().malformed_in_row >= kMalformedLimit)
