@@ -409,23 +409,16 @@ ParseResult RequestParser::parse(std::string_view buffer, Request& out) noexcept
     phase_ = Phase::field_lines;
   }
 
-  while (phase_ == Phase::field_lines) {
-    if (!cursor_.next(buffer, line)) {
-      const ParseError error = fields_.check_partial(cursor_.partial_size(buffer));
-      if (error != ParseError::none) return fail(error);
-      return {};
+  if (phase_ == Phase::field_lines) {
+    ParseError error = ParseError::none;
+    switch (fields_.read(cursor_, buffer, head_size_, error,
+                         [this](std::string_view bytes) { return note_field(bytes); })) {
+      case detail::FieldSection::Progress::need_more: return {};
+      case detail::FieldSection::Progress::failed: return fail(error);
+      case detail::FieldSection::Progress::done: break;
     }
-    cursor_.advance(line);
-    if (line.end == line.begin) {  // the blank line ending the head
-      head_size_ = line.next;
-      if (const ParseError error = finish_head(); error != ParseError::none) return fail(error);
-      phase_ = Phase::body;
-      break;
-    }
-    if (const ParseError error = fields_.add(buffer, line); error != ParseError::none) {
-      return fail(error);
-    }
-    if (const ParseError error = note_field(buffer); error != ParseError::none) return fail(error);
+    if (const ParseError head_error = finish_head(); head_error != ParseError::none) return fail(head_error);
+    phase_ = Phase::body;
   }
 
   if (phase_ == Phase::body) {

@@ -160,6 +160,31 @@ class FieldSection {
   std::size_t fill(std::string_view buffer, std::array<Header, kMaxHeaders>& out) const noexcept;
   void reset() noexcept { count_ = bytes_ = 0; }
 
+  // Reads field lines from `cursor` up to the blank line that ends the head (RFC 9112 §2.1),
+  // resuming across calls. Three outcomes: need_more, done (head_size = the byte after the blank
+  // line), failed (`error` says why). on_field(buffer) checks each stored field further and
+  // returns an error or ParseError::none.
+  enum class Progress : std::uint8_t { need_more, done, failed };
+  template <typename OnField>
+  Progress read(LineCursor& cursor, std::string_view buffer, std::size_t& head_size, ParseError& error,
+                OnField on_field) noexcept {
+    Line line;
+    for (;;) {
+      if (!cursor.next(buffer, line)) {
+        error = check_partial(cursor.partial_size(buffer));
+        return error == ParseError::none ? Progress::need_more : Progress::failed;
+      }
+      cursor.advance(line);
+      if (line.end == line.begin) {
+        head_size = line.next;
+        return Progress::done;
+      }
+      error = add(buffer, line);
+      if (error == ParseError::none) error = on_field(buffer);
+      if (error != ParseError::none) return Progress::failed;
+    }
+  }
+
  private:
   std::size_t max_headers_;
   std::size_t max_bytes_;

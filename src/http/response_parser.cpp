@@ -54,21 +54,14 @@ ParseResult ResponseParser::parse(std::string_view buffer, Response& out) noexce
     phase_ = Phase::field_lines;
   }
 
-  while (phase_ == Phase::field_lines) {
-    if (!cursor_.next(buffer, line)) {
-      const ParseError error = fields_.check_partial(cursor_.partial_size(buffer));
-      if (error != ParseError::none) return fail(error);
-      return {};
+  if (phase_ == Phase::field_lines) {
+    ParseError error = ParseError::none;
+    switch (fields_.read(cursor_, buffer, head_size_, error, [](std::string_view) { return ParseError::none; })) {
+      case detail::FieldSection::Progress::need_more: return {};
+      case detail::FieldSection::Progress::failed: return fail(error);
+      case detail::FieldSection::Progress::done: break;
     }
-    cursor_.advance(line);
-    if (line.end == line.begin) {  // the blank line ending the head
-      head_size_ = line.next;
-      phase_ = Phase::done;
-      break;
-    }
-    if (const ParseError error = fields_.add(buffer, line); error != ParseError::none) {
-      return fail(error);
-    }
+    phase_ = Phase::done;
   }
   return finish(buffer, out);
 }

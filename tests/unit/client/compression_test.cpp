@@ -43,7 +43,9 @@ TEST(ClientCompression, ServerMessagesWithContextTakeoverInAnySplit) {
   for (int i = 0; i < 3; ++i) {
     std::string compressed;
     server.compress(message, compressed);
-    if (i > 0) EXPECT_LT(compressed.size(), previous_size.size());  // the window carried over
+    if (i > 0) {
+      EXPECT_LT(compressed.size(), previous_size.size());  // the window carried over
+    }
     previous_size = compressed;
     ASSERT_EQ(inflate_bytewise(client, compressed, true), Result::done);
     EXPECT_EQ(client.message(), message);

@@ -672,8 +672,9 @@ TEST_P(DeflateAgainstPylon, EchoesEverySize) {
   const DeflateRun run = run_deflate_echo(server.url("/ws/echo"), with_compression());
   EXPECT_TRUE(run.compressed);
   EXPECT_EQ(run.extensions.rfind("permessage-deflate", 0), 0u) << run.extensions;
-  if (std::string_view(GetParam()) == "shared")
+  if (std::string_view(GetParam()) == "shared") {
     EXPECT_NE(run.extensions.find("server_no_context_takeover"), std::string::npos);
+  }
 }
 
 TEST_P(DeflateAgainstPylon, ClientWithoutCompressionIsServedUncompressed) {
