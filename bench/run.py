@@ -157,6 +157,19 @@ class Server:
                 p.wait()
 
 
+def free_port(port):
+    """`port`, or the next one nobody listens on. Servers here listen with SO_REUSEPORT (pylon,
+    uSockets), so a stray server left on a port would silently take part of the connections of
+    the one under test (it happened on 2026-11-25: an old uws_echo on 19300 and 19320)."""
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            log(f"port {port} is taken by another process: skipping it")
+            port += 1
+        except OSError:
+            return port
+
+
 def find_uws_build_script():
     for directory in UWS_DIR_CANDIDATES:
         if os.path.exists(os.path.join(directory, "build.sh")):
@@ -268,6 +281,7 @@ def run_echo_case(args, case, port, ws_client):
         if name == "pylon" and ws_client != "echo_client":
             clients.append("echo_client")  # like for like with the raw TCP ceiling
         for client in clients:
+            port = free_port(port)
             commands = server_commands(args, port)[name]
             entry = {"server": name, "client": "pylon bench" if client == "pylon" else "echo_client",
                      "server_command": commands[0]}
@@ -324,6 +338,7 @@ def run_idle_case(args, case, port):
     # 28,000 ephemeral ports here (ip_local_port_range 32768-60999).
     sources = [f"127.0.0.{i}" for i in range(1, 1 + clients_needed)]
     for name in server_commands(args, port):
+        port = free_port(port)
         commands = server_commands(args, port)[name]
         if args.servers and name not in args.servers:
             continue
@@ -389,6 +404,7 @@ def run_fanout_case(args, case, port, ws_client):
     if ws_client != "pylon":
         entry["skipped"] = "pylon bench (fanout scenario) is not in this pylon binary yet"
         return [entry]
+    port = free_port(port)
     commands = server_commands(args, port)["pylon"]
     with Server("pylon", commands, port) as server:
         entry["loadavg_before"] = loadavg()
@@ -473,10 +489,15 @@ def markdown(documents):
                     lines.append(f"- skipped: {r['skipped']}")
                     continue
                 lat = r.get("latency_us") or {}
-                lines.append(f"- delivery latency p50 {number(lat.get('p50'), 0)} µs, p99 "
-                             f"{number(lat.get('p99'), 0)} µs; last subscriber "
-                             f"{r.get('last_subscriber_us')}; load "
-                             f"{r.get('loadavg_before')} → {r.get('loadavg_after')}")
+                last = r.get("last_subscriber_us") or {}
+                last = last if isinstance(last, dict) else {}
+                lines.append(f"- {number(r.get('rate'), 0)} msg/s: delivery latency p50 "
+                             f"{number(lat.get('p50'), 0)} µs, p99 {number(lat.get('p99'), 0)} µs; "
+                             f"last subscriber p50 {number(last.get('p50'), 0)} µs, p99 "
+                             f"{number(last.get('p99'), 0)} µs; "
+                             f"{number(r.get('delivered_per_second'), 0)} deliveries/s; load "
+                             f"{r.get('loadavg_before', '').split(' ')[0]} → "
+                             f"{r.get('loadavg_after', '').split(' ')[0]}")
     idle = [d for d in documents if d["case"] in IDLE_CASES]
     if idle:
         lines.append("\nServer memory (RSS growth) per idle WebSocket:\n")
