@@ -144,7 +144,10 @@ void Connection::process_http(std::span<std::uint8_t> data) {
   while (state_ == State::http) {
     const std::string_view rest = input.substr(offset);
     if (rest.empty()) break;
-    const http::ParseResult result = http.parser.parse(rest, http.request);
+    // The parsed views are needed only while the request is handled, synchronously: one Request
+    // per loop (2 KiB of header slots) serves every connection's handshake.
+    http::Request& request = worker_.request_scratch();
+    const http::ParseResult result = http.parser.parse(rest, request);
     if (result.status == http::ParseStatus::need_more) {
       if (from_receive_buffer || offset > 0) {
         std::string kept(rest);
@@ -159,7 +162,7 @@ void Connection::process_http(std::span<std::uint8_t> data) {
     offset += result.consumed;
     ++http.requests_served;
     http.parser.reset();
-    const bool stay = handle_request(http.request);
+    const bool stay = handle_request(request);
     if (state_ == State::open) {
       // Frames the client sent right behind its handshake are in the same buffer.
       std::string leftover(input.substr(offset));

@@ -101,9 +101,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   };
   struct HttpState {
     explicit HttpState(const http::Limits& limits) : parser(limits) {}
-    http::RequestParser parser;
-    http::Request request;
-    std::string buffer;  // bytes of an incomplete request only
+    http::RequestParser parser;  // resumable: offsets only; the views go to the worker's Request
+    std::string buffer;          // bytes of an incomplete request only
     std::uint32_t requests_served = 0;
   };
   using Topic = pubsub::LocalTopics<Connection>::Topic;

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "http/request_parser.hpp"
 #include "net/event_loop.hpp"
 #include "net/timer_wheel.hpp"
 #include "pubsub/local_topics.hpp"
@@ -70,6 +71,7 @@ class Worker final : public net::TimerNode {
   ws::MessageDeflater& shared_deflater(std::uint8_t window_bits);
   ws::MessageInflater& shared_inflater() noexcept { return shared_inflater_; }
   std::string& inflate_buffer() noexcept { return inflate_buffer_; }
+  http::Request& request_scratch() noexcept { return request_scratch_; }
   std::string& deflate_buffer() noexcept { return deflate_buffer_; }
 
   // Connections with bytes to write that were sent outside their own read processing.
@@ -107,6 +109,7 @@ class Worker final : public net::TimerNode {
   std::array<std::unique_ptr<ws::MessageDeflater>, 8> shared_deflaters_;  // [window_bits - 8]
   ws::MessageInflater shared_inflater_{15, true};
   std::string inflate_buffer_, deflate_buffer_;
+  http::Request request_scratch_;
 
   pubsub::LocalTopics<Connection> topics_;
   std::vector<pubsub::MessageRef> local_inbox_;
