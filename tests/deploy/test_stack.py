@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
 import time
 import urllib.request
 
@@ -22,28 +20,14 @@ import pytest
 import websockets
 
 from support.nginx import tls_context
+from support.stack import make, recorded_pids, running
 from support.server import REPO_DIR, free_ports, http_get_status, pylon_bin
 from support.wsclient import http_request
 
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
 
 
-def make(target: str, env: dict, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO_DIR), target],
-                          env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
-
-def recorded_pids(state) -> dict[str, int]:
-    return {p.stem: int(p.read_text()) for p in (state / "run").glob("*.pid") if p.read_text().strip()}
-
-
-def running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture

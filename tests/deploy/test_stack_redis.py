@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
 import time
 
 import pytest
@@ -27,6 +26,7 @@ import websockets
 from support.nginx import tls_context
 from support.pubsub import dumps, envelope, http_publish, publish_text, published_to, request_text
 from support.redis import RedisServer, require_redis, wait_for
+from support.stack import make, recorded_pids, running
 from support.server import REPO_DIR, free_ports, pylon_bin
 from support.wsclient import http_request
 
@@ -36,22 +36,7 @@ TOPIC = "stack/redis"
 QUIET = 0.5  # seconds a subscriber must stay silent after the last message (no duplicates)
 
 
-def make(target: str, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO_DIR), target],
-                          env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
-
-def recorded_pids(state) -> dict[str, int]:
-    return {p.stem: int(p.read_text()) for p in (state / "run").glob("*.pid") if p.read_text().strip()}
-
-
-def running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def metric(port: int, name: str) -> float:

@@ -12,13 +12,12 @@ bytes in bulk (expect_streams).
 
 from __future__ import annotations
 
-import threading
 import zlib
 
 from support import deflate
 from support.deflate import Inflater, agreed, compressed_frame, compressible_json, compression_counters, \
     connect_many_with_offer, raw_frame, recv_compressed
-from support.pubsub import PubSubClient, binary_publish, envelope, http_publish, message_frame, publish_text, \
+from support.pubsub import PubSubClient, publish_pipelined, binary_publish, envelope, http_publish, message_frame, publish_text, \
     published_to
 from support.server import start_server
 from support.wsclient import OP_BINARY, OP_TEXT, RSV1, build_frame, expect_streams
@@ -39,25 +38,9 @@ def subscribe_all(clients, topic):
 
 
 def publish_all(publisher, topic, datas, compressed=False):
-    """Pipelines the publishes from a thread (the server may stop reading the publisher while
-    its subscribers' queues fill up); returns a join() that reports a send failure. `compressed`:
-    each publish request is itself a compressed frame (the publisher negotiated deflate)."""
-    encode = compressed_frame if compressed else build_frame
-    pipeline = b"".join(encode(OP_TEXT, publish_text(topic, data)) for data in datas)
-    failure = []
-
-    def send():
-        try:
-            publisher.send_raw(pipeline)
-        except OSError as error:
-            failure.append(error)
-    writer = threading.Thread(target=send)
-    writer.start()
-
-    def join():
-        writer.join(TIMEOUT)
-        assert not failure, f"sending the publishes failed: {failure}"
-    return join
+    """`compressed`: each publish request is itself a compressed frame (the publisher negotiated
+    deflate)."""
+    return publish_pipelined(publisher, topic, datas, encode=compressed_frame if compressed else build_frame)
 
 
 def read_compressed_stream(client, topic, datas, window_bits=15):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from support.pubsub import (PubSubClient, envelope, http_publish, message_frame, publish_text, published_to,
+from support.pubsub import (publish_pipelined, PubSubClient, envelope, http_publish, message_frame, publish_text, published_to,
                             resident_bytes)
 from support.server import start_server, poll
 from support.wsclient import OP_CLOSE, OP_TEXT, ConnectionClosed, build_frame, connect_many, expect_streams
@@ -39,24 +39,7 @@ def messages(count, size):
 
 
 def publish_all(publisher, datas, topic=TOPIC):
-    """Pipelines the publishes from a thread (the server may stop reading the publisher while
-    queues are full); returns a join() that raises if sending failed."""
-    pipeline = b"".join(build_frame(OP_TEXT, publish_text(topic, data)) for data in datas)
-    failure = []
-
-    def send():
-        try:
-            publisher.send_raw(pipeline)
-        except OSError as error:
-            failure.append(error)
-    writer = threading.Thread(target=send)
-    writer.start()
-
-    def join():
-        writer.join(TIMEOUT)
-        assert not writer.is_alive(), "the publisher could not send its pipeline"
-        assert not failure, f"sending the publishes failed: {failure}"
-    return join
+    return publish_pipelined(publisher, topic, datas)
 
 
 def publish_in_steps(publisher, datas, readers, step_bytes=BACKPRESSURE // 2, topic=TOPIC):

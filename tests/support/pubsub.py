@@ -207,3 +207,28 @@ def connect(server):
 def topic(request) -> str:
     """A topic name of this test's own (test cases may share one server)."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[-100:]
+
+
+def publish_pipelined(publisher, topic, datas, encode=None, timeout: float = 120):
+    """Sends one publish per data as a single pipelined write from a thread (the server may stop
+    reading the publisher while its subscribers' queues fill up); returns a join() that raises if
+    sending failed. `encode(opcode, payload)` builds each frame (default: a plain masked frame)."""
+    import threading
+    from support.wsclient import OP_TEXT, build_frame
+    encode = encode or build_frame
+    pipeline = b"".join(encode(OP_TEXT, publish_text(topic, data)) for data in datas)
+    failure = []
+
+    def send():
+        try:
+            publisher.send_raw(pipeline)
+        except OSError as error:
+            failure.append(error)
+    writer = threading.Thread(target=send)
+    writer.start()
+
+    def join():
+        writer.join(timeout)
+        assert not writer.is_alive(), "the publisher could not send its pipeline"
+        assert not failure, f"sending the publishes failed: {failure}"
+    return join
