@@ -48,11 +48,7 @@ class FanoutWorker final : public Worker {
 
   void on_begin() override {
     if (publishers_.empty()) return;
-    const double per_worker_rate = options_.rate * static_cast<double>(publishers_.size()) /
-                                   static_cast<double>(options_.publishers);
-    const double interval_ns = 1e9 / per_worker_rate;
-    const auto phase = static_cast<std::uint64_t>(interval_ns * index_ / worker_count_);
-    pacer_.start(times_.start_ns + phase, interval_ns, times_.measure_end_ns);
+    start_pacer(pacer_, publishers_.size(), options_.publishers);
     publish_due();
   }
 

@@ -15,11 +15,7 @@ class RateWorker final : public Worker {
  private:
   void on_begin() override {
     if (slots_.empty()) return;
-    const double per_worker_rate = options_.rate * static_cast<double>(slots_.size()) /
-                                   static_cast<double>(options_.connections);
-    const double interval_ns = 1e9 / per_worker_rate;
-    const auto phase = static_cast<std::uint64_t>(interval_ns * index_ / worker_count_);
-    pacer_.start(times_.start_ns + phase, interval_ns, times_.measure_end_ns);
+    start_pacer(pacer_, slots_.size(), options_.connections);
     send_due();
   }
 

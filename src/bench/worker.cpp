@@ -145,6 +145,13 @@ void Worker::connection_settled() {
   if (options_.ramp_rate <= 0) open_next();
 }
 
+void Worker::start_pacer(Pacer& pacer, std::size_t local, std::size_t total) noexcept {
+  const double worker_rate = options_.rate * static_cast<double>(local) / static_cast<double>(total);
+  const double interval_ns = 1e9 / worker_rate;
+  const auto phase = static_cast<std::uint64_t>(interval_ns * index_ / worker_count_);
+  pacer.start(times_.start_ns + phase, interval_ns, times_.measure_end_ns);
+}
+
 void Worker::resolve(Slot& slot) {
   counters.resolved.add();
 }

@@ -58,6 +58,34 @@ struct IntervalSnapshot {
   std::size_t pending = 0;  // workers that have not answered yet
   std::condition_variable done;
 };
+// Paces an open-loop stream of sends over some of a worker's connections: send j is due at
+// first_ns + j * interval_ns, so each connection has its own fixed schedule (one every
+// interval * connections). A late send is sent late and keeps its intended time, which the
+// latency is measured from: a stall of the server shows in the latency instead of slowing the
+// schedule down (no coordinated omission).
+class Pacer {
+ public:
+  void start(std::uint64_t first_ns, double interval_ns, std::uint64_t end_ns) noexcept {
+    first_ns_ = first_ns;
+    interval_ns_ = interval_ns;
+    end_ns_ = end_ns;
+    next_ = 0;
+  }
+  std::uint64_t due_ns() const noexcept {
+    return first_ns_ + static_cast<std::uint64_t>(static_cast<double>(next_) * interval_ns_);
+  }
+  bool finished() const noexcept { return due_ns() >= end_ns_; }
+  // The number of the next send, then advances.
+  std::uint64_t take() noexcept { return next_++; }
+
+ private:
+  std::uint64_t first_ns_ = 0;
+  double interval_ns_ = 0;
+  std::uint64_t end_ns_ = 0;
+  std::uint64_t next_ = 0;
+};
+
+
 
 class Worker {
  public:
@@ -119,6 +147,9 @@ class Worker {
   bool is_measured(std::uint64_t send_ns) const noexcept {
     return send_ns >= times_.measure_start_ns && send_ns < times_.measure_end_ns;
   }
+  // Starts `pacer` on this worker's share of options_.rate: `local` of the `total` senders are
+  // here; each worker's schedule is phased by its index so the workers do not send in step.
+  void start_pacer(Pacer& pacer, std::size_t local, std::size_t total) noexcept;
   // Marks the slot ready (counted in `resolved`); fanout subscribers call it on their ack.
   void resolve(Slot& slot);
   void count_server_error(std::string_view code);

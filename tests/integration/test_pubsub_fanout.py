@@ -8,11 +8,10 @@ unmasked server frames is computed once and each socket is compared with it in b
 pings out of the stream.
 """
 
-import threading
 
-from support.pubsub import PubSubClient, message_frame, publish_text
+from support.pubsub import PubSubClient, message_frame, publish_pipelined
 from support.server import start_server
-from support.wsclient import OP_TEXT, build_frame, connect_many, expect_streams
+from support.wsclient import connect_many, expect_streams
 
 SUBSCRIBERS = 1000
 MESSAGES = 10_000
@@ -37,24 +36,13 @@ def test_thousand_subscribers_get_ten_thousand_messages_in_order():
 
             datas = [b'{"seq":%d,"v":"%x"}' % (i, i * 2654435761 % (1 << 32)) for i in range(MESSAGES)]
             expected = b"".join(message_frame(TOPIC, data) for data in datas)
-            pipeline = b"".join(build_frame(OP_TEXT, publish_text(TOPIC, data)) for data in datas)
-
             # The publisher writes from a thread: the server may stop reading it while its
             # subscribers' queues are full, and they are read here.
-            failure = []
-
-            def publish():
-                try:
-                    publisher.send_raw(pipeline)
-                except OSError as error:
-                    failure.append(error)
-            writer = threading.Thread(target=publish)
-            writer.start()
+            join = publish_pipelined(publisher, TOPIC, datas)
             try:
                 expect_streams(subscribers, expected, timeout=TIMEOUT)
             finally:
-                writer.join(TIMEOUT)
-            assert not failure, f"sending the publishes failed: {failure}"
+                join()
 
             # The publisher was neither refused nor closed: no error before this ack.
             publisher.sync(timeout=60)
