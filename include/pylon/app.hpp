@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -104,6 +105,9 @@ template <typename UserData = NoUserData>
 struct WebSocketBehavior {
   std::vector<std::string> subprotocols;  // server preference is the client's order (RFC 6455 §4.2.2)
   SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::close;
+  // permessage-deflate for this endpoint; unset: the configuration's `compression` keys. The
+  // configuration's [endpoints."/path"] keys apply over it (the operator has the last word).
+  std::optional<CompressionSettings> compression;
   std::function<void(WebSocket<UserData>&)> open;
   std::function<void(WebSocket<UserData>&, std::string_view message, MessageKind kind)> message;
   std::function<void(WebSocket<UserData>&)> drain;  // the send backlog has emptied
@@ -139,6 +143,7 @@ namespace detail {
 struct ErasedBehavior {
   std::vector<std::string> subprotocols;
   SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::close;
+  std::optional<CompressionSettings> compression;
   std::size_t user_data_size = 0;
   std::size_t user_data_align = alignof(std::max_align_t);
   void (*construct)(void*) = nullptr;
@@ -185,6 +190,9 @@ class App {
   bool draining() const noexcept;
   // Not draining, and the cluster engine is up when readyz_requires_engine asks for it.
   bool ready() const noexcept;
+  // Checks the configuration against the routes declared so far (an [endpoints."/path"] table
+  // needs a WebSocket route at that path); throws ConfigError naming the key. run() does it too.
+  void check_config() const;
   const Config& config() const noexcept;
   // The registry behind GET /metrics; an application adds its own series here before run().
   MetricsRegistry& metrics() noexcept;
@@ -201,6 +209,7 @@ App& App::ws(std::string path, WebSocketBehavior<UserData> behavior) {
   detail::ErasedBehavior erased;
   erased.subprotocols = std::move(behavior.subprotocols);
   erased.slow_consumer = behavior.slow_consumer;
+  erased.compression = behavior.compression;
   if constexpr (!std::is_empty_v<UserData>) {
     erased.user_data_size = sizeof(UserData);
     erased.user_data_align = alignof(UserData);

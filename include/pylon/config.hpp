@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -14,6 +16,22 @@
 #include <vector>
 
 namespace pylon {
+
+using ConfigValue = std::variant<std::int64_t, double, std::string, std::vector<std::string>, bool>;
+
+// permessage-deflate (RFC 7692) of one WebSocket endpoint (docs/configuration.md "Compression").
+enum class CompressionMode : std::uint8_t {
+  off,
+  shared,     // no context takeover: small memory, one compression per broadcast message
+  dedicated,  // a sliding window per connection (better ratio): broadcasts compressed per subscriber
+};
+
+struct CompressionSettings {
+  CompressionMode mode = CompressionMode::shared;
+  std::size_t threshold = 64;  // smaller messages go out uncompressed
+  unsigned window_bits = 15;   // the server compressor's window, 9..15
+  unsigned memory_level = 8;   // dedicated compressors' zlib memLevel, 1..9
+};
 
 struct Config {
   std::string listen = "127.0.0.1:8080";
@@ -37,11 +55,14 @@ struct Config {
   std::size_t max_subscriptions = 100;  // per connection
   std::size_t max_publish_rate = 1000;  // publishes per second per connection (burst: one second)
   std::string slow_consumer = "close";  // "close" (1008) or "drop"
-  // permessage-deflate (RFC 7692, docs/configuration.md)
-  std::string compression = "shared";  // "off", "shared" (no context takeover), "dedicated" (a window each)
-  std::size_t compression_threshold = 64;  // smaller messages go out uncompressed
-  unsigned compression_window_bits = 15;   // the server compressor's window, 9..15
-  unsigned compression_memory_level = 8;   // dedicated compressors' zlib memLevel, 1..9
+  // permessage-deflate of every endpoint (keys compression, compression_threshold,
+  // compression_window_bits, compression_memory_level) ...
+  CompressionSettings compression;
+  // ... unless an endpoint says otherwise: [endpoints."/path"] tables (flag --endpoint
+  // /path:key=value) hold compression keys for one WebSocket path, in the order given. They
+  // apply over the route's own settings (WebSocketBehavior::compression), which apply over
+  // `compression`.
+  std::map<std::string, std::vector<std::pair<std::string, ConfigValue>>, std::less<>> endpoints;
   // Cluster (docs/cluster.md)
   std::string engine = "memory";  // "memory" (this instance only) or "redis"
   std::string redis_url = "redis://127.0.0.1:6379";
@@ -60,8 +81,6 @@ class ConfigError : public std::runtime_error {
   std::string key_;
 };
 
-using ConfigValue = std::variant<std::int64_t, double, std::string, std::vector<std::string>, bool>;
-
 enum class ConfigKind : std::uint8_t { count, bytes, seconds, text, text_list, boolean };
 
 struct ConfigKey {
@@ -76,6 +95,12 @@ std::span<const ConfigKey> config_keys() noexcept;
 void set_config_value(Config& config, std::string_view key, const ConfigValue& value);
 // Parses a flag's text per the key's kind, then set_config_value.
 void set_config_text(Config& config, std::string_view key, std::string_view text);
+// Sets one key of one endpoint ("endpoints./path.key" in errors): only the compression keys.
+void set_endpoint_value(Config& config, std::string_view path, std::string_view key, const ConfigValue& value);
+// Parses a --endpoint flag, "/path:key=value".
+void set_endpoint_text(Config& config, std::string_view text);
+// The compression of the WebSocket endpoint at path: `base` with the endpoint's keys over it.
+CompressionSettings endpoint_compression(const Config& config, std::string_view path, CompressionSettings base);
 // Reads a TOML file over config; unknown keys, wrong types and bad values throw ConfigError.
 void load_config_file(Config& config, const std::string& path);
 // Checks relations between keys (e.g. pong_timeout vs ping_interval); throws ConfigError.

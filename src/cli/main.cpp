@@ -20,10 +20,9 @@ namespace {
 
 constexpr int kExitConfigError = 2;
 
-// The endpoints of `pylon serve`, built on the public API like any embedding application.
-int serve(const pylon::Config& config, std::function<void()> reload) {
-  pylon::App app(config);
-  app.on_reload(std::move(reload));
+// The endpoints of `pylon serve` but the dashboard, built on the public API like any embedding
+// application.
+void add_routes(pylon::App& app) {
   app.ws("/ws/echo", pylon::WebSocketBehavior<>{
                          .message =
                              [](auto& socket, std::string_view message, pylon::MessageKind kind) {
@@ -38,6 +37,12 @@ int serve(const pylon::Config& config, std::function<void()> reload) {
     if (!app.ready()) return pylon::HttpResponse{.status = 503, .body = "engine unavailable\n"};
     return pylon::HttpResponse{.body = "ready\n"};
   });
+}
+
+int serve(const pylon::Config& config, std::function<void()> reload) {
+  pylon::App app(config);
+  app.on_reload(std::move(reload));
+  add_routes(app);
   pylon::Dashboard dashboard(app);  // GET / and the stats on pylon/stats (docs/dashboard.md)
   return app.run();
 }
@@ -54,11 +59,17 @@ void apply_flags(pylon::Config& config, const std::map<std::string, std::vector<
   }
 }
 
-pylon::Config load_config(const std::string& path, const std::map<std::string, std::vector<std::string>>& flags) {
+// The file, then the flags (--endpoint last), checked as a whole and against serve's routes.
+pylon::Config load_config(const std::string& path, const std::map<std::string, std::vector<std::string>>& flags,
+                          const std::vector<std::string>& endpoint_flags) {
   pylon::Config config;
   if (!path.empty()) pylon::load_config_file(config, path);
   apply_flags(config, flags);
+  for (const std::string& flag : endpoint_flags) pylon::set_endpoint_text(config, flag);
   pylon::validate_config(config);
+  pylon::App app(config);
+  add_routes(app);
+  app.check_config();
   return config;
 }
 
@@ -82,6 +93,9 @@ int main(int argc, char** argv) {
     auto* option = serve_command->add_option(names, flags[name], std::string(key.help));
     if (key.kind != pylon::ConfigKind::text_list) option->expected(1);
   }
+  std::vector<std::string> endpoint_flags;
+  serve_command->add_option("--endpoint", endpoint_flags,
+                            "one key of one WebSocket endpoint, /path:key=value (compression keys; repeatable)");
 
   auto* check_command = cli.add_subcommand("check-config", "validate a configuration file and exit");
   std::string check_path;
@@ -106,11 +120,11 @@ int main(int argc, char** argv) {
   pylon::Config config;
   try {
     if (cli.got_subcommand("check-config")) {
-      load_config(check_path, {});
+      load_config(check_path, {}, {});
       std::printf("%s: ok\n", check_path.c_str());
       return 0;
     }
-    config = load_config(config_path, flags);
+    config = load_config(config_path, flags, endpoint_flags);
   } catch (const pylon::ConfigError& error) {
     std::fprintf(stderr, "pylon: configuration error: %s\n", error.what());
     return kExitConfigError;
@@ -122,9 +136,9 @@ int main(int argc, char** argv) {
   pylon::block_shutdown_signals();
   pylon::obs::start_logging(*pylon::obs::parse_log_format(config.log_format), *pylon::obs::parse_log_level(config.log_level));
   // SIGHUP: read the file again (flags still win) and apply what can change while running.
-  const auto reload = [&config_path, &flags] {
+  const auto reload = [&config_path, &flags, &endpoint_flags] {
     try {
-      const pylon::Config fresh = load_config(config_path, flags);
+      const pylon::Config fresh = load_config(config_path, flags, endpoint_flags);
       // Said at the old level, so that a switch to "warn" is still announced.
       pylon::obs::log(LogLevel::info, "configuration reloaded", {{"log_level", std::string_view(fresh.log_level)}});
       pylon::obs::set_log_level(*pylon::obs::parse_log_level(fresh.log_level));

@@ -50,6 +50,7 @@ int App::run() { return server_->run(); }
 void App::drain() { server_->drain(); }
 bool App::draining() const noexcept { return server_->draining.load(std::memory_order_relaxed); }
 bool App::ready() const noexcept { return server_->ready(); }
+void App::check_config() const { server_->check_config(); }
 const Config& App::config() const noexcept { return server_->config; }
 
 }  // namespace pylon

@@ -1,5 +1,6 @@
 #include "pylon/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <set>
@@ -97,6 +98,63 @@ ConfigValue from_toml(std::string_view key, const toml::node& node) {
   throw ConfigError(std::string(key), "unsupported value type");
 }
 
+bool is_compression_key(std::string_view key) noexcept { return key.starts_with("compression"); }
+
+// One compression key; `name` is what errors call it ("compression" or "endpoints./ws.compression").
+void set_compression(CompressionSettings& settings, std::string_view key, const ConfigValue& value,
+                     const std::string& name) {
+  if (key == "compression") {
+    const std::string& mode = as_text(name, value);
+    if (mode == "off") settings.mode = CompressionMode::off;
+    else if (mode == "shared") settings.mode = CompressionMode::shared;
+    else if (mode == "dedicated") settings.mode = CompressionMode::dedicated;
+    else throw ConfigError(name, "must be off, shared or dedicated (got \"" + mode + "\")");
+  } else if (key == "compression_threshold") {
+    settings.threshold = as_count(name, value, 0);
+  } else if (key == "compression_window_bits") {
+    const auto bits = as_count(name, value, 9);  // zlib cannot compress raw deflate with 8
+    if (bits > 15) throw ConfigError(name, "must be from 9 to 15");
+    settings.window_bits = static_cast<unsigned>(bits);
+  } else if (key == "compression_memory_level") {
+    const auto level = as_count(name, value, 1);
+    if (level > 9) throw ConfigError(name, "must be from 1 to 9");
+    settings.memory_level = static_cast<unsigned>(level);
+  }
+}
+
+// A flag's text as the value its key's kind expects.
+ConfigValue parse_text(const ConfigKey& spec, const std::string& name, std::string_view text) {
+  switch (spec.kind) {
+    case ConfigKind::count:
+    case ConfigKind::bytes: {
+      std::int64_t number = 0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+      if (error != std::errc{} || end != text.data() + text.size())
+        throw ConfigError(name, "must be an integer (got \"" + std::string(text) + "\")");
+      return number;
+    }
+    case ConfigKind::seconds: {
+      double seconds = 0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+      if (error != std::errc{} || end != text.data() + text.size())
+        throw ConfigError(name, "must be a number of seconds (got \"" + std::string(text) + "\")");
+      return seconds;
+    }
+    case ConfigKind::text:
+    case ConfigKind::text_list:
+      return std::string(text);
+    case ConfigKind::boolean:
+      if (text == "true") return true;
+      if (text == "false") return false;
+      throw ConfigError(name, "must be true or false (got \"" + std::string(text) + "\")");
+  }
+  return std::string(text);
+}
+
+std::string endpoint_key_name(std::string_view path, std::string_view key) {
+  return "endpoints." + std::string(path) + (key.empty() ? "" : ".") + std::string(key);
+}
+
 }  // namespace
 
 std::span<const ConfigKey> config_keys() noexcept { return kKeys; }
@@ -146,21 +204,8 @@ void set_config_value(Config& config, std::string_view key, const ConfigValue& v
     for (const std::string& range : ranges)
       if (!net::parse_cidr(range)) throw ConfigError(name, "not an address or CIDR range: \"" + range + "\"");
     config.trusted_proxies = ranges;
-  } else if (key == "compression") {
-    const std::string& mode = as_text(key, value);
-    if (mode != "off" && mode != "shared" && mode != "dedicated")
-      throw ConfigError(name, "must be off, shared or dedicated (got \"" + mode + "\")");
-    config.compression = mode;
-  } else if (key == "compression_threshold") {
-    config.compression_threshold = as_count(key, value, 0);
-  } else if (key == "compression_window_bits") {
-    const auto bits = as_count(key, value, 9);  // zlib cannot compress raw deflate with 8
-    if (bits > 15) throw ConfigError(name, "must be from 9 to 15");
-    config.compression_window_bits = static_cast<unsigned>(bits);
-  } else if (key == "compression_memory_level") {
-    const auto level = as_count(key, value, 1);
-    if (level > 9) throw ConfigError(name, "must be from 1 to 9");
-    config.compression_memory_level = static_cast<unsigned>(level);
+  } else if (is_compression_key(key)) {
+    set_compression(config.compression, key, value, name);
   } else if (key == "engine") {
     const std::string& engine = as_text(key, value);
     if (engine != "memory" && engine != "redis") throw ConfigError(name, "must be memory or redis (got \"" + engine + "\")");
@@ -203,32 +248,45 @@ void set_config_value(Config& config, std::string_view key, const ConfigValue& v
 }
 
 void set_config_text(Config& config, std::string_view key, std::string_view text) {
-  const ConfigKey& spec = key_spec(key);
-  const std::string name(key);
-  switch (spec.kind) {
-    case ConfigKind::count:
-    case ConfigKind::bytes: {
-      std::int64_t number = 0;
-      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
-      if (error != std::errc{} || end != text.data() + text.size())
-        throw ConfigError(name, "must be an integer (got \"" + std::string(text) + "\")");
-      return set_config_value(config, key, number);
-    }
-    case ConfigKind::seconds: {
-      double seconds = 0;
-      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-      if (error != std::errc{} || end != text.data() + text.size())
-        throw ConfigError(name, "must be a number of seconds (got \"" + std::string(text) + "\")");
-      return set_config_value(config, key, seconds);
-    }
-    case ConfigKind::text:
-    case ConfigKind::text_list:
-      return set_config_value(config, key, std::string(text));
-    case ConfigKind::boolean:
-      if (text == "true") return set_config_value(config, key, true);
-      if (text == "false") return set_config_value(config, key, false);
-      throw ConfigError(name, "must be true or false (got \"" + std::string(text) + "\")");
-  }
+  set_config_value(config, key, parse_text(key_spec(key), std::string(key), text));
+}
+
+namespace {
+
+// The spec of an endpoint's key; throws ConfigError for a bad path or a key endpoints do not take.
+const ConfigKey& endpoint_key_spec(std::string_view path, std::string_view key) {
+  if (!path.starts_with('/')) throw ConfigError(endpoint_key_name(path, {}), "an endpoint is a path starting with /");
+  if (is_compression_key(key))
+    for (const ConfigKey& spec : kKeys)
+      if (spec.name == key) return spec;
+  throw ConfigError(endpoint_key_name(path, key),
+                    "unknown endpoint key (an endpoint takes compression, compression_threshold, "
+                    "compression_window_bits and compression_memory_level)");
+}
+
+}  // namespace
+
+void set_endpoint_value(Config& config, std::string_view path, std::string_view key, const ConfigValue& value) {
+  endpoint_key_spec(path, key);
+  CompressionSettings check;
+  set_compression(check, key, value, endpoint_key_name(path, key));  // checked now, applied per route later
+  config.endpoints[std::string(path)].emplace_back(std::string(key), value);
+}
+
+void set_endpoint_text(Config& config, std::string_view text) {
+  const std::size_t equals = text.find('=');
+  const std::size_t colon = text.substr(0, equals).rfind(':');
+  if (equals == std::string_view::npos || colon == std::string_view::npos)
+    throw ConfigError("endpoint", "expected /path:key=value (got \"" + std::string(text) + "\")");
+  const std::string_view path = text.substr(0, colon), key = text.substr(colon + 1, equals - colon - 1);
+  const ConfigKey& spec = endpoint_key_spec(path, key);
+  set_endpoint_value(config, path, key, parse_text(spec, endpoint_key_name(path, key), text.substr(equals + 1)));
+}
+
+CompressionSettings endpoint_compression(const Config& config, std::string_view path, CompressionSettings base) {
+  if (const auto endpoint = config.endpoints.find(path); endpoint != config.endpoints.end())
+    for (const auto& [key, value] : endpoint->second) set_compression(base, key, value, endpoint_key_name(path, key));
+  return base;
 }
 
 void load_config_file(Config& config, const std::string& path) {
@@ -240,7 +298,21 @@ void load_config_file(Config& config, const std::string& path) {
     throw ConfigError(path, "line " + std::to_string(where.line) + ", column " +
                                 std::to_string(where.column) + ": " + std::string(error.description()));
   }
-  for (const auto& [key, node] : table) set_config_value(config, key.str(), from_toml(key.str(), node));
+  for (const auto& [key, node] : table) {
+    if (key.str() != "endpoints") {
+      set_config_value(config, key.str(), from_toml(key.str(), node));
+      continue;
+    }
+    // [endpoints."/ws"] tables: a table per path, compression keys in each.
+    const auto* paths = node.as_table();
+    if (paths == nullptr) throw ConfigError("endpoints", "must be a table of [endpoints.\"/path\"] tables");
+    for (const auto& [path, keys] : *paths) {
+      const auto* endpoint = keys.as_table();
+      if (endpoint == nullptr) throw ConfigError(endpoint_key_name(path.str(), {}), "must be a table of keys");
+      for (const auto& [name, value] : *endpoint)
+        set_endpoint_value(config, path.str(), name.str(), from_toml(endpoint_key_name(path.str(), name.str()), value));
+    }
+  }
 }
 
 void validate_config(const Config& config) {

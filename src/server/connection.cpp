@@ -466,7 +466,7 @@ SendStatus Connection::send_message(std::string_view message, MessageKind kind) 
   count_out(1, message.size());
   const auto opcode = kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
   const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size());
-  if (!deflate_ || message.size() < worker_.server().config.compression_threshold) return send_frame(opcode, bytes);
+  if (!deflate_ || message.size() < route_->compression.threshold) return send_frame(opcode, bytes);
   // RFC 7692 §7.2.1: compress, drop the 00 00 ff ff tail (the codec does), set RSV1.
   std::string& compressed = worker_.deflate_buffer();
   compressed.clear();
@@ -481,8 +481,8 @@ SendStatus Connection::send_message(std::string_view message, MessageKind kind) 
 }
 
 void Connection::negotiate_compression(const http::Request& request, std::string& response_value) {
-  const Config& config = worker_.server().config;
-  if (config.compression == "off" || request.find("Sec-WebSocket-Extensions") == nullptr) return;
+  const CompressionSettings& settings = route_->compression;
+  if (settings.mode == CompressionMode::off || request.find("Sec-WebSocket-Extensions") == nullptr) return;
   // Several headers are one list (RFC 9110 §5.3).
   std::string offers;
   for (std::size_t i = 0; i < request.header_count; ++i) {
@@ -492,16 +492,16 @@ void Connection::negotiate_compression(const http::Request& request, std::string
     offers += header.value;
   }
   ws::DeflateServerPolicy policy;
-  policy.context_takeover = config.compression == "dedicated";
-  policy.max_window_bits = static_cast<std::uint8_t>(config.compression_window_bits);
+  policy.context_takeover = settings.mode == CompressionMode::dedicated;
+  policy.max_window_bits = static_cast<std::uint8_t>(settings.window_bits);
   const auto params = ws::negotiate_deflate(offers, policy, response_value);
   if (!params) return;
   deflate_ = true;
   deflate_params_ = *params;
-  parser_ = ws::FrameParser<Connection>(ws::Role::server, config.max_message_size, true);
+  parser_ = ws::FrameParser<Connection>(ws::Role::server, worker_.server().config.max_message_size, true);
   if (policy.context_takeover)
     dedicated_ = std::make_unique<DedicatedDeflate>(DedicatedDeflate{
-        ws::MessageDeflater(params->server_max_window_bits, static_cast<int>(config.compression_memory_level),
+        ws::MessageDeflater(params->server_max_window_bits, static_cast<int>(settings.memory_level),
                             params->server_no_context_takeover),
         ws::MessageInflater(params->client_max_window_bits, params->client_no_context_takeover)});
 }
@@ -555,16 +555,12 @@ bool Connection::check_inflated(ws::MessageInflater::Status status, ws::Opcode o
 }
 
 const std::string& Connection::frame_for(const pubsub::Message& message) {
-  if (!deflate_ || message.payload_size < worker_.server().config.compression_threshold) return message.frame;
-  // Compressed once per (message, window size) and shared by every subscriber that agreed to it;
-  // a dedicated connection's peer decompresses a context-free message just as well.
+  if (!deflate_ || message.payload_size < route_->compression.threshold) return message.frame;
+  // Compressed once per (message, window size) and shared by every subscriber that agreed to it.
   const std::uint8_t bits = deflate_params_.server_max_window_bits;
   bool created = false;
   const std::string& frame = message.compressed_frame(bits, worker_.shared_deflater(bits), created);
   if (created) worker_.server().counters->compressions.add();
-  // The peer's window now holds the broadcast, which our own compressor never saw: from here
-  // on it must not refer back past it.
-  if (dedicated_) dedicated_->deflater.reset();
   return frame;
 }
 
@@ -882,12 +878,29 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
     if (state_ != State::open) return;
   }
   const RouteMetrics& metrics = *route_->metrics;
-  const ServerMetrics& counters = *worker_.server().counters;
   for (const auto& message : run) {
     const std::size_t kind = message->opcode == ws::Opcode::text ? 0 : 1;
     metrics.messages_sent[kind].add();
     metrics.bytes_sent[kind].add(message->payload_size);
     count_out(1, message->payload_size);
+  }
+  // A window of its own (dedicated mode, context takeover agreed): every message is compressed
+  // for this subscriber alone. Otherwise the frames shared by every subscriber go out as they are.
+  const bool own_window = dedicated_ && !deflate_params_.server_no_context_takeover;
+  const std::size_t delivered = own_window ? write_own_frames(run) : write_shared_frames(run);
+  if (state_ != State::open) return;  // the peer is gone
+  report_backlog();
+  if (delivered == run.size()) return;
+  if (route_->behavior.slow_consumer == SlowConsumerPolicy::close) {
+    metrics.backpressure_closes.add();
+    return begin_close(ws::close_code::kPolicyViolation, "slow consumer");
+  }
+  metrics.backpressure_drops.add(run.size() - delivered);  // drop policy: skipped for this subscriber
+}
+
+std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> run) {
+  const ServerMetrics& counters = *worker_.server().counters;
+  for (const auto& message : run) {
     if (const std::string& frame = frame_for(*message); &frame != &message->frame) {
       counters.compressed_bytes[1].add(frame.size() - ws::frame_header_size(frame.size(), false));
       counters.uncompressed_bytes[1].add(message->payload_size);
@@ -907,7 +920,10 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
         iov[i] = {const_cast<char*>(frame.data()), frame.size()};
       }
       const ssize_t written = ::writev(fd_, iov, static_cast<int>(count));
-      if (written < 0 && errno != EAGAIN && errno != EINTR) return peer_gone();
+      if (written < 0 && errno != EAGAIN && errno != EINTR) {
+        peer_gone();
+        return run.size();
+      }
       std::size_t taken = written > 0 ? static_cast<std::size_t>(written) : 0;
       const std::size_t end = index + count;
       while (index < end && taken >= iov[index - first].iov_len) taken -= iov[index++ - first].iov_len;
@@ -916,7 +932,7 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
         break;
       }
     }
-    if (index == run.size()) return;
+    if (index == run.size()) return index;
     // The frame the kernel stopped in must be completed whatever the limit: the stream would
     // be corrupt otherwise.
     spill().pending.append(frame_for(*run[index]), written_into_first, std::string::npos);
@@ -931,13 +947,56 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
     if (buffered_amount() + frame.size() > limit) break;
     spill().pending.append(frame);
   }
-  report_backlog();
-  if (index == run.size()) return;
-  if (route_->behavior.slow_consumer == SlowConsumerPolicy::close) {
-    metrics.backpressure_closes.add();
-    return begin_close(ws::close_code::kPolicyViolation, "slow consumer");
+  return index;
+}
+
+std::size_t Connection::write_own_frames(std::span<const pubsub::MessageRef> run) {
+  // The frames are built in the worker's scratch buffer and written with one send. A message is
+  // compressed only once it is sure to go out, since the peer's window must hold exactly what
+  // our compressor's does: past max_backpressure it is not compressed at all.
+  const std::size_t limit = worker_.server().config.max_backpressure;
+  const ServerMetrics& counters = *worker_.server().counters;
+  std::string& frames = worker_.frame_buffer();
+  frames.clear();
+  std::size_t index = 0;
+  for (; index < run.size(); ++index) {
+    const pubsub::Message& message = *run[index];
+    // Behind a backlog every message must fit; with none, the first goes out whatever its size.
+    if ((index > 0 || buffered_amount() > 0) && buffered_amount() + frames.size() + message.frame.size() > limit)
+      break;
+    if (message.payload_size < route_->compression.threshold) {
+      frames += message.frame;
+      continue;
+    }
+    std::string& compressed = worker_.deflate_buffer();
+    compressed.clear();
+    const std::string_view payload = message.payload();
+    dedicated_->deflater.compress(payload, compressed);
+    counters.compressions.add();
+    counters.compressed_bytes[1].add(compressed.size());
+    counters.uncompressed_bytes[1].add(payload.size());
+    std::uint8_t header[ws::kMaxFrameHeaderSize];
+    frames.append(reinterpret_cast<const char*>(header),
+                  ws::write_frame_header(header, message.opcode, compressed.size(), true, true));
+    frames += compressed;
   }
-  metrics.backpressure_drops.add(run.size() - index);  // drop policy: skipped for this subscriber
+  std::size_t taken = 0;
+  if (buffered_amount() == 0) {
+    const ssize_t written = ::send(fd_, frames.data(), frames.size(), MSG_NOSIGNAL);
+    if (written < 0 && errno != EAGAIN && errno != EINTR) {
+      peer_gone();
+      return run.size();
+    }
+    taken = written > 0 ? static_cast<std::size_t>(written) : 0;
+  }
+  if (taken < frames.size()) {
+    spill().pending.append(frames, taken, std::string::npos);
+    if (!write_blocked_) {
+      write_blocked_ = true;
+      update_interest();
+    }
+  }
+  return index;
 }
 
 // ---------------------------------------------------------------------------------------------

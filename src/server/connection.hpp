@@ -151,6 +151,10 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   bool check_inflated(ws::MessageInflater::Status status, ws::Opcode opcode, std::span<const std::uint8_t> message,
                       std::size_t compressed_size);
   const std::string& frame_for(const pubsub::Message& message);
+  // deliver_frames' two ways to write a run of topic messages; each returns how many went out
+  // (the rest exceeded max_backpressure).
+  std::size_t write_shared_frames(std::span<const pubsub::MessageRef> run);
+  std::size_t write_own_frames(std::span<const pubsub::MessageRef> run);
   void write_bytes(std::string_view bytes);
   void send_close(std::uint16_t code, std::string_view reason);
   void handle_control(ws::Opcode opcode, std::span<const std::uint8_t> payload);

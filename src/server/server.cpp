@@ -51,6 +51,14 @@ const Route* Server::find_route(std::string_view path, std::string_view method) 
   return nullptr;
 }
 
+void Server::check_config() const {
+  for (const auto& endpoint : config.endpoints) {
+    const Route* route = find_route(endpoint.first);
+    if (route == nullptr || !route->websocket)
+      throw ConfigError("endpoints." + endpoint.first, "no WebSocket endpoint has this path");
+  }
+}
+
 PublishResult Server::publish(std::string_view topic, ws::Opcode opcode,
                               std::span<const std::string_view> payload_parts) {
   if (topics == nullptr) return {.accepted = false};  // not running yet
@@ -151,6 +159,10 @@ int Server::run() {
   signal(SIGPIPE, SIG_IGN);
 
   if (threads > pubsub::kMaxWorkers) throw std::invalid_argument("threads: at most 64 are supported");
+  check_config();
+  for (Route& route : routes)
+    if (route.websocket)
+      route.compression = endpoint_compression(config, route.path, route.behavior.compression.value_or(config.compression));
   topics = std::make_unique<pubsub::TopicRegistry>(threads);
   for (const std::string& range : config.trusted_proxies) trusted_proxies.push_back(*net::parse_cidr(range));
   const std::uint64_t open_files = net::raise_open_file_limit();

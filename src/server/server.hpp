@@ -28,6 +28,7 @@ struct Route {
   bool websocket = false;
   bool internal = false;    // served only on the metrics listener (when metrics_listen is set)
   ErasedBehavior behavior;  // websocket routes
+  CompressionSettings compression;  // websocket routes: what run() resolved from behavior and config
   std::unique_ptr<RouteMetrics> metrics;  // websocket routes, created by run()
   std::string method;       // plain HTTP routes: "GET" (HEAD too) or "POST"
   HttpHandler handler;
@@ -47,6 +48,8 @@ class Server {
   // the other instances; refused while the engine is unavailable.
   PublishResult publish(std::string_view topic, ws::Opcode opcode, std::span<const std::string_view> payload_parts);
   bool ready() const noexcept;
+  // Every [endpoints."/path"] has a WebSocket route; throws ConfigError naming the key.
+  void check_config() const;
 
   Config config;
   std::vector<Route> routes;

@@ -73,6 +73,8 @@ class Worker final : public net::TimerNode {
   std::string& inflate_buffer() noexcept { return inflate_buffer_; }
   http::Request& request_scratch() noexcept { return request_scratch_; }
   std::string& deflate_buffer() noexcept { return deflate_buffer_; }
+  // Dedicated-mode deliveries: one subscriber's frames, compressed for it alone, before its send.
+  std::string& frame_buffer() noexcept { return frame_buffer_; }
 
   // Connections with bytes to write that were sent outside their own read processing.
   void schedule_flush(Connection& connection);
@@ -108,7 +110,7 @@ class Worker final : public net::TimerNode {
 
   std::array<std::unique_ptr<ws::MessageDeflater>, 8> shared_deflaters_;  // [window_bits - 8]
   ws::MessageInflater shared_inflater_{15, true};
-  std::string inflate_buffer_, deflate_buffer_;
+  std::string inflate_buffer_, deflate_buffer_, frame_buffer_;
   http::Request request_scratch_;
 
   pubsub::LocalTopics<Connection> topics_;

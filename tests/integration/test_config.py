@@ -77,6 +77,11 @@ BAD_FILES = {
     "bad-log-level": ('log_level = "loud"\n', "log_level"),
     "origins-not-a-list": ("allowed_origins = 5\n", "allowed_origins"),
     "negative-message-size": ("max_message_size = -5\n", "max_message_size"),
+    "endpoint-without-route": ('[endpoints."/nowhere"]\ncompression = "off"\n', "endpoints./nowhere"),
+    "endpoint-on-http-route": ('[endpoints."/healthz"]\ncompression = "off"\n', "endpoints./healthz"),
+    "endpoint-unknown-key": ('[endpoints."/ws"]\ncompresion = "off"\n', "endpoints./ws.compresion"),
+    "endpoint-bad-value": ('[endpoints."/ws/echo"]\ncompression_window_bits = 16\n',
+                           "endpoints./ws/echo.compression_window_bits"),
 }
 
 
@@ -112,6 +117,9 @@ BAD_FLAGS = {
     "ping-interval-negative": (["--ping-interval", "-2"], "ping"),
     "listen-garbage": (["--listen", "garbage"], "listen"),
     "log-level": (["--log-level", "loud"], "log"),
+    "endpoint-bad-mode": (["--endpoint", "/ws:compression=zip"], "endpoints./ws.compression"),
+    "endpoint-without-route": (["--endpoint", "/missing:compression=off"], "endpoints./missing"),
+    "endpoint-no-key": (["--endpoint", "/ws"], "endpoint"),
 }
 
 

@@ -3,8 +3,9 @@ receive byte-identical compressed frames (RSV1 set) for 200 publishes of ~2 KiB 
 inflating to the exact envelope, and `pylon_compressions_total` grows once per message, not once
 per subscriber. Mixed: subscribers without deflate get the plain frames, subscribers with a
 smaller window their own shared frames (one compression per message per window size). Dedicated
-mode: a client inflating with context takeover, as agreed, must read broadcasts and direct
-replies interleaved.
+mode compresses every broadcast for each subscriber with its own window (one compression per
+message per subscriber): a client inflating with context takeover, as agreed, must read
+broadcasts and direct replies interleaved.
 
 The first subscriber of each kind is parsed frame by frame; the others are compared with its raw
 bytes in bulk (expect_streams).
@@ -182,19 +183,28 @@ def test_dedicated_subscribers_inflate_every_broadcast():
         try:
             assert {agreed(s) for s in subscribers} == {"permessage-deflate"}
             subscribe_all(subscribers, topic)
+            before = compression_counters(server.address)
             datas = [compressible_json(i, 1000) for i in range(messages)]
             join = publish_all(publisher, topic, datas)
+            sizes = []
             try:
                 for subscriber in subscribers:
                     inflater = Inflater(takeover=True)  # as a dedicated-mode client must
                     for i, data in enumerate(datas):
                         frame, payload = recv_compressed(subscriber, inflater, timeout=TIMEOUT)
                         assert payload == envelope(topic, data), f"message {i}: {payload[:200]!r}"
+                        sizes.append(len(frame.payload))
             finally:
                 join()
+            after = compression_counters(server.address)
         finally:
             for client in subscribers + [publisher]:
                 client.close()
+    delta = after["compressions"] - before["compressions"]
+    assert delta == count * messages, f"{delta:.0f} compressor runs for {messages} messages to {count} subscribers"
+    # The window each subscriber keeps pays: later messages refer back to earlier ones.
+    context_free = len(zlib.compress(envelope(topic, datas[-1]), wbits=-15))
+    assert sizes[-1] < context_free, f"{sizes[-1]} bytes with the subscriber's window, {context_free} without"
 
 
 def test_http_and_binary_publishes_are_compressed_once():

@@ -58,10 +58,15 @@ def ws(shared):
     echo_check(shared.address)
 
 
-def handshake_extensions(server, *offers: str):
+def handshake_extensions(server, *offers: str, path="/ws/echo"):
     """The Sec-WebSocket-Extensions values of the 101 for a handshake with one request header per
-    offer (several headers when several offers)."""
-    client = WsClient.connect(server.address, "/ws/echo", headers=[(EXTENSIONS, offer) for offer in offers])
+    offer (several headers when several offers) on the echo endpoint, or on `path` (where the
+    message sent back is an error reply of the topic protocol)."""
+    client = WsClient.connect(server.address, path, headers=[(EXTENSIONS, offer) for offer in offers])
+    if path != "/ws/echo":
+        values = client.handshake_response.header_all(EXTENSIONS)
+        client.close()
+        return values
     try:
         values = client.handshake_response.header_all(EXTENSIONS)
         # Whatever was agreed, the connection works: a compressible message comes back intact.
@@ -216,6 +221,36 @@ def check_window(server, bits, offer="permessage-deflate"):
 @pytest.mark.parametrize("bits", [15, 10])
 def test_offered_server_window_bits_are_honoured(shared, bits):
     check_window(shared, bits, f"permessage-deflate; server_max_window_bits={bits}")
+
+
+# --- per endpoint: [endpoints."/path"] and --endpoint /path:key=value ----------------------------
+
+DEDICATED = "permessage-deflate"
+
+
+def test_endpoint_flags_choose_compression_per_path():
+    with serve("--compression", "off", "--endpoint", "/ws/echo:compression=dedicated",
+               "--endpoint", "/ws/echo:compression_window_bits=11") as server:
+        assert handshake_extensions(server, "permessage-deflate") == [DEDICATED + "; server_max_window_bits=11"]
+        assert handshake_extensions(server, "permessage-deflate", path="/ws") == []
+        check_window(server, 11)
+
+
+def test_endpoint_tables_in_the_config_file(tmp_path):
+    config = tmp_path / "pylon.toml"
+    config.write_text('compression = "dedicated"\n'
+                      '[endpoints."/ws"]\ncompression = "shared"\ncompression_threshold = 100000\n')
+    with serve("--config", str(config)) as server:
+        assert handshake_extensions(server, "permessage-deflate") == [DEDICATED]
+        assert handshake_extensions(server, "permessage-deflate", path="/ws") == [SHARED]
+        # The endpoint's threshold: a 300-byte error reply on /ws goes out uncompressed.
+        client = deflate.connect(server.address, path="/ws")
+        try:
+            client.send_text(b'{"type":"nonsense","id":"' + b"x" * 250 + b'"}')
+            frame = client.recv_frame()
+            assert frame.opcode == OP_TEXT and frame.rsv == 0 and b"unknown_type" in frame.payload, frame
+        finally:
+            client.close()
 
 
 # --- messages -----------------------------------------------------------------------------------

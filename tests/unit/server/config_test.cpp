@@ -100,5 +100,77 @@ TEST(Config, EveryKeyIsSettableFromFlagText) {
   }
 }
 
+TEST(Config, CompressionKeysFillTheServerWideSettings) {
+  Config config;
+  set_config_text(config, "compression", "dedicated");
+  set_config_text(config, "compression_threshold", "128");
+  set_config_text(config, "compression_window_bits", "10");
+  set_config_text(config, "compression_memory_level", "4");
+  EXPECT_EQ(config.compression.mode, CompressionMode::dedicated);
+  EXPECT_EQ(config.compression.threshold, 128u);
+  EXPECT_EQ(config.compression.window_bits, 10u);
+  EXPECT_EQ(config.compression.memory_level, 4u);
+  EXPECT_THROW(set_config_text(config, "compression", "gzip"), ConfigError);
+}
+
+TEST(Config, EndpointTablesOverrideCompressionForOnePath) {
+  Config config;
+  const std::string path = write_file(
+      "compression = \"shared\"\ncompression_threshold = 32\n"
+      "[endpoints.\"/ws/echo\"]\ncompression = \"dedicated\"\ncompression_window_bits = 12\n"
+      "[endpoints.\"/quiet\"]\ncompression = \"off\"\n");
+  load_config_file(config, path);
+  std::remove(path.c_str());
+  const CompressionSettings echo = endpoint_compression(config, "/ws/echo", config.compression);
+  EXPECT_EQ(echo.mode, CompressionMode::dedicated);
+  EXPECT_EQ(echo.window_bits, 12u);
+  EXPECT_EQ(echo.threshold, 32u) << "keys the endpoint does not set come from the base";
+  EXPECT_EQ(endpoint_compression(config, "/quiet", config.compression).mode, CompressionMode::off);
+  const CompressionSettings other = endpoint_compression(config, "/ws", config.compression);
+  EXPECT_EQ(other.mode, CompressionMode::shared);
+  EXPECT_EQ(other.window_bits, 15u);
+  // The base is the route's own setting when it has one: the endpoint's keys still win.
+  const CompressionSettings route_default{.mode = CompressionMode::off, .threshold = 1000};
+  const CompressionSettings echo_over_route = endpoint_compression(config, "/ws/echo", route_default);
+  EXPECT_EQ(echo_over_route.mode, CompressionMode::dedicated);
+  EXPECT_EQ(echo_over_route.threshold, 1000u);
+}
+
+TEST(Config, EndpointFlagsAreParsedPerKey) {
+  Config config;
+  set_endpoint_text(config, "/ws:compression=off");
+  set_endpoint_text(config, "/a:b:compression_threshold=7");  // the last ':' before '=' ends the path
+  EXPECT_EQ(endpoint_compression(config, "/ws", config.compression).mode, CompressionMode::off);
+  EXPECT_EQ(endpoint_compression(config, "/a:b", config.compression).threshold, 7u);
+  // Later values of a key win, as with every flag.
+  set_endpoint_text(config, "/ws:compression=dedicated");
+  EXPECT_EQ(endpoint_compression(config, "/ws", config.compression).mode, CompressionMode::dedicated);
+}
+
+std::string endpoint_flag_error(const std::string& flag) {
+  Config config;
+  try {
+    set_endpoint_text(config, flag);
+  } catch (const ConfigError& error) {
+    return error.what();
+  }
+  return {};
+}
+
+TEST(Config, EndpointErrorsNameTheKey) {
+  EXPECT_EQ(error_of("[endpoints.\"/ws\"]\ncompresion = \"off\"\n").rfind("endpoints./ws.compresion: unknown endpoint key", 0), 0u);
+  EXPECT_EQ(error_of("[endpoints.\"/ws\"]\nmax_connections = 5\n").rfind("endpoints./ws.max_connections: unknown endpoint key", 0), 0u);
+  EXPECT_EQ(error_of("[endpoints.\"/ws\"]\ncompression = \"zip\"\n"),
+            "endpoints./ws.compression: must be off, shared or dedicated (got \"zip\")");
+  EXPECT_EQ(error_of("[endpoints.\"/ws\"]\ncompression_window_bits = 20\n"),
+            "endpoints./ws.compression_window_bits: must be from 9 to 15");
+  EXPECT_EQ(error_of("[endpoints.\"ws\"]\ncompression = \"off\"\n").rfind("endpoints.ws: an endpoint is a path", 0), 0u);
+  EXPECT_EQ(error_of("endpoints = 3\n").rfind("endpoints: must be a table", 0), 0u);
+  EXPECT_EQ(endpoint_flag_error("/ws:compression_threshold=many"),
+            "endpoints./ws.compression_threshold: must be an integer (got \"many\")");
+  EXPECT_EQ(endpoint_flag_error("/ws=off").rfind("endpoint: expected /path:key=value", 0), 0u);
+  EXPECT_EQ(endpoint_flag_error("/ws:threads=2").rfind("endpoints./ws.threads: unknown endpoint key", 0), 0u);
+}
+
 }  // namespace
 }  // namespace pylon

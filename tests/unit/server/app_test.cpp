@@ -1,0 +1,112 @@
+// pylon::App end to end on loopback: what a route's settings do to the handshake.
+#include "pylon/app.hpp"
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+namespace pylon {
+namespace {
+
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t size = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+int connect_to(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
+  ::close(fd);
+  return -1;
+}
+
+// The Sec-WebSocket-Extensions answer to an upgrade of path offering permessage-deflate; "-" when
+// the upgrade failed.
+std::string extensions_answer(std::uint16_t port, const std::string& path) {
+  int fd = -1;
+  for (int attempt = 0; attempt < 200 && fd < 0; ++attempt) {
+    fd = connect_to(port);
+    if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (fd < 0) return "-";
+  const std::string request = "GET " + path +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                              "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string response;
+  char buffer[4096];
+  while (response.find("\r\n\r\n") == std::string::npos) {
+    const ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+    if (got <= 0) break;
+    response.append(buffer, static_cast<std::size_t>(got));
+  }
+  ::close(fd);
+  if (response.rfind("HTTP/1.1 101", 0) != 0) return "-";
+  const std::string field = "Sec-WebSocket-Extensions: ";
+  const std::size_t at = response.find(field);
+  if (at == std::string::npos) return "";
+  const std::size_t begin = at + field.size();
+  return response.substr(begin, response.find("\r\n", begin) - begin);
+}
+
+TEST(App, CompressionIsChosenPerEndpoint) {
+  Config config;
+  const std::uint16_t port = free_port();
+  config.listen = "127.0.0.1:" + std::to_string(port);
+  config.threads = 1;
+  config.compression.mode = CompressionMode::shared;
+  set_endpoint_text(config, "/operator:compression=off");  // the operator overrides the code
+  App app(config);
+  app.ws("/default", WebSocketBehavior<>{});
+  app.ws("/plain", WebSocketBehavior<>{.compression = CompressionSettings{.mode = CompressionMode::off}});
+  app.ws("/own", WebSocketBehavior<>{.compression = CompressionSettings{.mode = CompressionMode::dedicated,
+                                                                       .window_bits = 12}});
+  app.ws("/operator", WebSocketBehavior<>{.compression = CompressionSettings{.mode = CompressionMode::dedicated}});
+  std::thread server([&app] { app.run(); });
+
+  EXPECT_EQ(extensions_answer(port, "/default"),
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=15");
+  EXPECT_EQ(extensions_answer(port, "/plain"), "");
+  EXPECT_EQ(extensions_answer(port, "/own"), "permessage-deflate; server_max_window_bits=12; client_max_window_bits=15");
+  EXPECT_EQ(extensions_answer(port, "/operator"), "");
+
+  app.drain();
+  server.join();
+}
+
+TEST(App, AnEndpointTableNeedsAWebSocketRoute) {
+  Config config;
+  set_endpoint_text(config, "/nowhere:compression=off");
+  App app(config);
+  app.ws("/ws", WebSocketBehavior<>{});
+  app.get("/nowhere", [](const HttpRequest&) { return HttpResponse{}; });
+  try {
+    app.check_config();
+    FAIL() << "an [endpoints] table for a plain HTTP path was accepted";
+  } catch (const ConfigError& error) {
+    EXPECT_EQ(error.key(), "endpoints./nowhere");
+    EXPECT_STREQ(error.what(), "endpoints./nowhere: no WebSocket endpoint has this path");
+  }
+}
+
+}  // namespace
+}  // namespace pylon
