@@ -118,11 +118,14 @@ class FanoutWorker final : public Worker {
     append_number(intended_ns);
     message_ += R"(,"seq":)";
     append_number(sequence);
-    constexpr std::size_t kPadOverhead = sizeof(R"(,"pad":""}})") - 1;
-    if (message_.size() + kPadOverhead < options_.size) {
-      message_ += R"(,"pad":")";
-      message_.append(options_.size - message_.size() - 3, 'x');
-      message_ += '"';
+    // Filler: "pad":"xxx…"; json: "items":[records…] (bench/payload.hpp).
+    const bool json = options_.payload == PayloadKind::json;
+    const std::string_view open = json ? R"(,"items":[)" : R"(,"pad":")";
+    constexpr std::size_t kClose = sizeof(R"(]}})") - 1;
+    if (message_.size() + open.size() + kClose < options_.size) {
+      message_ += open;
+      append_payload(message_, options_.payload, options_.size - message_.size() - kClose, sequence);
+      message_ += json ? ']' : '"';
     }
     message_ += "}}";
     if (slot.client->send(message_) == SendStatus::dropped) {

@@ -42,6 +42,8 @@ void options_object(JsonWriter& json, const Options& o) {
   json.number("warmup_s", o.warmup);
   json.integer("size", o.size);
   json.boolean("binary", o.binary);
+  json.boolean("compression", o.compression);
+  json.string("payload", payload_kind_name(o.payload));
   json.number("rate", o.rate);
   json.integer("in_flight", o.in_flight);
   json.number("ramp_rate", o.ramp_rate);

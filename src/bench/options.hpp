@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "bench/payload.hpp"
+
 namespace pylon::bench {
 
 enum class Scenario : std::uint8_t {
@@ -35,6 +37,7 @@ struct Options {
   double ramp_rate = 0;       // new connections per second; 0: as fast as the server answers
   bool binary = false;
   bool compression = false;  // offer permessage-deflate (ClientOptions::compression defaults)
+  PayloadKind payload = PayloadKind::filler;  // what fills the messages (bench/payload.hpp)
   unsigned threads = 0;      // 0: one per core
   std::vector<std::string> source_addresses;  // connection k binds source_addresses[k % size]
   std::vector<std::pair<std::string, std::string>> headers;

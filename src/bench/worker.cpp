@@ -54,7 +54,12 @@ Worker::Worker(SharedPlan& plan, unsigned index, unsigned worker_count)
       slot.role = k < options_.subscribers ? Role::subscriber : Role::publisher;
     k += worker_count;
   }
-  payload_.assign(std::max(options_.size, kSequenceDigits), 'x');
+  // json: distinct variants, so that a compressor with context takeover meets each again only
+  // after 64 messages or 4 MiB (beyond deflate's 32 KiB window), as with real traffic.
+  const std::size_t length = std::max(options_.size, kSequenceDigits);
+  variants_ = options_.payload == PayloadKind::json ? std::clamp<std::size_t>((4u << 20) / length, 1, 64) : 1;
+  payload_.clear();
+  for (std::size_t i = 0; i < variants_; ++i) append_payload(payload_, options_.payload, length, i);
 }
 
 Worker::~Worker() {
@@ -239,9 +244,10 @@ void Worker::record_latency(std::uint64_t latency_ns, bool measured) noexcept {
 bool Worker::send_sequenced(Slot& slot, std::uint64_t timestamp_ns) {
   const std::uint64_t sequence = slot.next_sequence;
   const std::size_t digits = std::min(kSequenceDigits, options_.size);
+  char* variant = payload_.data() + (sequence % variants_) * std::max(options_.size, kSequenceDigits);
   for (std::size_t i = 0; i < digits; ++i)
-    payload_[i] = kHexDigits[(sequence >> (4 * (kSequenceDigits - 1 - i))) & 0xF];
-  const std::string_view message(payload_.data(), options_.size);
+    variant[i] = kHexDigits[(sequence >> (4 * (kSequenceDigits - 1 - i))) & 0xF];
+  const std::string_view message(variant, options_.size);
   const MessageKind kind = options_.binary ? MessageKind::binary : MessageKind::text;
   if (slot.client->send(message, kind) == SendStatus::dropped) {
     ++errors.dropped_sends;

@@ -169,7 +169,8 @@ class Worker {
   unsigned worker_count_;
   RunTimes times_;
   std::vector<Slot> slots_;  // sized once: addresses stay valid
-  std::string payload_;      // the message buffer, rewritten for each send
+  std::string payload_;      // variants_ messages end to end; a send stamps its sequence into one
+  std::size_t variants_ = 1;
   ClientLoop loop_;          // declared before the timers, which must go first
   ClientTimer ramp_timer_;
   ClientTimer close_timer_;

@@ -15,6 +15,7 @@ std::function<int()> add_bench_command(CLI::App& app) {
   struct Parsed {
     bench::Options options;
     std::string scenario;
+    std::string payload = "filler";
     std::vector<std::string> headers;
   };
   auto parsed = std::make_shared<Parsed>();
@@ -35,6 +36,11 @@ std::function<int()> add_bench_command(CLI::App& app) {
                       "new connections per second (default: as fast as the server answers)");
   command->add_flag("--binary", o.binary, "send binary messages (default: text)");
   command->add_flag("--compression", o.compression, "offer permessage-deflate (RFC 7692)");
+  command
+      ->add_option("--payload", parsed->payload,
+                   "message content: filler (x repeated) or json (records; compresses like real data)")
+      ->check(CLI::IsMember({"filler", "json"}))
+      ->capture_default_str();
   command->add_option("-t,--threads", o.threads, "client threads (default: one per core)");
   command->add_option("--source-address", o.source_addresses,
                       "local addresses to bind, e.g. 127.0.0.2 127.0.0.3 (spreads source ports)");
@@ -57,6 +63,7 @@ std::function<int()> add_bench_command(CLI::App& app) {
   return [parsed] {
     bench::Options options = parsed->options;
     bench::parse_scenario(parsed->scenario, options.scenario);
+    bench::parse_payload_kind(parsed->payload, options.payload);
     for (const std::string& text : parsed->headers) {
       std::pair<std::string, std::string> header;
       if (const std::string error = bench::parse_header(text, header); !error.empty()) {
