@@ -10,7 +10,8 @@ stime from /proc/PID/stat over the measured window, divided by the messages echo
 percentiles, the errors, and /proc/loadavg before and after (the machine is shared: messages/s
 swings with foreign load, CPU per message much less). Each case is written to
 bench/results/<date>-<case>.json with the machine, the versions and the pylon commit; the
-Markdown tables for docs/benchmarks.md go to bench/results/<date>-summary.md.
+Markdown tables for docs/benchmarks.md go to bench/results/<date>-summary.md (a run of some
+cases only: <date>-summary-<case>+<case>.md).
 
 The load generator is `pylon bench` when the pylon binary has it (same client for every
 WebSocket server). The raw TCP echo cannot speak WebSocket, so that case uses
@@ -50,7 +51,11 @@ ECHO_CASES = {
 }
 IDLE_CASES = {"idle-10k": 10000, "idle-100k": 100000}
 FANOUT_CASES = {"fanout-1x10k": 10000}
-ALL_CASES = list(ECHO_CASES) + list(FANOUT_CASES) + list(IDLE_CASES)
+# permessage-deflate (pylon only): scenario, connections (fanout: subscribers), rate (fanout);
+# 1 KiB of JSON records (`pylon bench --payload json`) with each `--compression` mode.
+DEFLATE_CASES = {"deflate-echo-100x1k": ("echo", 100, 0), "deflate-fanout-1x1k": ("fanout", 1000, 100)}
+DEFLATE_MODES = ("off", "shared", "dedicated")
+ALL_CASES = list(ECHO_CASES) + list(FANOUT_CASES) + list(IDLE_CASES) + list(DEFLATE_CASES)
 SERVER_CORE, CLIENT_CORE = "0", "1"
 
 
@@ -425,6 +430,69 @@ def run_fanout_case(args, case, port, ws_client):
     return [entry]
 
 
+def compression_bytes(port):
+    """pylon's compressed and uncompressed bytes sent so far, from /metrics."""
+    # A saturated server (dedicated fan-out) may still be working through its backlog.
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as connection:
+        connection.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        text = b""
+        while chunk := connection.recv(65536):
+            text += chunk
+    values = {}
+    for name in ("compressed", "uncompressed"):
+        match = re.search(rf'^pylon_{name}_bytes_total{{direction="out"}} (\S+)$', text.decode(), re.M)
+        values[name] = float(match.group(1)) if match else 0.0
+    return values
+
+
+def run_deflate_case(args, case, port, ws_client):
+    """The same traffic with compression off, shared and dedicated: CPU per message, throughput,
+    bytes on the wire (compressed ÷ uncompressed bytes out, from /metrics) and RSS growth per
+    connection."""
+    scenario, connections, rate = DEFLATE_CASES[case]
+    results = []
+    for mode in DEFLATE_MODES:
+        entry = {"server": "pylon", "client": "pylon bench", "compression": mode, "scenario": scenario,
+                 "connections": connections, "size": 1024, "payload": "json"}
+        if ws_client != "pylon":
+            entry["skipped"] = "needs pylon bench"
+            results.append(entry)
+            continue
+        port = free_port(port)
+        commands = [server_commands(args, port)["pylon"][0] + ["--compression", mode, "--max-publish-rate", "100000"]]
+        common = ["--duration", str(args.duration), "--warmup", str(args.warmup), "--size", "1024",
+                  "--payload", "json", "--compression", "--threads", "1", "--json", "{json}"]
+        with Server("pylon", commands, port) as server:
+            entry["loadavg_before"] = loadavg()
+            before = compression_bytes(port)
+            if scenario == "echo":
+                command = [args.pylon, "bench", "echo", "--url", f"ws://127.0.0.1:{port}/ws/echo",
+                           "--connections", str(connections), "--pid", str(server.pids[0])] + common
+            else:
+                command = [args.pylon, "bench", "fanout", "--url", f"ws://127.0.0.1:{port}/ws",
+                           "--subscribers", str(connections), "--rate", str(rate), "--pid",
+                           str(server.pids[0])] + common
+            data = run_client(command, timeout=args.duration + args.warmup + 180)
+            after = compression_bytes(port)
+            entry["loadavg_after"] = loadavg()
+        sent = after["uncompressed"] - before["uncompressed"]
+        entry["wire_ratio"] = (after["compressed"] - before["compressed"]) / sent if sent else 1.0
+        entry["messages_per_second"] = find_key(data, "delivered_per_second") if scenario == "fanout" \
+            else find_key(data, "throughput")
+        entry["server_cpu_us_per_message"] = find_key(data, "server_cpu_us_per_message")
+        entry["latency_us"] = latency_of(data)
+        entry["errors"] = find_key_node(data, "errors")
+        rss = data.get("server", {}) if isinstance(data, dict) else {}
+        if rss.get("rss_after_bytes") and rss.get("rss_before_bytes"):
+            entry["server_bytes_per_connection"] = (rss["rss_after_bytes"] - rss["rss_before_bytes"]) / connections
+        entry["client_output"] = data
+        results.append(entry)
+        log(f"{case} {mode}: {entry['messages_per_second']} msg/s, {entry['server_cpu_us_per_message']} "
+            f"us CPU/msg, wire {entry['wire_ratio']:.3f}")
+        port += 1
+    return results
+
+
 def one_line(error):
     return " ".join(str(error).split())[:300]
 
@@ -498,6 +566,27 @@ def markdown(documents):
                              f"{number(r.get('delivered_per_second'), 0)} deliveries/s; load "
                              f"{r.get('loadavg_before', '').split(' ')[0]} → "
                              f"{r.get('loadavg_after', '').split(' ')[0]}")
+    for d in documents:
+        if d["case"] not in DEFLATE_CASES:
+            continue
+        scenario, connections, rate = DEFLATE_CASES[d["case"]]
+        what = (f"echo, {connections} connections × 1 KiB JSON" if scenario == "echo" else
+                f"fan-out, 1 publisher → {connections} subscribers, {rate:g} msg/s of 1 KiB JSON")
+        lines.append(f"\npermessage-deflate, {what} (`{d['case']}`; µs of server CPU per message "
+                     f"{'echoed' if scenario == 'echo' else 'delivered'}):\n")
+        lines.append("| compression | msg/s | µs CPU/msg | wire bytes / payload bytes | RSS growth per connection "
+                     "| p50 / p99 µs | load |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for r in d["results"]:
+            if "skipped" in r:
+                lines.append(f"| {r['compression']} | skipped: {r['skipped']} | | | | | |")
+                continue
+            lat = r.get("latency_us") or {}
+            lines.append(f"| {r['compression']} | {number(r.get('messages_per_second'), 0)} | "
+                         f"{number(r.get('server_cpu_us_per_message'))} | {number(r.get('wire_ratio'), 3)} | "
+                         f"{number(r.get('server_bytes_per_connection'), 0)} B | "
+                         f"{number(lat.get('p50'), 0)} / {number(lat.get('p99'), 0)} | "
+                         f"{r.get('loadavg_before', '').split(' ')[0]} → {r.get('loadavg_after', '').split(' ')[0]} |")
     idle = [d for d in documents if d["case"] in IDLE_CASES]
     if idle:
         lines.append("\nServer memory (RSS growth) per idle WebSocket:\n")
@@ -589,6 +678,8 @@ def main():
             results = run_echo_case(args, case, port, ws_client)
         elif case in IDLE_CASES:
             results = run_idle_case(args, case, port)
+        elif case in DEFLATE_CASES:
+            results = run_deflate_case(args, case, port, ws_client)
         else:
             results = run_fanout_case(args, case, port, ws_client)
         port += 20  # fresh ports: no TIME_WAIT collisions with the previous case
@@ -598,7 +689,9 @@ def main():
             f.write("\n")
         documents.append(document)
     summary = markdown(documents)
-    with open(os.path.join(RESULTS, f"{date}-summary.md"), "w") as f:
+    # A partial run must not overwrite the day's full summary.
+    name = "summary" if args.cases == ALL_CASES else "summary-" + "+".join(args.cases)
+    with open(os.path.join(RESULTS, f"{date}-{name}.md"), "w") as f:
         f.write(summary)
     sys.stdout.write(summary)
 
