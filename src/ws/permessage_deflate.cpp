@@ -466,8 +466,6 @@ void MessageDeflater::compress(std::span<const std::uint8_t> message, std::strin
   if (no_context_takeover_) deflateReset(&z);
 }
 
-void MessageDeflater::reset() noexcept { deflateReset(&stream_->z); }
-
 std::size_t MessageDeflater::memory_estimate(std::uint8_t window_bits, int memory_level) {
   const int bits = effective_window_bits(window_bits);
   const int level = std::clamp(memory_level, 1, 9);

@@ -110,10 +110,6 @@ class MessageDeflater {
   // Added: what zlib has actually allocated for this stream (bytes).
   std::size_t allocated_bytes() const noexcept;
 
-  // Forgets the history: the next message refers to nothing sent before (what a peer that also
-  // received other, context-free messages can always inflate).
-  void reset() noexcept;
-
  private:
   struct Stream;
   std::unique_ptr<Stream> stream_;

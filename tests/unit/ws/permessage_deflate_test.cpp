@@ -757,34 +757,3 @@ TEST(PermessageDeflateCodecTest, InteropWithPlainZlib) {
 
 }  // namespace
 }  // namespace pylon::ws
-
-namespace pylon::ws {
-namespace {
-
-// A dedicated connection's compressor is reset after a shared broadcast went out: the peer's
-// window holds data our compressor never saw, so the next message must not refer back at all.
-TEST(PermessageDeflateCodecTest, ResetCompressorStopsReferringBack) {
-  MessageDeflater deflater(15, 8, false);
-  MessageInflater peer(15, false);  // keeps its window, as agreed
-  const std::string repeated(2000, 'z');
-  std::string first;
-  deflater.compress(repeated, first);
-  std::string out;
-  ASSERT_EQ(peer.inflate(first, true, 1 << 20, out), MessageInflater::Status::ok);
-  // Something the peer inflated but our compressor did not produce (a shared broadcast).
-  MessageDeflater other(15, 8, true);
-  std::string broadcast;
-  other.compress(std::string(300, 'b'), broadcast);
-  out.clear();
-  ASSERT_EQ(peer.inflate(broadcast, true, 1 << 20, out), MessageInflater::Status::ok);
-  deflater.reset();
-  std::string again;
-  deflater.compress(repeated, again);
-  EXPECT_GT(again.size(), 8u);  // no back-reference to the first message any more
-  out.clear();
-  ASSERT_EQ(peer.inflate(again, true, 1 << 20, out), MessageInflater::Status::ok);
-  EXPECT_EQ(out, repeated);
-}
-
-}  // namespace
-}  // namespace pylon::ws
