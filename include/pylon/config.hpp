@@ -50,6 +50,7 @@ struct Config {
   std::string log_format = "json";            // "json" (one object per line) or "console"
   std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For / X-Real-IP are believed
   std::string metrics_listen;  // HOST:PORT for /metrics alone; empty: /metrics on `listen`
+  bool dashboard = true;       // `pylon serve`: the live page at / and its stats on pylon/stats
   // Topics (docs/protocol.md)
   std::string api_key;                 // enables POST /api/publish with "Authorization: Bearer <key>"
   std::size_t max_subscriptions = 100;  // per connection

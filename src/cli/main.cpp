@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,8 @@ int serve(const pylon::Config& config, std::function<void()> reload) {
   pylon::App app(config);
   app.on_reload(std::move(reload));
   add_routes(app);
-  pylon::Dashboard dashboard(app);  // GET / and the stats on pylon/stats (docs/dashboard.md)
+  std::optional<pylon::Dashboard> dashboard;  // GET / and the stats on pylon/stats (docs/dashboard.md)
+  if (config.dashboard) dashboard.emplace(app);
   return app.run();
 }
 

@@ -31,6 +31,7 @@ constexpr ConfigKey kKeys[] = {
     {"log_format", ConfigKind::text, "json (one object per line) or console"},
     {"trusted_proxies", ConfigKind::text_list, "CIDRs of proxies whose X-Forwarded-For is believed"},
     {"metrics_listen", ConfigKind::text, "separate HOST:PORT for /metrics (empty: on listen)"},
+    {"dashboard", ConfigKind::boolean, "serve the live dashboard at / and its stats on pylon/stats"},
     {"api_key", ConfigKind::text, "bearer key for POST /api/publish (empty: endpoint off)"},
     {"max_subscriptions", ConfigKind::count, "topics one connection may subscribe to"},
     {"max_publish_rate", ConfigKind::count, "publishes per second per connection"},
@@ -74,6 +75,12 @@ const std::string& as_text(std::string_view key, const ConfigValue& value) {
   const auto* text = std::get_if<std::string>(&value);
   if (text == nullptr) throw ConfigError(std::string(key), "must be a string");
   return *text;
+}
+
+bool as_bool(std::string_view key, const ConfigValue& value) {
+  const auto* flag = std::get_if<bool>(&value);
+  if (flag == nullptr) throw ConfigError(std::string(key), "must be true or false");
+  return *flag;
 }
 
 std::vector<std::string> as_list(std::string_view key, const ConfigValue& value) {
@@ -221,9 +228,9 @@ void set_config_value(Config& config, std::string_view key, const ConfigValue& v
   } else if (key == "redis_prefix") {
     config.redis_prefix = as_text(key, value);
   } else if (key == "readyz_requires_engine") {
-    const auto* flag = std::get_if<bool>(&value);
-    if (flag == nullptr) throw ConfigError(name, "must be true or false");
-    config.readyz_requires_engine = *flag;
+    config.readyz_requires_engine = as_bool(key, value);
+  } else if (key == "dashboard") {
+    config.dashboard = as_bool(key, value);
   } else if (key == "log_format") {
     const std::string& format = as_text(key, value);
     if (format != "json" && format != "console") throw ConfigError(name, "must be json or console (got \"" + format + "\")");

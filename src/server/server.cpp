@@ -9,6 +9,7 @@
 #include "obs/log.hpp"
 #include "obs/process_metrics.hpp"
 #include "pubsub/message.hpp"
+#include "pubsub/topic_name.hpp"
 #include "server/worker.hpp"
 
 namespace pylon {
@@ -62,7 +63,8 @@ void Server::check_config() const {
 PublishResult Server::publish(std::string_view topic, ws::Opcode opcode,
                               std::span<const std::string_view> payload_parts) {
   if (topics == nullptr) return {.accepted = false};  // not running yet
-  if (engine == nullptr) return {.accepted = true, .subscribers = deliver_local(topic, opcode, payload_parts)};
+  if (engine == nullptr || pubsub::is_server_topic(topic))
+    return {.accepted = true, .subscribers = deliver_local(topic, opcode, payload_parts)};
   // All or nothing: while the other instances cannot be reached, nobody gets it.
   if (!engine->available()) return {.accepted = false};
   const std::size_t subscribers = deliver_local(topic, opcode, payload_parts);
@@ -106,6 +108,7 @@ void Server::start_engine() {
   // Interest changes reach the engine in the order the registry saw them (the hook runs under
   // its lock and the loop's queue is FIFO).
   topics->set_interest_hook([this, &loop](std::string_view topic, bool interested) {
+    if (pubsub::is_server_topic(topic)) return;  // this instance's own
     loop.post([this, topic = std::string(topic), interested] {
       if (interested) engine->subscribe(topic);
       else engine->unsubscribe(topic);

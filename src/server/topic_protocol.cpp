@@ -30,6 +30,7 @@ enum class ErrorCode : std::uint8_t {
   too_many_subscriptions,  // past max_subscriptions
   rate_limited,            // past max_publish_rate
   engine_unavailable,      // the cluster engine cannot reach the other instances: not delivered
+  reserved_topic,          // a publish on a server topic (pylon/...)
 };
 
 std::string_view code_name(ErrorCode code) {
@@ -41,6 +42,7 @@ std::string_view code_name(ErrorCode code) {
     case ErrorCode::too_many_subscriptions: return "too_many_subscriptions";
     case ErrorCode::rate_limited: return "rate_limited";
     case ErrorCode::engine_unavailable: return "engine_unavailable";
+    case ErrorCode::reserved_topic: return "reserved_topic";
   }
   return "bad_request";
 }
@@ -48,7 +50,7 @@ std::string_view code_name(ErrorCode code) {
 // Malformed requests count towards the garbage limit; limits hit by a well-formed one do not.
 bool is_malformed(ErrorCode code) {
   return code != ErrorCode::too_many_subscriptions && code != ErrorCode::rate_limited &&
-         code != ErrorCode::engine_unavailable;
+         code != ErrorCode::engine_unavailable && code != ErrorCode::reserved_topic;
 }
 
 struct Failure {
@@ -204,7 +206,7 @@ class TopicEndpoint {
         message.size() < 1 + static_cast<std::size_t>(static_cast<unsigned char>(message.front())))
       return fail(socket, {}, {ErrorCode::bad_request, "binary publish: [topic length][topic][payload]"});
     const std::string_view topic = message.substr(1, static_cast<unsigned char>(message.front()));
-    if (!pubsub::is_valid_topic(topic)) return fail(socket, {}, {ErrorCode::bad_topic, "invalid topic name"});
+    if (const auto failure = check_publish_topic(topic)) return fail(socket, {}, *failure);
     if (!take_token(socket.data())) return fail(socket, {}, {ErrorCode::rate_limited, "publish rate exceeded"});
     if (!socket.publish(topic, message, MessageKind::binary).accepted)
       return fail(socket, {}, {ErrorCode::engine_unavailable, "the cluster engine is unavailable; not delivered"});
@@ -227,8 +229,8 @@ class TopicEndpoint {
       failure = *parse_failure;
     } else if (!fields.topic_is_string) {
       failure = {ErrorCode::bad_request, "topic (a string) is required"};
-    } else if (!pubsub::is_valid_topic(fields.topic)) {
-      failure = {ErrorCode::bad_topic, "invalid topic name"};
+    } else if (const auto topic_failure = check_publish_topic(fields.topic)) {
+      failure = *topic_failure;
     } else if (!fields.has_data) {
       failure = {ErrorCode::bad_request, "data is required"};
     } else {
@@ -242,7 +244,7 @@ class TopicEndpoint {
       response.body = R"({"subscribers":)" + std::to_string(result.subscribers) + "}";
       return response;
     }
-    response.status = 400;
+    response.status = failure.code == ErrorCode::reserved_topic ? 403 : 400;
     response.body = R"({"error":")" + std::string(code_name(failure.code)) + R"(","message":)";
     obs::append_json_string(response.body, failure.message);
     response.body += '}';
@@ -250,6 +252,13 @@ class TopicEndpoint {
   }
 
  private:
+  static std::optional<Failure> check_publish_topic(std::string_view topic) {
+    if (!pubsub::is_valid_topic(topic)) return Failure{ErrorCode::bad_topic, "invalid topic name"};
+    if (pubsub::is_server_topic(topic))
+      return Failure{ErrorCode::reserved_topic, "topics under pylon/ are published by the server only"};
+    return std::nullopt;
+  }
+
   bool change_subscriptions(WebSocket<Session>& socket, const Request& request, bool subscribe, Failure& failure) {
     const auto& topics = parsers().topics;
     if (!request.has_topics || !request.topics_are_strings) {
@@ -281,8 +290,8 @@ class TopicEndpoint {
       failure = {ErrorCode::bad_request, "topic (a string) is required"};
       return false;
     }
-    if (!pubsub::is_valid_topic(request.topic)) {
-      failure = {ErrorCode::bad_topic, "invalid topic name"};
+    if (const auto topic_failure = check_publish_topic(request.topic)) {
+      failure = *topic_failure;
       return false;
     }
     if (!request.has_data) {

@@ -302,3 +302,17 @@ def test_stats_stream_on_the_topic():
     for key in ("messages_in_per_second", "ping_rtt_p50_seconds", "ping_rtt_p99_seconds", "handling_p99_seconds",
                 "errors_total", "resident_memory_bytes"):
         assert key in stats
+
+
+def test_dashboard_can_be_turned_off():
+    async def scenario(host, port):
+        async with websockets.connect(f"ws://{host}:{port}/ws") as socket:
+            await socket.send(json.dumps({"type": "subscribe", "topics": ["pylon/stats"], "id": "s"}))
+            assert json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT)) == {"type": "ack", "id": "s"}
+            with pytest.raises(asyncio.TimeoutError):  # stats come once a second when it is on
+                await asyncio.wait_for(socket.recv(), 2.5)
+
+    with start_server("--dashboard", "false") as server:
+        for path in ("/", "/dashboard.js", "/dashboard.css"):
+            assert http_get(server, path).status == 404, path
+        asyncio.run(scenario(*server.address))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Iterator
 
 from support.pubsub import PubSubClient, http_publish, message_frame, publish_text, published_to
@@ -215,4 +216,33 @@ def test_redis_subscriptions_follow_local_interest():
             wait_for(lambda: redis.channels(prefix + "*") == [], what="no channel left after the clients went")
         finally:
             for client in (a1, a2, b1):
+                client.close()
+
+
+def test_server_topics_stay_on_their_instance():
+    """pylon/stats describes one instance: each subscriber gets its own instance's stats once a
+    second, never the other's, and Redis never sees the channel."""
+    prefix = f"servertopic{os.getpid()}:"
+    with start_redis() as redis, cluster(redis, prefix, count=2) as servers:
+        a = PubSubClient.connect(servers[0].address)
+        b = [PubSubClient.connect(servers[1].address) for _ in range(3)]
+        try:
+            for client in [a] + b:  # stats may follow an ack at once: no check of the buffer
+                client.subscribe(["pylon/stats", "probe/x"], id="s")
+                client.expect_ack("s")
+            wait_for(lambda: redis.numsub(prefix + "probe/x") == 2, what="both instances subscribed")
+            assert redis.channels(prefix + "pylon/*") == []
+            stats = []
+            deadline = time.time() + 3.5
+            while time.time() < deadline:
+                value, _ = a.recv_json(timeout=5)
+                assert value["type"] == "message" and value["topic"] == "pylon/stats", value
+                stats.append(value["data"])
+            # Instance 0 has 1 connection (2 while the readiness probe's close completes),
+            # instance 1 has 3: only instance 0's, about once a second.
+            counts = [s["connections"] for s in stats]
+            assert 2 <= len(stats) <= 5, f"{len(stats)} stats messages in 3.5 s: {counts}"
+            assert set(counts) <= {1, 2} and counts[-1] == 1, counts
+        finally:
+            for client in [a] + b:
                 client.close()

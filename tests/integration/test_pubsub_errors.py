@@ -3,11 +3,12 @@ the request's id when it has one) and the connection stays open; all-or-nothing 
 unsubscribe; max_publish_rate; max_subscriptions; the garbage threshold (1008 after exactly 10
 malformed requests in a row); invalid binary publishes."""
 
+import json
 import time
 
 import pytest
 
-from support.pubsub import NO_ID, PubSubClient, binary_publish, connect, topic  # noqa: F401
+from support.pubsub import NO_ID, PubSubClient, binary_publish, connect, http_publish, topic  # noqa: F401
 from support.server import start_server
 from support.wsclient import OP_CLOSE, OP_PING, OP_TEXT, build_frame
 
@@ -343,3 +344,30 @@ def test_invalid_binary_publish(connect, topic, data, code):
     client.expect_ack(1)
     client.publish_binary(topic, b"")
     client.expect_binary(binary_publish(topic, b""))
+
+
+# --- server topics: pylon/... is published by the server alone --------------------------------
+
+def test_clients_cannot_publish_on_server_topics():
+    # No dashboard: nothing of the server's own arrives, so the only frames are the replies.
+    with start_server("--api-key", "k", "--dashboard", "false") as server:
+        client = PubSubClient.connect(server.address)
+        try:
+            client.subscribe(["pylon/stats", "pylon/custom"], id="s")  # reading is allowed
+            client.expect_ack("s")
+            for attempt in range(12):  # a policy, not a malformed request: no 1008 after ten
+                client.publish("pylon/stats", '{"connections":-1}', id=attempt)
+                client.expect_error("reserved_topic", id=attempt)
+            client.send_binary(binary_publish("pylon/custom", b"fake"))
+            client.expect_error("reserved_topic", id=NO_ID)
+            response = http_publish(server.address, '{"topic":"pylon/custom","data":1}', key="k")
+            assert response.status == 403 and json.loads(response.body)["error"] == "reserved_topic", response.body
+            client.sync()  # the next frame is the sync's ack: none of the publishes was delivered
+            still_open(client)
+            # Names that merely contain pylon/ are ordinary topics.
+            client.subscribe(["app/pylon/x"], id="t")
+            client.expect_ack("t")
+            client.publish("app/pylon/x", '"ok"', id="p")
+            client.expect_ack_and_message("p", "app/pylon/x", '"ok"')
+        finally:
+            client.close()

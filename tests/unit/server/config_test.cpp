@@ -89,6 +89,7 @@ TEST(Config, EveryKeyIsSettableFromFlagText) {
       {"max_publish_rate", "5"},         {"slow_consumer", "drop"},
       {"engine", "redis"},               {"redis_url", "redis://:secret@127.0.0.1:6380/2"},
       {"redis_prefix", "app:"},          {"readyz_requires_engine", "true"},
+      {"dashboard", "false"},
       {"compression", "dedicated"},      {"compression_threshold", "128"},
       {"compression_window_bits", "10"}, {"compression_memory_level", "4"},
   };
