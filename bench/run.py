@@ -477,11 +477,7 @@ def run_deflate_case(args, case, port, ws_client):
             entry["loadavg_after"] = loadavg()
         sent = after["uncompressed"] - before["uncompressed"]
         entry["wire_ratio"] = (after["compressed"] - before["compressed"]) / sent if sent else 1.0
-        entry["messages_per_second"] = find_key(data, "delivered_per_second") if scenario == "fanout" \
-            else find_key(data, "throughput")
-        entry["server_cpu_us_per_message"] = find_key(data, "server_cpu_us_per_message")
-        entry["latency_us"] = latency_of(data)
-        entry["errors"] = find_key_node(data, "errors")
+        entry.update(summarize_echo(data))  # fan-out: its throughput is deliveries per second
         rss = data.get("server", {}) if isinstance(data, dict) else {}
         if rss.get("rss_after_bytes") and rss.get("rss_before_bytes"):
             entry["server_bytes_per_connection"] = (rss["rss_after_bytes"] - rss["rss_before_bytes"]) / connections
