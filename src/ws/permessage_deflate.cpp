@@ -252,9 +252,10 @@ void counted_free(voidpf opaque, voidpf address) {
   std::free(block);
 }
 
-// zlib refuses raw deflate with 8 bits ("until 256-byte window bug fixed"); like other
-// implementations we compress with 9. WARNING: a peer that inflates with a true 256-byte window
-// could then see distances it cannot resolve; zlib-based peers inflate 8 as 9 (as we do).
+// zlib refuses raw deflate with 8 bits ("until 256-byte window bug fixed"), so an agreed 8 is
+// compressed with 9. That stays within 8: zlib's matches reach at most the window size minus
+// MIN_LOOKAHEAD (262) back, 250 bytes with 9 bits, so a peer inflating with a true 256-byte
+// window (Python's zlib with -8) reads everything (tested).
 int effective_window_bits(std::uint8_t bits) noexcept {
   return std::max<int>(clamp_window_bits(bits), 9);
 }

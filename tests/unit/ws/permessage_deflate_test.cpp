@@ -736,6 +736,34 @@ TEST(PermessageDeflateCodecTest, MemoryEstimatesCoverWhatZlibAllocates) {
   EXPECT_EQ(MessageDeflater::memory_estimate(8, 8), MessageDeflater::memory_estimate(9, 8));
 }
 
+// An agreed 8-bit window is compressed with 9 (zlib's minimum for raw deflate): nothing may refer
+// more than 256 bytes back, or a peer inflating with a true 256-byte window could not read it.
+TEST(PermessageDeflateCodecTest, AnEightBitWindowNeverRefersFurtherThan256Bytes) {
+  std::string block;
+  for (int i = 0; i < 300; ++i) block += static_cast<char>((i * 7919 + i / 3) & 0xff);
+  const std::string message = block + block + block + std::string(1000, 'a');  // repeats 300 back
+  for (const bool no_context_takeover : {true, false}) {
+    MessageDeflater deflater(8, 8, no_context_takeover);
+    z_stream z{};
+    ASSERT_EQ(inflateInit2(&z, -8), Z_OK);
+    for (int round = 0; round < 3; ++round) {
+      std::string compressed = compress(deflater, message);
+      EXPECT_LT(compressed.size(), message.size()) << "the run of a's still compresses";
+      compressed.append("\x00\x00\xff\xff", 4);
+      std::string out(message.size() + 64, '\0');
+      z.next_in = reinterpret_cast<Bytef*>(compressed.data());
+      z.avail_in = static_cast<uInt>(compressed.size());
+      z.next_out = reinterpret_cast<Bytef*>(out.data());
+      z.avail_out = static_cast<uInt>(out.size());
+      const int result = inflate(&z, Z_SYNC_FLUSH);
+      ASSERT_TRUE(result == Z_OK || result == Z_BUF_ERROR) << (z.msg != nullptr ? z.msg : "") << " round " << round;
+      out.resize(out.size() - z.avail_out);
+      EXPECT_EQ(out, message) << "round " << round;
+    }
+    inflateEnd(&z);
+  }
+}
+
 TEST(PermessageDeflateCodecTest, InteropWithPlainZlib) {
   // A peer compressing with zlib directly (Z_SYNC_FLUSH, tail removed), several messages.
   z_stream z{};
