@@ -24,13 +24,15 @@ constexpr int kExitConfigError = 2;
 // The endpoints of `pylon serve` but the dashboard, built on the public API like any embedding
 // application.
 void add_routes(pylon::App& app) {
-  app.ws("/ws/echo", pylon::WebSocketBehavior<>{
-                         .message =
-                             [](auto& socket, std::string_view message, pylon::MessageKind kind) {
-                               if (socket.send(message, kind) == pylon::SendStatus::dropped)
-                                 socket.close(1008, "slow consumer");
-                             },
-                     });
+  const pylon::WebSocketBehavior<> echo{
+      .message =
+          [](auto& socket, std::string_view message, pylon::MessageKind kind) {
+            if (socket.send(message, kind) == pylon::SendStatus::dropped) socket.close(1008, "slow consumer");
+          },
+  };
+  app.ws("/ws/echo", echo);
+  // An upgrade of / echoes too, for tools that test the root URL (a plain GET / is the dashboard).
+  app.ws("/", echo);
   pylon::add_topic_routes(app);
   app.get("/healthz", [](const pylon::HttpRequest&) { return pylon::HttpResponse{.body = "ok\n"}; });
   app.get("/readyz", [&app](const pylon::HttpRequest&) {

@@ -206,11 +206,13 @@ class RequestView final : public HttpRequest {
 
 bool Connection::handle_request(const http::Request& request) {
   const Server& server = worker_.server();
-  const Route* route = server.find_route(request.path, request.method);
+  const http::Header* upgrade_header = request.find("Upgrade");
+  const bool wants_websocket = upgrade_header != nullptr && ws::header_has_token(upgrade_header->value, "websocket");
+  const Route* route = server.find_route(request.path, request.method, wants_websocket);
   if (route != nullptr && route->internal != internal_) route = nullptr;
   if (route == nullptr) {
     // Only a failed upgrade counts as a handshake failure; a browser's favicon.ico does not.
-    if (request.find("Upgrade") != nullptr) server.counters->handshake_failed(HandshakeFailure::not_found);
+    if (upgrade_header != nullptr) server.counters->handshake_failed(HandshakeFailure::not_found);
     if (const Route* other = server.find_route(request.path); other != nullptr && other->internal == internal_) {
       const std::string allow = other->method == "GET" ? "GET, HEAD" : other->method;
       const http::Header allow_header[] = {{"Allow", allow}};

@@ -45,16 +45,22 @@ const Route* Server::find_route(std::string_view path) const noexcept {
   return nullptr;
 }
 
-const Route* Server::find_route(std::string_view path, std::string_view method) const noexcept {
+const Route* Server::find_route(std::string_view path, std::string_view method, bool upgrade) const noexcept {
   if (method == "HEAD") method = "GET";
-  for (const Route& route : routes)
-    if (route.path == path && (route.websocket || route.method == method)) return &route;
-  return nullptr;
+  const Route* websocket = nullptr;
+  const Route* plain = nullptr;
+  for (const Route& route : routes) {
+    if (route.path != path) continue;
+    if (route.websocket && websocket == nullptr) websocket = &route;
+    if (!route.websocket && route.method == method && plain == nullptr) plain = &route;
+  }
+  if (upgrade) return websocket != nullptr ? websocket : plain;
+  return plain != nullptr ? plain : websocket;
 }
 
 void Server::check_config() const {
   for (const auto& endpoint : config.endpoints) {
-    const Route* route = find_route(endpoint.first);
+    const Route* route = find_route(endpoint.first, "GET", true);
     if (route == nullptr || !route->websocket)
       throw ConfigError("endpoints." + endpoint.first, "no WebSocket endpoint has this path");
   }

@@ -39,9 +39,13 @@ class Server {
   explicit Server(Config config);
   ~Server();
 
-  // The WebSocket route, or the first HTTP route, for a path; nullptr when none.
+  // The first route of a path; nullptr when none.
   const Route* find_route(std::string_view path) const noexcept;
-  const Route* find_route(std::string_view path, std::string_view method) const noexcept;
+  // The route a request goes to. A path may have a WebSocket route and plain HTTP routes (`/`
+  // in `pylon serve`: the dashboard page, and echo for upgrades): an upgrade request prefers the
+  // WebSocket route, any other request the HTTP route of its method (HEAD is GET). A plain GET
+  // of a WebSocket-only path still gets the WebSocket route (which answers 426).
+  const Route* find_route(std::string_view path, std::string_view method, bool upgrade) const noexcept;
   int run();
   void drain();
   // Any thread: fans a message out to every loop with subscribers and, with a cluster engine, to

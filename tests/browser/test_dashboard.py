@@ -313,6 +313,9 @@ def test_dashboard_can_be_turned_off():
                 await asyncio.wait_for(socket.recv(), 2.5)
 
     with start_server("--dashboard", "false") as server:
-        for path in ("/", "/dashboard.js", "/dashboard.css"):
+        for path in ("/dashboard.js", "/dashboard.css"):
             assert http_get(server, path).status == 404, path
+        # No page: / is the echo endpoint alone, which wants an upgrade.
+        root = http_get(server, "/")
+        assert root.status == 426 and b"<html" not in root.body.lower(), root.body[:200]
         asyncio.run(scenario(*server.address))

@@ -205,6 +205,17 @@ def test_upgrade_on_unknown_path_is_404(checked):
     assert response.status == 404, response.raw_head
 
 
+def test_root_path_upgrades_to_echo_and_serves_the_page_otherwise(checked):
+    """/ is the dashboard for a browser and the echo endpoint for a WebSocket client (tools
+    such as Autobahn's fuzzingclient default to the root URL)."""
+    echo_check(checked, path="/")
+    page = http_request(checked, "GET", "/")
+    assert page.status == 200 and page.body.lower().startswith(b"<!doctype html>"), page.raw_head
+    # An Upgrade that is not websocket (h2c) is a plain request: the page, not a failed handshake.
+    other = http_request(checked, "GET", "/", [("Upgrade", "h2c"), ("Connection", "Upgrade")])
+    assert other.status == 200 and other.body.lower().startswith(b"<!doctype html>"), other.raw_head
+
+
 # --- Origin allow-list -----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
