@@ -521,14 +521,14 @@ void Connection::receive_compressed(ws::Opcode opcode, std::span<const std::uint
 
 void Connection::receive_compressed_piece(ws::Opcode opcode, std::span<const std::uint8_t> compressed, bool last) {
   Spill& spill = this->spill();
-  if (!dedicated_ && !spill.inflater) spill.inflater = std::make_unique<ws::MessageInflater>(15, true);
+  if (!dedicated_ && !spill.inflater) spill.inflater = worker_.borrow_inflater();
   ws::MessageInflater& inflater = dedicated_ ? dedicated_->inflater : *spill.inflater;
   const auto status = inflater.inflate(compressed, last, worker_.server().config.max_message_size, spill.message);
   spill.compressed_size += compressed.size();
   if (status == ws::MessageInflater::Status::ok && !last) return;
   const std::size_t compressed_size = spill.compressed_size;
   spill.compressed_size = 0;
-  spill.inflater.reset();
+  if (spill.inflater) worker_.return_inflater(std::move(spill.inflater));
   const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(spill.message.data()), spill.message.size());
   if (check_inflated(status, opcode, bytes, compressed_size)) deliver(opcode, bytes);
   release_if_large(spill_->message);  // the spill outlives the delivery (destroy() keeps it)

@@ -114,7 +114,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     std::size_t reported_backlog = 0;  // what pylon_send_backlog_bytes has been told
     std::vector<Topic*> subscriptions;
     // Shared mode, a compressed message spread over several reads: inflated piece by piece (the
-    // bomb limit applies mid-message) by a decompressor of its own while the message lasts.
+    // bomb limit applies mid-message) by a decompressor lent by the worker while it lasts.
     std::unique_ptr<ws::MessageInflater> inflater;
     std::size_t compressed_size = 0;  // of the message being inflated, for the metrics
     bool empty() const noexcept {

@@ -27,6 +27,7 @@ constexpr std::uint64_t kListenerRetryMs = 200;
 Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index) : server_(server), index_(index) {
   fire = &Worker::on_tick;
   cork_.reserve(net::EventLoop::kReceiveBufferSize);
+  spare_inflaters_.reserve(kSpareInflaters);
   for (std::size_t i = 0; i < listen_fds.size(); ++i) {
     listeners_.push_back(std::make_unique<Listener>(*this, listen_fds[i], i > 0));
     loop_.add(listen_fds[i], EPOLLIN, listeners_.back().get());
@@ -153,6 +154,19 @@ ws::MessageDeflater& Worker::shared_deflater(std::uint8_t window_bits) {
   auto& slot = shared_deflaters_[window_bits - 8];
   if (!slot) slot = std::make_unique<ws::MessageDeflater>(window_bits, 8, true);
   return *slot;
+}
+
+std::unique_ptr<ws::MessageInflater> Worker::borrow_inflater() {
+  if (spare_inflaters_.empty()) return std::make_unique<ws::MessageInflater>(15, true);
+  std::unique_ptr<ws::MessageInflater> inflater = std::move(spare_inflaters_.back());
+  spare_inflaters_.pop_back();
+  return inflater;
+}
+
+void Worker::return_inflater(std::unique_ptr<ws::MessageInflater> inflater) noexcept {
+  if (spare_inflaters_.size() == kSpareInflaters) return;  // freed: more were lent at once than kept
+  inflater->reset();
+  spare_inflaters_.push_back(std::move(inflater));  // within the reserved capacity
 }
 
 void Worker::schedule_flush(Connection& connection) {

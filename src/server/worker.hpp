@@ -70,6 +70,10 @@ class Worker final : public net::TimerNode {
   // one decompressor serve every connection of this loop, reset after each message.
   ws::MessageDeflater& shared_deflater(std::uint8_t window_bits);
   ws::MessageInflater& shared_inflater() noexcept { return shared_inflater_; }
+  // Shared mode, a compressed message spread over several reads needs a decompressor of its own
+  // until it ends: lent from a few spares (~40 KiB each), so such messages allocate nothing.
+  std::unique_ptr<ws::MessageInflater> borrow_inflater();
+  void return_inflater(std::unique_ptr<ws::MessageInflater> inflater) noexcept;
   std::string& inflate_buffer() noexcept { return inflate_buffer_; }
   http::Request& request_scratch() noexcept { return request_scratch_; }
   std::string& deflate_buffer() noexcept { return deflate_buffer_; }
@@ -110,6 +114,8 @@ class Worker final : public net::TimerNode {
 
   std::array<std::unique_ptr<ws::MessageDeflater>, 8> shared_deflaters_;  // [window_bits - 8]
   ws::MessageInflater shared_inflater_{15, true};
+  static constexpr std::size_t kSpareInflaters = 16;
+  std::vector<std::unique_ptr<ws::MessageInflater>> spare_inflaters_;  // capacity kSpareInflaters
   std::string inflate_buffer_, deflate_buffer_, frame_buffer_;
   http::Request request_scratch_;
 

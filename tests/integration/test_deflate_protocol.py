@@ -531,6 +531,35 @@ def test_corrupt_after_valid_message(ws):
     ws.expect_close(1007)
 
 
+def test_decompressors_lent_for_split_messages_come_back_clean():
+    """Shared mode lends a message spread over several reads a decompressor of the loop's spares
+    and takes it back when the message ends, also when it ends in an error: a message that
+    follows on another connection of the same loop must inflate as if the decompressor were new."""
+    message = ("split over reads \u20ac " * 200).encode()
+    payload = compress(message)
+    valid = build_frame(OP_TEXT, payload[:40], fin=False, rsv=RSV1) + build_frame(OP_CONTINUATION, payload[40:])
+    c = deflate.compressor()
+    corrupt = build_frame(OP_BINARY, c.compress(b"good start " * 50) + c.flush(zlib.Z_SYNC_FLUSH), fin=False,
+                          rsv=RSV1) + build_frame(OP_CONTINUATION, b"\xff\xff\xff\xff" * 4)
+    bomb = build_frame(OP_BINARY, compress(bytes(4 << 20), level=9), fin=False, rsv=RSV1)
+    with serve("--threads", "1") as server:
+        for bad, code in [(corrupt, 1007), (bomb, 1009), (valid[:60], None)]:
+            client = deflate.connect(server.address)
+            try:
+                client.send_raw(bad, split=[5] * (len(bad) // 5))
+                if code is not None:
+                    client.expect_close(code)
+            finally:
+                client.close()  # the third leaves its message unfinished: the connection just goes
+            after = deflate.connect(server.address)
+            try:
+                after.send_raw(valid, split=[9] * (len(valid) // 9))
+                frame, echoed = recv_compressed(after, Inflater(takeover=False))
+                assert echoed == message
+            finally:
+                after.close()
+
+
 @pytest.mark.parametrize("text", [b"abc\xff", b"\xc0\xaf", b"valid \xed\xa0\x80 surrogate",
                                   b"x" * 1000 + b"\xe2\x82"], ids=["ff", "overlong", "surrogate", "truncated"])
 def test_invalid_utf8_inside_compressed_text_is_1007(ws, text):
