@@ -420,14 +420,23 @@ def run_fanout_case(args, case, port, ws_client):
                            "--threads", "1", "--pid", str(server.pids[0]), "--json", "{json}"],
                           timeout=args.duration + args.warmup + 180)
         entry["loadavg_after"] = loadavg()
+    floor = {"server": "raw TCP floor", "client": "fanout_floor", "subscribers": subscribers,
+             "rate": args.fanout_rate, "size": 64, "loadavg_before": loadavg()}
+    floor["client_output"] = run_client(
+        [f"{args.peers_dir}/fanout_floor", "--connections", str(subscribers), "--size", "64",
+         "--messages", str(max(10, int(args.duration * args.fanout_rate))),
+         "--interval-ms", str(int(1000 / args.fanout_rate)), "--json", "{json}"],
+        timeout=args.duration + 180)
+    floor["loadavg_after"] = loadavg()
     entry["latency_us"] = latency_of(data)
     entry["last_subscriber_us"] = find_key_node(data, "last_subscriber_us") or \
         find_key_node(data, "last_subscriber") or find_key_node(data, "last_delivery_us")
     entry["delivered_per_second"] = find_key(data, "delivered_per_second", "messages_per_second")
     entry["errors"] = find_key_node(data, "errors")
     entry["client_output"] = data
-    log(f"{case}: latency {entry['latency_us']}, last subscriber {entry['last_subscriber_us']}")
-    return [entry]
+    log(f"{case}: latency {entry['latency_us']}, last subscriber {entry['last_subscriber_us']}; floor "
+        f"{floor['client_output']}")
+    return [entry, floor]
 
 
 def compression_bytes(port):
@@ -551,6 +560,15 @@ def markdown(documents):
             for r in d["results"]:
                 if "skipped" in r:
                     lines.append(f"- skipped: {r['skipped']}")
+                    continue
+                if r["server"] == "raw TCP floor":
+                    out = r.get("client_output") or {}
+                    last = out.get("last_write_ms") or {}
+                    lines.append(f"- the floor (`fanout_floor`: one write() per socket, no WebSocket): the "
+                                 f"last socket written after p50 {number(last.get('p50'))} ms, p99 "
+                                 f"{number(last.get('p99'))} ms; {number(out.get('writer_cpu_us_per_write'))} µs "
+                                 f"of writer CPU per write; load {r.get('loadavg_before', '').split(' ')[0]} → "
+                                 f"{r.get('loadavg_after', '').split(' ')[0]}")
                     continue
                 lat = r.get("latency_us") or {}
                 last = r.get("last_subscriber_us") or {}

@@ -8,6 +8,7 @@
 #   ws_echo.js PORT         Node ws (run with NODE_PATH=/usr/share/nodejs; copied, not built)
 #   raw_tcp_echo PORT       epoll echo of the bytes, no framing: the ceiling
 #   echo_client ...         closed-loop client for the raw TCP case and for holding idle sockets
+#   fanout_floor ...        one write per socket to N loopback sockets: the floor under fan-out
 #   uws_echo PORT           uWebSockets, built by ../shared/peers/uwebsockets/build.sh
 # Usage: bench/peers/build.sh [OUTDIR]   (rebuilds only what is older than its source)
 set -euo pipefail
@@ -38,6 +39,7 @@ pair() {
 }
 pair raw_tcp_echo echo_client
 pair beast_echo websocketpp_echo
+build_cxx fanout_floor "$here/fanout_floor.cpp"
 
 if stale "$out/gorilla_echo" "$here/gorilla_echo/main.go"; then
   echo "build.sh: gorilla_echo"
