@@ -61,8 +61,12 @@ const Route* Server::find_route(std::string_view path, std::string_view method, 
 void Server::check_config() const {
   for (const auto& endpoint : config.endpoints) {
     const Route* route = find_route(endpoint.first, "GET", true);
-    if (route == nullptr || !route->websocket)
-      throw ConfigError("endpoints." + endpoint.first, "no WebSocket endpoint has this path");
+    if (route == nullptr || !route->websocket) {
+      std::string paths;
+      for (const Route& known : routes)
+        if (known.websocket) paths += (paths.empty() ? "" : ", ") + known.path;
+      throw ConfigError("endpoints." + endpoint.first, "no WebSocket endpoint has this path (they are: " + paths + ")");
+    }
   }
 }
 

@@ -104,7 +104,7 @@ TEST(App, AnEndpointTableNeedsAWebSocketRoute) {
     FAIL() << "an [endpoints] table for a plain HTTP path was accepted";
   } catch (const ConfigError& error) {
     EXPECT_EQ(error.key(), "endpoints./nowhere");
-    EXPECT_STREQ(error.what(), "endpoints./nowhere: no WebSocket endpoint has this path");
+    EXPECT_STREQ(error.what(), "endpoints./nowhere: no WebSocket endpoint has this path (they are: /ws)");
   }
 }
 
