@@ -2,18 +2,10 @@
 
 #include <algorithm>
 
+#include "net/buffer.hpp"
+
 namespace pylon::client {
 namespace {
-
-// Buffers that grew for one big message are given back instead of being kept per connection.
-constexpr std::size_t kKeepCapacity = 64 * 1024;
-
-void release_if_large(std::string& buffer) {
-  if (buffer.capacity() > kKeepCapacity)
-    std::string().swap(buffer);
-  else
-    buffer.clear();
-}
 
 std::uint8_t window_bits(std::uint8_t bits) noexcept {
   return std::clamp(bits, ws::kMinWindowBits, ws::kMaxWindowBits);
@@ -69,11 +61,11 @@ MessageCompression::Result MessageCompression::inflate(std::span<const std::uint
 }
 
 void MessageCompression::message_delivered() noexcept {
-  release_if_large(inflated_);
+  net::release_if_large(inflated_);
 }
 
 std::string_view MessageCompression::compress(std::string_view message) {
-  release_if_large(compressed_);
+  net::release_if_large(compressed_);
   deflater_.compress(message, compressed_);
   return compressed_;
 }

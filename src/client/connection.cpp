@@ -15,6 +15,7 @@
 #include "client/backoff.hpp"
 #include "client/handshake.hpp"
 #include "client/loop_state.hpp"
+#include "net/buffer.hpp"
 #include "ws/error.hpp"
 #include "ws/handshake.hpp"
 
@@ -30,15 +31,6 @@ namespace {
 constexpr std::size_t kReadPauseBytes = 256 * 1024;
 // A connection's corked bytes go to the kernel early once they reach this much.
 constexpr std::size_t kCorkLimit = 256 * 1024;
-// Buffers that grew for one big message are given back instead of being kept per connection.
-constexpr std::size_t kKeepCapacity = 64 * 1024;
-
-void release_if_large(std::string& buffer) {
-  if (buffer.capacity() > kKeepCapacity)
-    std::string().swap(buffer);
-  else
-    buffer.clear();
-}
 
 std::string_view as_text(std::span<const std::uint8_t> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
@@ -257,7 +249,7 @@ void Connection::on_message_data(ws::Opcode opcode, std::span<const std::uint8_t
   message_.append(as_text(chunk));
   if (!last) return;
   if (handler) handler(*this, message_, kind);
-  release_if_large(message_);
+  net::release_if_large(message_);
 }
 
 void Connection::deliver_compressed(ws::Opcode opcode, std::span<const std::uint8_t> chunk,
@@ -441,7 +433,7 @@ void Connection::flush() {
   write_blocked_ = buffered_amount() > 0;
   if (!write_blocked_) {
     pending_offset_ = 0;
-    release_if_large(pending_);
+    net::release_if_large(pending_);
   }
   update_interest();
   if (was_blocked && !write_blocked_ && state_ == State::open && profile_->handlers.on_drain)
@@ -545,9 +537,9 @@ void Connection::close_socket() noexcept {
   interest_ = 0;
   write_blocked_ = false;
   handshake_.reset();
-  release_if_large(pending_);
+  net::release_if_large(pending_);
   pending_offset_ = 0;
-  release_if_large(message_);
+  net::release_if_large(message_);
 }
 
 void Connection::finish() noexcept {

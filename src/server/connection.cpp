@@ -14,6 +14,7 @@
 
 
 #include "http/response_writer.hpp"
+#include "net/buffer.hpp"
 #include "obs/log.hpp"
 #include "pubsub/topic_name.hpp"
 #include "server/worker.hpp"
@@ -27,8 +28,6 @@ namespace {
 // Reads stop while this much waits for the kernel: a client that sends faster than it reads
 // is slowed down by TCP instead of growing our memory (echo, request/response protocols).
 constexpr std::size_t kReadPauseBytes = 256 * 1024;
-// Buffers that grew for one big message are given back instead of being kept per connection.
-constexpr std::size_t kKeepCapacity = 64 * 1024;
 // How long we wait for the peer's close frame / EOF once the closing handshake started.
 constexpr std::uint64_t kCloseTimeoutMs = 3000;
 
@@ -39,11 +38,6 @@ std::uint64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-void release_if_large(std::string& buffer) {
-  if (buffer.capacity() > kKeepCapacity) std::string().swap(buffer);
-  else buffer.clear();
 }
 
 std::string_view as_text(std::span<const std::uint8_t> bytes) {
@@ -177,7 +171,7 @@ void Connection::process_http(std::span<std::uint8_t> data) {
     deadline_ms_ = worker_.now_ms() + to_ms(worker_.server().config.handshake_timeout);
     reschedule_timer();
   }
-  if (http_ != nullptr) release_if_large(http_->buffer);
+  if (http_ != nullptr) net::release_if_large(http_->buffer);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -376,7 +370,7 @@ void Connection::on_message_data(ws::Opcode opcode, std::span<const std::uint8_t
   message.append(as_text(chunk));
   if (!last) return;
   deliver(opcode, std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size()));
-  release_if_large(spill_->message);  // the spill outlives the delivery (destroy() keeps it)
+  net::release_if_large(spill_->message);  // the spill outlives the delivery (destroy() keeps it)
   release_spill_if_empty();
 }
 
@@ -531,7 +525,7 @@ void Connection::receive_compressed_piece(ws::Opcode opcode, std::span<const std
   if (spill.inflater) worker_.return_inflater(std::move(spill.inflater));
   const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(spill.message.data()), spill.message.size());
   if (check_inflated(status, opcode, bytes, compressed_size)) deliver(opcode, bytes);
-  release_if_large(spill_->message);  // the spill outlives the delivery (destroy() keeps it)
+  net::release_if_large(spill_->message);  // the spill outlives the delivery (destroy() keeps it)
   release_spill_if_empty();
 }
 
@@ -616,7 +610,7 @@ void Connection::flush() {
   if (!write_blocked_) {
     if (spill_) {
       spill_->pending_offset = 0;
-      release_if_large(spill_->pending);
+      net::release_if_large(spill_->pending);
     }
     if (shutdown_after_flush_) {
       ::shutdown(fd_, SHUT_WR);  // FIN right behind our last bytes (close frame or error response)
