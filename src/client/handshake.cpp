@@ -98,14 +98,7 @@ std::string check_handshake_response(const http::Response& response, std::string
     if (const http::Header* header = response.find("Sec-WebSocket-Extensions"); header != nullptr)
       return failure("server chose an extension we did not offer: " + std::string(header->value));
   } else {
-    // RFC 9110 §5.3: several header lines are one comma-separated list.
-    std::string value;
-    for (std::size_t i = 0; i < response.header_count; ++i) {
-      const http::Header& header = response.headers[i];
-      if (!http::iequals(header.name, "Sec-WebSocket-Extensions")) continue;
-      if (!value.empty()) value += ", ";
-      value += header.value;
-    }
+    const std::string value = response.join("Sec-WebSocket-Extensions");
     std::string error;
     std::optional<ws::DeflateParams> params =
         ws::accept_deflate_response(value, *deflate_offer, error);

@@ -249,6 +249,14 @@ std::size_t count_headers(const Header* headers, std::size_t count,
   return n;
 }
 
+void join_headers(const Header* headers, std::size_t count, std::string_view name, std::string& out) {
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!iequals(headers[i].name, name)) continue;
+    if (!out.empty()) out += ", ";
+    out += headers[i].value;
+  }
+}
+
 bool headers_have_token(const Header* headers, std::size_t count, std::string_view name,
                         std::string_view token) noexcept {
   for (std::size_t i = 0; i < count; ++i) {
@@ -343,6 +351,12 @@ const Header* Request::find(std::string_view name) const noexcept {
 
 std::size_t Request::count(std::string_view name) const noexcept {
   return detail::count_headers(headers.data(), header_count, name);
+}
+
+std::string Request::join(std::string_view name) const {
+  std::string out;
+  detail::join_headers(headers.data(), header_count, name, out);
+  return out;
 }
 
 bool Request::has_token(std::string_view name, std::string_view token) const noexcept {

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace pylon::http {
@@ -96,6 +97,8 @@ struct Request {
   // First header with this name, case-insensitive; nullptr when absent.
   const Header* find(std::string_view name) const noexcept;
   std::size_t count(std::string_view name) const noexcept;  // how many headers have this name
+  // The values of every header `name`, as the one comma-separated list they are (RFC 9110 §5.3).
+  std::string join(std::string_view name) const;
   // True when a header `name` (any of them) lists `token` in its comma-separated value,
   // case-insensitively (RFC 9110 §5.6.1), e.g. has_token("Connection", "upgrade").
   bool has_token(std::string_view name, std::string_view token) const noexcept;
@@ -203,6 +206,7 @@ ParseResult failure(ParseError error) noexcept;
 // Lookups shared by Request and Response (names compared case-insensitively).
 const Header* find_header(const Header* headers, std::size_t count, std::string_view name) noexcept;
 std::size_t count_headers(const Header* headers, std::size_t count, std::string_view name) noexcept;
+void join_headers(const Header* headers, std::size_t count, std::string_view name, std::string& out);
 bool headers_have_token(const Header* headers, std::size_t count, std::string_view name,
                         std::string_view token) noexcept;
 // Parses "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3). HTTP/1.x above 1.1 reads as 1.1 (RFC 9110

@@ -10,6 +10,12 @@ std::size_t Response::count(std::string_view name) const noexcept {
   return detail::count_headers(headers.data(), header_count, name);
 }
 
+std::string Response::join(std::string_view name) const {
+  std::string out;
+  detail::join_headers(headers.data(), header_count, name, out);
+  return out;
+}
+
 bool Response::has_token(std::string_view name, std::string_view token) const noexcept {
   return detail::headers_have_token(headers.data(), header_count, name, token);
 }

@@ -24,6 +24,7 @@ struct Response {
 
   const Header* find(std::string_view name) const noexcept;
   std::size_t count(std::string_view name) const noexcept;
+  std::string join(std::string_view name) const;  // as Request::join
   // True when a header `name` lists `token` in its comma-separated value (case-insensitive).
   bool has_token(std::string_view name, std::string_view token) const noexcept;
 };

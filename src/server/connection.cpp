@@ -200,13 +200,11 @@ class RequestView final : public HttpRequest {
 
 bool Connection::handle_request(const http::Request& request) {
   const Server& server = worker_.server();
-  const http::Header* upgrade_header = request.find("Upgrade");
-  const bool wants_websocket = upgrade_header != nullptr && ws::header_has_token(upgrade_header->value, "websocket");
-  const Route* route = server.find_route(request.path, request.method, wants_websocket);
+  const Route* route = server.find_route(request.path, request.method, request.has_token("Upgrade", "websocket"));
   if (route != nullptr && route->internal != internal_) route = nullptr;
   if (route == nullptr) {
     // Only a failed upgrade counts as a handshake failure; a browser's favicon.ico does not.
-    if (upgrade_header != nullptr) server.counters->handshake_failed(HandshakeFailure::not_found);
+    if (request.find("Upgrade") != nullptr) server.counters->handshake_failed(HandshakeFailure::not_found);
     if (const Route* other = server.find_route(request.path); other != nullptr && other->internal == internal_) {
       const std::string allow = other->method == "GET" ? "GET, HEAD" : other->method;
       const http::Header allow_header[] = {{"Allow", allow}};
@@ -238,17 +236,8 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
   }
   // RFC 6455 §4.2.1: Upgrade and Connection are token lists, compared case-insensitively, and
   // may appear more than once.
-  bool upgrade_websocket = false;
-  bool connection_upgrade = false;
-  for (std::size_t i = 0; i < request.header_count; ++i) {
-    const http::Header& header = request.headers[i];
-    if (http::iequals(header.name, "Upgrade") && ws::header_has_token(header.value, "websocket"))
-      upgrade_websocket = true;
-    if (http::iequals(header.name, "Connection") && ws::header_has_token(header.value, "upgrade"))
-      connection_upgrade = true;
-  }
   const http::Header upgrade_required[] = {{"Upgrade", "websocket"}, {"Sec-WebSocket-Version", "13"}};
-  if (!upgrade_websocket || !connection_upgrade)
+  if (!request.has_token("Upgrade", "websocket") || !request.has_token("Connection", "upgrade"))
     return respond_error(HandshakeFailure::not_websocket, 426, "this endpoint speaks WebSocket: Upgrade: websocket required",
                          upgrade_required);
   if (request.version_minor < 1)
@@ -479,14 +468,7 @@ SendStatus Connection::send_message(std::string_view message, MessageKind kind) 
 void Connection::negotiate_compression(const http::Request& request, std::string& response_value) {
   const CompressionSettings& settings = route_->compression;
   if (settings.mode == CompressionMode::off || request.find("Sec-WebSocket-Extensions") == nullptr) return;
-  // Several headers are one list (RFC 9110 §5.3).
-  std::string offers;
-  for (std::size_t i = 0; i < request.header_count; ++i) {
-    const http::Header& header = request.headers[i];
-    if (!http::iequals(header.name, "Sec-WebSocket-Extensions")) continue;
-    if (!offers.empty()) offers += ", ";
-    offers += header.value;
-  }
+  const std::string offers = request.join("Sec-WebSocket-Extensions");
   ws::DeflateServerPolicy policy;
   policy.context_takeover = settings.mode == CompressionMode::dedicated;
   policy.max_window_bits = static_cast<std::uint8_t>(settings.window_bits);

@@ -58,18 +58,6 @@ std::string_view trim_ows(std::string_view s) noexcept {
   return s;
 }
 
-constexpr char to_lower_ascii(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (to_lower_ascii(a[i]) != to_lower_ascii(b[i])) return false;
-  }
-  return true;
-}
-
 // Calls f(element) for each trimmed, non-empty element of a comma-separated list until f returns
 // true; returns that element, or an empty view.
 template <typename F>
@@ -124,12 +112,6 @@ std::string accept_key(std::string_view key) {
   char out[kAcceptKeySize];
   compute_accept_key(key, out);
   return std::string(out, kAcceptKeySize);
-}
-
-bool header_has_token(std::string_view header_value, std::string_view token) noexcept {
-  return !find_list_element(header_value, [token](std::string_view element) {
-            return equals_ignore_case(element, token);
-          }).empty();
 }
 
 std::string_view select_subprotocol(std::string_view offered,

@@ -23,10 +23,6 @@ bool is_valid_client_key(std::string_view key) noexcept;
 void compute_accept_key(std::string_view key, char out[kAcceptKeySize]) noexcept;
 std::string accept_key(std::string_view key);
 
-// Header value is a comma-separated list; true if one element equals token case-insensitively
-// (optional whitespace trimmed). E.g. Connection: "keep-alive, Upgrade" contains "upgrade".
-bool header_has_token(std::string_view header_value, std::string_view token) noexcept;
-
 // First protocol of the client's offer (Sec-WebSocket-Protocol, comma list, client preference
 // order) that the server supports (exact, case-sensitive per RFC); empty view when none. The
 // result points into `offered`.

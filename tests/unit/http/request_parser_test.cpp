@@ -565,5 +565,19 @@ TEST(RequestParserLimits, ZeroLimits) {
   EXPECT_EQ(parse_once("GET / HTTP/1.0\r\nH", limits).error, ParseError::too_many_headers);
 }
 
+TEST(RequestParserTest, TokenListsOfHeaderValues) {
+  EXPECT_TRUE(detail::list_has_token("Upgrade", "upgrade"));
+  EXPECT_TRUE(detail::list_has_token("keep-alive, Upgrade", "upgrade"));
+  EXPECT_TRUE(detail::list_has_token("keep-alive,Upgrade", "UPGRADE"));
+  EXPECT_TRUE(detail::list_has_token(" \tupgrade\t ,close", "upgrade"));
+  EXPECT_TRUE(detail::list_has_token("a,,  ,websocket", "WebSocket"));
+  EXPECT_FALSE(detail::list_has_token("keep-alive", "upgrade"));
+  EXPECT_FALSE(detail::list_has_token("upgrade-insecure", "upgrade"));
+  EXPECT_FALSE(detail::list_has_token("up grade", "upgrade"));
+  EXPECT_FALSE(detail::list_has_token("", "upgrade"));
+  EXPECT_FALSE(detail::list_has_token(",,", "upgrade"));
+  EXPECT_FALSE(detail::list_has_token("upgrade", ""));
+}
+
 }  // namespace
 }  // namespace pylon::http

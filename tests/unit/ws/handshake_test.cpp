@@ -55,20 +55,6 @@ TEST(HandshakeTest, GeneratedClientKeysAreValidAndFresh) {
   EXPECT_EQ(keys.size(), 100u);
 }
 
-TEST(HandshakeTest, HeaderTokens) {
-  EXPECT_TRUE(header_has_token("Upgrade", "upgrade"));
-  EXPECT_TRUE(header_has_token("keep-alive, Upgrade", "upgrade"));
-  EXPECT_TRUE(header_has_token("keep-alive,Upgrade", "UPGRADE"));
-  EXPECT_TRUE(header_has_token(" \tupgrade\t ,close", "upgrade"));
-  EXPECT_TRUE(header_has_token("a,,  ,websocket", "WebSocket"));
-  EXPECT_FALSE(header_has_token("keep-alive", "upgrade"));
-  EXPECT_FALSE(header_has_token("upgrade-insecure", "upgrade"));
-  EXPECT_FALSE(header_has_token("up grade", "upgrade"));
-  EXPECT_FALSE(header_has_token("", "upgrade"));
-  EXPECT_FALSE(header_has_token(",,", "upgrade"));
-  EXPECT_FALSE(header_has_token("upgrade", ""));
-}
-
 TEST(HandshakeTest, SelectSubprotocolInClientOrder) {
   const std::vector<std::string> supported = {"json", "chat.v2", "chat.v1"};
   EXPECT_EQ(select_subprotocol("chat.v1, chat.v2", supported), "chat.v1");
