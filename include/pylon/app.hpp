@@ -103,7 +103,7 @@ class WebSocket {
 
 template <typename UserData = NoUserData>
 struct WebSocketBehavior {
-  std::vector<std::string> subprotocols;  // server preference is the client's order (RFC 6455 §4.2.2)
+  std::vector<std::string> subprotocols;  // at most 255; server preference is the client's order (RFC 6455 §4.2.2)
   SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::close;
   // permessage-deflate for this endpoint; unset: the configuration's `compression` keys. The
   // configuration's [endpoints."/path"] keys apply over it (the operator has the last word).

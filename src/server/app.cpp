@@ -1,5 +1,7 @@
 #include "pylon/app.hpp"
 
+#include <stdexcept>
+
 #include "server/server.hpp"
 
 namespace pylon {
@@ -9,6 +11,8 @@ App::App(Config config) : server_(std::make_unique<detail::Server>(std::move(con
 App::~App() = default;
 
 void App::add_route(std::string path, detail::ErasedBehavior behavior) {
+  if (behavior.subprotocols.size() > detail::kMaxSubprotocols)
+    throw std::invalid_argument(path + ": at most 255 subprotocols per WebSocket route");
   detail::Route route;
   route.path = std::move(path);
   route.websocket = true;

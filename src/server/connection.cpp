@@ -48,7 +48,7 @@ std::string_view as_text(std::span<const std::uint8_t> bytes) {
 
 Connection::Connection(Worker& worker, int fd, const net::PeerAddress& peer, bool internal)
     : worker_(worker),
-      http_(std::make_unique<HttpState>(http::Limits{})),
+      http_(new (worker.http_state_pool().allocate()) HttpState(http::Limits{})),
       parser_(ws::Role::server, worker.server().config.max_message_size),
       peer_(peer),
       fd_(fd),
@@ -67,6 +67,7 @@ std::string_view Connection::remote_address() const {
 }
 
 Connection::~Connection() {
+  release_http_state();
   if (user_data_ != nullptr) {
     const ErasedBehavior& behavior = route_->behavior;
     behavior.destroy(user_data_);
@@ -160,7 +161,7 @@ void Connection::process_http(std::span<std::uint8_t> data) {
     if (state_ == State::open) {
       // Frames the client sent right behind its handshake are in the same buffer.
       std::string leftover(input.substr(offset));
-      http_.reset();
+      release_http_state();
       if (!leftover.empty()) {
         auto bytes = std::span(reinterpret_cast<std::uint8_t*>(leftover.data()), leftover.size());
         process(bytes);
@@ -172,6 +173,13 @@ void Connection::process_http(std::span<std::uint8_t> data) {
     reschedule_timer();
   }
   if (http_ != nullptr) net::release_if_large(http_->buffer);
+}
+
+void Connection::release_http_state() noexcept {
+  if (http_ == nullptr) return;
+  http_->~HttpState();
+  worker_.http_state_pool().deallocate(http_);
+  http_ = nullptr;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,10 +284,11 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
   std::size_t header_count = 3;
   if (const http::Header* offered = request.find("Sec-WebSocket-Protocol"); offered != nullptr) {
     const std::string_view chosen = ws::select_subprotocol(offered->value, route.behavior.subprotocols);
-    // Keep a pointer to the route's own copy: the view points into the request buffer.
-    for (const std::string& protocol : route.behavior.subprotocols)
-      if (!chosen.empty() && protocol == chosen) subprotocol_ = &protocol;
-    if (subprotocol_ != nullptr) headers[header_count++] = {"Sec-WebSocket-Protocol", *subprotocol_};
+    // Keep the index of the route's own copy: the view points into the request buffer.
+    const auto& subprotocols = route.behavior.subprotocols;
+    for (std::size_t i = 0; i < subprotocols.size(); ++i)
+      if (!chosen.empty() && subprotocols[i] == chosen) subprotocol_ = static_cast<std::uint8_t>(i + 1);
+    if (subprotocol_ > 0) headers[header_count++] = {"Sec-WebSocket-Protocol", subprotocol()};
   }
   std::string extensions;
   negotiate_compression(request, extensions);
@@ -616,7 +625,8 @@ void Connection::report_backlog() noexcept {
 }
 
 void Connection::update_interest() {
-  std::uint32_t interest = EPOLLRDHUP;
+  static_assert((EPOLLIN | EPOLLOUT | EPOLLRDHUP) <= 0xffff, "interest_ holds these flags in 16 bits");
+  std::uint16_t interest = EPOLLRDHUP;
   if (buffered_amount() < kReadPauseBytes) interest |= EPOLLIN;
   if (write_blocked_) interest |= EPOLLOUT;
   if (interest == interest_) return;

@@ -6,7 +6,8 @@
 // the end of the loop iteration (STYLE.md rule 12).
 //
 // Memory: an open, idle WebSocket holds the parser state, a compact peer address, a few
-// pointers and two timestamps (sizeof is checked in tests/unit/server/connection_test.cpp).
+// pointers and two timestamps, in a slot of its worker's SlabPool (sizeof is checked in
+// tests/unit/server/connection_test.cpp).
 // Everything else lives in a Spill allocated on first use and freed when empty again: bytes of
 // an incomplete message or control frame, bytes the kernel has not taken, subscriptions.
 #pragma once
@@ -28,6 +29,7 @@
 #include "pylon/app.hpp"
 #include "server/server.hpp"
 #include "server/server_metrics.hpp"
+#include "server/slab_pool.hpp"
 #include "ws/frame.hpp"
 #include "ws/frame_parser.hpp"
 #include "ws/permessage_deflate.hpp"
@@ -43,6 +45,9 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+  // A connection lives in a slot of its worker's SlabPool (Worker::accept_ready, free_retired):
+  // `new Connection` and `delete connection` do not compile.
+  static void operator delete(void*) = delete;
 
   void on_io(std::uint32_t epoll_events) override;
 
@@ -55,7 +60,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   // Formatted on demand into a per-thread buffer: valid until the next call on this thread.
   std::string_view remote_address() const;
   std::string_view subprotocol() const noexcept {
-    return subprotocol_ != nullptr ? std::string_view(*subprotocol_) : std::string_view();
+    return subprotocol_ > 0 ? std::string_view(route_->behavior.subprotocols[subprotocol_ - 1]) : std::string_view();
   }
   void* user_data() noexcept { return user_data_; }
   bool subscribe(std::string_view topic);
@@ -99,12 +104,19 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     std::uint64_t bytes_in = 0, bytes_out = 0;
     std::uint64_t messages_in = 0, messages_out = 0;
   };
+  // In a slot of the worker's HttpState pool while the connection is in the HTTP phase: a burst
+  // of handshakes then leaves no free chunks behind in malloc's heap (slab_pool.hpp).
   struct HttpState {
     explicit HttpState(const http::Limits& limits) : parser(limits) {}
     http::RequestParser parser;  // resumable: offsets only; the views go to the worker's Request
     std::string buffer;          // bytes of an incomplete request only
     std::uint32_t requests_served = 0;
   };
+
+ public:
+  static SlabPool make_http_state_pool() { return SlabPool(sizeof(HttpState), alignof(HttpState)); }
+
+ private:
   using Topic = pubsub::LocalTopics<Connection>::Topic;
   struct Spill {
     std::string message;  // a fragmented or partially received message
@@ -130,6 +142,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     if (spill_ && spill_->empty()) spill_.reset();
   }
 
+  void release_http_state() noexcept;
   void read_ready();
   void process(std::span<std::uint8_t> data);
   void process_http(std::span<std::uint8_t> data);
@@ -180,7 +193,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void reschedule_timer();
 
   Worker& worker_;
-  std::unique_ptr<HttpState> http_;
+  HttpState* http_;  // from worker_.http_state_pool(); null once the HTTP phase is over
   std::unique_ptr<AccessLog> access_;
   std::unique_ptr<Spill> spill_;
   struct DedicatedDeflate {  // compression = "dedicated": this connection's own sliding windows
@@ -190,7 +203,6 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   std::unique_ptr<DedicatedDeflate> dedicated_;
   const Route* route_ = nullptr;
   void* user_data_ = nullptr;
-  const std::string* subprotocol_ = nullptr;  // one of the route's
   ws::FrameParser<Connection> parser_;
   // State http/closing: the handshake or close deadline. Open: the next ping, or while
   // awaiting_pong_ the pong deadline (the next ping then follows one interval after the last).
@@ -198,7 +210,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   std::uint64_t last_activity_ms_ = 0;
   net::PeerAddress peer_;
   int fd_;
-  std::uint32_t interest_ = 0;
+  std::uint16_t interest_ = 0;  // epoll flags; the ones used fit in 16 bits (update_interest)
   State state_ = State::http;
   bool internal_;
   bool write_blocked_ = false;  // the kernel refused bytes: EPOLLOUT is armed
@@ -208,6 +220,9 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   bool awaiting_pong_ = false;
   bool deflate_ = false;  // permessage-deflate agreed
   ws::DeflateParams deflate_params_{};
+  // 1 + the index of the agreed subprotocol in route_->behavior.subprotocols (kMaxSubprotocols);
+  // 0: none. A byte instead of a pointer keeps an idle connection within its budget.
+  std::uint8_t subprotocol_ = 0;
 
  public:
   bool flush_scheduled = false;  // on the worker's flush list (kept with the flags: no padding)

@@ -23,6 +23,9 @@ namespace pylon::detail {
 
 class Worker;
 
+// A connection keeps its agreed subprotocol as a one-byte index (connection.hpp).
+constexpr std::size_t kMaxSubprotocols = 255;
+
 struct Route {
   std::string path;
   bool websocket = false;

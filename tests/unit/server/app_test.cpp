@@ -93,6 +93,16 @@ TEST(App, CompressionIsChosenPerEndpoint) {
   server.join();
 }
 
+TEST(App, ARouteHasAtMost255Subprotocols) {
+  // A connection keeps the agreed subprotocol as a one-byte index.
+  App app(Config{});
+  WebSocketBehavior<> behavior;
+  for (int i = 0; i < 255; ++i) behavior.subprotocols.push_back(std::to_string(i));
+  app.ws("/most", behavior);
+  behavior.subprotocols.push_back("one-too-many");
+  EXPECT_THROW(app.ws("/too-many", behavior), std::invalid_argument);
+}
+
 TEST(App, AnEndpointTableNeedsAWebSocketRoute) {
   Config config;
   set_endpoint_text(config, "/nowhere:compression=off");

@@ -1,0 +1,105 @@
+#include "server/slab_pool.hpp"
+
+#include <sys/mman.h>
+
+#include <cassert>
+#include <cstdint>
+#include <new>
+
+namespace pylon::detail {
+
+// At the start of every block. Blocks are kBlockSize-aligned, so a slot finds its block by
+// rounding its address down.
+struct SlabPool::Block {
+  Block* prev = nullptr;  // in available_
+  Block* next = nullptr;
+  void* free_slots = nullptr;  // slots given back; each holds the address of the next
+  std::size_t used = 0;
+  std::size_t carved = 0;  // slots handed out at least once; the pages past them are untouched
+};
+
+namespace {
+
+std::size_t round_up(std::size_t value, std::size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+}  // namespace
+
+SlabPool::SlabPool(std::size_t slot_size, std::size_t slot_align)
+    : slot_size_(round_up(slot_size < sizeof(void*) ? sizeof(void*) : slot_size, slot_align)),
+      first_slot_offset_(round_up(sizeof(Block), slot_align)),
+      slots_per_block_((kBlockSize - first_slot_offset_) / slot_size_) {
+  assert((slot_align & (slot_align - 1)) == 0 && slot_align <= alignof(std::max_align_t));
+  assert(slots_per_block_ > 0);
+}
+
+SlabPool::~SlabPool() {
+  assert(available_ == nullptr || (available_->used == 0 && available_->next == nullptr));
+  if (available_ != nullptr) unmap_block(available_);
+}
+
+void* SlabPool::allocate() {
+  if (available_ == nullptr) link_available(map_block());
+  Block* block = available_;
+  void* slot = block->free_slots;
+  if (slot != nullptr) {
+    block->free_slots = *static_cast<void**>(slot);
+  } else {
+    slot = reinterpret_cast<char*>(block) + first_slot_offset_ + block->carved * slot_size_;
+    ++block->carved;
+  }
+  if (++block->used == slots_per_block_) unlink_available(block);
+  return slot;
+}
+
+void SlabPool::deallocate(void* slot) noexcept {
+  auto* block = reinterpret_cast<Block*>(reinterpret_cast<std::uintptr_t>(slot) & ~(kBlockSize - 1));
+  if (block->used == slots_per_block_) link_available(block);
+  *static_cast<void**>(slot) = block->free_slots;
+  block->free_slots = slot;
+  if (--block->used > 0) return;
+  if (block == available_ && block->next == nullptr) return;  // the last one with room: kept
+  unlink_available(block);
+  unmap_block(block);
+}
+
+SlabPool::Block* SlabPool::map_block() {
+  // mmap aligns to pages only. The kernel usually places a mapping right below the previous one,
+  // so once one block is aligned the next ones are too, and they merge into one kernel mapping;
+  // otherwise map twice the size and give back what lies outside the aligned block.
+  const auto map = [](std::size_t size) {
+    void* mapped = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapped == MAP_FAILED) throw std::bad_alloc();
+    return reinterpret_cast<std::uintptr_t>(mapped);
+  };
+  std::uintptr_t block = map(kBlockSize);
+  if (block % kBlockSize != 0) {
+    munmap(reinterpret_cast<void*>(block), kBlockSize);
+    const std::uintptr_t start = map(2 * kBlockSize);
+    block = round_up(start, kBlockSize);
+    if (block > start) munmap(reinterpret_cast<void*>(start), block - start);
+    munmap(reinterpret_cast<void*>(block + kBlockSize), start + kBlockSize - block);
+  }
+  ++blocks_;
+  return new (reinterpret_cast<void*>(block)) Block();
+}
+
+void SlabPool::unmap_block(Block* block) noexcept {
+  munmap(block, kBlockSize);
+  --blocks_;
+}
+
+void SlabPool::link_available(Block* block) noexcept {
+  block->prev = nullptr;
+  block->next = available_;
+  if (available_ != nullptr) available_->prev = block;
+  available_ = block;
+}
+
+void SlabPool::unlink_available(Block* block) noexcept {
+  if (block->prev != nullptr) block->prev->next = block->next;
+  else available_ = block->next;
+  if (block->next != nullptr) block->next->prev = block->prev;
+  block->prev = block->next = nullptr;
+}
+
+}  // namespace pylon::detail

@@ -1,0 +1,97 @@
+// Tests for src/server/slab_pool.*.
+#include "server/slab_pool.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <vector>
+
+#include "server/connection.hpp"
+
+namespace pylon::detail {
+namespace {
+
+constexpr std::size_t kSlotSize = 224;
+
+std::uintptr_t address(const void* slot) { return reinterpret_cast<std::uintptr_t>(slot); }
+
+TEST(SlabPool, SlotsArePackedBackToBackInBlocks) {
+  SlabPool pool(kSlotSize, 8);
+  // A block header of a few words, then slots with no per-slot header.
+  EXPECT_EQ(pool.slots_per_block(), (SlabPool::kBlockSize - 64) / kSlotSize);
+  std::vector<void*> slots;
+  for (std::size_t i = 0; i < pool.slots_per_block(); ++i) slots.push_back(pool.allocate());
+  EXPECT_EQ(pool.blocks(), 1u);
+  for (std::size_t i = 1; i < slots.size(); ++i) EXPECT_EQ(address(slots[i]), address(slots[i - 1]) + kSlotSize);
+  slots.push_back(pool.allocate());  // the first block is full
+  EXPECT_EQ(pool.blocks(), 2u);
+  for (void* slot : slots) pool.deallocate(slot);
+}
+
+TEST(SlabPool, SlotsAreAlignedAndDoNotOverlap) {
+  SlabPool pool(40, 16);  // rounded up to 48 for the alignment
+  std::vector<unsigned char*> slots;
+  for (int i = 0; i < 3000; ++i) {
+    auto* slot = static_cast<unsigned char*>(pool.allocate());
+    EXPECT_EQ(address(slot) % 16, 0u);
+    std::memset(slot, i & 0xff, 40);
+    slots.push_back(slot);
+  }
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    for (std::size_t byte = 0; byte < 40; ++byte) ASSERT_EQ(slots[i][byte], i & 0xff) << "slot " << i;
+  }
+  for (auto* slot : slots) pool.deallocate(slot);
+}
+
+TEST(SlabPool, AFreedSlotIsReusedFirst) {
+  SlabPool pool(kSlotSize, 8);
+  void* first = pool.allocate();
+  void* second = pool.allocate();
+  pool.deallocate(first);
+  EXPECT_EQ(pool.allocate(), first);
+  pool.deallocate(first);
+  pool.deallocate(second);
+}
+
+TEST(SlabPool, ConnectDisconnectCyclesDoNotGrowIt) {
+  SlabPool pool(kSlotSize, 8);
+  const std::size_t count = 5 * pool.slots_per_block() + 7;
+  std::vector<void*> slots;
+  for (int cycle = 0; cycle < 20; ++cycle) {
+    for (std::size_t i = 0; i < count; ++i) slots.push_back(pool.allocate());
+    EXPECT_EQ(pool.blocks(), 6u) << "cycle " << cycle;
+    // Half go away and come back, in an order unlike the allocation's.
+    for (std::size_t i = 0; i < slots.size(); i += 2) pool.deallocate(slots[i]);
+    for (std::size_t i = 0; i < slots.size(); i += 2) slots[i] = pool.allocate();
+    EXPECT_EQ(pool.blocks(), 6u) << "cycle " << cycle;
+    for (void* slot : slots) pool.deallocate(slot);
+    slots.clear();
+    EXPECT_EQ(pool.blocks(), 1u) << "cycle " << cycle << ": empty blocks go back to the kernel but one";
+  }
+}
+
+TEST(SlabPool, PagesAreTouchedOnlyAsSlotsAreUsed) {
+  SlabPool pool(kSlotSize, 8);
+  void* slot = pool.allocate();
+  std::memset(slot, 1, kSlotSize);
+  const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  auto* block = reinterpret_cast<void*>(address(slot) & ~(SlabPool::kBlockSize - 1));
+  std::vector<unsigned char> resident(SlabPool::kBlockSize / page);
+  ASSERT_EQ(mincore(block, SlabPool::kBlockSize, resident.data()), 0);
+  std::size_t resident_pages = 0;
+  for (unsigned char flags : resident) resident_pages += flags & 1;
+  EXPECT_EQ(resident_pages, 1u);
+  pool.deallocate(slot);
+}
+
+TEST(SlabPool, HoldsConnectionsWithoutPerObjectOverhead) {
+  SlabPool pool(sizeof(Connection), alignof(Connection));
+  EXPECT_GE(pool.slots_per_block() * sizeof(Connection), SlabPool::kBlockSize - sizeof(Connection) - 64);
+}
+
+}  // namespace
+}  // namespace pylon::detail
