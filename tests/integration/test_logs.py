@@ -1,16 +1,18 @@
 """Structured logs (issue 5): every line is a JSON object in zap's shape, access events carry the
 real client IP only when the peer is a trusted proxy, a flood of bad clients is rate-limited with
-a count of what was suppressed, SIGHUP applies a new log level, and the console format exists."""
+a count of what was suppressed, SIGHUP applies a new log level, the console format exists, and a
+full disk under the logs costs lines, not the server."""
 
 import json
 import os
 import signal
 import socket
+import subprocess
 import tempfile
 import time
 
-from support.server import poll, start_server
-from support.wsclient import WsClient
+from support.server import free_port, http_get_status, poll, pylon_bin, start_server
+from support.wsclient import WsClient, connect_many, echo_check
 
 FORWARDED = [("X-Forwarded-For", "203.0.113.7"), ("User-Agent", "log-test/1.0")]
 
@@ -112,3 +114,29 @@ def test_console_format_is_for_people():
         poll(lambda: any(" INFO websocket close " in line for line in stderr_lines(server)), 10, "a console line")
         line = next(line for line in stderr_lines(server) if " INFO websocket open " in line)
         assert line[:4].isdigit() and "client_ip=127.0.0.1" in line and "path=/ws/echo" in line, line
+
+
+def test_a_full_disk_under_the_logs_is_survived():
+    """Logs go to stderr; when it cannot be written (here /dev/full: every write is ENOSPC, as
+    on a full disk) lines are lost, never the server: it keeps serving, then drains and exits 0."""
+    port = free_port()
+    with open("/dev/full", "wb") as full:
+        process = subprocess.Popen([pylon_bin(), "serve", "--listen", f"127.0.0.1:{port}", "--threads", "2",
+                                    "--log-level", "debug"], stdin=subprocess.DEVNULL, stdout=full, stderr=full)
+    try:
+        poll(lambda: http_get_status("127.0.0.1", port, "/healthz") == 200, 15, "pylon serving")
+        for _ in range(3):  # every open and close is an access line that cannot be written
+            clients = connect_many(WsClient, ("127.0.0.1", port), 100)
+            for client in clients:
+                client.send_text(b"hello")
+                client.expect_echo(0x1, b"hello")
+                client.close_cleanly()
+            assert http_get_status("127.0.0.1", port, "/nope") == 404  # a refused request logs too
+        echo_check(("127.0.0.1", port))
+        assert process.poll() is None, "pylon died writing to a full disk"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
