@@ -6,6 +6,10 @@
 #include <cstdint>
 #include <new>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace pylon::detail {
 
 // At the start of every block. Blocks are kBlockSize-aligned, so a slot finds its block by
@@ -21,6 +25,24 @@ struct SlabPool::Block {
 namespace {
 
 std::size_t round_up(std::size_t value, std::size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+// Under AddressSanitizer a slot that is not handed out is poisoned, so that touching a freed
+// connection is reported as malloc's use-after-free would be (make test-asan).
+void poison(void* address, std::size_t size) noexcept {
+#if defined(__SANITIZE_ADDRESS__)
+  ASAN_POISON_MEMORY_REGION(address, size);
+#else
+  (void)address, (void)size;
+#endif
+}
+
+void unpoison(void* address, std::size_t size) noexcept {
+#if defined(__SANITIZE_ADDRESS__)
+  ASAN_UNPOISON_MEMORY_REGION(address, size);
+#else
+  (void)address, (void)size;
+#endif
+}
 
 }  // namespace
 
@@ -42,9 +64,11 @@ void* SlabPool::allocate() {
   Block* block = available_;
   void* slot = block->free_slots;
   if (slot != nullptr) {
+    unpoison(slot, slot_size_);
     block->free_slots = *static_cast<void**>(slot);
   } else {
     slot = reinterpret_cast<char*>(block) + first_slot_offset_ + block->carved * slot_size_;
+    unpoison(slot, slot_size_);
     ++block->carved;
   }
   if (++block->used == slots_per_block_) unlink_available(block);
@@ -56,6 +80,7 @@ void SlabPool::deallocate(void* slot) noexcept {
   if (block->used == slots_per_block_) link_available(block);
   *static_cast<void**>(slot) = block->free_slots;
   block->free_slots = slot;
+  poison(slot, slot_size_);
   if (--block->used > 0) return;
   if (block == available_ && block->next == nullptr) return;  // the last one with room: kept
   unlink_available(block);
@@ -80,10 +105,12 @@ SlabPool::Block* SlabPool::map_block() {
     munmap(reinterpret_cast<void*>(block + kBlockSize), start + kBlockSize - block);
   }
   ++blocks_;
+  poison(reinterpret_cast<void*>(block + first_slot_offset_), kBlockSize - first_slot_offset_);
   return new (reinterpret_cast<void*>(block)) Block();
 }
 
 void SlabPool::unmap_block(Block* block) noexcept {
+  unpoison(block, kBlockSize);  // the address range may be mapped again for anything
   munmap(block, kBlockSize);
   --blocks_;
 }

@@ -12,6 +12,10 @@
 
 #include "server/connection.hpp"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace pylon::detail {
 namespace {
 
@@ -92,6 +96,24 @@ TEST(SlabPool, HoldsConnectionsWithoutPerObjectOverhead) {
   SlabPool pool(sizeof(Connection), alignof(Connection));
   EXPECT_GE(pool.slots_per_block() * sizeof(Connection), SlabPool::kBlockSize - sizeof(Connection) - 64);
 }
+
+#if defined(__SANITIZE_ADDRESS__)
+// make test-asan: a slot not handed out is poisoned, so a use after free is reported.
+TEST(SlabPool, FreeSlotsArePoisonedUnderAddressSanitizer) {
+  SlabPool pool(kSlotSize, alignof(std::max_align_t));
+  void* first = pool.allocate();
+  void* second = pool.allocate();
+  EXPECT_EQ(__asan_region_is_poisoned(first, kSlotSize), nullptr);
+  EXPECT_NE(__asan_address_is_poisoned(static_cast<char*>(second) + kSlotSize), 0) << "never handed out";
+  pool.deallocate(first);
+  EXPECT_NE(__asan_address_is_poisoned(first), 0);
+  EXPECT_NE(__asan_address_is_poisoned(static_cast<char*>(first) + kSlotSize - 1), 0);
+  EXPECT_EQ(pool.allocate(), first);
+  EXPECT_EQ(__asan_region_is_poisoned(first, kSlotSize), nullptr);
+  pool.deallocate(first);
+  pool.deallocate(second);
+}
+#endif
 
 }  // namespace
 }  // namespace pylon::detail
