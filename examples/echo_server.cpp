@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
 
   pylon::App app(config);
   app.ws<Session>("/echo", {
+      // permessage-deflate with a window per connection: request/response traffic compresses
+      // best with the history of earlier messages (topics with many subscribers want `shared`).
+      .compression = pylon::CompressionSettings{.mode = pylon::CompressionMode::dedicated, .window_bits = 12},
       .open = [](auto& socket) { socket.data().messages = 0; },
       .message = [](auto& socket, std::string_view message, pylon::MessageKind kind) {
         ++socket.data().messages;

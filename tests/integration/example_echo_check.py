@@ -50,7 +50,12 @@ def test_raw_client_echo(echo_server):
 
 def test_websockets_client_echo(echo_server):
     async def body():
+        # websockets offers permessage-deflate: the example's route asks for a window per
+        # connection of 12 bits, so no server_no_context_takeover in the answer.
         async with websockets.connect(echo_server.url("/echo"), max_size=None) as ws:
+            extensions = ws.response_headers.get("Sec-WebSocket-Extensions", "")
+            assert "permessage-deflate" in extensions and "server_max_window_bits=12" in extensions, extensions
+            assert "server_no_context_takeover" not in extensions, extensions
             for message in ["text \u20ac", b"\x00\x01binary", "x" * 100000]:
                 await ws.send(message)
                 assert await ws.recv() == message
