@@ -204,7 +204,7 @@ def test_open_connections_are_counted(cluster, clients):
          lambda: api.scalar('sum(pylon_connections{job="pylon"})') == total)
     by_endpoint = {r["metric"].get("endpoint"): float(r["value"][1])
                    for r in api.vector('sum by (endpoint) (pylon_connections{job="pylon"})')}
-    assert by_endpoint == {"/ws/echo": ECHO_CLIENTS, "/ws": PUBSUB_CLIENTS}
+    assert by_endpoint == {"/ws/echo": ECHO_CLIENTS, "/ws": PUBSUB_CLIENTS, "/": 0}  # / echoes upgrades too
     by_instance = {r["metric"]["instance"]: float(r["value"][1])
                    for r in api.vector('sum by (instance) (pylon_connections{job="pylon"})')}
     assert by_instance == {instance(first): ECHO_CLIENTS, instance(second): PUBSUB_CLIENTS}
