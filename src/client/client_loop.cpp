@@ -8,6 +8,7 @@
 #include "client/handshake.hpp"
 #include "client/loop_state.hpp"
 #include "client/profile.hpp"
+#include "client/tls.hpp"
 #include "net/socket.hpp"
 
 namespace pylon {
@@ -46,8 +47,6 @@ std::shared_ptr<const ClientProfile> make_client_profile(std::string_view url,
                                                          ClientOptions options) {
   auto profile = std::make_shared<ClientProfile>();
   profile->url = client::parse_url(url);
-  // TLS comes with the TLS transport (a later issue); the URL is parsed so the error is precise.
-  if (profile->url.secure) throw std::invalid_argument("wss:// is not supported yet");
   if (const std::string error = client::check_extra_headers(options.headers); !error.empty())
     throw std::invalid_argument("headers: " + error);
   for (const std::string& protocol : options.subprotocols) {
@@ -67,6 +66,13 @@ std::shared_ptr<const ClientProfile> make_client_profile(std::string_view url,
   }
   if (options.connect_timeout <= 0 || options.handshake_timeout <= 0 || options.close_timeout <= 0)
     throw std::invalid_argument("timeouts must be positive");
+  if (profile->url.secure) {
+    if (!options.tls.verify && !options.tls.ca_file.empty())
+      throw std::invalid_argument("tls: ca_file is of no use with verify = false");
+    profile->tls = client::TlsContext::get(options.tls);
+    profile->server_name =
+        options.tls.server_name.empty() ? profile->url.name : options.tls.server_name;
+  }
   profile->handlers = std::move(handlers);
   profile->options = std::move(options);
   return profile;

@@ -118,6 +118,34 @@ void Connection::attempt() {
 }
 
 void Connection::connected() {
+  // handshake_timeout covers the TLS handshake and the upgrade together.
+  set_deadline(profile_->options.handshake_timeout);
+  if (profile_->tls == nullptr) return send_request();
+  try {
+    tls_ = std::make_unique<TlsSession>(*profile_->tls, fd_, profile_->server_name);
+  } catch (const std::bad_alloc&) {
+    return fail_attempt("tls: no memory for the connection");
+  }
+  state_ = State::securing;
+  continue_tls_handshake();
+}
+
+void Connection::continue_tls_handshake() {
+  const TlsResult result = tls_->handshake();
+  switch (result.status) {
+    case TlsStatus::done:
+      return send_request();
+    case TlsStatus::want_read:
+      return set_interest(EPOLLIN);
+    case TlsStatus::want_write:
+      return set_interest(EPOLLOUT);
+    case TlsStatus::closed:
+    case TlsStatus::failed:
+      return fail_attempt(tls_->error());
+  }
+}
+
+void Connection::send_request() {
   const ClientProfile& profile = *profile_;
   handshake_ = std::make_unique<Handshake>();
   handshake_->key = ws::generate_client_key();
@@ -127,7 +155,6 @@ void Connection::connected() {
       request, profile.url, handshake_->key, profile.options.subprotocols, profile.options.headers,
       compression.enabled ? ws::deflate_offer(deflate_client_options(compression)) : std::string());
   state_ = State::handshaking;
-  set_deadline(profile.options.handshake_timeout);
   pending_.append(request);
   flush();
 }
@@ -192,6 +219,7 @@ void Connection::on_io(std::uint32_t events) {
     if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) connected();
     return;
   }
+  if (state_ == State::securing) return continue_tls_handshake();  // OpenSSL sees any error
   if ((events & EPOLLERR) != 0) {
     int error = 0;
     socklen_t length = sizeof error;
@@ -201,11 +229,13 @@ void Connection::on_io(std::uint32_t events) {
   if ((events & EPOLLOUT) != 0) {
     flush();
     if (fd_ < 0) return;
+    if (tls_read_wants_write_) events |= EPOLLIN;
   }
   if ((events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) != 0) read_ready();
 }
 
 void Connection::read_ready() {
+  if (tls_) return read_ready_tls();
   auto buffer = loop_.loop.receive_buffer();
   const ssize_t received = ::read(fd_, buffer.data(), buffer.size());
   if (received == 0) return peer_gone(0);
@@ -217,6 +247,39 @@ void Connection::read_ready() {
   process(buffer.first(static_cast<std::size_t>(received)));
   loop_.uncork();
   flush();
+}
+
+void Connection::read_ready_tls() {
+  auto buffer = loop_.loop.receive_buffer();
+  TlsStatus status = TlsStatus::done;
+  std::size_t filled = 0;
+  do {
+    // Records until the buffer is full or OpenSSL keeps nothing epoll cannot see (read ahead):
+    // what is still in the socket wakes epoll again, as on the plain path.
+    filled = 0;
+    while (filled < buffer.size()) {
+      const TlsResult result = tls_->read(buffer.subspan(filled));
+      status = result.status;
+      filled += result.bytes;
+      if (status != TlsStatus::done || !tls_->has_buffered()) break;
+    }
+    if (filled > 0) {
+      loop_.cork(*this);
+      process(buffer.first(filled));
+      loop_.uncork();
+    }
+  } while (fd_ >= 0 && filled == buffer.size() && tls_->has_buffered());
+  if (fd_ >= 0) tls_read_wants_write_ = status == TlsStatus::want_write;
+  flush();  // also after a teardown while processing: it drops the cork
+  if (fd_ < 0) return;
+  if (status == TlsStatus::closed) return peer_gone(0);
+  if (status != TlsStatus::failed) return;
+  if (const int error = tls_->socket_error(); error != 0) return peer_gone(error);
+  // A broken record or an alert is the server's fault: worth a word, unlike a reset socket.
+  if (state_ == State::handshaking) return fail_attempt(tls_->error());
+  if (state_ == State::open && profile_->handlers.on_error)
+    profile_->handlers.on_error(*this, tls_->error());
+  if (fd_ >= 0) peer_gone(EPROTO);
 }
 
 void Connection::process(std::span<std::uint8_t> data) {
@@ -397,9 +460,8 @@ void Connection::send_close(std::uint16_t code, std::string_view reason) {
 int Connection::send_cork(std::string& cork) {
   // The cork holds this connection's bytes alone, and nothing was pending before them (output()
   // queues everything behind an existing backlog), so what the kernel leaves goes to pending_.
-  const ssize_t written = ::send(fd_, cork.data(), cork.size(), MSG_NOSIGNAL);
-  const int error = written < 0 && errno != EAGAIN && errno != EINTR ? errno : 0;
-  const std::size_t taken = written > 0 ? static_cast<std::size_t>(written) : 0;
+  std::size_t taken = 0;
+  const int error = transmit(cork.data(), cork.size(), taken);
   if (taken < cork.size()) pending_.append(cork, taken, std::string::npos);
   cork.clear();
   if (cork.capacity() > 2 * net::EventLoop::kReceiveBufferSize) {
@@ -407,6 +469,27 @@ int Connection::send_cork(std::string& cork) {
     cork.reserve(net::EventLoop::kReceiveBufferSize);
   }
   return error;
+}
+
+int Connection::transmit(const char* data, std::size_t size, std::size_t& taken) {
+  // Returns the errno of a failed write (EPROTO for a TLS error), else 0; `taken` went out.
+  if (tls_ == nullptr) {
+    const ssize_t written = ::send(fd_, data, size, MSG_NOSIGNAL);
+    taken = written > 0 ? static_cast<std::size_t>(written) : 0;
+    return written < 0 && errno != EAGAIN && errno != EINTR ? errno : 0;
+  }
+  // A record OpenSSL could not finish stays in its buffer and counts as not taken: the next call
+  // starts with the same bytes (send_cork and flush keep them at the head of pending_).
+  const TlsResult result = tls_->write(data, size);
+  taken = result.bytes;
+  switch (result.status) {
+    case TlsStatus::failed:
+      return tls_->socket_error() != 0 ? tls_->socket_error() : EPROTO;
+    case TlsStatus::closed:
+      return EPIPE;
+    default:
+      return 0;
+  }
 }
 
 void Connection::flush() {
@@ -423,10 +506,9 @@ void Connection::flush() {
   if (own_cork) {
     error = send_cork(cork);
   } else if (buffered_amount() > 0) {
-    const ssize_t written =
-        ::send(fd_, pending_.data() + pending_offset_, buffered_amount(), MSG_NOSIGNAL);
-    if (written > 0) pending_offset_ += static_cast<std::size_t>(written);
-    if (written < 0 && errno != EAGAIN && errno != EINTR) error = errno;
+    std::size_t taken = 0;
+    error = transmit(pending_.data() + pending_offset_, buffered_amount(), taken);
+    pending_offset_ += taken;
   }
   if (error != 0) return peer_gone(error);
   const bool was_blocked = write_blocked_;
@@ -441,10 +523,15 @@ void Connection::flush() {
 }
 
 void Connection::update_interest() {
-  if (fd_ < 0 || state_ == State::connecting) return;  // connecting waits for EPOLLOUT only
+  // Connecting waits for EPOLLOUT only; the TLS handshake for what OpenSSL asks.
+  if (fd_ < 0 || state_ == State::connecting || state_ == State::securing) return;
   std::uint32_t interest = EPOLLRDHUP;
   if (buffered_amount() < kReadPauseBytes) interest |= EPOLLIN;
-  if (write_blocked_) interest |= EPOLLOUT;
+  if (write_blocked_ || tls_read_wants_write_) interest |= EPOLLOUT;
+  set_interest(interest);
+}
+
+void Connection::set_interest(std::uint32_t interest) {
   if (interest == interest_) return;
   interest_ = interest;
   loop_.loop.modify(fd_, interest_, this);
@@ -484,6 +571,7 @@ void Connection::close_by_application(std::uint16_t code, std::string_view reaso
       break;
     case State::waiting:
     case State::connecting:
+    case State::securing:
     case State::handshaking:
       finish();  // never opened: give up quietly
       break;
@@ -494,7 +582,7 @@ void Connection::close_by_application(std::uint16_t code, std::string_view reaso
 }
 
 void Connection::peer_gone(int error) {
-  if (state_ == State::connecting || state_ == State::handshaking) {
+  if (state_ == State::connecting || state_ == State::securing || state_ == State::handshaking) {
     return fail_attempt(error == 0 ? std::string("handshake: the server closed the connection")
                                    : std::string("handshake: ") + std::strerror(error));
   }
@@ -529,6 +617,11 @@ void Connection::after_attempt() {
 
 void Connection::close_socket() noexcept {
   net::TimerWheel::cancel(*this);
+  if (tls_) {
+    tls_->shutdown();
+    tls_.reset();
+  }
+  tls_read_wants_write_ = false;
   if (fd_ >= 0) {
     loop_.loop.remove(fd_);
     ::close(fd_);
@@ -574,6 +667,8 @@ void Connection::timer_fired() {
     case State::connecting:
       if (!pending_error_.empty()) return fail_attempt(std::exchange(pending_error_, {}));
       return fail_attempt("connect: timed out");
+    case State::securing:
+      return fail_attempt("tls: handshake timed out");
     case State::handshaking:
       return fail_attempt("handshake: timed out waiting for the server's response");
     case State::closing:

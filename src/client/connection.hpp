@@ -1,5 +1,5 @@
-// One client connection through its attempts: TCP connect, the opening handshake (RFC 6455
-// §4.1), frames, the closing handshake (§7), and waiting to reconnect.
+// One client connection through its attempts: TCP connect, the TLS handshake (wss://), the
+// opening handshake (RFC 6455 §4.1), frames, the closing handshake (§7), and waiting to reconnect.
 //
 // Owned by its LoopState and touched only on that loop's thread. Finishing never frees the object
 // inside a callback: retire() hands it to the loop, which frees it at the end of the iteration.
@@ -8,7 +8,8 @@
 // a timer node, about 300 bytes) plus a shared profile. Bytes are kept only while a message or
 // control frame is incomplete (message_, control_) or the kernel will not take what we send.
 // With permessage-deflate agreed, compression_ adds zlib's windows (include/pylon/client.hpp,
-// CompressionOptions) from the open until the connection ends.
+// CompressionOptions) from the open until the connection ends. Over wss://, tls_ adds OpenSSL's
+// connection state and buffers (include/pylon/client.hpp, TlsOptions) while the socket is open.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,7 @@
 #include "client/compression.hpp"
 #include "client/mask_generator.hpp"
 #include "client/profile.hpp"
+#include "client/tls.hpp"
 #include "http/response_parser.hpp"
 #include "net/event_loop.hpp"
 #include "net/timer_wheel.hpp"
@@ -71,6 +73,7 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   enum class State : std::uint8_t {
     waiting,      // before an attempt: the timer starts the next one
     connecting,   // non-blocking connect in progress (EPOLLOUT armed)
+    securing,     // wss://: TLS handshake in progress (epoll interest is what OpenSSL waits for)
     handshaking,  // request sent, reading the response head
     open,
     closing,  // close sent (and maybe received): waiting for the server's close or EOF
@@ -85,7 +88,10 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
 
   void attempt();
   void connected();
+  void continue_tls_handshake();
+  void send_request();
   void read_ready();
+  void read_ready_tls();
   void process(std::span<std::uint8_t> data);
   void process_handshake(std::span<std::uint8_t> data);
   void process_frames(std::span<std::uint8_t> data);
@@ -97,8 +103,10 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
                          bool rsv1 = false);
   std::string& output();
   int send_cork(std::string& cork);  // returns errno of a failed write, else 0
+  int transmit(const char* data, std::size_t size, std::size_t& taken);
   void send_close(std::uint16_t code, std::string_view reason);
   void update_interest();
+  void set_interest(std::uint32_t interest);
 
   void fail(ws::ProtocolError error);
   void fail(std::uint16_t code, std::string_view reason);
@@ -123,11 +131,13 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   bool close_received_ = false;
   bool failed_ = false;       // we failed the connection: close_code_ is ours
   bool user_closed_ = false;  // close() was called: no reconnect
+  bool tls_read_wants_write_ = false;  // SSL_read must write first (a TLS 1.3 key update)
   std::uint16_t close_code_ = ws::close_code::kAbnormal;
   std::uint32_t interest_ = 0;
   std::uint32_t attempts_ = 0;  // failed attempts since the last open (backoff exponent)
   MaskGenerator masks_;
   std::unique_ptr<Handshake> handshake_;
+  std::unique_ptr<TlsSession> tls_;  // wss://, from the TCP connect until the socket closes
   std::unique_ptr<MessageCompression> compression_;  // only when permessage-deflate was agreed
   ws::FrameParser<Connection> parser_;
   std::string subprotocol_;

@@ -130,6 +130,7 @@ Url parse_url(std::string_view text) {
   if (target.empty() || target.front() == '?') url.target.push_back('/');
   url.target.append(target);
 
+  url.name = std::string(host);
   url.host_header = std::string(authority);
   return url;
 }

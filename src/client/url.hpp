@@ -1,5 +1,4 @@
-// WebSocket URLs (RFC 6455 §3): ws://HOST[:PORT][/PATH][?QUERY], and wss:// parsed for a later
-// TLS transport. Hosts are numeric IPv4, bracketed IPv6 or "localhost": the client does no DNS.
+// WebSocket URLs (RFC 6455 §3): ws://HOST[:PORT][/PATH][?QUERY] and wss://. Hosts are numeric IPv4, bracketed IPv6 or "localhost": the client does no DNS.
 // Pure functions; any thread.
 #pragma once
 
@@ -12,6 +11,7 @@ namespace pylon::client {
 struct Url {
   bool secure = false;      // wss://
   std::string host;         // numeric address to connect to, IPv6 without brackets
+  std::string name;         // the host as the URL names it ("localhost", "::1"): TLS checks this
   std::uint16_t port = 0;   // 80 / 443 when the URL names none
   std::string host_header;  // Host as the URL wrote it: "localhost:9001", "[::1]:9001", "10.0.0.1"
   std::string target;       // request target: path and query, "/" when the URL has no path

@@ -19,8 +19,29 @@ std::string profile_error(std::string_view url, ClientOptions options = {}) {
   return "";
 }
 
-TEST(ClientProfile, WssIsNotSupportedYet) {
-  EXPECT_EQ(profile_error("wss://127.0.0.1/x"), "wss:// is not supported yet");
+TEST(ClientProfile, TlsOptions) {
+  EXPECT_EQ(profile_error("wss://127.0.0.1/", {.tls = {.ca_file = "/nonexistent/ca.pem"}})
+                .rfind("tls: ca_file: cannot load /nonexistent/ca.pem: ", 0),
+            0u);
+  EXPECT_EQ(profile_error("wss://127.0.0.1/", {.tls = {.verify = false, .ca_file = "/x.pem"}}),
+            "tls: ca_file is of no use with verify = false");
+  // TLS options of a ws:// URL are not looked at.
+  EXPECT_EQ(profile_error("ws://127.0.0.1/", {.tls = {.ca_file = "/nonexistent/ca.pem"}}), "");
+}
+
+TEST(ClientProfile, TlsContextSharedPerConfiguration) {
+  const auto a = make_client_profile("wss://localhost:9001/", {});
+  const auto b = make_client_profile("wss://127.0.0.1:9002/", {}, {.tls = {.server_name = "x.test"}});
+  const auto insecure = make_client_profile("wss://[::1]/", {}, {.tls = {.verify = false}});
+  const auto plain = make_client_profile("ws://localhost/", {});
+  ASSERT_NE(a->tls, nullptr);
+  EXPECT_EQ(a->tls, b->tls);  // server_name is per connection, not part of the context
+  EXPECT_NE(a->tls, insecure->tls);
+  EXPECT_EQ(plain->tls, nullptr);
+  EXPECT_EQ(a->server_name, "localhost");
+  EXPECT_EQ(b->server_name, "x.test");
+  EXPECT_EQ(insecure->server_name, "::1");
+  EXPECT_EQ(insecure->url.port, 443);
 }
 
 TEST(ClientProfile, BadUrlHeadersSubprotocolsAndSourceAddress) {

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -165,23 +166,24 @@ class PylonServer {
 
 // tests/unit/client/websockets_peer.py under /usr/bin/python3, on a given port (0: any), with
 // permessage-deflate "none" (declined), "deflate" (websockets' default) or "isolated" (no context
-// takeover either way).
+// takeover either way); with a TLS directory (LocalCa), it serves wss://.
 class PythonPeer {
  public:
-  explicit PythonPeer(std::uint16_t port = 0, std::string compression = "none")
-      : compression_(std::move(compression)) {
+  explicit PythonPeer(std::uint16_t port = 0, std::string compression = "none",
+                      std::string tls_dir = {})
+      : compression_(std::move(compression)), tls_dir_(std::move(tls_dir)) {
     start(port);
   }
   std::uint16_t port() const noexcept { return port_; }
-  std::string url(const std::string& path) const {
-    return "ws://127.0.0.1:" + std::to_string(port_) + path;
+  std::string url(const std::string& path, const std::string& host = "127.0.0.1") const {
+    return (tls_dir_.empty() ? "ws://" : "wss://") + host + ":" + std::to_string(port_) + path;
   }
   bool ready() const noexcept { return port_ != 0; }
   void start(std::uint16_t port) {
-    process_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{"/usr/bin/python3", PYLON_CLIENT_TEST_DIR "/websockets_peer.py",
-                                 std::to_string(port), compression_},
-        true);
+    std::vector<std::string> argv = {"/usr/bin/python3", PYLON_CLIENT_TEST_DIR "/websockets_peer.py",
+                                     std::to_string(port), compression_};
+    if (!tls_dir_.empty()) argv.push_back(tls_dir_);
+    process_ = std::make_unique<Subprocess>(argv, true);
     port_ = 0;
     // The peer prints "listening PORT" once bound.
     if (auto line = process_->read_line(10s); line && line->rfind("listening ", 0) == 0)
@@ -194,8 +196,34 @@ class PythonPeer {
 
  private:
   std::string compression_;
+  std::string tls_dir_;
   std::uint16_t port_ = 0;
   std::unique_ptr<Subprocess> process_;
+};
+
+// deploy/tls/local-ca.sh into a fresh temporary directory: ca.pem, and server.pem + server.key
+// valid for localhost, 127.0.0.1 and ::1. Removed when destroyed.
+class LocalCa {
+ public:
+  LocalCa() {
+    char pattern[] = "/tmp/pylon-client-tls-XXXXXX";
+    if (mkdtemp(pattern) == nullptr) return;
+    directory_ = pattern;
+    const std::string command = "'" PYLON_CLIENT_TEST_DIR "/../../../deploy/tls/local-ca.sh' '" +
+                                directory_ + "' >/dev/null";
+    if (std::system(command.c_str()) != 0) directory_.clear();
+  }
+  ~LocalCa() {
+    if (!directory_.empty()) std::system(("rm -rf '" + directory_ + "'").c_str());
+  }
+  LocalCa(const LocalCa&) = delete;
+  LocalCa& operator=(const LocalCa&) = delete;
+  bool ready() const noexcept { return !directory_.empty(); }
+  const std::string& directory() const noexcept { return directory_; }
+  std::string ca_file() const { return directory_ + "/ca.pem"; }
+
+ private:
+  std::string directory_;
 };
 
 // One connection on 127.0.0.1, served by a script in a thread with blocking sockets: it gets the

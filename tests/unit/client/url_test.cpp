@@ -38,7 +38,15 @@ TEST(Url, Ipv6InBrackets) {
   EXPECT_EQ(url.host, "::1");
   EXPECT_EQ(url.port, 9001);
   EXPECT_EQ(url.host_header, "[::1]:9001");
+  EXPECT_EQ(url.name, "::1");
   EXPECT_EQ(parse_url("ws://[::1]").port, 80);
+}
+
+TEST(Url, NameIsTheHostAsWritten) {
+  const Url url = parse_url("wss://LocalHost:9443/x");
+  EXPECT_EQ(url.host, "127.0.0.1");
+  EXPECT_EQ(url.name, "LocalHost");  // what TLS checks the certificate against
+  EXPECT_EQ(parse_url("ws://10.0.0.1/").name, "10.0.0.1");
 }
 
 TEST(Url, WssIsParsedWithPort443) {
