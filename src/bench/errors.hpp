@@ -1,5 +1,5 @@
 // Errors of a bench run, by kind (docs/bench.md "errors"): what the client reported, sorted into
-// refused, timeout, handshake status, closed by the server with a code, protocol violations of the
+// refused, timeout, TLS failures (wss://), handshake status, closed by the server with a code, protocol violations of the
 // server, and the bench's own checks (dropped sends, mismatched echoes, server error replies).
 //
 // One ErrorCounts per worker thread, touched only there; the coordinator adds them up with
@@ -20,12 +20,15 @@ struct ErrorCounts {
   std::uint64_t dropped_sends = 0;         // a send dropped by the client's backpressure bound
   std::uint64_t mismatched = 0;            // an echo that is not the message sent (or unexpected)
   std::map<int, std::uint64_t> handshake;  // HTTP status of a refused upgrade -> count
+  // wss://: TLS failures by reason ("certificate verify failed: hostname mismatch (...)") -> count
+  std::map<std::string, std::uint64_t> tls;
   std::map<int, std::uint64_t> closed;     // close code sent by the server (1006: dropped) -> count
   std::map<std::string, std::uint64_t> server_errors;  // pub/sub error replies by "code"
   std::map<std::string, std::uint64_t> other;          // anything else, by message
 
   // Sorts a ClientHandlers::on_error message ("connect: Connection refused",
-  // "handshake: HTTP 503 Service Unavailable", "protocol error: ...").
+  // "handshake: HTTP 503 Service Unavailable", "tls: certificate verify failed: ...",
+  // "protocol error: ...").
   void count_client_error(std::string_view message);
   void count_closed(std::uint16_t code) { ++closed[code]; }
   void merge(const ErrorCounts& other);

@@ -137,6 +137,7 @@ function errorsText(e) {
   const parts = [];
   for (const k of ["refused", "timeout", "protocol", "dropped_sends", "mismatched"]) if (e[k]) parts.push(`${k} ${e[k]}`);
   for (const [k, v] of Object.entries(e.handshake)) parts.push(`handshake ${k}: ${v}`);
+  for (const [k, v] of Object.entries(e.tls)) parts.push(`tls ${k}: ${v}`);
   for (const [k, v] of Object.entries(e.closed)) parts.push(`closed ${k}: ${v}`);
   for (const [k, v] of Object.entries(e.server_errors)) parts.push(`server ${k}: ${v}`);
   for (const [k, v] of Object.entries(e.other)) parts.push(`${k}: ${v}`);

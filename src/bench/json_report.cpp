@@ -43,6 +43,8 @@ void options_object(JsonWriter& json, const Options& o) {
   json.integer("size", o.size);
   json.boolean("binary", o.binary);
   json.boolean("compression", o.compression);
+  json.string("ca_file", o.ca_file);
+  json.boolean("insecure", o.insecure);
   json.string("payload", payload_kind_name(o.payload));
   json.number("rate", o.rate);
   json.integer("in_flight", o.in_flight);
@@ -114,6 +116,7 @@ std::string to_json(const BenchResult& r) {
   json.integer("dropped_sends", r.errors.dropped_sends);
   json.integer("mismatched", r.errors.mismatched);
   count_map(json, "handshake", r.errors.handshake);
+  count_map(json, "tls", r.errors.tls);
   count_map(json, "closed", r.errors.closed);
   count_map(json, "server_errors", r.errors.server_errors);
   count_map(json, "other", r.errors.other);

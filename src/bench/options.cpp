@@ -52,6 +52,8 @@ std::string validate(Options& options) {
   if (options.ramp_rate < 0) return "--ramp-rate must not be negative";
   if (options.max_error_rate < 0) return "--max-error-rate must not be negative";
   if (options.in_flight == 0) return "--in-flight must be at least 1";
+  if (options.insecure && !options.ca_file.empty())
+    return "--ca-file is of no use with --insecure (nothing is verified)";
   if (options.scenario == Scenario::fanout) {
     if (options.subscribers == 0) options.subscribers = options.connections;
     if (options.subscribers == 0) return "--subscribers must be at least 1";

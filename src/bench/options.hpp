@@ -37,6 +37,8 @@ struct Options {
   double ramp_rate = 0;       // new connections per second; 0: as fast as the server answers
   bool binary = false;
   bool compression = false;  // offer permessage-deflate (ClientOptions::compression defaults)
+  std::string ca_file;       // wss://: trust these CAs instead of the system store
+  bool insecure = false;     // wss://: no certificate verification (test rigs only)
   PayloadKind payload = PayloadKind::filler;  // what fills the messages (bench/payload.hpp)
   unsigned threads = 0;      // 0: one per core
   std::vector<std::string> source_addresses;  // connection k binds source_addresses[k % size]

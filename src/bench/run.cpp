@@ -103,6 +103,8 @@ class Coordinator {
         client_options.headers = options_.headers;
         client_options.source_address = source;
         client_options.compression.enabled = options_.compression;
+        client_options.tls.ca_file = options_.ca_file;
+        client_options.tls.verify = !options_.insecure;
         client_options.max_message_size = std::max<std::size_t>(16u << 20, options_.size * 2);
         // Room for a full window of messages per connection before sends count as dropped.
         client_options.max_backpressure =

@@ -119,6 +119,7 @@ void print_summary(const BenchResult& r, std::FILE* out) {
   item("mismatched", e.mismatched);
   for (const auto& [status, count] : e.handshake)
     item(("handshake " + std::to_string(status)).c_str(), count);
+  for (const auto& [reason, count] : e.tls) item(("tls " + reason).c_str(), count);
   for (const auto& [code, count] : e.closed)
     item(("closed " + std::to_string(code)).c_str(), count);
   for (const auto& [code, count] : e.server_errors) item(("server " + code).c_str(), count);

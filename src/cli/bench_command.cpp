@@ -23,7 +23,8 @@ std::function<int()> add_bench_command(CLI::App& app) {
   command->add_option("scenario", parsed->scenario, "echo, rate, fanout or connect")
       ->required()
       ->check(CLI::IsMember({"echo", "rate", "fanout", "connect"}));
-  command->add_option("--url", o.urls, "ws:// URL; several spread the connections")->required();
+  command->add_option("--url", o.urls, "ws:// or wss:// URL; several spread the connections")
+      ->required();
   command->add_option("-c,--connections", o.connections, "connections (fanout: subscribers)")
       ->capture_default_str();
   command->add_option("-d,--duration", o.duration, "seconds measured")->capture_default_str();
@@ -36,6 +37,10 @@ std::function<int()> add_bench_command(CLI::App& app) {
                       "new connections per second (default: as fast as the server answers)");
   command->add_flag("--binary", o.binary, "send binary messages (default: text)");
   command->add_flag("--compression", o.compression, "offer permessage-deflate (RFC 7692)");
+  command->add_option("--ca-file", o.ca_file,
+                      "wss://: PEM file of CAs to trust instead of the system store");
+  command->add_flag("--insecure", o.insecure,
+                    "wss://: do not verify the server's certificate (test rigs only)");
   command
       ->add_option("--payload", parsed->payload,
                    "message content: filler (x repeated) or json (records; compresses like real data)")
