@@ -1,6 +1,7 @@
 // Errors of a bench run, by kind (docs/bench.md "errors"): what the client reported, sorted into
-// refused, timeout, TLS failures (wss://), handshake status, closed by the server with a code, protocol violations of the
-// server, and the bench's own checks (dropped sends, mismatched echoes, server error replies).
+// refused, timeout, TLS failures (wss://), handshake status, closed by the server with a code,
+// protocol violations of the server, and the bench's own checks (dropped sends, mismatched echoes,
+// server error replies).
 //
 // One ErrorCounts per worker thread, touched only there; the coordinator adds them up with
 // merge(). Errors are rare: the maps allocate, the message path does not come here.
@@ -22,7 +23,7 @@ struct ErrorCounts {
   std::map<int, std::uint64_t> handshake;  // HTTP status of a refused upgrade -> count
   // wss://: TLS failures by reason ("certificate verify failed: hostname mismatch (...)") -> count
   std::map<std::string, std::uint64_t> tls;
-  std::map<int, std::uint64_t> closed;     // close code sent by the server (1006: dropped) -> count
+  std::map<int, std::uint64_t> closed;  // close code sent by the server (1006: dropped) -> count
   std::map<std::string, std::uint64_t> server_errors;  // pub/sub error replies by "code"
   std::map<std::string, std::uint64_t> other;          // anything else, by message
 

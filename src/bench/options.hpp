@@ -40,7 +40,7 @@ struct Options {
   std::string ca_file;       // wss://: trust these CAs instead of the system store
   bool insecure = false;     // wss://: no certificate verification (test rigs only)
   PayloadKind payload = PayloadKind::filler;  // what fills the messages (bench/payload.hpp)
-  unsigned threads = 0;      // 0: one per core
+  unsigned threads = 0;                       // 0: one per core
   std::vector<std::string> source_addresses;  // connection k binds source_addresses[k % size]
   std::vector<std::pair<std::string, std::string>> headers;
   double max_error_rate = 0;    // exit 1 when errors / operations is above this

@@ -42,8 +42,9 @@ std::function<int()> add_bench_command(CLI::App& app) {
   command->add_flag("--insecure", o.insecure,
                     "wss://: do not verify the server's certificate (test rigs only)");
   command
-      ->add_option("--payload", parsed->payload,
-                   "message content: filler (x repeated) or json (records; compresses like real data)")
+      ->add_option(
+          "--payload", parsed->payload,
+          "message content: filler (x repeated) or json (records; compresses like real data)")
       ->check(CLI::IsMember({"filler", "json"}))
       ->capture_default_str();
   command->add_option("-t,--threads", o.threads, "client threads (default: one per core)");

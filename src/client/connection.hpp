@@ -129,8 +129,8 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   bool write_blocked_ = false;  // the kernel refused bytes: EPOLLOUT is armed
   bool close_sent_ = false;
   bool close_received_ = false;
-  bool failed_ = false;       // we failed the connection: close_code_ is ours
-  bool user_closed_ = false;  // close() was called: no reconnect
+  bool failed_ = false;                // we failed the connection: close_code_ is ours
+  bool user_closed_ = false;           // close() was called: no reconnect
   bool tls_read_wants_write_ = false;  // SSL_read must write first (a TLS 1.3 key update)
   std::uint16_t close_code_ = ws::close_code::kAbnormal;
   std::uint32_t interest_ = 0;

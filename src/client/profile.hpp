@@ -23,7 +23,7 @@ struct ClientProfile {
   sockaddr_storage destination{};
   socklen_t destination_length = 0;
   sockaddr_storage source{};
-  socklen_t source_length = 0;  // 0: let the kernel choose
+  socklen_t source_length = 0;                    // 0: let the kernel choose
   std::shared_ptr<const client::TlsContext> tls;  // wss:// only
   std::string server_name;                        // wss://: SNI and the name verified
 };

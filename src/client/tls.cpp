@@ -6,8 +6,8 @@
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
@@ -32,7 +32,8 @@ int socket_of(BIO* bio) {
 
 int bio_write(BIO* bio, const char* data, int size) {
   BIO_clear_retry_flags(bio);
-  const ssize_t written = ::send(socket_of(bio), data, static_cast<std::size_t>(size), MSG_NOSIGNAL);
+  const ssize_t written =
+      ::send(socket_of(bio), data, static_cast<std::size_t>(size), MSG_NOSIGNAL);
   if (written < 0 && (errno == EAGAIN || errno == EINTR)) BIO_set_retry_write(bio);
   return static_cast<int>(written);
 }

@@ -1,5 +1,5 @@
-// WebSocket URLs (RFC 6455 §3): ws://HOST[:PORT][/PATH][?QUERY] and wss://. Hosts are numeric IPv4, bracketed IPv6 or "localhost": the client does no DNS.
-// Pure functions; any thread.
+// WebSocket URLs (RFC 6455 §3): ws://HOST[:PORT][/PATH][?QUERY] and wss://. Hosts are numeric IPv4,
+// bracketed IPv6 or "localhost": the client does no DNS. Pure functions; any thread.
 #pragma once
 
 #include <cstdint>

@@ -31,7 +31,8 @@ TEST(ClientProfile, TlsOptions) {
 
 TEST(ClientProfile, TlsContextSharedPerConfiguration) {
   const auto a = make_client_profile("wss://localhost:9001/", {});
-  const auto b = make_client_profile("wss://127.0.0.1:9002/", {}, {.tls = {.server_name = "x.test"}});
+  const auto b =
+      make_client_profile("wss://127.0.0.1:9002/", {}, {.tls = {.server_name = "x.test"}});
   const auto insecure = make_client_profile("wss://[::1]/", {}, {.tls = {.verify = false}});
   const auto plain = make_client_profile("ws://localhost/", {});
   ASSERT_NE(a->tls, nullptr);

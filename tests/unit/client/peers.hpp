@@ -16,8 +16,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -180,7 +180,8 @@ class PythonPeer {
   }
   bool ready() const noexcept { return port_ != 0; }
   void start(std::uint16_t port) {
-    std::vector<std::string> argv = {"/usr/bin/python3", PYLON_CLIENT_TEST_DIR "/websockets_peer.py",
+    std::vector<std::string> argv = {"/usr/bin/python3",
+                                     PYLON_CLIENT_TEST_DIR "/websockets_peer.py",
                                      std::to_string(port), compression_};
     if (!tls_dir_.empty()) argv.push_back(tls_dir_);
     process_ = std::make_unique<Subprocess>(argv, true);

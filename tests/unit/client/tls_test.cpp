@@ -168,19 +168,19 @@ TEST_F(OverTls, BackpressureQueuesThenDrops) {
   std::vector<SendStatus> statuses;
   ClientOptions options = trusting_ca();
   options.close_timeout = 0.5;
-  loop.connect(peer_->url("/silent"),
-               recording(outcome,
-                         [&](WebSocketClient& client) {
-                           const std::string chunk(256 * 1024, 'b');
-                           for (int i = 0; i < 800 && (statuses.empty() ||
-                                                       statuses.back() != SendStatus::dropped);
-                                ++i)
-                             statuses.push_back(client.send(chunk, MessageKind::binary));
-                           EXPECT_GT(client.buffered_amount(), 0u);
-                           EXPECT_LE(client.buffered_amount(), (1u << 20) + 256 * 1024 + 64);
-                           client.close();
-                         }),
-               options);
+  loop.connect(
+      peer_->url("/silent"),
+      recording(outcome,
+                [&](WebSocketClient& client) {
+                  const std::string chunk(256 * 1024, 'b');
+                  for (int i = 0;
+                       i < 800 && (statuses.empty() || statuses.back() != SendStatus::dropped); ++i)
+                    statuses.push_back(client.send(chunk, MessageKind::binary));
+                  EXPECT_GT(client.buffered_amount(), 0u);
+                  EXPECT_LE(client.buffered_amount(), (1u << 20) + 256 * 1024 + 64);
+                  client.close();
+                }),
+      options);
   ASSERT_TRUE(test::run_for(loop, 20s));
   ASSERT_GE(statuses.size(), 3u);
   EXPECT_EQ(statuses.front(), SendStatus::sent);
@@ -225,7 +225,8 @@ TEST(DeflateOverTls, CompressedEchoThroughTls) {
   PythonPeer peer(0, "deflate", ca.directory());
   ASSERT_TRUE(peer.ready());
   std::string json;
-  while (json.size() < 100'000) json += R"({"symbol":"SYM7","price":104.37,"seq":)" + std::to_string(json.size()) + "},";
+  while (json.size() < 100'000)
+    json += R"({"symbol":"SYM7","price":104.37,"seq":)" + std::to_string(json.size()) + "},";
   Outcome outcome;
   ClientLoop loop;
   loop.connect(peer.url("/echo", "localhost"),
