@@ -93,7 +93,7 @@ void Connection::on_io(std::uint32_t events) {
 
 void Connection::read_ready() {
   auto buffer = worker_.loop().receive_buffer();
-  const ssize_t received = ::read(fd_, buffer.data(), buffer.size());
+  const ssize_t received = net::read_some(fd_, buffer);
   if (received == 0) {
     peer_gone();
     return;
@@ -582,7 +582,7 @@ void Connection::flush() {
   if (!cork.empty()) {
     // Right after this connection's processing the cork holds its bytes alone, and nothing was
     // pending before them (write_bytes queues everything behind an existing backlog).
-    written = ::send(fd_, cork.data(), cork.size(), MSG_NOSIGNAL);
+    written = net::send_some(fd_, cork.data(), cork.size());
     const std::size_t taken = written > 0 ? static_cast<std::size_t>(written) : 0;
     if (taken < cork.size()) spill().pending.append(cork, taken, std::string::npos);
     cork.clear();
@@ -592,7 +592,7 @@ void Connection::flush() {
     }
   } else if (buffered_amount() > 0) {
     Spill& spill = *spill_;
-    written = ::send(fd_, spill.pending.data() + spill.pending_offset, buffered_amount(), MSG_NOSIGNAL);
+    written = net::send_some(fd_, spill.pending.data() + spill.pending_offset, buffered_amount());
     if (written > 0) spill.pending_offset += static_cast<std::size_t>(written);
   }
   if (written < 0 && errno != EAGAIN && errno != EINTR) return peer_gone();
@@ -907,7 +907,7 @@ std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> 
         const std::string& frame = frame_for(*run[index + i]);
         iov[i] = {const_cast<char*>(frame.data()), frame.size()};
       }
-      const ssize_t written = ::writev(fd_, iov, static_cast<int>(count));
+      const ssize_t written = net::send_vector(fd_, iov, count);
       if (written < 0 && errno != EAGAIN && errno != EINTR) {
         peer_gone();
         return run.size();
@@ -970,7 +970,7 @@ std::size_t Connection::write_own_frames(std::span<const pubsub::MessageRef> run
   }
   std::size_t taken = 0;
   if (buffered_amount() == 0) {
-    const ssize_t written = ::send(fd_, frames.data(), frames.size(), MSG_NOSIGNAL);
+    const ssize_t written = net::send_some(fd_, frames.data(), frames.size());
     if (written < 0 && errno != EAGAIN && errno != EINTR) {
       peer_gone();
       return run.size();

@@ -1,9 +1,15 @@
 #include "net/socket.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
+#include <cerrno>
+#include <cstdint>
 #include <stdexcept>
+#include <string_view>
 
 namespace pylon::net {
 namespace {
@@ -29,6 +35,41 @@ TEST(ListenOn, TwoListenersShareOnePortWithReusePort) {
   EXPECT_EQ(local_port(second), port);
   ::close(first);
   ::close(second);
+}
+
+// The loops' bare system calls keep the wrappers' contract: bytes, or -1 with errno.
+TEST(SocketIo, ReadSomeSendSomeAndSendVectorMoveBytes) {
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair), 0);
+  std::array<std::uint8_t, 64> buffer{};
+  EXPECT_EQ(read_some(pair[0], buffer), -1);
+  EXPECT_EQ(errno, EAGAIN);
+  EXPECT_EQ(send_some(pair[1], "ab", 2), 2);
+  const std::string_view parts[] = {"cd", "", "efg"};
+  iovec iov[3];
+  for (int i = 0; i < 3; ++i) iov[i] = {const_cast<char*>(parts[i].data()), parts[i].size()};
+  EXPECT_EQ(send_vector(pair[1], iov, 3), 5);
+  ASSERT_EQ(read_some(pair[0], buffer), 7);
+  EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(buffer.data()), 7), "abcdefg");
+  ::close(pair[1]);
+  EXPECT_EQ(read_some(pair[0], buffer), 0);  // EOF
+  ::close(pair[0]);
+}
+
+// A send to a peer that is gone must fail with EPIPE: with SIGPIPE at its default action a
+// missing MSG_NOSIGNAL would kill this test process.
+TEST(SocketIo, SendingToAClosedPeerIsEpipeNotSigpipe) {
+  const auto previous = ::signal(SIGPIPE, SIG_DFL);
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair), 0);
+  ::close(pair[0]);
+  EXPECT_EQ(send_some(pair[1], "x", 1), -1);
+  EXPECT_EQ(errno, EPIPE);
+  const iovec part{const_cast<char*>("y"), 1};
+  EXPECT_EQ(send_vector(pair[1], &part, 1), -1);
+  EXPECT_EQ(errno, EPIPE);
+  ::close(pair[1]);
+  ::signal(SIGPIPE, previous);
 }
 
 }  // namespace
