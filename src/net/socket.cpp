@@ -100,8 +100,13 @@ std::string PeerAddress::host() const {
 }
 
 std::string PeerAddress::to_string() const {
-  if (family == AF_INET6) return "[" + host() + "]:" + std::to_string(port);
-  return host() + ":" + std::to_string(port);
+  std::string text;
+  if (family == AF_INET6) text += '[';
+  text += host();
+  if (family == AF_INET6) text += ']';
+  text += ':';
+  text += std::to_string(port);
+  return text;
 }
 
 std::uint64_t raise_open_file_limit() noexcept {
