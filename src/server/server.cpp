@@ -77,21 +77,36 @@ PublishResult Server::publish(std::string_view topic, ws::Opcode opcode,
     return {.accepted = true, .subscribers = deliver_local(topic, opcode, payload_parts)};
   // All or nothing: while the other instances cannot be reached, nobody gets it.
   if (!engine->available()) return {.accepted = false};
-  const std::size_t subscribers = deliver_local(topic, opcode, payload_parts);
-  std::string payload;
-  for (const std::string_view part : payload_parts) payload += part;
-  // Posted in publish order from each thread, so one publisher's messages stay in order.
-  workers_[0]->loop().post([this, topic = std::string(topic), opcode, payload = std::move(payload)] {
-    engine->publish(topic, opcode, payload);
-  });
+  pubsub::MessageRef message = pubsub::make_message(topic, opcode, payload_parts);
+  const std::size_t subscribers = deliver_local(message, topics->lookup(topic));
+  bool first_of_batch = false;
+  {
+    std::lock_guard lock(engine_outbox_mutex_);
+    first_of_batch = engine_outbox_.empty();
+    engine_outbox_.push_back(std::move(message));
+  }
+  if (first_of_batch) workers_[0]->loop().post([this] { send_engine_outbox(); });
   return {.accepted = true, .subscribers = subscribers};
+}
+
+void Server::send_engine_outbox() {
+  {
+    std::lock_guard lock(engine_outbox_mutex_);
+    engine_sending_.swap(engine_outbox_);
+  }
+  for (const pubsub::MessageRef& message : engine_sending_)
+    engine->publish(message->topic, message->opcode, message->payload());
+  engine_sending_.clear();  // keeps its capacity for the next batch
 }
 
 std::size_t Server::deliver_local(std::string_view topic, ws::Opcode opcode,
                                   std::span<const std::string_view> payload_parts) {
   const pubsub::TopicRegistry::Lookup lookup = topics->lookup(topic);
   if (lookup.subscribers == 0) return 0;
-  const pubsub::MessageRef message = pubsub::make_message(topic, opcode, payload_parts);
+  return deliver_local(pubsub::make_message(topic, opcode, payload_parts), lookup);
+}
+
+std::size_t Server::deliver_local(const pubsub::MessageRef& message, const pubsub::TopicRegistry::Lookup& lookup) {
   for (unsigned index = 0; index < workers_.size(); ++index)
     if ((lookup.workers >> index) & 1) workers_[index]->enqueue(message);
   return lookup.subscribers;

@@ -8,11 +8,13 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "net/cidr.hpp"
 #include "pubsub/cluster_engine.hpp"
+#include "pubsub/message.hpp"
 #include "pubsub/topic_registry.hpp"
 #include "pylon/app.hpp"
 #include "pylon/metrics.hpp"
@@ -74,7 +76,16 @@ class Server {
   void start_engine();
   // Fans out on this instance only: local publishes and messages from other instances.
   std::size_t deliver_local(std::string_view topic, ws::Opcode opcode, std::span<const std::string_view> payload_parts);
+  // Hands the message to every worker with subscribers of its topic; returns how many there are.
+  std::size_t deliver_local(const pubsub::MessageRef& message, const pubsub::TopicRegistry::Lookup& lookup);
+  void send_engine_outbox();  // worker 0's loop
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Publishes on their way to the engine, which lives on worker 0's loop: producers append (the
+  // encoded message, shared with the local delivery) and the first of a batch wakes the loop, so
+  // a publish costs no allocation of its own on the way and keeps its order per producer.
+  std::mutex engine_outbox_mutex_;
+  std::vector<pubsub::MessageRef> engine_outbox_;
+  std::vector<pubsub::MessageRef> engine_sending_;  // worker 0's loop only
 };
 
 }  // namespace pylon::detail
