@@ -124,7 +124,7 @@ struct ClientOptions {
   // a server that stopped reading), which TCP alone reports only after minutes or never. While
   // open, when nothing has come from the server for ping_interval seconds the client sends a
   // ping (payload kHeartbeatPing); when nothing at all arrives within pong_timeout after it, the
-  // connection fails: on_error "heartbeat: no pong within 5 s", then on_close with 1006, then a
+  // connection fails: on_error "heartbeat: no pong within 10 s", then on_close with 1006, then a
   // reconnect when enabled. Any bytes from the server count as a sign of life, so a busy
   // connection sends no pings; so do bytes of ours the kernel could send again after a full send
   // buffer (the server acknowledged them). Detection takes at most ping_interval + pong_timeout

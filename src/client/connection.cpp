@@ -704,7 +704,8 @@ void Connection::timer_fired() {
 void Connection::heartbeat() {
   const ClientOptions& options = profile_->options;
   if (ping_sent_ms_ != 0) {
-    // This is the pong deadline. Reads after the ping carry a later (or the same) loop time.
+    // This is the pong deadline. A read before the ping is at least ping_interval older than
+    // it; a read after it carries a later (or the same) loop time.
     if (last_heard_ms_ < ping_sent_ms_) return heartbeat_failed();
     ping_sent_ms_ = 0;  // answered, by its pong or by anything else from the server
   }
