@@ -66,6 +66,11 @@ std::shared_ptr<const ClientProfile> make_client_profile(std::string_view url,
   }
   if (options.connect_timeout <= 0 || options.handshake_timeout <= 0 || options.close_timeout <= 0)
     throw std::invalid_argument("timeouts must be positive");
+  // Below the timer wheel's 100 ms tick a heartbeat cannot be kept (nor is one useful).
+  if (!(options.ping_interval == 0 || options.ping_interval >= 0.1))
+    throw std::invalid_argument("ping_interval: must be 0 (off) or at least 0.1 seconds");
+  if (!(options.pong_timeout >= 0.1))
+    throw std::invalid_argument("pong_timeout: must be at least 0.1 seconds");
   if (profile->url.secure) {
     if (!options.tls.verify && !options.tls.ca_file.empty())
       throw std::invalid_argument("tls: ca_file is of no use with verify = false");

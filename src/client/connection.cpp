@@ -1,5 +1,6 @@
 #include "client/connection.hpp"
 
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
@@ -199,7 +200,12 @@ void Connection::process_handshake(std::span<std::uint8_t> data) {
   handshake_.reset();
   state_ = State::open;
   attempts_ = 0;
-  net::TimerWheel::cancel(*this);
+  last_heard_ms_ = loop_.loop.now_ms();
+  ping_sent_ms_ = 0;
+  if (profile_->options.ping_interval > 0)
+    loop_.loop.timers().schedule(*this, last_heard_ms_ + to_ms(profile_->options.ping_interval));
+  else
+    net::TimerWheel::cancel(*this);
   update_interest();
   if (profile_->handlers.on_open) profile_->handlers.on_open(*this);
   if (!leftover.empty() && (state_ == State::open || state_ == State::closing))
@@ -227,6 +233,10 @@ void Connection::on_io(std::uint32_t events) {
     return peer_gone(error);
   }
   if ((events & EPOLLOUT) != 0) {
+    // Room again in a full send buffer: the server acknowledged our bytes. For the heartbeat
+    // that is a sign of life like a read: a ping queued behind a large upload may take longer
+    // than pong_timeout to reach a server that is alive and reading.
+    if (write_blocked_) last_heard_ms_ = loop_.loop.now_ms();
     flush();
     if (fd_ < 0) return;
     if (tls_read_wants_write_) events |= EPOLLIN;
@@ -285,8 +295,10 @@ void Connection::read_ready_tls() {
 void Connection::process(std::span<std::uint8_t> data) {
   if (state_ == State::handshaking)
     process_handshake(data);
-  else if (state_ == State::open || state_ == State::closing)
+  else if (state_ == State::open || state_ == State::closing) {
+    last_heard_ms_ = loop_.loop.now_ms();  // any bytes, even part of a frame, prove the server
     process_frames(data);
+  }
 }
 
 void Connection::process_frames(std::span<std::uint8_t> data) {
@@ -357,7 +369,16 @@ void Connection::handle_control(ws::Opcode opcode, std::span<const std::uint8_t>
       if (handlers.on_ping) handlers.on_ping(*this, as_text(payload));
       break;
     case ws::Opcode::pong:
-      if (state_ == State::open && handlers.on_pong) handlers.on_pong(*this, as_text(payload));
+      if (state_ != State::open) return;
+      // The heartbeat's answer: the next ping is due after ping_interval of silence from now,
+      // not at the pong deadline the timer holds. Any other pong (RFC 6455 §5.5.3 allows
+      // unsolicited ones) is only traffic, which heartbeat() counts when the deadline comes.
+      if (ping_sent_ms_ != 0 && as_text(payload) == kHeartbeatPing) {
+        ping_sent_ms_ = 0;
+        loop_.loop.timers().schedule(*this,
+                                     last_heard_ms_ + to_ms(profile_->options.ping_interval));
+      }
+      if (handlers.on_pong) handlers.on_pong(*this, as_text(payload));
       break;
     case ws::Opcode::close: {
       if (close_received_ || (state_ != State::open && state_ != State::closing)) return;
@@ -648,7 +669,7 @@ void Connection::abandon() noexcept {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Timers: connect, handshake and close timeouts, reconnect delays
+// Timers: connect, handshake and close timeouts, reconnect delays, the heartbeat
 
 void Connection::set_deadline(double seconds) {
   // The clock itself rather than the loop's per-iteration reading: connect() may run long after
@@ -674,9 +695,39 @@ void Connection::timer_fired() {
     case State::closing:
       return teardown();  // the server never answered our close or never closed TCP
     case State::open:
+      return heartbeat();  // the only timer of an open connection
     case State::done:
       return;
   }
+}
+
+void Connection::heartbeat() {
+  const ClientOptions& options = profile_->options;
+  if (ping_sent_ms_ != 0) {
+    // This is the pong deadline. A read before the ping is at least ping_interval older than
+    // it; a read after it carries a later (or the same) loop time.
+    if (last_heard_ms_ < ping_sent_ms_) return heartbeat_failed();
+    ping_sent_ms_ = 0;  // answered, by its pong or by anything else from the server
+  }
+  const std::uint64_t now = loop_.loop.now_ms();
+  const std::uint64_t ping_at = last_heard_ms_ + to_ms(options.ping_interval);
+  if (now < ping_at) return loop_.loop.timers().schedule(*this, ping_at);
+  // Written like any other frame: behind a backlog, it still goes out in order.
+  write_frame(ws::Opcode::ping, as_bytes(kHeartbeatPing));
+  ping_sent_ms_ = now;
+  loop_.loop.timers().schedule(*this, now + to_ms(options.pong_timeout));
+}
+
+void Connection::heartbeat_failed() {
+  // RFC 6455 §7.1.7: _Fail the WebSocket Connection_, without a close frame: a server that has
+  // not answered for pong_timeout would not read it, and waiting close_timeout for its answer
+  // would only delay the reconnect. The server sees the FIN, if it is still there.
+  const std::string reason =
+      fmt::format("heartbeat: no pong within {:g} s", profile_->options.pong_timeout);
+  spdlog::debug("client {}: {}", profile_->url.host_header, reason);
+  if (profile_->handlers.on_error) profile_->handlers.on_error(*this, reason);
+  // on_error may have called close() (state closing): the server is still gone, end now.
+  if (state_ == State::open || state_ == State::closing) teardown();
 }
 
 // ---------------------------------------------------------------------------------------------

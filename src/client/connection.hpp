@@ -121,6 +121,8 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   static void on_timer(net::TimerNode& node);
   void timer_fired();
   void set_deadline(double seconds);
+  void heartbeat();
+  void heartbeat_failed();
 
   LoopState& loop_;
   std::shared_ptr<const ClientProfile> profile_;
@@ -135,6 +137,10 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   std::uint16_t close_code_ = ws::close_code::kAbnormal;
   std::uint32_t interest_ = 0;
   std::uint32_t attempts_ = 0;  // failed attempts since the last open (backoff exponent)
+  // Heartbeat (ClientOptions::ping_interval), in the loop's milliseconds. Reads only store the
+  // time; the timer looks at it when it fires, so traffic never moves the timer.
+  std::uint64_t last_heard_ms_ = 0;  // the last sign of life from the server
+  std::uint64_t ping_sent_ms_ = 0;   // our heartbeat ping awaiting a sign of life; 0: none
   MaskGenerator masks_;
   std::unique_ptr<Handshake> handshake_;
   std::unique_ptr<TlsSession> tls_;  // wss://, from the TCP connect until the socket closes

@@ -60,6 +60,18 @@ TEST(ClientProfile, BadUrlHeadersSubprotocolsAndSourceAddress) {
   EXPECT_EQ(profile_error("ws://127.0.0.1/", {.connect_timeout = 0}), "timeouts must be positive");
 }
 
+TEST(ClientProfile, HeartbeatOptions) {
+  const std::string url = "ws://127.0.0.1/";
+  EXPECT_EQ(profile_error(url, {.ping_interval = 0}), "");
+  EXPECT_EQ(profile_error(url, {.ping_interval = 0.1}), "");
+  EXPECT_EQ(profile_error(url, {.ping_interval = 0.05}),
+            "ping_interval: must be 0 (off) or at least 0.1 seconds");
+  EXPECT_EQ(profile_error(url, {.ping_interval = -1}),
+            "ping_interval: must be 0 (off) or at least 0.1 seconds");
+  EXPECT_EQ(profile_error(url, {.ping_interval = 20, .pong_timeout = 0}),
+            "pong_timeout: must be at least 0.1 seconds");
+}
+
 TEST(ClientProfile, Resolved) {
   const auto profile = make_client_profile("ws://[::1]:9001/x", {}, {.source_address = "::1"});
   EXPECT_EQ(profile->destination.ss_family, AF_INET6);

@@ -888,5 +888,169 @@ TEST(DeflateAgainstScripted, Rsv1WithoutTheExtensionFailsWith1002) {
   EXPECT_EQ(client_close_code(client_bytes), 1002);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Heartbeat (ClientOptions::ping_interval)
+
+using Clock = std::chrono::steady_clock;
+
+TEST_F(AgainstPylon, HeartbeatPingsOnlyWhileIdle) {
+  // Idle: a ping after each ping_interval of silence, each answered. Then a message every 50 ms
+  // for four intervals, each echoed: the echoes prove the server alive and no ping goes out.
+  ClientLoop loop;
+  Events events;
+  WebSocketClient* client = nullptr;
+  int pongs = 0;
+  int sent = 0;
+  Clock::time_point opened;
+  Clock::time_point third_pong;
+  ClientTimer sender(loop, [&] {
+    if (sent == 24) return client->close();
+    client->send("busy");
+    ++sent;
+    sender.arm_at(ClientTimer::monotonic_ns() + 50'000'000);
+  });
+  ClientHandlers handlers = recording(
+      events,
+      [&](WebSocketClient& opened_client) {
+        client = &opened_client;
+        opened = Clock::now();
+      },
+      nullptr);
+  handlers.on_pong = [&](WebSocketClient&, std::string_view payload) {
+    EXPECT_EQ(payload, kHeartbeatPing);
+    if (++pongs == 3) {
+      third_pong = Clock::now();
+      sender.arm_at(ClientTimer::monotonic_ns());  // the busy phase starts now
+    }
+  };
+  loop.connect(server_->url("/ws/echo"), std::move(handlers),
+               {.ping_interval = 0.3, .pong_timeout = 1});
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_TRUE(events.errors.empty());
+  EXPECT_EQ(events.close_code, 1000);
+  EXPECT_EQ(sent, 24);
+  EXPECT_EQ(events.messages.size(), 24u);
+  EXPECT_EQ(pongs, 3) << "pings went out while the server was talking";
+  // Three intervals of silence at least (less 10 ms for the loop clock's truncation), at most a
+  // timer tick late each: an answered ping moves the next one to an interval after its pong,
+  // not to its pong deadline (pong_timeout is longer than ping_interval here).
+  EXPECT_GE(third_pong - opened, 890ms);
+  EXPECT_LE(third_pong - opened, 1600ms);
+}
+
+TEST_F(AgainstPython, HeartbeatDetectsAServerThatStoppedAnswering) {
+  ClientLoop loop;
+  Events events;
+  Clock::time_point paused;
+  Clock::time_point failed;
+  ClientHandlers handlers = recording(
+      events,
+      [&](WebSocketClient&) {
+        peer_.pause();
+        paused = Clock::now();
+      },
+      nullptr);
+  auto record_error = handlers.on_error;
+  handlers.on_error = [&, record_error](WebSocketClient& client, std::string_view error) {
+    failed = Clock::now();
+    EXPECT_TRUE(client.is_open());  // on_close follows
+    record_error(client, error);
+  };
+  loop.connect(peer_.url("/echo"), std::move(handlers),
+               {.ping_interval = 0.5, .pong_timeout = 0.5});
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.errors, std::vector<std::string>{"heartbeat: no pong within 0.5 s"});
+  EXPECT_EQ(events.log, (std::vector<std::string>{"open", "error", "close 1006"}));
+  // ping_interval + pong_timeout after the last byte from the server (the 101), plus at most two
+  // timer ticks and some scheduling slack.
+  EXPECT_GE(failed - paused, 990ms);
+  EXPECT_LE(failed - paused, 1500ms);
+}
+
+TEST_F(AgainstPython, HeartbeatReconnectsOnceTheServerAnswersAgain) {
+  ClientLoop loop;
+  Events events;
+  ClientHandlers handlers = recording(
+      events,
+      [&](WebSocketClient& client) {
+        if (events.opens == 1)
+          peer_.pause();
+        else
+          client.send("back");
+      },
+      [](WebSocketClient& client, std::string_view) { client.close(); });
+  auto record_error = handlers.on_error;
+  handlers.on_error = [&, record_error](WebSocketClient& client, std::string_view error) {
+    record_error(client, error);
+    // The stopped server's kernel accepted the reconnect, but nobody answered the handshake:
+    // wake the server for the next attempt.
+    if (error.starts_with("handshake: ")) peer_.resume();
+  };
+  loop.connect(peer_.url("/echo"), std::move(handlers),
+               {.handshake_timeout = 0.5,
+                .ping_interval = 0.3,
+                .pong_timeout = 0.3,
+                .reconnect = {.enabled = true, .initial_delay = 0.05, .max_delay = 0.2}});
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(events.log, (std::vector<std::string>{"open", "error", "close 1006", "error", "open",
+                                                  "close 1000"}));
+  ASSERT_EQ(events.errors.size(), 2u);
+  EXPECT_EQ(events.errors[0], "heartbeat: no pong within 0.3 s");
+  EXPECT_EQ(events.errors[1], "handshake: timed out waiting for the server's response");
+  EXPECT_EQ(events.messages, std::vector<std::string>{"back"});
+}
+
+// What a scripted server received from a client that stayed idle and sent no message.
+std::string idle_client_bytes(ClientOptions options, Events& events) {
+  std::string client_bytes;
+  ScriptedServer server([&](int fd, const std::string& request) {
+    ScriptedServer::send_all(fd, accept_response(request));
+    client_bytes = ScriptedServer::read_until_eof(fd);
+  });
+  ClientLoop loop;
+  WebSocketClient* client = nullptr;
+  // Without a heartbeat nothing would end the connection: close it after 1 s (three and a
+  // half of the intervals the other tests ping at).
+  ClientTimer closer(loop, [&] { client->close(); });
+  options.close_timeout = 0.2;  // the script never answers our close
+  loop.connect(server.url(),
+               recording(
+                   events,
+                   [&](WebSocketClient& opened) {
+                     client = &opened;
+                     closer.arm_at(ClientTimer::monotonic_ns() + 1'000'000'000);
+                   },
+                   nullptr),
+               options);
+  EXPECT_TRUE(test::run_for(loop));
+  server.wait();
+  return client_bytes;
+}
+
+TEST(AgainstScripted, HeartbeatIsOffByDefault) {
+  Events events;
+  EXPECT_EQ(ClientOptions{}.ping_interval, 0);
+  const std::string bytes = idle_client_bytes({}, events);
+  // Our close frame (2 + 4 + 2 bytes) and nothing else: no ping in a second of silence.
+  EXPECT_EQ(bytes.size(), 8u);
+  EXPECT_EQ(client_close_code(bytes), 1000);
+  EXPECT_TRUE(events.errors.empty());
+}
+
+TEST(AgainstScripted, HeartbeatPingOnTheWireAndNoCloseFrameAfterIt) {
+  Events events;
+  const std::string bytes = idle_client_bytes({.ping_interval = 0.3, .pong_timeout = 0.2}, events);
+  // One masked ping carrying kHeartbeatPing, then only the FIN: a server that does not answer
+  // gets no close frame.
+  ASSERT_EQ(bytes.size(), 2 + 4 + kHeartbeatPing.size());
+  EXPECT_EQ(static_cast<std::uint8_t>(bytes[0]), 0x89);
+  EXPECT_EQ(static_cast<std::uint8_t>(bytes[1]), 0x80 | kHeartbeatPing.size());
+  std::string payload = bytes.substr(6);
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] ^= bytes[2 + i % 4];
+  EXPECT_EQ(payload, kHeartbeatPing);
+  EXPECT_EQ(events.errors, std::vector<std::string>{"heartbeat: no pong within 0.2 s"});
+  EXPECT_EQ(events.close_code, 1006);
+}
+
 }  // namespace
 }  // namespace pylon

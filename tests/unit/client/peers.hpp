@@ -191,6 +191,11 @@ class PythonPeer {
       port_ = static_cast<std::uint16_t>(std::stoi(line->substr(10)));
   }
   void kill() { process_->kill_and_wait(); }
+  // SIGSTOP: a half-open server. Its sockets stay open and the kernel keeps accepting and
+  // acknowledging bytes, but nothing answers (as with a frozen host or a proxy that stopped
+  // forwarding): the client sees no FIN and no error. resume() (SIGCONT) brings it back.
+  void pause() { ::kill(process_->pid(), SIGSTOP); }
+  void resume() { ::kill(process_->pid(), SIGCONT); }
   std::optional<std::string> read_line(std::chrono::milliseconds timeout = 5s) {
     return process_->read_line(timeout);
   }
