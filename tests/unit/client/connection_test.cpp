@@ -23,56 +23,8 @@ using namespace std::chrono_literals;
 using test::PylonServer;
 using test::PythonPeer;
 using test::ScriptedServer;
-
-// What a client saw, in order.
-struct Events {
-  std::vector<std::string> log;
-  std::vector<std::string> messages;
-  std::vector<MessageKind> kinds;
-  int opens = 0;
-  std::uint16_t close_code = 0;
-  std::string close_reason;
-  std::vector<std::string> errors;
-  std::string pong;
-};
-
-// Handlers that record into `events`; `on_open` / `on_message` add the test's behaviour.
-ClientHandlers recording(Events& events, std::function<void(WebSocketClient&)> on_open,
-                         std::function<void(WebSocketClient&, std::string_view)> on_message) {
-  return {
-      .on_open =
-          [&events, on_open](WebSocketClient& client) {
-            ++events.opens;
-            events.log.push_back("open");
-            if (on_open) on_open(client);
-          },
-      .on_message =
-          [&events, on_message](WebSocketClient& client, std::string_view message,
-                                MessageKind kind) {
-            events.messages.emplace_back(message);
-            events.kinds.push_back(kind);
-            if (on_message) on_message(client, message);
-          },
-      .on_ping =
-          [&events](WebSocketClient&, std::string_view payload) {
-            events.log.push_back("ping " + std::string(payload));
-          },
-      .on_pong = [&events](WebSocketClient&, std::string_view payload) { events.pong = payload; },
-      .on_close =
-          [&events](WebSocketClient& client, std::uint16_t code, std::string_view reason) {
-            events.close_code = code;
-            events.close_reason = reason;
-            events.log.push_back("close " + std::to_string(code));
-            if (!client.reconnecting()) client.loop().stop();
-          },
-      .on_error =
-          [&events](WebSocketClient& client, std::string_view error) {
-            events.errors.emplace_back(error);
-            events.log.push_back("error");
-            if (!client.is_open() && !client.reconnecting()) client.loop().stop();
-          },
-  };
-}
+using test::Events;
+using test::recording;
 
 // ---------------------------------------------------------------------------------------------
 // Against pylon itself

@@ -327,4 +327,58 @@ inline bool run_for(ClientLoop& loop, std::chrono::milliseconds timeout = 10s) {
   return !timed_out;
 }
 
+// What a client saw, in order.
+struct Events {
+  std::vector<std::string> log;
+  std::vector<std::string> messages;
+  std::vector<MessageKind> kinds;
+  int opens = 0;
+  std::uint16_t close_code = 0;  // the last close
+  std::string close_reason;
+  std::vector<std::uint16_t> closes;  // every close, across reconnects
+  std::vector<std::string> errors;
+  std::string pong;
+  bool compressed = false;  // permessage-deflate agreed at the last open
+};
+
+// Handlers that record into `events`; `on_open` / `on_message` add the test's behaviour.
+inline ClientHandlers recording(Events& events, std::function<void(WebSocketClient&)> on_open = {},
+                                std::function<void(WebSocketClient&, std::string_view)> on_message = {}) {
+  return {
+      .on_open =
+          [&events, on_open](WebSocketClient& client) {
+            ++events.opens;
+            events.compressed = client.compressed();
+            events.log.push_back("open");
+            if (on_open) on_open(client);
+          },
+      .on_message =
+          [&events, on_message](WebSocketClient& client, std::string_view message,
+                                MessageKind kind) {
+            events.messages.emplace_back(message);
+            events.kinds.push_back(kind);
+            if (on_message) on_message(client, message);
+          },
+      .on_ping =
+          [&events](WebSocketClient&, std::string_view payload) {
+            events.log.push_back("ping " + std::string(payload));
+          },
+      .on_pong = [&events](WebSocketClient&, std::string_view payload) { events.pong = payload; },
+      .on_close =
+          [&events](WebSocketClient& client, std::uint16_t code, std::string_view reason) {
+            events.close_code = code;
+            events.close_reason = reason;
+            events.closes.push_back(code);
+            events.log.push_back("close " + std::to_string(code));
+            if (!client.reconnecting()) client.loop().stop();
+          },
+      .on_error =
+          [&events](WebSocketClient& client, std::string_view error) {
+            events.errors.emplace_back(error);
+            events.log.push_back("error");
+            if (!client.is_open() && !client.reconnecting()) client.loop().stop();
+          },
+  };
+}
+
 }  // namespace pylon::test

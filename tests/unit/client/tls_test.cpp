@@ -21,43 +21,8 @@ using namespace std::chrono_literals;
 using test::LocalCa;
 using test::PylonServer;
 using test::PythonPeer;
-
-struct Outcome {
-  std::vector<std::string> messages;
-  std::vector<std::string> errors;
-  std::vector<std::uint16_t> closes;
-  int opens = 0;
-  bool compressed = false;
-};
-
-// Records everything; stops the loop when the client is done. `on_open` and `on_message` add the
-// test's behaviour.
-ClientHandlers recording(Outcome& outcome, std::function<void(WebSocketClient&)> on_open = {},
-                         std::function<void(WebSocketClient&, std::string_view)> on_message = {}) {
-  return {
-      .on_open =
-          [&outcome, on_open](WebSocketClient& client) {
-            ++outcome.opens;
-            outcome.compressed = client.compressed();
-            if (on_open) on_open(client);
-          },
-      .on_message =
-          [&outcome, on_message](WebSocketClient& client, std::string_view message, MessageKind) {
-            outcome.messages.emplace_back(message);
-            if (on_message) on_message(client, message);
-          },
-      .on_close =
-          [&outcome](WebSocketClient& client, std::uint16_t code, std::string_view) {
-            outcome.closes.push_back(code);
-            if (!client.reconnecting()) client.loop().stop();
-          },
-      .on_error =
-          [&outcome](WebSocketClient& client, std::string_view error) {
-            outcome.errors.emplace_back(error);
-            if (!client.is_open() && !client.reconnecting()) client.loop().stop();
-          },
-  };
-}
+using test::Events;
+using test::recording;
 
 // One local CA and one TLS peer (echo, no compression) for the suite.
 class OverTls : public ::testing::Test {
@@ -77,18 +42,18 @@ class OverTls : public ::testing::Test {
   static ClientOptions trusting_ca() { return {.tls = {.ca_file = ca_->ca_file()}}; }
 
   // Connects once and returns what happened; the client closes after `expected` messages.
-  static Outcome run(const std::string& url, ClientOptions options, std::size_t expected = 1) {
-    Outcome outcome;
+  static Events run(const std::string& url, ClientOptions options, std::size_t expected = 1) {
+    Events events;
     ClientLoop loop;
     loop.connect(url,
                  recording(
-                     outcome, [](WebSocketClient& client) { client.send("hello over tls"); },
+                     events, [](WebSocketClient& client) { client.send("hello over tls"); },
                      [&](WebSocketClient& client, std::string_view) {
-                       if (outcome.messages.size() == expected) client.close();
+                       if (events.messages.size() == expected) client.close();
                      }),
                  std::move(options));
     EXPECT_TRUE(test::run_for(loop));
-    return outcome;
+    return events;
   }
 
   static LocalCa* ca_;
@@ -98,14 +63,14 @@ LocalCa* OverTls::ca_ = nullptr;
 PythonPeer* OverTls::peer_ = nullptr;
 
 TEST_F(OverTls, EchoesSmallLargeAndFragmentedMessages) {
-  Outcome outcome;
+  Events events;
   ClientLoop loop;
   // Larger than the receive buffer and many TLS records (16 KiB each), both ways.
   std::string large(3 << 20, '\0');
   for (std::size_t i = 0; i < large.size(); ++i) large[i] = static_cast<char>(i * 13);
   loop.connect(peer_->url("/echo", "localhost"),
                recording(
-                   outcome,
+                   events,
                    [&](WebSocketClient& client) {
                      client.send("héllo");
                      client.send(large, MessageKind::binary);
@@ -113,64 +78,64 @@ TEST_F(OverTls, EchoesSmallLargeAndFragmentedMessages) {
                      client.send_fragmented("in three parts", MessageKind::text, 3);
                    },
                    [&](WebSocketClient& client, std::string_view) {
-                     if (outcome.messages.size() == 103) client.close(4000, "done");
+                     if (events.messages.size() == 103) client.close(4000, "done");
                    }),
                trusting_ca());
   ASSERT_TRUE(test::run_for(loop, 20s));
-  EXPECT_TRUE(outcome.errors.empty()) << outcome.errors.front();
-  ASSERT_EQ(outcome.messages.size(), 103u);
-  EXPECT_EQ(outcome.messages[0], "héllo");
-  EXPECT_TRUE(outcome.messages[1] == large);
-  EXPECT_EQ(outcome.messages[101], "99");
-  EXPECT_EQ(outcome.messages[102], "in three parts");
-  EXPECT_EQ(outcome.closes, std::vector<std::uint16_t>{4000});
+  EXPECT_TRUE(events.errors.empty()) << events.errors.front();
+  ASSERT_EQ(events.messages.size(), 103u);
+  EXPECT_EQ(events.messages[0], "héllo");
+  EXPECT_TRUE(events.messages[1] == large);
+  EXPECT_EQ(events.messages[101], "99");
+  EXPECT_EQ(events.messages[102], "in three parts");
+  EXPECT_EQ(events.closes, std::vector<std::uint16_t>{4000});
   EXPECT_EQ(peer_->read_line(), "closed 4000 done");  // the close handshake went through TLS
 }
 
 TEST_F(OverTls, ByIpAddressTheCertificateNamesIt) {
-  const Outcome outcome = run(peer_->url("/echo", "127.0.0.1"), trusting_ca());
-  EXPECT_TRUE(outcome.errors.empty()) << outcome.errors.front();
-  EXPECT_EQ(outcome.messages, std::vector<std::string>{"hello over tls"});
+  const Events events = run(peer_->url("/echo", "127.0.0.1"), trusting_ca());
+  EXPECT_TRUE(events.errors.empty()) << events.errors.front();
+  EXPECT_EQ(events.messages, std::vector<std::string>{"hello over tls"});
   peer_->read_line();
 }
 
 TEST_F(OverTls, UntrustedCertificateFailsVerification) {
   // The system store does not know the local CA.
-  const Outcome outcome = run(peer_->url("/echo", "localhost"), {});
-  EXPECT_EQ(outcome.opens, 0);
-  ASSERT_EQ(outcome.errors.size(), 1u);
-  EXPECT_EQ(outcome.errors[0].rfind("tls: certificate verify failed: ", 0), 0u)
-      << outcome.errors[0];
+  const Events events = run(peer_->url("/echo", "localhost"), {});
+  EXPECT_EQ(events.opens, 0);
+  ASSERT_EQ(events.errors.size(), 1u);
+  EXPECT_EQ(events.errors[0].rfind("tls: certificate verify failed: ", 0), 0u)
+      << events.errors[0];
 }
 
 TEST_F(OverTls, NameMismatchFailsVerification) {
   ClientOptions options = trusting_ca();
   options.tls.server_name = "example.test";
-  const Outcome outcome = run(peer_->url("/echo", "127.0.0.1"), options);
-  EXPECT_EQ(outcome.opens, 0);
-  EXPECT_EQ(outcome.errors,
+  const Events events = run(peer_->url("/echo", "127.0.0.1"), options);
+  EXPECT_EQ(events.opens, 0);
+  EXPECT_EQ(events.errors,
             std::vector<std::string>{"tls: certificate verify failed: hostname mismatch (the "
                                      "certificate is not valid for example.test)"});
 }
 
 TEST_F(OverTls, WithoutVerificationAnyCertificateWill) {
-  const Outcome outcome =
+  const Events events =
       run(peer_->url("/echo", "localhost"), {.tls = {.verify = false, .server_name = "x.test"}});
-  EXPECT_TRUE(outcome.errors.empty()) << outcome.errors.front();
-  EXPECT_EQ(outcome.messages, std::vector<std::string>{"hello over tls"});
+  EXPECT_TRUE(events.errors.empty()) << events.errors.front();
+  EXPECT_EQ(events.messages, std::vector<std::string>{"hello over tls"});
   peer_->read_line();
 }
 
 TEST_F(OverTls, BackpressureQueuesThenDrops) {
   // /silent reads nothing: TLS records pile up in the socket, then in pending_.
-  Outcome outcome;
+  Events events;
   ClientLoop loop;
   std::vector<SendStatus> statuses;
   ClientOptions options = trusting_ca();
   options.close_timeout = 0.5;
   loop.connect(
       peer_->url("/silent"),
-      recording(outcome,
+      recording(events,
                 [&](WebSocketClient& client) {
                   const std::string chunk(256 * 1024, 'b');
                   for (int i = 0;
@@ -192,12 +157,12 @@ TEST_F(OverTls, BackpressureQueuesThenDrops) {
 }
 
 TEST_F(OverTls, ReconnectsWithANewHandshakeAfterTheServerRestarts) {
-  Outcome outcome;
+  Events events;
   ClientLoop loop;
   const std::uint16_t port = peer_->port();
   bool restarted = false;
   ClientHandlers handlers = recording(
-      outcome, [&](WebSocketClient& client) { client.send(outcome.opens == 1 ? "one" : "two"); },
+      events, [&](WebSocketClient& client) { client.send(events.opens == 1 ? "one" : "two"); },
       [&](WebSocketClient& client, std::string_view message) {
         if (message == "one") peer_->kill();  // no close_notify, no close frame: EOF
         if (message == "two") client.close();
@@ -214,9 +179,9 @@ TEST_F(OverTls, ReconnectsWithANewHandshakeAfterTheServerRestarts) {
   options.reconnect = {.enabled = true, .initial_delay = 0.05, .max_delay = 0.2};
   loop.connect(peer_->url("/echo", "localhost"), std::move(handlers), options);
   ASSERT_TRUE(test::run_for(loop));
-  EXPECT_EQ(outcome.opens, 2);
-  EXPECT_EQ(outcome.messages, (std::vector<std::string>{"one", "two"}));
-  EXPECT_EQ(outcome.closes, (std::vector<std::uint16_t>{1006, 1000}));
+  EXPECT_EQ(events.opens, 2);
+  EXPECT_EQ(events.messages, (std::vector<std::string>{"one", "two"}));
+  EXPECT_EQ(events.closes, (std::vector<std::uint16_t>{1006, 1000}));
 }
 
 TEST(DeflateOverTls, CompressedEchoThroughTls) {
@@ -227,37 +192,37 @@ TEST(DeflateOverTls, CompressedEchoThroughTls) {
   std::string json;
   while (json.size() < 100'000)
     json += R"({"symbol":"SYM7","price":104.37,"seq":)" + std::to_string(json.size()) + "},";
-  Outcome outcome;
+  Events events;
   ClientLoop loop;
   loop.connect(peer.url("/echo", "localhost"),
                recording(
-                   outcome,
+                   events,
                    [&](WebSocketClient& client) {
                      for (int i = 0; i < 5; ++i) client.send(json);
                    },
                    [&](WebSocketClient& client, std::string_view) {
-                     if (outcome.messages.size() == 5) client.close();
+                     if (events.messages.size() == 5) client.close();
                    }),
                {.compression = {.enabled = true}, .tls = {.ca_file = ca.ca_file()}});
   ASSERT_TRUE(test::run_for(loop));
-  EXPECT_TRUE(outcome.compressed);
-  EXPECT_TRUE(outcome.errors.empty()) << outcome.errors.front();
-  ASSERT_EQ(outcome.messages.size(), 5u);
-  EXPECT_TRUE(outcome.messages[4] == json);
+  EXPECT_TRUE(events.compressed);
+  EXPECT_TRUE(events.errors.empty()) << events.errors.front();
+  ASSERT_EQ(events.messages.size(), 5u);
+  EXPECT_TRUE(events.messages[4] == json);
 }
 
 TEST(TlsAgainstPlainServer, HandshakeFailsWithTheReason) {
   // pylon serve speaks HTTP where TLS is expected.
   PylonServer server;
   ASSERT_TRUE(server.wait_ready());
-  Outcome outcome;
+  Events events;
   ClientLoop loop;
-  loop.connect("wss://127.0.0.1:" + std::to_string(server.port()) + "/ws/echo", recording(outcome),
+  loop.connect("wss://127.0.0.1:" + std::to_string(server.port()) + "/ws/echo", recording(events),
                {.handshake_timeout = 5});
   ASSERT_TRUE(test::run_for(loop));
-  EXPECT_EQ(outcome.opens, 0);
-  ASSERT_EQ(outcome.errors.size(), 1u);
-  EXPECT_EQ(outcome.errors[0], "tls: handshake failed: wrong version number (is this port TLS?)");
+  EXPECT_EQ(events.opens, 0);
+  ASSERT_EQ(events.errors.size(), 1u);
+  EXPECT_EQ(events.errors[0], "tls: handshake failed: wrong version number (is this port TLS?)");
 }
 
 TEST(TlsAgainstScripted, ServerHangsUpDuringTheHandshake) {
@@ -276,14 +241,14 @@ TEST(TlsAgainstScripted, ServerHangsUpDuringTheHandshake) {
     ::recv(fd, hello, sizeof hello, 0);
     ::close(fd);
   });
-  Outcome outcome;
+  Events events;
   ClientLoop loop;
   loop.connect("wss://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/",
-               recording(outcome));
+               recording(events));
   EXPECT_TRUE(test::run_for(loop));
   server.join();
   ::close(listener);
-  EXPECT_EQ(outcome.errors,
+  EXPECT_EQ(events.errors,
             std::vector<std::string>{"tls: the server closed the connection during the TLS "
                                      "handshake"});
 }
