@@ -42,12 +42,11 @@ void add_routes(pylon::App& app) {
   });
 }
 
-int serve(const pylon::Config& config, std::function<void()> reload) {
-  pylon::App app(config);
+// `app` has its routes (add_routes) and a checked configuration.
+int serve(pylon::App& app, std::function<void()> reload) {
   app.on_reload(std::move(reload));
-  add_routes(app);
   std::optional<pylon::Dashboard> dashboard;  // GET / and the stats on pylon/stats (docs/dashboard.md)
-  if (config.dashboard) dashboard.emplace(app);
+  if (app.config().dashboard) dashboard.emplace(app);
   return app.run();
 }
 
@@ -63,7 +62,8 @@ void apply_flags(pylon::Config& config, const std::map<std::string, std::vector<
   }
 }
 
-// The file, then the flags (--endpoint last), checked as a whole and against serve's routes.
+// The file, then the flags (--endpoint last), checked as a whole (App::check_config checks the
+// endpoint tables against the routes).
 pylon::Config load_config(const std::string& path, const std::map<std::string, std::vector<std::string>>& flags,
                           const std::vector<std::string>& endpoint_flags) {
   pylon::Config config;
@@ -71,9 +71,6 @@ pylon::Config load_config(const std::string& path, const std::map<std::string, s
   apply_flags(config, flags);
   for (const std::string& flag : endpoint_flags) pylon::set_endpoint_text(config, flag);
   pylon::validate_config(config);
-  pylon::App app(config);
-  add_routes(app);
-  app.check_config();
   return config;
 }
 
@@ -121,19 +118,24 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  pylon::Config config;
+  std::optional<pylon::App> app;  // serve's, built once: the routes check the configuration
   try {
     if (cli.got_subcommand("check-config")) {
-      load_config(check_path, {}, {});
+      pylon::App checked(load_config(check_path, {}, {}));
+      add_routes(checked);
+      checked.check_config();
       std::printf("%s: ok\n", check_path.c_str());
       return 0;
     }
-    config = load_config(config_path, flags, endpoint_flags);
+    app.emplace(load_config(config_path, flags, endpoint_flags));
+    add_routes(*app);
+    app->check_config();
   } catch (const pylon::ConfigError& error) {
     std::fprintf(stderr, "pylon: configuration error: %s\n", error.what());
     return kExitConfigError;
   }
 
+  const pylon::Config& config = app->config();
   using pylon::obs::LogLevel;
   // The log writer is a thread: it must start with the signals that App::run() waits for already
   // blocked, or the kernel may deliver SIGTERM to it and kill the process without a drain.
@@ -153,10 +155,11 @@ int main(int argc, char** argv) {
   };
   int status = 1;
   try {
-    status = serve(config, reload);
+    status = serve(*app, reload);
   } catch (const std::exception& error) {
     pylon::obs::log(LogLevel::error, "cannot start", {{"error", std::string_view(error.what())}});
   }
+  app.reset();  // its shutdown may still log
   pylon::obs::stop_logging();
   return status;
 }
