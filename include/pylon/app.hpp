@@ -59,7 +59,7 @@ SendStatus send(Connection& connection, std::string_view message, MessageKind ki
 void close(Connection& connection, std::uint16_t code, std::string_view reason);
 std::size_t buffered_amount(const Connection& connection) noexcept;
 void* user_data(Connection& connection) noexcept;
-std::string_view remote_address(const Connection& connection) noexcept;
+std::string remote_address(const Connection& connection);
 std::string_view subprotocol(const Connection& connection) noexcept;
 bool subscribe(Connection& connection, std::string_view topic);
 bool unsubscribe(Connection& connection, std::string_view topic);
@@ -77,12 +77,15 @@ class WebSocket {
   SendStatus send(std::string_view message, MessageKind kind = MessageKind::text) {
     return detail::send(*connection_, message, kind);
   }
-  // Starts the closing handshake (RFC 6455 §7.1.2); `close` runs once it has begun.
+  // Starts the closing handshake (RFC 6455 §7.1.2); `close` runs once it has begun. A code that
+  // may not appear on the wire (RFC 6455 §7.4: 1005, 1006, 1015, unassigned) is sent as 1000.
   void close(std::uint16_t code = 1000, std::string_view reason = {}) {
     detail::close(*connection_, code, reason);
   }
   std::size_t buffered_amount() const noexcept { return detail::buffered_amount(*connection_); }
-  std::string_view remote_address() const noexcept { return detail::remote_address(*connection_); }
+  // The peer's address and port, "1.2.3.4:5678" or "[::1]:5678": a new string per call (the
+  // connection keeps it in binary). The client behind a proxy is in the access log's client_ip.
+  std::string remote_address() const { return detail::remote_address(*connection_); }
   std::string_view subprotocol() const noexcept { return detail::subprotocol(*connection_); }
   UserData& data() noexcept { return *static_cast<UserData*>(detail::user_data(*connection_)); }
 

@@ -93,7 +93,7 @@ ClientLoop::~ClientLoop() = default;
 WebSocketClient& ClientLoop::connect(std::shared_ptr<const ClientProfile> profile) {
   if (profile == nullptr) throw std::invalid_argument("connect: no profile");
   auto* connection = new client::Connection(*state_, std::move(profile));
-  state_->link(*connection);
+  state_->connections().link(*connection);
   connection->start();
   return *connection;
 }

@@ -77,10 +77,7 @@ bool ClientTimer::armed() const noexcept {
 }
 
 std::uint64_t ClientTimer::monotonic_ns() noexcept {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000 +
-         static_cast<std::uint64_t>(ts.tv_nsec);
+  return net::EventLoop::monotonic_ns();
 }
 
 }  // namespace pylon

@@ -32,32 +32,18 @@ MessageCompression::MessageCompression(const CompressionOptions& options,
                 agreed.client_no_context_takeover || options.no_context_takeover),
       inflater_(window_bits(agreed.server_max_window_bits), agreed.server_no_context_takeover) {}
 
-MessageCompression::Result MessageCompression::inflate(std::span<const std::uint8_t> piece,
-                                                       bool first, bool last, bool text,
-                                                       std::uint64_t limit) {
-  if (first) {
-    inflated_.clear();
-    utf8_.reset();
-  }
-  const std::size_t before = inflated_.size();
+ws::InflateStatus MessageCompression::inflate(std::span<const std::uint8_t> piece, bool first,
+                                              bool last, std::uint64_t limit) {
+  if (first) inflated_.clear();
   switch (inflater_.inflate(piece, last, limit, inflated_)) {
     case ws::MessageInflater::Status::ok:
-      break;
+      return last ? ws::InflateStatus::done : ws::InflateStatus::more;
     case ws::MessageInflater::Status::too_large:
-      return Result::too_large;
+      return ws::InflateStatus::too_large;
     case ws::MessageInflater::Status::corrupt:
-      return Result::corrupt;
+      break;
   }
-  if (text) {
-    const std::span<const std::uint8_t> fresh(
-        reinterpret_cast<const std::uint8_t*>(inflated_.data()) + before,
-        inflated_.size() - before);
-    if (!utf8_.feed(fresh) || (last && !utf8_.complete())) {
-      inflater_.reset();  // the stream is abandoned with the connection
-      return Result::invalid_utf8;
-    }
-  }
-  return last ? Result::done : Result::more;
+  return ws::InflateStatus::corrupt;
 }
 
 void MessageCompression::message_delivered() noexcept {

@@ -13,7 +13,7 @@
 
 #include "pylon/client.hpp"
 #include "ws/permessage_deflate.hpp"
-#include "ws/utf8.hpp"
+#include "ws/session.hpp"
 
 namespace pylon::client {
 
@@ -26,19 +26,11 @@ class MessageCompression {
   MessageCompression(const CompressionOptions& options, const ws::DeflateParams& agreed,
                      std::string_view extensions);
 
-  enum class Result : std::uint8_t {
-    more,         // the message is not complete yet
-    done,         // message() holds the whole inflated message
-    too_large,    // inflated past the limit: fail with 1009
-    corrupt,      // not a valid deflate stream: fail with 1007
-    invalid_utf8  // an inflated text message is not UTF-8: fail with 1007
-  };
-
-  // One piece of a received compressed message (any split, as the frame parser delivers it).
-  // The inflated size counts against `limit` while inflating (RFC 7692 §8.1's bomb), and text is
-  // UTF-8-checked as it is inflated (RFC 6455 §8.1: fail at the first invalid byte).
-  Result inflate(std::span<const std::uint8_t> piece, bool first, bool last, bool text,
-                 std::uint64_t limit);
+  // One piece of a received compressed message (any split, as the frame parser delivers it);
+  // done: message() holds all of it. The inflated size counts against `limit` while inflating
+  // (RFC 7692 §8.1's bomb). The session (ws/session.hpp) checks the UTF-8 of inflated text.
+  ws::InflateStatus inflate(std::span<const std::uint8_t> piece, bool first, bool last,
+                            std::uint64_t limit);
   std::string_view message() const noexcept { return inflated_; }
   void message_delivered() noexcept;  // after done: drops the message (keeps a small buffer)
 
@@ -58,7 +50,6 @@ class MessageCompression {
   std::size_t threshold_;
   ws::MessageDeflater deflater_;
   ws::MessageInflater inflater_;
-  ws::Utf8Validator utf8_;
   std::string inflated_;    // the message being inflated
   std::string compressed_;  // the last message compressed
 };

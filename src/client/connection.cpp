@@ -27,12 +27,6 @@
 namespace pylon::client {
 namespace {
 
-// Reads stop while this much waits for the kernel (as in the server): a peer that sends faster
-// than it reads is slowed by TCP instead of growing our memory.
-constexpr std::size_t kReadPauseBytes = 256 * 1024;
-// A connection's corked bytes go to the kernel early once they reach this much.
-constexpr std::size_t kCorkLimit = 256 * 1024;
-
 std::string_view as_text(std::span<const std::uint8_t> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
@@ -41,16 +35,14 @@ std::span<const std::uint8_t> as_bytes(std::string_view text) {
   return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
 }
 
-std::uint64_t to_ms(double seconds) {
-  return seconds <= 0 ? 0 : static_cast<std::uint64_t>(seconds * 1000);
-}
+using net::to_ms;
 
 }  // namespace
 
 Connection::Connection(LoopState& loop, std::shared_ptr<const ClientProfile> profile)
     : loop_(loop),
       profile_(std::move(profile)),
-      parser_(ws::Role::client, profile_->options.max_message_size) {
+      session_(profile_->options.max_message_size) {
   fire = &Connection::on_timer;
   masks_.reseed();
 }
@@ -73,16 +65,13 @@ void Connection::start() {
 void Connection::attempt() {
   const ClientProfile& profile = *profile_;
   // A fresh protocol state for every attempt.
-  parser_ = ws::FrameParser<Connection>(ws::Role::client, profile.options.max_message_size);
-  close_sent_ = close_received_ = failed_ = write_blocked_ = false;
+  session_ = Session(profile.options.max_message_size);
+  failed_ = false;
   close_code_ = ws::close_code::kAbnormal;
   close_reason_.clear();
   subprotocol_.clear();
   compression_.reset();
-  message_.clear();
-  control_.clear();
-  pending_.clear();
-  pending_offset_ = 0;
+  buffers_ = {};
 
   // Failures found here are reported from the timer, so connect() never calls a handler before
   // it has returned the handle.
@@ -156,7 +145,7 @@ void Connection::send_request() {
       request, profile.url, handshake_->key, profile.options.subprotocols, profile.options.headers,
       compression.enabled ? ws::deflate_offer(deflate_client_options(compression)) : std::string());
   state_ = State::handshaking;
-  pending_.append(request);
+  session_output().append(request);
   flush();
 }
 
@@ -192,8 +181,7 @@ void Connection::process_handshake(std::span<std::uint8_t> data) {
     } catch (const std::bad_alloc&) {
       return fail_attempt("handshake: no memory for permessage-deflate");
     }
-    parser_ =
-        ws::FrameParser<Connection>(ws::Role::client, profile_->options.max_message_size, true);
+    session_.enable_compression();
   }
   // Frames the server sent right behind its 101 are in the same buffer.
   std::string leftover(input.substr(result.consumed));
@@ -209,7 +197,8 @@ void Connection::process_handshake(std::span<std::uint8_t> data) {
   update_interest();
   if (profile_->handlers.on_open) profile_->handlers.on_open(*this);
   if (!leftover.empty() && (state_ == State::open || state_ == State::closing))
-    process_frames(std::span(reinterpret_cast<std::uint8_t*>(leftover.data()), leftover.size()));
+    session_.feed(std::span(reinterpret_cast<std::uint8_t*>(leftover.data()), leftover.size()),
+                  *this);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,7 +225,7 @@ void Connection::on_io(std::uint32_t events) {
     // Room again in a full send buffer: the server acknowledged our bytes. For the heartbeat
     // that is a sign of life like a read: a ping queued behind a large upload may take longer
     // than pong_timeout to reach a server that is alive and reading.
-    if (write_blocked_) last_heard_ms_ = loop_.loop.now_ms();
+    if (outbox_.blocked()) last_heard_ms_ = loop_.loop.now_ms();
     flush();
     if (fd_ < 0) return;
     if (tls_read_wants_write_) events |= EPOLLIN;
@@ -253,9 +242,10 @@ void Connection::read_ready() {
     if (errno != EAGAIN && errno != EINTR) peer_gone(errno);
     return;
   }
-  loop_.cork(*this);
+  net::Cork& cork = loop_.cork();
+  cork.begin(this);
   process(buffer.first(static_cast<std::size_t>(received)));
-  loop_.uncork();
+  cork.end();
   flush();
 }
 
@@ -274,9 +264,10 @@ void Connection::read_ready_tls() {
       if (status != TlsStatus::done || !tls_->has_buffered()) break;
     }
     if (filled > 0) {
-      loop_.cork(*this);
+      net::Cork& cork = loop_.cork();
+      cork.begin(this);
       process(buffer.first(filled));
-      loop_.uncork();
+      cork.end();
     }
   } while (fd_ >= 0 && filled == buffer.size() && tls_->has_buffered());
   if (fd_ >= 0) tls_read_wants_write_ = status == TlsStatus::want_write;
@@ -297,259 +288,146 @@ void Connection::process(std::span<std::uint8_t> data) {
     process_handshake(data);
   else if (state_ == State::open || state_ == State::closing) {
     last_heard_ms_ = loop_.loop.now_ms();  // any bytes, even part of a frame, prove the server
-    process_frames(data);
+    session_.feed(data, *this);
   }
 }
 
-void Connection::process_frames(std::span<std::uint8_t> data) {
-  if (close_received_) return;  // RFC 6455 §5.5.1: nothing after the server's close counts
-  const ws::ProtocolError error = parser_.feed(data, *this);
-  if (error == ws::ProtocolError::none) return;
-  if (state_ == State::open)
-    fail(error);
-  else if (state_ == State::closing && !close_received_)
-    teardown();  // garbled reply to our close
-}
+// ---------------------------------------------------------------------------------------------
+// The session's hooks (ws/session.hpp)
 
-void Connection::on_message_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
-                                 bool last) {
-  if (state_ != State::open) return;  // after our close, data is read but not delivered
-  if (parser_.message_compressed()) return deliver_compressed(opcode, chunk, first, last);
-  const auto& handler = profile_->handlers.on_message;
-  const auto kind = opcode == ws::Opcode::text ? MessageKind::text : MessageKind::binary;
-  if (first && last) {  // the common case: no copy
-    if (handler) handler(*this, as_text(chunk), kind);
-    return;
-  }
-  message_.append(as_text(chunk));
-  if (!last) return;
-  if (handler) handler(*this, message_, kind);
-  net::release_if_large(message_);
-}
-
-void Connection::deliver_compressed(ws::Opcode opcode, std::span<const std::uint8_t> chunk,
-                                    bool first, bool last) {
-  MessageCompression& compression = *compression_;  // the parser allows RSV1 only with it
-  const bool text = opcode == ws::Opcode::text;
-  switch (compression.inflate(chunk, first, last, text, profile_->options.max_message_size)) {
-    case MessageCompression::Result::more:
-      return;
-    case MessageCompression::Result::done:
-      break;
-    case MessageCompression::Result::too_large:
-      return fail(ws::ProtocolError::message_too_large);  // counted while inflating: 1009
-    case MessageCompression::Result::corrupt:
-      return fail(ws::close_code::kInvalidPayload, "invalid compressed data");  // RFC 7692 §7.2.2
-    case MessageCompression::Result::invalid_utf8:
-      return fail(ws::ProtocolError::invalid_utf8);
-  }
-  if (const auto& handler = profile_->handlers.on_message)
-    handler(*this, compression.message(), text ? MessageKind::text : MessageKind::binary);
+void Connection::session_buffers_idle() noexcept {
+  net::release_if_large(buffers_.message);
   // The handler may have ended the connection (close() only marks it; compression_ stays until
   // the connection ends after this iteration, or a reconnect replaces it).
   if (compression_) compression_->message_delivered();
 }
 
-void Connection::on_control_frame_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk,
-                                       bool first, bool last) {
-  if (first && last) return handle_control(opcode, chunk);
-  control_.append(as_text(chunk));
-  if (!last) return;
-  handle_control(opcode, as_bytes(control_));
-  control_.clear();
+ws::InflateStatus Connection::session_inflate(std::span<const std::uint8_t> piece, bool first,
+                                              bool last, std::uint64_t limit,
+                                              std::span<const std::uint8_t>& message) {
+  MessageCompression& compression = *compression_;  // the parser allows RSV1 only with it
+  const ws::InflateStatus status = compression.inflate(piece, first, last, limit);
+  const std::string_view inflated = compression.message();
+  message = as_bytes(inflated);
+  return status;
 }
 
-void Connection::handle_control(ws::Opcode opcode, std::span<const std::uint8_t> payload) {
-  const ClientHandlers& handlers = profile_->handlers;
-  switch (opcode) {
-    case ws::Opcode::ping:
-      if (state_ != State::open) return;
-      // RFC 6455 §5.5.2: answer with a pong carrying the same application data.
-      write_frame(ws::Opcode::pong, payload);
-      if (handlers.on_ping) handlers.on_ping(*this, as_text(payload));
-      break;
-    case ws::Opcode::pong:
-      if (state_ != State::open) return;
-      // The heartbeat's answer: the next ping is due after ping_interval of silence from now,
-      // not at the pong deadline the timer holds. Any other pong (RFC 6455 §5.5.3 allows
-      // unsolicited ones) is only traffic, which heartbeat() counts when the deadline comes.
-      if (ping_sent_ms_ != 0 && as_text(payload) == kHeartbeatPing) {
-        ping_sent_ms_ = 0;
-        loop_.loop.timers().schedule(*this,
-                                     last_heard_ms_ + to_ms(profile_->options.ping_interval));
-      }
-      if (handlers.on_pong) handlers.on_pong(*this, as_text(payload));
-      break;
-    case ws::Opcode::close: {
-      if (close_received_ || (state_ != State::open && state_ != State::closing)) return;
-      ws::ClosePayload close;
-      ws::parse_close_payload(payload, close);  // the parser has already validated it
-      close_received_ = true;
-      if (!failed_) {
-        close_code_ = close.code;
-        close_reason_.assign(close.reason);
-      }
-      if (close_sent_) {
-        // The answer to our close: the handshake is complete, and the client may close TCP.
-        teardown();
-        return;
-      }
-      // RFC 6455 §5.5.1: answer with a close echoing the status code, then let the server close
-      // TCP first (§7.1.1); close_timeout bounds the wait.
-      send_close(close.code, {});
-      close_sent_ = true;
-      state_ = State::closing;
-      set_deadline(profile_->options.close_timeout);
-      break;
-    }
-    default:
-      break;
+void Connection::on_session_message(ws::Opcode opcode, std::span<const std::uint8_t> message) {
+  if (state_ != State::open) return;
+  if (const auto& handler = profile_->handlers.on_message)
+    handler(*this, as_text(message),
+            opcode == ws::Opcode::text ? MessageKind::text : MessageKind::binary);
+}
+
+void Connection::on_session_ping(std::span<const std::uint8_t> payload) {
+  if (state_ == State::open && profile_->handlers.on_ping)
+    profile_->handlers.on_ping(*this, as_text(payload));
+}
+
+void Connection::on_session_pong(std::span<const std::uint8_t> payload) {
+  if (state_ != State::open) return;
+  // The heartbeat's answer: the next ping is due after ping_interval of silence from now, not at
+  // the pong deadline the timer holds. Any other pong (RFC 6455 §5.5.3 allows unsolicited ones)
+  // is only traffic, which heartbeat() counts when the deadline comes.
+  if (ping_sent_ms_ != 0 && as_text(payload) == kHeartbeatPing) {
+    ping_sent_ms_ = 0;
+    loop_.loop.timers().schedule(*this, last_heard_ms_ + to_ms(profile_->options.ping_interval));
   }
+  if (profile_->handlers.on_pong) profile_->handlers.on_pong(*this, as_text(payload));
+}
+
+void Connection::on_session_close(std::uint16_t code, std::string_view reason,
+                                  bool answer_to_ours) {
+  if (!failed_) {
+    close_code_ = code;
+    close_reason_.assign(reason);
+  }
+  // The answer to our close: the handshake is complete, and the client may close TCP.
+  if (answer_to_ours) return teardown();
+  // The session answered; the server closes TCP first (RFC 6455 §7.1.1), close_timeout bounds
+  // the wait.
+  enter_closing();
+}
+
+void Connection::on_session_failed(ws::ProtocolError error, bool close_sent) {
+  if (!close_sent || state_ != State::open) return teardown();  // a garbled reply to our close
+  // RFC 6455 §7.1.7: the session sent the close code the violated rule calls for.
+  failed_ = true;
+  close_code_ = ws::close_code_for(error);
+  close_reason_.assign(ws::describe(error));
+  // Reported while still open, as the handlers expect; close() from it finds our close sent.
+  if (profile_->handlers.on_error)
+    profile_->handlers.on_error(*this, "protocol error: " + close_reason_);
+  if (state_ == State::open) enter_closing();
 }
 
 // ---------------------------------------------------------------------------------------------
-// Frames out and the write path
+// Frames out and the write path (net/outbox.hpp)
 
 SendStatus Connection::send_message(std::string_view message, MessageKind kind,
                                     std::size_t fragments) {
-  if (state_ != State::open || close_sent_) return SendStatus::dropped;
-  if (write_blocked_ && buffered_amount() + message.size() > profile_->options.max_backpressure)
+  if (state_ != State::open || !session_.open()) return SendStatus::dropped;
+  if (outbox_.blocked() &&
+      buffered_amount() + message.size() > profile_->options.max_backpressure)
     return SendStatus::dropped;
   const auto opcode = kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
   // RFC 7692 §6.1: a compressed message says so with RSV1 on its first frame only, and its
   // fragments split the compressed payload (§7.2.1).
   const bool compress = compression_ && compression_->should_compress(message.size());
   if (compress) message = compression_->compress(message);
-  if (fragments <= 1) return write_frame(opcode, as_bytes(message), true, compress);
+  if (fragments <= 1) {
+    session_.send(*this, opcode, as_bytes(message), true, compress);
+    return send_status();
+  }
   // RFC 6455 §5.4: the first frame carries the opcode, the rest are continuations; FIN on the last.
   const std::size_t piece = message.size() / fragments;
-  SendStatus status = SendStatus::sent;
   for (std::size_t i = 0; i < fragments; ++i) {
     const bool last = i + 1 == fragments;
     const std::string_view part =
         last ? message.substr(i * piece) : message.substr(i * piece, piece);
-    status = write_frame(i == 0 ? opcode : ws::Opcode::continuation, as_bytes(part), last,
-                         compress && i == 0);
+    session_.send(*this, i == 0 ? opcode : ws::Opcode::continuation, as_bytes(part), last,
+                  compress && i == 0);
   }
-  return status;
+  return send_status();
 }
 
 SendStatus Connection::send_ping(std::string_view payload) {
-  if (state_ != State::open || close_sent_ || payload.size() > ws::kMaxControlPayload)
+  if (state_ != State::open || !session_.open() || payload.size() > ws::kMaxControlPayload)
     return SendStatus::dropped;
-  return write_frame(ws::Opcode::ping, as_bytes(payload));
+  session_.send(*this, ws::Opcode::ping, as_bytes(payload));
+  return send_status();
 }
 
-std::string& Connection::output() {
-  // Order matters: once something waits in pending_, everything goes behind it.
-  if (loop_.is_corked(*this) && buffered_amount() == 0) return loop_.cork_buffer();
-  if (!write_blocked_) loop_.schedule_flush(*this);
-  return pending_;
+std::string& Connection::session_output() {
+  bool flush_later = false;
+  std::string& out = outbox_.output(loop_.cork(), this, &flush_later);
+  if (flush_later) loop_.connections().schedule_flush(*this);
+  return out;
 }
 
-SendStatus Connection::write_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload,
-                                   bool fin, bool rsv1) {
-  // RFC 6455 §5.3: a fresh, unpredictable masking key for every frame.
-  const ws::MaskingKey key = masks_.next_key();
-  std::uint8_t header[ws::kMaxFrameHeaderSize];
-  const std::size_t header_size =
-      ws::write_frame_header(header, opcode, payload.size(), fin, rsv1, &key);
-  std::string& out = output();
-  out.append(reinterpret_cast<const char*>(header), header_size);
-  const std::size_t payload_offset = out.size();
-  out.append(as_text(payload));
-  // Masked where it lies in the output buffer: the caller's bytes are never copied twice.
-  ws::apply_mask(
-      std::span(reinterpret_cast<std::uint8_t*>(out.data()) + payload_offset, payload.size()), key);
-  if (&out == &loop_.cork_buffer() && out.size() >= kCorkLimit) {
-    // A burst inside one handler: hand it to the kernel now so that backpressure applies
-    // (the cork alone would grow without bound). After a write error the bytes wait in
-    // pending_ for the flush after processing to find it: no event fires inside send().
-    send_cork(out);
-    write_blocked_ = buffered_amount() > 0;
-    update_interest();
-  }
-  return write_blocked_ ? SendStatus::queued : SendStatus::sent;
-}
-
-void Connection::send_close(std::uint16_t code, std::string_view reason) {
-  std::uint8_t payload[ws::kMaxControlPayload];
-  const std::size_t size = ws::write_close_payload(payload, code, reason);
-  write_frame(ws::Opcode::close, std::span(payload, size));
-}
-
-int Connection::send_cork(std::string& cork) {
-  // The cork holds this connection's bytes alone, and nothing was pending before them (output()
-  // queues everything behind an existing backlog), so what the kernel leaves goes to pending_.
-  std::size_t taken = 0;
-  const int error = transmit(cork.data(), cork.size(), taken);
-  if (taken < cork.size()) pending_.append(cork, taken, std::string::npos);
-  cork.clear();
-  if (cork.capacity() > 2 * net::EventLoop::kReceiveBufferSize) {
-    std::string().swap(cork);
-    cork.reserve(net::EventLoop::kReceiveBufferSize);
-  }
-  return error;
-}
-
-int Connection::transmit(const char* data, std::size_t size, std::size_t& taken) {
-  // Returns the errno of a failed write (EPROTO for a TLS error), else 0; `taken` went out.
-  if (tls_ == nullptr) {
-    const ssize_t written = ::send(fd_, data, size, MSG_NOSIGNAL);
-    taken = written > 0 ? static_cast<std::size_t>(written) : 0;
-    return written < 0 && errno != EAGAIN && errno != EINTR ? errno : 0;
-  }
-  // A record OpenSSL could not finish stays in its buffer and counts as not taken: the next call
-  // starts with the same bytes (send_cork and flush keep them at the head of pending_).
-  const TlsResult result = tls_->write(data, size);
-  taken = result.bytes;
-  switch (result.status) {
-    case TlsStatus::failed:
-      return tls_->socket_error() != 0 ? tls_->socket_error() : EPROTO;
-    case TlsStatus::closed:
-      return EPIPE;
-    default:
-      return 0;
-  }
+void Connection::session_output_done() {
+  // A burst inside one handler goes to the kernel at the cork limit, so that backpressure
+  // applies. After a write error the bytes wait for the flush after processing to find it: no
+  // event fires inside send().
+  if (tls_) outbox_.after_output(loop_.cork(), this, TlsTransport{*tls_});
+  else outbox_.after_output(loop_.cork(), this, net::SocketTransport{fd_});
 }
 
 void Connection::flush() {
-  // The cork is non-empty only right after the processing of the connection that filled it
-  // (read_ready flushes it as soon as it uncorks). A connection flushed while another one is
-  // still corked (e.g. connected inside its handler) must leave the cork alone.
-  std::string& cork = loop_.cork_buffer();
-  const bool own_cork = !loop_.any_corked() && !cork.empty();
-  if (fd_ < 0) {
-    if (own_cork) cork.clear();  // torn down while processing: its replies have nowhere to go
-    return;
-  }
-  int error = 0;
-  if (own_cork) {
-    error = send_cork(cork);
-  } else if (buffered_amount() > 0) {
-    std::size_t taken = 0;
-    error = transmit(pending_.data() + pending_offset_, buffered_amount(), taken);
-    pending_offset_ += taken;
-  }
-  if (error != 0) return peer_gone(error);
-  const bool was_blocked = write_blocked_;
-  write_blocked_ = buffered_amount() > 0;
-  if (!write_blocked_) {
-    pending_offset_ = 0;
-    net::release_if_large(pending_);
-  }
+  net::Cork& cork = loop_.cork();
+  if (fd_ < 0) return outbox_.discard(cork);  // torn down while processing: nowhere to go
+  const net::Outbox::Flushed flushed = tls_ ? outbox_.flush(cork, TlsTransport{*tls_})
+                                            : outbox_.flush(cork, net::SocketTransport{fd_});
+  if (flushed.error != 0) return peer_gone(flushed.error);
   update_interest();
-  if (was_blocked && !write_blocked_ && state_ == State::open && profile_->handlers.on_drain)
+  if (flushed.drained && state_ == State::open && profile_->handlers.on_drain)
     profile_->handlers.on_drain(*this);
 }
 
 void Connection::update_interest() {
   // Connecting waits for EPOLLOUT only; the TLS handshake for what OpenSSL asks.
   if (fd_ < 0 || state_ == State::connecting || state_ == State::securing) return;
-  std::uint32_t interest = EPOLLRDHUP;
-  if (buffered_amount() < kReadPauseBytes) interest |= EPOLLIN;
-  if (write_blocked_ || tls_read_wants_write_) interest |= EPOLLOUT;
-  set_interest(interest);
+  set_interest(outbox_.interest(tls_read_wants_write_));
 }
 
 void Connection::set_interest(std::uint32_t interest) {
@@ -561,23 +439,7 @@ void Connection::set_interest(std::uint32_t interest) {
 // ---------------------------------------------------------------------------------------------
 // Closing (RFC 6455 §7) and the end of an attempt
 
-void Connection::fail(ws::ProtocolError error) {
-  // RFC 6455 §7.1.7: _Fail the WebSocket Connection_ with the code the violated rule calls for.
-  fail(ws::close_code_for(error), ws::describe(error));
-}
-
-void Connection::fail(std::uint16_t code, std::string_view reason) {
-  failed_ = true;
-  close_code_ = code;
-  close_reason_.assign(reason);
-  if (profile_->handlers.on_error)
-    profile_->handlers.on_error(*this, "protocol error: " + std::string(reason));
-  if (state_ == State::open) begin_close(close_code_, reason);
-}
-
-void Connection::begin_close(std::uint16_t code, std::string_view reason) {
-  send_close(code, reason);
-  close_sent_ = true;
+void Connection::enter_closing() {
   state_ = State::closing;
   set_deadline(profile_->options.close_timeout);
 }
@@ -586,9 +448,8 @@ void Connection::close_by_application(std::uint16_t code, std::string_view reaso
   user_closed_ = true;
   switch (state_) {
     case State::open:
-      // RFC 6455 §7.4.1: 1005, 1006 and 1015 never go on the wire; neither do unassigned codes.
-      if (!ws::is_valid_close_code(code)) code = ws::close_code::kNormal;
-      begin_close(code, reason);
+      session_.close(*this, code, reason);
+      enter_closing();
       break;
     case State::waiting:
     case State::connecting:
@@ -621,7 +482,8 @@ void Connection::fail_attempt(std::string reason) {
 void Connection::teardown() {
   close_socket();
   state_ = State::waiting;
-  const std::uint16_t code = close_received_ || failed_ ? close_code_ : ws::close_code::kAbnormal;
+  const std::uint16_t code =
+      session_.close_received() || failed_ ? close_code_ : ws::close_code::kAbnormal;
   if (profile_->handlers.on_close) profile_->handlers.on_close(*this, code, close_reason_);
   compression_.reset();  // zlib's windows are not kept while waiting to reconnect
   after_attempt();
@@ -649,18 +511,16 @@ void Connection::close_socket() noexcept {
     fd_ = -1;
   }
   interest_ = 0;
-  write_blocked_ = false;
   handshake_.reset();
-  net::release_if_large(pending_);
-  pending_offset_ = 0;
-  net::release_if_large(message_);
+  outbox_.discard(loop_.cork());
+  net::release_if_large(buffers_.message);
 }
 
 void Connection::finish() noexcept {
   close_socket();
   if (state_ == State::done) return;
   state_ = State::done;
-  loop_.retire(*this);
+  loop_.connections().retire(*this);
 }
 
 void Connection::abandon() noexcept {
@@ -713,7 +573,7 @@ void Connection::heartbeat() {
   const std::uint64_t ping_at = last_heard_ms_ + to_ms(options.ping_interval);
   if (now < ping_at) return loop_.loop.timers().schedule(*this, ping_at);
   // Written like any other frame: behind a backlog, it still goes out in order.
-  write_frame(ws::Opcode::ping, as_bytes(kHeartbeatPing));
+  session_.send(*this, ws::Opcode::ping, as_bytes(kHeartbeatPing));
   ping_sent_ms_ = now;
   loop_.loop.timers().schedule(*this, now + to_ms(options.pong_timeout));
 }

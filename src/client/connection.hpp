@@ -4,9 +4,11 @@
 // Owned by its LoopState and touched only on that loop's thread. Finishing never frees the object
 // inside a callback: retire() hands it to the loop, which frees it at the end of the iteration.
 //
-// Memory of an open, idle connection: this object (parser state, a few empty strings, flags and
+// The RFC 6455 session (ws/session.hpp) and the write path (net/outbox.hpp) are the server's too.
+//
+// Memory of an open, idle connection: this object (session state, a few empty strings, flags and
 // a timer node, about 300 bytes) plus a shared profile. Bytes are kept only while a message or
-// control frame is incomplete (message_, control_) or the kernel will not take what we send.
+// control frame is incomplete (buffers_) or the kernel will not take what we send (outbox_).
 // With permessage-deflate agreed, compression_ adds zlib's windows (include/pylon/client.hpp,
 // CompressionOptions) from the open until the connection ends. Over wss://, tls_ adds OpenSSL's
 // connection state and buffers (include/pylon/client.hpp, TlsOptions) while the socket is open.
@@ -24,10 +26,11 @@
 #include "client/tls.hpp"
 #include "http/response_parser.hpp"
 #include "net/event_loop.hpp"
+#include "net/outbox.hpp"
 #include "net/timer_wheel.hpp"
 #include "pylon/client.hpp"
 #include "ws/frame.hpp"
-#include "ws/frame_parser.hpp"
+#include "ws/session.hpp"
 
 namespace pylon::client {
 
@@ -47,7 +50,7 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   void close_by_application(std::uint16_t code, std::string_view reason);
   bool is_open() const noexcept { return state_ == State::open; }
   bool reconnecting() const noexcept;
-  std::size_t buffered_amount() const noexcept { return pending_.size() - pending_offset_; }
+  std::size_t buffered_amount() const noexcept { return outbox_.buffered(); }
   std::string_view subprotocol() const noexcept { return subprotocol_; }
   std::string_view extensions() const noexcept {
     return compression_ ? compression_->extensions() : std::string_view();
@@ -57,19 +60,15 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   LoopState& loop_state() noexcept { return loop_; }
 
   // Loop hooks.
-  void flush();             // end of iteration / EPOLLOUT: hand pending_ to the kernel
+  void flush();             // end of iteration / EPOLLOUT: hand the outbox to the kernel
   void abandon() noexcept;  // the loop is being destroyed: close the socket, no events
   bool flush_scheduled = false;
   Connection* list_prev = nullptr;
   Connection* list_next = nullptr;
 
-  // ws::FrameParser handler.
-  void on_message_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
-                       bool last);
-  void on_control_frame_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
-                             bool last);
-
  private:
+  friend class ws::Session<ws::Role::client, Connection>;
+  using Session = ws::Session<ws::Role::client, Connection>;
   enum class State : std::uint8_t {
     waiting,      // before an attempt: the timer starts the next one
     connecting,   // non-blocking connect in progress (EPOLLOUT armed)
@@ -94,23 +93,28 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   void read_ready_tls();
   void process(std::span<std::uint8_t> data);
   void process_handshake(std::span<std::uint8_t> data);
-  void process_frames(std::span<std::uint8_t> data);
-  void handle_control(ws::Opcode opcode, std::span<const std::uint8_t> payload);
 
-  void deliver_compressed(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
-                          bool last);
-  SendStatus write_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload, bool fin = true,
-                         bool rsv1 = false);
-  std::string& output();
-  int send_cork(std::string& cork);  // returns errno of a failed write, else 0
-  int transmit(const char* data, std::size_t size, std::size_t& taken);
-  void send_close(std::uint16_t code, std::string_view reason);
+  // The session's hooks (ws/session.hpp).
+  std::string& session_output();
+  void session_output_done();
+  ws::MaskingKey session_masking_key() noexcept { return masks_.next_key(); }
+  ws::SessionBuffers& session_buffers() noexcept { return buffers_; }
+  void session_buffers_idle() noexcept;
+  ws::InflateStatus session_inflate(std::span<const std::uint8_t> piece, bool first, bool last,
+                                    std::uint64_t limit, std::span<const std::uint8_t>& message);
+  void on_session_message(ws::Opcode opcode, std::span<const std::uint8_t> message);
+  void on_session_ping(std::span<const std::uint8_t> payload);
+  void on_session_pong(std::span<const std::uint8_t> payload);
+  void on_session_close(std::uint16_t code, std::string_view reason, bool answer_to_ours);
+  void on_session_failed(ws::ProtocolError error, bool close_sent);
+
+  SendStatus send_status() const noexcept {
+    return outbox_.blocked() ? SendStatus::queued : SendStatus::sent;
+  }
   void update_interest();
   void set_interest(std::uint32_t interest);
 
-  void fail(ws::ProtocolError error);
-  void fail(std::uint16_t code, std::string_view reason);
-  void begin_close(std::uint16_t code, std::string_view reason);
+  void enter_closing();  // our close is out: wait close_timeout for the server's end
   void peer_gone(int error);
   void fail_attempt(std::string reason);  // before open: on_error, then reconnect or done
   void teardown();                        // after open: on_close, then reconnect or done
@@ -128,9 +132,6 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   std::shared_ptr<const ClientProfile> profile_;
   int fd_ = -1;
   State state_ = State::waiting;
-  bool write_blocked_ = false;  // the kernel refused bytes: EPOLLOUT is armed
-  bool close_sent_ = false;
-  bool close_received_ = false;
   bool failed_ = false;                // we failed the connection: close_code_ is ours
   bool user_closed_ = false;           // close() was called: no reconnect
   bool tls_read_wants_write_ = false;  // SSL_read must write first (a TLS 1.3 key update)
@@ -145,14 +146,12 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   std::unique_ptr<Handshake> handshake_;
   std::unique_ptr<TlsSession> tls_;  // wss://, from the TCP connect until the socket closes
   std::unique_ptr<MessageCompression> compression_;  // only when permessage-deflate was agreed
-  ws::FrameParser<Connection> parser_;
+  Session session_;
   std::string subprotocol_;
   std::string close_reason_;
   std::string pending_error_;  // a failure found synchronously in attempt(), reported by the timer
-  std::string message_;        // a fragmented or partially received message
-  std::string control_;        // a control frame split across reads
-  std::string pending_;        // bytes the kernel has not taken yet
-  std::size_t pending_offset_ = 0;
+  ws::SessionBuffers buffers_;  // a fragmented message, a control frame split across reads
+  net::Outbox outbox_;
 };
 
 }  // namespace pylon::client

@@ -3,57 +3,25 @@
 #include "client/connection.hpp"
 
 namespace pylon::client {
+namespace {
+
+void free_connection(Connection& connection) { delete &connection; }
+
+}  // namespace
 
 LoopState::LoopState(ClientLoop& owner_loop) : owner(owner_loop) {
-  cork_.reserve(net::EventLoop::kReceiveBufferSize);
-  loop.set_end_of_iteration([this] { end_of_iteration(); });
+  loop.set_end_of_iteration([this] {
+    connections_.flush_scheduled();
+    connections_.free_retired(free_connection);
+  });
 }
 
 LoopState::~LoopState() {
-  while (connections_ != nullptr) {
-    Connection* connection = connections_;
-    connections_ = connection->list_next;
+  while (Connection* connection = connections_.first()) {
     connection->abandon();
-    delete connection;
+    connections_.retire(*connection);
   }
-  for (Connection* connection : retired_) delete connection;
-}
-
-void LoopState::link(Connection& connection) noexcept {
-  connection.list_next = connections_;
-  if (connections_ != nullptr) connections_->list_prev = &connection;
-  connections_ = &connection;
-  ++live_;
-}
-
-void LoopState::schedule_flush(Connection& connection) {
-  if (connection.flush_scheduled) return;
-  connection.flush_scheduled = true;
-  flush_list_.push_back(&connection);
-}
-
-void LoopState::retire(Connection& connection) {
-  if (connection.list_prev != nullptr)
-    connection.list_prev->list_next = connection.list_next;
-  else
-    connections_ = connection.list_next;
-  if (connection.list_next != nullptr) connection.list_next->list_prev = connection.list_prev;
-  connection.list_prev = connection.list_next = nullptr;
-  --live_;
-  retired_.push_back(&connection);
-}
-
-void LoopState::end_of_iteration() {
-  // Flushing may finish a connection (write error) but never frees it: retired ones are freed
-  // below, after every list that could point at them has been walked.
-  for (std::size_t i = 0; i < flush_list_.size(); ++i) {
-    Connection* connection = flush_list_[i];
-    connection->flush_scheduled = false;
-    connection->flush();
-  }
-  flush_list_.clear();
-  for (Connection* connection : retired_) delete connection;
-  retired_.clear();
+  connections_.free_retired(free_connection);
 }
 
 }  // namespace pylon::client

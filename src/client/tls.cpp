@@ -257,4 +257,17 @@ TlsResult TlsSession::outcome(int result, bool handshaking) {
   return {TlsStatus::failed};
 }
 
+int TlsTransport::send(const char* data, std::size_t size, std::size_t& taken) const {
+  const TlsResult result = tls.write(data, size);
+  taken = result.bytes;
+  switch (result.status) {
+    case TlsStatus::failed:
+      return tls.socket_error() != 0 ? tls.socket_error() : EPROTO;
+    case TlsStatus::closed:
+      return EPIPE;
+    default:
+      return 0;
+  }
+}
+
 }  // namespace pylon::client

@@ -87,4 +87,13 @@ class TlsSession {
   bool broken_ = false;  // a fatal error: OpenSSL forbids shutdown after it
 };
 
+// The write path's transport (net/outbox.hpp) over a TLS session. A record OpenSSL could not
+// finish stays in its buffer and counts as not taken: the outbox offers the same bytes first
+// next time, as OpenSSL requires.
+struct TlsTransport {
+  TlsSession& tls;
+  // 0, or the errno of a failed write (EPROTO for a TLS error, EPIPE after close_notify).
+  int send(const char* data, std::size_t size, std::size_t& taken) const;
+};
+
 }  // namespace pylon::client

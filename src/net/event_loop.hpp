@@ -57,7 +57,9 @@ class EventLoop {
   // closed connections once no callback can touch them).
   void set_end_of_iteration(std::function<void()> hook) { end_of_iteration_ = std::move(hook); }
 
+  // Coarse (a few ms, cheap): deadlines. Precise: latencies.
   static std::uint64_t monotonic_ms() noexcept;
+  static std::uint64_t monotonic_ns() noexcept;
 
  private:
   void drain_posted();

@@ -11,6 +11,11 @@
 
 namespace pylon::net {
 
+// A configured number of seconds as a deadline's milliseconds (none: 0).
+constexpr std::uint64_t to_ms(double seconds) noexcept {
+  return seconds <= 0 ? 0 : static_cast<std::uint64_t>(seconds * 1000);
+}
+
 struct TimerNode {
   TimerNode* prev = nullptr;
   TimerNode* next = nullptr;

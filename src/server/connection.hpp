@@ -5,11 +5,17 @@
 // object inside a callback: destroy() unlinks it and hands it to the worker, which frees it at
 // the end of the loop iteration (STYLE.md rule 12).
 //
-// Memory: an open, idle WebSocket holds the parser state, a compact peer address, a few
+// The RFC 6455 session (ws/session.hpp) and the write path (net/outbox.hpp) are shared with the
+// client; this type owns the state machine, the timers and closing (connection.cpp), and has its
+// other concerns in files of their own: the HTTP phase and the upgrade (http_phase.cpp),
+// permessage-deflate (compression.cpp), topics (topic_delivery.cpp), and the public API's
+// forwarders (websocket_api.cpp).
+//
+// Memory: an open, idle WebSocket holds the session state, a compact peer address, a few
 // pointers and two timestamps, in a slot of its worker's SlabPool (sizeof is checked in
-// tests/unit/server/connection_test.cpp).
-// Everything else lives in a Spill allocated on first use and freed when empty again: bytes of
-// an incomplete message or control frame, bytes the kernel has not taken, subscriptions.
+// tests/unit/server/connection_test.cpp). Everything else lives in a Spill allocated on first use
+// and freed when empty again (bytes of an incomplete message or control frame, subscriptions, a
+// dedicated compressor), or in the outbox's backlog while the kernel has not taken bytes.
 #pragma once
 
 #include <sys/socket.h>
@@ -22,6 +28,7 @@
 
 #include "http/request_parser.hpp"
 #include "net/event_loop.hpp"
+#include "net/outbox.hpp"
 #include "net/socket.hpp"
 #include "net/timer_wheel.hpp"
 #include "pubsub/local_topics.hpp"
@@ -31,8 +38,8 @@
 #include "server/server_metrics.hpp"
 #include "server/slab_pool.hpp"
 #include "ws/frame.hpp"
-#include "ws/frame_parser.hpp"
 #include "ws/permessage_deflate.hpp"
+#include "ws/session.hpp"
 
 namespace pylon::detail {
 
@@ -54,19 +61,19 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   // The public API (pylon::WebSocket forwards here).
   SendStatus send_message(std::string_view message, MessageKind kind);
   void close_by_application(std::uint16_t code, std::string_view reason);
-  std::size_t buffered_amount() const noexcept {
-    return spill_ ? spill_->pending.size() - spill_->pending_offset : 0;
-  }
-  // Formatted on demand into a per-thread buffer: valid until the next call on this thread.
-  std::string_view remote_address() const;
+  std::size_t buffered_amount() const noexcept { return outbox_.buffered(); }
+  std::string remote_address() const { return peer_.to_string(); }
   std::string_view subprotocol() const noexcept {
-    return subprotocol_ > 0 ? std::string_view(route_->behavior.subprotocols[subprotocol_ - 1]) : std::string_view();
+    return subprotocol_ > 0 ? std::string_view(route_->behavior.subprotocols[subprotocol_ - 1])
+                            : std::string_view();
   }
   void* user_data() noexcept { return user_data_; }
   bool subscribe(std::string_view topic);
   bool unsubscribe(std::string_view topic);
   bool is_subscribed(std::string_view topic) const noexcept;
-  std::size_t subscription_count() const noexcept { return spill_ ? spill_->subscriptions.size() : 0; }
+  std::size_t subscription_count() const noexcept {
+    return spill_ ? spill_->subscriptions.size() : 0;
+  }
   PublishResult publish(std::string_view topic, std::string_view message, MessageKind kind);
 
   // A run of published messages of one topic (Worker::deliver): written straight from the
@@ -74,7 +81,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void deliver_frames(std::span<const pubsub::MessageRef> run);
 
   // Worker hooks.
-  void flush();                 // end of iteration / EPOLLOUT: hand pending_ to the kernel
+  void flush();  // end of iteration / EPOLLOUT: hand the outbox to the kernel
   // SIGTERM: close an open WebSocket with 1001; true when it did.
   bool start_drain_close();
   bool is_websocket() const noexcept { return route_ != nullptr; }
@@ -83,12 +90,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   Connection* list_prev = nullptr;  // the worker's list of live connections
   Connection* list_next = nullptr;
 
-  // FrameParser handler (ws/frame_parser.hpp).
-  void on_message_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first, bool last);
-  void on_control_frame_data(ws::Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
-                             bool last);
-
  private:
+  friend class ws::Session<ws::Role::server, Connection>;
   enum class State : std::uint8_t {
     http,     // reading requests (keep-alive GETs, then perhaps an upgrade)
     open,     // WebSocket open
@@ -114,24 +117,29 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   };
 
  public:
-  static SlabPool make_http_state_pool() { return SlabPool(sizeof(HttpState), alignof(HttpState)); }
+  static SlabPool make_http_state_pool() {
+    return SlabPool(sizeof(HttpState), alignof(HttpState));
+  }
 
  private:
   using Topic = pubsub::LocalTopics<Connection>::Topic;
+  struct DedicatedDeflate {  // compression = "dedicated": this connection's own sliding windows
+    ws::MessageDeflater deflater;
+    ws::MessageInflater inflater;
+  };
   struct Spill {
-    std::string message;  // a fragmented or partially received message
-    std::string control;  // a control frame split across reads
-    std::string pending;  // bytes the kernel has not taken yet, from pending_offset on
-    std::size_t pending_offset = 0;
-    std::size_t reported_backlog = 0;  // what pylon_send_backlog_bytes has been told
+    ws::SessionBuffers buffers;            // a fragmented message, a control frame split in reads
+    std::size_t reported_backlog = 0;      // what pylon_send_backlog_bytes has been told
     std::vector<Topic*> subscriptions;
+    // Dedicated mode: kept for the connection's life (its windows dwarf the spill).
+    std::unique_ptr<DedicatedDeflate> dedicated;
     // Shared mode, a compressed message spread over several reads: inflated piece by piece (the
     // bomb limit applies mid-message) by a decompressor lent by the worker while it lasts.
     std::unique_ptr<ws::MessageInflater> inflater;
     std::size_t compressed_size = 0;  // of the message being inflated, for the metrics
     bool empty() const noexcept {
-      return message.empty() && control.empty() && pending.size() == pending_offset && reported_backlog == 0 &&
-             subscriptions.empty() && !inflater;
+      return buffers.empty() && reported_backlog == 0 && subscriptions.empty() && !dedicated &&
+             !inflater;
     }
   };
   Spill& spill() {
@@ -141,42 +149,59 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void release_spill_if_empty() noexcept {
     if (spill_ && spill_->empty()) spill_.reset();
   }
+  DedicatedDeflate* dedicated() const noexcept { return spill_ ? spill_->dedicated.get() : nullptr; }
 
-  void release_http_state() noexcept;
+  // Reading and the session's hooks (connection.cpp).
   void read_ready();
   void process(std::span<std::uint8_t> data);
+  std::string& session_output();
+  void session_output_done();
+  ws::SessionBuffers& session_buffers() { return spill().buffers; }
+  void session_buffers_idle() noexcept;
+  void on_session_message(ws::Opcode opcode, std::span<const std::uint8_t> message);
+  void on_session_ping(std::span<const std::uint8_t>) noexcept {}  // the session answered it
+  void on_session_pong(std::span<const std::uint8_t> payload);
+  void on_session_close(std::uint16_t code, std::string_view reason, bool answer_to_ours);
+  void on_session_failed(ws::ProtocolError error, bool close_sent);
+
+  // The HTTP phase and the opening handshake (http_phase.cpp).
   void process_http(std::span<std::uint8_t> data);
+  void release_http_state() noexcept;
   // Returns false when the connection left the HTTP state or is closing.
   bool handle_request(const http::Request& request);
   void upgrade(const Route& route, const http::Request& request);
   void respond(int status, std::string_view body, bool keep_alive,
                std::span<const http::Header> extra_headers = {},
-               std::string_view content_type = "text/plain; charset=utf-8", bool head_only = false);
+               std::string_view content_type = "text/plain; charset=utf-8",
+               bool head_only = false);
   void respond_error(HandshakeFailure failure, int status, std::string_view reason,
                      std::span<const http::Header> extra_headers = {});
+  void write_bytes(std::string_view bytes);  // an HTTP response, into the outbox
 
-  SendStatus send_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload, bool rsv1 = false);
-  // permessage-deflate (RFC 7692): negotiation at the upgrade, inflating what arrives with RSV1,
-  // compressing what goes out past the threshold, and choosing a subscriber's broadcast frame.
-  void negotiate_compression(const http::Request& request, std::string& response_value);
-  void receive_compressed(ws::Opcode opcode, std::span<const std::uint8_t> compressed);
-  void receive_compressed_piece(ws::Opcode opcode, std::span<const std::uint8_t> compressed, bool last);
-  bool check_inflated(ws::MessageInflater::Status status, ws::Opcode opcode, std::span<const std::uint8_t> message,
-                      std::size_t compressed_size);
+  // permessage-deflate, RFC 7692 (compression.cpp): what is agreed at the upgrade, inflating
+  // what arrives with RSV1, compressing what goes out past the threshold, and choosing a
+  // subscriber's broadcast frame.
+  void agree_compression(const ws::DeflateParams& params);
+  ws::InflateStatus session_inflate(std::span<const std::uint8_t> piece, bool first, bool last,
+                                    std::uint64_t limit, std::span<const std::uint8_t>& message);
+  SendStatus send_compressed(ws::Opcode opcode, std::span<const std::uint8_t> payload);
   const std::string& frame_for(const pubsub::Message& message);
-  // deliver_frames' two ways to write a run of topic messages; each returns how many went out
-  // (the rest exceeded max_backpressure).
-  std::size_t write_shared_frames(std::span<const pubsub::MessageRef> run);
   std::size_t write_own_frames(std::span<const pubsub::MessageRef> run);
-  void write_bytes(std::string_view bytes);
-  void send_close(std::uint16_t code, std::string_view reason);
-  void handle_control(ws::Opcode opcode, std::span<const std::uint8_t> payload);
-  void deliver(ws::Opcode opcode, std::span<const std::uint8_t> message);
-  void fail(ws::ProtocolError error);
+
+  // Topics (topic_delivery.cpp). write_shared_frames returns how many of the run went out (the
+  // rest exceeded max_backpressure).
+  std::size_t write_shared_frames(std::span<const pubsub::MessageRef> run);
+  void unsubscribe_all() noexcept;
+
+  // Frames out, the write path and closing (connection.cpp).
+  SendStatus send_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload,
+                        bool rsv1 = false);
+  SendStatus send_status() const noexcept {
+    return outbox_.blocked() ? SendStatus::queued : SendStatus::sent;
+  }
   void begin_close(std::uint16_t code, std::string_view reason);
   void enter_closing() noexcept;
   void notify_close(std::uint16_t code, std::string_view reason);
-  std::string real_client_ip(const http::Request& request) const;
   void count_out(std::size_t messages, std::size_t bytes) noexcept {
     if (access_) {
       access_->messages_out += messages;
@@ -185,8 +210,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   }
   void peer_gone();
   void update_interest();
-  void report_backlog() noexcept;  // keeps pylon_send_backlog_bytes in step with pending_
-  void unsubscribe_all() noexcept;
+  void report_backlog() noexcept;  // keeps pylon_send_backlog_bytes in step with the outbox
 
   static void on_timer(net::TimerNode& node);
   void timer_fired();
@@ -196,14 +220,10 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   HttpState* http_;  // from worker_.http_state_pool(); null once the HTTP phase is over
   std::unique_ptr<AccessLog> access_;
   std::unique_ptr<Spill> spill_;
-  struct DedicatedDeflate {  // compression = "dedicated": this connection's own sliding windows
-    ws::MessageDeflater deflater;
-    ws::MessageInflater inflater;
-  };
-  std::unique_ptr<DedicatedDeflate> dedicated_;
+  net::Outbox outbox_;
   const Route* route_ = nullptr;
   void* user_data_ = nullptr;
-  ws::FrameParser<Connection> parser_;
+  ws::Session<ws::Role::server, Connection> session_;
   // State http/closing: the handshake or close deadline. Open: the next ping, or while
   // awaiting_pong_ the pong deadline (the next ping then follows one interval after the last).
   std::uint64_t deadline_ms_ = 0;
@@ -213,10 +233,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   std::uint16_t interest_ = 0;  // epoll flags; the ones used fit in 16 bits (update_interest)
   State state_ = State::http;
   bool internal_;
-  bool write_blocked_ = false;  // the kernel refused bytes: EPOLLOUT is armed
   bool shutdown_after_flush_ = false;
-  bool close_sent_ = false;
-  bool close_received_ = false;
   bool awaiting_pong_ = false;
   bool deflate_ = false;  // permessage-deflate agreed
   ws::DeflateParams deflate_params_{};

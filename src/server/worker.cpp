@@ -31,7 +31,6 @@ Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index)
       connection_pool_(sizeof(Connection), alignof(Connection)),
       http_state_pool_(Connection::make_http_state_pool()) {
   fire = &Worker::on_tick;
-  cork_.reserve(net::EventLoop::kReceiveBufferSize);
   spare_inflaters_.reserve(kSpareInflaters);
   for (std::size_t i = 0; i < listen_fds.size(); ++i) {
     listeners_.push_back(std::make_unique<Listener>(*this, listen_fds[i], i > 0));
@@ -41,7 +40,7 @@ Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index)
 }
 
 Worker::~Worker() {
-  while (connections_ != nullptr) connections_->destroy();
+  while (connections_.first() != nullptr) connections_.first()->destroy();
   free_retired();
   for (const auto& listener : listeners_) ::close(listener->fd);
 }
@@ -138,30 +137,15 @@ void Worker::accept_ready(Listener& listener) {
     server_.counters->accepted.add();
     auto* connection =
         new (connection_pool_.allocate()) Connection(*this, fd, net::PeerAddress::from(peer), listener.internal);
-    link(*connection);
+    connections_.link(*connection);
   }
-}
-
-void Worker::link(Connection& connection) noexcept {
-  connection.list_next = connections_;
-  if (connections_ != nullptr) connections_->list_prev = &connection;
-  connections_ = &connection;
-}
-
-void Worker::retire(Connection& connection) {
-  if (connection.list_prev != nullptr) connection.list_prev->list_next = connection.list_next;
-  else connections_ = connection.list_next;
-  if (connection.list_next != nullptr) connection.list_next->list_prev = connection.list_prev;
-  connection.list_prev = connection.list_next = nullptr;
-  retired_.push_back(&connection);
 }
 
 void Worker::free_retired() noexcept {
-  for (Connection* connection : retired_) {
-    connection->~Connection();
-    connection_pool_.deallocate(connection);
-  }
-  retired_.clear();
+  connections_.free_retired([this](Connection& connection) {
+    connection.~Connection();
+    connection_pool_.deallocate(&connection);
+  });
 }
 
 ws::MessageDeflater& Worker::shared_deflater(std::uint8_t window_bits) {
@@ -183,12 +167,6 @@ void Worker::return_inflater(std::unique_ptr<ws::MessageInflater> inflater) noex
   spare_inflaters_.push_back(std::move(inflater));  // within the reserved capacity
 }
 
-void Worker::schedule_flush(Connection& connection) {
-  if (connection.flush_scheduled) return;
-  connection.flush_scheduled = true;
-  flush_list_.push_back(&connection);
-}
-
 void Worker::end_of_iteration() {
   // Handlers run by a delivery (a slow consumer's close) may publish again: bounded rounds, the
   // rest waits for the next iteration.
@@ -198,14 +176,7 @@ void Worker::end_of_iteration() {
     deliver(batch);
     if (local_inbox_.empty()) local_inbox_.swap(batch);  // keep the capacity
   }
-  // Flushing may destroy a connection (write error) but never frees it: retired ones are freed
-  // below, after every list that could point at them has been walked.
-  for (std::size_t i = 0; i < flush_list_.size(); ++i) {
-    Connection* connection = flush_list_[i];
-    connection->flush_scheduled = false;
-    if (!connection->closed()) connection->flush();
-  }
-  flush_list_.clear();
+  connections_.flush_scheduled();
   free_retired();
   // Drained once no WebSocket is left on any worker: until then every worker keeps answering
   // plain HTTP (a probe on a keep-alive connection must see /readyz say 503); its HTTP
@@ -240,7 +211,7 @@ void Worker::drain_tick() {
     if (websockets_ > 0)
       obs::log(obs::LogLevel::warn, "drain timeout: dropping the remaining WebSockets",
                {{"worker", std::uint64_t{index_}}, {"websockets", std::uint64_t{websockets_}}});
-    while (connections_ != nullptr) connections_->destroy();
+    while (connections_.first() != nullptr) connections_.first()->destroy();
     return;  // end_of_iteration stops the loop
   }
   // Spread the 1001 closes evenly over drain_window so that clients do not all reconnect to the
@@ -250,7 +221,7 @@ void Worker::drain_tick() {
   if (window_ms > 0 && static_cast<double>(elapsed) < window_ms)
     due = static_cast<std::size_t>(std::ceil(static_cast<double>(drain_total_) *
                                              (static_cast<double>(elapsed) + net::TimerWheel::kTickMs) / window_ms));
-  for (Connection* connection = connections_; connection != nullptr;) {
+  for (Connection* connection = connections_.first(); connection != nullptr;) {
     Connection* next = connection->list_next;
     // Plain HTTP connections stay: a load balancer's keep-alive probe must see /readyz say 503.
     if (drain_closed_ < due && connection->start_drain_close()) ++drain_closed_;

@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "http/request_parser.hpp"
+#include "net/connection_list.hpp"
 #include "net/event_loop.hpp"
+#include "net/outbox.hpp"
 #include "net/timer_wheel.hpp"
 #include "pubsub/local_topics.hpp"
 #include "pubsub/message.hpp"
@@ -60,12 +62,11 @@ class Worker final : public net::TimerNode {
   std::uint64_t now_ms() const noexcept { return loop_.now_ms(); }
   bool draining() const noexcept { return draining_; }
 
-  // Corked writes: while a connection processes what it read, everything it sends collects in
-  // the cork buffer and goes out in one write when processing ends.
-  bool is_corked(const Connection& connection) const noexcept { return corked_ == &connection; }
-  std::string& cork_buffer() noexcept { return cork_; }
-  void cork(Connection& connection) noexcept { corked_ = &connection; }
-  void uncork() noexcept { corked_ = nullptr; }
+  // Corked writes (net/outbox.hpp): while a connection processes what it read, everything it
+  // sends collects in the cork and goes out in one write when processing ends.
+  net::Cork& cork() noexcept { return cork_; }
+  // The live connections; those to flush at the end of the iteration; the retired ones, freed then.
+  net::ConnectionList<Connection>& connections() noexcept { return connections_; }
 
   // permessage-deflate in shared mode (no context takeover): one compressor per window size and
   // one decompressor serve every connection of this loop, reset after each message.
@@ -82,13 +83,9 @@ class Worker final : public net::TimerNode {
   // Dedicated-mode deliveries: one subscriber's frames, compressed for it alone, before its send.
   std::string& frame_buffer() noexcept { return frame_buffer_; }
 
-  // Connections with bytes to write that were sent outside their own read processing.
-  void schedule_flush(Connection& connection);
   // Open WebSockets of this worker: a drain is over when none is left.
   void websocket_opened() noexcept { ++websockets_; }
   void websocket_closed() noexcept { --websockets_; }
-  // Unlinks a destroyed connection; it is freed at the end of the iteration.
-  void retire(Connection& connection);
 
  private:
   void end_of_iteration();
@@ -98,7 +95,6 @@ class Worker final : public net::TimerNode {
   void begin_drain();
   static void on_tick(net::TimerNode& node);
   void drain_tick();
-  void link(Connection& connection) noexcept;
   void free_retired() noexcept;
 
   Server& server_;
@@ -112,12 +108,9 @@ class Worker final : public net::TimerNode {
   // each in one of the other (slab_pool.hpp says why).
   SlabPool connection_pool_;
   SlabPool http_state_pool_;
-  Connection* connections_ = nullptr;  // intrusive list of live connections
+  net::ConnectionList<Connection> connections_;
   std::size_t websockets_ = 0;
-  std::vector<Connection*> flush_list_;
-  std::vector<Connection*> retired_;
-  Connection* corked_ = nullptr;
-  std::string cork_;
+  net::Cork cork_;
 
   std::array<std::unique_ptr<ws::MessageDeflater>, 8> shared_deflaters_;  // [window_bits - 8]
   ws::MessageInflater shared_inflater_{15, true};

@@ -57,6 +57,8 @@ class FrameParser {
   // A data message (possibly fragmented) has started and not yet completed.
   bool in_message() const noexcept { return in_message_; }
   void set_max_message_size(std::uint64_t size) noexcept { max_message_size_ = size; }
+  // permessage-deflate agreed after construction (before the first frame): as allow_rsv1.
+  void allow_rsv1() noexcept { allow_rsv1_ = true; }
 
   // Added accessors.
   std::uint64_t max_message_size() const noexcept { return max_message_size_; }

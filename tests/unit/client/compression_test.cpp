@@ -1,6 +1,6 @@
 // Tests of src/client/compression.cpp: MessageCompression against the ws codec playing the
 // server (its MessageDeflater / MessageInflater), byte-by-byte splits, context takeover, the
-// inflated-size limit and UTF-8 of inflated text.
+// inflated-size limit (the UTF-8 of inflated text is the session's: tests/unit/ws/session_test.cpp).
 #include "client/compression.hpp"
 
 #include <gtest/gtest.h>
@@ -10,19 +10,19 @@
 namespace pylon::client {
 namespace {
 
-using Result = MessageCompression::Result;
+using Result = ws::InflateStatus;
 
 std::span<const std::uint8_t> bytes(std::string_view text) {
   return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
 }
 
 // Feeds `compressed` one byte at a time (the parser may deliver any split).
-Result inflate_bytewise(MessageCompression& compression, std::string_view compressed, bool text,
+Result inflate_bytewise(MessageCompression& compression, std::string_view compressed,
                         std::uint64_t limit = 1 << 20) {
   Result result = Result::more;
   for (std::size_t i = 0; i < compressed.size() && result == Result::more; ++i)
     result = compression.inflate(bytes(compressed.substr(i, 1)), i == 0, i + 1 == compressed.size(),
-                                 text, limit);
+                                 limit);
   return result;
 }
 
@@ -47,7 +47,7 @@ TEST(ClientCompression, ServerMessagesWithContextTakeoverInAnySplit) {
       EXPECT_LT(compressed.size(), previous_size.size());  // the window carried over
     }
     previous_size = compressed;
-    ASSERT_EQ(inflate_bytewise(client, compressed, true), Result::done);
+    ASSERT_EQ(inflate_bytewise(client, compressed), Result::done);
     EXPECT_EQ(client.message(), message);
     client.message_delivered();
   }
@@ -59,7 +59,7 @@ TEST(ClientCompression, ServerNoContextTakeoverResetsAfterEachMessage) {
   for (int i = 0; i < 3; ++i) {
     std::string compressed;
     server.compress("the same message, every time", compressed);
-    ASSERT_EQ(client.inflate(bytes(compressed), true, true, true, 1 << 20), Result::done);
+    ASSERT_EQ(client.inflate(bytes(compressed), true, true, 1 << 20), Result::done);
     EXPECT_EQ(client.message(), "the same message, every time");
   }
 }
@@ -95,21 +95,13 @@ TEST(ClientCompression, InflatedSizeIsLimitedWhileInflating) {
   std::string bomb;
   server.compress(std::string(4 << 20, 'a'), bomb);
   ASSERT_LT(bomb.size(), 8192u);
-  EXPECT_EQ(client.inflate(bytes(bomb), true, true, false, 100000), Result::too_large);
+  EXPECT_EQ(client.inflate(bytes(bomb), true, true, 100000), Result::too_large);
   EXPECT_LE(client.message().size(), 100000u);  // never more than the limit held
 }
 
-TEST(ClientCompression, CorruptAndInvalidUtf8) {
+TEST(ClientCompression, Corrupt) {
   MessageCompression client({.enabled = true}, {}, "x");
-  EXPECT_EQ(client.inflate(bytes("\xff\xff\xff\xff"), true, true, false, 1 << 20), Result::corrupt);
-  MessageCompression text({.enabled = true}, {}, "x");
-  ws::MessageDeflater server(15, 8, true);
-  std::string compressed;
-  server.compress("fine, then \xc3", compressed);  // a truncated code point at the end
-  EXPECT_EQ(text.inflate(bytes(compressed), true, true, true, 1 << 20), Result::invalid_utf8);
-  // The same bytes as binary are fine.
-  MessageCompression binary({.enabled = true}, {}, "x");
-  EXPECT_EQ(binary.inflate(bytes(compressed), true, true, false, 1 << 20), Result::done);
+  EXPECT_EQ(client.inflate(bytes("\xff\xff\xff\xff"), true, true, 1 << 20), Result::corrupt);
 }
 
 TEST(ClientCompression, MemoryOfOneConnection) {

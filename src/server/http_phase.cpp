@@ -1,0 +1,253 @@
+// The HTTP phase of a connection: keep-alive requests, plain routes, and the WebSocket upgrade
+// (RFC 6455 §4.2). Part of Connection (connection.hpp).
+#include <array>
+#include <new>
+
+#include "http/response_writer.hpp"
+#include "net/buffer.hpp"
+#include "obs/log.hpp"
+#include "server/client_ip.hpp"
+#include "server/connection.hpp"
+#include "server/worker.hpp"
+#include "ws/handshake.hpp"
+
+namespace pylon::detail {
+namespace {
+
+std::string_view as_text(std::span<const std::uint8_t> bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+}  // namespace
+
+void Connection::process_http(std::span<std::uint8_t> data) {
+  HttpState& http = *http_;
+  // Parse straight from the receive buffer; copy only when the request is incomplete.
+  const bool from_receive_buffer = http.buffer.empty();
+  if (!from_receive_buffer) http.buffer.append(as_text(data));
+  std::string_view input = from_receive_buffer ? as_text(data) : std::string_view(http.buffer);
+  std::size_t offset = 0;
+  while (state_ == State::http) {
+    const std::string_view rest = input.substr(offset);
+    if (rest.empty()) break;
+    // The parsed views are needed only while the request is handled, synchronously: one Request
+    // per loop (2 KiB of header slots) serves every connection's handshake.
+    http::Request& request = worker_.request_scratch();
+    const http::ParseResult result = http.parser.parse(rest, request);
+    if (result.status == http::ParseStatus::need_more) {
+      if (from_receive_buffer || offset > 0) {
+        std::string kept(rest);
+        http.buffer.swap(kept);
+      }
+      return;
+    }
+    if (result.status == http::ParseStatus::error) {
+      respond_error(HandshakeFailure::bad_request, result.error_status, result.error_reason);
+      return;
+    }
+    offset += result.consumed;
+    ++http.requests_served;
+    http.parser.reset();
+    const bool stay = handle_request(request);
+    if (state_ == State::open) {
+      // Frames the client sent right behind its handshake are in the same buffer.
+      std::string leftover(input.substr(offset));
+      release_http_state();
+      if (!leftover.empty()) {
+        auto bytes = std::span(reinterpret_cast<std::uint8_t*>(leftover.data()), leftover.size());
+        process(bytes);
+      }
+      return;
+    }
+    if (!stay) return;
+    deadline_ms_ = worker_.now_ms() + net::to_ms(worker_.server().config.handshake_timeout);
+    reschedule_timer();
+  }
+  if (http_ != nullptr) net::release_if_large(http_->buffer);
+}
+
+void Connection::release_http_state() noexcept {
+  if (http_ == nullptr) return;
+  http_->~HttpState();
+  worker_.http_state_pool().deallocate(http_);
+  http_ = nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP requests and the opening handshake (RFC 6455 §4.2)
+
+namespace {
+
+// The public view of a parsed request (include/pylon/app.hpp).
+class RequestView final : public HttpRequest {
+ public:
+  explicit RequestView(const http::Request& request) : request_(request) {}
+  std::string_view method() const noexcept override { return request_.method; }
+  std::string_view path() const noexcept override { return request_.path; }
+  std::string_view query() const noexcept override { return request_.query; }
+  std::string_view body() const noexcept override { return request_.body; }
+  std::string_view header(std::string_view name) const noexcept override {
+    const http::Header* header = request_.find(name);
+    return header == nullptr ? std::string_view() : header->value;
+  }
+
+ private:
+  const http::Request& request_;
+};
+
+}  // namespace
+
+bool Connection::handle_request(const http::Request& request) {
+  const Server& server = worker_.server();
+  const Route* route = server.find_route(request.path, request.method, request.has_token("Upgrade", "websocket"));
+  if (route != nullptr && route->internal != internal_) route = nullptr;
+  if (route == nullptr) {
+    // Only a failed upgrade counts as a handshake failure; a browser's favicon.ico does not.
+    if (request.find("Upgrade") != nullptr) server.counters->handshake_failed(HandshakeFailure::not_found);
+    if (const Route* other = server.find_route(request.path); other != nullptr && other->internal == internal_) {
+      const std::string allow = other->method == "GET" ? "GET, HEAD" : other->method;
+      const http::Header allow_header[] = {{"Allow", allow}};
+      respond(405, "method not allowed\n", request.keep_alive(), allow_header);
+    } else {
+      respond(404, "not found\n", request.keep_alive());
+    }
+    return state_ == State::http;
+  }
+  if (route->websocket) {
+    upgrade(*route, request);
+    return false;
+  }
+  const HttpResponse response = route->handler(RequestView(request));
+  std::array<http::Header, 6> headers{};
+  std::size_t count = 0;
+  for (const auto& [name, value] : response.headers)
+    if (count < headers.size()) headers[count++] = {name, value};
+  respond(response.status, response.body, request.keep_alive() && !worker_.draining(),
+          std::span(headers.data(), count), response.content_type, request.method == "HEAD");
+  return state_ == State::http;
+}
+
+void Connection::upgrade(const Route& route, const http::Request& request) {
+  const Config& config = worker_.server().config;
+  if (request.method != "GET") {
+    const http::Header allow[] = {{"Allow", "GET"}};
+    return respond_error(HandshakeFailure::method, 405, "a WebSocket handshake is a GET request", allow);
+  }
+  // RFC 6455 §4.2.1: Upgrade and Connection are token lists, compared case-insensitively, and
+  // may appear more than once.
+  const http::Header upgrade_required[] = {{"Upgrade", "websocket"}, {"Sec-WebSocket-Version", "13"}};
+  if (!request.has_token("Upgrade", "websocket") || !request.has_token("Connection", "upgrade"))
+    return respond_error(HandshakeFailure::not_websocket, 426, "this endpoint speaks WebSocket: Upgrade: websocket required",
+                         upgrade_required);
+  if (request.version_minor < 1)
+    return respond_error(HandshakeFailure::bad_request, 400, "a WebSocket handshake needs HTTP/1.1");
+  const http::Header* version = request.find("Sec-WebSocket-Version");
+  if (version == nullptr || version->value != "13" || request.count("Sec-WebSocket-Version") != 1)
+    return respond_error(HandshakeFailure::bad_version, 426, "unsupported Sec-WebSocket-Version: only 13", upgrade_required);
+  const http::Header* key = request.find("Sec-WebSocket-Key");
+  if (key == nullptr || request.count("Sec-WebSocket-Key") != 1 || !ws::is_valid_client_key(key->value))
+    return respond_error(HandshakeFailure::bad_key, 400, "missing or invalid Sec-WebSocket-Key");
+  if (!config.allowed_origins.empty()) {
+    // Browsers always send Origin; its absence means a non-browser client, which CSWSH cannot use.
+    if (const http::Header* origin = request.find("Origin"); origin != nullptr) {
+      const auto& allowed = config.allowed_origins;
+      if (std::find(allowed.begin(), allowed.end(), origin->value) == allowed.end())
+        return respond_error(HandshakeFailure::origin, 403, "origin not allowed");
+    }
+  }
+  Server& server = worker_.server();
+  if (worker_.draining() || server.draining.load(std::memory_order_relaxed))
+    return respond_error(HandshakeFailure::draining, 503, "server is shutting down");
+  if (server.open_websockets.fetch_add(1, std::memory_order_relaxed) >= config.max_connections) {
+    server.open_websockets.fetch_sub(1, std::memory_order_relaxed);
+    return respond_error(HandshakeFailure::limit, 503, "connection limit reached");
+  }
+
+  route_ = &route;
+  worker_.websocket_opened();
+  route.metrics->handshakes.add();
+  route.metrics->connections.add(1);
+  char accept[ws::kAcceptKeySize];
+  ws::compute_accept_key(key->value, accept);
+  std::array<http::Header, 5> headers = {{{"Upgrade", "websocket"},
+                                          {"Connection", "Upgrade"},
+                                          {"Sec-WebSocket-Accept", std::string_view(accept, sizeof accept)}}};
+  std::size_t header_count = 3;
+  if (const http::Header* offered = request.find("Sec-WebSocket-Protocol"); offered != nullptr) {
+    const std::string_view chosen = ws::select_subprotocol(offered->value, route.behavior.subprotocols);
+    // Keep the index of the route's own copy: the view points into the request buffer.
+    const auto& subprotocols = route.behavior.subprotocols;
+    for (std::size_t i = 0; i < subprotocols.size(); ++i)
+      if (!chosen.empty() && subprotocols[i] == chosen) subprotocol_ = static_cast<std::uint8_t>(i + 1);
+    if (subprotocol_ > 0) headers[header_count++] = {"Sec-WebSocket-Protocol", subprotocol()};
+  }
+  std::string extensions;
+  const CompressionSettings& settings = route.compression;
+  if (settings.mode != CompressionMode::off && request.find("Sec-WebSocket-Extensions") != nullptr) {
+    ws::DeflateServerPolicy policy;
+    policy.context_takeover = settings.mode == CompressionMode::dedicated;
+    policy.max_window_bits = static_cast<std::uint8_t>(settings.window_bits);
+    if (const auto params = ws::negotiate_deflate(request.join("Sec-WebSocket-Extensions"), policy, extensions))
+      agree_compression(*params);
+  }
+  if (!extensions.empty()) headers[header_count++] = {"Sec-WebSocket-Extensions", extensions};
+  std::string response;
+  http::write_response(response, 101, std::span(headers.data(), header_count), {}, true);
+  write_bytes(response);
+
+  state_ = State::open;
+  const std::uint64_t now = worker_.now_ms();
+  last_activity_ms_ = now;
+  deadline_ms_ = now + net::to_ms(config.ping_interval);  // the first ping
+  if (route.behavior.user_data_size > 0) {
+    user_data_ = ::operator new(route.behavior.user_data_size, std::align_val_t(route.behavior.user_data_align));
+    route.behavior.construct(user_data_);
+  }
+  reschedule_timer();
+  if (obs::log_enabled(obs::LogLevel::info)) {
+    access_ = std::make_unique<AccessLog>();
+    access_->client_ip = real_client_ip(peer_, worker_.server().trusted_proxies, request);
+    access_->path = route.path;
+    access_->opened_ms = now;
+    const http::Header* agent = request.find("User-Agent");
+    obs::log(obs::LogLevel::info, "websocket open",
+             {{"remote", std::string_view(remote_address())},
+              {"client_ip", std::string_view(access_->client_ip)},
+              {"path", access_->path},
+              {"user_agent", agent != nullptr ? agent->value : std::string_view()},
+              {"subprotocol", subprotocol()}});
+  }
+  if (route.behavior.open) route.behavior.open(*this);
+}
+
+void Connection::respond(int status, std::string_view body, bool keep_alive,
+                         std::span<const http::Header> extra_headers, std::string_view content_type,
+                         bool head_only) {
+  std::array<http::Header, 8> headers{};
+  std::size_t count = 0;
+  headers[count++] = {"Content-Type", content_type};
+  for (const auto& header : extra_headers) headers[count++] = header;
+  std::string response;  // HTTP answers are off the WebSocket hot path: one allocation is fine
+  http::write_response(response, status, std::span(headers.data(), count), body, keep_alive);
+  // RFC 9110 §9.3.2: HEAD gets the GET's headers (Content-Length included), without the body.
+  if (head_only) response.resize(response.size() - body.size());
+  write_bytes(response);
+  if (!keep_alive) {
+    enter_closing();
+    shutdown_after_flush_ = true;
+  }
+}
+
+void Connection::respond_error(HandshakeFailure failure, int status, std::string_view reason,
+                               std::span<const http::Header> extra_headers) {
+  worker_.server().counters->handshake_failed(failure);
+  // A flood of bad clients must not fill the disk: these lines are rate-limited.
+  static obs::LogRateLimit limit(10);
+  limit.log(obs::LogLevel::warn, "request refused",
+            {{"remote", std::string_view(remote_address())}, {"status", std::int64_t{status}}, {"reason", reason}});
+  std::string body(reason);
+  body += '\n';
+  respond(status, body, false, extra_headers);
+}
+
+}  // namespace pylon::detail

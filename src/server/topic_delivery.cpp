@@ -1,0 +1,143 @@
+// Topics on a server connection: subscriptions, and the delivery of published messages to a
+// subscriber (encoded once per message and shared; RFC 7692 frames per compression mode). Part of
+// Connection (connection.hpp).
+#include <sys/uio.h>
+
+#include <algorithm>
+
+#include "pubsub/topic_name.hpp"
+#include "server/connection.hpp"
+#include "server/worker.hpp"
+
+namespace pylon::detail {
+
+bool Connection::is_subscribed(std::string_view topic) const noexcept {
+  if (!spill_) return false;
+  const auto& subscriptions = spill_->subscriptions;
+  return std::any_of(subscriptions.begin(), subscriptions.end(),
+                     [topic](const auto* subscribed) { return subscribed->name == topic; });
+}
+
+bool Connection::subscribe(std::string_view topic) {
+  if (!pubsub::is_valid_topic(topic)) return false;
+  if (is_subscribed(topic)) return true;
+  spill().subscriptions.push_back(&worker_.topics().add(topic, this));
+  worker_.server().topics->add_subscriber(topic, worker_.index());
+  worker_.server().counters->subscriptions.add(1);
+  return true;
+}
+
+bool Connection::unsubscribe(std::string_view topic) {
+  if (!spill_) return false;
+  auto& subscriptions = spill_->subscriptions;
+  for (auto it = subscriptions.begin(); it != subscriptions.end(); ++it) {
+    if ((*it)->name != topic) continue;
+    // The registry first: removing the last local subscriber frees the topic and its name.
+    worker_.server().topics->remove_subscriber(topic, worker_.index());
+    worker_.topics().remove(**it, this);
+    subscriptions.erase(it);
+    worker_.server().counters->subscriptions.add(-1);
+    release_spill_if_empty();
+    return true;
+  }
+  return false;
+}
+
+void Connection::unsubscribe_all() noexcept {
+  if (!spill_ || spill_->subscriptions.empty()) return;
+  auto& subscriptions = spill_->subscriptions;
+  for (auto* topic : subscriptions) {
+    worker_.server().topics->remove_subscriber(topic->name, worker_.index());
+    worker_.topics().remove(*topic, this);
+  }
+  worker_.server().counters->subscriptions.add(-static_cast<std::int64_t>(subscriptions.size()));
+  subscriptions.clear();
+  subscriptions.shrink_to_fit();
+}
+
+PublishResult Connection::publish(std::string_view topic, std::string_view message, MessageKind kind) {
+  const std::string_view parts[] = {message};
+  return worker_.server().publish(topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary, parts);
+}
+
+void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
+  if (state_ != State::open || !session_.open()) return;
+  // Bytes sent outside a read (an earlier delivery) go out first, so that only what the kernel
+  // really refused counts against max_backpressure.
+  if (buffered_amount() > 0 && !outbox_.blocked()) {
+    flush();
+    if (state_ != State::open) return;
+  }
+  const RouteMetrics& metrics = *route_->metrics;
+  for (const auto& message : run) {
+    const std::size_t kind = message->opcode == ws::Opcode::text ? 0 : 1;
+    metrics.messages_sent[kind].add();
+    metrics.bytes_sent[kind].add(message->payload_size);
+    count_out(1, message->payload_size);
+  }
+  // A window of its own (dedicated mode, context takeover agreed): every message is compressed
+  // for this subscriber alone. Otherwise the frames shared by every subscriber go out as they are.
+  const bool own_window = dedicated() != nullptr && !deflate_params_.server_no_context_takeover;
+  const std::size_t delivered = own_window ? write_own_frames(run) : write_shared_frames(run);
+  if (state_ != State::open) return;  // the peer is gone
+  report_backlog();
+  if (delivered == run.size()) return;
+  if (route_->behavior.slow_consumer == SlowConsumerPolicy::close) {
+    metrics.backpressure_closes.add();
+    return begin_close(ws::close_code::kPolicyViolation, "slow consumer");
+  }
+  metrics.backpressure_drops.add(run.size() - delivered);  // drop policy: skipped for this subscriber
+}
+
+std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> run) {
+  const ServerMetrics& counters = *worker_.server().counters;
+  for (const auto& message : run) {
+    if (const std::string& frame = frame_for(*message); &frame != &message->frame) {
+      counters.compressed_bytes[1].add(frame.size() - ws::frame_header_size(frame.size(), false));
+      counters.uncompressed_bytes[1].add(message->payload_size);
+    }
+  }
+  std::size_t index = 0;
+  std::size_t written_into_first = 0;  // bytes of run[index] the kernel already has
+  if (buffered_amount() == 0) {
+    // Zero copy: the kernel reads the shared frames directly, one writev per 64 frames.
+    constexpr std::size_t kMaxIovecs = 64;
+    iovec iov[kMaxIovecs];
+    while (index < run.size()) {
+      const std::size_t first = index;
+      const std::size_t count = std::min(kMaxIovecs, run.size() - index);
+      for (std::size_t i = 0; i < count; ++i) {
+        const std::string& frame = frame_for(*run[index + i]);
+        iov[i] = {const_cast<char*>(frame.data()), frame.size()};
+      }
+      const ssize_t written = net::send_vector(fd_, iov, count);
+      if (written < 0 && errno != EAGAIN && errno != EINTR) {
+        peer_gone();
+        return run.size();
+      }
+      std::size_t taken = written > 0 ? static_cast<std::size_t>(written) : 0;
+      const std::size_t end = index + count;
+      while (index < end && taken >= iov[index - first].iov_len) taken -= iov[index++ - first].iov_len;
+      if (index < end) {  // the kernel is full inside run[index]
+        written_into_first = taken;
+        break;
+      }
+    }
+    if (index == run.size()) return index;
+    // The frame the kernel stopped in must be completed whatever the limit: the stream would
+    // be corrupt otherwise.
+    outbox_.enqueue(std::string_view(frame_for(*run[index])).substr(written_into_first));
+    ++index;
+    update_interest();
+  }
+  // Behind a backlog: copy, in order, up to max_backpressure.
+  const std::size_t limit = worker_.server().config.max_backpressure;
+  for (; index < run.size(); ++index) {
+    const std::string& frame = frame_for(*run[index]);
+    if (buffered_amount() + frame.size() > limit) break;
+    outbox_.enqueue(frame);
+  }
+  return index;
+}
+
+}  // namespace pylon::detail
