@@ -344,7 +344,7 @@ void Connection::timer_fired() {
       if (now < deadline_ms_) break;
       // A keep-alive connection idle between requests is not a failed handshake.
       if (state_ == State::http && (http_->requests_served == 0 || !http_->buffer.empty()))
-        worker_.server().counters->handshake_failed(HandshakeFailure::timeout);
+        worker_.server().counters->handshake_failed(HttpFailure::timeout);
       return destroy();  // slow handshake, or a peer that never closes
     case State::open:
       if (awaiting_pong_ && now >= deadline_ms_)

@@ -174,7 +174,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
                std::span<const http::Header> extra_headers = {},
                std::string_view content_type = "text/plain; charset=utf-8",
                bool head_only = false);
-  void respond_error(HandshakeFailure failure, int status, std::string_view reason,
+  // A refused request: counted by the caller, logged (rate-limited) here; the connection closes.
+  void respond_error(int status, std::string_view reason,
                      std::span<const http::Header> extra_headers = {});
   void write_bytes(std::string_view bytes);  // an HTTP response, into the outbox
 

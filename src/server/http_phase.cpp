@@ -2,6 +2,7 @@
 // (RFC 6455 §4.2). Part of Connection (connection.hpp).
 #include <array>
 #include <new>
+#include <variant>
 
 #include "http/response_writer.hpp"
 #include "net/buffer.hpp"
@@ -9,7 +10,7 @@
 #include "server/client_ip.hpp"
 #include "server/connection.hpp"
 #include "server/worker.hpp"
-#include "ws/handshake.hpp"
+#include "ws/upgrade.hpp"
 
 namespace pylon::detail {
 namespace {
@@ -42,7 +43,8 @@ void Connection::process_http(std::span<std::uint8_t> data) {
       return;
     }
     if (result.status == http::ParseStatus::error) {
-      respond_error(HandshakeFailure::bad_request, result.error_status, result.error_reason);
+      worker_.server().counters->handshake_failed(HttpFailure::bad_request);
+      respond_error(result.error_status, result.error_reason);
       return;
     }
     offset += result.consumed;
@@ -103,7 +105,7 @@ bool Connection::handle_request(const http::Request& request) {
   if (route != nullptr && route->internal != internal_) route = nullptr;
   if (route == nullptr) {
     // Only a failed upgrade counts as a handshake failure; a browser's favicon.ico does not.
-    if (request.find("Upgrade") != nullptr) server.counters->handshake_failed(HandshakeFailure::not_found);
+    if (request.find("Upgrade") != nullptr) server.counters->handshake_failed(HttpFailure::not_found);
     if (const Route* other = server.find_route(request.path); other != nullptr && other->internal == internal_) {
       const std::string allow = other->method == "GET" ? "GET, HEAD" : other->method;
       const http::Header allow_header[] = {{"Allow", allow}};
@@ -128,69 +130,49 @@ bool Connection::handle_request(const http::Request& request) {
 }
 
 void Connection::upgrade(const Route& route, const http::Request& request) {
-  const Config& config = worker_.server().config;
-  if (request.method != "GET") {
-    const http::Header allow[] = {{"Allow", "GET"}};
-    return respond_error(HandshakeFailure::method, 405, "a WebSocket handshake is a GET request", allow);
-  }
-  // RFC 6455 §4.2.1: Upgrade and Connection are token lists, compared case-insensitively, and
-  // may appear more than once.
-  const http::Header upgrade_required[] = {{"Upgrade", "websocket"}, {"Sec-WebSocket-Version", "13"}};
-  if (!request.has_token("Upgrade", "websocket") || !request.has_token("Connection", "upgrade"))
-    return respond_error(HandshakeFailure::not_websocket, 426, "this endpoint speaks WebSocket: Upgrade: websocket required",
-                         upgrade_required);
-  if (request.version_minor < 1)
-    return respond_error(HandshakeFailure::bad_request, 400, "a WebSocket handshake needs HTTP/1.1");
-  const http::Header* version = request.find("Sec-WebSocket-Version");
-  if (version == nullptr || version->value != "13" || request.count("Sec-WebSocket-Version") != 1)
-    return respond_error(HandshakeFailure::bad_version, 426, "unsupported Sec-WebSocket-Version: only 13", upgrade_required);
-  const http::Header* key = request.find("Sec-WebSocket-Key");
-  if (key == nullptr || request.count("Sec-WebSocket-Key") != 1 || !ws::is_valid_client_key(key->value))
-    return respond_error(HandshakeFailure::bad_key, 400, "missing or invalid Sec-WebSocket-Key");
-  if (!config.allowed_origins.empty()) {
-    // Browsers always send Origin; its absence means a non-browser client, which CSWSH cannot use.
-    if (const http::Header* origin = request.find("Origin"); origin != nullptr) {
-      const auto& allowed = config.allowed_origins;
-      if (std::find(allowed.begin(), allowed.end(), origin->value) == allowed.end())
-        return respond_error(HandshakeFailure::origin, 403, "origin not allowed");
+  Server& server = worker_.server();
+  const Config& config = server.config;
+  const CompressionSettings& compression = route.compression;
+  ws::UpgradePolicy policy{.subprotocols = route.behavior.subprotocols,
+                           .allowed_origins = config.allowed_origins};
+  if (compression.mode != CompressionMode::off)
+    policy.deflate = ws::DeflateServerPolicy{
+        .context_takeover = compression.mode == CompressionMode::dedicated,
+        .max_window_bits = static_cast<std::uint8_t>(compression.window_bits)};
+  ws::UpgradeDecision decision = ws::decide_upgrade(request, policy);
+  if (std::holds_alternative<ws::UpgradeAcceptance>(decision)) {
+    // The server's own reasons to refuse a request that is fine.
+    if (worker_.draining() || server.draining.load(std::memory_order_relaxed)) {
+      decision = ws::UpgradeError::draining;
+    } else if (server.open_websockets.fetch_add(1, std::memory_order_relaxed) >=
+               config.max_connections) {
+      server.open_websockets.fetch_sub(1, std::memory_order_relaxed);
+      decision = ws::UpgradeError::connection_limit;
     }
   }
-  Server& server = worker_.server();
-  if (worker_.draining() || server.draining.load(std::memory_order_relaxed))
-    return respond_error(HandshakeFailure::draining, 503, "server is shutting down");
-  if (server.open_websockets.fetch_add(1, std::memory_order_relaxed) >= config.max_connections) {
-    server.open_websockets.fetch_sub(1, std::memory_order_relaxed);
-    return respond_error(HandshakeFailure::limit, 503, "connection limit reached");
+  if (const auto* error = std::get_if<ws::UpgradeError>(&decision)) {
+    server.counters->handshake_failed(*error);
+    const ws::UpgradeRefusal refusal = ws::describe(*error);
+    return respond_error(refusal.status, refusal.reason, refusal.headers);
   }
+  const auto& accepted = std::get<ws::UpgradeAcceptance>(decision);
 
   route_ = &route;
   worker_.websocket_opened();
   route.metrics->handshakes.add();
   route.metrics->connections.add(1);
-  char accept[ws::kAcceptKeySize];
-  ws::compute_accept_key(key->value, accept);
   std::array<http::Header, 5> headers = {{{"Upgrade", "websocket"},
                                           {"Connection", "Upgrade"},
-                                          {"Sec-WebSocket-Accept", std::string_view(accept, sizeof accept)}}};
+                                          {"Sec-WebSocket-Accept", accepted.accept_value()}}};
   std::size_t header_count = 3;
-  if (const http::Header* offered = request.find("Sec-WebSocket-Protocol"); offered != nullptr) {
-    const std::string_view chosen = ws::select_subprotocol(offered->value, route.behavior.subprotocols);
-    // Keep the index of the route's own copy: the view points into the request buffer.
-    const auto& subprotocols = route.behavior.subprotocols;
-    for (std::size_t i = 0; i < subprotocols.size(); ++i)
-      if (!chosen.empty() && subprotocols[i] == chosen) subprotocol_ = static_cast<std::uint8_t>(i + 1);
-    if (subprotocol_ > 0) headers[header_count++] = {"Sec-WebSocket-Protocol", subprotocol()};
+  if (accepted.subprotocol) {
+    subprotocol_ = static_cast<std::uint8_t>(*accepted.subprotocol + 1);  // kMaxSubprotocols
+    headers[header_count++] = {"Sec-WebSocket-Protocol", subprotocol()};
   }
-  std::string extensions;
-  const CompressionSettings& settings = route.compression;
-  if (settings.mode != CompressionMode::off && request.find("Sec-WebSocket-Extensions") != nullptr) {
-    ws::DeflateServerPolicy policy;
-    policy.context_takeover = settings.mode == CompressionMode::dedicated;
-    policy.max_window_bits = static_cast<std::uint8_t>(settings.window_bits);
-    if (const auto params = ws::negotiate_deflate(request.join("Sec-WebSocket-Extensions"), policy, extensions))
-      agree_compression(*params);
+  if (accepted.deflate) {
+    headers[header_count++] = {"Sec-WebSocket-Extensions", accepted.extensions};
+    agree_compression(*accepted.deflate);
   }
-  if (!extensions.empty()) headers[header_count++] = {"Sec-WebSocket-Extensions", extensions};
   std::string response;
   http::write_response(response, 101, std::span(headers.data(), header_count), {}, true);
   write_bytes(response);
@@ -238,9 +220,8 @@ void Connection::respond(int status, std::string_view body, bool keep_alive,
   }
 }
 
-void Connection::respond_error(HandshakeFailure failure, int status, std::string_view reason,
+void Connection::respond_error(int status, std::string_view reason,
                                std::span<const http::Header> extra_headers) {
-  worker_.server().counters->handshake_failed(failure);
   // A flood of bad clients must not fill the disk: these lines are rate-limited.
   static obs::LogRateLimit limit(10);
   limit.log(obs::LogLevel::warn, "request refused",

@@ -5,10 +5,7 @@
 namespace pylon::detail {
 namespace {
 
-constexpr const char* kHandshakeFailureNames[kHandshakeFailureCount] = {
-    "bad_request", "not_found", "method", "not_websocket", "bad_version",
-    "bad_key",     "origin",    "limit",  "draining",      "timeout",
-};
+constexpr const char* kHttpFailureNames[kHttpFailureCount] = {"bad_request", "not_found", "timeout"};
 
 // Close codes become a bounded label set: every registered code exactly, applications' codes by
 // range, so a client cannot create series at will.
@@ -74,9 +71,14 @@ ServerMetrics::ServerMetrics(MetricsRegistry& registry_in)
           registry.counter("pylon_uncompressed_bytes_total", "The same messages' size uncompressed.", {{"direction", "in"}}),
           registry.counter("pylon_uncompressed_bytes_total", "The same messages' size uncompressed.", {{"direction", "out"}})},
       compressions(registry.counter("pylon_compressions_total", "permessage-deflate compressor runs.")) {
-  for (std::size_t i = 0; i < kHandshakeFailureCount; ++i)
-    handshake_failures.push_back(registry.counter("pylon_handshake_failures_total", "Refused upgrades and bad requests.",
-                                                  {{"reason", kHandshakeFailureNames[i]}}));
+  const auto add_handshake_failure = [&](std::string_view reason) {
+    handshake_failures.push_back(registry.counter("pylon_handshake_failures_total",
+                                                  "Refused upgrades and bad requests.",
+                                                  {{"reason", std::string(reason)}}));
+  };
+  for (std::size_t i = 0; i < ws::kUpgradeErrorCount; ++i)
+    add_handshake_failure(ws::describe(static_cast<ws::UpgradeError>(i)).name);
+  for (const char* name : kHttpFailureNames) add_handshake_failure(name);
   for (std::size_t i = 1; i < ws::kProtocolErrorCount; ++i)
     protocol_errors.push_back(registry.counter("pylon_protocol_errors_total", "RFC 6455 violations by clients.",
                                                {{"reason", std::string(ws::name(static_cast<ws::ProtocolError>(i)))}}));

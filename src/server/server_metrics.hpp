@@ -11,13 +11,14 @@
 #include "pylon/app.hpp"
 #include "pylon/metrics.hpp"
 #include "ws/error.hpp"
+#include "ws/upgrade.hpp"
 
 namespace pylon::detail {
 
-enum class HandshakeFailure : std::uint8_t {
-  bad_request, not_found, method, not_websocket, bad_version, bad_key, origin, limit, draining, timeout,
-};
-inline constexpr std::size_t kHandshakeFailureCount = 10;
+// A failed handshake that is not an upgrade refusal (ws::UpgradeError, whose table names its
+// series): a request that does not parse, an upgrade of a path with no route, a client too slow.
+enum class HttpFailure : std::uint8_t { bad_request, not_found, timeout };
+inline constexpr std::size_t kHttpFailureCount = 3;
 
 enum class CloseSide : std::uint8_t { client, server };
 
@@ -34,7 +35,12 @@ struct RouteMetrics {
 struct ServerMetrics {
   explicit ServerMetrics(MetricsRegistry& registry);
 
-  void handshake_failed(HandshakeFailure reason) const { handshake_failures[static_cast<std::size_t>(reason)].add(); }
+  void handshake_failed(ws::UpgradeError reason) const {
+    handshake_failures[static_cast<std::size_t>(reason)].add();
+  }
+  void handshake_failed(HttpFailure reason) const {
+    handshake_failures[ws::kUpgradeErrorCount + static_cast<std::size_t>(reason)].add();
+  }
   void protocol_error(ws::ProtocolError error) const {
     protocol_errors[static_cast<std::size_t>(error) - 1].add();  // `none` has no series
   }
@@ -42,7 +48,7 @@ struct ServerMetrics {
 
   MetricsRegistry& registry;
   Counter accepted;
-  std::vector<Counter> handshake_failures;  // [HandshakeFailure]
+  std::vector<Counter> handshake_failures;  // [UpgradeError], then [HttpFailure]
   std::vector<Counter> protocol_errors;  // [ProtocolError]
   std::vector<Counter> closes;           // [close code class][side]
   Histogram ping_rtt;
