@@ -8,9 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace pylon {
 namespace {
@@ -66,6 +68,102 @@ std::string extensions_answer(std::uint16_t port, const std::string& path) {
   if (at == std::string::npos) return "";
   const std::size_t begin = at + field.size();
   return response.substr(begin, response.find("\r\n", begin) - begin);
+}
+
+// A connected socket that completed an upgrade of `path` (its 101 read), or -1.
+int upgraded(std::uint16_t port, const std::string& path) {
+  int fd = -1;
+  for (int attempt = 0; attempt < 200 && fd < 0; ++attempt) {
+    fd = connect_to(port);
+    if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (fd < 0) return -1;
+  const std::string request = "GET " + path +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string response;
+  char byte = 0;
+  while (response.find("\r\n\r\n") == std::string::npos && ::recv(fd, &byte, 1, 0) == 1) response += byte;
+  if (response.rfind("HTTP/1.1 101", 0) == 0) return fd;
+  ::close(fd);
+  return -1;
+}
+
+// The status code of the close frame the server sends first on an upgraded socket; 0 if none.
+std::uint16_t close_code_received(int fd) {
+  std::uint8_t header[2];
+  if (::recv(fd, header, 2, MSG_WAITALL) != 2 || (header[0] & 0x0f) != 0x8) return 0;
+  std::uint8_t payload[125];
+  const std::size_t size = header[1] & 0x7f;
+  if (size < 2 || ::recv(fd, payload, size, MSG_WAITALL) != static_cast<ssize_t>(size)) return 0;
+  return static_cast<std::uint16_t>(payload[0] << 8 | payload[1]);
+}
+
+TEST(App, AnApplicationCloseNeverPutsAForbiddenCodeOnTheWire) {
+  // RFC 6455 §7.4: 1005, 1006 and 1015 are never sent, nor unassigned codes; they become 1000.
+  Config config;
+  const std::uint16_t port = free_port();
+  config.listen = "127.0.0.1:" + std::to_string(port);
+  config.threads = 1;
+  App app(config);
+  const auto closing_with = [](std::uint16_t code) {
+    return WebSocketBehavior<>{.open = [code](WebSocket<NoUserData>& ws) { ws.close(code, "bye"); }};
+  };
+  for (const std::uint16_t code : {1006, 1005, 1015, 1004, 999, 2000, 5000, 1001, 4001})
+    app.ws("/close" + std::to_string(code), closing_with(code));
+  std::thread server([&app] { app.run(); });
+
+  for (const std::uint16_t code : {1006, 1005, 1015, 1004, 999, 2000, 5000, 1001, 4001}) {
+    const int fd = upgraded(port, "/close" + std::to_string(code));
+    ASSERT_GE(fd, 0);
+    const bool allowed = code == 1001 || code == 4001;
+    EXPECT_EQ(close_code_received(fd), allowed ? code : 1000) << "close(" << code << ")";
+    ::close(fd);
+  }
+  app.drain();
+  server.join();
+}
+
+TEST(App, RemoteAddressesOfTwoConnectionsStayTheirOwn) {
+  // remote_address() returns a string of its own: it once returned a view into a per-thread
+  // buffer that the next call, for any connection, overwrote.
+  Config config;
+  const std::uint16_t port = free_port();
+  config.listen = "127.0.0.1:" + std::to_string(port);
+  config.threads = 1;
+  App app(config);
+  std::vector<WebSocket<NoUserData>> open;  // the loop's thread only
+  std::string first, second;
+  std::atomic<int> opened{0};
+  app.ws("/who", WebSocketBehavior<>{.open = [&](WebSocket<NoUserData>& ws) {
+                   open.push_back(ws);
+                   if (open.size() == 2) {
+                     const auto one = open[0].remote_address();
+                     const auto two = open[1].remote_address();
+                     first = one;
+                     second = two;
+                   }
+                   ++opened;
+                 }});
+  std::thread server([&app] { app.run(); });
+  const int a = upgraded(port, "/who");
+  const int b = upgraded(port, "/who");
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  for (int i = 0; i < 200 && opened < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const auto local_address = [](int fd) {
+    sockaddr_in address{};
+    socklen_t size = sizeof address;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+    ::close(fd);
+    return "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  };
+  const std::string a_address = local_address(a), b_address = local_address(b);
+  app.drain();
+  server.join();
+  EXPECT_EQ(first, a_address);
+  EXPECT_EQ(second, b_address);
 }
 
 TEST(App, CompressionIsChosenPerEndpoint) {
