@@ -23,7 +23,8 @@ using ConfigValue = std::variant<std::int64_t, double, std::string, std::vector<
 enum class CompressionMode : std::uint8_t {
   off,
   shared,     // no context takeover: small memory, one compression per broadcast message
-  dedicated,  // a sliding window per connection (better ratio): broadcasts compressed per subscriber
+  dedicated,  // a sliding window per connection (better ratio): broadcasts compressed per
+              // subscriber
 };
 
 struct CompressionSettings {
@@ -39,20 +40,21 @@ struct Config {
   std::size_t max_connections = 100000;      // open WebSockets, all loops together
   std::size_t max_message_size = 16u << 20;  // bytes; larger messages are closed with 1009
   std::size_t max_backpressure = 1u << 20;   // bytes queued per connection before sends drop
-  double ping_interval = 25;      // seconds; below Nginx's 60 s proxy_read_timeout
-  double pong_timeout = 10;       // seconds without a pong after a ping before closing
-  double handshake_timeout = 10;  // seconds to send a complete request (and between keep-alive requests)
-  double idle_timeout = 0;        // seconds without any frame from the client; 0: off
-  double drain_timeout = 30;      // seconds SIGTERM waits for connections to close
-  double drain_window = 5;        // seconds over which SIGTERM spreads the 1001 closes
+  double ping_interval = 25;                 // seconds; below Nginx's 60 s proxy_read_timeout
+  double pong_timeout = 10;                  // seconds without a pong after a ping before closing
+  double handshake_timeout =
+      10;                   // seconds to send a complete request (and between keep-alive requests)
+  double idle_timeout = 0;  // seconds without any frame from the client; 0: off
+  double drain_timeout = 30;                 // seconds SIGTERM waits for connections to close
+  double drain_window = 5;                   // seconds over which SIGTERM spreads the 1001 closes
   std::vector<std::string> allowed_origins;  // empty: any Origin
   std::string log_level = "info";
-  std::string log_format = "json";            // "json" (one object per line) or "console"
+  std::string log_format = "json";           // "json" (one object per line) or "console"
   std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For / X-Real-IP are believed
   std::string metrics_listen;  // HOST:PORT for /metrics alone; empty: /metrics on `listen`
   bool dashboard = true;       // `pylon serve`: the live page at / and its stats on pylon/stats
   // Topics (docs/protocol.md)
-  std::string api_key;                 // enables POST /api/publish with "Authorization: Bearer <key>"
+  std::string api_key;  // enables POST /api/publish with "Authorization: Bearer <key>"
   std::size_t max_subscriptions = 100;  // per connection
   std::size_t max_publish_rate = 1000;  // publishes per second per connection (burst: one second)
   std::string slow_consumer = "close";  // "close" (1008) or "drop"
@@ -97,11 +99,13 @@ void set_config_value(Config& config, std::string_view key, const ConfigValue& v
 // Parses a flag's text per the key's kind, then set_config_value.
 void set_config_text(Config& config, std::string_view key, std::string_view text);
 // Sets one key of one endpoint ("endpoints./path.key" in errors): only the compression keys.
-void set_endpoint_value(Config& config, std::string_view path, std::string_view key, const ConfigValue& value);
+void set_endpoint_value(Config& config, std::string_view path, std::string_view key,
+                        const ConfigValue& value);
 // Parses a --endpoint flag, "/path:key=value".
 void set_endpoint_text(Config& config, std::string_view text);
 // The compression of the WebSocket endpoint at path: `base` with the endpoint's keys over it.
-CompressionSettings endpoint_compression(const Config& config, std::string_view path, CompressionSettings base);
+CompressionSettings endpoint_compression(const Config& config, std::string_view path,
+                                         CompressionSettings base);
 // Reads a TOML file over config; unknown keys, wrong types and bad values throw ConfigError.
 void load_config_file(Config& config, const std::string& path);
 // Checks relations between keys (e.g. pong_timeout vs ping_interval); throws ConfigError.

@@ -25,16 +25,18 @@
 namespace pylon::cluster {
 
 struct RedisEngineLimits {
-  std::uint64_t initial_backoff_ms = 100;  // first retry after a failure, doubling...
-  std::uint64_t max_backoff_ms = 5000;     // ...up to this; each delay is jittered to [d/2, d]
+  std::uint64_t initial_backoff_ms = 100;   // first retry after a failure, doubling...
+  std::uint64_t max_backoff_ms = 5000;      // ...up to this; each delay is jittered to [d/2, d]
   std::uint64_t connect_timeout_ms = 5000;  // TCP connect + AUTH/SELECT/PING answered
   std::size_t max_pending_bytes = 8 * 1024 * 1024;  // unsent publisher bytes before "unavailable"
-  std::size_t max_pending_replies = 100000;          // PUBLISHes Redis has not answered yet
+  std::size_t max_pending_replies = 100000;         // PUBLISHes Redis has not answered yet
 };
 
-std::unique_ptr<pubsub::ClusterEngine> make_redis_engine(net::EventLoop& loop, const pubsub::RedisOptions& options,
+std::unique_ptr<pubsub::ClusterEngine> make_redis_engine(net::EventLoop& loop,
+                                                         const pubsub::RedisOptions& options,
                                                          pubsub::DeliverFunction deliver,
                                                          pubsub::ActiveTopicsFunction active_topics,
-                                                         MetricsRegistry& metrics, const RedisEngineLimits& limits);
+                                                         MetricsRegistry& metrics,
+                                                         const RedisEngineLimits& limits);
 
 }  // namespace pylon::cluster

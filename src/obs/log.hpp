@@ -37,7 +37,8 @@ void set_log_level(LogLevel level) noexcept;
 bool log_enabled(LogLevel level) noexcept;
 
 void log(LogLevel level, std::string_view message, std::span<const LogField> fields);
-inline void log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields = {}) {
+inline void log(LogLevel level, std::string_view message,
+                std::initializer_list<LogField> fields = {}) {
   log(level, message, std::span(fields.begin(), fields.size()));
 }
 

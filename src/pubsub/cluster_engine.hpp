@@ -40,7 +40,8 @@ class ClusterEngine {
 };
 
 // Delivers a message published on another instance to this instance's subscribers.
-using DeliverFunction = std::function<void(std::string_view topic, ws::Opcode opcode, std::string_view payload)>;
+using DeliverFunction =
+    std::function<void(std::string_view topic, ws::Opcode opcode, std::string_view payload)>;
 // The topics this instance has subscribers for, to re-subscribe after a reconnect.
 using ActiveTopicsFunction = std::function<std::vector<std::string>()>;
 
@@ -52,7 +53,8 @@ struct RedisOptions {
 
 // Throws std::invalid_argument with a reason when the URL is malformed (start-up error).
 std::unique_ptr<ClusterEngine> make_redis_engine(net::EventLoop& loop, const RedisOptions& options,
-                                                 DeliverFunction deliver, ActiveTopicsFunction active_topics,
+                                                 DeliverFunction deliver,
+                                                 ActiveTopicsFunction active_topics,
                                                  MetricsRegistry& metrics);
 
 }  // namespace pylon::pubsub

@@ -1,11 +1,11 @@
 #include "pylon/config.hpp"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <set>
-
-#include <toml++/toml.h>
 
 #include "cluster/redis_url.hpp"
 #include "net/cidr.hpp"
@@ -29,21 +29,27 @@ constexpr ConfigKey kKeys[] = {
     {"allowed_origins", ConfigKind::text_list, "Origin values allowed to connect (empty: any)"},
     {"log_level", ConfigKind::text, "trace, debug, info, warn or error (SIGHUP re-reads it)"},
     {"log_format", ConfigKind::text, "json (one object per line) or console"},
-    {"trusted_proxies", ConfigKind::text_list, "CIDRs of proxies whose X-Forwarded-For is believed"},
+    {"trusted_proxies", ConfigKind::text_list,
+     "CIDRs of proxies whose X-Forwarded-For is believed"},
     {"metrics_listen", ConfigKind::text, "separate HOST:PORT for /metrics (empty: on listen)"},
-    {"dashboard", ConfigKind::boolean, "serve the live dashboard at / and its stats on pylon/stats"},
+    {"dashboard", ConfigKind::boolean,
+     "serve the live dashboard at / and its stats on pylon/stats"},
     {"api_key", ConfigKind::text, "bearer key for POST /api/publish (empty: endpoint off)"},
     {"max_subscriptions", ConfigKind::count, "topics one connection may subscribe to"},
     {"max_publish_rate", ConfigKind::count, "publishes per second per connection"},
     {"slow_consumer", ConfigKind::text, "close (1008) or drop: what happens past max_backpressure"},
-    {"compression", ConfigKind::text, "permessage-deflate: off, shared (no context takeover) or dedicated"},
-    {"compression_threshold", ConfigKind::bytes, "messages smaller than this are sent uncompressed"},
+    {"compression", ConfigKind::text,
+     "permessage-deflate: off, shared (no context takeover) or dedicated"},
+    {"compression_threshold", ConfigKind::bytes,
+     "messages smaller than this are sent uncompressed"},
     {"compression_window_bits", ConfigKind::count, "the server compressor's window, 9..15"},
     {"compression_memory_level", ConfigKind::count, "zlib memLevel of dedicated compressors, 1..9"},
-    {"engine", ConfigKind::text, "memory (this instance only) or redis (topics shared across instances)"},
+    {"engine", ConfigKind::text,
+     "memory (this instance only) or redis (topics shared across instances)"},
     {"redis_url", ConfigKind::text, "redis://[:password@]host[:port][/db] or unix:///path[?db=N]"},
     {"redis_prefix", ConfigKind::text, "prefix of the Redis channel names"},
-    {"readyz_requires_engine", ConfigKind::boolean, "report not ready while the engine is unavailable"},
+    {"readyz_requires_engine", ConfigKind::boolean,
+     "report not ready while the engine is unavailable"},
 };
 
 const ConfigKey& key_spec(std::string_view key) {
@@ -63,9 +69,12 @@ std::uint64_t as_count(std::string_view key, const ConfigValue& value, std::uint
 
 double as_seconds(std::string_view key, const ConfigValue& value) {
   double seconds = 0;
-  if (const auto* number = std::get_if<std::int64_t>(&value)) seconds = static_cast<double>(*number);
-  else if (const auto* real = std::get_if<double>(&value)) seconds = *real;
-  else throw ConfigError(std::string(key), "must be a number of seconds");
+  if (const auto* number = std::get_if<std::int64_t>(&value))
+    seconds = static_cast<double>(*number);
+  else if (const auto* real = std::get_if<double>(&value))
+    seconds = *real;
+  else
+    throw ConfigError(std::string(key), "must be a number of seconds");
   if (!std::isfinite(seconds) || seconds < 0 || seconds > 86400.0 * 365)
     throw ConfigError(std::string(key), "must be between 0 and one year of seconds");
   return seconds;
@@ -105,17 +114,24 @@ ConfigValue from_toml(std::string_view key, const toml::node& node) {
   throw ConfigError(std::string(key), "unsupported value type");
 }
 
-bool is_compression_key(std::string_view key) noexcept { return key.starts_with("compression"); }
+bool is_compression_key(std::string_view key) noexcept {
+  return key.starts_with("compression");
+}
 
-// One compression key; `name` is what errors call it ("compression" or "endpoints./ws.compression").
+// One compression key; `name` is what errors call it ("compression" or
+// "endpoints./ws.compression").
 void set_compression(CompressionSettings& settings, std::string_view key, const ConfigValue& value,
                      const std::string& name) {
   if (key == "compression") {
     const std::string& mode = as_text(name, value);
-    if (mode == "off") settings.mode = CompressionMode::off;
-    else if (mode == "shared") settings.mode = CompressionMode::shared;
-    else if (mode == "dedicated") settings.mode = CompressionMode::dedicated;
-    else throw ConfigError(name, "must be off, shared or dedicated (got \"" + mode + "\")");
+    if (mode == "off")
+      settings.mode = CompressionMode::off;
+    else if (mode == "shared")
+      settings.mode = CompressionMode::shared;
+    else if (mode == "dedicated")
+      settings.mode = CompressionMode::dedicated;
+    else
+      throw ConfigError(name, "must be off, shared or dedicated (got \"" + mode + "\")");
   } else if (key == "compression_threshold") {
     settings.threshold = as_count(name, value, 0);
   } else if (key == "compression_window_bits") {
@@ -164,7 +180,9 @@ std::string endpoint_key_name(std::string_view path, std::string_view key) {
 
 }  // namespace
 
-std::span<const ConfigKey> config_keys() noexcept { return kKeys; }
+std::span<const ConfigKey> config_keys() noexcept {
+  return kKeys;
+}
 
 void set_config_value(Config& config, std::string_view key, const ConfigValue& value) {
   const std::string name(key);
@@ -209,13 +227,15 @@ void set_config_value(Config& config, std::string_view key, const ConfigValue& v
   } else if (key == "trusted_proxies") {
     const auto ranges = as_list(key, value);
     for (const std::string& range : ranges)
-      if (!net::parse_cidr(range)) throw ConfigError(name, "not an address or CIDR range: \"" + range + "\"");
+      if (!net::parse_cidr(range))
+        throw ConfigError(name, "not an address or CIDR range: \"" + range + "\"");
     config.trusted_proxies = ranges;
   } else if (is_compression_key(key)) {
     set_compression(config.compression, key, value, name);
   } else if (key == "engine") {
     const std::string& engine = as_text(key, value);
-    if (engine != "memory" && engine != "redis") throw ConfigError(name, "must be memory or redis (got \"" + engine + "\")");
+    if (engine != "memory" && engine != "redis")
+      throw ConfigError(name, "must be memory or redis (got \"" + engine + "\")");
     config.engine = engine;
   } else if (key == "redis_url") {
     const std::string& url = as_text(key, value);
@@ -233,12 +253,15 @@ void set_config_value(Config& config, std::string_view key, const ConfigValue& v
     config.dashboard = as_bool(key, value);
   } else if (key == "log_format") {
     const std::string& format = as_text(key, value);
-    if (format != "json" && format != "console") throw ConfigError(name, "must be json or console (got \"" + format + "\")");
+    if (format != "json" && format != "console")
+      throw ConfigError(name, "must be json or console (got \"" + format + "\")");
     config.log_format = format;
   } else if (key == "log_level") {
-    static const std::set<std::string, std::less<>> levels = {"trace", "debug", "info", "warn", "error"};
+    static const std::set<std::string, std::less<>> levels = {"trace", "debug", "info", "warn",
+                                                              "error"};
     const std::string& level = as_text(key, value);
-    if (!levels.contains(level)) throw ConfigError(name, "must be trace, debug, info, warn or error (got \"" + level + "\")");
+    if (!levels.contains(level))
+      throw ConfigError(name, "must be trace, debug, info, warn or error (got \"" + level + "\")");
     config.log_level = level;
   } else if (key == "api_key") {
     config.api_key = as_text(key, value);
@@ -262,7 +285,8 @@ namespace {
 
 // The spec of an endpoint's key; throws ConfigError for a bad path or a key endpoints do not take.
 const ConfigKey& endpoint_key_spec(std::string_view path, std::string_view key) {
-  if (!path.starts_with('/')) throw ConfigError(endpoint_key_name(path, {}), "an endpoint is a path starting with /");
+  if (!path.starts_with('/'))
+    throw ConfigError(endpoint_key_name(path, {}), "an endpoint is a path starting with /");
   if (is_compression_key(key))
     for (const ConfigKey& spec : kKeys)
       if (spec.name == key) return spec;
@@ -273,10 +297,12 @@ const ConfigKey& endpoint_key_spec(std::string_view path, std::string_view key) 
 
 }  // namespace
 
-void set_endpoint_value(Config& config, std::string_view path, std::string_view key, const ConfigValue& value) {
+void set_endpoint_value(Config& config, std::string_view path, std::string_view key,
+                        const ConfigValue& value) {
   endpoint_key_spec(path, key);
   CompressionSettings check;
-  set_compression(check, key, value, endpoint_key_name(path, key));  // checked now, applied per route later
+  set_compression(check, key, value,
+                  endpoint_key_name(path, key));  // checked now, applied per route later
   config.endpoints[std::string(path)].emplace_back(std::string(key), value);
 }
 
@@ -285,14 +311,18 @@ void set_endpoint_text(Config& config, std::string_view text) {
   const std::size_t colon = text.substr(0, equals).rfind(':');
   if (equals == std::string_view::npos || colon == std::string_view::npos)
     throw ConfigError("endpoint", "expected /path:key=value (got \"" + std::string(text) + "\")");
-  const std::string_view path = text.substr(0, colon), key = text.substr(colon + 1, equals - colon - 1);
+  const std::string_view path = text.substr(0, colon),
+                         key = text.substr(colon + 1, equals - colon - 1);
   const ConfigKey& spec = endpoint_key_spec(path, key);
-  set_endpoint_value(config, path, key, parse_text(spec, endpoint_key_name(path, key), text.substr(equals + 1)));
+  set_endpoint_value(config, path, key,
+                     parse_text(spec, endpoint_key_name(path, key), text.substr(equals + 1)));
 }
 
-CompressionSettings endpoint_compression(const Config& config, std::string_view path, CompressionSettings base) {
+CompressionSettings endpoint_compression(const Config& config, std::string_view path,
+                                         CompressionSettings base) {
   if (const auto endpoint = config.endpoints.find(path); endpoint != config.endpoints.end())
-    for (const auto& [key, value] : endpoint->second) set_compression(base, key, value, endpoint_key_name(path, key));
+    for (const auto& [key, value] : endpoint->second)
+      set_compression(base, key, value, endpoint_key_name(path, key));
   return base;
 }
 
@@ -303,7 +333,8 @@ void load_config_file(Config& config, const std::string& path) {
   } catch (const toml::parse_error& error) {
     const auto& where = error.source().begin;
     throw ConfigError(path, "line " + std::to_string(where.line) + ", column " +
-                                std::to_string(where.column) + ": " + std::string(error.description()));
+                                std::to_string(where.column) + ": " +
+                                std::string(error.description()));
   }
   for (const auto& [key, node] : table) {
     if (key.str() != "endpoints") {
@@ -312,19 +343,23 @@ void load_config_file(Config& config, const std::string& path) {
     }
     // [endpoints."/ws"] tables: a table per path, compression keys in each.
     const auto* paths = node.as_table();
-    if (paths == nullptr) throw ConfigError("endpoints", "must be a table of [endpoints.\"/path\"] tables");
+    if (paths == nullptr)
+      throw ConfigError("endpoints", "must be a table of [endpoints.\"/path\"] tables");
     for (const auto& [path, keys] : *paths) {
       const auto* endpoint = keys.as_table();
-      if (endpoint == nullptr) throw ConfigError(endpoint_key_name(path.str(), {}), "must be a table of keys");
+      if (endpoint == nullptr)
+        throw ConfigError(endpoint_key_name(path.str(), {}), "must be a table of keys");
       for (const auto& [name, value] : *endpoint)
-        set_endpoint_value(config, path.str(), name.str(), from_toml(endpoint_key_name(path.str(), name.str()), value));
+        set_endpoint_value(config, path.str(), name.str(),
+                           from_toml(endpoint_key_name(path.str(), name.str()), value));
     }
   }
 }
 
 void validate_config(const Config& config) {
   if (config.drain_window > config.drain_timeout)
-    throw ConfigError("drain_window", "must not exceed drain_timeout (" + std::to_string(config.drain_timeout) + " s)");
+    throw ConfigError("drain_window", "must not exceed drain_timeout (" +
+                                          std::to_string(config.drain_timeout) + " s)");
   if (config.pong_timeout > config.ping_interval * 10)
     throw ConfigError("pong_timeout", "must not exceed ten ping intervals");
 }

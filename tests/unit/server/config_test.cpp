@@ -1,7 +1,6 @@
 #include "pylon/config.hpp"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -52,7 +51,8 @@ TEST(Config, LoadsEveryKindOfKey) {
 TEST(Config, ErrorsNameTheKey) {
   EXPECT_EQ(error_of("max_conections = 5\n"), "max_conections: unknown key");
   EXPECT_NE(error_of("max_connections = -1\n").find("max_connections:"), std::string::npos);
-  EXPECT_NE(error_of("max_connections = \"abc\"\n").find("max_connections: must be an integer"), std::string::npos);
+  EXPECT_NE(error_of("max_connections = \"abc\"\n").find("max_connections: must be an integer"),
+            std::string::npos);
   EXPECT_NE(error_of("listen = \"nowhere\"\n").find("listen:"), std::string::npos);
   EXPECT_NE(error_of("log_level = \"loud\"\n").find("log_level:"), std::string::npos);
   EXPECT_NE(error_of("ping_interval = -2\n").find("ping_interval:"), std::string::npos);
@@ -77,21 +77,35 @@ TEST(Config, FlagTextIsParsedPerKind) {
 TEST(Config, EveryKeyIsSettableFromFlagText) {
   // A sample value for each key: a key added without one fails here, so the table stays complete.
   const std::map<std::string_view, const char*> samples = {
-      {"listen", "127.0.0.1:1"},         {"threads", "2"},
-      {"max_connections", "2"},          {"max_message_size", "2048"},
-      {"max_backpressure", "2048"},      {"ping_interval", "1"},
-      {"pong_timeout", "1"},             {"handshake_timeout", "1"},
-      {"idle_timeout", "1"},             {"drain_timeout", "1"},
-      {"drain_window", "1"},             {"allowed_origins", "https://x.example"},
-      {"log_level", "warn"},             {"log_format", "console"},
-      {"trusted_proxies", "10.0.0.0/8"}, {"metrics_listen", "127.0.0.1:2"},
-      {"api_key", "secret"},             {"max_subscriptions", "5"},
-      {"max_publish_rate", "5"},         {"slow_consumer", "drop"},
-      {"engine", "redis"},               {"redis_url", "redis://:secret@127.0.0.1:6380/2"},
-      {"redis_prefix", "app:"},          {"readyz_requires_engine", "true"},
+      {"listen", "127.0.0.1:1"},
+      {"threads", "2"},
+      {"max_connections", "2"},
+      {"max_message_size", "2048"},
+      {"max_backpressure", "2048"},
+      {"ping_interval", "1"},
+      {"pong_timeout", "1"},
+      {"handshake_timeout", "1"},
+      {"idle_timeout", "1"},
+      {"drain_timeout", "1"},
+      {"drain_window", "1"},
+      {"allowed_origins", "https://x.example"},
+      {"log_level", "warn"},
+      {"log_format", "console"},
+      {"trusted_proxies", "10.0.0.0/8"},
+      {"metrics_listen", "127.0.0.1:2"},
+      {"api_key", "secret"},
+      {"max_subscriptions", "5"},
+      {"max_publish_rate", "5"},
+      {"slow_consumer", "drop"},
+      {"engine", "redis"},
+      {"redis_url", "redis://:secret@127.0.0.1:6380/2"},
+      {"redis_prefix", "app:"},
+      {"readyz_requires_engine", "true"},
       {"dashboard", "false"},
-      {"compression", "dedicated"},      {"compression_threshold", "128"},
-      {"compression_window_bits", "10"}, {"compression_memory_level", "4"},
+      {"compression", "dedicated"},
+      {"compression_threshold", "128"},
+      {"compression_window_bits", "10"},
+      {"compression_memory_level", "4"},
   };
   for (const ConfigKey& key : config_keys()) {
     const auto sample = samples.find(key.name);
@@ -132,7 +146,8 @@ TEST(Config, EndpointTablesOverrideCompressionForOnePath) {
   EXPECT_EQ(other.window_bits, 15u);
   // The base is the route's own setting when it has one: the endpoint's keys still win.
   const CompressionSettings route_default{.mode = CompressionMode::off, .threshold = 1000};
-  const CompressionSettings echo_over_route = endpoint_compression(config, "/ws/echo", route_default);
+  const CompressionSettings echo_over_route =
+      endpoint_compression(config, "/ws/echo", route_default);
   EXPECT_EQ(echo_over_route.mode, CompressionMode::dedicated);
   EXPECT_EQ(echo_over_route.threshold, 1000u);
 }
@@ -140,12 +155,14 @@ TEST(Config, EndpointTablesOverrideCompressionForOnePath) {
 TEST(Config, EndpointFlagsAreParsedPerKey) {
   Config config;
   set_endpoint_text(config, "/ws:compression=off");
-  set_endpoint_text(config, "/a:b:compression_threshold=7");  // the last ':' before '=' ends the path
+  set_endpoint_text(config,
+                    "/a:b:compression_threshold=7");  // the last ':' before '=' ends the path
   EXPECT_EQ(endpoint_compression(config, "/ws", config.compression).mode, CompressionMode::off);
   EXPECT_EQ(endpoint_compression(config, "/a:b", config.compression).threshold, 7u);
   // Later values of a key win, as with every flag.
   set_endpoint_text(config, "/ws:compression=dedicated");
-  EXPECT_EQ(endpoint_compression(config, "/ws", config.compression).mode, CompressionMode::dedicated);
+  EXPECT_EQ(endpoint_compression(config, "/ws", config.compression).mode,
+            CompressionMode::dedicated);
 }
 
 std::string endpoint_flag_error(const std::string& flag) {
@@ -159,18 +176,26 @@ std::string endpoint_flag_error(const std::string& flag) {
 }
 
 TEST(Config, EndpointErrorsNameTheKey) {
-  EXPECT_EQ(error_of("[endpoints.\"/ws\"]\ncompresion = \"off\"\n").rfind("endpoints./ws.compresion: unknown endpoint key", 0), 0u);
-  EXPECT_EQ(error_of("[endpoints.\"/ws\"]\nmax_connections = 5\n").rfind("endpoints./ws.max_connections: unknown endpoint key", 0), 0u);
+  EXPECT_EQ(error_of("[endpoints.\"/ws\"]\ncompresion = \"off\"\n")
+                .rfind("endpoints./ws.compresion: unknown endpoint key", 0),
+            0u);
+  EXPECT_EQ(error_of("[endpoints.\"/ws\"]\nmax_connections = 5\n")
+                .rfind("endpoints./ws.max_connections: unknown endpoint key", 0),
+            0u);
   EXPECT_EQ(error_of("[endpoints.\"/ws\"]\ncompression = \"zip\"\n"),
             "endpoints./ws.compression: must be off, shared or dedicated (got \"zip\")");
   EXPECT_EQ(error_of("[endpoints.\"/ws\"]\ncompression_window_bits = 20\n"),
             "endpoints./ws.compression_window_bits: must be from 9 to 15");
-  EXPECT_EQ(error_of("[endpoints.\"ws\"]\ncompression = \"off\"\n").rfind("endpoints.ws: an endpoint is a path", 0), 0u);
+  EXPECT_EQ(error_of("[endpoints.\"ws\"]\ncompression = \"off\"\n")
+                .rfind("endpoints.ws: an endpoint is a path", 0),
+            0u);
   EXPECT_EQ(error_of("endpoints = 3\n").rfind("endpoints: must be a table", 0), 0u);
   EXPECT_EQ(endpoint_flag_error("/ws:compression_threshold=many"),
             "endpoints./ws.compression_threshold: must be an integer (got \"many\")");
   EXPECT_EQ(endpoint_flag_error("/ws=off").rfind("endpoint: expected /path:key=value", 0), 0u);
-  EXPECT_EQ(endpoint_flag_error("/ws:threads=2").rfind("endpoints./ws.threads: unknown endpoint key", 0), 0u);
+  EXPECT_EQ(
+      endpoint_flag_error("/ws:threads=2").rfind("endpoints./ws.threads: unknown endpoint key", 0),
+      0u);
 }
 
 }  // namespace
