@@ -46,12 +46,6 @@ struct PublishResult {
   std::size_t subscribers = 0;  // subscribers on this instance when it was published
 };
 
-// What a topic delivery does to a subscriber whose backlog is past max_backpressure.
-enum class SlowConsumerPolicy : std::uint8_t {
-  close,  // close it with 1008 "slow consumer" (the default: the client reconnects and resyncs)
-  drop,   // skip the messages that do not fit, for that subscriber only
-};
-
 struct NoUserData {};
 
 namespace detail {

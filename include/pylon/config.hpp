@@ -1,6 +1,8 @@
 // pylon's configuration: one struct, filled from defaults, then a TOML file, then command-line
-// flags (DESIGN.md "Configuration"). Every key has one entry in config_keys(), which the TOML
-// loader and the CLI both use, so a key cannot exist in one and not the other.
+// flags (DESIGN.md "Configuration"). Every key is one row of a table (src/server/config.cpp)
+// that says its kind and how it checks and sets its field; the TOML loader and the CLI both go
+// through it (config_keys() lists it), so a key cannot exist in one and not the other, nor be
+// accepted without being applied. Keys with a fixed set of words are enums, parsed at load.
 // Loading happens at start-up on the main thread; errors are exceptions that name the key.
 #pragma once
 
@@ -27,11 +29,31 @@ enum class CompressionMode : std::uint8_t {
               // subscriber
 };
 
+// What a topic delivery does to a subscriber whose backlog is past max_backpressure.
+enum class SlowConsumerPolicy : std::uint8_t {
+  close,  // close it with 1008 "slow consumer" (the default: the client reconnects and resyncs)
+  drop,   // skip the messages that do not fit, for that subscriber only
+};
+
+// Where topics go beyond this instance (docs/cluster.md).
+enum class EngineKind : std::uint8_t {
+  memory,  // nowhere: this instance only
+  redis,   // every instance on the same Redis
+};
+
+// The logger's (src/obs/log.hpp uses these same enums).
+enum class LogLevel : std::uint8_t { trace, debug, info, warn, error };
+enum class LogFormat : std::uint8_t {
+  json,     // one object per line, zap's production shape
+  console,  // one readable line
+};
+
 struct CompressionSettings {
   CompressionMode mode = CompressionMode::shared;
   std::size_t threshold = 64;  // smaller messages go out uncompressed
   unsigned window_bits = 15;   // the server compressor's window, 9..15
   unsigned memory_level = 8;   // dedicated compressors' zlib memLevel, 1..9
+  bool operator==(const CompressionSettings&) const = default;
 };
 
 struct Config {
@@ -48,8 +70,8 @@ struct Config {
   double drain_timeout = 30;                 // seconds SIGTERM waits for connections to close
   double drain_window = 5;                   // seconds over which SIGTERM spreads the 1001 closes
   std::vector<std::string> allowed_origins;  // empty: any Origin
-  std::string log_level = "info";
-  std::string log_format = "json";           // "json" (one object per line) or "console"
+  LogLevel log_level = LogLevel::info;
+  LogFormat log_format = LogFormat::json;
   std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For / X-Real-IP are believed
   std::string metrics_listen;  // HOST:PORT for /metrics alone; empty: /metrics on `listen`
   bool dashboard = true;       // `pylon serve`: the live page at / and its stats on pylon/stats
@@ -57,7 +79,7 @@ struct Config {
   std::string api_key;  // enables POST /api/publish with "Authorization: Bearer <key>"
   std::size_t max_subscriptions = 100;  // per connection
   std::size_t max_publish_rate = 1000;  // publishes per second per connection (burst: one second)
-  std::string slow_consumer = "close";  // "close" (1008) or "drop"
+  SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::close;
   // permessage-deflate of every endpoint (keys compression, compression_threshold,
   // compression_window_bits, compression_memory_level) ...
   CompressionSettings compression;
@@ -67,10 +89,12 @@ struct Config {
   // `compression`.
   std::map<std::string, std::vector<std::pair<std::string, ConfigValue>>, std::less<>> endpoints;
   // Cluster (docs/cluster.md)
-  std::string engine = "memory";  // "memory" (this instance only) or "redis"
+  EngineKind engine = EngineKind::memory;
   std::string redis_url = "redis://127.0.0.1:6379";
   std::string redis_prefix = "pylon:";
   bool readyz_requires_engine = false;  // /readyz says 503 while the engine is unavailable
+
+  bool operator==(const Config&) const = default;
 };
 
 // A bad key or value: what() is the one line printed at start-up ("max_connections: must be ...").
@@ -93,6 +117,8 @@ struct ConfigKey {
 };
 
 std::span<const ConfigKey> config_keys() noexcept;
+// A level as log_level spells it ("warn").
+std::string_view log_level_name(LogLevel level) noexcept;
 
 // Sets one key, checking the value's type and range; throws ConfigError naming the key.
 void set_config_value(Config& config, std::string_view key, const ConfigValue& value);

@@ -150,16 +150,15 @@ int main(int argc, char** argv) {
   // The log writer is a thread: it must start with the signals that App::run() waits for already
   // blocked, or the kernel may deliver SIGTERM to it and kill the process without a drain.
   pylon::block_shutdown_signals();
-  pylon::obs::start_logging(*pylon::obs::parse_log_format(config.log_format),
-                            *pylon::obs::parse_log_level(config.log_level));
+  pylon::obs::start_logging(config.log_format, config.log_level);
   // SIGHUP: read the file again (flags still win) and apply what can change while running.
   const auto reload = [&config_path, &flags, &endpoint_flags] {
     try {
       const pylon::Config fresh = load_config(config_path, flags, endpoint_flags);
       // Said at the old level, so that a switch to "warn" is still announced.
       pylon::obs::log(LogLevel::info, "configuration reloaded",
-                      {{"log_level", std::string_view(fresh.log_level)}});
-      pylon::obs::set_log_level(*pylon::obs::parse_log_level(fresh.log_level));
+                      {{"log_level", pylon::log_level_name(fresh.log_level)}});
+      pylon::obs::set_log_level(fresh.log_level);
     } catch (const pylon::ConfigError& error) {
       pylon::obs::log(LogLevel::error, "configuration reload failed; keeping the running one",
                       {{"error", std::string_view(error.what())}});

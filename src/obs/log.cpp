@@ -99,21 +99,6 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
-std::optional<LogLevel> parse_log_level(std::string_view text) noexcept {
-  if (text == "trace") return LogLevel::trace;
-  if (text == "debug") return LogLevel::debug;
-  if (text == "info") return LogLevel::info;
-  if (text == "warn") return LogLevel::warn;
-  if (text == "error") return LogLevel::error;
-  return std::nullopt;
-}
-
-std::optional<LogFormat> parse_log_format(std::string_view text) noexcept {
-  if (text == "json") return LogFormat::json;
-  if (text == "console") return LogFormat::console;
-  return std::nullopt;
-}
-
 void render_log_line(std::string& out, LogFormat format, double epoch_seconds, LogLevel level,
                      std::string_view message, std::span<const LogField> fields) {
   out.clear();

@@ -121,7 +121,7 @@ bool Server::ready() const noexcept {
 }
 
 void Server::start_engine() {
-  if (config.engine != "redis") return;
+  if (config.engine != EngineKind::redis) return;
   pubsub::RedisOptions options;
   options.url = config.redis_url;
   options.prefix = config.redis_prefix;
@@ -177,7 +177,7 @@ void Server::register_metrics() {
                   {{"direction", "in"}});
   metrics.counter("pylon_engine_messages_total", "Messages to and from the other instances",
                   {{"direction", "out"}});
-  if (config.engine == "memory") engine_up.add(1);  // nothing to lose: always up
+  if (config.engine == EngineKind::memory) engine_up.add(1);  // nothing to lose: always up
 
   Route route;
   route.path = "/metrics";

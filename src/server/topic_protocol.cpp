@@ -404,8 +404,7 @@ class TopicEndpoint {
 void add_topic_routes(App& app) {
   auto endpoint = std::make_shared<TopicEndpoint>(app);
   WebSocketBehavior<Session> behavior;
-  behavior.slow_consumer =
-      app.config().slow_consumer == "drop" ? SlowConsumerPolicy::drop : SlowConsumerPolicy::close;
+  behavior.slow_consumer = app.config().slow_consumer;
   behavior.message = [endpoint](WebSocket<Session>& socket, std::string_view message,
                                 MessageKind kind) {
     if (kind == MessageKind::text)

@@ -35,11 +35,8 @@ TEST(Log, ConsoleLinesAreForPeople) {
             "2026-11-25T23:40:00.250Z WARN request refused remote=1.2.3.4:5 reason=\"bad key\"");
 }
 
-TEST(Log, LevelsAndFormatsParse) {
-  EXPECT_EQ(parse_log_level("debug"), LogLevel::debug);
-  EXPECT_FALSE(parse_log_level("loud"));
-  EXPECT_EQ(parse_log_format("console"), LogFormat::console);
-  EXPECT_FALSE(parse_log_format("xml"));
+// The words of log_level and log_format are parsed with the configuration (config_test.cpp).
+TEST(Log, LevelFiltersLines) {
   set_log_level(LogLevel::warn);
   EXPECT_FALSE(log_enabled(LogLevel::info));
   EXPECT_TRUE(log_enabled(LogLevel::error));
