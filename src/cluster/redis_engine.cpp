@@ -447,7 +447,7 @@ class RedisEngine final : public pubsub::ClusterEngine {
 }  // namespace
 
 std::unique_ptr<pubsub::ClusterEngine> make_redis_engine(net::EventLoop& loop,
-                                                         const pubsub::RedisOptions& options,
+                                                         const RedisOptions& options,
                                                          pubsub::DeliverFunction deliver,
                                                          pubsub::ActiveTopicsFunction active_topics,
                                                          MetricsRegistry& metrics,
@@ -458,15 +458,3 @@ std::unique_ptr<pubsub::ClusterEngine> make_redis_engine(net::EventLoop& loop,
 }
 
 }  // namespace pylon::cluster
-
-namespace pylon::pubsub {
-
-std::unique_ptr<ClusterEngine> make_redis_engine(net::EventLoop& loop, const RedisOptions& options,
-                                                 DeliverFunction deliver,
-                                                 ActiveTopicsFunction active_topics,
-                                                 MetricsRegistry& metrics) {
-  return cluster::make_redis_engine(loop, options, std::move(deliver), std::move(active_topics),
-                                    metrics, cluster::RedisEngineLimits{});
-}
-
-}  // namespace pylon::pubsub

@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "cluster/redis_engine.hpp"
 #include "net/socket.hpp"
 #include "obs/log.hpp"
 #include "obs/process_metrics.hpp"
@@ -122,11 +123,11 @@ bool Server::ready() const noexcept {
 
 void Server::start_engine() {
   if (config.engine != EngineKind::redis) return;
-  pubsub::RedisOptions options;
+  cluster::RedisOptions options;
   options.url = config.redis_url;
   options.prefix = config.redis_prefix;
   net::EventLoop& loop = workers_[0]->loop();
-  engine = pubsub::make_redis_engine(
+  engine = cluster::make_redis_engine(
       loop, options,
       [this](std::string_view topic, ws::Opcode opcode, std::string_view payload) {
         const std::string_view parts[] = {payload};
