@@ -1,7 +1,8 @@
 // pylon as a library: declare WebSocket routes with handlers, then run one event loop per thread.
 //
 //   pylon::App app(config);
-//   app.ws<Session>("/chat", {.message = [](auto& ws, std::string_view text, pylon::MessageKind kind) {
+//   app.ws<Session>("/chat", {.message = [](auto& ws, std::string_view text, pylon::MessageKind
+//   kind) {
 //     ws.send(text, kind);
 //   }});
 //   return app.run();
@@ -45,12 +46,6 @@ struct PublishResult {
   std::size_t subscribers = 0;  // subscribers on this instance when it was published
 };
 
-// What a topic delivery does to a subscriber whose backlog is past max_backpressure.
-enum class SlowConsumerPolicy : std::uint8_t {
-  close,  // close it with 1008 "slow consumer" (the default: the client reconnects and resyncs)
-  drop,   // skip the messages that do not fit, for that subscriber only
-};
-
 struct NoUserData {};
 
 namespace detail {
@@ -65,7 +60,8 @@ bool subscribe(Connection& connection, std::string_view topic);
 bool unsubscribe(Connection& connection, std::string_view topic);
 bool is_subscribed(const Connection& connection, std::string_view topic) noexcept;
 std::size_t subscription_count(const Connection& connection) noexcept;
-PublishResult publish(Connection& connection, std::string_view topic, std::string_view message, MessageKind kind);
+PublishResult publish(Connection& connection, std::string_view topic, std::string_view message,
+                      MessageKind kind);
 }  // namespace detail
 
 // A handle to one open WebSocket connection.
@@ -90,13 +86,19 @@ class WebSocket {
   UserData& data() noexcept { return *static_cast<UserData*>(detail::user_data(*connection_)); }
 
   // Topics (docs/protocol.md names: 1-128 bytes of A-Z a-z 0-9 _ - . : / @). subscribe returns
-  // false for an invalid name; subscribing twice is harmless. Subscriptions end with the connection.
+  // false for an invalid name; subscribing twice is harmless. Subscriptions end with the
+  // connection.
   bool subscribe(std::string_view topic) { return detail::subscribe(*connection_, topic); }
   bool unsubscribe(std::string_view topic) { return detail::unsubscribe(*connection_, topic); }
-  bool is_subscribed(std::string_view topic) const noexcept { return detail::is_subscribed(*connection_, topic); }
-  std::size_t subscription_count() const noexcept { return detail::subscription_count(*connection_); }
+  bool is_subscribed(std::string_view topic) const noexcept {
+    return detail::is_subscribed(*connection_, topic);
+  }
+  std::size_t subscription_count() const noexcept {
+    return detail::subscription_count(*connection_);
+  }
   // Same as App::publish, from this connection's loop.
-  PublishResult publish(std::string_view topic, std::string_view message, MessageKind kind = MessageKind::text) {
+  PublishResult publish(std::string_view topic, std::string_view message,
+                        MessageKind kind = MessageKind::text) {
     return detail::publish(*connection_, topic, message, kind);
   }
 
@@ -106,7 +108,8 @@ class WebSocket {
 
 template <typename UserData = NoUserData>
 struct WebSocketBehavior {
-  std::vector<std::string> subprotocols;  // at most 255; server preference is the client's order (RFC 6455 §4.2.2)
+  std::vector<std::string>
+      subprotocols;  // at most 255; server preference is the client's order (RFC 6455 §4.2.2)
   SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::close;
   // permessage-deflate for this endpoint; unset: the configuration's `compression` keys. The
   // configuration's [endpoints."/path"] keys apply over it (the operator has the last word).
@@ -180,7 +183,8 @@ class App {
 
   // Any thread: delivers message to every subscriber of topic on every loop (and, with a cluster
   // engine, on every instance), encoded once.
-  PublishResult publish(std::string_view topic, std::string_view message, MessageKind kind = MessageKind::text);
+  PublishResult publish(std::string_view topic, std::string_view message,
+                        MessageKind kind = MessageKind::text);
 
   // Binds config.listen on every loop, runs until SIGTERM/SIGINT (or drain()) has drained every
   // connection, and returns the process exit code. Throws std::system_error when it cannot bind.
@@ -226,7 +230,8 @@ App& App::ws(std::string path, WebSocketBehavior<UserData> behavior) {
     };
   if (behavior.message)
     erased.message = [handler = std::move(behavior.message)](detail::Connection& connection,
-                                                             std::string_view message, MessageKind kind) {
+                                                             std::string_view message,
+                                                             MessageKind kind) {
       WebSocket<UserData> socket(connection);
       handler(socket, message, kind);
     };
@@ -237,7 +242,8 @@ App& App::ws(std::string path, WebSocketBehavior<UserData> behavior) {
     };
   if (behavior.close)
     erased.close = [handler = std::move(behavior.close)](detail::Connection& connection,
-                                                         std::uint16_t code, std::string_view reason) {
+                                                         std::uint16_t code,
+                                                         std::string_view reason) {
       WebSocket<UserData> socket(connection);
       handler(socket, code, reason);
     };

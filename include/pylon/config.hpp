@@ -1,6 +1,8 @@
 // pylon's configuration: one struct, filled from defaults, then a TOML file, then command-line
-// flags (DESIGN.md "Configuration"). Every key has one entry in config_keys(), which the TOML
-// loader and the CLI both use, so a key cannot exist in one and not the other.
+// flags (DESIGN.md "Configuration"). Every key is one row of a table (src/server/config.cpp)
+// that says its kind and how it checks and sets its field; the TOML loader and the CLI both go
+// through it (config_keys() lists it), so a key cannot exist in one and not the other, nor be
+// accepted without being applied. Keys with a fixed set of words are enums, parsed at load.
 // Loading happens at start-up on the main thread; errors are exceptions that name the key.
 #pragma once
 
@@ -23,7 +25,27 @@ using ConfigValue = std::variant<std::int64_t, double, std::string, std::vector<
 enum class CompressionMode : std::uint8_t {
   off,
   shared,     // no context takeover: small memory, one compression per broadcast message
-  dedicated,  // a sliding window per connection (better ratio): broadcasts compressed per subscriber
+  dedicated,  // a sliding window per connection (better ratio): broadcasts compressed per
+              // subscriber
+};
+
+// What a topic delivery does to a subscriber whose backlog is past max_backpressure.
+enum class SlowConsumerPolicy : std::uint8_t {
+  close,  // close it with 1008 "slow consumer" (the default: the client reconnects and resyncs)
+  drop,   // skip the messages that do not fit, for that subscriber only
+};
+
+// Where topics go beyond this instance (docs/cluster.md).
+enum class EngineKind : std::uint8_t {
+  memory,  // nowhere: this instance only
+  redis,   // every instance on the same Redis
+};
+
+// The logger's (src/obs/log.hpp uses these same enums).
+enum class LogLevel : std::uint8_t { trace, debug, info, warn, error };
+enum class LogFormat : std::uint8_t {
+  json,     // one object per line, zap's production shape
+  console,  // one readable line
 };
 
 struct CompressionSettings {
@@ -31,6 +53,7 @@ struct CompressionSettings {
   std::size_t threshold = 64;  // smaller messages go out uncompressed
   unsigned window_bits = 15;   // the server compressor's window, 9..15
   unsigned memory_level = 8;   // dedicated compressors' zlib memLevel, 1..9
+  bool operator==(const CompressionSettings&) const = default;
 };
 
 struct Config {
@@ -39,23 +62,24 @@ struct Config {
   std::size_t max_connections = 100000;      // open WebSockets, all loops together
   std::size_t max_message_size = 16u << 20;  // bytes; larger messages are closed with 1009
   std::size_t max_backpressure = 1u << 20;   // bytes queued per connection before sends drop
-  double ping_interval = 25;      // seconds; below Nginx's 60 s proxy_read_timeout
-  double pong_timeout = 10;       // seconds without a pong after a ping before closing
-  double handshake_timeout = 10;  // seconds to send a complete request (and between keep-alive requests)
-  double idle_timeout = 0;        // seconds without any frame from the client; 0: off
-  double drain_timeout = 30;      // seconds SIGTERM waits for connections to close
-  double drain_window = 5;        // seconds over which SIGTERM spreads the 1001 closes
+  double ping_interval = 25;                 // seconds; below Nginx's 60 s proxy_read_timeout
+  double pong_timeout = 10;                  // seconds without a pong after a ping before closing
+  double handshake_timeout =
+      10;                   // seconds to send a complete request (and between keep-alive requests)
+  double idle_timeout = 0;  // seconds without any frame from the client; 0: off
+  double drain_timeout = 30;                 // seconds SIGTERM waits for connections to close
+  double drain_window = 5;                   // seconds over which SIGTERM spreads the 1001 closes
   std::vector<std::string> allowed_origins;  // empty: any Origin
-  std::string log_level = "info";
-  std::string log_format = "json";            // "json" (one object per line) or "console"
+  LogLevel log_level = LogLevel::info;
+  LogFormat log_format = LogFormat::json;
   std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For / X-Real-IP are believed
   std::string metrics_listen;  // HOST:PORT for /metrics alone; empty: /metrics on `listen`
   bool dashboard = true;       // `pylon serve`: the live page at / and its stats on pylon/stats
   // Topics (docs/protocol.md)
-  std::string api_key;                 // enables POST /api/publish with "Authorization: Bearer <key>"
+  std::string api_key;  // enables POST /api/publish with "Authorization: Bearer <key>"
   std::size_t max_subscriptions = 100;  // per connection
   std::size_t max_publish_rate = 1000;  // publishes per second per connection (burst: one second)
-  std::string slow_consumer = "close";  // "close" (1008) or "drop"
+  SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::close;
   // permessage-deflate of every endpoint (keys compression, compression_threshold,
   // compression_window_bits, compression_memory_level) ...
   CompressionSettings compression;
@@ -65,10 +89,12 @@ struct Config {
   // `compression`.
   std::map<std::string, std::vector<std::pair<std::string, ConfigValue>>, std::less<>> endpoints;
   // Cluster (docs/cluster.md)
-  std::string engine = "memory";  // "memory" (this instance only) or "redis"
+  EngineKind engine = EngineKind::memory;
   std::string redis_url = "redis://127.0.0.1:6379";
   std::string redis_prefix = "pylon:";
   bool readyz_requires_engine = false;  // /readyz says 503 while the engine is unavailable
+
+  bool operator==(const Config&) const = default;
 };
 
 // A bad key or value: what() is the one line printed at start-up ("max_connections: must be ...").
@@ -91,17 +117,21 @@ struct ConfigKey {
 };
 
 std::span<const ConfigKey> config_keys() noexcept;
+// A level as log_level spells it ("warn").
+std::string_view log_level_name(LogLevel level) noexcept;
 
 // Sets one key, checking the value's type and range; throws ConfigError naming the key.
 void set_config_value(Config& config, std::string_view key, const ConfigValue& value);
 // Parses a flag's text per the key's kind, then set_config_value.
 void set_config_text(Config& config, std::string_view key, std::string_view text);
 // Sets one key of one endpoint ("endpoints./path.key" in errors): only the compression keys.
-void set_endpoint_value(Config& config, std::string_view path, std::string_view key, const ConfigValue& value);
+void set_endpoint_value(Config& config, std::string_view path, std::string_view key,
+                        const ConfigValue& value);
 // Parses a --endpoint flag, "/path:key=value".
 void set_endpoint_text(Config& config, std::string_view text);
 // The compression of the WebSocket endpoint at path: `base` with the endpoint's keys over it.
-CompressionSettings endpoint_compression(const Config& config, std::string_view path, CompressionSettings base);
+CompressionSettings endpoint_compression(const Config& config, std::string_view path,
+                                         CompressionSettings base);
 // Reads a TOML file over config; unknown keys, wrong types and bad values throw ConfigError.
 void load_config_file(Config& config, const std::string& path);
 // Checks relations between keys (e.g. pong_timeout vs ping_interval); throws ConfigError.

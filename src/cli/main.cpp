@@ -1,5 +1,6 @@
 // `pylon`: serve, check-config, version. Configuration errors print one line naming the key and
 // exit 2 (DESIGN.md "Configuration").
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <functional>
@@ -8,11 +9,9 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
-#include "pylon/app.hpp"
 #include "cli/bench_command.hpp"
 #include "obs/log.hpp"
+#include "pylon/app.hpp"
 #include "pylon/config.hpp"
 #include "server/dashboard.hpp"
 #include "server/topic_protocol.hpp"
@@ -27,14 +26,16 @@ void add_routes(pylon::App& app) {
   const pylon::WebSocketBehavior<> echo{
       .message =
           [](auto& socket, std::string_view message, pylon::MessageKind kind) {
-            if (socket.send(message, kind) == pylon::SendStatus::dropped) socket.close(1008, "slow consumer");
+            if (socket.send(message, kind) == pylon::SendStatus::dropped)
+              socket.close(1008, "slow consumer");
           },
   };
   app.ws("/ws/echo", echo);
   // An upgrade of / echoes too, for tools that test the root URL (a plain GET / is the dashboard).
   app.ws("/", echo);
   pylon::add_topic_routes(app);
-  app.get("/healthz", [](const pylon::HttpRequest&) { return pylon::HttpResponse{.body = "ok\n"}; });
+  app.get("/healthz",
+          [](const pylon::HttpRequest&) { return pylon::HttpResponse{.body = "ok\n"}; });
   app.get("/readyz", [&app](const pylon::HttpRequest&) {
     if (app.draining()) return pylon::HttpResponse{.status = 503, .body = "draining\n"};
     if (!app.ready()) return pylon::HttpResponse{.status = 503, .body = "engine unavailable\n"};
@@ -45,26 +46,32 @@ void add_routes(pylon::App& app) {
 // `app` has its routes (add_routes) and a checked configuration.
 int serve(pylon::App& app, std::function<void()> reload) {
   app.on_reload(std::move(reload));
-  std::optional<pylon::Dashboard> dashboard;  // GET / and the stats on pylon/stats (docs/dashboard.md)
+  std::optional<pylon::Dashboard>
+      dashboard;  // GET / and the stats on pylon/stats (docs/dashboard.md)
   if (app.config().dashboard) dashboard.emplace(app);
   return app.run();
 }
 
 // Flags win over the file: for each key given on the command line, its last value (all values
 // for list keys).
-void apply_flags(pylon::Config& config, const std::map<std::string, std::vector<std::string>>& flags) {
+void apply_flags(pylon::Config& config,
+                 const std::map<std::string, std::vector<std::string>>& flags) {
   for (const auto& [key, values] : flags) {
     if (values.empty()) continue;
     const auto& keys = pylon::config_keys();
-    const auto spec = std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.name == key; });
-    if (spec != keys.end() && spec->kind == pylon::ConfigKind::text_list) pylon::set_config_value(config, key, values);
-    else pylon::set_config_text(config, key, values.back());
+    const auto spec =
+        std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.name == key; });
+    if (spec != keys.end() && spec->kind == pylon::ConfigKind::text_list)
+      pylon::set_config_value(config, key, values);
+    else
+      pylon::set_config_text(config, key, values.back());
   }
 }
 
 // The file, then the flags (--endpoint last), checked as a whole (App::check_config checks the
 // endpoint tables against the routes).
-pylon::Config load_config(const std::string& path, const std::map<std::string, std::vector<std::string>>& flags,
+pylon::Config load_config(const std::string& path,
+                          const std::map<std::string, std::vector<std::string>>& flags,
                           const std::vector<std::string>& endpoint_flags) {
   pylon::Config config;
   if (!path.empty()) pylon::load_config_file(config, path);
@@ -82,7 +89,8 @@ int main(int argc, char** argv) {
 
   auto* serve_command = cli.add_subcommand("serve", "run the server");
   std::string config_path;
-  serve_command->add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
+  serve_command->add_option("-c,--config", config_path, "TOML configuration file")
+      ->check(CLI::ExistingFile);
   // One flag per configuration key, in both spellings (--max-connections, --max_connections).
   std::map<std::string, std::vector<std::string>> flags;
   for (const pylon::ConfigKey& key : pylon::config_keys()) {
@@ -95,10 +103,12 @@ int main(int argc, char** argv) {
     if (key.kind != pylon::ConfigKind::text_list) option->expected(1);
   }
   std::vector<std::string> endpoint_flags;
-  serve_command->add_option("--endpoint", endpoint_flags,
-                            "one key of one WebSocket endpoint, /path:key=value (compression keys; repeatable)");
+  serve_command->add_option(
+      "--endpoint", endpoint_flags,
+      "one key of one WebSocket endpoint, /path:key=value (compression keys; repeatable)");
 
-  auto* check_command = cli.add_subcommand("check-config", "validate a configuration file and exit");
+  auto* check_command =
+      cli.add_subcommand("check-config", "validate a configuration file and exit");
   std::string check_path;
   check_command->add_option("file", check_path, "TOML configuration file")->required();
 
@@ -140,14 +150,15 @@ int main(int argc, char** argv) {
   // The log writer is a thread: it must start with the signals that App::run() waits for already
   // blocked, or the kernel may deliver SIGTERM to it and kill the process without a drain.
   pylon::block_shutdown_signals();
-  pylon::obs::start_logging(*pylon::obs::parse_log_format(config.log_format), *pylon::obs::parse_log_level(config.log_level));
+  pylon::obs::start_logging(config.log_format, config.log_level);
   // SIGHUP: read the file again (flags still win) and apply what can change while running.
   const auto reload = [&config_path, &flags, &endpoint_flags] {
     try {
       const pylon::Config fresh = load_config(config_path, flags, endpoint_flags);
       // Said at the old level, so that a switch to "warn" is still announced.
-      pylon::obs::log(LogLevel::info, "configuration reloaded", {{"log_level", std::string_view(fresh.log_level)}});
-      pylon::obs::set_log_level(*pylon::obs::parse_log_level(fresh.log_level));
+      pylon::obs::log(LogLevel::info, "configuration reloaded",
+                      {{"log_level", pylon::log_level_name(fresh.log_level)}});
+      pylon::obs::set_log_level(fresh.log_level);
     } catch (const pylon::ConfigError& error) {
       pylon::obs::log(LogLevel::error, "configuration reload failed; keeping the running one",
                       {{"error", std::string_view(error.what())}});

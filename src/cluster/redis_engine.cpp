@@ -38,7 +38,8 @@ class RedisEngine;
 // Every hiredis callback finds its Link through redisAsyncContext::data; the engine clears that
 // pointer before it frees a context itself, so callbacks run by the free are ignored.
 struct Link : net::TimerNode {
-  Link(RedisEngine& engine, Role role, net::EventLoop& loop) : engine(engine), role(role), adapter(loop) {}
+  Link(RedisEngine& engine, Role role, net::EventLoop& loop)
+      : engine(engine), role(role), adapter(loop) {}
   RedisEngine& engine;
   Role role;
   LinkState state = LinkState::down;
@@ -49,14 +50,19 @@ struct Link : net::TimerNode {
   std::size_t pending_replies = 0;    // publisher: PUBLISHes not answered yet
 };
 
-const char* role_name(Role role) { return role == Role::subscriber ? "subscriber" : "publisher"; }
+const char* role_name(Role role) {
+  return role == Role::subscriber ? "subscriber" : "publisher";
+}
 
-Link* link_of(const redisAsyncContext* context) { return static_cast<Link*>(context->data); }
+Link* link_of(const redisAsyncContext* context) {
+  return static_cast<Link*>(context->data);
+}
 
 class RedisEngine final : public pubsub::ClusterEngine {
  public:
-  RedisEngine(net::EventLoop& loop, RedisAddress address, std::string prefix, pubsub::DeliverFunction deliver,
-              pubsub::ActiveTopicsFunction active_topics, MetricsRegistry& metrics, const RedisEngineLimits& limits)
+  RedisEngine(net::EventLoop& loop, RedisAddress address, std::string prefix,
+              pubsub::DeliverFunction deliver, pubsub::ActiveTopicsFunction active_topics,
+              MetricsRegistry& metrics, const RedisEngineLimits& limits)
       : loop_(loop),
         address_(std::move(address)),
         url_for_logs_(address_.redacted()),
@@ -66,15 +72,18 @@ class RedisEngine final : public pubsub::ClusterEngine {
         limits_(limits),
         instance_id_(random_instance_id()),
         random_(std::random_device{}()),
-        up_(metrics.gauge("pylon_engine_up", "1 while the cluster engine can reach the other instances")),
+        up_(metrics.gauge("pylon_engine_up",
+                          "1 while the cluster engine can reach the other instances")),
         disconnects_(metrics.counter("pylon_engine_disconnects_total",
                                      "established cluster engine connections lost")),
-        messages_in_(metrics.counter("pylon_engine_messages_total",
-                                     "messages exchanged with other instances through the cluster engine",
-                                     {{"direction", "in"}})),
-        messages_out_(metrics.counter("pylon_engine_messages_total",
-                                      "messages exchanged with other instances through the cluster engine",
-                                      {{"direction", "out"}})),
+        messages_in_(
+            metrics.counter("pylon_engine_messages_total",
+                            "messages exchanged with other instances through the cluster engine",
+                            {{"direction", "in"}})),
+        messages_out_(
+            metrics.counter("pylon_engine_messages_total",
+                            "messages exchanged with other instances through the cluster engine",
+                            {{"direction", "out"}})),
         subscriber_(*this, Role::subscriber, loop),
         publisher_(*this, Role::publisher, loop) {
     for (Link* link : {&subscriber_, &publisher_}) {
@@ -123,8 +132,8 @@ class RedisEngine final : public pubsub::ClusterEngine {
     // hiredis formats each command into its output buffer and allocates a callback record per
     // command: the one per-message allocation of this engine, which hiredis's API does not let
     // us avoid.
-    if (redisAsyncCommandArgv(publisher_.context, &RedisEngine::on_publish_reply, nullptr, 3, argv, lengths) !=
-        REDIS_OK)
+    if (redisAsyncCommandArgv(publisher_.context, &RedisEngine::on_publish_reply, nullptr, 3, argv,
+                              lengths) != REDIS_OK)
       return;
     ++publisher_.pending_replies;
     messages_out_.add();
@@ -190,7 +199,8 @@ class RedisEngine final : public pubsub::ClusterEngine {
   }
 
   void send_handshake(Link& link, int argc, const char** argv, const std::size_t* lengths) {
-    if (redisAsyncCommandArgv(link.context, &RedisEngine::on_handshake_reply, nullptr, argc, argv, lengths) == REDIS_OK)
+    if (redisAsyncCommandArgv(link.context, &RedisEngine::on_handshake_reply, nullptr, argc, argv,
+                              lengths) == REDIS_OK)
       ++link.handshake_replies;
   }
 
@@ -215,7 +225,8 @@ class RedisEngine final : public pubsub::ClusterEngine {
     } else {
       congested_ = false;
     }
-    if (subscriber_.state == LinkState::ready && publisher_.state == LinkState::ready && !congested_)
+    if (subscriber_.state == LinkState::ready && publisher_.state == LinkState::ready &&
+        !congested_)
       set_available(true, {});
   }
 
@@ -229,8 +240,8 @@ class RedisEngine final : public pubsub::ClusterEngine {
       argv.push_back(channels.back().data());
       lengths.push_back(channels.back().size());
     }
-    redisAsyncCommandArgv(subscriber_.context, &RedisEngine::on_subscriber_reply, nullptr, static_cast<int>(argv.size()),
-                          argv.data(), lengths.data());
+    redisAsyncCommandArgv(subscriber_.context, &RedisEngine::on_subscriber_reply, nullptr,
+                          static_cast<int>(argv.size()), argv.data(), lengths.data());
   }
 
   // The link's context is gone (freed by hiredis, or by us with `data` cleared): count, report,
@@ -268,7 +279,8 @@ class RedisEngine final : public pubsub::ClusterEngine {
     available_.store(up, std::memory_order_release);
     up_.add(up ? 1 : -1);
     if (up) {
-      obs::log(LogLevel::info, ever_up_ ? "cluster engine available again" : "cluster engine connected to redis",
+      obs::log(LogLevel::info,
+               ever_up_ ? "cluster engine available again" : "cluster engine connected to redis",
                {{"url", url_for_logs_},
                 {"channels", static_cast<std::uint64_t>(channels_.size())},
                 {"down_ms", ever_up_ ? loop_.now_ms() - down_since_ms_ : std::uint64_t{0}}});
@@ -285,8 +297,9 @@ class RedisEngine final : public pubsub::ClusterEngine {
     if (outage_logged_) return;
     outage_logged_ = true;
     obs::log(LogLevel::warn,
-             ever_up_ ? "cluster engine unavailable; publishes are refused until it is back"
-                      : "cluster engine cannot reach redis yet; publishes are refused until it does",
+             ever_up_
+                 ? "cluster engine unavailable; publishes are refused until it is back"
+                 : "cluster engine cannot reach redis yet; publishes are refused until it does",
              {{"url", url_for_logs_}, {"reason", reason}});
   }
 
@@ -303,7 +316,8 @@ class RedisEngine final : public pubsub::ClusterEngine {
     if (sdslen(context->c.obuf) <= limits_.max_pending_bytes / 2 &&
         publisher_.pending_replies <= limits_.max_pending_replies / 2) {
       congested_ = false;
-      if (subscriber_.state == LinkState::ready && publisher_.state == LinkState::ready) set_available(true, {});
+      if (subscriber_.state == LinkState::ready && publisher_.state == LinkState::ready)
+        set_available(true, {});
     }
   }
 
@@ -311,8 +325,9 @@ class RedisEngine final : public pubsub::ClusterEngine {
     if (!channel.starts_with(prefix_)) return;
     const auto message = decode_channel_message(bytes);
     if (!message) {
-      malformed_log_.log(LogLevel::warn, "cluster engine ignored a malformed message on a redis channel",
-                         {{"channel", channel}, {"bytes", static_cast<std::uint64_t>(bytes.size())}});
+      malformed_log_.log(
+          LogLevel::warn, "cluster engine ignored a malformed message on a redis channel",
+          {{"channel", channel}, {"bytes", static_cast<std::uint64_t>(bytes.size())}});
       return;
     }
     // No echo twice: this instance delivered its own publishes locally before sending them.
@@ -341,7 +356,8 @@ class RedisEngine final : public pubsub::ClusterEngine {
 
   static void on_connect(const redisAsyncContext* context, int status) {
     Link* link = link_of(context);
-    if (link == nullptr || status == REDIS_OK) return;  // the handshake's PING says when it is ready
+    if (link == nullptr || status == REDIS_OK)
+      return;  // the handshake's PING says when it is ready
     // hiredis frees the context after this returns, without calling on_disconnect.
     const std::string reason = context->c.errstr;
     const_cast<redisAsyncContext*>(context)->data = nullptr;
@@ -374,8 +390,9 @@ class RedisEngine final : public pubsub::ClusterEngine {
     if (link->pending_replies > 0) --link->pending_replies;
     RedisEngine& engine = link->engine;
     if (reply->type == REDIS_REPLY_ERROR)
-      engine.publish_error_log_.log(LogLevel::warn, "redis refused a PUBLISH",
-                                    {{"url", engine.url_for_logs_}, {"error", std::string_view(reply->str, reply->len)}});
+      engine.publish_error_log_.log(
+          LogLevel::warn, "redis refused a PUBLISH",
+          {{"url", engine.url_for_logs_}, {"error", std::string_view(reply->str, reply->len)}});
     engine.on_publisher_progress();
   }
 
@@ -388,9 +405,11 @@ class RedisEngine final : public pubsub::ClusterEngine {
     const redisReply* kind = reply->element[0];
     const redisReply* channel = reply->element[1];
     const redisReply* bytes = reply->element[2];
-    if (kind->type != REDIS_REPLY_STRING || std::string_view(kind->str, kind->len) != "message") return;
+    if (kind->type != REDIS_REPLY_STRING || std::string_view(kind->str, kind->len) != "message")
+      return;
     if (channel->type != REDIS_REPLY_STRING || bytes->type != REDIS_REPLY_STRING) return;
-    link->engine.on_message(std::string_view(channel->str, channel->len), std::string_view(bytes->str, bytes->len));
+    link->engine.on_message(std::string_view(channel->str, channel->len),
+                            std::string_view(bytes->str, bytes->len));
   }
 
   net::EventLoop& loop_;
@@ -427,24 +446,15 @@ class RedisEngine final : public pubsub::ClusterEngine {
 
 }  // namespace
 
-std::unique_ptr<pubsub::ClusterEngine> make_redis_engine(net::EventLoop& loop, const pubsub::RedisOptions& options,
+std::unique_ptr<pubsub::ClusterEngine> make_redis_engine(net::EventLoop& loop,
+                                                         const RedisOptions& options,
                                                          pubsub::DeliverFunction deliver,
                                                          pubsub::ActiveTopicsFunction active_topics,
-                                                         MetricsRegistry& metrics, const RedisEngineLimits& limits) {
+                                                         MetricsRegistry& metrics,
+                                                         const RedisEngineLimits& limits) {
   RedisAddress address = parse_redis_url(options.url);
   return std::make_unique<RedisEngine>(loop, std::move(address), options.prefix, std::move(deliver),
                                        std::move(active_topics), metrics, limits);
 }
 
 }  // namespace pylon::cluster
-
-namespace pylon::pubsub {
-
-std::unique_ptr<ClusterEngine> make_redis_engine(net::EventLoop& loop, const RedisOptions& options,
-                                                 DeliverFunction deliver, ActiveTopicsFunction active_topics,
-                                                 MetricsRegistry& metrics) {
-  return cluster::make_redis_engine(loop, options, std::move(deliver), std::move(active_topics), metrics,
-                                    cluster::RedisEngineLimits{});
-}
-
-}  // namespace pylon::pubsub

@@ -1,15 +1,15 @@
 #include "obs/log.hpp"
 
+#include <spdlog/async.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <memory>
 #include <string>
-
-#include <spdlog/async.h>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 
 namespace pylon::obs {
 namespace {
@@ -20,7 +20,8 @@ std::atomic<LogLevel> current_level{LogLevel::info};
 std::atomic<LogFormat> current_format{LogFormat::json};
 std::shared_ptr<spdlog::logger> writer;  // set once by start_logging, before any loop thread runs
 
-constexpr std::string_view kLevelNames[] = {"debug", "debug", "info", "warn", "error"};  // zap has no trace
+constexpr std::string_view kLevelNames[] = {"debug", "debug", "info", "warn",
+                                            "error"};  // zap has no trace
 
 std::string_view level_name(LogLevel level) {
   return level == LogLevel::trace ? "trace" : kLevelNames[static_cast<int>(level)];
@@ -38,8 +39,10 @@ void append_value(std::string& out, const LogValue& value, bool quote_strings) {
       [&](const auto& v) {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, std::string_view>) {
-          if (quote_strings || v.empty() || v.find_first_of(" \"=\n") != std::string_view::npos) append_json_string(out, v);
-          else out += v;
+          if (quote_strings || v.empty() || v.find_first_of(" \"=\n") != std::string_view::npos)
+            append_json_string(out, v);
+          else
+            out += v;
         } else if constexpr (std::is_same_v<T, bool>) {
           out += v ? "true" : "false";
         } else {
@@ -68,11 +71,21 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
   for (const char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char escaped[8];
@@ -84,21 +97,6 @@ void append_json_string(std::string& out, std::string_view text) {
     }
   }
   out += '"';
-}
-
-std::optional<LogLevel> parse_log_level(std::string_view text) noexcept {
-  if (text == "trace") return LogLevel::trace;
-  if (text == "debug") return LogLevel::debug;
-  if (text == "info") return LogLevel::info;
-  if (text == "warn") return LogLevel::warn;
-  if (text == "error") return LogLevel::error;
-  return std::nullopt;
-}
-
-std::optional<LogFormat> parse_log_format(std::string_view text) noexcept {
-  if (text == "json") return LogFormat::json;
-  if (text == "console") return LogFormat::console;
-  return std::nullopt;
 }
 
 void render_log_line(std::string& out, LogFormat format, double epoch_seconds, LogLevel level,
@@ -129,7 +127,8 @@ void render_log_line(std::string& out, LogFormat format, double epoch_seconds, L
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
   out += stamp;
   char millis[8];
-  std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>((epoch_seconds - static_cast<double>(seconds)) * 1000));
+  std::snprintf(millis, sizeof millis, ".%03dZ",
+                static_cast<int>((epoch_seconds - static_cast<double>(seconds)) * 1000));
   out += millis;
   out += ' ';
   std::string_view name = level_name(level);
@@ -162,21 +161,28 @@ void stop_logging() noexcept {
   writer.reset();
 }
 
-void set_log_level(LogLevel level) noexcept { current_level.store(level, std::memory_order_relaxed); }
+void set_log_level(LogLevel level) noexcept {
+  current_level.store(level, std::memory_order_relaxed);
+}
 
-bool log_enabled(LogLevel level) noexcept { return level >= current_level.load(std::memory_order_relaxed); }
+bool log_enabled(LogLevel level) noexcept {
+  return level >= current_level.load(std::memory_order_relaxed);
+}
 
 void log(LogLevel level, std::string_view message, std::span<const LogField> fields) {
   if (!log_enabled(level)) return;
   thread_local std::string line;
-  render_log_line(line, current_format.load(std::memory_order_relaxed), now_epoch_seconds(), level, message, fields);
+  render_log_line(line, current_format.load(std::memory_order_relaxed), now_epoch_seconds(), level,
+                  message, fields);
   write_line(level, line);
 }
 
-void LogRateLimit::log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
+void LogRateLimit::log(LogLevel level, std::string_view message,
+                       std::initializer_list<LogField> fields) {
   if (!log_enabled(level)) return;
   const auto second = static_cast<std::uint64_t>(now_epoch_seconds());
-  if (window_.exchange(second, std::memory_order_relaxed) != second) in_window_.store(0, std::memory_order_relaxed);
+  if (window_.exchange(second, std::memory_order_relaxed) != second)
+    in_window_.store(0, std::memory_order_relaxed);
   if (in_window_.fetch_add(1, std::memory_order_relaxed) >= per_second_) {
     suppressed_.fetch_add(1, std::memory_order_relaxed);
     return;

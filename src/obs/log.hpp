@@ -10,19 +10,18 @@
 #include <atomic>
 #include <cstdint>
 #include <initializer_list>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <variant>
 
+#include "pylon/config.hpp"
+
 namespace pylon::obs {
 
-enum class LogFormat : std::uint8_t { json, console };
-enum class LogLevel : std::uint8_t { trace, debug, info, warn, error };
-
-std::optional<LogLevel> parse_log_level(std::string_view text) noexcept;
-std::optional<LogFormat> parse_log_format(std::string_view text) noexcept;
+// The configuration's enums (log_level, log_format keys), so that a level is parsed once, at load.
+using pylon::LogFormat;
+using pylon::LogLevel;
 
 using LogValue = std::variant<std::string_view, std::int64_t, std::uint64_t, double, bool>;
 struct LogField {
@@ -37,7 +36,8 @@ void set_log_level(LogLevel level) noexcept;
 bool log_enabled(LogLevel level) noexcept;
 
 void log(LogLevel level, std::string_view message, std::span<const LogField> fields);
-inline void log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields = {}) {
+inline void log(LogLevel level, std::string_view message,
+                std::initializer_list<LogField> fields = {}) {
   log(level, message, std::span(fields.begin(), fields.size()));
 }
 

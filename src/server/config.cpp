@@ -1,11 +1,12 @@
 #include "pylon/config.hpp"
 
-#include <algorithm>
+#include <toml++/toml.h>
+
+#include <array>
 #include <charconv>
 #include <cmath>
-#include <set>
-
-#include <toml++/toml.h>
+#include <limits>
+#include <type_traits>
 
 #include "cluster/redis_url.hpp"
 #include "net/cidr.hpp"
@@ -14,78 +15,309 @@
 namespace pylon {
 namespace {
 
-constexpr ConfigKey kKeys[] = {
-    {"listen", ConfigKind::text, "address to listen on, HOST:PORT"},
-    {"threads", ConfigKind::count, "event loop threads (default: one per core)"},
-    {"max_connections", ConfigKind::count, "open WebSockets allowed; beyond, upgrades get 503"},
-    {"max_message_size", ConfigKind::bytes, "largest message accepted, bytes (else close 1009)"},
-    {"max_backpressure", ConfigKind::bytes, "bytes queued per connection before sends are dropped"},
-    {"ping_interval", ConfigKind::seconds, "seconds between server pings"},
-    {"pong_timeout", ConfigKind::seconds, "seconds to wait for a pong before closing"},
-    {"handshake_timeout", ConfigKind::seconds, "seconds a client has to send its request"},
-    {"idle_timeout", ConfigKind::seconds, "close WebSockets silent this long, seconds (0: off)"},
-    {"drain_timeout", ConfigKind::seconds, "seconds SIGTERM waits for connections to close"},
-    {"drain_window", ConfigKind::seconds, "seconds over which SIGTERM spreads the 1001 closes"},
-    {"allowed_origins", ConfigKind::text_list, "Origin values allowed to connect (empty: any)"},
-    {"log_level", ConfigKind::text, "trace, debug, info, warn or error (SIGHUP re-reads it)"},
-    {"log_format", ConfigKind::text, "json (one object per line) or console"},
-    {"trusted_proxies", ConfigKind::text_list, "CIDRs of proxies whose X-Forwarded-For is believed"},
-    {"metrics_listen", ConfigKind::text, "separate HOST:PORT for /metrics (empty: on listen)"},
-    {"dashboard", ConfigKind::boolean, "serve the live dashboard at / and its stats on pylon/stats"},
-    {"api_key", ConfigKind::text, "bearer key for POST /api/publish (empty: endpoint off)"},
-    {"max_subscriptions", ConfigKind::count, "topics one connection may subscribe to"},
-    {"max_publish_rate", ConfigKind::count, "publishes per second per connection"},
-    {"slow_consumer", ConfigKind::text, "close (1008) or drop: what happens past max_backpressure"},
-    {"compression", ConfigKind::text, "permessage-deflate: off, shared (no context takeover) or dedicated"},
-    {"compression_threshold", ConfigKind::bytes, "messages smaller than this are sent uncompressed"},
-    {"compression_window_bits", ConfigKind::count, "the server compressor's window, 9..15"},
-    {"compression_memory_level", ConfigKind::count, "zlib memLevel of dedicated compressors, 1..9"},
-    {"engine", ConfigKind::text, "memory (this instance only) or redis (topics shared across instances)"},
-    {"redis_url", ConfigKind::text, "redis://[:password@]host[:port][/db] or unix:///path[?db=N]"},
-    {"redis_prefix", ConfigKind::text, "prefix of the Redis channel names"},
-    {"readyz_requires_engine", ConfigKind::boolean, "report not ready while the engine is unavailable"},
-};
-
-const ConfigKey& key_spec(std::string_view key) {
-  for (const ConfigKey& spec : kKeys)
-    if (spec.name == key) return spec;
-  throw ConfigError(std::string(key), "unknown key");
+// "a", "a or b", "a, b or c".
+template <typename Items, typename NameOf>
+std::string spell_out(const Items& items, std::string_view conjunction, NameOf name_of) {
+  std::string text;
+  const std::size_t count = std::size(items);
+  for (std::size_t index = 0; index < count; ++index) {
+    if (index > 0) text += index + 1 == count ? " " + std::string(conjunction) + " " : ", ";
+    text += name_of(items[index]);
+  }
+  return text;
 }
 
-std::uint64_t as_count(std::string_view key, const ConfigValue& value, std::uint64_t minimum) {
+// The words of an enum key, in the order its help and its errors list them.
+template <typename Enum>
+struct Choice {
+  std::string_view name;
+  Enum value;
+};
+
+constexpr Choice<SlowConsumerPolicy> kSlowConsumerPolicies[] = {
+    {"close", SlowConsumerPolicy::close},
+    {"drop", SlowConsumerPolicy::drop},
+};
+constexpr Choice<CompressionMode> kCompressionModes[] = {
+    {"off", CompressionMode::off},
+    {"shared", CompressionMode::shared},
+    {"dedicated", CompressionMode::dedicated},
+};
+constexpr Choice<EngineKind> kEngines[] = {
+    {"memory", EngineKind::memory},
+    {"redis", EngineKind::redis},
+};
+constexpr Choice<LogLevel> kLogLevels[] = {
+    {"trace", LogLevel::trace}, {"debug", LogLevel::debug}, {"info", LogLevel::info},
+    {"warn", LogLevel::warn},   {"error", LogLevel::error},
+};
+constexpr Choice<LogFormat> kLogFormats[] = {
+    {"json", LogFormat::json},
+    {"console", LogFormat::console},
+};
+
+// Converters of a value to a field's type, one per kind, with the checks every key of that kind
+// shares; the template arguments are a key's own limits. `name` is what errors call the key
+// ("compression", or "endpoints./ws.compression").
+
+template <std::uint64_t minimum, std::uint64_t maximum>
+std::uint64_t to_count(const ConfigValue& value, const std::string& name) {
   const auto* number = std::get_if<std::int64_t>(&value);
-  if (number == nullptr) throw ConfigError(std::string(key), "must be an integer");
+  if (number == nullptr) throw ConfigError(name, "must be an integer");
   if (*number < static_cast<std::int64_t>(minimum))
-    throw ConfigError(std::string(key), "must be at least " + std::to_string(minimum) + " (got " +
-                                            std::to_string(*number) + ")");
+    throw ConfigError(name, "must be at least " + std::to_string(minimum) + " (got " +
+                                std::to_string(*number) + ")");
+  if (static_cast<std::uint64_t>(*number) > maximum)
+    throw ConfigError(name,
+                      "must be from " + std::to_string(minimum) + " to " + std::to_string(maximum));
   return static_cast<std::uint64_t>(*number);
 }
 
-double as_seconds(std::string_view key, const ConfigValue& value) {
+// minimum_ms: milliseconds, an integer because clang 14 (clang-tidy) takes no floating-point
+// template arguments.
+template <std::uint64_t minimum_ms>
+double to_seconds(const ConfigValue& value, const std::string& name) {
   double seconds = 0;
-  if (const auto* number = std::get_if<std::int64_t>(&value)) seconds = static_cast<double>(*number);
-  else if (const auto* real = std::get_if<double>(&value)) seconds = *real;
-  else throw ConfigError(std::string(key), "must be a number of seconds");
+  if (const auto* number = std::get_if<std::int64_t>(&value))
+    seconds = static_cast<double>(*number);
+  else if (const auto* real = std::get_if<double>(&value))
+    seconds = *real;
+  else
+    throw ConfigError(name, "must be a number of seconds");
   if (!std::isfinite(seconds) || seconds < 0 || seconds > 86400.0 * 365)
-    throw ConfigError(std::string(key), "must be between 0 and one year of seconds");
+    throw ConfigError(name, "must be between 0 and one year of seconds");
+  constexpr double kMinimum = static_cast<double>(minimum_ms) / 1000;
+  if (seconds < kMinimum) {
+    char text[32];
+    const auto written = std::to_chars(text, text + sizeof text, kMinimum);  // shortest: "0.1"
+    throw ConfigError(name, "must be at least " + std::string(text, written.ptr) + " seconds");
+  }
   return seconds;
 }
 
-const std::string& as_text(std::string_view key, const ConfigValue& value) {
-  const auto* text = std::get_if<std::string>(&value);
-  if (text == nullptr) throw ConfigError(std::string(key), "must be a string");
-  return *text;
-}
-
-bool as_bool(std::string_view key, const ConfigValue& value) {
+bool to_bool(const ConfigValue& value, const std::string& name) {
   const auto* flag = std::get_if<bool>(&value);
-  if (flag == nullptr) throw ConfigError(std::string(key), "must be true or false");
+  if (flag == nullptr) throw ConfigError(name, "must be true or false");
   return *flag;
 }
 
-std::vector<std::string> as_list(std::string_view key, const ConfigValue& value) {
-  if (const auto* items = std::get_if<std::vector<std::string>>(&value)) return *items;
-  return {as_text(key, value)};
+const std::string& as_text(const ConfigValue& value, const std::string& name) {
+  const auto* text = std::get_if<std::string>(&value);
+  if (text == nullptr) throw ConfigError(name, "must be a string");
+  return *text;
+}
+
+// A check of one string beyond its type; throws ConfigError(name, ...).
+using TextCheck = void (*)(const std::string& text, const std::string& name);
+
+template <TextCheck check>
+std::string to_text(const ConfigValue& value, const std::string& name) {
+  const std::string& text = as_text(value, name);
+  if constexpr (check != nullptr) check(text, name);
+  return text;
+}
+
+// A list key also takes one string (TOML `key = "a"`, or a single flag).
+template <TextCheck check>
+std::vector<std::string> to_list(const ConfigValue& value, const std::string& name) {
+  const auto* list = std::get_if<std::vector<std::string>>(&value);
+  std::vector<std::string> items = list != nullptr ? *list : std::vector{as_text(value, name)};
+  if constexpr (check != nullptr)
+    for (const std::string& item : items) check(item, name);
+  return items;
+}
+
+template <const auto& choices>
+auto to_choice(const ConfigValue& value, const std::string& name) {
+  const std::string& word = as_text(value, name);
+  for (const auto& choice : choices)
+    if (choice.name == word) return choice.value;
+  const std::string words =
+      spell_out(choices, "or", [](const auto& choice) { return std::string(choice.name); });
+  throw ConfigError(name, "must be " + words + " (got \"" + word + "\")");
+}
+
+// The checks of the keys that need more than their kind's.
+
+void check_address(const std::string& text, const std::string& name) {
+  try {
+    net::parse_endpoint(text);
+  } catch (const std::invalid_argument& error) {
+    throw ConfigError(name, std::string(error.what()) + " (got \"" + text + "\")");
+  }
+}
+
+// metrics_listen: empty means /metrics on `listen`.
+void check_optional_address(const std::string& text, const std::string& name) {
+  if (!text.empty()) check_address(text, name);
+}
+
+void check_cidr(const std::string& range, const std::string& name) {
+  if (!net::parse_cidr(range))
+    throw ConfigError(name, "not an address or CIDR range: \"" + range + "\"");
+}
+
+void check_redis_url(const std::string& url, const std::string& name) {
+  try {
+    cluster::parse_redis_url(url);
+  } catch (const std::invalid_argument& error) {
+    throw ConfigError(name, error.what());
+  }
+}
+
+// How a row applies a value: convert it, then store it in a field.
+template <typename Target>
+using Setter = void (*)(Target& target, const ConfigValue& value, const std::string& name);
+
+struct Field {
+  ConfigKind kind;  // how a flag's text becomes a value (parse_text)
+  Setter<Config> set;
+  Setter<CompressionSettings> set_endpoint = nullptr;  // the keys [endpoints."/path"] take
+};
+
+template <typename Member>
+struct MemberOf;
+template <typename Owner, typename Value>
+struct MemberOf<Value Owner::*> {
+  using owner = Owner;
+  using value = Value;
+};
+
+template <auto member, auto convert>
+void assign(typename MemberOf<decltype(member)>::owner& target, const ConfigValue& value,
+            const std::string& name) {
+  using Value = typename MemberOf<decltype(member)>::value;
+  // A count arrives as std::uint64_t: convert has checked that it fits the key's range.
+  target.*member = static_cast<Value>(convert(value, name));
+}
+
+template <auto member, auto convert>
+void assign_compression(Config& config, const ConfigValue& value, const std::string& name) {
+  assign<member, convert>(config.compression, value, name);
+}
+
+// A member of Config, or of CompressionSettings: that key sets Config::compression and is an
+// endpoint key too.
+template <auto member, auto convert>
+constexpr Field field(ConfigKind kind) {
+  using Owner = typename MemberOf<decltype(member)>::owner;
+  if constexpr (std::is_same_v<Owner, CompressionSettings>)
+    return {kind, &assign_compression<member, convert>, &assign<member, convert>};
+  else
+    return {kind, &assign<member, convert>};
+}
+
+// The helpers rows are written with.
+
+constexpr std::uint64_t kUnlimited = std::numeric_limits<std::uint64_t>::max();
+constexpr std::uint64_t kTenthOfASecond = 100;  // ms, for seconds<>
+
+template <auto member, std::uint64_t minimum, std::uint64_t maximum = kUnlimited>
+constexpr Field count() {
+  return field<member, &to_count<minimum, maximum>>(ConfigKind::count);
+}
+template <auto member, std::uint64_t minimum>
+constexpr Field bytes() {
+  return field<member, &to_count<minimum, kUnlimited>>(ConfigKind::bytes);
+}
+template <auto member, std::uint64_t minimum_ms = 0>
+constexpr Field seconds() {
+  return field<member, &to_seconds<minimum_ms>>(ConfigKind::seconds);
+}
+template <auto member, TextCheck check = nullptr>
+constexpr Field text() {
+  return field<member, &to_text<check>>(ConfigKind::text);
+}
+template <auto member, TextCheck check = nullptr>
+constexpr Field list() {
+  return field<member, &to_list<check>>(ConfigKind::text_list);
+}
+template <auto member>
+constexpr Field boolean() {
+  return field<member, &to_bool>(ConfigKind::boolean);
+}
+template <auto member, const auto& choices>
+constexpr Field choice() {
+  return field<member, &to_choice<choices>>(ConfigKind::text);
+}
+
+// One row per key: its name, how it is set, and its --help line.
+struct Row {
+  std::string_view name;
+  Field field;
+  std::string_view help;
+};
+
+constexpr Row kRows[] = {
+    {"listen", text<&Config::listen, check_address>(), "address to listen on, HOST:PORT"},
+    {"threads", count<&Config::threads, 1, 64>(), "event loop threads (default: one per core)"},
+    {"max_connections", count<&Config::max_connections, 1>(),
+     "open WebSockets allowed; beyond, upgrades get 503"},
+    {"max_message_size", bytes<&Config::max_message_size, 1>(),
+     "largest message accepted, bytes (else close 1009)"},
+    {"max_backpressure", bytes<&Config::max_backpressure, 1024>(),
+     "bytes queued per connection before sends are dropped"},
+    {"ping_interval", seconds<&Config::ping_interval, kTenthOfASecond>(),
+     "seconds between server pings"},
+    {"pong_timeout", seconds<&Config::pong_timeout, kTenthOfASecond>(),
+     "seconds to wait for a pong before closing"},
+    {"handshake_timeout", seconds<&Config::handshake_timeout, kTenthOfASecond>(),
+     "seconds a client has to send its request"},
+    {"idle_timeout", seconds<&Config::idle_timeout>(),
+     "close WebSockets silent this long, seconds (0: off)"},
+    {"drain_timeout", seconds<&Config::drain_timeout>(),
+     "seconds SIGTERM waits for connections to close"},
+    {"drain_window", seconds<&Config::drain_window>(),
+     "seconds over which SIGTERM spreads the 1001 closes"},
+    {"allowed_origins", list<&Config::allowed_origins>(),
+     "Origin values allowed to connect (empty: any)"},
+    {"log_level", choice<&Config::log_level, kLogLevels>(),
+     "trace, debug, info, warn or error (SIGHUP re-reads it)"},
+    {"log_format", choice<&Config::log_format, kLogFormats>(),
+     "json (one object per line) or console"},
+    {"trusted_proxies", list<&Config::trusted_proxies, check_cidr>(),
+     "CIDRs of proxies whose X-Forwarded-For is believed"},
+    {"metrics_listen", text<&Config::metrics_listen, check_optional_address>(),
+     "separate HOST:PORT for /metrics (empty: on listen)"},
+    {"dashboard", boolean<&Config::dashboard>(),
+     "serve the live dashboard at / and its stats on pylon/stats"},
+    {"api_key", text<&Config::api_key>(), "bearer key for POST /api/publish (empty: endpoint off)"},
+    {"max_subscriptions", count<&Config::max_subscriptions, 1>(),
+     "topics one connection may subscribe to"},
+    {"max_publish_rate", count<&Config::max_publish_rate, 1>(),
+     "publishes per second per connection"},
+    {"slow_consumer", choice<&Config::slow_consumer, kSlowConsumerPolicies>(),
+     "close (1008) or drop: what happens past max_backpressure"},
+    {"compression", choice<&CompressionSettings::mode, kCompressionModes>(),
+     "permessage-deflate: off, shared (no context takeover) or dedicated"},
+    {"compression_threshold", bytes<&CompressionSettings::threshold, 0>(),
+     "messages smaller than this are sent uncompressed"},
+    // zlib cannot compress raw deflate with a window of 8 bits
+    {"compression_window_bits", count<&CompressionSettings::window_bits, 9, 15>(),
+     "the server compressor's window, 9..15"},
+    {"compression_memory_level", count<&CompressionSettings::memory_level, 1, 9>(),
+     "zlib memLevel of dedicated compressors, 1..9"},
+    {"engine", choice<&Config::engine, kEngines>(),
+     "memory (this instance only) or redis (topics shared across instances)"},
+    {"redis_url", text<&Config::redis_url, check_redis_url>(),
+     "redis://[:password@]host[:port][/db] or unix:///path[?db=N]"},
+    {"redis_prefix", text<&Config::redis_prefix>(), "prefix of the Redis channel names"},
+    {"readyz_requires_engine", boolean<&Config::readyz_requires_engine>(),
+     "report not ready while the engine is unavailable"},
+};
+
+// What config_keys() shows of the rows.
+constexpr auto kKeys = [] {
+  std::array<ConfigKey, std::size(kRows)> keys{};
+  for (std::size_t index = 0; index < keys.size(); ++index)
+    keys[index] = {kRows[index].name, kRows[index].field.kind, kRows[index].help};
+  return keys;
+}();
+
+const Row& row_of(std::string_view key) {
+  for (const Row& row : kRows)
+    if (row.name == key) return row;
+  throw ConfigError(std::string(key), "unknown key");
 }
 
 ConfigValue from_toml(std::string_view key, const toml::node& node) {
@@ -105,33 +337,9 @@ ConfigValue from_toml(std::string_view key, const toml::node& node) {
   throw ConfigError(std::string(key), "unsupported value type");
 }
 
-bool is_compression_key(std::string_view key) noexcept { return key.starts_with("compression"); }
-
-// One compression key; `name` is what errors call it ("compression" or "endpoints./ws.compression").
-void set_compression(CompressionSettings& settings, std::string_view key, const ConfigValue& value,
-                     const std::string& name) {
-  if (key == "compression") {
-    const std::string& mode = as_text(name, value);
-    if (mode == "off") settings.mode = CompressionMode::off;
-    else if (mode == "shared") settings.mode = CompressionMode::shared;
-    else if (mode == "dedicated") settings.mode = CompressionMode::dedicated;
-    else throw ConfigError(name, "must be off, shared or dedicated (got \"" + mode + "\")");
-  } else if (key == "compression_threshold") {
-    settings.threshold = as_count(name, value, 0);
-  } else if (key == "compression_window_bits") {
-    const auto bits = as_count(name, value, 9);  // zlib cannot compress raw deflate with 8
-    if (bits > 15) throw ConfigError(name, "must be from 9 to 15");
-    settings.window_bits = static_cast<unsigned>(bits);
-  } else if (key == "compression_memory_level") {
-    const auto level = as_count(name, value, 1);
-    if (level > 9) throw ConfigError(name, "must be from 1 to 9");
-    settings.memory_level = static_cast<unsigned>(level);
-  }
-}
-
 // A flag's text as the value its key's kind expects.
-ConfigValue parse_text(const ConfigKey& spec, const std::string& name, std::string_view text) {
-  switch (spec.kind) {
+ConfigValue parse_text(ConfigKind kind, const std::string& name, std::string_view text) {
+  switch (kind) {
     case ConfigKind::count:
     case ConfigKind::bytes: {
       std::int64_t number = 0;
@@ -162,121 +370,47 @@ std::string endpoint_key_name(std::string_view path, std::string_view key) {
   return "endpoints." + std::string(path) + (key.empty() ? "" : ".") + std::string(key);
 }
 
+// The row of an endpoint's key; throws ConfigError for a bad path or a key endpoints do not take.
+const Row& endpoint_row_of(std::string_view path, std::string_view key) {
+  if (!path.starts_with('/'))
+    throw ConfigError(endpoint_key_name(path, {}), "an endpoint is a path starting with /");
+  for (const Row& row : kRows)
+    if (row.name == key && row.field.set_endpoint != nullptr) return row;
+  std::vector<std::string_view> endpoint_keys;
+  for (const Row& row : kRows)
+    if (row.field.set_endpoint != nullptr) endpoint_keys.push_back(row.name);
+  throw ConfigError(
+      endpoint_key_name(path, key),
+      "unknown endpoint key (an endpoint takes " +
+          spell_out(endpoint_keys, "and", [](std::string_view name) { return std::string(name); }) +
+          ")");
+}
+
 }  // namespace
 
-std::span<const ConfigKey> config_keys() noexcept { return kKeys; }
+std::span<const ConfigKey> config_keys() noexcept {
+  return kKeys;
+}
+
+std::string_view log_level_name(LogLevel level) noexcept {
+  for (const auto& choice : kLogLevels)
+    if (choice.value == level) return choice.name;
+  return {};
+}
 
 void set_config_value(Config& config, std::string_view key, const ConfigValue& value) {
-  const std::string name(key);
-  key_spec(key);  // unknown keys first, whatever the value
-  if (key == "listen" || key == "metrics_listen") {
-    const std::string& text = as_text(key, value);
-    if (!text.empty() || key == "listen") {
-      try {
-        net::parse_endpoint(text);
-      } catch (const std::invalid_argument& error) {
-        throw ConfigError(name, std::string(error.what()) + " (got \"" + text + "\")");
-      }
-    }
-    (key == "listen" ? config.listen : config.metrics_listen) = text;
-  } else if (key == "threads") {
-    const auto threads = as_count(key, value, 1);
-    if (threads > 64) throw ConfigError(name, "must be at most 64");
-    config.threads = static_cast<unsigned>(threads);
-  } else if (key == "max_connections") {
-    config.max_connections = as_count(key, value, 1);
-  } else if (key == "max_message_size") {
-    config.max_message_size = as_count(key, value, 1);
-  } else if (key == "max_backpressure") {
-    config.max_backpressure = as_count(key, value, 1024);
-  } else if (key == "ping_interval") {
-    config.ping_interval = as_seconds(key, value);
-    if (config.ping_interval < 0.1) throw ConfigError(name, "must be at least 0.1 seconds");
-  } else if (key == "pong_timeout") {
-    config.pong_timeout = as_seconds(key, value);
-    if (config.pong_timeout < 0.1) throw ConfigError(name, "must be at least 0.1 seconds");
-  } else if (key == "handshake_timeout") {
-    config.handshake_timeout = as_seconds(key, value);
-    if (config.handshake_timeout < 0.1) throw ConfigError(name, "must be at least 0.1 seconds");
-  } else if (key == "idle_timeout") {
-    config.idle_timeout = as_seconds(key, value);
-  } else if (key == "drain_timeout") {
-    config.drain_timeout = as_seconds(key, value);
-  } else if (key == "drain_window") {
-    config.drain_window = as_seconds(key, value);
-  } else if (key == "allowed_origins") {
-    config.allowed_origins = as_list(key, value);
-  } else if (key == "trusted_proxies") {
-    const auto ranges = as_list(key, value);
-    for (const std::string& range : ranges)
-      if (!net::parse_cidr(range)) throw ConfigError(name, "not an address or CIDR range: \"" + range + "\"");
-    config.trusted_proxies = ranges;
-  } else if (is_compression_key(key)) {
-    set_compression(config.compression, key, value, name);
-  } else if (key == "engine") {
-    const std::string& engine = as_text(key, value);
-    if (engine != "memory" && engine != "redis") throw ConfigError(name, "must be memory or redis (got \"" + engine + "\")");
-    config.engine = engine;
-  } else if (key == "redis_url") {
-    const std::string& url = as_text(key, value);
-    try {
-      cluster::parse_redis_url(url);
-    } catch (const std::invalid_argument& error) {
-      throw ConfigError(name, error.what());
-    }
-    config.redis_url = url;
-  } else if (key == "redis_prefix") {
-    config.redis_prefix = as_text(key, value);
-  } else if (key == "readyz_requires_engine") {
-    config.readyz_requires_engine = as_bool(key, value);
-  } else if (key == "dashboard") {
-    config.dashboard = as_bool(key, value);
-  } else if (key == "log_format") {
-    const std::string& format = as_text(key, value);
-    if (format != "json" && format != "console") throw ConfigError(name, "must be json or console (got \"" + format + "\")");
-    config.log_format = format;
-  } else if (key == "log_level") {
-    static const std::set<std::string, std::less<>> levels = {"trace", "debug", "info", "warn", "error"};
-    const std::string& level = as_text(key, value);
-    if (!levels.contains(level)) throw ConfigError(name, "must be trace, debug, info, warn or error (got \"" + level + "\")");
-    config.log_level = level;
-  } else if (key == "api_key") {
-    config.api_key = as_text(key, value);
-  } else if (key == "max_subscriptions") {
-    config.max_subscriptions = as_count(key, value, 1);
-  } else if (key == "max_publish_rate") {
-    config.max_publish_rate = as_count(key, value, 1);
-  } else if (key == "slow_consumer") {
-    const std::string& policy = as_text(key, value);
-    if (policy != "close" && policy != "drop")
-      throw ConfigError(name, "must be close or drop (got \"" + policy + "\")");
-    config.slow_consumer = policy;
-  }
+  row_of(key).field.set(config, value, std::string(key));
 }
 
 void set_config_text(Config& config, std::string_view key, std::string_view text) {
-  set_config_value(config, key, parse_text(key_spec(key), std::string(key), text));
+  const Row& row = row_of(key);
+  row.field.set(config, parse_text(row.field.kind, std::string(key), text), std::string(key));
 }
 
-namespace {
-
-// The spec of an endpoint's key; throws ConfigError for a bad path or a key endpoints do not take.
-const ConfigKey& endpoint_key_spec(std::string_view path, std::string_view key) {
-  if (!path.starts_with('/')) throw ConfigError(endpoint_key_name(path, {}), "an endpoint is a path starting with /");
-  if (is_compression_key(key))
-    for (const ConfigKey& spec : kKeys)
-      if (spec.name == key) return spec;
-  throw ConfigError(endpoint_key_name(path, key),
-                    "unknown endpoint key (an endpoint takes compression, compression_threshold, "
-                    "compression_window_bits and compression_memory_level)");
-}
-
-}  // namespace
-
-void set_endpoint_value(Config& config, std::string_view path, std::string_view key, const ConfigValue& value) {
-  endpoint_key_spec(path, key);
-  CompressionSettings check;
-  set_compression(check, key, value, endpoint_key_name(path, key));  // checked now, applied per route later
+void set_endpoint_value(Config& config, std::string_view path, std::string_view key,
+                        const ConfigValue& value) {
+  CompressionSettings check;  // checked now, applied per route later (endpoint_compression)
+  endpoint_row_of(path, key).field.set_endpoint(check, value, endpoint_key_name(path, key));
   config.endpoints[std::string(path)].emplace_back(std::string(key), value);
 }
 
@@ -285,14 +419,19 @@ void set_endpoint_text(Config& config, std::string_view text) {
   const std::size_t colon = text.substr(0, equals).rfind(':');
   if (equals == std::string_view::npos || colon == std::string_view::npos)
     throw ConfigError("endpoint", "expected /path:key=value (got \"" + std::string(text) + "\")");
-  const std::string_view path = text.substr(0, colon), key = text.substr(colon + 1, equals - colon - 1);
-  const ConfigKey& spec = endpoint_key_spec(path, key);
-  set_endpoint_value(config, path, key, parse_text(spec, endpoint_key_name(path, key), text.substr(equals + 1)));
+  const std::string_view path = text.substr(0, colon),
+                         key = text.substr(colon + 1, equals - colon - 1);
+  const Row& row = endpoint_row_of(path, key);
+  set_endpoint_value(
+      config, path, key,
+      parse_text(row.field.kind, endpoint_key_name(path, key), text.substr(equals + 1)));
 }
 
-CompressionSettings endpoint_compression(const Config& config, std::string_view path, CompressionSettings base) {
+CompressionSettings endpoint_compression(const Config& config, std::string_view path,
+                                         CompressionSettings base) {
   if (const auto endpoint = config.endpoints.find(path); endpoint != config.endpoints.end())
-    for (const auto& [key, value] : endpoint->second) set_compression(base, key, value, endpoint_key_name(path, key));
+    for (const auto& [key, value] : endpoint->second)
+      endpoint_row_of(path, key).field.set_endpoint(base, value, endpoint_key_name(path, key));
   return base;
 }
 
@@ -303,7 +442,8 @@ void load_config_file(Config& config, const std::string& path) {
   } catch (const toml::parse_error& error) {
     const auto& where = error.source().begin;
     throw ConfigError(path, "line " + std::to_string(where.line) + ", column " +
-                                std::to_string(where.column) + ": " + std::string(error.description()));
+                                std::to_string(where.column) + ": " +
+                                std::string(error.description()));
   }
   for (const auto& [key, node] : table) {
     if (key.str() != "endpoints") {
@@ -312,19 +452,23 @@ void load_config_file(Config& config, const std::string& path) {
     }
     // [endpoints."/ws"] tables: a table per path, compression keys in each.
     const auto* paths = node.as_table();
-    if (paths == nullptr) throw ConfigError("endpoints", "must be a table of [endpoints.\"/path\"] tables");
+    if (paths == nullptr)
+      throw ConfigError("endpoints", "must be a table of [endpoints.\"/path\"] tables");
     for (const auto& [path, keys] : *paths) {
       const auto* endpoint = keys.as_table();
-      if (endpoint == nullptr) throw ConfigError(endpoint_key_name(path.str(), {}), "must be a table of keys");
+      if (endpoint == nullptr)
+        throw ConfigError(endpoint_key_name(path.str(), {}), "must be a table of keys");
       for (const auto& [name, value] : *endpoint)
-        set_endpoint_value(config, path.str(), name.str(), from_toml(endpoint_key_name(path.str(), name.str()), value));
+        set_endpoint_value(config, path.str(), name.str(),
+                           from_toml(endpoint_key_name(path.str(), name.str()), value));
     }
   }
 }
 
 void validate_config(const Config& config) {
   if (config.drain_window > config.drain_timeout)
-    throw ConfigError("drain_window", "must not exceed drain_timeout (" + std::to_string(config.drain_timeout) + " s)");
+    throw ConfigError("drain_window", "must not exceed drain_timeout (" +
+                                          std::to_string(config.drain_timeout) + " s)");
   if (config.pong_timeout > config.ping_interval * 10)
     throw ConfigError("pong_timeout", "must not exceed ten ping intervals");
 }

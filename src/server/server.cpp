@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "cluster/redis_engine.hpp"
 #include "net/socket.hpp"
 #include "obs/log.hpp"
 #include "obs/process_metrics.hpp"
@@ -45,7 +46,8 @@ const Route* Server::find_route(std::string_view path) const noexcept {
   return nullptr;
 }
 
-const Route* Server::find_route(std::string_view path, std::string_view method, bool upgrade) const noexcept {
+const Route* Server::find_route(std::string_view path, std::string_view method,
+                                bool upgrade) const noexcept {
   if (method == "HEAD") method = "GET";
   const Route* websocket = nullptr;
   const Route* plain = nullptr;
@@ -65,7 +67,8 @@ void Server::check_config() const {
       std::string paths;
       for (const Route& known : routes)
         if (known.websocket) paths += (paths.empty() ? "" : ", ") + known.path;
-      throw ConfigError("endpoints." + endpoint.first, "no WebSocket endpoint has this path (they are: " + paths + ")");
+      throw ConfigError("endpoints." + endpoint.first,
+                        "no WebSocket endpoint has this path (they are: " + paths + ")");
     }
   }
 }
@@ -106,7 +109,8 @@ std::size_t Server::deliver_local(std::string_view topic, ws::Opcode opcode,
   return deliver_local(pubsub::make_message(topic, opcode, payload_parts), lookup);
 }
 
-std::size_t Server::deliver_local(const pubsub::MessageRef& message, const pubsub::TopicRegistry::Lookup& lookup) {
+std::size_t Server::deliver_local(const pubsub::MessageRef& message,
+                                  const pubsub::TopicRegistry::Lookup& lookup) {
   for (unsigned index = 0; index < workers_.size(); ++index)
     if ((lookup.workers >> index) & 1) workers_[index]->enqueue(message);
   return lookup.subscribers;
@@ -118,12 +122,12 @@ bool Server::ready() const noexcept {
 }
 
 void Server::start_engine() {
-  if (config.engine != "redis") return;
-  pubsub::RedisOptions options;
+  if (config.engine != EngineKind::redis) return;
+  cluster::RedisOptions options;
   options.url = config.redis_url;
   options.prefix = config.redis_prefix;
   net::EventLoop& loop = workers_[0]->loop();
-  engine = pubsub::make_redis_engine(
+  engine = cluster::make_redis_engine(
       loop, options,
       [this](std::string_view topic, ws::Opcode opcode, std::string_view payload) {
         const std::string_view parts[] = {payload};
@@ -135,8 +139,10 @@ void Server::start_engine() {
   topics->set_interest_hook([this, &loop](std::string_view topic, bool interested) {
     if (pubsub::is_server_topic(topic)) return;  // this instance's own
     loop.post([this, topic = std::string(topic), interested] {
-      if (interested) engine->subscribe(topic);
-      else engine->unsubscribe(topic);
+      if (interested)
+        engine->subscribe(topic);
+      else
+        engine->unsubscribe(topic);
     });
   });
 }
@@ -151,34 +157,44 @@ void Server::register_metrics() {
   for (Route& route : routes)
     if (route.websocket) route.metrics = std::make_unique<RouteMetrics>(metrics, route.path);
   using Values = std::vector<std::pair<Labels, double>>;
-  metrics.computed("pylon_build_info", "The running build.", "gauge",
-                   []() -> Values { return {{{{"version", PYLON_VERSION}}, 1.0}}; });
+  metrics.computed("pylon_build_info", "The running build.", "gauge", []() -> Values {
+    return {{{{"version", PYLON_VERSION}}, 1.0}};
+  });
   metrics.computed("pylon_max_connections", "The configured max_connections.", "gauge",
-                   [this]() -> Values { return {{{}, static_cast<double>(config.max_connections)}}; });
+                   [this]() -> Values {
+                     return {{{}, static_cast<double>(config.max_connections)}};
+                   });
   metrics.computed("pylon_topics", "Topics with at least one subscriber on this instance.", "gauge",
-                   [this]() -> Values { return {{{}, static_cast<double>(topics->topic_count())}}; });
+                   [this]() -> Values {
+                     return {{{}, static_cast<double>(topics->topic_count())}};
+                   });
   obs::register_process_metrics(metrics);
   // The engine series exist with every engine (the Redis engine uses these same series), so
   // dashboards and alerts need no special case for a single instance.
-  const Gauge engine_up = metrics.gauge("pylon_engine_up", "1 while the cluster engine can reach the other instances");
+  const Gauge engine_up =
+      metrics.gauge("pylon_engine_up", "1 while the cluster engine can reach the other instances");
   metrics.counter("pylon_engine_disconnects_total", "Connections to the cluster engine lost");
-  metrics.counter("pylon_engine_messages_total", "Messages to and from the other instances", {{"direction", "in"}});
-  metrics.counter("pylon_engine_messages_total", "Messages to and from the other instances", {{"direction", "out"}});
-  if (config.engine == "memory") engine_up.add(1);  // nothing to lose: always up
+  metrics.counter("pylon_engine_messages_total", "Messages to and from the other instances",
+                  {{"direction", "in"}});
+  metrics.counter("pylon_engine_messages_total", "Messages to and from the other instances",
+                  {{"direction", "out"}});
+  if (config.engine == EngineKind::memory) engine_up.add(1);  // nothing to lose: always up
 
   Route route;
   route.path = "/metrics";
   route.method = "GET";
   route.internal = !config.metrics_listen.empty();
   route.handler = [this](const HttpRequest&) {
-    return HttpResponse{.content_type = "text/plain; version=0.0.4; charset=utf-8", .body = metrics.expose()};
+    return HttpResponse{.content_type = "text/plain; version=0.0.4; charset=utf-8",
+                        .body = metrics.expose()};
   };
   routes.push_back(std::move(route));
 }
 
 int Server::run() {
   const net::Endpoint endpoint = net::parse_endpoint(config.listen);
-  unsigned threads = config.threads != 0 ? config.threads : std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads =
+      config.threads != 0 ? config.threads : std::max(1u, std::thread::hardware_concurrency());
 
   // Worker threads inherit this mask: SIGTERM, SIGINT and SIGHUP are taken by sigwait below,
   // never by a loop thread in the middle of its work.
@@ -186,13 +202,16 @@ int Server::run() {
   const sigset_t signals = shutdown_signals();
   signal(SIGPIPE, SIG_IGN);
 
-  if (threads > pubsub::kMaxWorkers) throw std::invalid_argument("threads: at most 64 are supported");
+  if (threads > pubsub::kMaxWorkers)
+    throw std::invalid_argument("threads: at most 64 are supported");
   check_config();
   for (Route& route : routes)
     if (route.websocket)
-      route.compression = endpoint_compression(config, route.path, route.behavior.compression.value_or(config.compression));
+      route.compression = endpoint_compression(
+          config, route.path, route.behavior.compression.value_or(config.compression));
   topics = std::make_unique<pubsub::TopicRegistry>(threads);
-  for (const std::string& range : config.trusted_proxies) trusted_proxies.push_back(*net::parse_cidr(range));
+  for (const std::string& range : config.trusted_proxies)
+    trusted_proxies.push_back(*net::parse_cidr(range));
   const std::uint64_t open_files = net::raise_open_file_limit();
   register_metrics();
   // Each listener binds the port the first one got, so "port 0" means one ephemeral port for all.
@@ -201,7 +220,8 @@ int Server::run() {
     std::vector<int> fds = {net::listen_on(bound)};
     if (i == 0) bound.port = net::local_port(fds[0]);
     // The metrics listener is one socket on the first worker: scrapes are rare and small.
-    if (i == 0 && !config.metrics_listen.empty()) fds.push_back(net::listen_on(net::parse_endpoint(config.metrics_listen)));
+    if (i == 0 && !config.metrics_listen.empty())
+      fds.push_back(net::listen_on(net::parse_endpoint(config.metrics_listen)));
     workers_.push_back(std::make_unique<Worker>(*this, std::move(fds), i));
   }
   // Descriptors: one per connection, plus listeners, epoll and eventfds, plus a little slack.
@@ -216,8 +236,10 @@ int Server::run() {
             {"connections_allowed", connection_room},
             {"max_connections", std::uint64_t{config.max_connections}}});
   if (connection_room < config.max_connections)
-    obs::log(obs::LogLevel::warn, "the open-file limit allows fewer connections than max_connections",
-             {{"connections_allowed", connection_room}, {"max_connections", std::uint64_t{config.max_connections}}});
+    obs::log(obs::LogLevel::warn,
+             "the open-file limit allows fewer connections than max_connections",
+             {{"connections_allowed", connection_room},
+              {"max_connections", std::uint64_t{config.max_connections}}});
   start_engine();
   for (auto& worker : workers_) worker->start();
 

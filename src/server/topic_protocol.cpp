@@ -1,6 +1,7 @@
 #include "server/topic_protocol.hpp"
 
 #include <openssl/crypto.h>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <charconv>
@@ -8,8 +9,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <simdjson.h>
 
 #include "http/response_writer.hpp"
 #include "obs/log.hpp"
@@ -35,14 +34,22 @@ enum class ErrorCode : std::uint8_t {
 
 std::string_view code_name(ErrorCode code) {
   switch (code) {
-    case ErrorCode::bad_json: return "bad_json";
-    case ErrorCode::bad_request: return "bad_request";
-    case ErrorCode::unknown_type: return "unknown_type";
-    case ErrorCode::bad_topic: return "bad_topic";
-    case ErrorCode::too_many_subscriptions: return "too_many_subscriptions";
-    case ErrorCode::rate_limited: return "rate_limited";
-    case ErrorCode::engine_unavailable: return "engine_unavailable";
-    case ErrorCode::reserved_topic: return "reserved_topic";
+    case ErrorCode::bad_json:
+      return "bad_json";
+    case ErrorCode::bad_request:
+      return "bad_request";
+    case ErrorCode::unknown_type:
+      return "unknown_type";
+    case ErrorCode::bad_topic:
+      return "bad_topic";
+    case ErrorCode::too_many_subscriptions:
+      return "too_many_subscriptions";
+    case ErrorCode::rate_limited:
+      return "rate_limited";
+    case ErrorCode::engine_unavailable:
+      return "engine_unavailable";
+    case ErrorCode::reserved_topic:
+      return "reserved_topic";
   }
   return "bad_request";
 }
@@ -83,11 +90,13 @@ Parsers& parsers() {
 struct Request {
   std::string_view type, topic, data, id;  // data and id as their raw JSON text
   bool has_type = false, has_topic = false, has_topics = false, has_data = false;
-  bool type_is_string = false, topic_is_string = false, topics_are_strings = true, id_is_valid = true;
+  bool type_is_string = false, topic_is_string = false, topics_are_strings = true,
+       id_is_valid = true;
 };
 
 std::string_view trim_right(std::string_view text) {
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\n' || text.back() == '\r' || text.back() == '\t'))
+  while (!text.empty() &&
+         (text.back() == ' ' || text.back() == '\n' || text.back() == '\r' || text.back() == '\t'))
     text.remove_suffix(1);
   return text;
 }
@@ -112,7 +121,8 @@ bool raw_json(simdjson::ondemand::value value, std::string_view& out) {
 // Checks the syntax of the whole text first (numbers of any size are fine: data is forwarded,
 // never converted), then reads the known fields with simdjson's on-demand parser.
 std::optional<Failure> parse_request(std::string_view text, Request& request) {
-  if (!pubsub::is_valid_json(text)) return Failure{ErrorCode::bad_json, "request is not valid JSON"};
+  if (!pubsub::is_valid_json(text))
+    return Failure{ErrorCode::bad_json, "request is not valid JSON"};
   Parsers& p = parsers();
   p.padded.assign(text);
   p.padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
@@ -152,10 +162,12 @@ std::optional<Failure> parse_request(std::string_view text, Request& request) {
       request.has_data = raw_json(value, request.data);
     } else if (key == "id") {
       // An integer or a string, echoed back verbatim.
-      if (!raw_json(value, request.id)) return Failure{ErrorCode::bad_json, "request could not be read"};
+      if (!raw_json(value, request.id))
+        return Failure{ErrorCode::bad_json, "request could not be read"};
       const std::string_view id = request.id;
       const bool is_string = !id.empty() && id.front() == '"';
-      const bool is_integer = !id.empty() && id.find_first_not_of("-0123456789") == std::string_view::npos;
+      const bool is_integer =
+          !id.empty() && id.find_first_not_of("-0123456789") == std::string_view::npos;
       request.id_is_valid = is_string || is_integer;
     }
   }
@@ -164,7 +176,8 @@ std::optional<Failure> parse_request(std::string_view text, Request& request) {
 
 // `{"type":"message","topic":T,"data":D}`, assembled in a reused buffer, then encoded once into
 // the frame every subscriber shares.
-PublishResult publish_envelope(App& app, WebSocket<Session>* socket, std::string_view topic, std::string_view data) {
+PublishResult publish_envelope(App& app, WebSocket<Session>* socket, std::string_view topic,
+                               std::string_view data) {
   std::string& envelope = parsers().envelope;
   envelope.assign(R"({"type":"message","topic":")");
   envelope += topic;
@@ -179,9 +192,12 @@ class TopicEndpoint {
   explicit TopicEndpoint(App& app)
       : app_(app),
         config_(app.config()),
-        publishes_websocket_(app.metrics().counter("pylon_publishes_total", "Publishes.", {{"source", "websocket"}})),
-        publishes_http_(app.metrics().counter("pylon_publishes_total", "Publishes.", {{"source", "http"}})),
-        rate_limited_(app.metrics().counter("pylon_rate_limited_total", "Publishes refused by max_publish_rate.")) {}
+        publishes_websocket_(app.metrics().counter("pylon_publishes_total", "Publishes.",
+                                                   {{"source", "websocket"}})),
+        publishes_http_(
+            app.metrics().counter("pylon_publishes_total", "Publishes.", {{"source", "http"}})),
+        rate_limited_(app.metrics().counter("pylon_rate_limited_total",
+                                            "Publishes refused by max_publish_rate.")) {}
 
   void on_text(WebSocket<Session>& socket, std::string_view message) {
     Request request;
@@ -204,12 +220,16 @@ class TopicEndpoint {
     // [N][N bytes of topic][payload]: forwarded to subscribers byte for byte.
     if (message.empty() || message.front() == 0 ||
         message.size() < 1 + static_cast<std::size_t>(static_cast<unsigned char>(message.front())))
-      return fail(socket, {}, {ErrorCode::bad_request, "binary publish: [topic length][topic][payload]"});
+      return fail(socket, {},
+                  {ErrorCode::bad_request, "binary publish: [topic length][topic][payload]"});
     const std::string_view topic = message.substr(1, static_cast<unsigned char>(message.front()));
     if (const auto failure = check_publish_topic(topic)) return fail(socket, {}, *failure);
-    if (!take_token(socket.data())) return fail(socket, {}, {ErrorCode::rate_limited, "publish rate exceeded"});
+    if (!take_token(socket.data()))
+      return fail(socket, {}, {ErrorCode::rate_limited, "publish rate exceeded"});
     if (!socket.publish(topic, message, MessageKind::binary).accepted)
-      return fail(socket, {}, {ErrorCode::engine_unavailable, "the cluster engine is unavailable; not delivered"});
+      return fail(
+          socket, {},
+          {ErrorCode::engine_unavailable, "the cluster engine is unavailable; not delivered"});
     publishes_websocket_.add();
     socket.data().malformed_in_row = 0;
   }
@@ -237,7 +257,8 @@ class TopicEndpoint {
       const PublishResult result = publish_envelope(app_, nullptr, fields.topic, fields.data);
       if (!result.accepted) {
         response.status = 503;
-        response.body = R"({"error":"engine_unavailable","message":"the cluster engine is unavailable; not delivered"})";
+        response.body =
+            R"({"error":"engine_unavailable","message":"the cluster engine is unavailable; not delivered"})";
         return response;
       }
       publishes_http_.add();
@@ -255,11 +276,13 @@ class TopicEndpoint {
   static std::optional<Failure> check_publish_topic(std::string_view topic) {
     if (!pubsub::is_valid_topic(topic)) return Failure{ErrorCode::bad_topic, "invalid topic name"};
     if (pubsub::is_server_topic(topic))
-      return Failure{ErrorCode::reserved_topic, "topics under pylon/ are published by the server only"};
+      return Failure{ErrorCode::reserved_topic,
+                     "topics under pylon/ are published by the server only"};
     return std::nullopt;
   }
 
-  bool change_subscriptions(WebSocket<Session>& socket, const Request& request, bool subscribe, Failure& failure) {
+  bool change_subscriptions(WebSocket<Session>& socket, const Request& request, bool subscribe,
+                            Failure& failure) {
     const auto& topics = parsers().topics;
     if (!request.has_topics || !request.topics_are_strings) {
       failure = {ErrorCode::bad_request, "topics must be an array of strings"};
@@ -279,8 +302,10 @@ class TopicEndpoint {
       return false;
     }
     for (const std::string_view topic : topics) {
-      if (subscribe) socket.subscribe(topic);
-      else socket.unsubscribe(topic);
+      if (subscribe)
+        socket.subscribe(topic);
+      else
+        socket.unsubscribe(topic);
     }
     return true;
   }
@@ -329,12 +354,16 @@ class TopicEndpoint {
   }
 
   bool authorized(std::string_view header) const {
-    constexpr std::string_view kScheme = "Bearer ";  // RFC 6750 §2.1; the scheme is case-insensitive
-    if (header.size() <= kScheme.size() || !http::iequals(header.substr(0, kScheme.size()), kScheme)) return false;
+    constexpr std::string_view kScheme =
+        "Bearer ";  // RFC 6750 §2.1; the scheme is case-insensitive
+    if (header.size() <= kScheme.size() ||
+        !http::iequals(header.substr(0, kScheme.size()), kScheme))
+      return false;
     const std::string_view key = header.substr(kScheme.size());
     const std::string& expected = config_.api_key;
     // Constant time over the expected key's length, so timing reveals nothing about its bytes.
-    return key.size() == expected.size() && CRYPTO_memcmp(key.data(), expected.data(), expected.size()) == 0;
+    return key.size() == expected.size() &&
+           CRYPTO_memcmp(key.data(), expected.data(), expected.size()) == 0;
   }
 
   void succeed(WebSocket<Session>& socket, std::string_view id) {
@@ -375,14 +404,18 @@ class TopicEndpoint {
 void add_topic_routes(App& app) {
   auto endpoint = std::make_shared<TopicEndpoint>(app);
   WebSocketBehavior<Session> behavior;
-  behavior.slow_consumer = app.config().slow_consumer == "drop" ? SlowConsumerPolicy::drop : SlowConsumerPolicy::close;
-  behavior.message = [endpoint](WebSocket<Session>& socket, std::string_view message, MessageKind kind) {
-    if (kind == MessageKind::text) endpoint->on_text(socket, message);
-    else endpoint->on_binary(socket, message);
+  behavior.slow_consumer = app.config().slow_consumer;
+  behavior.message = [endpoint](WebSocket<Session>& socket, std::string_view message,
+                                MessageKind kind) {
+    if (kind == MessageKind::text)
+      endpoint->on_text(socket, message);
+    else
+      endpoint->on_binary(socket, message);
   };
   app.ws<Session>("/ws", std::move(behavior));
   if (!app.config().api_key.empty())
-    app.post("/api/publish", [endpoint](const HttpRequest& request) { return endpoint->on_http_publish(request); });
+    app.post("/api/publish",
+             [endpoint](const HttpRequest& request) { return endpoint->on_http_publish(request); });
 }
 
 }  // namespace pylon
