@@ -46,7 +46,7 @@ fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 format:
-	find src include tests examples bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+	scripts/format.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  cmake ninja-build g++ clang-14 libclang-rt-14-dev pkg-config
+  cmake ninja-build g++ clang-14 libclang-rt-14-dev clang-format pkg-config
   # libraries (DESIGN.md "Chosen libraries")
   libssl-dev zlib1g-dev libsimdjson-dev libtomlplusplus-dev libcli11-dev
   libspdlog-dev libfmt-dev libhiredis-dev liburing-dev

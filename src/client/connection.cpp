@@ -1,8 +1,6 @@
 #include "client/connection.hpp"
 
 #include <fmt/format.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -10,34 +8,17 @@
 
 #include <cerrno>
 #include <cstring>
-#include <new>
-#include <optional>
 
 #include "client/backoff.hpp"
-#include "client/handshake.hpp"
 #include "client/loop_state.hpp"
 #include "net/buffer.hpp"
 #include "ws/error.hpp"
-#include "ws/handshake.hpp"
-
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24  // linux/in.h; glibc's netinet/in.h may lack it
-#endif
 
 namespace pylon::client {
-namespace {
 
-std::string_view as_text(std::span<const std::uint8_t> bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
-std::span<const std::uint8_t> as_bytes(std::string_view text) {
-  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
-}
-
+using net::as_bytes;
+using net::as_text;
 using net::to_ms;
-
-}  // namespace
 
 Connection::Connection(LoopState& loop, std::shared_ptr<const ClientProfile> profile)
     : loop_(loop),
@@ -53,152 +34,6 @@ Connection::~Connection() {
 
 bool Connection::reconnecting() const noexcept {
   return profile_->options.reconnect.enabled && !user_closed_ && state_ != State::done;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Connecting and the opening handshake (RFC 6455 §4.1)
-
-void Connection::start() {
-  attempt();
-}
-
-void Connection::attempt() {
-  const ClientProfile& profile = *profile_;
-  // A fresh protocol state for every attempt.
-  session_ = Session(profile.options.max_message_size);
-  failed_ = false;
-  close_code_ = ws::close_code::kAbnormal;
-  close_reason_.clear();
-  subprotocol_.clear();
-  compression_.reset();
-  buffers_ = {};
-
-  // Failures found here are reported from the timer, so connect() never calls a handler before
-  // it has returned the handle.
-  auto defer_failure = [this](std::string_view what, int error) {
-    pending_error_ = std::string(what) + ": " + std::strerror(error);
-    close_socket();
-    state_ = State::connecting;
-    loop_.loop.timers().schedule(*this, loop_.loop.now_ms());
-  };
-  fd_ = ::socket(profile.destination.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) return defer_failure("socket", errno);
-  const int one = 1;
-  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (profile.source_length > 0) {
-    // Port 0 with IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect() for the full 4-tuple,
-    // so one source address is not limited to one ephemeral range across all destinations.
-    if (profile.source.ss_family == AF_INET)
-      setsockopt(fd_, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    if (::bind(fd_, reinterpret_cast<const sockaddr*>(&profile.source), profile.source_length) != 0)
-      return defer_failure("bind " + profile.options.source_address, errno);
-  }
-  state_ = State::connecting;
-  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&profile.destination),
-                profile.destination_length) == 0) {
-    loop_.loop.add(fd_, 0, this);
-    interest_ = 0;
-    connected();
-    return;
-  }
-  if (errno != EINPROGRESS) return defer_failure("connect", errno);
-  interest_ = EPOLLOUT;
-  loop_.loop.add(fd_, interest_, this);
-  set_deadline(profile.options.connect_timeout);
-}
-
-void Connection::connected() {
-  // handshake_timeout covers the TLS handshake and the upgrade together.
-  set_deadline(profile_->options.handshake_timeout);
-  if (profile_->tls == nullptr) return send_request();
-  try {
-    tls_ = std::make_unique<TlsSession>(*profile_->tls, fd_, profile_->server_name);
-  } catch (const std::bad_alloc&) {
-    return fail_attempt("tls: no memory for the connection");
-  }
-  state_ = State::securing;
-  continue_tls_handshake();
-}
-
-void Connection::continue_tls_handshake() {
-  const TlsResult result = tls_->handshake();
-  switch (result.status) {
-    case TlsStatus::done:
-      return send_request();
-    case TlsStatus::want_read:
-      return set_interest(EPOLLIN);
-    case TlsStatus::want_write:
-      return set_interest(EPOLLOUT);
-    case TlsStatus::closed:
-    case TlsStatus::failed:
-      return fail_attempt(tls_->error());
-  }
-}
-
-void Connection::send_request() {
-  const ClientProfile& profile = *profile_;
-  handshake_ = std::make_unique<Handshake>();
-  handshake_->key = ws::generate_client_key();
-  std::string request;  // once per connection attempt: allocating here is fine
-  const CompressionOptions& compression = profile.options.compression;
-  write_handshake_request(
-      request, profile.url, handshake_->key, profile.options.subprotocols, profile.options.headers,
-      compression.enabled ? ws::deflate_offer(deflate_client_options(compression)) : std::string());
-  state_ = State::handshaking;
-  session_output().append(request);
-  flush();
-}
-
-void Connection::process_handshake(std::span<std::uint8_t> data) {
-  Handshake& handshake = *handshake_;
-  // Parse straight from the receive buffer; copy only when the head is incomplete.
-  const bool from_receive_buffer = handshake.buffer.empty();
-  if (!from_receive_buffer) handshake.buffer.append(as_text(data));
-  const std::string_view input =
-      from_receive_buffer ? as_text(data) : std::string_view(handshake.buffer);
-  const http::ParseResult result = handshake.parser.parse(input, handshake.response);
-  if (result.status == http::ParseStatus::need_more) {
-    if (from_receive_buffer) handshake.buffer.assign(input);
-    return;
-  }
-  if (result.status == http::ParseStatus::error)
-    return fail_attempt("handshake: malformed response: " + std::string(result.error_reason));
-  std::string_view chosen;
-  const CompressionOptions& compression = profile_->options.compression;
-  const ws::DeflateClientOptions deflate = deflate_client_options(compression);
-  std::optional<ws::DeflateParams> agreed;
-  std::string extensions;
-  std::string error = check_handshake_response(
-      handshake.response, handshake.key, profile_->options.subprotocols, chosen,
-      compression.enabled ? &deflate : nullptr, &agreed, &extensions);
-  if (!error.empty()) return fail_attempt(std::move(error));
-
-  subprotocol_ = chosen;
-  if (agreed) {
-    // RFC 7692 §6: RSV1 now marks a compressed message (no frame has been parsed yet).
-    try {
-      compression_ = std::make_unique<MessageCompression>(compression, *agreed, extensions);
-    } catch (const std::bad_alloc&) {
-      return fail_attempt("handshake: no memory for permessage-deflate");
-    }
-    session_.enable_compression();
-  }
-  // Frames the server sent right behind its 101 are in the same buffer.
-  std::string leftover(input.substr(result.consumed));
-  handshake_.reset();
-  state_ = State::open;
-  attempts_ = 0;
-  last_heard_ms_ = loop_.loop.now_ms();
-  ping_sent_ms_ = 0;
-  if (profile_->options.ping_interval > 0)
-    loop_.loop.timers().schedule(*this, last_heard_ms_ + to_ms(profile_->options.ping_interval));
-  else
-    net::TimerWheel::cancel(*this);
-  update_interest();
-  if (profile_->handlers.on_open) profile_->handlers.on_open(*this);
-  if (!leftover.empty() && (state_ == State::open || state_ == State::closing))
-    session_.feed(std::span(reinterpret_cast<std::uint8_t*>(leftover.data()), leftover.size()),
-                  *this);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -590,57 +425,4 @@ void Connection::heartbeat_failed() {
   if (state_ == State::open || state_ == State::closing) teardown();
 }
 
-// ---------------------------------------------------------------------------------------------
-// The public API (include/pylon/client.hpp)
-
 }  // namespace pylon::client
-
-namespace pylon {
-namespace {
-client::Connection& self(WebSocketClient& client) {
-  return static_cast<client::Connection&>(client);
-}
-const client::Connection& self(const WebSocketClient& client) {
-  return static_cast<const client::Connection&>(client);
-}
-}  // namespace
-
-SendStatus WebSocketClient::send(std::string_view message, MessageKind kind) {
-  return self(*this).send_message(message, kind, 1);
-}
-SendStatus WebSocketClient::send_fragmented(std::string_view message, MessageKind kind,
-                                            std::size_t fragments) {
-  return self(*this).send_message(message, kind, fragments);
-}
-SendStatus WebSocketClient::ping(std::string_view payload) {
-  return self(*this).send_ping(payload);
-}
-void WebSocketClient::close(std::uint16_t code, std::string_view reason) {
-  self(*this).close_by_application(code, reason);
-}
-bool WebSocketClient::is_open() const noexcept {
-  return self(*this).is_open();
-}
-bool WebSocketClient::reconnecting() const noexcept {
-  return self(*this).reconnecting();
-}
-std::size_t WebSocketClient::buffered_amount() const noexcept {
-  return self(*this).buffered_amount();
-}
-std::string_view WebSocketClient::subprotocol() const noexcept {
-  return self(*this).subprotocol();
-}
-std::string_view WebSocketClient::extensions() const noexcept {
-  return self(*this).extensions();
-}
-bool WebSocketClient::compressed() const noexcept {
-  return self(*this).compression() != nullptr;
-}
-const ClientProfile& WebSocketClient::profile() const noexcept {
-  return self(*this).profile();
-}
-ClientLoop& WebSocketClient::loop() noexcept {
-  return self(*this).loop_state().owner;
-}
-
-}  // namespace pylon

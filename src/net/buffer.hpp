@@ -4,7 +4,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 
 namespace pylon::net {
 
@@ -15,6 +18,14 @@ inline constexpr std::size_t kKeepCapacity = 64 * 1024;
 inline void release_if_large(std::string& buffer) {
   if (buffer.capacity() > kKeepCapacity) std::string().swap(buffer);
   else buffer.clear();
+}
+
+// The same bytes seen as text, or text seen as bytes (no copy).
+inline std::string_view as_text(std::span<const std::uint8_t> bytes) noexcept {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+inline std::span<const std::uint8_t> as_bytes(std::string_view text) noexcept {
+  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
 }
 
 }  // namespace pylon::net

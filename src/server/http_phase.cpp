@@ -13,13 +13,8 @@
 #include "ws/upgrade.hpp"
 
 namespace pylon::detail {
-namespace {
 
-std::string_view as_text(std::span<const std::uint8_t> bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
-}  // namespace
+using net::as_text;
 
 void Connection::process_http(std::span<std::uint8_t> data) {
   HttpState& http = *http_;

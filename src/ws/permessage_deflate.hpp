@@ -23,6 +23,10 @@ inline constexpr std::string_view kPermessageDeflate = "permessage-deflate";
 inline constexpr std::uint8_t kMinWindowBits = 8;   // RFC 7692 §7.1.2
 inline constexpr std::uint8_t kMaxWindowBits = 15;  // 32 KiB, also the default when not negotiated
 
+constexpr std::uint8_t clamp_window_bits(std::uint8_t bits) noexcept {
+  return bits < kMinWindowBits ? kMinWindowBits : bits > kMaxWindowBits ? kMaxWindowBits : bits;
+}
+
 // The agreement of one connection (RFC 7692 §7.1), seen from the role that holds it.
 struct DeflateParams {
   bool server_no_context_takeover = false;
