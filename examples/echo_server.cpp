@@ -15,18 +15,23 @@ int main(int argc, char** argv) {
   config.threads = 1;
 
   pylon::App app(config);
-  app.ws<Session>("/echo", {
-      // permessage-deflate with a window per connection: request/response traffic compresses
-      // best with the history of earlier messages (topics with many subscribers want `shared`).
-      .compression = pylon::CompressionSettings{.mode = pylon::CompressionMode::dedicated, .window_bits = 12},
-      .open = [](auto& socket) { socket.data().messages = 0; },
-      .message = [](auto& socket, std::string_view message, pylon::MessageKind kind) {
-        ++socket.data().messages;
-        socket.send(message, kind);  // sent, queued, or dropped past max_backpressure
-      },
-      .close = [](auto& socket, std::uint16_t code, std::string_view) {
-        std::printf("closed with %u after %zu messages\n", code, socket.data().messages);
-      },
-  });
+  app.ws<Session>(
+      "/echo",
+      {
+          // permessage-deflate with a window per connection: request/response traffic compresses
+          // best with the history of earlier messages (topics with many subscribers want `shared`).
+          .compression = pylon::CompressionSettings{.mode = pylon::CompressionMode::dedicated,
+                                                    .window_bits = 12},
+          .open = [](auto& socket) { socket.data().messages = 0; },
+          .message =
+              [](auto& socket, std::string_view message, pylon::MessageKind kind) {
+                ++socket.data().messages;
+                socket.send(message, kind);  // sent, queued, or dropped past max_backpressure
+              },
+          .close =
+              [](auto& socket, std::uint16_t code, std::string_view) {
+                std::printf("closed with %u after %zu messages\n", code, socket.data().messages);
+              },
+      });
   return app.run();  // one loop per thread; SIGTERM drains and returns 0
 }

@@ -2,11 +2,11 @@
 // beast_echo PORT: listens on 127.0.0.1:PORT, accepts any path, echoes every message with its
 // opcode; 16 MiB max message, no compression (Beast's default), no timeouts.
 // Built by bench/peers/build.sh, never by the project's default build.
+#include <sys/resource.h>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
-#include <sys/resource.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -37,12 +37,11 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return;
       self->stream_.text(self->stream_.got_text());
-      self->stream_.async_write(self->buffer_.data(),
-                                [self](beast::error_code ec2, std::size_t) {
-                                  if (ec2) return;
-                                  self->buffer_.consume(self->buffer_.size());
-                                  self->read();
-                                });
+      self->stream_.async_write(self->buffer_.data(), [self](beast::error_code ec2, std::size_t) {
+        if (ec2) return;
+        self->buffer_.consume(self->buffer_.size());
+        self->read();
+      });
     });
   }
 

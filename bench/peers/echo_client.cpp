@@ -63,9 +63,9 @@ enum class State { kConnecting, kHandshake, kRunning, kClosed };
 struct Connection {
   int fd = -1;
   State state = State::kConnecting;
-  std::string handshake;       // response bytes until the end of the headers
-  std::size_t awaiting = 0;    // bytes of the current echo still to come
-  std::size_t written = 0;     // bytes of the current frame taken by the kernel
+  std::string handshake;     // response bytes until the end of the headers
+  std::size_t awaiting = 0;  // bytes of the current echo still to come
+  std::size_t written = 0;   // bytes of the current frame taken by the kernel
   Clock::time_point sent_at;
 };
 
@@ -126,23 +126,40 @@ Options parse(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
     const std::string name = argv[i];
-    if (name == "--raw") { options.raw = true; continue; }
-    if (name == "--hold") { options.hold = true; continue; }
+    if (name == "--raw") {
+      options.raw = true;
+      continue;
+    }
+    if (name == "--hold") {
+      options.hold = true;
+      continue;
+    }
     if (i + 1 >= argc) usage(("missing value for " + name).c_str());
     const std::string value = argv[++i];
-    if (name == "--host") options.host = value;
-    else if (name == "--port") options.port = std::atoi(value.c_str());
-    else if (name == "--path") options.path = value;
-    else if (name == "--mode") options.raw = (value == "raw");
-    else if (name == "--connections") options.connections = std::atoi(value.c_str());
-    else if (name == "--duration") options.duration = std::atof(value.c_str());
-    else if (name == "--warmup") options.warmup = std::atof(value.c_str());
-    else if (name == "--size") options.size = std::strtoull(value.c_str(), nullptr, 10);
-    else if (name == "--json") options.json = value;
-    else if (name == "--sources") options.sources = split(value, ',');
+    if (name == "--host")
+      options.host = value;
+    else if (name == "--port")
+      options.port = std::atoi(value.c_str());
+    else if (name == "--path")
+      options.path = value;
+    else if (name == "--mode")
+      options.raw = (value == "raw");
+    else if (name == "--connections")
+      options.connections = std::atoi(value.c_str());
+    else if (name == "--duration")
+      options.duration = std::atof(value.c_str());
+    else if (name == "--warmup")
+      options.warmup = std::atof(value.c_str());
+    else if (name == "--size")
+      options.size = std::strtoull(value.c_str(), nullptr, 10);
+    else if (name == "--json")
+      options.json = value;
+    else if (name == "--sources")
+      options.sources = split(value, ',');
     else if (name == "--pid")
       for (const auto& pid : split(value, ',')) options.pids.push_back(std::atoi(pid.c_str()));
-    else usage(("unknown option " + name).c_str());
+    else
+      usage(("unknown option " + name).c_str());
   }
   if (options.port <= 0) usage("--port is required");
   if (options.sources.empty()) options.sources.push_back("127.0.0.1");
@@ -162,7 +179,10 @@ double cpu_seconds(const std::vector<int>& pids) {
     unsigned long long utime = 0, stime = 0;
     for (int index = 3; fields >> field; ++index) {
       if (index == 14) utime = std::stoull(field);
-      if (index == 15) { stime = std::stoull(field); break; }
+      if (index == 15) {
+        stime = std::stoull(field);
+        break;
+      }
     }
     total += static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
   }
@@ -388,8 +408,7 @@ int main(int argc, char** argv) {
       if (measuring) {
         ++messages;
         latency.record(static_cast<uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
-                                                                 connection.sent_at)
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - connection.sent_at)
                 .count()));
       }
       send_frame(connection, index);
@@ -400,8 +419,8 @@ int main(int argc, char** argv) {
     const double since_start = std::chrono::duration<double>(now - started).count();
     if (connected_at == Clock::time_point{}) {
       if (ready + closed >= options.connections || since_start > kConnectTimeout) {
-        if (ready + closed < options.connections) errors["connect_timeout"] +=
-            static_cast<uint64_t>(options.connections - ready - closed);
+        if (ready + closed < options.connections)
+          errors["connect_timeout"] += static_cast<uint64_t>(options.connections - ready - closed);
         connected_at = now;
         if (options.hold) {
           std::string line = "{\"connected\": " + std::to_string(ready) + ", \"errors\": {";
@@ -435,17 +454,18 @@ int main(int argc, char** argv) {
     }
   }
 
-  const double seconds =
-      window_end > window_start ? std::chrono::duration<double>(window_end - window_start).count()
-                                : 0.0;
+  const double seconds = window_end > window_start
+                             ? std::chrono::duration<double>(window_end - window_start).count()
+                             : 0.0;
   std::ostringstream out;
   out.setf(std::ios::fixed);
   out.precision(3);
   out << "{\n  \"client\": \"echo_client\",\n  \"scenario\": \"" << (options.hold ? "hold" : "echo")
-      << "\",\n  \"mode\": \"" << (options.raw ? "raw" : "ws") << "\",\n  \"connections\": "
-      << options.connections << ",\n  \"connected\": " << ready << ",\n  \"size\": " << options.size
-      << ",\n  \"duration_s\": " << seconds << ",\n  \"messages\": " << messages
-      << ",\n  \"messages_per_second\": " << (seconds > 0 ? static_cast<double>(messages) / seconds : 0)
+      << "\",\n  \"mode\": \"" << (options.raw ? "raw" : "ws")
+      << "\",\n  \"connections\": " << options.connections << ",\n  \"connected\": " << ready
+      << ",\n  \"size\": " << options.size << ",\n  \"duration_s\": " << seconds
+      << ",\n  \"messages\": " << messages << ",\n  \"messages_per_second\": "
+      << (seconds > 0 ? static_cast<double>(messages) / seconds : 0)
       << ",\n  \"latency_us\": {\"p50\": " << latency.percentile_us(0.5)
       << ", \"p90\": " << latency.percentile_us(0.9) << ", \"p99\": " << latency.percentile_us(0.99)
       << ", \"p999\": " << latency.percentile_us(0.999) << ", \"max\": " << latency.max_us()

@@ -44,7 +44,8 @@ void pin(int core) {
 double cpu_seconds() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 // The subscribers: connect N sockets, then read until every byte of every message has come.
@@ -57,7 +58,8 @@ double cpu_seconds() {
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   for (std::size_t i = 0; i < connections; ++i) {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) die("connect");
+    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
+      die("connect");
     epoll_event event{EPOLLIN, {.fd = fd}};
     epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event);
   }
@@ -77,7 +79,8 @@ double cpu_seconds() {
 
 double percentile(std::vector<double> values, double p) {
   std::sort(values.begin(), values.end());
-  return values[std::min(values.size() - 1, static_cast<std::size_t>(p * static_cast<double>(values.size())))];
+  return values[std::min(values.size() - 1,
+                         static_cast<std::size_t>(p * static_cast<double>(values.size())))];
 }
 
 }  // namespace
@@ -88,11 +91,16 @@ int main(int argc, char** argv) {
   std::string json_path;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string option = argv[i];
-    if (option == "--connections") connections = std::stoul(argv[i + 1]);
-    else if (option == "--messages") messages = std::stoul(argv[i + 1]);
-    else if (option == "--size") size = std::stoul(argv[i + 1]);
-    else if (option == "--interval-ms") interval_ms = std::stoi(argv[i + 1]);
-    else if (option == "--json") json_path = argv[i + 1];
+    if (option == "--connections")
+      connections = std::stoul(argv[i + 1]);
+    else if (option == "--messages")
+      messages = std::stoul(argv[i + 1]);
+    else if (option == "--size")
+      size = std::stoul(argv[i + 1]);
+    else if (option == "--interval-ms")
+      interval_ms = std::stoi(argv[i + 1]);
+    else if (option == "--json")
+      json_path = argv[i + 1];
     else {
       std::fprintf(stderr, "unknown option %s\n", option.c_str());
       return 2;
@@ -103,7 +111,8 @@ int main(int argc, char** argv) {
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t length = sizeof address;
-  if (bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(listener, 4096) != 0 ||
+  if (bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      listen(listener, 4096) != 0 ||
       getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0)
     die("listen");
   const pid_t reader = fork();
@@ -127,18 +136,23 @@ int main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     for (const int fd : sockets)
       if (write(fd, message.data(), size) != static_cast<ssize_t>(size)) die("write");
-    last_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    last_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
     cpu += cpu_seconds() - cpu_before;
   }
   int status = 0;
   waitpid(reader, &status, 0);
   const double us_per_write = cpu * 1e6 / static_cast<double>(connections * messages);
   char json[512];
-  std::snprintf(json, sizeof json,
-                "{\"connections\":%zu,\"messages\":%zu,\"size\":%zu,\"interval_ms\":%d,\"last_write_ms\":"
-                "{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"writer_cpu_us_per_write\":%.3f,\"reader_ok\":%s}\n",
-                connections, messages, size, interval_ms, percentile(last_ms, 0.5), percentile(last_ms, 0.99),
-                percentile(last_ms, 1.0), us_per_write, WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "true" : "false");
+  std::snprintf(
+      json, sizeof json,
+      "{\"connections\":%zu,\"messages\":%zu,\"size\":%zu,\"interval_ms\":%d,\"last_write_ms\":"
+      "{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"writer_cpu_us_per_write\":%.3f,\"reader_ok\":%s}"
+      "\n",
+      connections, messages, size, interval_ms, percentile(last_ms, 0.5), percentile(last_ms, 0.99),
+      percentile(last_ms, 1.0), us_per_write,
+      WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "true" : "false");
   std::fputs(json, stdout);
   if (!json_path.empty()) {
     if (FILE* file = std::fopen(json_path.c_str(), "w")) {

@@ -45,7 +45,8 @@ struct MetricFamilySnapshot {
 // bucket it falls in, as PromQL's histogram_quantile does (the first bucket starts at 0; a
 // quantile in the +Inf bucket is the highest finite bound). NaN when there are no observations.
 // Differences of two snapshots' buckets are buckets too: that gives the quantile of a window.
-double histogram_quantile(double q, const std::vector<std::pair<double, std::uint64_t>>& buckets) noexcept;
+double histogram_quantile(double q,
+                          const std::vector<std::pair<double, std::uint64_t>>& buckets) noexcept;
 
 namespace metrics_detail {
 inline constexpr std::size_t kSlots = 65;            // 64 loop threads + one shared by the rest

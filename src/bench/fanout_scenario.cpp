@@ -124,7 +124,8 @@ class FanoutWorker final : public Worker {
     constexpr std::size_t kClose = sizeof(R"(]}})") - 1;
     if (message_.size() + open.size() + kClose < options_.size) {
       message_ += open;
-      append_payload(message_, options_.payload, options_.size - message_.size() - kClose, sequence);
+      append_payload(message_, options_.payload, options_.size - message_.size() - kClose,
+                     sequence);
       message_ += json ? ']' : '"';
     }
     message_ += "}}";

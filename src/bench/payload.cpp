@@ -5,9 +5,12 @@
 namespace pylon::bench {
 
 bool parse_payload_kind(std::string_view text, PayloadKind& kind) noexcept {
-  if (text == "filler") kind = PayloadKind::filler;
-  else if (text == "json") kind = PayloadKind::json;
-  else return false;
+  if (text == "filler")
+    kind = PayloadKind::filler;
+  else if (text == "json")
+    kind = PayloadKind::json;
+  else
+    return false;
   return true;
 }
 

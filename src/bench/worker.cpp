@@ -57,7 +57,9 @@ Worker::Worker(SharedPlan& plan, unsigned index, unsigned worker_count)
   // json: distinct variants, so that a compressor with context takeover meets each again only
   // after 64 messages or 4 MiB (beyond deflate's 32 KiB window), as with real traffic.
   const std::size_t length = std::max(options_.size, kSequenceDigits);
-  variants_ = options_.payload == PayloadKind::json ? std::clamp<std::size_t>((4u << 20) / length, 1, 64) : 1;
+  variants_ = options_.payload == PayloadKind::json
+                  ? std::clamp<std::size_t>((4u << 20) / length, 1, 64)
+                  : 1;
   payload_.clear();
   for (std::size_t i = 0; i < variants_; ++i) append_payload(payload_, options_.payload, length, i);
 }
@@ -151,7 +153,8 @@ void Worker::connection_settled() {
 }
 
 void Worker::start_pacer(Pacer& pacer, std::size_t local, std::size_t total) noexcept {
-  const double worker_rate = options_.rate * static_cast<double>(local) / static_cast<double>(total);
+  const double worker_rate =
+      options_.rate * static_cast<double>(local) / static_cast<double>(total);
   const double interval_ns = 1e9 / worker_rate;
   const auto phase = static_cast<std::uint64_t>(interval_ns * index_ / worker_count_);
   pacer.start(times_.start_ns + phase, interval_ns, times_.measure_end_ns);
@@ -244,7 +247,8 @@ void Worker::record_latency(std::uint64_t latency_ns, bool measured) noexcept {
 bool Worker::send_sequenced(Slot& slot, std::uint64_t timestamp_ns) {
   const std::uint64_t sequence = slot.next_sequence;
   const std::size_t digits = std::min(kSequenceDigits, options_.size);
-  char* variant = payload_.data() + (sequence % variants_) * std::max(options_.size, kSequenceDigits);
+  char* variant =
+      payload_.data() + (sequence % variants_) * std::max(options_.size, kSequenceDigits);
   for (std::size_t i = 0; i < digits; ++i)
     variant[i] = kHexDigits[(sequence >> (4 * (kSequenceDigits - 1 - i))) & 0xF];
   const std::string_view message(variant, options_.size);

@@ -85,8 +85,6 @@ class Pacer {
   std::uint64_t next_ = 0;
 };
 
-
-
 class Worker {
  public:
   Worker(SharedPlan& plan, unsigned index, unsigned worker_count);
@@ -171,7 +169,7 @@ class Worker {
   std::vector<Slot> slots_;  // sized once: addresses stay valid
   std::string payload_;      // variants_ messages end to end; a send stamps its sequence into one
   std::size_t variants_ = 1;
-  ClientLoop loop_;          // declared before the timers, which must go first
+  ClientLoop loop_;  // declared before the timers, which must go first
   ClientTimer ramp_timer_;
   ClientTimer close_timer_;
 

@@ -21,9 +21,7 @@ using net::as_text;
 using net::to_ms;
 
 Connection::Connection(LoopState& loop, std::shared_ptr<const ClientProfile> profile)
-    : loop_(loop),
-      profile_(std::move(profile)),
-      session_(profile_->options.max_message_size) {
+    : loop_(loop), profile_(std::move(profile)), session_(profile_->options.max_message_size) {
   fire = &Connection::on_timer;
   masks_.reseed();
 }
@@ -202,8 +200,7 @@ void Connection::on_session_failed(ws::ProtocolError error, bool close_sent) {
 SendStatus Connection::send_message(std::string_view message, MessageKind kind,
                                     std::size_t fragments) {
   if (state_ != State::open || !session_.open()) return SendStatus::dropped;
-  if (outbox_.blocked() &&
-      buffered_amount() + message.size() > profile_->options.max_backpressure)
+  if (outbox_.blocked() && buffered_amount() + message.size() > profile_->options.max_backpressure)
     return SendStatus::dropped;
   const auto opcode = kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
   // RFC 7692 §6.1: a compressed message says so with RSV1 on its first frame only, and its
@@ -244,8 +241,10 @@ void Connection::session_output_done() {
   // A burst inside one handler goes to the kernel at the cork limit, so that backpressure
   // applies. After a write error the bytes wait for the flush after processing to find it: no
   // event fires inside send().
-  if (tls_) outbox_.after_output(loop_.cork(), this, TlsTransport{*tls_});
-  else outbox_.after_output(loop_.cork(), this, net::SocketTransport{fd_});
+  if (tls_)
+    outbox_.after_output(loop_.cork(), this, TlsTransport{*tls_});
+  else
+    outbox_.after_output(loop_.cork(), this, net::SocketTransport{fd_});
 }
 
 void Connection::flush() {

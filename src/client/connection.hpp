@@ -149,7 +149,7 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   Session session_;
   std::string subprotocol_;
   std::string close_reason_;
-  std::string pending_error_;  // a failure found synchronously in attempt(), reported by the timer
+  std::string pending_error_;   // a failure found synchronously in attempt(), reported by the timer
   ws::SessionBuffers buffers_;  // a fragmented message, a control frame split across reads
   net::Outbox outbox_;
 };

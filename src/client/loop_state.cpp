@@ -5,7 +5,9 @@
 namespace pylon::client {
 namespace {
 
-void free_connection(Connection& connection) { delete &connection; }
+void free_connection(Connection& connection) {
+  delete &connection;
+}
 
 }  // namespace
 

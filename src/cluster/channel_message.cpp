@@ -17,12 +17,14 @@ InstanceId random_instance_id() {
   return id;
 }
 
-void encode_channel_message(std::string& out, const InstanceId& sender, ws::Opcode opcode, std::string_view payload) {
+void encode_channel_message(std::string& out, const InstanceId& sender, ws::Opcode opcode,
+                            std::string_view payload) {
   out.resize(kChannelHeaderSize + payload.size());
   out[0] = static_cast<char>(kChannelMessageVersion);
   out[1] = static_cast<char>(opcode);
   std::memcpy(out.data() + 2, sender.data(), sender.size());
-  if (!payload.empty()) std::memcpy(out.data() + kChannelHeaderSize, payload.data(), payload.size());
+  if (!payload.empty())
+    std::memcpy(out.data() + kChannelHeaderSize, payload.data(), payload.size());
 }
 
 std::optional<ChannelMessage> decode_channel_message(std::string_view bytes) noexcept {
@@ -30,7 +32,8 @@ std::optional<ChannelMessage> decode_channel_message(std::string_view bytes) noe
   if (static_cast<std::uint8_t>(bytes[0]) != kChannelMessageVersion) return std::nullopt;
   const auto opcode = static_cast<ws::Opcode>(static_cast<std::uint8_t>(bytes[1]));
   if (opcode != ws::Opcode::text && opcode != ws::Opcode::binary) return std::nullopt;
-  ChannelMessage message{.opcode = opcode, .sender = {}, .payload = bytes.substr(kChannelHeaderSize)};
+  ChannelMessage message{
+      .opcode = opcode, .sender = {}, .payload = bytes.substr(kChannelHeaderSize)};
   std::memcpy(message.sender.data(), bytes.data() + 2, kInstanceIdSize);
   return message;
 }

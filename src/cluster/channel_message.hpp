@@ -25,8 +25,10 @@ using InstanceId = std::array<std::uint8_t, kInstanceIdSize>;
 // 16 bytes from the operating system's random source.
 InstanceId random_instance_id();
 
-// Replaces out with header + payload (out's capacity is reused: no allocation once it is large enough).
-void encode_channel_message(std::string& out, const InstanceId& sender, ws::Opcode opcode, std::string_view payload);
+// Replaces out with header + payload (out's capacity is reused: no allocation once it is large
+// enough).
+void encode_channel_message(std::string& out, const InstanceId& sender, ws::Opcode opcode,
+                            std::string_view payload);
 
 struct ChannelMessage {
   ws::Opcode opcode;

@@ -73,6 +73,8 @@ void HiredisAdapter::del_write(void* self) noexcept {
   adapter.update(adapter.reading_, false);
 }
 // hiredis calls this while freeing the context, before it closes the socket.
-void HiredisAdapter::cleanup(void* self) noexcept { static_cast<HiredisAdapter*>(self)->detach(); }
+void HiredisAdapter::cleanup(void* self) noexcept {
+  static_cast<HiredisAdapter*>(self)->detach();
+}
 
 }  // namespace pylon::cluster

@@ -45,7 +45,8 @@ std::string percent_decode(std::string_view url, std::string_view text, std::str
 }
 
 template <typename Integer>
-Integer parse_number(std::string_view url, std::string_view text, Integer max, std::string_view part) {
+Integer parse_number(std::string_view url, std::string_view text, Integer max,
+                     std::string_view part) {
   if (text.empty()) fail(url, std::string(part) + " is empty");
   std::uint64_t value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -116,14 +117,16 @@ void parse_unix(std::string_view url, std::string_view rest, RedisAddress& addre
     rest = rest.substr(0, question);
   }
   // unix:///path: the authority between "//" and the path is empty.
-  if (rest.empty() || rest.front() != '/') fail(url, "unix socket path must be absolute (unix:///path/to/redis.sock)");
+  if (rest.empty() || rest.front() != '/')
+    fail(url, "unix socket path must be absolute (unix:///path/to/redis.sock)");
   address.path = percent_decode(url, rest, "path");
   while (!query.empty()) {
     const auto amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
     const auto equals = pair.find('=');
-    if (equals == std::string_view::npos) fail(url, "query parameter '" + std::string(pair) + "' has no value");
+    if (equals == std::string_view::npos)
+      fail(url, "query parameter '" + std::string(pair) + "' has no value");
     const std::string_view key = pair.substr(0, equals);
     const std::string_view value = pair.substr(equals + 1);
     if (key == "db") {

@@ -17,12 +17,12 @@ namespace pylon::cluster {
 struct RedisAddress {
   enum class Kind : std::uint8_t { tcp, unix_socket };
   Kind kind = Kind::tcp;
-  std::string host;         // tcp: a name or an address, without brackets
+  std::string host;  // tcp: a name or an address, without brackets
   std::uint16_t port = 6379;
-  std::string path;         // unix_socket
-  std::string user;         // AUTH user password (Redis 6 ACL) when set, else AUTH password
-  std::string password;     // empty: no AUTH
-  std::uint32_t db = 0;     // SELECT on the publisher connection (pub/sub channels ignore it)
+  std::string path;      // unix_socket
+  std::string user;      // AUTH user password (Redis 6 ACL) when set, else AUTH password
+  std::string password;  // empty: no AUTH
+  std::uint32_t db = 0;  // SELECT on the publisher connection (pub/sub channels ignore it)
 
   // The URL without its password, for logs.
   std::string redacted() const;

@@ -249,7 +249,8 @@ std::size_t count_headers(const Header* headers, std::size_t count,
   return n;
 }
 
-void join_headers(const Header* headers, std::size_t count, std::string_view name, std::string& out) {
+void join_headers(const Header* headers, std::size_t count, std::string_view name,
+                  std::string& out) {
   for (std::size_t i = 0; i < count; ++i) {
     if (!iequals(headers[i].name, name)) continue;
     if (!out.empty()) out += ", ";
@@ -427,11 +428,15 @@ ParseResult RequestParser::parse(std::string_view buffer, Request& out) noexcept
     ParseError error = ParseError::none;
     switch (fields_.read(cursor_, buffer, head_size_, error,
                          [this](std::string_view bytes) { return note_field(bytes); })) {
-      case detail::FieldSection::Progress::need_more: return {};
-      case detail::FieldSection::Progress::failed: return fail(error);
-      case detail::FieldSection::Progress::done: break;
+      case detail::FieldSection::Progress::need_more:
+        return {};
+      case detail::FieldSection::Progress::failed:
+        return fail(error);
+      case detail::FieldSection::Progress::done:
+        break;
     }
-    if (const ParseError head_error = finish_head(); head_error != ParseError::none) return fail(head_error);
+    if (const ParseError head_error = finish_head(); head_error != ParseError::none)
+      return fail(head_error);
     phase_ = Phase::body;
   }
 

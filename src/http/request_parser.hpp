@@ -169,8 +169,8 @@ class FieldSection {
   // returns an error or ParseError::none.
   enum class Progress : std::uint8_t { need_more, done, failed };
   template <typename OnField>
-  Progress read(LineCursor& cursor, std::string_view buffer, std::size_t& head_size, ParseError& error,
-                OnField on_field) noexcept {
+  Progress read(LineCursor& cursor, std::string_view buffer, std::size_t& head_size,
+                ParseError& error, OnField on_field) noexcept {
     Line line;
     for (;;) {
       if (!cursor.next(buffer, line)) {
@@ -206,7 +206,8 @@ ParseResult failure(ParseError error) noexcept;
 // Lookups shared by Request and Response (names compared case-insensitively).
 const Header* find_header(const Header* headers, std::size_t count, std::string_view name) noexcept;
 std::size_t count_headers(const Header* headers, std::size_t count, std::string_view name) noexcept;
-void join_headers(const Header* headers, std::size_t count, std::string_view name, std::string& out);
+void join_headers(const Header* headers, std::size_t count, std::string_view name,
+                  std::string& out);
 bool headers_have_token(const Header* headers, std::size_t count, std::string_view name,
                         std::string_view token) noexcept;
 // Parses "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3). HTTP/1.x above 1.1 reads as 1.1 (RFC 9110

@@ -62,10 +62,14 @@ ParseResult ResponseParser::parse(std::string_view buffer, Response& out) noexce
 
   if (phase_ == Phase::field_lines) {
     ParseError error = ParseError::none;
-    switch (fields_.read(cursor_, buffer, head_size_, error, [](std::string_view) { return ParseError::none; })) {
-      case detail::FieldSection::Progress::need_more: return {};
-      case detail::FieldSection::Progress::failed: return fail(error);
-      case detail::FieldSection::Progress::done: break;
+    switch (fields_.read(cursor_, buffer, head_size_, error,
+                         [](std::string_view) { return ParseError::none; })) {
+      case detail::FieldSection::Progress::need_more:
+        return {};
+      case detail::FieldSection::Progress::failed:
+        return fail(error);
+      case detail::FieldSection::Progress::done:
+        break;
     }
     phase_ = Phase::done;
   }

@@ -16,8 +16,10 @@ inline constexpr std::size_t kKeepCapacity = 64 * 1024;
 
 // Empties buffer, releasing its memory when it grew past kKeepCapacity.
 inline void release_if_large(std::string& buffer) {
-  if (buffer.capacity() > kKeepCapacity) std::string().swap(buffer);
-  else buffer.clear();
+  if (buffer.capacity() > kKeepCapacity)
+    std::string().swap(buffer);
+  else
+    buffer.clear();
 }
 
 // The same bytes seen as text, or text seen as bytes (no copy).

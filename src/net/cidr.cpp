@@ -10,7 +10,8 @@ namespace pylon::net {
 namespace {
 
 // Parses a numeric address into family + 16 bytes (IPv4 in the first 4).
-bool parse_address(std::string_view text, int& family, std::array<std::uint8_t, 16>& bytes) noexcept {
+bool parse_address(std::string_view text, int& family,
+                   std::array<std::uint8_t, 16>& bytes) noexcept {
   if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return false;
   char buffer[INET6_ADDRSTRLEN];
   text.copy(buffer, text.size());
@@ -37,8 +38,10 @@ std::optional<Cidr> parse_cidr(std::string_view text) noexcept {
   cidr.prefix = bits;
   if (slash != std::string_view::npos) {
     const std::string_view digits = text.substr(slash + 1);
-    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), cidr.prefix);
-    if (digits.empty() || error != std::errc{} || end != digits.data() + digits.size() || cidr.prefix > bits)
+    const auto [end, error] =
+        std::from_chars(digits.data(), digits.data() + digits.size(), cidr.prefix);
+    if (digits.empty() || error != std::errc{} || end != digits.data() + digits.size() ||
+        cidr.prefix > bits)
       return std::nullopt;
   }
   return cidr;

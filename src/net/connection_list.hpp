@@ -25,8 +25,10 @@ class ConnectionList {
 
   // Unlinks a finished connection; end_of_iteration frees it.
   void retire(T& connection) {
-    if (connection.list_prev != nullptr) connection.list_prev->list_next = connection.list_next;
-    else first_ = connection.list_next;
+    if (connection.list_prev != nullptr)
+      connection.list_prev->list_next = connection.list_next;
+    else
+      first_ = connection.list_next;
     if (connection.list_next != nullptr) connection.list_next->list_prev = connection.list_prev;
     connection.list_prev = connection.list_next = nullptr;
     --live_;

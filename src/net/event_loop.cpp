@@ -21,13 +21,15 @@ constexpr IoHandler* kWakeHandler = nullptr;
 std::uint64_t EventLoop::monotonic_ms() noexcept {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
 }
 
 std::uint64_t EventLoop::monotonic_ns() noexcept {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+         static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 EventLoop::EventLoop()
@@ -59,7 +61,9 @@ void EventLoop::modify(int fd, std::uint32_t events, IoHandler* handler) {
   epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &event);
 }
 
-void EventLoop::remove(int fd) noexcept { epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
+void EventLoop::remove(int fd) noexcept {
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+}
 
 void EventLoop::stop() noexcept {
   stopping_.store(true, std::memory_order_release);
@@ -95,7 +99,8 @@ void EventLoop::run() {
   epoll_event events[kMaxEvents];
   while (!stopping_.load(std::memory_order_acquire)) {
     // Wake at least every timer tick so the wheel advances even when the sockets are quiet.
-    const int ready = epoll_wait(epoll_fd_, events, kMaxEvents, static_cast<int>(TimerWheel::kTickMs));
+    const int ready =
+        epoll_wait(epoll_fd_, events, kMaxEvents, static_cast<int>(TimerWheel::kTickMs));
     now_ms_ = monotonic_ms();
     for (int i = 0; i < ready; ++i) {
       auto* handler = static_cast<IoHandler*>(events[i].data.ptr);

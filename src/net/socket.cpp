@@ -25,10 +25,12 @@ Endpoint parse_endpoint(std::string_view text) {
   if (colon == std::string_view::npos) throw std::invalid_argument("expected HOST:PORT");
   std::string_view host = text.substr(0, colon);
   const std::string_view port_text = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host == "localhost") host = "127.0.0.1";
   unsigned port = 0;
-  const auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [end, error] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (error != std::errc{} || end != port_text.data() + port_text.size() || port > 65535)
     throw std::invalid_argument("port must be a number from 0 to 65535");
   Endpoint endpoint{std::string(host), static_cast<std::uint16_t>(port)};
@@ -65,7 +67,8 @@ int listen_on(const Endpoint& endpoint, int backlog) {
   if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 || listen(fd, backlog) != 0) {
     const int error = errno;
     close(fd);
-    throw std::system_error(error, std::generic_category(), "cannot listen on " + endpoint.to_string());
+    throw std::system_error(error, std::generic_category(),
+                            "cannot listen on " + endpoint.to_string());
   }
   return fd;
 }
@@ -74,7 +77,8 @@ std::uint16_t local_port(int fd) {
   sockaddr_storage address{};
   socklen_t length = sizeof address;
   getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  if (address.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
+  if (address.ss_family == AF_INET6)
+    return ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
   return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
 }
 

@@ -1,9 +1,9 @@
 // A coarse hashed timer wheel (DESIGN.md: handshake, idle, ping, pong and close timeouts).
 //
-// Each owner embeds (or derives from) one TimerNode per timer it needs; scheduling and cancelling are O(1) list
-// operations, so a connection can move its deadline on every event at no real cost. Deadlines
-// are in milliseconds of the owning loop's clock and fire up to one tick late, never early.
-// Single-threaded: only the owning loop's thread touches a wheel and its nodes.
+// Each owner embeds (or derives from) one TimerNode per timer it needs; scheduling and cancelling
+// are O(1) list operations, so a connection can move its deadline on every event at no real cost.
+// Deadlines are in milliseconds of the owning loop's clock and fire up to one tick late, never
+// early. Single-threaded: only the owning loop's thread touches a wheel and its nodes.
 #pragma once
 
 #include <array>
@@ -28,7 +28,8 @@ struct TimerNode {
 class TimerWheel {
  public:
   static constexpr std::uint64_t kTickMs = 100;
-  static constexpr std::size_t kSlots = 1024;  // one revolution is ~102 s; later deadlines wait rounds
+  static constexpr std::size_t kSlots =
+      1024;  // one revolution is ~102 s; later deadlines wait rounds
 
   explicit TimerWheel(std::uint64_t now_ms) noexcept;
   TimerWheel(const TimerWheel&) = delete;

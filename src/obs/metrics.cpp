@@ -10,8 +10,12 @@ namespace metrics_detail {
 namespace {
 thread_local unsigned current_slot = 0;
 }
-void bind_thread_slot(unsigned slot) noexcept { current_slot = slot < kSlots ? slot : 0; }
-unsigned thread_slot() noexcept { return current_slot; }
+void bind_thread_slot(unsigned slot) noexcept {
+  current_slot = slot < kSlots ? slot : 0;
+}
+unsigned thread_slot() noexcept {
+  return current_slot;
+}
 }  // namespace metrics_detail
 
 struct MetricsRegistry::Series {
@@ -74,13 +78,15 @@ void append_number(std::string& out, std::uint64_t value) {
 }  // namespace
 
 MetricsRegistry::MetricsRegistry()
-    : slots_(std::make_unique<std::array<std::atomic<std::uint64_t>, metrics_detail::kValuesPerSlot>[]>(
+    : slots_(std::make_unique<
+             std::array<std::atomic<std::uint64_t>, metrics_detail::kValuesPerSlot>[]>(
           metrics_detail::kSlots)) {}
 
 MetricsRegistry::~MetricsRegistry() = default;
 
 std::size_t MetricsRegistry::allocate(std::size_t values) {
-  if (used_ + values > metrics_detail::kValuesPerSlot) throw std::length_error("too many metric series");
+  if (used_ + values > metrics_detail::kValuesPerSlot)
+    throw std::length_error("too many metric series");
   const std::size_t index = used_;
   used_ += values;
   return index;
@@ -91,8 +97,10 @@ void MetricsRegistry::add(std::size_t index, std::uint64_t amount) noexcept {
   auto& value = slots_[slot][index];
   // A loop thread is the only writer of its slot: a plain load and store is enough (and cheaper
   // than a locked add). Slot 0 is shared by every other thread.
-  if (slot != 0) value.store(value.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
-  else value.fetch_add(amount, std::memory_order_relaxed);
+  if (slot != 0)
+    value.store(value.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
+  else
+    value.fetch_add(amount, std::memory_order_relaxed);
 }
 
 std::uint64_t MetricsRegistry::sum(std::size_t index) const noexcept {
@@ -102,10 +110,13 @@ std::uint64_t MetricsRegistry::sum(std::size_t index) const noexcept {
   return total;
 }
 
-MetricsRegistry::Family& MetricsRegistry::family(std::string_view name, std::string_view help, std::string_view type) {
+MetricsRegistry::Family& MetricsRegistry::family(std::string_view name, std::string_view help,
+                                                 std::string_view type) {
   for (auto& family : families_)
     if (family->name == name) {
-      if (family->type != type) throw std::invalid_argument("metric " + std::string(name) + " registered twice with different types");
+      if (family->type != type)
+        throw std::invalid_argument("metric " + std::string(name) +
+                                    " registered twice with different types");
       return *family;
     }
   auto family = std::make_unique<Family>();
@@ -116,7 +127,8 @@ MetricsRegistry::Family& MetricsRegistry::family(std::string_view name, std::str
   return *families_.back();
 }
 
-Counter MetricsRegistry::counter(std::string_view name, std::string_view help, const Labels& labels) {
+Counter MetricsRegistry::counter(std::string_view name, std::string_view help,
+                                 const Labels& labels) {
   std::lock_guard lock(mutex_);
   Family& f = family(name, help, "counter");
   const std::string rendered = render_labels(labels);
@@ -136,8 +148,8 @@ Gauge MetricsRegistry::gauge(std::string_view name, std::string_view help, const
   return Gauge(this, f.series.back().index);
 }
 
-Histogram MetricsRegistry::histogram(std::string_view name, std::string_view help, std::vector<double> bounds,
-                                     const Labels& labels) {
+Histogram MetricsRegistry::histogram(std::string_view name, std::string_view help,
+                                     std::vector<double> bounds, const Labels& labels) {
   std::lock_guard lock(mutex_);
   Family& f = family(name, help, "histogram");
   const std::string rendered = render_labels(labels);
@@ -156,21 +168,29 @@ void MetricsRegistry::computed(std::string_view name, std::string_view help, std
   family(name, help, type).collect = std::move(collect);
 }
 
-void Counter::add(std::uint64_t amount) const noexcept { registry_->add(index_, amount); }
-std::uint64_t Counter::value() const noexcept { return registry_->sum(index_); }
+void Counter::add(std::uint64_t amount) const noexcept {
+  registry_->add(index_, amount);
+}
+std::uint64_t Counter::value() const noexcept {
+  return registry_->sum(index_);
+}
 
 void Gauge::add(std::int64_t delta) const noexcept {
   // Two's complement: per-slot values wrap, their sum is the signed total.
   registry_->add(index_, static_cast<std::uint64_t>(delta));
 }
-std::int64_t Gauge::value() const noexcept { return static_cast<std::int64_t>(registry_->sum(index_)); }
+std::int64_t Gauge::value() const noexcept {
+  return static_cast<std::int64_t>(registry_->sum(index_));
+}
 
 void Histogram::observe(double seconds) const noexcept {
   const auto& bounds = *bounds_;
-  const std::size_t bucket = static_cast<std::size_t>(
-      std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin());  // le: value <= bound
+  const std::size_t bucket =
+      static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), seconds) -
+                               bounds.begin());  // le: value <= bound
   registry_->add(index_ + bucket, 1);
-  registry_->add(index_ + bounds.size() + 1, static_cast<std::uint64_t>(std::max(0.0, seconds) * 1e9));
+  registry_->add(index_ + bounds.size() + 1,
+                 static_cast<std::uint64_t>(std::max(0.0, seconds) * 1e9));
 }
 
 std::uint64_t Histogram::count() const noexcept {
@@ -219,7 +239,8 @@ std::string MetricsRegistry::expose() const {
       }
       // Histogram: cumulative buckets, +Inf, sum (seconds) and count.
       const auto& bounds = *series.bounds;
-      std::string inner = series.labels.empty() ? std::string() : series.labels.substr(1, series.labels.size() - 2);
+      std::string inner =
+          series.labels.empty() ? std::string() : series.labels.substr(1, series.labels.size() - 2);
       std::uint64_t cumulative = 0;
       for (std::size_t i = 0; i <= bounds.size(); ++i) {
         cumulative += sum(series.index + i);
@@ -264,15 +285,17 @@ std::vector<MetricFamilySnapshot> MetricsRegistry::snapshot() const {
     copy.help = family->help;
     copy.type = family->type;
     if (family->collect) {
-      for (auto& [labels, value] : family->collect()) copy.samples.push_back({std::move(labels), value, {}, 0});
+      for (auto& [labels, value] : family->collect())
+        copy.samples.push_back({std::move(labels), value, {}, 0});
       continue;
     }
     for (const Series& series : family->series) {
       MetricSample& sample = copy.samples.emplace_back();
       sample.labels = series.label_pairs;
       if (series.bounds == nullptr) {
-        sample.value = family->type == "gauge" ? static_cast<double>(static_cast<std::int64_t>(sum(series.index)))
-                                               : static_cast<double>(sum(series.index));
+        sample.value = family->type == "gauge"
+                           ? static_cast<double>(static_cast<std::int64_t>(sum(series.index)))
+                           : static_cast<double>(sum(series.index));
         continue;
       }
       const auto& bounds = *series.bounds;
@@ -289,7 +312,8 @@ std::vector<MetricFamilySnapshot> MetricsRegistry::snapshot() const {
   return out;
 }
 
-double histogram_quantile(double q, const std::vector<std::pair<double, std::uint64_t>>& buckets) noexcept {
+double histogram_quantile(double q,
+                          const std::vector<std::pair<double, std::uint64_t>>& buckets) noexcept {
   if (buckets.empty() || buckets.back().second == 0 || std::isnan(q)) return NAN;
   const double total = static_cast<double>(buckets.back().second);
   const double rank = std::clamp(q, 0.0, 1.0) * total;

@@ -56,26 +56,32 @@ std::size_t count_open_fds() {
 void register_process_metrics(MetricsRegistry& registry) {
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
-  registry.computed("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", "counter",
-                    [ticks]() -> Values {
+  registry.computed(
+      "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", "counter",
+      [ticks]() -> Values {
+        const auto fields = stat_fields();
+        if (fields.size() < 13) return {};
+        return {{{}, (std::stod(fields[11]) + std::stod(fields[12])) / ticks}};  // utime, stime
+      });
+  registry.computed("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge",
+                    [page]() -> Values {
                       const auto fields = stat_fields();
-                      if (fields.size() < 13) return {};
-                      return {{{}, (std::stod(fields[11]) + std::stod(fields[12])) / ticks}};  // utime, stime
+                      if (fields.size() < 22) return {};
+                      return {{{}, std::stod(fields[21]) * page}};  // rss
                     });
-  registry.computed("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge", [page]() -> Values {
-    const auto fields = stat_fields();
-    if (fields.size() < 22) return {};
-    return {{{}, std::stod(fields[21]) * page}};  // rss
-  });
   registry.computed("process_open_fds", "Number of open file descriptors.", "gauge",
-                    []() -> Values { return {{{}, static_cast<double>(count_open_fds())}}; });
-  registry.computed("process_max_fds", "Maximum number of open file descriptors.", "gauge", []() -> Values {
-    rlimit limit{};
-    getrlimit(RLIMIT_NOFILE, &limit);
-    return {{{}, static_cast<double>(limit.rlim_cur)}};
-  });
+                    []() -> Values {
+                      return {{{}, static_cast<double>(count_open_fds())}};
+                    });
+  registry.computed("process_max_fds", "Maximum number of open file descriptors.", "gauge",
+                    []() -> Values {
+                      rlimit limit{};
+                      getrlimit(RLIMIT_NOFILE, &limit);
+                      return {{{}, static_cast<double>(limit.rlim_cur)}};
+                    });
   const double boot = boot_time_seconds();
-  registry.computed("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", "gauge",
+  registry.computed("process_start_time_seconds",
+                    "Start time of the process since unix epoch in seconds.", "gauge",
                     [ticks, boot]() -> Values {
                       const auto fields = stat_fields();
                       if (fields.size() < 20) return {};

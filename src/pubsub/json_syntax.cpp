@@ -8,8 +8,12 @@
 namespace pylon::pubsub {
 namespace {
 
-bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-bool is_hex(char c) noexcept { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+bool is_hex(char c) noexcept {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 // Recursive descent over [at, end); each function consumes one construct or returns false.
 class Checker {
@@ -38,13 +42,20 @@ class Checker {
     skip_whitespace();
     if (at_ == end_) return false;
     switch (*at_) {
-      case '{': return container('}', true);
-      case '[': return container(']', false);
-      case '"': return string();
-      case 't': return literal("true");
-      case 'f': return literal("false");
-      case 'n': return literal("null");
-      default: return number();
+      case '{':
+        return container('}', true);
+      case '[':
+        return container(']', false);
+      case '"':
+        return string();
+      case 't':
+        return literal("true");
+      case 'f':
+        return literal("false");
+      case 'n':
+        return literal("null");
+      default:
+        return number();
     }
   }
 
@@ -90,8 +101,8 @@ class Checker {
           at_ += 2;
           if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return false;
         }
-      } else if (escape != '"' && escape != '\\' && escape != '/' && escape != 'b' && escape != 'f' &&
-                 escape != 'n' && escape != 'r' && escape != 't') {
+      } else if (escape != '"' && escape != '\\' && escape != '/' && escape != 'b' &&
+                 escape != 'f' && escape != 'n' && escape != 'r' && escape != 't') {
         return false;
       }
     }
@@ -108,7 +119,9 @@ class Checker {
   }
 
   bool literal(std::string_view word) noexcept {
-    if (static_cast<std::size_t>(end_ - at_) < word.size() || std::string_view(at_, word.size()) != word) return false;
+    if (static_cast<std::size_t>(end_ - at_) < word.size() ||
+        std::string_view(at_, word.size()) != word)
+      return false;
     at_ += word.size();
     return true;
   }
@@ -123,8 +136,10 @@ class Checker {
   bool number() noexcept {
     if (at_ < end_ && *at_ == '-') ++at_;
     if (at_ == end_) return false;
-    if (*at_ == '0') ++at_;
-    else if (!digits()) return false;
+    if (*at_ == '0')
+      ++at_;
+    else if (!digits())
+      return false;
     if (at_ < end_ && *at_ == '.') {
       ++at_;
       if (!digits()) return false;

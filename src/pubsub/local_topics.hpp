@@ -77,7 +77,9 @@ class LocalTopics {
 
   struct StringHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
+    std::size_t operator()(std::string_view text) const noexcept {
+      return std::hash<std::string_view>{}(text);
+    }
   };
   std::unordered_map<std::string, Topic, StringHash, std::equal_to<>> topics_;
 };

@@ -2,7 +2,8 @@
 
 namespace pylon::pubsub {
 
-MessageRef make_message(std::string_view topic, ws::Opcode opcode, std::span<const std::string_view> payload_parts) {
+MessageRef make_message(std::string_view topic, ws::Opcode opcode,
+                        std::span<const std::string_view> payload_parts) {
   auto message = std::make_shared<Message>();
   message->topic = topic;
   message->opcode = opcode;
@@ -17,8 +18,8 @@ MessageRef make_message(std::string_view topic, ws::Opcode opcode, std::span<con
   return message;
 }
 
-const std::string& Message::compressed_frame(std::uint8_t window_bits, ws::MessageDeflater& deflater,
-                                             bool& created) const {
+const std::string& Message::compressed_frame(std::uint8_t window_bits,
+                                             ws::MessageDeflater& deflater, bool& created) const {
   std::lock_guard lock(compressed_mutex_);
   created = false;
   for (const auto& [bits, frame] : compressed_)
@@ -27,7 +28,8 @@ const std::string& Message::compressed_frame(std::uint8_t window_bits, ws::Messa
   deflater.compress(payload(), compressed);
   auto framed = std::make_unique<std::string>();
   std::uint8_t header[ws::kMaxFrameHeaderSize];
-  const std::size_t header_size = ws::write_frame_header(header, opcode, compressed.size(), true, true);
+  const std::size_t header_size =
+      ws::write_frame_header(header, opcode, compressed.size(), true, true);
   framed->reserve(header_size + compressed.size());
   framed->append(reinterpret_cast<const char*>(header), header_size);
   framed->append(compressed);

@@ -6,11 +6,11 @@
 
 #include <memory>
 #include <mutex>
-#include <utility>
-#include <vector>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "ws/frame.hpp"
 #include "ws/permessage_deflate.hpp"
@@ -30,7 +30,8 @@ struct Message {
   // window_bits, compressed once by the first caller with `deflater` (a no-context-takeover
   // compressor of that window) and shared by all later ones. created: this call compressed it.
   // Any thread.
-  const std::string& compressed_frame(std::uint8_t window_bits, ws::MessageDeflater& deflater, bool& created) const;
+  const std::string& compressed_frame(std::uint8_t window_bits, ws::MessageDeflater& deflater,
+                                      bool& created) const;
 
  private:
   mutable std::mutex compressed_mutex_;
@@ -41,6 +42,7 @@ using MessageRef = std::shared_ptr<const Message>;
 
 // One allocation for the shared block plus one for each string: once per publish, never per
 // subscriber (the point of encoding once).
-MessageRef make_message(std::string_view topic, ws::Opcode opcode, std::span<const std::string_view> payload_parts);
+MessageRef make_message(std::string_view topic, ws::Opcode opcode,
+                        std::span<const std::string_view> payload_parts);
 
 }  // namespace pylon::pubsub

@@ -25,6 +25,8 @@ constexpr bool is_valid_topic(std::string_view name) noexcept {
 // Topics under "pylon/" belong to the server itself (the dashboard's pylon/stats): published by
 // the server alone, never by clients, and local to each instance (no cluster engine), since
 // what they carry describes this instance.
-constexpr bool is_server_topic(std::string_view name) noexcept { return name.starts_with("pylon/"); }
+constexpr bool is_server_topic(std::string_view name) noexcept {
+  return name.starts_with("pylon/");
+}
 
 }  // namespace pylon::pubsub

@@ -7,7 +7,8 @@ TopicRegistry::TopicRegistry(unsigned workers) : workers_(workers) {}
 void TopicRegistry::add_subscriber(std::string_view topic, unsigned worker) {
   std::lock_guard lock(mutex_);
   auto it = topics_.find(topic);
-  if (it == topics_.end()) it = topics_.emplace(std::string(topic), Entry{std::vector<std::uint32_t>(workers_), {}}).first;
+  if (it == topics_.end())
+    it = topics_.emplace(std::string(topic), Entry{std::vector<std::uint32_t>(workers_), {}}).first;
   Entry& entry = it->second;
   if (entry.per_worker[worker]++ == 0) entry.lookup.workers |= std::uint64_t{1} << worker;
   if (entry.lookup.subscribers++ == 0 && interest_hook_) interest_hook_(topic, true);

@@ -43,7 +43,9 @@ class TopicRegistry {
  private:
   struct StringHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
+    std::size_t operator()(std::string_view text) const noexcept {
+      return std::hash<std::string_view>{}(text);
+    }
   };
   struct Entry {
     std::vector<std::uint32_t> per_worker;

@@ -44,17 +44,34 @@ App& App::post(std::string path, HttpHandler handler) {
 
 PublishResult App::publish(std::string_view topic, std::string_view message, MessageKind kind) {
   const std::string_view parts[] = {message};
-  return server_->publish(topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary, parts);
+  return server_->publish(topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary,
+                          parts);
 }
 
-MetricsRegistry& App::metrics() noexcept { return server_->metrics; }
-void App::on_reload(std::function<void()> reload) { server_->reload = std::move(reload); }
+MetricsRegistry& App::metrics() noexcept {
+  return server_->metrics;
+}
+void App::on_reload(std::function<void()> reload) {
+  server_->reload = std::move(reload);
+}
 
-int App::run() { return server_->run(); }
-void App::drain() { server_->drain(); }
-bool App::draining() const noexcept { return server_->draining.load(std::memory_order_relaxed); }
-bool App::ready() const noexcept { return server_->ready(); }
-void App::check_config() const { server_->check_config(); }
-const Config& App::config() const noexcept { return server_->config; }
+int App::run() {
+  return server_->run();
+}
+void App::drain() {
+  server_->drain();
+}
+bool App::draining() const noexcept {
+  return server_->draining.load(std::memory_order_relaxed);
+}
+bool App::ready() const noexcept {
+  return server_->ready();
+}
+void App::check_config() const {
+  server_->check_config();
+}
+const Config& App::config() const noexcept {
+  return server_->config;
+}
 
 }  // namespace pylon

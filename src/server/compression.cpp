@@ -35,7 +35,8 @@ ws::InflateStatus Connection::session_inflate(std::span<const std::uint8_t> piec
     // client_no_context_takeover, so one decompressor per loop serves everyone.
     inflated = &worker_.inflate_buffer();
     inflated->clear();
-    status = (own ? own->inflater : worker_.shared_inflater()).inflate(piece, true, limit, *inflated);
+    status =
+        (own ? own->inflater : worker_.shared_inflater()).inflate(piece, true, limit, *inflated);
   } else {
     // Spread over several reads: a decompressor of its own until the message ends.
     Spill& spill = this->spill();
@@ -70,8 +71,7 @@ SendStatus Connection::send_compressed(ws::Opcode opcode, std::span<const std::u
   counters.uncompressed_bytes[1].add(payload.size());
   return send_frame(
       opcode,
-      std::span(reinterpret_cast<const std::uint8_t*>(compressed.data()), compressed.size()),
-      true);
+      std::span(reinterpret_cast<const std::uint8_t*>(compressed.data()), compressed.size()), true);
 }
 
 const std::string& Connection::frame_for(const pubsub::Message& message) {

@@ -319,7 +319,8 @@ void Connection::destroy() noexcept {
   // The spill itself stays until the object is freed: a handler may still be reading a message
   // that lives in it.
   if (spill_) {
-    worker_.server().counters->send_backlog.add(-static_cast<std::int64_t>(spill_->reported_backlog));
+    worker_.server().counters->send_backlog.add(
+        -static_cast<std::int64_t>(spill_->reported_backlog));
     spill_->reported_backlog = 0;
   }
   state_ = State::closed;
@@ -333,7 +334,9 @@ void Connection::destroy() noexcept {
 // ---------------------------------------------------------------------------------------------
 // Timers: handshake, heartbeat, idle, close
 
-void Connection::on_timer(net::TimerNode& node) { static_cast<Connection&>(node).timer_fired(); }
+void Connection::on_timer(net::TimerNode& node) {
+  static_cast<Connection&>(node).timer_fired();
+}
 
 void Connection::timer_fired() {
   const std::uint64_t now = worker_.now_ms();

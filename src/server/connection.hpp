@@ -117,9 +117,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   };
 
  public:
-  static SlabPool make_http_state_pool() {
-    return SlabPool(sizeof(HttpState), alignof(HttpState));
-  }
+  static SlabPool make_http_state_pool() { return SlabPool(sizeof(HttpState), alignof(HttpState)); }
 
  private:
   using Topic = pubsub::LocalTopics<Connection>::Topic;
@@ -128,8 +126,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     ws::MessageInflater inflater;
   };
   struct Spill {
-    ws::SessionBuffers buffers;            // a fragmented message, a control frame split in reads
-    std::size_t reported_backlog = 0;      // what pylon_send_backlog_bytes has been told
+    ws::SessionBuffers buffers;        // a fragmented message, a control frame split in reads
+    std::size_t reported_backlog = 0;  // what pylon_send_backlog_bytes has been told
     std::vector<Topic*> subscriptions;
     // Dedicated mode: kept for the connection's life (its windows dwarf the spill).
     std::unique_ptr<DedicatedDeflate> dedicated;
@@ -149,7 +147,9 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void release_spill_if_empty() noexcept {
     if (spill_ && spill_->empty()) spill_.reset();
   }
-  DedicatedDeflate* dedicated() const noexcept { return spill_ ? spill_->dedicated.get() : nullptr; }
+  DedicatedDeflate* dedicated() const noexcept {
+    return spill_ ? spill_->dedicated.get() : nullptr;
+  }
 
   // Reading and the session's hooks (connection.cpp).
   void read_ready();
@@ -172,8 +172,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void upgrade(const Route& route, const http::Request& request);
   void respond(int status, std::string_view body, bool keep_alive,
                std::span<const http::Header> extra_headers = {},
-               std::string_view content_type = "text/plain; charset=utf-8",
-               bool head_only = false);
+               std::string_view content_type = "text/plain; charset=utf-8", bool head_only = false);
   // A refused request: counted by the caller, logged (rate-limited) here; the connection closes.
   void respond_error(int status, std::string_view reason,
                      std::span<const http::Header> extra_headers = {});

@@ -1,6 +1,6 @@
 #include "server/dashboard.hpp"
 
-#include "obs/log.hpp"
+#include <fmt/format.h>
 
 #include <chrono>
 #include <cmath>
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
+#include "obs/log.hpp"
 
 namespace pylon {
 namespace {
@@ -159,7 +159,8 @@ class StatsSampler {
     // permessage-deflate since start: uncompressed / compressed bytes of compressed messages.
     const double compressed = total(families, "pylon_compressed_bytes_total");
     out += ",\"compression_ratio\":";
-    append_json_number(out, compressed > 0 ? total(families, "pylon_uncompressed_bytes_total") / compressed : NAN);
+    append_json_number(
+        out, compressed > 0 ? total(families, "pylon_uncompressed_bytes_total") / compressed : NAN);
     const double handshake_failures = total(families, "pylon_handshake_failures_total");
     const double protocol_errors = total(families, "pylon_protocol_errors_total");
     out += ",\"errors_total\":";

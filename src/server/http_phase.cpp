@@ -96,12 +96,15 @@ class RequestView final : public HttpRequest {
 
 bool Connection::handle_request(const http::Request& request) {
   const Server& server = worker_.server();
-  const Route* route = server.find_route(request.path, request.method, request.has_token("Upgrade", "websocket"));
+  const Route* route =
+      server.find_route(request.path, request.method, request.has_token("Upgrade", "websocket"));
   if (route != nullptr && route->internal != internal_) route = nullptr;
   if (route == nullptr) {
     // Only a failed upgrade counts as a handshake failure; a browser's favicon.ico does not.
-    if (request.find("Upgrade") != nullptr) server.counters->handshake_failed(HttpFailure::not_found);
-    if (const Route* other = server.find_route(request.path); other != nullptr && other->internal == internal_) {
+    if (request.find("Upgrade") != nullptr)
+      server.counters->handshake_failed(HttpFailure::not_found);
+    if (const Route* other = server.find_route(request.path);
+        other != nullptr && other->internal == internal_) {
       const std::string allow = other->method == "GET" ? "GET, HEAD" : other->method;
       const http::Header allow_header[] = {{"Allow", allow}};
       respond(405, "method not allowed\n", request.keep_alive(), allow_header);
@@ -177,7 +180,8 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
   last_activity_ms_ = now;
   deadline_ms_ = now + net::to_ms(config.ping_interval);  // the first ping
   if (route.behavior.user_data_size > 0) {
-    user_data_ = ::operator new(route.behavior.user_data_size, std::align_val_t(route.behavior.user_data_align));
+    user_data_ = ::operator new(route.behavior.user_data_size,
+                                std::align_val_t(route.behavior.user_data_align));
     route.behavior.construct(user_data_);
   }
   reschedule_timer();
@@ -220,7 +224,9 @@ void Connection::respond_error(int status, std::string_view reason,
   // A flood of bad clients must not fill the disk: these lines are rate-limited.
   static obs::LogRateLimit limit(10);
   limit.log(obs::LogLevel::warn, "request refused",
-            {{"remote", std::string_view(remote_address())}, {"status", std::int64_t{status}}, {"reason", reason}});
+            {{"remote", std::string_view(remote_address())},
+             {"status", std::int64_t{status}},
+             {"reason", reason}});
   std::string body(reason);
   body += '\n';
   respond(status, body, false, extra_headers);

@@ -33,9 +33,10 @@ struct Route {
   bool websocket = false;
   bool internal = false;    // served only on the metrics listener (when metrics_listen is set)
   ErasedBehavior behavior;  // websocket routes
-  CompressionSettings compression;  // websocket routes: what run() resolved from behavior and config
+  CompressionSettings
+      compression;  // websocket routes: what run() resolved from behavior and config
   std::unique_ptr<RouteMetrics> metrics;  // websocket routes, created by run()
-  std::string method;       // plain HTTP routes: "GET" (HEAD too) or "POST"
+  std::string method;                     // plain HTTP routes: "GET" (HEAD too) or "POST"
   HttpHandler handler;
 };
 
@@ -50,12 +51,14 @@ class Server {
   // in `pylon serve`: the dashboard page, and echo for upgrades): an upgrade request prefers the
   // WebSocket route, any other request the HTTP route of its method (HEAD is GET). A plain GET
   // of a WebSocket-only path still gets the WebSocket route (which answers 426).
-  const Route* find_route(std::string_view path, std::string_view method, bool upgrade) const noexcept;
+  const Route* find_route(std::string_view path, std::string_view method,
+                          bool upgrade) const noexcept;
   int run();
   void drain();
   // Any thread: fans a message out to every loop with subscribers and, with a cluster engine, to
   // the other instances; refused while the engine is unavailable.
-  PublishResult publish(std::string_view topic, ws::Opcode opcode, std::span<const std::string_view> payload_parts);
+  PublishResult publish(std::string_view topic, ws::Opcode opcode,
+                        std::span<const std::string_view> payload_parts);
   bool ready() const noexcept;
   // Every [endpoints."/path"] has a WebSocket route; throws ConfigError naming the key.
   void check_config() const;
@@ -75,9 +78,11 @@ class Server {
   void register_metrics();
   void start_engine();
   // Fans out on this instance only: local publishes and messages from other instances.
-  std::size_t deliver_local(std::string_view topic, ws::Opcode opcode, std::span<const std::string_view> payload_parts);
+  std::size_t deliver_local(std::string_view topic, ws::Opcode opcode,
+                            std::span<const std::string_view> payload_parts);
   // Hands the message to every worker with subscribers of its topic; returns how many there are.
-  std::size_t deliver_local(const pubsub::MessageRef& message, const pubsub::TopicRegistry::Lookup& lookup);
+  std::size_t deliver_local(const pubsub::MessageRef& message,
+                            const pubsub::TopicRegistry::Lookup& lookup);
   void send_engine_outbox();  // worker 0's loop
   std::vector<std::unique_ptr<Worker>> workers_;
   // Publishes on their way to the engine, which lives on worker 0's loop: producers append (the

@@ -5,7 +5,8 @@
 namespace pylon::detail {
 namespace {
 
-constexpr const char* kHttpFailureNames[kHttpFailureCount] = {"bad_request", "not_found", "timeout"};
+constexpr const char* kHttpFailureNames[kHttpFailureCount] = {"bad_request", "not_found",
+                                                              "timeout"};
 
 // Close codes become a bounded label set: every registered code exactly, applications' codes by
 // range, so a client cannot create series at will.
@@ -36,41 +37,59 @@ const std::vector<double> kRttBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.0
 }  // namespace
 
 RouteMetrics::RouteMetrics(MetricsRegistry& registry, const std::string& path)
-    : connections(registry.gauge("pylon_connections", "Open WebSocket connections.", {{"endpoint", path}})),
-      handshakes(registry.counter("pylon_handshakes_total", "Successful WebSocket upgrades.", {{"endpoint", path}})),
+    : connections(
+          registry.gauge("pylon_connections", "Open WebSocket connections.", {{"endpoint", path}})),
+      handshakes(registry.counter("pylon_handshakes_total", "Successful WebSocket upgrades.",
+                                  {{"endpoint", path}})),
       messages_received{
-          registry.counter("pylon_messages_received_total", "Messages received from clients.", {{"endpoint", path}, {"kind", "text"}}),
-          registry.counter("pylon_messages_received_total", "Messages received from clients.", {{"endpoint", path}, {"kind", "binary"}})},
+          registry.counter("pylon_messages_received_total", "Messages received from clients.",
+                           {{"endpoint", path}, {"kind", "text"}}),
+          registry.counter("pylon_messages_received_total", "Messages received from clients.",
+                           {{"endpoint", path}, {"kind", "binary"}})},
       bytes_received{
-          registry.counter("pylon_bytes_received_total", "Payload bytes received from clients.", {{"endpoint", path}, {"kind", "text"}}),
-          registry.counter("pylon_bytes_received_total", "Payload bytes received from clients.", {{"endpoint", path}, {"kind", "binary"}})},
-      messages_sent{
-          registry.counter("pylon_messages_sent_total", "Messages sent to clients.", {{"endpoint", path}, {"kind", "text"}}),
-          registry.counter("pylon_messages_sent_total", "Messages sent to clients.", {{"endpoint", path}, {"kind", "binary"}})},
-      bytes_sent{
-          registry.counter("pylon_bytes_sent_total", "Payload bytes sent to clients.", {{"endpoint", path}, {"kind", "text"}}),
-          registry.counter("pylon_bytes_sent_total", "Payload bytes sent to clients.", {{"endpoint", path}, {"kind", "binary"}})},
-      handling(registry.histogram("pylon_message_handling_seconds", "Time spent in the message handler.",
-                                  kLatencyBuckets, {{"endpoint", path}})),
-      backpressure_drops(registry.counter("pylon_backpressure_drops_total",
-                                          "Messages not sent because the backlog was past max_backpressure.",
-                                          {{"endpoint", path}})),
+          registry.counter("pylon_bytes_received_total", "Payload bytes received from clients.",
+                           {{"endpoint", path}, {"kind", "text"}}),
+          registry.counter("pylon_bytes_received_total", "Payload bytes received from clients.",
+                           {{"endpoint", path}, {"kind", "binary"}})},
+      messages_sent{registry.counter("pylon_messages_sent_total", "Messages sent to clients.",
+                                     {{"endpoint", path}, {"kind", "text"}}),
+                    registry.counter("pylon_messages_sent_total", "Messages sent to clients.",
+                                     {{"endpoint", path}, {"kind", "binary"}})},
+      bytes_sent{registry.counter("pylon_bytes_sent_total", "Payload bytes sent to clients.",
+                                  {{"endpoint", path}, {"kind", "text"}}),
+                 registry.counter("pylon_bytes_sent_total", "Payload bytes sent to clients.",
+                                  {{"endpoint", path}, {"kind", "binary"}})},
+      handling(registry.histogram("pylon_message_handling_seconds",
+                                  "Time spent in the message handler.", kLatencyBuckets,
+                                  {{"endpoint", path}})),
+      backpressure_drops(
+          registry.counter("pylon_backpressure_drops_total",
+                           "Messages not sent because the backlog was past max_backpressure.",
+                           {{"endpoint", path}})),
       backpressure_closes(registry.counter("pylon_backpressure_closes_total",
-                                           "Connections closed as slow consumers.", {{"endpoint", path}})) {}
+                                           "Connections closed as slow consumers.",
+                                           {{"endpoint", path}})) {}
 
 ServerMetrics::ServerMetrics(MetricsRegistry& registry_in)
     : registry(registry_in),
       accepted(registry.counter("pylon_connections_accepted_total", "TCP connections accepted.")),
-      ping_rtt(registry.histogram("pylon_ping_rtt_seconds", "Round trip time of server pings.", kRttBuckets)),
-      send_backlog(registry.gauge("pylon_send_backlog_bytes", "Bytes waiting for the kernel, all connections.")),
+      ping_rtt(registry.histogram("pylon_ping_rtt_seconds", "Round trip time of server pings.",
+                                  kRttBuckets)),
+      send_backlog(registry.gauge("pylon_send_backlog_bytes",
+                                  "Bytes waiting for the kernel, all connections.")),
       subscriptions(registry.gauge("pylon_subscriptions", "Topic subscriptions on this instance.")),
       compressed_bytes{
-          registry.counter("pylon_compressed_bytes_total", "Compressed payload bytes on the wire.", {{"direction", "in"}}),
-          registry.counter("pylon_compressed_bytes_total", "Compressed payload bytes on the wire.", {{"direction", "out"}})},
+          registry.counter("pylon_compressed_bytes_total", "Compressed payload bytes on the wire.",
+                           {{"direction", "in"}}),
+          registry.counter("pylon_compressed_bytes_total", "Compressed payload bytes on the wire.",
+                           {{"direction", "out"}})},
       uncompressed_bytes{
-          registry.counter("pylon_uncompressed_bytes_total", "The same messages' size uncompressed.", {{"direction", "in"}}),
-          registry.counter("pylon_uncompressed_bytes_total", "The same messages' size uncompressed.", {{"direction", "out"}})},
-      compressions(registry.counter("pylon_compressions_total", "permessage-deflate compressor runs.")) {
+          registry.counter("pylon_uncompressed_bytes_total",
+                           "The same messages' size uncompressed.", {{"direction", "in"}}),
+          registry.counter("pylon_uncompressed_bytes_total",
+                           "The same messages' size uncompressed.", {{"direction", "out"}})},
+      compressions(
+          registry.counter("pylon_compressions_total", "permessage-deflate compressor runs.")) {
   const auto add_handshake_failure = [&](std::string_view reason) {
     handshake_failures.push_back(registry.counter("pylon_handshake_failures_total",
                                                   "Refused upgrades and bad requests.",
@@ -80,8 +99,9 @@ ServerMetrics::ServerMetrics(MetricsRegistry& registry_in)
     add_handshake_failure(ws::describe(static_cast<ws::UpgradeError>(i)).name);
   for (const char* name : kHttpFailureNames) add_handshake_failure(name);
   for (std::size_t i = 1; i < ws::kProtocolErrorCount; ++i)
-    protocol_errors.push_back(registry.counter("pylon_protocol_errors_total", "RFC 6455 violations by clients.",
-                                               {{"reason", std::string(ws::name(static_cast<ws::ProtocolError>(i)))}}));
+    protocol_errors.push_back(
+        registry.counter("pylon_protocol_errors_total", "RFC 6455 violations by clients.",
+                         {{"reason", std::string(ws::name(static_cast<ws::ProtocolError>(i)))}}));
   for (std::size_t code = 0; code < kCodeClasses; ++code)
     for (const char* side : {"client", "server"})
       closes.push_back(registry.counter("pylon_closes_total", "Closed WebSocket connections.",

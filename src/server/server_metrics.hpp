@@ -27,7 +27,8 @@ struct RouteMetrics {
   RouteMetrics(MetricsRegistry& registry, const std::string& path);
   Gauge connections;
   Counter handshakes;
-  std::array<Counter, 2> messages_received, bytes_received, messages_sent, bytes_sent;  // [MessageKind]
+  std::array<Counter, 2> messages_received, bytes_received, messages_sent,
+      bytes_sent;  // [MessageKind]
   Histogram handling;
   Counter backpressure_drops, backpressure_closes;
 };
@@ -49,8 +50,8 @@ struct ServerMetrics {
   MetricsRegistry& registry;
   Counter accepted;
   std::vector<Counter> handshake_failures;  // [UpgradeError], then [HttpFailure]
-  std::vector<Counter> protocol_errors;  // [ProtocolError]
-  std::vector<Counter> closes;           // [close code class][side]
+  std::vector<Counter> protocol_errors;     // [ProtocolError]
+  std::vector<Counter> closes;              // [close code class][side]
   Histogram ping_rtt;
   Gauge send_backlog;
   Gauge subscriptions;

@@ -24,7 +24,9 @@ struct SlabPool::Block {
 
 namespace {
 
-std::size_t round_up(std::size_t value, std::size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+std::size_t round_up(std::size_t value, std::size_t multiple) {
+  return (value + multiple - 1) / multiple * multiple;
+}
 
 // Under AddressSanitizer a slot that is not handed out is poisoned, so that touching a freed
 // connection is reported as malloc's use-after-free would be (make test-asan).
@@ -76,7 +78,8 @@ void* SlabPool::allocate() {
 }
 
 void SlabPool::deallocate(void* slot) noexcept {
-  auto* block = reinterpret_cast<Block*>(reinterpret_cast<std::uintptr_t>(slot) & ~(kBlockSize - 1));
+  auto* block =
+      reinterpret_cast<Block*>(reinterpret_cast<std::uintptr_t>(slot) & ~(kBlockSize - 1));
   if (block->used == slots_per_block_) link_available(block);
   *static_cast<void**>(slot) = block->free_slots;
   block->free_slots = slot;
@@ -123,8 +126,10 @@ void SlabPool::link_available(Block* block) noexcept {
 }
 
 void SlabPool::unlink_available(Block* block) noexcept {
-  if (block->prev != nullptr) block->prev->next = block->next;
-  else available_ = block->next;
+  if (block->prev != nullptr)
+    block->prev->next = block->next;
+  else
+    available_ = block->next;
   if (block->next != nullptr) block->next->prev = block->prev;
   block->prev = block->next = nullptr;
 }

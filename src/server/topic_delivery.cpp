@@ -55,9 +55,11 @@ void Connection::unsubscribe_all() noexcept {
   subscriptions.shrink_to_fit();
 }
 
-PublishResult Connection::publish(std::string_view topic, std::string_view message, MessageKind kind) {
+PublishResult Connection::publish(std::string_view topic, std::string_view message,
+                                  MessageKind kind) {
   const std::string_view parts[] = {message};
-  return worker_.server().publish(topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary, parts);
+  return worker_.server().publish(
+      topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary, parts);
 }
 
 void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
@@ -86,7 +88,8 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
     metrics.backpressure_closes.add();
     return begin_close(ws::close_code::kPolicyViolation, "slow consumer");
   }
-  metrics.backpressure_drops.add(run.size() - delivered);  // drop policy: skipped for this subscriber
+  metrics.backpressure_drops.add(run.size() -
+                                 delivered);  // drop policy: skipped for this subscriber
 }
 
 std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> run) {
@@ -117,7 +120,8 @@ std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> 
       }
       std::size_t taken = written > 0 ? static_cast<std::size_t>(written) : 0;
       const std::size_t end = index + count;
-      while (index < end && taken >= iov[index - first].iov_len) taken -= iov[index++ - first].iov_len;
+      while (index < end && taken >= iov[index - first].iov_len)
+        taken -= iov[index++ - first].iov_len;
       if (index < end) {  // the kernel is full inside run[index]
         written_into_first = taken;
         break;

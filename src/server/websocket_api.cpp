@@ -9,17 +9,32 @@ SendStatus send(Connection& connection, std::string_view message, MessageKind ki
 void close(Connection& connection, std::uint16_t code, std::string_view reason) {
   connection.close_by_application(code, reason);
 }
-std::size_t buffered_amount(const Connection& connection) noexcept { return connection.buffered_amount(); }
-void* user_data(Connection& connection) noexcept { return connection.user_data(); }
-std::string remote_address(const Connection& connection) { return connection.remote_address(); }
-std::string_view subprotocol(const Connection& connection) noexcept { return connection.subprotocol(); }
-bool subscribe(Connection& connection, std::string_view topic) { return connection.subscribe(topic); }
-bool unsubscribe(Connection& connection, std::string_view topic) { return connection.unsubscribe(topic); }
+std::size_t buffered_amount(const Connection& connection) noexcept {
+  return connection.buffered_amount();
+}
+void* user_data(Connection& connection) noexcept {
+  return connection.user_data();
+}
+std::string remote_address(const Connection& connection) {
+  return connection.remote_address();
+}
+std::string_view subprotocol(const Connection& connection) noexcept {
+  return connection.subprotocol();
+}
+bool subscribe(Connection& connection, std::string_view topic) {
+  return connection.subscribe(topic);
+}
+bool unsubscribe(Connection& connection, std::string_view topic) {
+  return connection.unsubscribe(topic);
+}
 bool is_subscribed(const Connection& connection, std::string_view topic) noexcept {
   return connection.is_subscribed(topic);
 }
-std::size_t subscription_count(const Connection& connection) noexcept { return connection.subscription_count(); }
-PublishResult publish(Connection& connection, std::string_view topic, std::string_view message, MessageKind kind) {
+std::size_t subscription_count(const Connection& connection) noexcept {
+  return connection.subscription_count();
+}
+PublishResult publish(Connection& connection, std::string_view topic, std::string_view message,
+                      MessageKind kind) {
   return connection.publish(topic, message, kind);
 }
 

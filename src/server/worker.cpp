@@ -88,7 +88,8 @@ void Worker::deliver(std::vector<pubsub::MessageRef>& batch) {
     while (end < batch.size() && batch[end]->topic == name) ++end;
     if (auto* topic = topics_.find(name)) {
       const std::span run(batch.data() + begin, end - begin);
-      topics_.for_each_subscriber(*topic, [run](Connection& subscriber) { subscriber.deliver_frames(run); });
+      topics_.for_each_subscriber(
+          *topic, [run](Connection& subscriber) { subscriber.deliver_frames(run); });
     }
     begin = end;
   }
@@ -103,14 +104,18 @@ void Worker::post_drain() {
   loop_.post([this] { begin_drain(); });
 }
 
-void Listener::on_io(std::uint32_t) { worker.accept_ready(*this); }
+void Listener::on_io(std::uint32_t) {
+  worker.accept_ready(*this);
+}
 
 void Worker::pause_listeners(bool paused) {
   if (paused == listeners_paused_) return;
   listeners_paused_ = paused;
   for (const auto& listener : listeners_) {
-    if (paused) loop_.remove(listener->fd);
-    else loop_.add(listener->fd, EPOLLIN, listener.get());
+    if (paused)
+      loop_.remove(listener->fd);
+    else
+      loop_.add(listener->fd, EPOLLIN, listener.get());
   }
 }
 
@@ -125,8 +130,9 @@ void Worker::accept_ready(Listener& listener) {
         // Out of descriptors: level-triggered epoll would spin on the pending connection, so
         // stop listening for a moment and let closes free some.
         static obs::LogRateLimit limit(1);
-        limit.log(obs::LogLevel::warn, "cannot accept: out of descriptors; pausing accepts",
-                  {{"worker", std::uint64_t{index_}}, {"error", std::string_view(std::strerror(errno))}});
+        limit.log(
+            obs::LogLevel::warn, "cannot accept: out of descriptors; pausing accepts",
+            {{"worker", std::uint64_t{index_}}, {"error", std::string_view(std::strerror(errno))}});
         pause_listeners(true);
         loop_.timers().schedule(*this, now_ms() + kListenerRetryMs);
       }
@@ -135,8 +141,8 @@ void Worker::accept_ready(Listener& listener) {
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     server_.counters->accepted.add();
-    auto* connection =
-        new (connection_pool_.allocate()) Connection(*this, fd, net::PeerAddress::from(peer), listener.internal);
+    auto* connection = new (connection_pool_.allocate())
+        Connection(*this, fd, net::PeerAddress::from(peer), listener.internal);
     connections_.link(*connection);
   }
 }
@@ -162,7 +168,8 @@ std::unique_ptr<ws::MessageInflater> Worker::borrow_inflater() {
 }
 
 void Worker::return_inflater(std::unique_ptr<ws::MessageInflater> inflater) noexcept {
-  if (spare_inflaters_.size() == kSpareInflaters) return;  // freed: more were lent at once than kept
+  if (spare_inflaters_.size() == kSpareInflaters)
+    return;  // freed: more were lent at once than kept
   inflater->reset();
   spare_inflaters_.push_back(std::move(inflater));  // within the reserved capacity
 }
@@ -219,8 +226,9 @@ void Worker::drain_tick() {
   const double window_ms = config.drain_window * 1000;
   std::size_t due = drain_total_;
   if (window_ms > 0 && static_cast<double>(elapsed) < window_ms)
-    due = static_cast<std::size_t>(std::ceil(static_cast<double>(drain_total_) *
-                                             (static_cast<double>(elapsed) + net::TimerWheel::kTickMs) / window_ms));
+    due = static_cast<std::size_t>(
+        std::ceil(static_cast<double>(drain_total_) *
+                  (static_cast<double>(elapsed) + net::TimerWheel::kTickMs) / window_ms));
   for (Connection* connection = connections_.first(); connection != nullptr;) {
     Connection* next = connection->list_next;
     // Plain HTTP connections stay: a load balancer's keep-alive probe must see /readyz say 503.

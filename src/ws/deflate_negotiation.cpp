@@ -1,13 +1,13 @@
 // permessage-deflate negotiation (RFC 7692 §5, §7.1): the offer a client makes and the answer a
 // server gives, over the extension header grammar of RFC 6455 §9.1. The codec is
 // permessage_deflate.cpp.
-#include "ws/permessage_deflate.hpp"
-
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <new>
 #include <utility>
+
+#include "ws/permessage_deflate.hpp"
 
 namespace pylon::ws {
 

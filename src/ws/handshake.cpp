@@ -1,6 +1,7 @@
 #include "ws/handshake.hpp"
 
-// SHA1_Init and friends are deprecated in OpenSSL 3.0: see compute_accept_key for why they are used.
+// SHA1_Init and friends are deprecated in OpenSSL 3.0: see compute_accept_key for why they are
+// used.
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/rand.h>
 #include <openssl/sha.h>

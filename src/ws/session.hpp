@@ -133,8 +133,8 @@ class Session {
     }
   };
 
-  void on_message_data(Owner& owner, Opcode opcode, std::span<const std::uint8_t> chunk,
-                       bool first, bool last) {
+  void on_message_data(Owner& owner, Opcode opcode, std::span<const std::uint8_t> chunk, bool first,
+                       bool last) {
     if (close_sent_) return;  // after our close, data is read but not delivered
     if (parser_.message_compressed()) return receive_compressed(owner, opcode, chunk, first, last);
     if (first && last) return owner.on_session_message(opcode, chunk);  // the common case: no copy
@@ -178,8 +178,10 @@ class Session {
         break;
     }
     // RFC 7692 §8: the text is UTF-8 once inflated (the parser could not check it).
-    if (opcode == Opcode::text && !is_valid_utf8(message)) report(owner, ProtocolError::invalid_utf8);
-    else owner.on_session_message(opcode, message);
+    if (opcode == Opcode::text && !is_valid_utf8(message))
+      report(owner, ProtocolError::invalid_utf8);
+    else
+      owner.on_session_message(opcode, message);
     owner.session_buffers_idle();
   }
 

@@ -37,7 +37,8 @@ TEST(Payload, SeedsGiveDifferentRecords) {
 std::size_t deflated_size(const std::string& data) {
   uLongf size = compressBound(data.size());
   std::string out(size, '\0');
-  compress2(reinterpret_cast<Bytef*>(out.data()), &size, reinterpret_cast<const Bytef*>(data.data()), data.size(), 6);
+  compress2(reinterpret_cast<Bytef*>(out.data()), &size,
+            reinterpret_cast<const Bytef*>(data.data()), data.size(), 6);
   return size;
 }
 

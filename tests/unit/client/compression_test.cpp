@@ -1,6 +1,7 @@
 // Tests of src/client/compression.cpp: MessageCompression against the ws codec playing the
 // server (its MessageDeflater / MessageInflater), byte-by-byte splits, context takeover, the
-// inflated-size limit (the UTF-8 of inflated text is the session's: tests/unit/ws/session_test.cpp).
+// inflated-size limit (the UTF-8 of inflated text is the session's:
+// tests/unit/ws/session_test.cpp).
 #include "client/compression.hpp"
 
 #include <gtest/gtest.h>

@@ -20,11 +20,11 @@ namespace pylon {
 namespace {
 
 using namespace std::chrono_literals;
+using test::Events;
 using test::PylonServer;
 using test::PythonPeer;
-using test::ScriptedServer;
-using test::Events;
 using test::recording;
+using test::ScriptedServer;
 
 // ---------------------------------------------------------------------------------------------
 // Against pylon itself

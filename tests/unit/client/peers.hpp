@@ -342,8 +342,9 @@ struct Events {
 };
 
 // Handlers that record into `events`; `on_open` / `on_message` add the test's behaviour.
-inline ClientHandlers recording(Events& events, std::function<void(WebSocketClient&)> on_open = {},
-                                std::function<void(WebSocketClient&, std::string_view)> on_message = {}) {
+inline ClientHandlers recording(
+    Events& events, std::function<void(WebSocketClient&)> on_open = {},
+    std::function<void(WebSocketClient&, std::string_view)> on_message = {}) {
   return {
       .on_open =
           [&events, on_open](WebSocketClient& client) {

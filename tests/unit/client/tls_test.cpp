@@ -18,10 +18,10 @@ namespace pylon {
 namespace {
 
 using namespace std::chrono_literals;
+using test::Events;
 using test::LocalCa;
 using test::PylonServer;
 using test::PythonPeer;
-using test::Events;
 using test::recording;
 
 // One local CA and one TLS peer (echo, no compression) for the suite.
@@ -104,8 +104,7 @@ TEST_F(OverTls, UntrustedCertificateFailsVerification) {
   const Events events = run(peer_->url("/echo", "localhost"), {});
   EXPECT_EQ(events.opens, 0);
   ASSERT_EQ(events.errors.size(), 1u);
-  EXPECT_EQ(events.errors[0].rfind("tls: certificate verify failed: ", 0), 0u)
-      << events.errors[0];
+  EXPECT_EQ(events.errors[0].rfind("tls: certificate verify failed: ", 0), 0u) << events.errors[0];
 }
 
 TEST_F(OverTls, NameMismatchFailsVerification) {

@@ -27,7 +27,9 @@ TEST(ChannelMessage, RoundTripAndLayout) {
   EXPECT_EQ(decode_channel_message(bytes)->opcode, ws::Opcode::text);
 }
 
-TEST(ChannelMessage, InstanceIdsDiffer) { EXPECT_NE(random_instance_id(), random_instance_id()); }
+TEST(ChannelMessage, InstanceIdsDiffer) {
+  EXPECT_NE(random_instance_id(), random_instance_id());
+}
 
 TEST(ChannelMessage, RejectsWhatIsNotOurs) {
   std::string bytes;

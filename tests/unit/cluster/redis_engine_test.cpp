@@ -30,14 +30,16 @@ struct Received {
 // plays the server's table behind active_topics().
 class Instance {
  public:
-  explicit Instance(const std::string& url, std::string prefix = "test:", RedisEngineLimits limits = {}) {
+  explicit Instance(const std::string& url,
+                    std::string prefix = "test:", RedisEngineLimits limits = {}) {
     engine_ = make_redis_engine(
         loop_, {.url = url, .prefix = std::move(prefix)},
         [this](std::string_view topic, ws::Opcode opcode, std::string_view payload) {
           std::lock_guard lock(mutex_);
           received_.push_back({std::string(topic), opcode, std::string(payload)});
         },
-        [this] { return std::vector<std::string>(topics_.begin(), topics_.end()); }, metrics_, limits);
+        [this] { return std::vector<std::string>(topics_.begin(), topics_.end()); }, metrics_,
+        limits);
     thread_ = std::thread([this] { loop_.run(); });
   }
   ~Instance() {
@@ -69,7 +71,8 @@ class Instance {
       engine_->unsubscribe(topic);
     });
   }
-  void publish(const std::string& topic, std::string payload, ws::Opcode opcode = ws::Opcode::text) {
+  void publish(const std::string& topic, std::string payload,
+               ws::Opcode opcode = ws::Opcode::text) {
     on_loop([&] { engine_->publish(topic, opcode, payload); });
   }
 
@@ -86,7 +89,8 @@ class Instance {
     for (const auto& family : metrics_.snapshot()) {
       if (family.name != name) continue;
       for (const auto& sample : family.samples)
-        if (label_value.empty() || (!sample.labels.empty() && sample.labels[0].second == label_value))
+        if (label_value.empty() ||
+            (!sample.labels.empty() && sample.labels[0].second == label_value))
           return sample.value;
     }
     return -1;
@@ -133,7 +137,8 @@ TEST(RedisEngine, KeepsTheOrderOfAThousandMessages) {
   RedisServer redis;
   Instance a(redis.url()), b(redis.url());
   b.subscribe("seq");
-  ASSERT_TRUE(eventually([&] { return a.available() && b.available() && redis.numsub("test:seq") == 1; }));
+  ASSERT_TRUE(
+      eventually([&] { return a.available() && b.available() && redis.numsub("test:seq") == 1; }));
   a.on_loop([&] {});  // nothing pending
   for (int i = 0; i < 1000; ++i) a.publish("seq", "m" + std::to_string(i));
   ASSERT_TRUE(eventually([&] { return b.received_count() == 1000; }));
@@ -161,7 +166,8 @@ TEST(RedisEngine, PasswordAndDb) {
   Instance b("redis://default:pa%20ss%40word@127.0.0.1:" + std::to_string(redis.port()));
   a.subscribe("t");
   b.subscribe("t");
-  ASSERT_TRUE(eventually([&] { return a.available() && b.available() && redis.numsub("test:t") == 2; }));
+  ASSERT_TRUE(
+      eventually([&] { return a.available() && b.available() && redis.numsub("test:t") == 2; }));
   a.publish("t", "authenticated");
   ASSERT_TRUE(eventually([&] { return b.received_count() == 1; }));
 }
@@ -174,8 +180,9 @@ TEST(RedisEngine, WrongPasswordOrDbStaysUnavailable) {
   Instance good(redis.url());
   ASSERT_TRUE(eventually([&] { return good.available(); }));
   // The others have had the same time and several retries by now; give them one more second.
-  EXPECT_FALSE(eventually([&] { return wrong.available() || no_password.available() || bad_db.available(); },
-                          std::chrono::seconds(1)));
+  EXPECT_FALSE(
+      eventually([&] { return wrong.available() || no_password.available() || bad_db.available(); },
+                 std::chrono::seconds(1)));
   EXPECT_EQ(wrong.metric("pylon_engine_up"), 0);
 }
 
@@ -184,7 +191,8 @@ TEST(RedisEngine, UnixSocket) {
   RedisServer redis({.unix_socket = socket});
   Instance a("unix://" + socket), b("unix://" + socket + "?db=1");
   b.subscribe("u");
-  ASSERT_TRUE(eventually([&] { return a.available() && b.available() && redis.numsub("test:u") == 1; }));
+  ASSERT_TRUE(
+      eventually([&] { return a.available() && b.available() && redis.numsub("test:u") == 1; }));
   a.publish("u", "over a unix socket");
   ASSERT_TRUE(eventually([&] { return b.received_count() == 1; }));
   EXPECT_EQ(b.received()[0].payload, "over a unix socket");
@@ -197,9 +205,12 @@ TEST(RedisEngine, SubscriptionsFollowLocalInterest) {
   a.subscribe("x");
   a.subscribe("y");
   a.subscribe("y");  // the server calls once per topic; a repeat must not double anything
-  ASSERT_TRUE(eventually([&] { return redis.channels("test:*") == std::vector<std::string>{"test:x", "test:y"}; }));
+  ASSERT_TRUE(eventually([&] {
+    return redis.channels("test:*") == std::vector<std::string>{"test:x", "test:y"};
+  }));
   a.unsubscribe("x");
-  ASSERT_TRUE(eventually([&] { return redis.channels("test:*") == std::vector<std::string>{"test:y"}; }));
+  ASSERT_TRUE(
+      eventually([&] { return redis.channels("test:*") == std::vector<std::string>{"test:y"}; }));
   a.unsubscribe("never-subscribed");
   a.unsubscribe("y");
   ASSERT_TRUE(eventually([&] { return redis.channels("test:*").empty(); }));
@@ -220,7 +231,8 @@ TEST(RedisEngine, SurvivesARedisRestartAndSubscribesAgain) {
   a.subscribe("r1");
   b.subscribe("r1");
   b.subscribe("r2");
-  ASSERT_TRUE(eventually([&] { return a.available() && b.available() && redis.numsub("test:r1") == 2; }));
+  ASSERT_TRUE(
+      eventually([&] { return a.available() && b.available() && redis.numsub("test:r1") == 2; }));
 
   redis.kill_now();
   ASSERT_TRUE(eventually([&] { return !a.available() && !b.available(); }));
@@ -274,7 +286,8 @@ TEST(RedisEngine, ASlowPublisherConnectionIsBoundedAndRecovers) {
 TEST(RedisEngine, MalformedUrlThrows) {
   net::EventLoop loop;
   MetricsRegistry metrics;
-  EXPECT_THROW(make_redis_engine(loop, {.url = "redis://h:port"}, {}, {}, metrics, {}), std::invalid_argument);
+  EXPECT_THROW(make_redis_engine(loop, {.url = "redis://h:port"}, {}, {}, metrics, {}),
+               std::invalid_argument);
 }
 
 }  // namespace

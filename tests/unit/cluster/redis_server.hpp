@@ -22,7 +22,8 @@
 namespace pylon::cluster::testing {
 
 // Polls condition every 10 ms until it holds or timeout passes.
-inline bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+inline bool eventually(const std::function<bool()>& condition,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (condition()) return true;
@@ -36,7 +37,8 @@ inline std::uint16_t free_port() {
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) throw std::runtime_error("bind");
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
+    throw std::runtime_error("bind");
   socklen_t length = sizeof address;
   getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
   close(fd);
@@ -52,7 +54,10 @@ class RedisServer {
   };
 
   RedisServer() : RedisServer(Options{}) {}
-  explicit RedisServer(Options options) : options_(std::move(options)), port_(options_.port != 0 ? options_.port : free_port()) { start(); }
+  explicit RedisServer(Options options)
+      : options_(std::move(options)), port_(options_.port != 0 ? options_.port : free_port()) {
+    start();
+  }
   ~RedisServer() { kill_now(); }
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
@@ -66,11 +71,12 @@ class RedisServer {
 
   // Starts redis-server (again, on the same port) and waits until it answers PING.
   void start() {
-    std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no", "--daemonize", "no",
-                                     "--loglevel", "warning"};
+    std::vector<std::string> args = {
+        "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",  "--save", "",
+        "--appendonly", "no",     "--daemonize",         "no",     "--loglevel", "warning"};
     if (!options_.password.empty()) args.insert(args.end(), {"--requirepass", options_.password});
-    if (!options_.unix_socket.empty()) args.insert(args.end(), {"--unixsocket", options_.unix_socket});
+    if (!options_.unix_socket.empty())
+      args.insert(args.end(), {"--unixsocket", options_.unix_socket});
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("fork");
     if (pid_ == 0) {
@@ -105,7 +111,8 @@ class RedisServer {
   long long numsub(const std::string& channel) const {
     redisReply* reply = command({"PUBSUB", "NUMSUB", channel});
     long long count = -1;
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) count = reply->element[1]->integer;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2)
+      count = reply->element[1]->integer;
     if (reply) freeReplyObject(reply);
     return count;
   }
@@ -115,7 +122,8 @@ class RedisServer {
     redisReply* reply = command({"PUBSUB", "CHANNELS", pattern});
     std::vector<std::string> names;
     if (reply && reply->type == REDIS_REPLY_ARRAY)
-      for (std::size_t i = 0; i < reply->elements; ++i) names.emplace_back(reply->element[i]->str, reply->element[i]->len);
+      for (std::size_t i = 0; i < reply->elements; ++i)
+        names.emplace_back(reply->element[i]->str, reply->element[i]->len);
     if (reply) freeReplyObject(reply);
     std::sort(names.begin(), names.end());
     return names;
@@ -135,7 +143,8 @@ class RedisServer {
       return nullptr;
     }
     if (!options_.password.empty()) {
-      if (auto* auth = static_cast<redisReply*>(redisCommand(context, "AUTH %s", options_.password.c_str())))
+      if (auto* auth =
+              static_cast<redisReply*>(redisCommand(context, "AUTH %s", options_.password.c_str())))
         freeReplyObject(auth);
     }
     std::vector<const char*> argv;

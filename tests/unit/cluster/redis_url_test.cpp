@@ -61,35 +61,45 @@ TEST(RedisUrl, UnixSocket) {
 TEST(RedisUrl, RedactedHidesThePassword) {
   EXPECT_EQ(parse_redis_url("redis://:secret@h:1/2").redacted(), "redis://:***@h:1/2");
   EXPECT_EQ(parse_redis_url("redis://u:secret@[::1]").redacted(), "redis://u:***@[::1]:6379");
-  EXPECT_EQ(parse_redis_url("unix:///s?password=secret&db=1").redacted(), "unix:///s?db=1&password=***");
+  EXPECT_EQ(parse_redis_url("unix:///s?password=secret&db=1").redacted(),
+            "unix:///s?db=1&password=***");
   EXPECT_EQ(url_error("redis://:secret@h:99999").find("secret"), std::string::npos);
 }
 
 TEST(RedisUrl, ErrorsNameWhatIsWrong) {
   EXPECT_EQ(url_error(""), "redis_url: empty URL");
-  EXPECT_EQ(url_error("http://h"), "redis_url: must start with redis:// or unix:// (in a http:// URL)");
-  EXPECT_EQ(url_error("rediss://h"),
-            "redis_url: TLS (rediss://) is not supported; use redis:// or unix:// (in a rediss:// URL)");
+  EXPECT_EQ(url_error("http://h"),
+            "redis_url: must start with redis:// or unix:// (in a http:// URL)");
+  EXPECT_EQ(
+      url_error("rediss://h"),
+      "redis_url: TLS (rediss://) is not supported; use redis:// or unix:// (in a rediss:// URL)");
   EXPECT_EQ(url_error("redis://"), "redis_url: host is missing (in a redis:// URL)");
   EXPECT_EQ(url_error("redis://:pw@:6379"), "redis_url: host is missing (in a redis:// URL)");
   EXPECT_EQ(url_error("redis://h:"), "redis_url: port is empty (in a redis:// URL)");
-  EXPECT_EQ(url_error("redis://h:http"), "redis_url: port 'http' is not a number (in a redis:// URL)");
-  EXPECT_EQ(url_error("redis://h:65536"), "redis_url: port 65536 is out of range (in a redis:// URL)");
+  EXPECT_EQ(url_error("redis://h:http"),
+            "redis_url: port 'http' is not a number (in a redis:// URL)");
+  EXPECT_EQ(url_error("redis://h:65536"),
+            "redis_url: port 65536 is out of range (in a redis:// URL)");
   EXPECT_EQ(url_error("redis://h:0"), "redis_url: port 0 is out of range (in a redis:// URL)");
   EXPECT_EQ(url_error("redis://h/x"), "redis_url: db 'x' is not a number (in a redis:// URL)");
   EXPECT_EQ(url_error("redis://h/-1"), "redis_url: db '-1' is not a number (in a redis:// URL)");
   EXPECT_EQ(url_error("redis://h?db=1"),
             "redis_url: query parameters are only supported in unix:// URLs (in a redis:// URL)");
-  EXPECT_EQ(url_error("redis://[::1"), "redis_url: '[' of an IPv6 host without ']' (in a redis:// URL)");
+  EXPECT_EQ(url_error("redis://[::1"),
+            "redis_url: '[' of an IPv6 host without ']' (in a redis:// URL)");
   EXPECT_EQ(url_error("redis://u:@h"), "redis_url: a user without a password (in a redis:// URL)");
-  EXPECT_EQ(url_error("redis://:p%4@h"), "redis_url: password: incomplete %-escape (in a redis:// URL)");
+  EXPECT_EQ(url_error("redis://:p%4@h"),
+            "redis_url: password: incomplete %-escape (in a redis:// URL)");
   EXPECT_EQ(url_error("redis://:p%zz@h"), "redis_url: password: bad %-escape (in a redis:// URL)");
   EXPECT_EQ(url_error("redis://:p%4"), "redis_url: host is missing (in a redis:// URL)");
   EXPECT_EQ(url_error("unix://relative.sock"),
-            "redis_url: unix socket path must be absolute (unix:///path/to/redis.sock) (in a unix:// URL)");
-  EXPECT_EQ(url_error("unix:///s?database=1"),
-            "redis_url: unknown query parameter 'database' (db, password, user) (in a unix:// URL)");
-  EXPECT_EQ(url_error("unix:///s?db"), "redis_url: query parameter 'db' has no value (in a unix:// URL)");
+            "redis_url: unix socket path must be absolute (unix:///path/to/redis.sock) (in a "
+            "unix:// URL)");
+  EXPECT_EQ(
+      url_error("unix:///s?database=1"),
+      "redis_url: unknown query parameter 'database' (db, password, user) (in a unix:// URL)");
+  EXPECT_EQ(url_error("unix:///s?db"),
+            "redis_url: query parameter 'db' has no value (in a unix:// URL)");
   EXPECT_EQ(url_error("unix:///s%2"), "redis_url: path: incomplete %-escape (in a unix:// URL)");
 }
 

@@ -30,7 +30,8 @@ TEST(Cidr, BareAddressesAndIpv6) {
 }
 
 TEST(Cidr, RejectsMalformedRanges) {
-  for (const char* bad : {"", "10.0.0.0/33", "10.0.0.0/", "10.0.0/8", "::1/129", "host/8", "10.0.0.0/8x"})
+  for (const char* bad :
+       {"", "10.0.0.0/33", "10.0.0.0/", "10.0.0/8", "::1/129", "host/8", "10.0.0.0/8x"})
     EXPECT_FALSE(parse_cidr(bad)) << bad;
 }
 

@@ -52,7 +52,8 @@ TEST(TimerWheel, DeadlinesBeyondOneRevolutionWaitTheirRound) {
   RecordingTimer timer(fired, 7);
   const std::uint64_t revolution = TimerWheel::kTickMs * TimerWheel::kSlots;
   wheel.schedule(timer, revolution + 300);
-  for (std::uint64_t now = 0; now < revolution + 300; now += TimerWheel::kTickMs) wheel.advance(now);
+  for (std::uint64_t now = 0; now < revolution + 300; now += TimerWheel::kTickMs)
+    wheel.advance(now);
   EXPECT_TRUE(fired.empty());
   wheel.advance(revolution + 300);
   EXPECT_EQ(fired, std::vector<int>{7});

@@ -2,10 +2,10 @@
 // format is checked against promtool and a real Prometheus in tests/deploy.)
 #include "pylon/metrics.hpp"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 namespace pylon {
 namespace {

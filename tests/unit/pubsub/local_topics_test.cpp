@@ -45,7 +45,8 @@ TEST(LocalTopics, EveryoneLeavingDuringAWalkErasesTheTopicAfterIt) {
   Subscriber a{1}, b{2};
   auto& topic = topics.add("t", &a);
   topics.add("t", &b);
-  topics.for_each_subscriber(topic, [&](Subscriber& subscriber) { topics.remove(topic, &subscriber); });
+  topics.for_each_subscriber(topic,
+                             [&](Subscriber& subscriber) { topics.remove(topic, &subscriber); });
   EXPECT_EQ(topics.find("t"), nullptr);
 }
 

@@ -13,7 +13,8 @@ TEST(TopicName, CharsetAndLength) {
   EXPECT_TRUE(is_valid_topic(std::string(kMaxTopicLength, 'a')));
   EXPECT_FALSE(is_valid_topic(std::string(kMaxTopicLength + 1, 'a')));
   EXPECT_FALSE(is_valid_topic(""));
-  for (const char* bad : {"a b", "a\"b", "a\\b", "a*", "é", "a\n", "a#b", "a,b"}) EXPECT_FALSE(is_valid_topic(bad)) << bad;
+  for (const char* bad : {"a b", "a\"b", "a\\b", "a*", "é", "a\n", "a#b", "a,b"})
+    EXPECT_FALSE(is_valid_topic(bad)) << bad;
 }
 
 }  // namespace

@@ -30,13 +30,15 @@ TEST(TopicRegistry, TracksWorkersAndCounts) {
 TEST(TopicRegistry, InterestHookFiresOnFirstAndLastSubscriberOfTheInstance) {
   TopicRegistry registry(2);
   std::vector<std::pair<std::string, bool>> calls;
-  registry.set_interest_hook([&calls](std::string_view topic, bool interested) { calls.emplace_back(topic, interested); });
+  registry.set_interest_hook(
+      [&calls](std::string_view topic, bool interested) { calls.emplace_back(topic, interested); });
   registry.add_subscriber("a", 0);
   registry.add_subscriber("a", 1);  // not the first of the instance
   registry.remove_subscriber("a", 0);
   registry.remove_subscriber("a", 1);
   registry.add_subscriber("b", 1);
-  EXPECT_EQ(calls, (std::vector<std::pair<std::string, bool>>{{"a", true}, {"a", false}, {"b", true}}));
+  EXPECT_EQ(calls,
+            (std::vector<std::pair<std::string, bool>>{{"a", true}, {"a", false}, {"b", true}}));
   EXPECT_EQ(registry.topics(), std::vector<std::string>{"b"});
 }
 

@@ -1,9 +1,8 @@
 // pylon::App end to end on loopback: what a route's settings do to the handshake.
 #include "pylon/app.hpp"
 
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -49,10 +48,11 @@ std::string extensions_answer(std::uint16_t port, const std::string& path) {
     if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (fd < 0) return "-";
-  const std::string request = "GET " + path +
-                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                              "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+  const std::string request =
+      "GET " + path +
+      " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+      "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
   ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string response;
   char buffer[4096];
@@ -78,13 +78,15 @@ int upgraded(std::uint16_t port, const std::string& path) {
     if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (fd < 0) return -1;
-  const std::string request = "GET " + path +
-                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  const std::string request =
+      "GET " + path +
+      " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
   ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string response;
   char byte = 0;
-  while (response.find("\r\n\r\n") == std::string::npos && ::recv(fd, &byte, 1, 0) == 1) response += byte;
+  while (response.find("\r\n\r\n") == std::string::npos && ::recv(fd, &byte, 1, 0) == 1)
+    response += byte;
   if (response.rfind("HTTP/1.1 101", 0) == 0) return fd;
   ::close(fd);
   return -1;
@@ -108,7 +110,8 @@ TEST(App, AnApplicationCloseNeverPutsAForbiddenCodeOnTheWire) {
   config.threads = 1;
   App app(config);
   const auto closing_with = [](std::uint16_t code) {
-    return WebSocketBehavior<>{.open = [code](WebSocket<NoUserData>& ws) { ws.close(code, "bye"); }};
+    return WebSocketBehavior<>{
+        .open = [code](WebSocket<NoUserData>& ws) { ws.close(code, "bye"); }};
   };
   for (const std::uint16_t code : {1006, 1005, 1015, 1004, 999, 2000, 5000, 1001, 4001})
     app.ws("/close" + std::to_string(code), closing_with(code));
@@ -137,21 +140,22 @@ TEST(App, RemoteAddressesOfTwoConnectionsStayTheirOwn) {
   std::string first, second;
   std::atomic<int> opened{0};
   app.ws("/who", WebSocketBehavior<>{.open = [&](WebSocket<NoUserData>& ws) {
-                   open.push_back(ws);
-                   if (open.size() == 2) {
-                     const auto one = open[0].remote_address();
-                     const auto two = open[1].remote_address();
-                     first = one;
-                     second = two;
-                   }
-                   ++opened;
-                 }});
+           open.push_back(ws);
+           if (open.size() == 2) {
+             const auto one = open[0].remote_address();
+             const auto two = open[1].remote_address();
+             first = one;
+             second = two;
+           }
+           ++opened;
+         }});
   std::thread server([&app] { app.run(); });
   const int a = upgraded(port, "/who");
   const int b = upgraded(port, "/who");
   ASSERT_GE(a, 0);
   ASSERT_GE(b, 0);
-  for (int i = 0; i < 200 && opened < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200 && opened < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   const auto local_address = [](int fd) {
     sockaddr_in address{};
     socklen_t size = sizeof address;
@@ -175,16 +179,20 @@ TEST(App, CompressionIsChosenPerEndpoint) {
   set_endpoint_text(config, "/operator:compression=off");  // the operator overrides the code
   App app(config);
   app.ws("/default", WebSocketBehavior<>{});
-  app.ws("/plain", WebSocketBehavior<>{.compression = CompressionSettings{.mode = CompressionMode::off}});
-  app.ws("/own", WebSocketBehavior<>{.compression = CompressionSettings{.mode = CompressionMode::dedicated,
-                                                                       .window_bits = 12}});
-  app.ws("/operator", WebSocketBehavior<>{.compression = CompressionSettings{.mode = CompressionMode::dedicated}});
+  app.ws("/plain",
+         WebSocketBehavior<>{.compression = CompressionSettings{.mode = CompressionMode::off}});
+  app.ws("/own", WebSocketBehavior<>{.compression = CompressionSettings{
+                                         .mode = CompressionMode::dedicated, .window_bits = 12}});
+  app.ws("/operator", WebSocketBehavior<>{
+                          .compression = CompressionSettings{.mode = CompressionMode::dedicated}});
   std::thread server([&app] { app.run(); });
 
   EXPECT_EQ(extensions_answer(port, "/default"),
-            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=15");
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+            "client_max_window_bits=15");
   EXPECT_EQ(extensions_answer(port, "/plain"), "");
-  EXPECT_EQ(extensions_answer(port, "/own"), "permessage-deflate; server_max_window_bits=12; client_max_window_bits=15");
+  EXPECT_EQ(extensions_answer(port, "/own"),
+            "permessage-deflate; server_max_window_bits=12; client_max_window_bits=15");
   EXPECT_EQ(extensions_answer(port, "/operator"), "");
 
   app.drain();
@@ -212,7 +220,8 @@ TEST(App, AnEndpointTableNeedsAWebSocketRoute) {
     FAIL() << "an [endpoints] table for a plain HTTP path was accepted";
   } catch (const ConfigError& error) {
     EXPECT_EQ(error.key(), "endpoints./nowhere");
-    EXPECT_STREQ(error.what(), "endpoints./nowhere: no WebSocket endpoint has this path (they are: /ws)");
+    EXPECT_STREQ(error.what(),
+                 "endpoints./nowhere: no WebSocket endpoint has this path (they are: /ws)");
   }
 }
 

@@ -21,7 +21,9 @@ namespace {
 
 constexpr std::size_t kSlotSize = 224;
 
-std::uintptr_t address(const void* slot) { return reinterpret_cast<std::uintptr_t>(slot); }
+std::uintptr_t address(const void* slot) {
+  return reinterpret_cast<std::uintptr_t>(slot);
+}
 
 TEST(SlabPool, SlotsArePackedBackToBackInBlocks) {
   SlabPool pool(kSlotSize, 8);
@@ -30,7 +32,8 @@ TEST(SlabPool, SlotsArePackedBackToBackInBlocks) {
   std::vector<void*> slots;
   for (std::size_t i = 0; i < pool.slots_per_block(); ++i) slots.push_back(pool.allocate());
   EXPECT_EQ(pool.blocks(), 1u);
-  for (std::size_t i = 1; i < slots.size(); ++i) EXPECT_EQ(address(slots[i]), address(slots[i - 1]) + kSlotSize);
+  for (std::size_t i = 1; i < slots.size(); ++i)
+    EXPECT_EQ(address(slots[i]), address(slots[i - 1]) + kSlotSize);
   slots.push_back(pool.allocate());  // the first block is full
   EXPECT_EQ(pool.blocks(), 2u);
   for (void* slot : slots) pool.deallocate(slot);
@@ -46,7 +49,8 @@ TEST(SlabPool, SlotsAreAlignedAndDoNotOverlap) {
     slots.push_back(slot);
   }
   for (std::size_t i = 0; i < slots.size(); ++i) {
-    for (std::size_t byte = 0; byte < 40; ++byte) ASSERT_EQ(slots[i][byte], i & 0xff) << "slot " << i;
+    for (std::size_t byte = 0; byte < 40; ++byte)
+      ASSERT_EQ(slots[i][byte], i & 0xff) << "slot " << i;
   }
   for (auto* slot : slots) pool.deallocate(slot);
 }
@@ -74,7 +78,8 @@ TEST(SlabPool, ConnectDisconnectCyclesDoNotGrowIt) {
     EXPECT_EQ(pool.blocks(), 6u) << "cycle " << cycle;
     for (void* slot : slots) pool.deallocate(slot);
     slots.clear();
-    EXPECT_EQ(pool.blocks(), 1u) << "cycle " << cycle << ": empty blocks go back to the kernel but one";
+    EXPECT_EQ(pool.blocks(), 1u) << "cycle " << cycle
+                                 << ": empty blocks go back to the kernel but one";
   }
 }
 
@@ -94,7 +99,8 @@ TEST(SlabPool, PagesAreTouchedOnlyAsSlotsAreUsed) {
 
 TEST(SlabPool, HoldsConnectionsWithoutPerObjectOverhead) {
   SlabPool pool(sizeof(Connection), alignof(Connection));
-  EXPECT_GE(pool.slots_per_block() * sizeof(Connection), SlabPool::kBlockSize - sizeof(Connection) - 64);
+  EXPECT_GE(pool.slots_per_block() * sizeof(Connection),
+            SlabPool::kBlockSize - sizeof(Connection) - 64);
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -104,7 +110,8 @@ TEST(SlabPool, FreeSlotsArePoisonedUnderAddressSanitizer) {
   void* first = pool.allocate();
   void* second = pool.allocate();
   EXPECT_EQ(__asan_region_is_poisoned(first, kSlotSize), nullptr);
-  EXPECT_NE(__asan_address_is_poisoned(static_cast<char*>(second) + kSlotSize), 0) << "never handed out";
+  EXPECT_NE(__asan_address_is_poisoned(static_cast<char*>(second) + kSlotSize), 0)
+      << "never handed out";
   pool.deallocate(first);
   EXPECT_NE(__asan_address_is_poisoned(first), 0);
   EXPECT_NE(__asan_address_is_poisoned(static_cast<char*>(first) + kSlotSize - 1), 0);

@@ -756,7 +756,8 @@ TEST(PermessageDeflateCodecTest, AnEightBitWindowNeverRefersFurtherThan256Bytes)
       z.next_out = reinterpret_cast<Bytef*>(out.data());
       z.avail_out = static_cast<uInt>(out.size());
       const int result = inflate(&z, Z_SYNC_FLUSH);
-      ASSERT_TRUE(result == Z_OK || result == Z_BUF_ERROR) << (z.msg != nullptr ? z.msg : "") << " round " << round;
+      ASSERT_TRUE(result == Z_OK || result == Z_BUF_ERROR)
+          << (z.msg != nullptr ? z.msg : "") << " round " << round;
       out.resize(out.size() - z.avail_out);
       EXPECT_EQ(out, message) << "round " << round;
     }
