@@ -10,8 +10,9 @@
 //   void session_output_done();           after a frame was appended (the owner may write now)
 //   MaskingKey session_masking_key();     client role only: a fresh key per frame (§5.3)
 //   SessionBuffers& session_buffers();    reassembly storage, created on demand by the owner
-//   void session_buffers_idle();          a message or control frame was handled: the owner may
-//                                         release what the buffers (or its inflater) still hold
+//   void session_buffers_idle();          a message, or a control frame outside a message, was
+//                                         handled: the owner may release what the buffers (or
+//                                         its inflater) still hold
 //   InflateStatus session_inflate(std::span<const std::uint8_t> piece, bool first, bool last,
 //                                 std::uint64_t limit, std::span<const std::uint8_t>& message);
 //       A piece of an RSV1 (permessage-deflate) message; on done, `message` is all of it,
@@ -155,7 +156,8 @@ class Session {
     if (!last) return;
     control(owner, opcode, as_bytes(control_bytes));
     control_bytes.clear();
-    owner.session_buffers_idle();
+    // Between two frames of a fragmented message its bytes are still being gathered.
+    if (!parser_.in_message()) owner.session_buffers_idle();
   }
 
   static std::span<const std::uint8_t> as_bytes(const std::string& text) noexcept {

@@ -39,28 +39,39 @@ int connect_to(std::uint16_t port) {
   return -1;
 }
 
-// The Sec-WebSocket-Extensions answer to an upgrade of path offering permessage-deflate; "-" when
-// the upgrade failed.
-std::string extensions_answer(std::uint16_t port, const std::string& path) {
+// A connection to 127.0.0.1:port once the server listens there; -1 if it never does.
+int connect_when_listening(std::uint16_t port) {
   int fd = -1;
   for (int attempt = 0; attempt < 200 && fd < 0; ++attempt) {
     fd = connect_to(port);
     if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  if (fd < 0) return "-";
+  return fd;
+}
+
+// Sends an upgrade request of `path` (with `extra_headers`, each ending in CRLF) and returns the
+// response head, read a byte at a time so that no frame after it is consumed.
+std::string upgrade_head(int fd, const std::string& path, const std::string& extra_headers = {}) {
   const std::string request =
       "GET " + path +
       " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-      "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+      extra_headers + "\r\n";
   ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string response;
-  char buffer[4096];
-  while (response.find("\r\n\r\n") == std::string::npos) {
-    const ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
-    if (got <= 0) break;
-    response.append(buffer, static_cast<std::size_t>(got));
-  }
+  char byte = 0;
+  while (response.find("\r\n\r\n") == std::string::npos && ::recv(fd, &byte, 1, 0) == 1)
+    response += byte;
+  return response;
+}
+
+// The Sec-WebSocket-Extensions answer to an upgrade of path offering permessage-deflate; "-" when
+// the upgrade failed.
+std::string extensions_answer(std::uint16_t port, const std::string& path) {
+  const int fd = connect_when_listening(port);
+  if (fd < 0) return "-";
+  const std::string response = upgrade_head(
+      fd, path, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
   ::close(fd);
   if (response.rfind("HTTP/1.1 101", 0) != 0) return "-";
   const std::string field = "Sec-WebSocket-Extensions: ";
@@ -72,24 +83,19 @@ std::string extensions_answer(std::uint16_t port, const std::string& path) {
 
 // A connected socket that completed an upgrade of `path` (its 101 read), or -1.
 int upgraded(std::uint16_t port, const std::string& path) {
-  int fd = -1;
-  for (int attempt = 0; attempt < 200 && fd < 0; ++attempt) {
-    fd = connect_to(port);
-    if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const int fd = connect_when_listening(port);
   if (fd < 0) return -1;
-  const std::string request =
-      "GET " + path +
-      " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string response;
-  char byte = 0;
-  while (response.find("\r\n\r\n") == std::string::npos && ::recv(fd, &byte, 1, 0) == 1)
-    response += byte;
-  if (response.rfind("HTTP/1.1 101", 0) == 0) return fd;
+  if (upgrade_head(fd, path).rfind("HTTP/1.1 101", 0) == 0) return fd;
   ::close(fd);
   return -1;
+}
+
+// One loop on 127.0.0.1:port.
+Config loopback(std::uint16_t port) {
+  Config config;
+  config.listen = "127.0.0.1:" + std::to_string(port);
+  config.threads = 1;
+  return config;
 }
 
 // The status code of the close frame the server sends first on an upgraded socket; 0 if none.
@@ -104,11 +110,8 @@ std::uint16_t close_code_received(int fd) {
 
 TEST(App, AnApplicationCloseNeverPutsAForbiddenCodeOnTheWire) {
   // RFC 6455 §7.4: 1005, 1006 and 1015 are never sent, nor unassigned codes; they become 1000.
-  Config config;
   const std::uint16_t port = free_port();
-  config.listen = "127.0.0.1:" + std::to_string(port);
-  config.threads = 1;
-  App app(config);
+  App app(loopback(port));
   const auto closing_with = [](std::uint16_t code) {
     return WebSocketBehavior<>{
         .open = [code](WebSocket<NoUserData>& ws) { ws.close(code, "bye"); }};
@@ -131,11 +134,8 @@ TEST(App, AnApplicationCloseNeverPutsAForbiddenCodeOnTheWire) {
 TEST(App, RemoteAddressesOfTwoConnectionsStayTheirOwn) {
   // remote_address() returns a string of its own: it once returned a view into a per-thread
   // buffer that the next call, for any connection, overwrote.
-  Config config;
   const std::uint16_t port = free_port();
-  config.listen = "127.0.0.1:" + std::to_string(port);
-  config.threads = 1;
-  App app(config);
+  App app(loopback(port));
   std::vector<WebSocket<NoUserData>> open;  // the loop's thread only
   std::string first, second;
   std::atomic<int> opened{0};
@@ -171,10 +171,8 @@ TEST(App, RemoteAddressesOfTwoConnectionsStayTheirOwn) {
 }
 
 TEST(App, CompressionIsChosenPerEndpoint) {
-  Config config;
   const std::uint16_t port = free_port();
-  config.listen = "127.0.0.1:" + std::to_string(port);
-  config.threads = 1;
+  Config config = loopback(port);
   config.compression.mode = CompressionMode::shared;
   set_endpoint_text(config, "/operator:compression=off");  // the operator overrides the code
   App app(config);
