@@ -16,6 +16,7 @@
 
 #include "http/request_parser.hpp"
 #include "http/response_parser.hpp"
+#include "splitter.hpp"
 
 namespace {
 
@@ -31,43 +32,6 @@ bool inside(std::string_view view, std::string_view buffer) {
   const auto first = reinterpret_cast<std::uintptr_t>(view.data());
   return first >= begin && first + view.size() <= begin + buffer.size();
 }
-
-// Chunk sizes: byte at a time, small random, large random, or two pieces.
-class Splitter {
- public:
-  explicit Splitter(std::uint8_t seed)
-      : pattern_(seed & 3), state_(0x9e3779b9u ^ (seed * 0x10001u)) {}
-  std::size_t next(std::size_t remaining, std::size_t total) {
-    std::size_t size = 1;
-    switch (pattern_) {
-      case 0:
-        size = 1;
-        break;
-      case 1:
-        size = 1 + random() % 16;
-        break;
-      case 2:
-        size = 1 + random() % 512;
-        break;
-      default:
-        size = first_ ? random() % (total + 1) : remaining;
-        break;
-    }
-    first_ = false;
-    return size < remaining ? size : remaining;
-  }
-
- private:
-  std::uint32_t random() {  // xorshift32: deterministic per input, so crashes reproduce
-    state_ ^= state_ << 13;
-    state_ ^= state_ >> 17;
-    state_ ^= state_ << 5;
-    return state_;
-  }
-  std::uint8_t pattern_;
-  std::uint32_t state_;
-  bool first_ = true;
-};
 
 void check_result(const ParseResult& result, std::size_t size) {
   check(result.consumed <= size);
@@ -161,7 +125,7 @@ void run(std::string_view input, const Limits& limits, std::uint8_t seed) {
   // Chunked, the bytes moving to a new block before every call.
   Parser parser(limits);
   Message chunked;
-  Splitter splitter(seed);
+  pylon::fuzz::Splitter splitter(seed);
   std::unique_ptr<char[]> block;
   std::size_t size = 0;
   ParseResult result;

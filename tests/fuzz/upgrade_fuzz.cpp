@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "http/request_parser.hpp"
+#include "splitter.hpp"
 #include "ws/upgrade.hpp"
 
 namespace {
@@ -26,43 +27,6 @@ using namespace pylon;
 void check(bool condition) {
   if (!condition) __builtin_trap();
 }
-
-// Chunk sizes: byte at a time, small random, large random, or two pieces (as http_parser_fuzz).
-class Splitter {
- public:
-  explicit Splitter(std::uint8_t seed)
-      : pattern_(seed & 3), state_(0x9e3779b9u ^ (seed * 0x10001u)) {}
-  std::size_t next(std::size_t remaining, std::size_t total) {
-    std::size_t size = 1;
-    switch (pattern_) {
-      case 0:
-        size = 1;
-        break;
-      case 1:
-        size = 1 + random() % 16;
-        break;
-      case 2:
-        size = 1 + random() % 512;
-        break;
-      default:
-        size = first_ ? random() % (total + 1) : remaining;
-        break;
-    }
-    first_ = false;
-    return size < remaining ? size : remaining;
-  }
-
- private:
-  std::uint32_t random() {  // xorshift32: deterministic per input, so crashes reproduce
-    state_ ^= state_ << 13;
-    state_ ^= state_ >> 17;
-    state_ ^= state_ << 5;
-    return state_;
-  }
-  std::uint8_t pattern_;
-  std::uint32_t state_;
-  bool first_ = true;
-};
 
 const std::vector<std::string> kSubprotocolSets[] = {
     {}, {"chat"}, {"json", "chat.v2", "chat.v1"}, {"chat", "chat"}};
@@ -171,7 +135,7 @@ std::string decide_and_check(const http::Request& request, const ws::UpgradePoli
 // Parses every request of `input` (whole when splitter is null), deciding on each one; the last
 // entry says how the stream ended (a parse error, or bytes still waiting for more).
 std::vector<std::string> run(std::string_view input, const ws::UpgradePolicy& policy,
-                             Splitter* splitter) {
+                             pylon::fuzz::Splitter* splitter) {
   std::vector<std::string> decisions;
   http::RequestParser parser;
   http::Request request;
@@ -209,7 +173,7 @@ std::vector<std::string> run(std::string_view input, const ws::UpgradePolicy& po
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
   const ws::UpgradePolicy policy = make_policy(data[0]);
-  Splitter splitter(data[1]);
+  pylon::fuzz::Splitter splitter(data[1]);
   const std::string_view input(reinterpret_cast<const char*>(data + 2), size - 2);
 
   const std::vector<std::string> whole = run(input, policy, nullptr);
