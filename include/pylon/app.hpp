@@ -106,21 +106,6 @@ class WebSocket {
   detail::Connection* connection_;
 };
 
-template <typename UserData = NoUserData>
-struct WebSocketBehavior {
-  std::vector<std::string>
-      subprotocols;  // at most 255; server preference is the client's order (RFC 6455 §4.2.2)
-  SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::close;
-  // permessage-deflate for this endpoint; unset: the configuration's `compression` keys. The
-  // configuration's [endpoints."/path"] keys apply over it (the operator has the last word).
-  std::optional<CompressionSettings> compression;
-  std::function<void(WebSocket<UserData>&)> open;
-  std::function<void(WebSocket<UserData>&, std::string_view message, MessageKind kind)> message;
-  std::function<void(WebSocket<UserData>&)> drain;  // the send backlog has emptied
-  // code is 1005 when the peer's close had none, 1006 when the connection dropped without one.
-  std::function<void(WebSocket<UserData>&, std::uint16_t code, std::string_view reason)> close;
-};
-
 // A plain HTTP request as a route handler sees it: views valid during the call only.
 class HttpRequest {
  public:
@@ -130,6 +115,9 @@ class HttpRequest {
   virtual std::string_view body() const noexcept = 0;
   // First header of that name (case-insensitive); empty when absent.
   virtual std::string_view header(std::string_view name) const noexcept = 0;
+  // The client's address: from a trusted proxy's X-Real-IP / X-Forwarded-For (trusted_proxies),
+  // else the peer's.
+  virtual std::string client_ip() const = 0;
 
  protected:
   ~HttpRequest() = default;
@@ -144,6 +132,25 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+template <typename UserData = NoUserData>
+struct WebSocketBehavior {
+  std::vector<std::string>
+      subprotocols;  // at most 255; server preference is the client's order (RFC 6455 §4.2.2)
+  SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::close;
+  // permessage-deflate for this endpoint; unset: the configuration's `compression` keys. The
+  // configuration's [endpoints."/path"] keys apply over it (the operator has the last word).
+  std::optional<CompressionSettings> compression;
+  // Before the 101, once the request passed the RFC 6455 checks and the connection limit: the
+  // route's own verdict (authentication). A response refuses the upgrade with it; nullopt accepts.
+  // `data` is the new connection's, constructed: what is stored there is the connection's.
+  std::function<std::optional<HttpResponse>(const HttpRequest&, UserData& data)> upgrade;
+  std::function<void(WebSocket<UserData>&)> open;
+  std::function<void(WebSocket<UserData>&, std::string_view message, MessageKind kind)> message;
+  std::function<void(WebSocket<UserData>&)> drain;  // the send backlog has emptied
+  // code is 1005 when the peer's close had none, 1006 when the connection dropped without one.
+  std::function<void(WebSocket<UserData>&, std::uint16_t code, std::string_view reason)> close;
+};
+
 namespace detail {
 // A route's behaviour with the user-data type erased; built by App::ws.
 struct ErasedBehavior {
@@ -154,6 +161,7 @@ struct ErasedBehavior {
   std::size_t user_data_align = alignof(std::max_align_t);
   void (*construct)(void*) = nullptr;
   void (*destroy)(void*) noexcept = nullptr;
+  std::function<std::optional<HttpResponse>(const HttpRequest&, void* user_data)> upgrade;
   std::function<void(Connection&)> open;
   std::function<void(Connection&, std::string_view, MessageKind)> message;
   std::function<void(Connection&)> drain;
@@ -223,6 +231,16 @@ App& App::ws(std::string path, WebSocketBehavior<UserData> behavior) {
     erased.construct = [](void* memory) { new (memory) UserData(); };
     erased.destroy = [](void* memory) noexcept { static_cast<UserData*>(memory)->~UserData(); };
   }
+  if (behavior.upgrade)
+    erased.upgrade = [handler = std::move(behavior.upgrade)](const HttpRequest& request,
+                                                             void* user_data) {
+      if constexpr (std::is_empty_v<UserData>) {
+        UserData none;  // an empty type has no storage per connection
+        return handler(request, none);
+      } else {
+        return handler(request, *static_cast<UserData*>(user_data));
+      }
+    };
   if (behavior.open)
     erased.open = [handler = std::move(behavior.open)](detail::Connection& connection) {
       WebSocket<UserData> socket(connection);

@@ -39,11 +39,14 @@ Connection::Connection(Worker& worker, int fd, const net::PeerAddress& peer, boo
 
 Connection::~Connection() {
   release_http_state();
-  if (user_data_ != nullptr) {
-    const ErasedBehavior& behavior = route_->behavior;
-    behavior.destroy(user_data_);
-    ::operator delete(user_data_, std::align_val_t(behavior.user_data_align));
-  }
+  if (route_ != nullptr) release_user_data(route_->behavior);
+}
+
+void Connection::release_user_data(const ErasedBehavior& behavior) noexcept {
+  if (user_data_ == nullptr) return;
+  behavior.destroy(user_data_);
+  ::operator delete(user_data_, std::align_val_t(behavior.user_data_align));
+  user_data_ = nullptr;
 }
 
 // ---------------------------------------------------------------------------------------------

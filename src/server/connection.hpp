@@ -173,6 +173,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void respond(int status, std::string_view body, bool keep_alive,
                std::span<const http::Header> extra_headers = {},
                std::string_view content_type = "text/plain; charset=utf-8", bool head_only = false);
+  void respond(const HttpResponse& response, bool keep_alive, bool head_only);
   // A refused request: counted by the caller, logged (rate-limited) here; the connection closes.
   void respond_error(int status, std::string_view reason,
                      std::span<const http::Header> extra_headers = {});
@@ -211,6 +212,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void peer_gone();
   void update_interest();
   void report_backlog() noexcept;  // keeps pylon_send_backlog_bytes in step with the outbox
+
+  void release_user_data(const ErasedBehavior& behavior) noexcept;
 
   static void on_timer(net::TimerNode& node);
   void timer_fired();

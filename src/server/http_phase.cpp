@@ -78,7 +78,9 @@ namespace {
 // The public view of a parsed request (include/pylon/app.hpp).
 class RequestView final : public HttpRequest {
  public:
-  explicit RequestView(const http::Request& request) : request_(request) {}
+  RequestView(const http::Request& request, const net::PeerAddress& peer,
+              std::span<const net::Cidr> trusted_proxies)
+      : request_(request), peer_(peer), trusted_proxies_(trusted_proxies) {}
   std::string_view method() const noexcept override { return request_.method; }
   std::string_view path() const noexcept override { return request_.path; }
   std::string_view query() const noexcept override { return request_.query; }
@@ -87,9 +89,14 @@ class RequestView final : public HttpRequest {
     const http::Header* header = request_.find(name);
     return header == nullptr ? std::string_view() : header->value;
   }
+  std::string client_ip() const override {
+    return real_client_ip(peer_, trusted_proxies_, request_);
+  }
 
  private:
   const http::Request& request_;
+  const net::PeerAddress& peer_;
+  std::span<const net::Cidr> trusted_proxies_;
 };
 
 }  // namespace
@@ -117,13 +124,8 @@ bool Connection::handle_request(const http::Request& request) {
     upgrade(*route, request);
     return false;
   }
-  const HttpResponse response = route->handler(RequestView(request));
-  std::array<http::Header, 6> headers{};
-  std::size_t count = 0;
-  for (const auto& [name, value] : response.headers)
-    if (count < headers.size()) headers[count++] = {name, value};
-  respond(response.status, response.body, request.keep_alive() && !worker_.draining(),
-          std::span(headers.data(), count), response.content_type, request.method == "HEAD");
+  const HttpResponse response = route->handler(RequestView(request, peer_, server.trusted_proxies));
+  respond(response, request.keep_alive() && !worker_.draining(), request.method == "HEAD");
   return state_ == State::http;
 }
 
@@ -154,6 +156,22 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
     return respond_error(refusal.status, refusal.reason, refusal.headers);
   }
   const auto& accepted = std::get<ws::UpgradeAcceptance>(decision);
+  if (route.behavior.user_data_size > 0) {
+    user_data_ = ::operator new(route.behavior.user_data_size,
+                                std::align_val_t(route.behavior.user_data_align));
+    route.behavior.construct(user_data_);
+  }
+  if (route.behavior.upgrade) {
+    // The route's own checks (authentication), after the cheap ones: a flood that the limits
+    // refuse costs no signature verification.
+    if (std::optional<HttpResponse> refusal = route.behavior.upgrade(
+            RequestView(request, peer_, server.trusted_proxies), user_data_)) {
+      server.open_websockets.fetch_sub(1, std::memory_order_relaxed);
+      release_user_data(route.behavior);
+      server.counters->handshake_failed(HttpFailure::refused_by_route);
+      return respond(*refusal, false, false);
+    }
+  }
 
   route_ = &route;
   worker_.websocket_opened();
@@ -179,11 +197,6 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
   const std::uint64_t now = worker_.now_ms();
   last_activity_ms_ = now;
   deadline_ms_ = now + net::to_ms(config.ping_interval);  // the first ping
-  if (route.behavior.user_data_size > 0) {
-    user_data_ = ::operator new(route.behavior.user_data_size,
-                                std::align_val_t(route.behavior.user_data_align));
-    route.behavior.construct(user_data_);
-  }
   reschedule_timer();
   if (obs::log_enabled(obs::LogLevel::info)) {
     access_ = std::make_unique<AccessLog>();
@@ -217,6 +230,15 @@ void Connection::respond(int status, std::string_view body, bool keep_alive,
     enter_closing();
     shutdown_after_flush_ = true;
   }
+}
+
+void Connection::respond(const HttpResponse& response, bool keep_alive, bool head_only) {
+  std::array<http::Header, 6> headers{};
+  std::size_t count = 0;
+  for (const auto& [name, value] : response.headers)
+    if (count < headers.size()) headers[count++] = {name, value};
+  respond(response.status, response.body, keep_alive, std::span(headers.data(), count),
+          response.content_type, head_only);
 }
 
 void Connection::respond_error(int status, std::string_view reason,

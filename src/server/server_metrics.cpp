@@ -5,8 +5,8 @@
 namespace pylon::detail {
 namespace {
 
-constexpr const char* kHttpFailureNames[kHttpFailureCount] = {"bad_request", "not_found",
-                                                              "timeout"};
+constexpr const char* kHttpFailureNames[kHttpFailureCount] = {"bad_request", "not_found", "timeout",
+                                                              "refused_by_route"};
 
 // Close codes become a bounded label set: every registered code exactly, applications' codes by
 // range, so a client cannot create series at will.

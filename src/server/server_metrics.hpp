@@ -16,9 +16,10 @@
 namespace pylon::detail {
 
 // A failed handshake that is not an upgrade refusal (ws::UpgradeError, whose table names its
-// series): a request that does not parse, an upgrade of a path with no route, a client too slow.
-enum class HttpFailure : std::uint8_t { bad_request, not_found, timeout };
-inline constexpr std::size_t kHttpFailureCount = 3;
+// series): a request that does not parse, an upgrade of a path with no route, a client too slow,
+// an upgrade the route's own check refused (WebSocketBehavior::upgrade: authentication).
+enum class HttpFailure : std::uint8_t { bad_request, not_found, timeout, refused_by_route };
+inline constexpr std::size_t kHttpFailureCount = 4;
 
 enum class CloseSide : std::uint8_t { client, server };
 

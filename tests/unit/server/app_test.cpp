@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -168,6 +169,48 @@ TEST(App, RemoteAddressesOfTwoConnectionsStayTheirOwn) {
   server.join();
   EXPECT_EQ(first, a_address);
   EXPECT_EQ(second, b_address);
+}
+
+TEST(App, TheUpgradeHookRefusesOrFillsTheConnectionsData) {
+  const std::uint16_t port = free_port();
+  App app(loopback(port));
+  struct Seen {
+    std::string ticket;
+  };
+  std::vector<std::string> opened;  // the loop's thread only
+  std::atomic<int> opens{0};
+  app.ws("/hook",
+         WebSocketBehavior<Seen>{
+             .upgrade = [](const HttpRequest& request, Seen& seen) -> std::optional<HttpResponse> {
+               if (request.header("X-Ticket").empty())
+                 return HttpResponse{.status = 401,
+                                     .body = "a ticket, please\n",
+                                     .headers = {{"WWW-Authenticate", "Bearer"}}};
+               seen.ticket = std::string(request.header("X-Ticket")) + "@" + request.client_ip();
+               return std::nullopt;
+             },
+             .open =
+                 [&](WebSocket<Seen>& ws) {
+                   opened.push_back(ws.data().ticket);
+                   ++opens;
+                 }});
+  std::thread server([&app] { app.run(); });
+
+  int fd = connect_when_listening(port);
+  ASSERT_GE(fd, 0);
+  const std::string refused = upgrade_head(fd, "/hook");
+  ::close(fd);
+  EXPECT_EQ(refused.rfind("HTTP/1.1 401", 0), 0u) << refused;
+  EXPECT_NE(refused.find("WWW-Authenticate: Bearer\r\n"), std::string::npos) << refused;
+  fd = connect_when_listening(port);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(upgrade_head(fd, "/hook", "X-Ticket: 42\r\n").rfind("HTTP/1.1 101", 0), 0u);
+  for (int i = 0; i < 200 && opens < 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ::close(fd);
+  app.drain();
+  server.join();
+  EXPECT_EQ(opened, std::vector<std::string>{"42@127.0.0.1"});
 }
 
 TEST(App, CompressionIsChosenPerEndpoint) {
