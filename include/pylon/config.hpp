@@ -48,6 +48,25 @@ enum class LogFormat : std::uint8_t {
   console,  // one readable line
 };
 
+// Who may subscribe to, and publish on, the topics of one namespace ("chat" of "chat:room-1")
+// when authentication is on (docs/security.md).
+enum class SubscribeRule : std::uint8_t {
+  token,               // a connection token whose subscribe patterns match the topic
+  anyone,              // any connection, anonymous ones included
+  subscription_token,  // a subscription token for the topic, or the connection token's patterns
+};
+enum class PublishRule : std::uint8_t {
+  token,        // a connection token whose publish patterns match the topic
+  subscribers,  // a connection subscribed to the topic
+  anyone,       // any connection, anonymous ones included
+  nobody,       // only the backend (POST /api/publish)
+};
+struct NamespaceRules {
+  SubscribeRule subscribe = SubscribeRule::token;
+  PublishRule publish = PublishRule::token;
+  bool operator==(const NamespaceRules&) const = default;
+};
+
 struct CompressionSettings {
   CompressionMode mode = CompressionMode::shared;
   std::size_t threshold = 64;  // smaller messages go out uncompressed
@@ -93,6 +112,22 @@ struct Config {
   std::string redis_url = "redis://127.0.0.1:6379";
   std::string redis_prefix = "pylon:";
   bool readyz_requires_engine = false;  // /readyz says 503 while the engine is unavailable
+  // Authentication of /ws (docs/security.md): JWT connection tokens verified with ONE key
+  // source. None set: development mode, every client may subscribe and publish anywhere.
+  std::string auth_hmac_secret_file;       // HS256/384/512: the secret's bytes in a file
+  std::string auth_hmac_secret_env;        // ... or in this environment variable (never a flag)
+  std::string auth_public_key_file;        // RS*, PS256, ES256/384, EdDSA: one PEM public key
+  std::string auth_jwks_file;              // a JWKS document: keys chosen by the token's kid
+  std::string auth_issuer;                 // when set, the token's iss must be this
+  std::string auth_audience;               // when set, the token's aud must hold this
+  double auth_leeway = 5;                  // seconds of clock skew allowed on exp / nbf / iat
+  bool auth_require_exp = true;            // a token without exp is refused
+  bool auth_anonymous = false;             // connections without a token are let in (no claims)
+  double auth_refresh_grace = 30;          // seconds to send a new token once the old one expired
+  std::size_t auth_max_token_size = 8192;  // bytes; a longer token is refused unread
+  // [namespaces.NAME] tables (flag --namespace NAME:key=value): the rules of one namespace;
+  // a topic of a namespace not listed follows the defaults (token, token).
+  std::map<std::string, NamespaceRules, std::less<>> namespaces;
 
   bool operator==(const Config&) const = default;
 };
@@ -132,6 +167,15 @@ void set_endpoint_text(Config& config, std::string_view text);
 // The compression of the WebSocket endpoint at path: `base` with the endpoint's keys over it.
 CompressionSettings endpoint_compression(const Config& config, std::string_view path,
                                          CompressionSettings base);
+// Sets one key of one namespace ("namespaces.NAME.key" in errors): subscribe, publish.
+void set_namespace_value(Config& config, std::string_view name, std::string_view key,
+                         const ConfigValue& value);
+// Parses a --namespace flag, "NAME:key=value".
+void set_namespace_text(Config& config, std::string_view text);
+// The rules of a topic: its namespace's (the part before the first ':'), else the defaults.
+const NamespaceRules& namespace_rules(const Config& config, std::string_view topic) noexcept;
+// Whether authentication is on (a key source is set).
+bool auth_enabled(const Config& config) noexcept;
 // Reads a TOML file over config; unknown keys, wrong types and bad values throw ConfigError.
 void load_config_file(Config& config, const std::string& path);
 // Checks relations between keys (e.g. pong_timeout vs ping_interval); throws ConfigError.

@@ -68,15 +68,21 @@ void apply_flags(pylon::Config& config,
   }
 }
 
-// The file, then the flags (--endpoint last), checked as a whole (App::check_config checks the
-// endpoint tables against the routes).
-pylon::Config load_config(const std::string& path,
-                          const std::map<std::string, std::vector<std::string>>& flags,
-                          const std::vector<std::string>& endpoint_flags) {
+// What the command line says of the configuration.
+struct Flags {
+  std::map<std::string, std::vector<std::string>> keys;  // one per configuration key
+  std::vector<std::string> endpoints;                    // --endpoint /path:key=value
+  std::vector<std::string> namespaces;                   // --namespace NAME:key=value
+};
+
+// The file, then the flags (--endpoint and --namespace last), checked as a whole
+// (App::check_config checks the endpoint tables against the routes).
+pylon::Config load_config(const std::string& path, const Flags& flags) {
   pylon::Config config;
   if (!path.empty()) pylon::load_config_file(config, path);
-  apply_flags(config, flags);
-  for (const std::string& flag : endpoint_flags) pylon::set_endpoint_text(config, flag);
+  apply_flags(config, flags.keys);
+  for (const std::string& flag : flags.endpoints) pylon::set_endpoint_text(config, flag);
+  for (const std::string& flag : flags.namespaces) pylon::set_namespace_text(config, flag);
   pylon::validate_config(config);
   return config;
 }
@@ -92,20 +98,22 @@ int main(int argc, char** argv) {
   serve_command->add_option("-c,--config", config_path, "TOML configuration file")
       ->check(CLI::ExistingFile);
   // One flag per configuration key, in both spellings (--max-connections, --max_connections).
-  std::map<std::string, std::vector<std::string>> flags;
+  Flags flags;
   for (const pylon::ConfigKey& key : pylon::config_keys()) {
     std::string name(key.name);
     std::string dashed = name;
     std::replace(dashed.begin(), dashed.end(), '_', '-');
     std::string names = "--" + dashed;
     if (dashed != name) names += ",--" + name;
-    auto* option = serve_command->add_option(names, flags[name], std::string(key.help));
+    auto* option = serve_command->add_option(names, flags.keys[name], std::string(key.help));
     if (key.kind != pylon::ConfigKind::text_list) option->expected(1);
   }
-  std::vector<std::string> endpoint_flags;
   serve_command->add_option(
-      "--endpoint", endpoint_flags,
+      "--endpoint", flags.endpoints,
       "one key of one WebSocket endpoint, /path:key=value (compression keys; repeatable)");
+  serve_command->add_option(
+      "--namespace", flags.namespaces,
+      "one rule of one topic namespace, NAME:subscribe=... or NAME:publish=... (repeatable)");
 
   auto* check_command =
       cli.add_subcommand("check-config", "validate a configuration file and exit");
@@ -131,13 +139,13 @@ int main(int argc, char** argv) {
   std::optional<pylon::App> app;  // serve's, built once: the routes check the configuration
   try {
     if (cli.got_subcommand("check-config")) {
-      pylon::App checked(load_config(check_path, {}, {}));
+      pylon::App checked(load_config(check_path, {}));
       add_routes(checked);
       checked.check_config();
       std::printf("%s: ok\n", check_path.c_str());
       return 0;
     }
-    app.emplace(load_config(config_path, flags, endpoint_flags));
+    app.emplace(load_config(config_path, flags));
     add_routes(*app);
     app->check_config();
   } catch (const pylon::ConfigError& error) {
@@ -152,9 +160,9 @@ int main(int argc, char** argv) {
   pylon::block_shutdown_signals();
   pylon::obs::start_logging(config.log_format, config.log_level);
   // SIGHUP: read the file again (flags still win) and apply what can change while running.
-  const auto reload = [&config_path, &flags, &endpoint_flags] {
+  const auto reload = [&config_path, &flags] {
     try {
-      const pylon::Config fresh = load_config(config_path, flags, endpoint_flags);
+      const pylon::Config fresh = load_config(config_path, flags);
       // Said at the old level, so that a switch to "warn" is still announced.
       pylon::obs::log(LogLevel::info, "configuration reloaded",
                       {{"log_level", pylon::log_level_name(fresh.log_level)}});

@@ -56,6 +56,18 @@ constexpr Choice<LogFormat> kLogFormats[] = {
     {"console", LogFormat::console},
 };
 
+constexpr Choice<SubscribeRule> kSubscribeRules[] = {
+    {"token", SubscribeRule::token},
+    {"anyone", SubscribeRule::anyone},
+    {"subscription_token", SubscribeRule::subscription_token},
+};
+constexpr Choice<PublishRule> kPublishRules[] = {
+    {"token", PublishRule::token},
+    {"subscribers", PublishRule::subscribers},
+    {"anyone", PublishRule::anyone},
+    {"nobody", PublishRule::nobody},
+};
+
 // Converters of a value to a field's type, one per kind, with the checks every key of that kind
 // shares; the template arguments are a key's own limits. `name` is what errors call the key
 // ("compression", or "endpoints./ws.compression").
@@ -304,6 +316,36 @@ constexpr Row kRows[] = {
     {"redis_prefix", text<&Config::redis_prefix>(), "prefix of the Redis channel names"},
     {"readyz_requires_engine", boolean<&Config::readyz_requires_engine>(),
      "report not ready while the engine is unavailable"},
+    {"auth_hmac_secret_file", text<&Config::auth_hmac_secret_file>(),
+     "file holding the HMAC secret of HS256/384/512 tokens"},
+    {"auth_hmac_secret_env", text<&Config::auth_hmac_secret_env>(),
+     "environment variable holding the HMAC secret (the secret itself is never a flag)"},
+    {"auth_public_key_file", text<&Config::auth_public_key_file>(),
+     "PEM public key of RS*/PS256/ES256/ES384/EdDSA tokens"},
+    {"auth_jwks_file", text<&Config::auth_jwks_file>(),
+     "JWKS file; a token's kid selects its key (SIGHUP re-reads it)"},
+    {"auth_issuer", text<&Config::auth_issuer>(), "required iss of tokens (empty: any)"},
+    {"auth_audience", text<&Config::auth_audience>(), "required aud of tokens (empty: any)"},
+    {"auth_leeway", seconds<&Config::auth_leeway>(), "clock skew allowed on exp/nbf, seconds"},
+    {"auth_require_exp", boolean<&Config::auth_require_exp>(), "refuse tokens without exp"},
+    {"auth_anonymous", boolean<&Config::auth_anonymous>(),
+     "let connections without a token in (they get no claims)"},
+    {"auth_refresh_grace", seconds<&Config::auth_refresh_grace, kTenthOfASecond>(),
+     "seconds a client has to refresh an expired token before close 4001"},
+    {"auth_max_token_size", bytes<&Config::auth_max_token_size, 64>(), "longest token read, bytes"},
+};
+
+// One row per key of a [namespaces.NAME] table.
+struct NamespaceRow {
+  std::string_view name;
+  Setter<NamespaceRules> set;
+  std::string_view help;
+};
+constexpr NamespaceRow kNamespaceRows[] = {
+    {"subscribe", &assign<&NamespaceRules::subscribe, &to_choice<kSubscribeRules>>,
+     "token, anyone or subscription_token"},
+    {"publish", &assign<&NamespaceRules::publish, &to_choice<kPublishRules>>,
+     "token, subscribers, anyone or nobody"},
 };
 
 // What config_keys() shows of the rows.
@@ -386,6 +428,19 @@ const Row& endpoint_row_of(std::string_view path, std::string_view key) {
           ")");
 }
 
+std::string namespace_key_name(std::string_view name, std::string_view key) {
+  return "namespaces." + std::string(name) + (key.empty() ? "" : ".") + std::string(key);
+}
+
+const NamespaceRow& namespace_row_of(std::string_view name, std::string_view key) {
+  if (name.empty() || name.find(':') != std::string_view::npos)
+    throw ConfigError(namespace_key_name(name, {}), "a namespace is a non-empty name without ':'");
+  for (const NamespaceRow& row : kNamespaceRows)
+    if (row.name == key) return row;
+  throw ConfigError(namespace_key_name(name, key),
+                    "unknown namespace key (a namespace takes subscribe and publish)");
+}
+
 }  // namespace
 
 std::span<const ConfigKey> config_keys() noexcept {
@@ -435,6 +490,35 @@ CompressionSettings endpoint_compression(const Config& config, std::string_view 
   return base;
 }
 
+void set_namespace_value(Config& config, std::string_view name, std::string_view key,
+                         const ConfigValue& value) {
+  const NamespaceRow& row = namespace_row_of(name, key);
+  NamespaceRules& rules = config.namespaces.try_emplace(std::string(name)).first->second;
+  row.set(rules, value, namespace_key_name(name, key));
+}
+
+void set_namespace_text(Config& config, std::string_view text) {
+  const std::size_t equals = text.find('=');
+  const std::size_t colon = text.substr(0, equals).find(':');
+  if (equals == std::string_view::npos || colon == std::string_view::npos)
+    throw ConfigError("namespace", "expected NAME:key=value (got \"" + std::string(text) + "\")");
+  set_namespace_value(config, text.substr(0, colon), text.substr(colon + 1, equals - colon - 1),
+                      std::string(text.substr(equals + 1)));
+}
+
+const NamespaceRules& namespace_rules(const Config& config, std::string_view topic) noexcept {
+  static const NamespaceRules kDefaults;
+  const std::size_t colon = topic.find(':');
+  if (colon == std::string_view::npos) return kDefaults;
+  const auto found = config.namespaces.find(topic.substr(0, colon));
+  return found == config.namespaces.end() ? kDefaults : found->second;
+}
+
+bool auth_enabled(const Config& config) noexcept {
+  return !config.auth_hmac_secret_file.empty() || !config.auth_hmac_secret_env.empty() ||
+         !config.auth_public_key_file.empty() || !config.auth_jwks_file.empty();
+}
+
 void load_config_file(Config& config, const std::string& path) {
   toml::table table;
   try {
@@ -446,6 +530,21 @@ void load_config_file(Config& config, const std::string& path) {
                                 std::string(error.description()));
   }
   for (const auto& [key, node] : table) {
+    if (key.str() == "namespaces") {
+      // [namespaces.chat] tables: subscribe and publish rules.
+      const auto* names = node.as_table();
+      if (names == nullptr)
+        throw ConfigError("namespaces", "must be a table of [namespaces.NAME] tables");
+      for (const auto& [name, keys] : *names) {
+        const auto* rules = keys.as_table();
+        if (rules == nullptr)
+          throw ConfigError(namespace_key_name(name.str(), {}), "must be a table of keys");
+        for (const auto& [rule, value] : *rules)
+          set_namespace_value(config, name.str(), rule.str(),
+                              from_toml(namespace_key_name(name.str(), rule.str()), value));
+      }
+      continue;
+    }
     if (key.str() != "endpoints") {
       set_config_value(config, key.str(), from_toml(key.str(), node));
       continue;
@@ -471,6 +570,18 @@ void validate_config(const Config& config) {
                                           std::to_string(config.drain_timeout) + " s)");
   if (config.pong_timeout > config.ping_interval * 10)
     throw ConfigError("pong_timeout", "must not exceed ten ping intervals");
+  const std::string_view sources[] = {"auth_hmac_secret_file", "auth_hmac_secret_env",
+                                      "auth_public_key_file", "auth_jwks_file"};
+  const std::string* values[] = {&config.auth_hmac_secret_file, &config.auth_hmac_secret_env,
+                                 &config.auth_public_key_file, &config.auth_jwks_file};
+  std::string_view chosen;
+  for (std::size_t i = 0; i < std::size(sources); ++i) {
+    if (values[i]->empty()) continue;
+    if (!chosen.empty())
+      throw ConfigError(std::string(sources[i]),
+                        "only one key source may be set (" + std::string(chosen) + " is too)");
+    chosen = sources[i];
+  }
 }
 
 }  // namespace pylon

@@ -98,6 +98,17 @@ TEST(Config, EveryKeyAppliesItsFlagText) {
       {"api_key", "secret"},
       {"max_subscriptions", "5"},
       {"max_publish_rate", "5"},
+      {"auth_hmac_secret_file", "/etc/pylon/secret"},
+      {"auth_hmac_secret_env", "PYLON_SECRET"},
+      {"auth_public_key_file", "/etc/pylon/key.pem"},
+      {"auth_jwks_file", "/etc/pylon/jwks.json"},
+      {"auth_issuer", "https://issuer.example"},
+      {"auth_audience", "pylon"},
+      {"auth_leeway", "1"},
+      {"auth_require_exp", "false"},
+      {"auth_anonymous", "true"},
+      {"auth_refresh_grace", "3"},
+      {"auth_max_token_size", "1024"},
       {"slow_consumer", "drop"},
       {"engine", "redis"},
       {"redis_url", "redis://:secret@127.0.0.1:6380/2"},
@@ -268,6 +279,39 @@ TEST(Config, EndpointErrorsNameTheKey) {
             "endpoints./ws.threads: unknown endpoint key (an endpoint takes compression, "
             "compression_threshold, "
             "compression_window_bits and compression_memory_level)");
+}
+
+TEST(Config, NamespaceTablesSetTheRulesOfTheirTopics) {
+  Config config;
+  const std::string path = write_file(
+      "[namespaces.chat]\nsubscribe = \"anyone\"\npublish = \"subscribers\"\n"
+      "[namespaces.private]\nsubscribe = \"subscription_token\"\n");
+  load_config_file(config, path);
+  std::remove(path.c_str());
+  set_namespace_text(config, "news:publish=nobody");
+  EXPECT_EQ(namespace_rules(config, "chat:room-1"),
+            (NamespaceRules{SubscribeRule::anyone, PublishRule::subscribers}));
+  EXPECT_EQ(namespace_rules(config, "private:a"),
+            (NamespaceRules{SubscribeRule::subscription_token, PublishRule::token}));
+  EXPECT_EQ(namespace_rules(config, "news:x").publish, PublishRule::nobody);
+  EXPECT_EQ(namespace_rules(config, "elsewhere:x"), NamespaceRules{});
+  EXPECT_EQ(namespace_rules(config, "chat"), NamespaceRules{});  // no ':': no namespace
+}
+
+TEST(Config, NamespaceAndAuthErrorsNameTheKey) {
+  EXPECT_EQ(error_of("[namespaces.chat]\nsubscribe = \"everyone\"\n"),
+            "namespaces.chat.subscribe: must be token, anyone or subscription_token (got "
+            "\"everyone\")");
+  EXPECT_EQ(error_of("[namespaces.chat]\nhistory = 10\n"),
+            "namespaces.chat.history: unknown namespace key (a namespace takes subscribe and "
+            "publish)");
+  EXPECT_EQ(error_of("auth_hmac_secret_file = \"/a\"\nauth_jwks_file = \"/b\"\n"),
+            "auth_jwks_file: only one key source may be set (auth_hmac_secret_file is too)");
+  Config config;
+  EXPECT_THROW(set_namespace_text(config, "chat-publish=nobody"), ConfigError);
+  EXPECT_FALSE(auth_enabled(config));
+  config.auth_hmac_secret_env = "X";
+  EXPECT_TRUE(auth_enabled(config));
 }
 
 }  // namespace
