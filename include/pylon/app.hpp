@@ -211,7 +211,8 @@ class App {
   const Config& config() const noexcept;
   // The registry behind GET /metrics; an application adds its own series here before run().
   MetricsRegistry& metrics() noexcept;
-  // Called on SIGHUP, on run()'s signal thread (not a loop thread): re-read what can change.
+  // Adds a hook called on SIGHUP, on run()'s signal thread (not a loop thread), after those added
+  // before it: re-read what can change.
   void on_reload(std::function<void()> reload);
 
  private:

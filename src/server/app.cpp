@@ -52,7 +52,7 @@ MetricsRegistry& App::metrics() noexcept {
   return server_->metrics;
 }
 void App::on_reload(std::function<void()> reload) {
-  server_->reload = std::move(reload);
+  server_->reloads.push_back(std::move(reload));
 }
 
 int App::run() {

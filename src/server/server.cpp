@@ -249,7 +249,7 @@ int Server::run() {
       int signal_number = 0;
       if (sigwait(&signals, &signal_number) != 0) continue;
       if (signal_number == SIGHUP) {
-        if (reload) reload();
+        for (const auto& reload : reloads) reload();
         continue;
       }
       obs::log(obs::LogLevel::info, "draining",

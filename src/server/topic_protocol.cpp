@@ -14,6 +14,7 @@
 #include "obs/log.hpp"
 #include "pubsub/json_syntax.hpp"
 #include "pubsub/topic_name.hpp"
+#include "server/topic_auth.hpp"
 
 namespace pylon {
 namespace {
@@ -30,6 +31,9 @@ enum class ErrorCode : std::uint8_t {
   rate_limited,            // past max_publish_rate
   engine_unavailable,      // the cluster engine cannot reach the other instances: not delivered
   reserved_topic,          // a publish on a server topic (pylon/...)
+  forbidden,               // the token or the topic's namespace does not allow it
+  subscription_token_required,  // a namespace of subscription tokens, and none was given
+  bad_token,                    // the subscription token does not verify
 };
 
 std::string_view code_name(ErrorCode code) {
@@ -50,14 +54,20 @@ std::string_view code_name(ErrorCode code) {
       return "engine_unavailable";
     case ErrorCode::reserved_topic:
       return "reserved_topic";
+    case ErrorCode::forbidden:
+      return "forbidden";
+    case ErrorCode::subscription_token_required:
+      return "subscription_token_required";
+    case ErrorCode::bad_token:
+      return "bad_token";
   }
   return "bad_request";
 }
 
 // Malformed requests count towards the garbage limit; limits hit by a well-formed one do not.
 bool is_malformed(ErrorCode code) {
-  return code != ErrorCode::too_many_subscriptions && code != ErrorCode::rate_limited &&
-         code != ErrorCode::engine_unavailable && code != ErrorCode::reserved_topic;
+  return code == ErrorCode::bad_json || code == ErrorCode::bad_request ||
+         code == ErrorCode::unknown_type || code == ErrorCode::bad_topic;
 }
 
 struct Failure {
@@ -69,12 +79,14 @@ struct Session {
   double tokens = -1;  // publish token bucket; -1: not started
   std::chrono::steady_clock::time_point refilled;
   unsigned malformed_in_row = 0;
+  std::unique_ptr<Grant> grant;  // what the connection token grants; null: none (anonymous)
 };
 
 // Parsing state reused by every message of a loop thread: no allocation per message once the
 // buffers have grown to the largest message seen.
 struct Parsers {
   simdjson::ondemand::parser ondemand;
+  std::string denial;  // the text of the last refusal by the topic's rules
   std::string padded;  // the message followed by SIMDJSON_PADDING bytes, as simdjson requires
   std::vector<std::string_view> topics;
   std::string reply;
@@ -89,6 +101,7 @@ Parsers& parsers() {
 // The fields of a request. Views point into the Parsers' buffers: valid until the next parse.
 struct Request {
   std::string_view type, topic, data, id;  // data and id as their raw JSON text
+  std::string_view token;                  // subscribe: a subscription token
   bool has_type = false, has_topic = false, has_topics = false, has_data = false;
   bool type_is_string = false, topic_is_string = false, topics_are_strings = true,
        id_is_valid = true;
@@ -158,6 +171,9 @@ std::optional<Failure> parse_request(std::string_view text, Request& request) {
         }
         p.topics.push_back(topic);
       }
+    } else if (key == "token") {
+      if (value.get_string().get(request.token))
+        return Failure{ErrorCode::bad_request, "token must be a string"};
     } else if (key == "data") {
       request.has_data = raw_json(value, request.data);
     } else if (key == "id") {
@@ -192,12 +208,15 @@ class TopicEndpoint {
   explicit TopicEndpoint(App& app)
       : app_(app),
         config_(app.config()),
+        auth_(app.config(), app.metrics()),
         publishes_websocket_(app.metrics().counter("pylon_publishes_total", "Publishes.",
                                                    {{"source", "websocket"}})),
         publishes_http_(
             app.metrics().counter("pylon_publishes_total", "Publishes.", {{"source", "http"}})),
         rate_limited_(app.metrics().counter("pylon_rate_limited_total",
                                             "Publishes refused by max_publish_rate.")) {}
+
+  TopicAuth& auth() noexcept { return auth_; }
 
   void on_text(WebSocket<Session>& socket, std::string_view message) {
     Request request;
@@ -224,6 +243,7 @@ class TopicEndpoint {
                   {ErrorCode::bad_request, "binary publish: [topic length][topic][payload]"});
     const std::string_view topic = message.substr(1, static_cast<unsigned char>(message.front()));
     if (const auto failure = check_publish_topic(topic)) return fail(socket, {}, *failure);
+    if (const auto failure = check_may_publish(socket, topic)) return fail(socket, {}, *failure);
     if (!take_token(socket.data()))
       return fail(socket, {}, {ErrorCode::rate_limited, "publish rate exceeded"});
     if (!socket.publish(topic, message, MessageKind::binary).accepted)
@@ -302,6 +322,13 @@ class TopicEndpoint {
       return false;
     }
     for (const std::string_view topic : topics) {
+      if (!subscribe) break;
+      if (auto denial = auth_.may_subscribe(socket.data().grant.get(), topic, request.token)) {
+        failure = denied(*denial);
+        return false;
+      }
+    }
+    for (const std::string_view topic : topics) {
       if (subscribe)
         socket.subscribe(topic);
       else
@@ -323,6 +350,10 @@ class TopicEndpoint {
       failure = {ErrorCode::bad_request, "data is required"};
       return false;
     }
+    if (const auto denial = check_may_publish(socket, request.topic)) {
+      failure = *denial;
+      return false;
+    }
     if (!take_token(socket.data())) {
       failure = {ErrorCode::rate_limited, "publish rate exceeded"};
       return false;
@@ -333,6 +364,23 @@ class TopicEndpoint {
     }
     publishes_websocket_.add();
     return true;
+  }
+
+  std::optional<Failure> check_may_publish(WebSocket<Session>& socket, std::string_view topic) {
+    if (auto denial =
+            auth_.may_publish(socket.data().grant.get(), topic, socket.is_subscribed(topic)))
+      return denied(*denial);
+    return std::nullopt;
+  }
+
+  // A refusal's text lives in the loop's buffers until the reply is written.
+  static Failure denied(Denial& denial) {
+    const ErrorCode code = denial.code == "subscription_token_required"
+                               ? ErrorCode::subscription_token_required
+                           : denial.code == "bad_token" ? ErrorCode::bad_token
+                                                        : ErrorCode::forbidden;
+    parsers().denial = std::move(denial.message);
+    return {code, parsers().denial};
   }
 
   bool take_token(Session& session) {
@@ -396,6 +444,7 @@ class TopicEndpoint {
 
   App& app_;
   const Config& config_;
+  TopicAuth auth_;
   Counter publishes_websocket_, publishes_http_, rate_limited_;
 };
 
@@ -405,6 +454,16 @@ void add_topic_routes(App& app) {
   auto endpoint = std::make_shared<TopicEndpoint>(app);
   WebSocketBehavior<Session> behavior;
   behavior.slow_consumer = app.config().slow_consumer;
+  // The application protocol a client names beside a pylon.token.<jwt> entry: the answer must
+  // name a protocol the client offered, and never the token.
+  behavior.subprotocols = {"pylon.v1"};
+  behavior.upgrade = [endpoint](const HttpRequest& request,
+                                Session& session) -> std::optional<HttpResponse> {
+    auto verdict = endpoint->auth().authenticate(request);
+    if (auto* refusal = std::get_if<HttpResponse>(&verdict)) return std::move(*refusal);
+    session.grant = std::move(std::get<std::unique_ptr<Grant>>(verdict));
+    return std::nullopt;
+  };
   behavior.message = [endpoint](WebSocket<Session>& socket, std::string_view message,
                                 MessageKind kind) {
     if (kind == MessageKind::text)
@@ -413,6 +472,7 @@ void add_topic_routes(App& app) {
       endpoint->on_binary(socket, message);
   };
   app.ws<Session>("/ws", std::move(behavior));
+  app.on_reload([endpoint] { endpoint->auth().reload(); });
   if (!app.config().api_key.empty())
     app.post("/api/publish",
              [endpoint](const HttpRequest& request) { return endpoint->on_http_publish(request); });
