@@ -123,7 +123,6 @@ struct Config {
   double auth_leeway = 5;                  // seconds of clock skew allowed on exp / nbf / iat
   bool auth_require_exp = true;            // a token without exp is refused
   bool auth_anonymous = false;             // connections without a token are let in (no claims)
-  double auth_refresh_grace = 30;          // seconds to send a new token once the old one expired
   std::size_t auth_max_token_size = 8192;  // bytes; a longer token is refused unread
   // [namespaces.NAME] tables (flag --namespace NAME:key=value): the rules of one namespace;
   // a topic of a namespace not listed follows the defaults (token, token).

@@ -159,6 +159,13 @@ int main(int argc, char** argv) {
   // blocked, or the kernel may deliver SIGTERM to it and kill the process without a drain.
   pylon::block_shutdown_signals();
   pylon::obs::start_logging(config.log_format, config.log_level);
+  const std::string_view host = std::string_view(config.listen).substr(0, config.listen.rfind(':'));
+  if (!pylon::auth_enabled(config) && !host.starts_with("127.") && host != "[::1]" &&
+      host != "localhost")
+    pylon::obs::log(LogLevel::warn,
+                    "no authentication (development mode) while listening beyond loopback: any "
+                    "client may subscribe and publish anywhere (docs/security.md)",
+                    {{"listen", std::string_view(config.listen)}});
   // SIGHUP: read the file again (flags still win) and apply what can change while running.
   const auto reload = [&config_path, &flags] {
     try {

@@ -330,8 +330,6 @@ constexpr Row kRows[] = {
     {"auth_require_exp", boolean<&Config::auth_require_exp>(), "refuse tokens without exp"},
     {"auth_anonymous", boolean<&Config::auth_anonymous>(),
      "let connections without a token in (they get no claims)"},
-    {"auth_refresh_grace", seconds<&Config::auth_refresh_grace, kTenthOfASecond>(),
-     "seconds a client has to refresh an expired token before close 4001"},
     {"auth_max_token_size", bytes<&Config::auth_max_token_size, 64>(), "longest token read, bytes"},
 };
 

@@ -107,7 +107,6 @@ TEST(Config, EveryKeyAppliesItsFlagText) {
       {"auth_leeway", "1"},
       {"auth_require_exp", "false"},
       {"auth_anonymous", "true"},
-      {"auth_refresh_grace", "3"},
       {"auth_max_token_size", "1024"},
       {"slow_consumer", "drop"},
       {"engine", "redis"},
