@@ -11,8 +11,10 @@ packages=(
   libspdlog-dev libfmt-dev libhiredis-dev liburing-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # real peers used by the tests (prometheus: promtool + the server for tests/deploy;
-  # prometheus-alertmanager: amtool; python3-yaml: the deploy tests read the YAML files)
+  # prometheus-alertmanager: amtool; python3-yaml: the deploy tests read the YAML files;
+  # python3-jwt + python3-cryptography: PyJWT mints the JWT test vectors, independently of pylon)
   python3 python3-pytest python3-websockets python3-yaml nodejs node-ws curl
+  python3-jwt python3-cryptography
   prometheus prometheus-alertmanager
   # benchmark peers built by bench/peers (make bench): Boost.Beast, websocketpp on standalone
   # asio, Go gorilla/websocket (offline GOPATH build); Node ws is listed above
