@@ -39,9 +39,10 @@ Scratch& scratch(std::size_t depth) {
   thread_local Scratch instance;
   if (instance.depth != depth) {
     // simdjson counts the levels it may open, one more than the nesting it allows.
-    instance.dom.allocate(kDefaultMaxTokenSize, depth + 1);
-    instance.ondemand.allocate(kDefaultMaxTokenSize, depth + 1);
-    instance.depth = depth;
+    // On failure (no memory) the parsers stay unsized and every parse fails: bad_json.
+    if (instance.dom.allocate(kDefaultMaxTokenSize, depth + 1) == simdjson::SUCCESS &&
+        instance.ondemand.allocate(kDefaultMaxTokenSize, depth + 1) == simdjson::SUCCESS)
+      instance.depth = depth;
   }
   return instance;
 }

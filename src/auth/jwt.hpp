@@ -2,8 +2,8 @@
 // (RFC 7515) in, either the claims pylon reads or the one reason it was refused. Sans-I/O:
 // verify() is a pure function of (token, keys, options, now) — no clock, no file, no network,
 // nothing remembered between calls — so a result may later be cached by whoever calls it.
-// Any thread may call it; each thread keeps its own parsing buffers (no allocation per call
-// once they have grown, apart from the Claims handed back).
+// Any thread may call it; each thread keeps its own parsing buffers, reused from call to call
+// (what still allocates per call: the Claims handed back, and OpenSSL's verification contexts).
 //
 // What a token looks like:
 //   header  {"alg":"ES256","kid":"k1","typ":"JWT"}: "alg" required; "kid" optional (selects the
@@ -42,6 +42,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -5,6 +5,7 @@
 # tests/fuzz/corpus/<name>/ (name without _fuzz; the checked-in seeds are never written to) and
 # -dict=tests/fuzz/<name>.dict when that file exists. Prints one line per target; exits non-zero
 # when a target fails to build or finds a crash (the log and crash input stay under BUILD_DIR).
+# FUZZ_TARGETS="jwt_fuzz ..." builds and runs only those targets.
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
@@ -31,7 +32,11 @@ fi
 targets=()
 for source in "$fuzz_dir"/*_fuzz.cpp; do
   [[ -e "$source" ]] || continue
-  targets+=("$(basename "$source" .cpp)")
+  target=$(basename "$source" .cpp)
+  if [[ -n "${FUZZ_TARGETS:-}" && " $FUZZ_TARGETS " != *" $target "* ]]; then
+    continue
+  fi
+  targets+=("$target")
 done
 if [[ ${#targets[@]} -eq 0 ]]; then
   echo "fuzz: no *_fuzz.cpp targets in $fuzz_dir" >&2
