@@ -60,6 +60,7 @@ bool subscribe(Connection& connection, std::string_view topic);
 bool unsubscribe(Connection& connection, std::string_view topic);
 bool is_subscribed(const Connection& connection, std::string_view topic) noexcept;
 std::size_t subscription_count(const Connection& connection) noexcept;
+std::vector<std::string> subscriptions(const Connection& connection);
 PublishResult publish(Connection& connection, std::string_view topic, std::string_view message,
                       MessageKind kind);
 }  // namespace detail
@@ -96,6 +97,8 @@ class WebSocket {
   std::size_t subscription_count() const noexcept {
     return detail::subscription_count(*connection_);
   }
+  // The names of the topics subscribed, in the order subscribed: a new vector per call.
+  std::vector<std::string> subscriptions() const { return detail::subscriptions(*connection_); }
   // Same as App::publish, from this connection's loop.
   PublishResult publish(std::string_view topic, std::string_view message,
                         MessageKind kind = MessageKind::text) {
@@ -214,6 +217,10 @@ class App {
   // Adds a hook called on SIGHUP, on run()'s signal thread (not a loop thread), after those added
   // before it: re-read what can change.
   void on_reload(std::function<void()> reload);
+  // Adds a task run about once a second on every loop thread (the loop's timer wheel), before
+  // run(): per-loop housekeeping such as credentials that expire on open connections. It may
+  // send to and close the connections of its own loop, as a handler may.
+  void on_loop_tick(std::function<void()> tick);
 
  private:
   void add_route(std::string path, detail::ErasedBehavior behavior);

@@ -124,6 +124,9 @@ struct Config {
   bool auth_require_exp = true;            // a token without exp is refused
   bool auth_anonymous = false;             // connections without a token are let in (no claims)
   std::size_t auth_max_token_size = 8192;  // bytes; a longer token is refused unread
+  // When a connection's token expires the server asks for a new one ("refresh") and closes with
+  // 4001 if none arrives within this many seconds.
+  double auth_refresh_grace = 30;
   // [namespaces.NAME] tables (flag --namespace NAME:key=value): the rules of one namespace;
   // a topic of a namespace not listed follows the defaults (token, token).
   std::map<std::string, NamespaceRules, std::less<>> namespaces;

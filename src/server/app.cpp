@@ -55,6 +55,10 @@ void App::on_reload(std::function<void()> reload) {
   server_->reloads.push_back(std::move(reload));
 }
 
+void App::on_loop_tick(std::function<void()> tick) {
+  server_->loop_ticks.push_back(std::move(tick));
+}
+
 int App::run() {
   return server_->run();
 }

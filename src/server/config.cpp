@@ -331,6 +331,8 @@ constexpr Row kRows[] = {
     {"auth_anonymous", boolean<&Config::auth_anonymous>(),
      "let connections without a token in (they get no claims)"},
     {"auth_max_token_size", bytes<&Config::auth_max_token_size, 64>(), "longest token read, bytes"},
+    {"auth_refresh_grace", seconds<&Config::auth_refresh_grace>(),
+     "seconds a connection whose token expired has to send a new one before 4001"},
 };
 
 // One row per key of a [namespaces.NAME] table.

@@ -74,6 +74,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   std::size_t subscription_count() const noexcept {
     return spill_ ? spill_->subscriptions.size() : 0;
   }
+  std::vector<std::string> subscriptions() const;
   PublishResult publish(std::string_view topic, std::string_view message, MessageKind kind);
 
   // A run of published messages of one topic (Worker::deliver): written straight from the

@@ -69,7 +69,8 @@ class Server {
   std::atomic<bool> draining{false};
   std::unique_ptr<pubsub::TopicRegistry> topics;  // created by run() once the workers are known
   MetricsRegistry metrics;
-  std::vector<std::function<void()>> reloads;  // SIGHUP, in the order added
+  std::vector<std::function<void()>> reloads;     // SIGHUP, in the order added
+  std::vector<std::function<void()>> loop_ticks;  // every loop, about once a second
   std::vector<net::Cidr> trusted_proxies;
   std::unique_ptr<ServerMetrics> counters;  // created by run(), after the application's own series
   std::unique_ptr<pubsub::ClusterEngine> engine;  // engine = "redis"; lives on worker 0's loop

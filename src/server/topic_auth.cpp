@@ -193,10 +193,29 @@ std::variant<HttpResponse, std::unique_ptr<Grant>> TopicAuth::authenticate(
   if (const auth::TokenError error = verify(token, auth::TokenKind::connection, claims);
       error != auth::TokenError::none)
     return refuse(auth::name(error), auth::describe(error));
+  return grant_of(claims);
+}
+
+std::unique_ptr<Grant> TopicAuth::grant_of(auth::Claims& claims) {
   return std::make_unique<Grant>(Grant{.subject = std::move(claims.subject),
                                        .subscribe = std::move(claims.subscribe),
                                        .publish = std::move(claims.publish),
-                                       .info = std::move(claims.info)});
+                                       .info = std::move(claims.info),
+                                       .expires_at = claims.expires_at});
+}
+
+std::variant<Denial, std::unique_ptr<Grant>> TopicAuth::refresh(const Grant* current,
+                                                                std::string_view token) const {
+  if (!enabled_) return Denial{"forbidden", "authentication is off: there is nothing to refresh"};
+  if (current == nullptr)
+    return Denial{"forbidden", "an anonymous connection cannot take a token; reconnect with one"};
+  auth::Claims claims;
+  if (const auth::TokenError error = verify(token, auth::TokenKind::connection, claims);
+      error != auth::TokenError::none)
+    return Denial{"bad_token", "refresh token: " + std::string(auth::describe(error))};
+  if (claims.subject != current->subject)
+    return Denial{"forbidden", "the refresh token is for another user"};
+  return grant_of(claims);
 }
 
 std::optional<Denial> TopicAuth::may_subscribe(const Grant* grant, std::string_view topic,

@@ -25,6 +25,7 @@ struct Grant {
   std::string subject;                          // "sub"
   std::vector<std::string> subscribe, publish;  // topic patterns
   std::string info;                             // raw JSON of pylon.info
+  std::optional<double> expires_at;             // "exp", seconds since the epoch
 };
 
 // A refused subscribe or publish: the protocol's error code and the reason, naming the topic's
@@ -48,6 +49,12 @@ class TopicAuth {
   // when authentication is off).
   std::variant<HttpResponse, std::unique_ptr<Grant>> authenticate(const HttpRequest& request) const;
 
+  // A `refresh` request's new connection token for a connection holding `current` (null:
+  // anonymous): the new grant, or why not. The token must be for the same user: a refresh
+  // renews and may narrow or widen permissions, it never turns one user into another.
+  std::variant<Denial, std::unique_ptr<Grant>> refresh(const Grant* current,
+                                                       std::string_view token) const;
+
   // Whether `grant` (null: anonymous) may subscribe to topic; subscription_token is the request's
   // "token" field ("" when absent). Authentication off: always.
   std::optional<Denial> may_subscribe(const Grant* grant, std::string_view topic,
@@ -60,6 +67,7 @@ class TopicAuth {
   std::shared_ptr<const auth::KeySet> keys() const;
   auth::TokenError verify(std::string_view token, auth::TokenKind kind, auth::Claims& claims) const;
   HttpResponse refuse(std::string_view reason, std::string_view message) const;
+  static std::unique_ptr<Grant> grant_of(auth::Claims& claims);
 
   const Config& config_;
   bool enabled_;

@@ -18,6 +18,13 @@ bool Connection::is_subscribed(std::string_view topic) const noexcept {
                      [topic](const auto* subscribed) { return subscribed->name == topic; });
 }
 
+std::vector<std::string> Connection::subscriptions() const {
+  std::vector<std::string> names;
+  if (spill_)
+    for (const auto* subscribed : spill_->subscriptions) names.push_back(subscribed->name);
+  return names;
+}
+
 bool Connection::subscribe(std::string_view topic) {
   if (!pubsub::is_valid_topic(topic)) return false;
   if (is_subscribed(topic)) return true;

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,11 +23,14 @@ namespace {
 
 // A client that sends this many malformed requests in a row is closed with 1008.
 constexpr unsigned kMalformedLimit = 10;
+// docs/protocol.md: a connection whose token expired and that sent no new one within
+// auth_refresh_grace (RFC 6455 §7.4.2: 4000-4999 are the application's own codes).
+constexpr std::uint16_t kTokenExpired = 4001;
 
 enum class ErrorCode : std::uint8_t {
   bad_json,                // not JSON, or not an object
   bad_request,             // a field missing or of the wrong type
-  unknown_type,            // "type" missing or not subscribe / unsubscribe / publish
+  unknown_type,            // "type" missing or not subscribe / unsubscribe / publish / refresh
   bad_topic,               // a topic name outside the charset or length
   too_many_subscriptions,  // past max_subscriptions
   rate_limited,            // past max_publish_rate
@@ -75,12 +80,28 @@ struct Failure {
   std::string_view message;
 };
 
+struct Session;
+// A loop's connections whose token has an "exp", by the second (since the epoch) when the tick
+// next looks at them: the token's exp, or once the refresh was asked for, the end of the grace.
+using ExpiryQueue = std::multimap<double, WebSocket<Session>>;
+
 struct Session {
   double tokens = -1;  // publish token bucket; -1: not started
   std::chrono::steady_clock::time_point refilled;
   unsigned malformed_in_row = 0;
   std::unique_ptr<Grant> grant;  // what the connection token grants; null: none (anonymous)
+  std::optional<ExpiryQueue::iterator> expiry;  // its place in the loop's queue, while queued
+  bool refresh_requested = false;               // the token expired; the grace is running
 };
+
+ExpiryQueue& expiry_queue() {
+  thread_local ExpiryQueue queue;
+  return queue;
+}
+
+double seconds_since_epoch() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 // Parsing state reused by every message of a loop thread: no allocation per message once the
 // buffers have grown to the largest message seen.
@@ -214,7 +235,20 @@ class TopicEndpoint {
         publishes_http_(
             app.metrics().counter("pylon_publishes_total", "Publishes.", {{"source", "http"}})),
         rate_limited_(app.metrics().counter("pylon_rate_limited_total",
-                                            "Publishes refused by max_publish_rate.")) {}
+                                            "Publishes refused by max_publish_rate.")),
+        refreshed_(app.metrics().counter("pylon_auth_refreshes_total",
+                                         "Refresh requests, by result.", {{"result", "ok"}})),
+        refresh_refused_(app.metrics().counter(
+            "pylon_auth_refreshes_total", "Refresh requests, by result.", {{"result", "refused"}})),
+        refresh_requests_(app.metrics().counter(
+            "pylon_auth_refresh_requests_total",
+            "Connections whose token expired, asked by the server for a new one.")),
+        expired_(app.metrics().counter(
+            "pylon_auth_expired_total",
+            "Connections closed with 4001 because their token expired and was not refreshed.")),
+        revoked_(app.metrics().counter(
+            "pylon_auth_revoked_subscriptions_total",
+            "Subscriptions ended because a refreshed token no longer grants them.")) {}
 
   TopicAuth& auth() noexcept { return auth_; }
 
@@ -224,12 +258,15 @@ class TopicEndpoint {
     if (!request.id_is_valid)
       return fail(socket, {}, {ErrorCode::bad_request, "id must be an integer or a string"});
     const std::string_view id = request.id;
-    Failure failure{ErrorCode::unknown_type, "type must be subscribe, unsubscribe or publish"};
+    Failure failure{ErrorCode::unknown_type,
+                    "type must be subscribe, unsubscribe, publish or refresh"};
     bool ok = false;
     if (request.type_is_string && (request.type == "subscribe" || request.type == "unsubscribe")) {
       ok = change_subscriptions(socket, request, request.type == "subscribe", failure);
     } else if (request.type_is_string && request.type == "publish") {
       ok = publish_json(socket, request, failure);
+    } else if (request.type_is_string && request.type == "refresh") {
+      ok = refresh(socket, request, failure);
     }
     if (!ok) return fail(socket, id, failure);
     succeed(socket, id);
@@ -252,6 +289,39 @@ class TopicEndpoint {
           {ErrorCode::engine_unavailable, "the cluster engine is unavailable; not delivered"});
     publishes_websocket_.add();
     socket.data().malformed_in_row = 0;
+  }
+
+  // The connection opened: a token with an "exp" puts it in its loop's expiry queue.
+  void on_open(WebSocket<Session>& socket) { queue_expiry(socket, socket.data().grant.get()); }
+
+  void on_close(WebSocket<Session>& socket) { dequeue_expiry(socket.data()); }
+
+  // Once a second on every loop: connections whose token expired are asked for a new one; those
+  // still without one auth_refresh_grace seconds later are closed with 4001.
+  void on_tick() {
+    ExpiryQueue& queue = expiry_queue();
+    const double now = seconds_since_epoch();
+    while (!queue.empty() && queue.begin()->first <= now) {
+      WebSocket<Session> socket = queue.begin()->second;
+      queue.erase(queue.begin());
+      Session& session = socket.data();
+      session.expiry.reset();
+      if (session.refresh_requested) {
+        expired_.add();
+        socket.close(kTokenExpired, "token expired");
+        continue;
+      }
+      session.refresh_requested = true;
+      refresh_requests_.add();
+      std::string& message = parsers().reply;
+      message.assign(R"({"type":"refresh","reason":"token_expired","grace":)");
+      char grace[32];
+      std::snprintf(grace, sizeof grace, "%g", config_.auth_refresh_grace);
+      message += grace;
+      message += '}';
+      socket.send(message);
+      session.expiry = queue.emplace(now + config_.auth_refresh_grace, socket);
+    }
   }
 
   HttpResponse on_http_publish(const HttpRequest& request) {
@@ -335,6 +405,58 @@ class TopicEndpoint {
         socket.unsubscribe(topic);
     }
     return true;
+  }
+
+  static void queue_expiry(WebSocket<Session>& socket, const Grant* grant) {
+    if (grant != nullptr && grant->expires_at)
+      socket.data().expiry = expiry_queue().emplace(*grant->expires_at, socket);
+  }
+
+  static void dequeue_expiry(Session& session) noexcept {
+    if (!session.expiry) return;
+    expiry_queue().erase(*session.expiry);
+    session.expiry.reset();
+  }
+
+  // A new connection token (docs/protocol.md "Refreshing a token"): same user, new expiry, and
+  // the permissions it grants from now on; subscriptions it no longer allows end, each with an
+  // "unsubscribed" message.
+  bool refresh(WebSocket<Session>& socket, const Request& request, Failure& failure) {
+    if (request.token.empty()) {
+      failure = {ErrorCode::bad_request, "token (a string) is required"};
+      return false;
+    }
+    Session& session = socket.data();
+    auto verdict = auth_.refresh(session.grant.get(), request.token);
+    if (auto* denial = std::get_if<Denial>(&verdict)) {
+      refresh_refused_.add();
+      failure = denied(*denial);
+      return false;
+    }
+    refreshed_.add();
+    dequeue_expiry(session);
+    session.refresh_requested = false;
+    session.grant = std::move(std::get<std::unique_ptr<Grant>>(verdict));
+    queue_expiry(socket, session.grant.get());
+    revoke_subscriptions(socket);
+    return true;
+  }
+
+  // Topics of namespaces whose rule is the token's patterns, which the current token no longer
+  // grants. Subscriptions that rest on something else (the namespace lets anyone in, or a
+  // subscription token granted the topic) are not the connection token's to take back.
+  void revoke_subscriptions(WebSocket<Session>& socket) {
+    for (const std::string& topic : socket.subscriptions()) {
+      if (namespace_rules(config_, topic).subscribe != SubscribeRule::token) continue;
+      if (!auth_.may_subscribe(socket.data().grant.get(), topic, {})) continue;
+      socket.unsubscribe(topic);
+      revoked_.add();
+      std::string& message = parsers().reply;
+      message.assign(R"({"type":"unsubscribed","topic":")");
+      message += topic;
+      message += R"(","reason":"the refreshed token does not grant subscribe on this topic"})";
+      socket.send(message);
+    }
   }
 
   bool publish_json(WebSocket<Session>& socket, const Request& request, Failure& failure) {
@@ -446,6 +568,7 @@ class TopicEndpoint {
   const Config& config_;
   TopicAuth auth_;
   Counter publishes_websocket_, publishes_http_, rate_limited_;
+  Counter refreshed_, refresh_refused_, refresh_requests_, expired_, revoked_;
 };
 
 }  // namespace
@@ -464,6 +587,10 @@ void add_topic_routes(App& app) {
     session.grant = std::move(std::get<std::unique_ptr<Grant>>(verdict));
     return std::nullopt;
   };
+  behavior.open = [endpoint](WebSocket<Session>& socket) { endpoint->on_open(socket); };
+  behavior.close = [endpoint](WebSocket<Session>& socket, std::uint16_t, std::string_view) {
+    endpoint->on_close(socket);
+  };
   behavior.message = [endpoint](WebSocket<Session>& socket, std::string_view message,
                                 MessageKind kind) {
     if (kind == MessageKind::text)
@@ -473,6 +600,7 @@ void add_topic_routes(App& app) {
   };
   app.ws<Session>("/ws", std::move(behavior));
   app.on_reload([endpoint] { endpoint->auth().reload(); });
+  if (endpoint->auth().enabled()) app.on_loop_tick([endpoint] { endpoint->on_tick(); });
   if (!app.config().api_key.empty())
     app.post("/api/publish",
              [endpoint](const HttpRequest& request) { return endpoint->on_http_publish(request); });

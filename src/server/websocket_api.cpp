@@ -33,6 +33,9 @@ bool is_subscribed(const Connection& connection, std::string_view topic) noexcep
 std::size_t subscription_count(const Connection& connection) noexcept {
   return connection.subscription_count();
 }
+std::vector<std::string> subscriptions(const Connection& connection) {
+  return connection.subscriptions();
+}
 PublishResult publish(Connection& connection, std::string_view topic, std::string_view message,
                       MessageKind kind) {
   return connection.publish(topic, message, kind);

@@ -31,6 +31,8 @@ Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index)
       connection_pool_(sizeof(Connection), alignof(Connection)),
       http_state_pool_(Connection::make_http_state_pool()) {
   fire = &Worker::on_tick;
+  loop_tick_.worker = this;
+  loop_tick_.fire = &Worker::on_loop_tick;
   spare_inflaters_.reserve(kSpareInflaters);
   for (std::size_t i = 0; i < listen_fds.size(); ++i) {
     listeners_.push_back(std::make_unique<Listener>(*this, listen_fds[i], i > 0));
@@ -40,6 +42,7 @@ Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index)
 }
 
 Worker::~Worker() {
+  net::TimerWheel::cancel(loop_tick_);
   while (connections_.first() != nullptr) connections_.first()->destroy();
   free_retired();
   for (const auto& listener : listeners_) ::close(listener->fd);
@@ -53,6 +56,7 @@ void Worker::start() {
   thread_ = std::thread([this] {
     current_worker = this;
     metrics_detail::bind_thread_slot(index_ + 1);
+    if (!server_.loop_ticks.empty()) loop_.timers().schedule(loop_tick_, now_ms() + kLoopTickMs);
     loop_.run();
   });
 }
@@ -209,6 +213,12 @@ void Worker::on_tick(net::TimerNode& node) {
   } else {
     worker.pause_listeners(false);
   }
+}
+
+void Worker::on_loop_tick(net::TimerNode& node) {
+  Worker& worker = *static_cast<LoopTick&>(node).worker;
+  for (const auto& tick : worker.server_.loop_ticks) tick();
+  worker.loop_.timers().schedule(node, worker.now_ms() + kLoopTickMs);
 }
 
 void Worker::drain_tick() {

@@ -94,6 +94,7 @@ class Worker final : public net::TimerNode {
   void deliver(std::vector<pubsub::MessageRef>& batch);
   void begin_drain();
   static void on_tick(net::TimerNode& node);
+  static void on_loop_tick(net::TimerNode& node);
   void drain_tick();
   void free_retired() noexcept;
 
@@ -124,6 +125,12 @@ class Worker final : public net::TimerNode {
   std::vector<pubsub::MessageRef> delivering_;
   std::mutex remote_inbox_mutex_;
   std::vector<pubsub::MessageRef> remote_inbox_;  // MPSC: producers append, the loop swaps it out
+
+  // App::on_loop_tick's tasks, once a second; a node of its own, apart from the drain's ticks.
+  struct LoopTick : net::TimerNode {
+    Worker* worker = nullptr;
+  } loop_tick_;
+  static constexpr std::uint64_t kLoopTickMs = 1000;
 
   bool draining_ = false;
   std::uint64_t drain_started_ms_ = 0;
