@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -211,6 +213,49 @@ TEST(App, TheUpgradeHookRefusesOrFillsTheConnectionsData) {
   app.drain();
   server.join();
   EXPECT_EQ(opened, std::vector<std::string>{"42@127.0.0.1"});
+}
+
+TEST(App, LoopTicksRunOnEveryLoopAndMayCloseItsConnections) {
+  // Two loops: each runs the tick on its own thread; a tick closes the connections of its loop
+  // (as a token expiry does) and lists the subscriptions they held.
+  const std::uint16_t port = free_port();
+  Config config = loopback(port);
+  config.threads = 2;
+  App app(config);
+  std::mutex mutex;
+  std::set<std::thread::id> tick_threads;
+  std::vector<std::string> topics_seen;
+  thread_local std::vector<WebSocket<NoUserData>> open;  // each loop's own
+  app.ws("/tick", WebSocketBehavior<>{.open = [&](WebSocket<NoUserData>& ws) {
+           ws.subscribe("b");
+           ws.subscribe("a");
+           open.push_back(ws);
+         }});
+  app.on_loop_tick([&] {
+    std::lock_guard lock(mutex);
+    tick_threads.insert(std::this_thread::get_id());
+    for (auto& ws : open) {
+      for (const std::string& topic : ws.subscriptions()) topics_seen.push_back(topic);
+      ws.close(4001, "tick");
+    }
+    open.clear();
+  });
+  std::thread server([&app] { app.run(); });
+  const int fd = upgraded(port, "/tick");
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(close_code_received(fd), 4001);  // within a second or so: the tick's period
+  ::close(fd);
+  for (int i = 0; i < 300; ++i) {
+    {
+      std::lock_guard lock(mutex);
+      if (tick_threads.size() == 2) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  app.drain();
+  server.join();
+  EXPECT_EQ(tick_threads.size(), 2u);
+  EXPECT_EQ(topics_seen, (std::vector<std::string>{"b", "a"}));
 }
 
 TEST(App, CompressionIsChosenPerEndpoint) {
