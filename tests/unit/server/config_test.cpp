@@ -108,6 +108,7 @@ TEST(Config, EveryKeyAppliesItsFlagText) {
       {"auth_require_exp", "false"},
       {"auth_anonymous", "true"},
       {"auth_max_token_size", "1024"},
+      {"auth_refresh_grace", "5"},
       {"slow_consumer", "drop"},
       {"engine", "redis"},
       {"redis_url", "redis://:secret@127.0.0.1:6380/2"},
