@@ -34,6 +34,7 @@ constexpr ErrorInfo kErrorTable[] = {
     {"token has no expiry", "missing_expiry"},
     {"token expired", "expired"},
     {"token not yet valid", "not_yet_valid"},
+    {"token issued in the future", "issued_in_future"},
     {"token has no issuer", "missing_issuer"},
     {"wrong token issuer", "wrong_issuer"},
     {"token has no audience", "missing_audience"},

@@ -36,6 +36,7 @@ enum class TokenError : std::uint8_t {
   missing_expiry,                 // no "exp" while VerifyOptions::require_expiry
   expired,                        // RFC 7519 §4.1.4: now >= exp + leeway
   not_yet_valid,                  // RFC 7519 §4.1.5: now + leeway < nbf
+  issued_in_future,               // now + leeway < iat: minted by a clock ahead of ours or forged
   missing_issuer,                 // an issuer is configured and the token has no "iss"
   wrong_issuer,                   // RFC 7519 §4.1.1: "iss" is not the configured issuer
   missing_audience,               // audiences are configured and the token has no "aud"

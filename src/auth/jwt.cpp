@@ -337,6 +337,11 @@ TokenError check(std::string_view token, const KeySet& keys, const VerifyOptions
   if (claims.expires_at && now_seconds >= *claims.expires_at + leeway) return TokenError::expired;
   if (claims.not_before && now_seconds + leeway < *claims.not_before)
     return TokenError::not_yet_valid;
+  // RFC 7519 §4.1.6 only defines iat; a token issued after now + leeway is refused all the same
+  // (as PyJWT 2.6 does): an honest issuer's clock is within the leeway of ours, so a later iat
+  // comes from a clock that is wrong (its exp cannot be trusted either) or from a forger.
+  if (claims.issued_at && now_seconds + leeway < *claims.issued_at)
+    return TokenError::issued_in_future;
   if (!options.issuer.empty()) {
     if (!payload.issuer) return TokenError::missing_issuer;
     if (*payload.issuer != options.issuer) return TokenError::wrong_issuer;

@@ -17,7 +17,8 @@
 // Claims pylon reads:
 //   sub              string: the user id; absent means an anonymous user ("" in Claims)
 //   exp, nbf, iat    NumericDate (RFC 7519 §2): seconds since the epoch, integer or decimal;
-//                    exp required unless VerifyOptions::require_expiry is false; iat type-checked
+//                    exp required unless VerifyOptions::require_expiry is false; iat not after
+//                    now + leeway
 //   iss              string, compared exactly when VerifyOptions::issuer is set
 //   aud              string or array of strings; when present one must be in
 //                    VerifyOptions::audiences (RFC 7519 §4.1.3: so a token with an "aud" is
@@ -65,7 +66,7 @@ struct VerifyOptions {
   std::size_t max_token_size = kDefaultMaxTokenSize;  // bytes of the whole compact token
   // Nested arrays and objects allowed in the header and in the payload: {"a":1} is depth 1.
   std::size_t max_json_depth = kDefaultMaxJsonDepth;
-  std::chrono::duration<double> leeway{0.0};  // clock skew allowed on exp and nbf, seconds
+  std::chrono::duration<double> leeway{0.0};  // clock skew allowed on exp, nbf, iat; seconds
   bool require_expiry = true;
   std::string issuer;                  // empty: "iss" is not checked
   std::vector<std::string> audiences;  // the values of "aud" we answer to

@@ -87,11 +87,13 @@ def start_chromium():
 
 
 class DevTools:
-    """A minimal DevTools protocol client: commands by id, events ignored."""
+    """A minimal DevTools protocol client: commands by id; the events that arrive meanwhile are
+    kept in `events`, in order (a domain sends its events once enabled, e.g. Network.enable)."""
 
     def __init__(self, socket):
         self.socket = socket
         self.next_id = 0
+        self.events: list[dict] = []
 
     async def call(self, method: str, **params):
         self.next_id += 1
@@ -99,6 +101,8 @@ class DevTools:
         await self.socket.send(json.dumps({"id": request_id, "method": method, "params": params}))
         while True:
             message = json.loads(await asyncio.wait_for(self.socket.recv(), TIMEOUT))
+            if "method" in message:
+                self.events.append(message)
             if message.get("id") != request_id:
                 continue
             if "error" in message:

@@ -13,47 +13,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from support.auth import SECRET, SLACK, claims, error_of, grant, secret_file, upgrade  # noqa: F401
 from support.pubsub import PubSubClient, request_text
 from support.server import poll, pylon_bin, start_server
-from support.wsclient import HttpConnection, upgrade_headers
-
-SECRET = "an HMAC secret of at least thirty-two bytes, for tests"
-SLACK = 20.0
-
-
-def claims(lifetime=600, **extra):
-    now = int(time.time())
-    return {"sub": "user-1", "iat": now, "exp": now + lifetime, **extra}
-
-
-def grant(subscribe=(), publish=(), **extra):
-    return claims(pylon={"subscribe": list(subscribe), "publish": list(publish)}, **extra)
+from support.wsclient import HttpConnection
 
 
 def public_pem(private_key):
     return private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def upgrade(server, path="/ws", headers=()):
-    """The response to an upgrade of `path`, the connection closed."""
-    conn = HttpConnection(*server.address, timeout=SLACK)
-    try:
-        conn.request("GET", path, upgrade_headers(None, headers))
-        return conn.read_response(timeout=SLACK)
-    finally:
-        conn.close()
-
-
-def error_of(response):
-    return json.loads(response.body)["error"]
-
-
-@pytest.fixture(scope="module")
-def secret_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("auth") / "secret"
-    path.write_text(SECRET + "\n")  # as `echo` writes it: the newline is not the secret's
-    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +84,7 @@ def _unsigned(payload):
     ("bad base64url", lambda: "e30.e30.***", "bad_base64url"),
     ("not JSON", lambda: "bm90IGpzb24.e30.c2ln", "bad_json"),
     ("no exp", lambda: hs256({"sub": "user-1"}), "missing_expiry"),
+    ("issued in the future", lambda: hs256(claims(iat=int(time.time()) + 3600)), "issued_in_future"),
     ("a signature of another token",
      lambda: hs256(grant()).rsplit(".", 1)[0] + "." + hs256(claims(sub="x")).rsplit(".", 1)[1],
      "bad_signature"),
@@ -146,6 +115,36 @@ def test_refusals_are_counted_by_reason(hmac_server):
         metrics.close()
     assert 'pylon_auth_failures_total{reason="missing_token"}' in text
     assert 'pylon_handshake_failures_total{reason="refused_by_route"}' in text
+
+
+def test_tokens_never_reach_the_log(secret_file):
+    """The access log names the route, not the request target: a query token stays out of it, and
+    so do tokens in a header or a subprotocol, accepted or refused. A server of its own: refusal
+    lines are rate-limited, and the hostile tokens above would use up the second's share."""
+    agent = ("User-Agent", "token-log-test")
+    good = [hs256(grant(["chat:*"], sub=f"user-{n}")) for n in range(3)]
+    bad = hs256(grant()).rsplit(".", 1)[0] + "." + hs256(claims(sub="x")).rsplit(".", 1)[1]
+    with start_server("--auth-hmac-secret-file", secret_file) as server:
+        for headers, path in (
+                ([("Authorization", f"Bearer {good[0]}")], "/ws"),
+                ([], f"/ws?token={good[1]}&room=1"),
+                ([("Sec-WebSocket-Protocol", f"pylon.v1, pylon.token.{good[2]}")], "/ws")):
+            PubSubClient.connect(server.address, path, headers=[agent, *headers]).close()
+        assert upgrade(server, path=f"/ws?token={bad}", headers=[agent]).status == 401
+
+        def log_text():
+            return (server.log_dir / "stderr").read_text(errors="replace")
+
+        def logged(msg):
+            return [r for r in map(json.loads, log_text().splitlines()) if r["msg"] == msg]
+        refused = poll(lambda: logged("token refused"), SLACK, "the refusal's log line")
+        assert [r["reason"] for r in refused] == ["bad_signature"], refused
+        opened = [r for r in logged("websocket open") if r["user_agent"] == "token-log-test"]
+        assert [r["path"] for r in opened] == ["/ws"] * 3, opened
+        text = log_text()
+    for token in (*good, bad):
+        for part in token.split("."):
+            assert part not in text  # neither the token nor any part of it
 
 
 # --- permissions -------------------------------------------------------------------------------

@@ -334,6 +334,22 @@ TEST(JwtTest, ExpiryNotBeforeAndLeeway) {
             TokenError::none);
 }
 
+TEST(JwtTest, IssuedInTheFuture) {
+  using namespace std::chrono_literals;
+  const double now = Vectors::get().now;
+  const auto issued_at = [&](double seconds) {
+    return sign_hs256(R"({"alg":"HS256"})", R"({"exp":2e9,"iat":)" + std::to_string(seconds) + "}");
+  };
+  EXPECT_EQ(check(issued_at(now + 30), hmac_keys()).error, TokenError::issued_in_future);
+  EXPECT_EQ(check(issued_at(now + 30), hmac_keys(), {.leeway = 29s}).error,
+            TokenError::issued_in_future);
+  EXPECT_EQ(check(issued_at(now + 30), hmac_keys(), {.leeway = 30s}).error, TokenError::none);
+  EXPECT_EQ(check(issued_at(now), hmac_keys()).error, TokenError::none);  // issued just now
+  EXPECT_EQ(check(issued_at(now + 0.5), hmac_keys(), {}, now + 0.5).error, TokenError::none);
+  EXPECT_EQ(check(issued_at(now + 0.5), hmac_keys(), {}, now + 0.25).error,
+            TokenError::issued_in_future);
+}
+
 TEST(JwtTest, MissingExpiry) {
   EXPECT_EQ(error_of("no_exp"), TokenError::missing_expiry);
   EXPECT_EQ(error_of("no_exp", {.require_expiry = false}), TokenError::none);
