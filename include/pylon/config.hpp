@@ -127,6 +127,9 @@ struct Config {
   // When a connection's token expires the server asks for a new one ("refresh") and closes with
   // 4001 if none arrives within this many seconds.
   double auth_refresh_grace = 30;
+  // Public-key signatures remembered once verified (auth/signature_memo.hpp), so reconnecting
+  // clients do not pay RSA/ECDSA/EdDSA again; 0: verify every time.
+  std::size_t auth_signature_cache = 10000;
   // [namespaces.NAME] tables (flag --namespace NAME:key=value): the rules of one namespace;
   // a topic of a namespace not listed follows the defaults (token, token).
   std::map<std::string, NamespaceRules, std::less<>> namespaces;

@@ -315,11 +315,18 @@ TokenError check(std::string_view token, const KeySet& keys, const VerifyOptions
     key_id = claims.key_id;
   }
 
-  // RFC 7515 §5.2 step 8: the signing input is the token's first two parts as they are.
-  if (const TokenError error =
-          keys.verify_signature(*algorithm, key_id, token.substr(0, second), s.signature);
-      error != TokenError::none)
-    return error;
+  // RFC 7515 §5.2 step 8: the signing input is the token's first two parts as they are. An HMAC
+  // costs no more than the memo's own hash, so only public-key signatures are remembered.
+  const bool memoize = options.memo != nullptr && !is_allowed(KeyType::hmac, *algorithm);
+  SignatureMemo::Digest digest{};
+  if (memoize) digest = SignatureMemo::digest(token);
+  if (!memoize || !options.memo->contains(digest)) {
+    if (const TokenError error =
+            keys.verify_signature(*algorithm, key_id, token.substr(0, second), s.signature);
+        error != TokenError::none)
+      return error;
+    if (memoize) options.memo->remember(digest);
+  }
 
   // From here on the payload is the issuer's.
   if (const TokenError error = parse(s.dom, s.payload, root); error != TokenError::none)

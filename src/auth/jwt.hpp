@@ -51,6 +51,7 @@
 
 #include "auth/error.hpp"
 #include "auth/key_set.hpp"
+#include "auth/signature_memo.hpp"
 
 namespace pylon::auth {
 
@@ -70,6 +71,9 @@ struct VerifyOptions {
   bool require_expiry = true;
   std::string issuer;                  // empty: "iss" is not checked
   std::vector<std::string> audiences;  // the values of "aud" we answer to
+  // Public-key signatures verified before with these keys (auth/signature_memo.hpp): a token
+  // seen again skips its signature check, nothing else. Null: every signature is checked.
+  SignatureMemo* memo = nullptr;
 };
 
 using NumericDate = double;  // seconds since 1970-01-01T00:00:00Z, RFC 7519 §2

@@ -333,6 +333,8 @@ constexpr Row kRows[] = {
     {"auth_max_token_size", bytes<&Config::auth_max_token_size, 64>(), "longest token read, bytes"},
     {"auth_refresh_grace", seconds<&Config::auth_refresh_grace>(),
      "seconds a connection whose token expired has to send a new one before 4001"},
+    {"auth_signature_cache", count<&Config::auth_signature_cache, 0>(),
+     "public-key signatures remembered once verified (0: verify every time)"},
 };
 
 // One row per key of a [namespaces.NAME] table.

@@ -30,34 +30,32 @@ std::string read_file(const std::string& path, const char* key) {
 }
 
 // The key set the configuration names; throws ConfigError naming the key.
-std::shared_ptr<const auth::KeySet> load_keys(const Config& config) {
+std::optional<auth::KeySet> load_key_set(const Config& config) {
   const char* key = "auth_hmac_secret_file";
   try {
     if (!config.auth_hmac_secret_file.empty()) {
       std::string secret = read_file(config.auth_hmac_secret_file, key);
       // A file written by `echo` ends with a newline that is not part of the secret.
       if (!secret.empty() && secret.back() == '\n') secret.pop_back();
-      return std::make_shared<auth::KeySet>(auth::KeySet::from_hmac_secret(secret));
+      return auth::KeySet::from_hmac_secret(secret);
     }
     key = "auth_hmac_secret_env";
     if (!config.auth_hmac_secret_env.empty()) {
       const char* secret = std::getenv(config.auth_hmac_secret_env.c_str());
       if (secret == nullptr)
         throw ConfigError(key, "the environment has no " + config.auth_hmac_secret_env);
-      return std::make_shared<auth::KeySet>(auth::KeySet::from_hmac_secret(secret));
+      return auth::KeySet::from_hmac_secret(secret);
     }
     key = "auth_public_key_file";
     if (!config.auth_public_key_file.empty())
-      return std::make_shared<auth::KeySet>(
-          auth::KeySet::from_pem(read_file(config.auth_public_key_file, key)));
+      return auth::KeySet::from_pem(read_file(config.auth_public_key_file, key));
     key = "auth_jwks_file";
     if (!config.auth_jwks_file.empty())
-      return std::make_shared<auth::KeySet>(
-          auth::KeySet::from_jwks(read_file(config.auth_jwks_file, key)));
+      return auth::KeySet::from_jwks(read_file(config.auth_jwks_file, key));
   } catch (const auth::KeyError& error) {
     throw ConfigError(key, error.what());
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 // The value of one query parameter, as written (a JWT needs no percent-decoding).
@@ -120,7 +118,7 @@ TopicAuth::TopicAuth(const Config& config, MetricsRegistry& metrics)
 void TopicAuth::reload() {
   if (!enabled_) return;
   try {
-    std::shared_ptr<const auth::KeySet> fresh = load_keys(config_);
+    std::shared_ptr<const Keys> fresh = load_keys(config_);
     std::lock_guard lock(keys_mutex_);
     keys_ = std::move(fresh);
     obs::log(obs::LogLevel::info, "authentication keys reloaded", {});
@@ -130,17 +128,24 @@ void TopicAuth::reload() {
   }
 }
 
-std::shared_ptr<const auth::KeySet> TopicAuth::keys() const {
+std::shared_ptr<const TopicAuth::Keys> TopicAuth::load_keys(const Config& config) {
+  std::optional<auth::KeySet> set = load_key_set(config);
+  return set ? std::make_shared<const Keys>(std::move(*set), config.auth_signature_cache) : nullptr;
+}
+
+std::shared_ptr<const TopicAuth::Keys> TopicAuth::keys() const {
   std::lock_guard lock(keys_mutex_);
   return keys_;
 }
 
 auth::TokenError TopicAuth::verify(std::string_view token, auth::TokenKind kind,
                                    auth::Claims& claims) const {
+  const std::shared_ptr<const Keys> current = keys();
   auth::VerifyOptions options = options_;
   options.kind = kind;
+  if (config_.auth_signature_cache > 0) options.memo = &current->memo;
   const auth::TokenError error =
-      auth::verify(token, *keys(), options, std::chrono::system_clock::now(), claims);
+      auth::verify(token, current->set, options, std::chrono::system_clock::now(), claims);
   if (error != auth::TokenError::none) failures_[static_cast<std::size_t>(error)].add();
   return error;
 }

@@ -64,7 +64,15 @@ class TopicAuth {
                                     bool subscribed) const;
 
  private:
-  std::shared_ptr<const auth::KeySet> keys() const;
+  // A key set as loaded, with the signatures verified by it (a reload starts afresh).
+  struct Keys {
+    Keys(auth::KeySet keys, std::size_t memo_capacity)
+        : set(std::move(keys)), memo(memo_capacity) {}
+    const auth::KeySet set;
+    mutable auth::SignatureMemo memo;  // capacity 0: unused
+  };
+  static std::shared_ptr<const Keys> load_keys(const Config& config);
+  std::shared_ptr<const Keys> keys() const;
   auth::TokenError verify(std::string_view token, auth::TokenKind kind, auth::Claims& claims) const;
   HttpResponse refuse(std::string_view reason, std::string_view message) const;
   static std::unique_ptr<Grant> grant_of(auth::Claims& claims);
@@ -73,7 +81,7 @@ class TopicAuth {
   bool enabled_;
   auth::VerifyOptions options_;
   mutable std::mutex keys_mutex_;
-  std::shared_ptr<const auth::KeySet> keys_;
+  std::shared_ptr<const Keys> keys_;
   std::vector<Counter> failures_;  // [auth::TokenError], then missing and ambiguous tokens
   Counter denied_subscribe_, denied_publish_;
 };

@@ -109,6 +109,7 @@ TEST(Config, EveryKeyAppliesItsFlagText) {
       {"auth_anonymous", "true"},
       {"auth_max_token_size", "1024"},
       {"auth_refresh_grace", "5"},
+      {"auth_signature_cache", "0"},
       {"slow_consumer", "drop"},
       {"engine", "redis"},
       {"redis_url", "redis://:secret@127.0.0.1:6380/2"},
