@@ -1,6 +1,5 @@
 #include "server/topic_protocol.hpp"
 
-#include <openssl/crypto.h>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -14,7 +13,9 @@
 #include "obs/log.hpp"
 #include "pubsub/json_syntax.hpp"
 #include "pubsub/topic_name.hpp"
+#include "server/api_keys.hpp"
 #include "server/topic_auth.hpp"
+#include "server/user_commands.hpp"
 
 namespace pylon {
 namespace {
@@ -254,15 +255,10 @@ class TopicEndpoint {
     socket.data().malformed_in_row = 0;
   }
 
+  // The key was checked (ApiKeys::guard).
   HttpResponse on_http_publish(const HttpRequest& request) {
     HttpResponse response;
     response.content_type = "application/json";
-    if (!authorized(request.header("Authorization"))) {
-      response.status = 401;
-      response.headers.emplace_back("WWW-Authenticate", "Bearer");
-      response.body = R"({"error":"unauthorized","message":"missing or wrong bearer key"})";
-      return response;
-    }
     Request fields;
     Failure failure{ErrorCode::bad_json, "body is not a JSON object"};
     if (const auto parse_failure = parse_request(request.body(), fields)) {
@@ -401,19 +397,6 @@ class TopicEndpoint {
     return true;
   }
 
-  bool authorized(std::string_view header) const {
-    constexpr std::string_view kScheme =
-        "Bearer ";  // RFC 6750 §2.1; the scheme is case-insensitive
-    if (header.size() <= kScheme.size() ||
-        !http::iequals(header.substr(0, kScheme.size()), kScheme))
-      return false;
-    const std::string_view key = header.substr(kScheme.size());
-    const std::string& expected = config_.api_key;
-    // Constant time over the expected key's length, so timing reveals nothing about its bytes.
-    return key.size() == expected.size() &&
-           CRYPTO_memcmp(key.data(), expected.data(), expected.size()) == 0;
-  }
-
   void succeed(WebSocket<Session>& socket, std::string_view id) {
     socket.data().malformed_in_row = 0;
     if (id.empty()) return;
@@ -471,11 +454,28 @@ void add_topic_routes(App& app) {
     else
       endpoint->on_binary(socket, message);
   };
+  // The backend API finds a user's connections by their token's sub (user_commands.hpp).
+  using Subjects = SubjectIndex<WebSocket<Session>>;
+  behavior.open = [](WebSocket<Session>& socket) {
+    if (const Grant* grant = socket.data().grant.get(); grant != nullptr && !grant->subject.empty())
+      Subjects::this_loop().add(grant->subject, socket);
+  };
+  behavior.close = [](WebSocket<Session>& socket, std::uint16_t, std::string_view) {
+    if (const Grant* grant = socket.data().grant.get(); grant != nullptr && !grant->subject.empty())
+      Subjects::this_loop().remove(grant->subject, socket);
+  };
   app.ws<Session>("/ws", std::move(behavior));
   app.on_reload([endpoint] { endpoint->auth().reload(); });
-  if (!app.config().api_key.empty())
-    app.post("/api/publish",
-             [endpoint](const HttpRequest& request) { return endpoint->on_http_publish(request); });
+  std::shared_ptr<ApiKeys> keys;
+  if (!app.config().api_keys.empty()) {
+    keys = std::make_shared<ApiKeys>(app.config(), app.metrics());
+    app.on_reload([keys] { keys->reload(); });
+    app.post("/api/publish", [endpoint, keys](const HttpRequest& request) {
+      return keys->guard(request, ApiEndpoint::publish,
+                         [&](std::string_view) { return endpoint->on_http_publish(request); });
+    });
+  }
+  add_user_command_routes(app, std::move(keys), &apply_user_command<Session>);
 }
 
 }  // namespace pylon

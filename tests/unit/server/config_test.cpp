@@ -95,7 +95,6 @@ TEST(Config, EveryKeyAppliesItsFlagText) {
       {"log_format", "console"},
       {"trusted_proxies", "10.0.0.0/8"},
       {"metrics_listen", "127.0.0.1:2"},
-      {"api_key", "secret"},
       {"max_subscriptions", "5"},
       {"max_publish_rate", "5"},
       {"auth_hmac_secret_file", "/etc/pylon/secret"},
