@@ -45,12 +45,12 @@ double metric(const MetricsRegistry& metrics, const Labels& labels) {
 }
 
 TEST(ApiKeys, MatchComparesWithEveryKey) {
-  const std::vector<SecretDigest> digests = {secret_digest("first-secret"),
-                                             secret_digest("second"), secret_digest("third")};
+  const std::vector<SecretDigest> digests = {secret_digest("first-secret"), secret_digest("second"),
+                                             secret_digest("third")};
   EXPECT_EQ(match_secret(digests, "first-secret"), 0u);
   EXPECT_EQ(match_secret(digests, "second"), 1u);
   EXPECT_EQ(match_secret(digests, "third"), 2u);
-  EXPECT_EQ(match_secret(digests, "secon"), std::nullopt);   // a prefix
+  EXPECT_EQ(match_secret(digests, "secon"), std::nullopt);    // a prefix
   EXPECT_EQ(match_secret(digests, "second2"), std::nullopt);  // longer
   EXPECT_EQ(match_secret(digests, ""), std::nullopt);
   EXPECT_EQ(match_secret({}, "second"), std::nullopt);
@@ -91,23 +91,24 @@ TEST_F(ApiKeysTest, ScopesDecideAndTheNameIsCounted) {
 
   const HttpResponse forbidden = call(keys, "Bearer publisher-secret", ApiEndpoint::unsubscribe);
   EXPECT_EQ(forbidden.status, 403);
-  EXPECT_EQ(forbidden.body,
-            R"({"error":"missing_scope","message":"the key publisher lacks the disconnect scope"})");
+  EXPECT_EQ(
+      forbidden.body,
+      R"({"error":"missing_scope","message":"the key publisher lacks the disconnect scope"})");
   EXPECT_EQ(called_with_, "");
 
   for (const char* wrong : {"Bearer wrong", "Bearer ", "admin-secret", "Basic admin-secret", "",
                             "Bearer admin-secret\n"}) {
     const HttpResponse refused = call(keys, wrong, ApiEndpoint::publish);
     EXPECT_EQ(refused.status, 401) << wrong;
-    EXPECT_EQ(refused.headers.at(0), (std::pair<std::string, std::string>("WWW-Authenticate",
-                                                                            "Bearer")));
+    EXPECT_EQ(refused.headers.at(0),
+              (std::pair<std::string, std::string>("WWW-Authenticate", "Bearer")));
     EXPECT_EQ(called_with_, "");
   }
   EXPECT_EQ(metric(metrics, {{"key", "admin"}, {"endpoint", "disconnect"}, {"status", "202"}}), 1);
   EXPECT_EQ(metric(metrics, {{"key", "publisher"}, {"endpoint", "publish"}, {"status", "200"}}), 1)
       << "a 2xx counts in the endpoint's success series";
-  EXPECT_EQ(
-      metric(metrics, {{"key", "publisher"}, {"endpoint", "unsubscribe"}, {"status", "403"}}), 1);
+  EXPECT_EQ(metric(metrics, {{"key", "publisher"}, {"endpoint", "unsubscribe"}, {"status", "403"}}),
+            1);
   EXPECT_EQ(metric(metrics, {{"key", ""}, {"endpoint", "publish"}, {"status", "401"}}), 6);
   // No series carries a secret.
   EXPECT_EQ(metrics.expose().find("secret"), std::string::npos);

@@ -324,8 +324,9 @@ TEST(Config, ApiKeyTablesNameKeysWithScopes) {
   set_api_key_text(config, "ops:scopes=disconnect,publish");
   validate_config(config);
   ASSERT_EQ(config.api_keys.size(), 3u);
-  EXPECT_EQ(config.api_keys["backend"],
-            (ApiKeySource{"/etc/pylon/backend.key", "", {ApiScope::publish, ApiScope::disconnect}}));
+  EXPECT_EQ(
+      config.api_keys["backend"],
+      (ApiKeySource{"/etc/pylon/backend.key", "", {ApiScope::publish, ApiScope::disconnect}}));
   // Without scopes a key may publish only: the least it can do.
   EXPECT_EQ(config.api_keys["notifier"], (ApiKeySource{"", "NOTIFIER_KEY", {ApiScope::publish}}));
   EXPECT_EQ(config.api_keys["ops"],
