@@ -18,7 +18,8 @@
 # STACK_PYLON_PORTS ("9001 9002 9003"), STACK_PROMETHEUS_PORT, STACK_ALERTMANAGER_PORT,
 # STACK_OBSERVABILITY (0: no Prometheus/Alertmanager), STACK_ENGINE (memory, the default, or
 # redis), STACK_REDIS_PORT (9379), STACK_REDIS_PREFIX (pylon:), STACK_API_KEY (when set, the
-# instances get --api-key and POST /api/publish is on).
+# instances get an API key "stack" with every scope, read from this environment variable, and
+# the backend API is on).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -139,7 +140,11 @@ up() {
   [ -s "$state/tls/server.pem" ] || "$repo/deploy/tls/local-ca.sh" "$state/tls" >/dev/null
 
   local pylon_flags=(--drain-window 1 --drain-timeout 5)
-  if [ -n "$api_key" ]; then pylon_flags+=(--api-key "$api_key"); fi
+  # The secret reaches pylon through its environment, never its command line (visible in ps).
+  if [ -n "$api_key" ]; then
+    export STACK_API_KEY="$api_key"
+    pylon_flags+=(--api-key stack:key_env=STACK_API_KEY --api-key stack:scopes=publish,disconnect)
+  fi
   if [ "$engine" = redis ]; then
     mkdir -p "$state/redis"
     start redis "redis-server 127.0.0.1:$redis_port" \

@@ -46,6 +46,13 @@ struct PublishResult {
   std::size_t subscribers = 0;  // subscribers on this instance when it was published
 };
 
+// What became of a message to the other instances (App::send_to_cluster).
+enum class ClusterSend : std::uint8_t {
+  sent,         // handed to the cluster engine for every other instance
+  no_cluster,   // engine = "memory": there are no other instances to tell
+  unavailable,  // the engine cannot reach the other instances now: sent to none
+};
+
 struct NoUserData {};
 
 namespace detail {
@@ -196,6 +203,17 @@ class App {
   // engine, on every instance), encoded once.
   PublishResult publish(std::string_view topic, std::string_view message,
                         MessageKind kind = MessageKind::text);
+
+  // Any thread, while running: runs task once on each loop thread of this instance, after what
+  // that loop already has to do; e.g. to act on the connections each loop owns. Not running: no.
+  void run_on_every_loop(std::function<void()> task);
+  // Any thread, while running: hands message to the on_cluster_message handlers of every other
+  // instance (engine = "redis": a reserved channel no topic maps to), not to this one's. Like
+  // publishes, delivery is at most once: a message sent as Redis fails is lost.
+  ClusterSend send_to_cluster(std::string_view message);
+  // Before run(): handler of the messages other instances send with send_to_cluster, called in
+  // their order on the cluster engine's loop thread (worker 0's); it must not block.
+  void on_cluster_message(std::function<void(std::string_view message)> handler);
 
   // Binds config.listen on every loop, runs until SIGTERM/SIGINT (or drain()) has drained every
   // connection, and returns the process exit code. Throws std::system_error when it cannot bind.

@@ -67,6 +67,20 @@ struct NamespaceRules {
   bool operator==(const NamespaceRules&) const = default;
 };
 
+// What a named API key may do (docs/security.md "Backend API").
+enum class ApiScope : std::uint8_t {
+  publish,     // POST /api/publish
+  disconnect,  // POST /api/disconnect and POST /api/unsubscribe
+};
+// One [api_keys.NAME] table: where its secret is (exactly one of the two: never the secret itself,
+// which a flag would show in `ps`) and what it may do. The name goes in logs and metrics.
+struct ApiKeySource {
+  std::string key_file;  // the secret's bytes in a file (one trailing newline ignored)
+  std::string key_env;   // ... or in this environment variable
+  std::vector<ApiScope> scopes = {ApiScope::publish};
+  bool operator==(const ApiKeySource&) const = default;
+};
+
 struct CompressionSettings {
   CompressionMode mode = CompressionMode::shared;
   std::size_t threshold = 64;  // smaller messages go out uncompressed
@@ -95,7 +109,9 @@ struct Config {
   std::string metrics_listen;  // HOST:PORT for /metrics alone; empty: /metrics on `listen`
   bool dashboard = true;       // `pylon serve`: the live page at / and its stats on pylon/stats
   // Topics (docs/protocol.md)
-  std::string api_key;  // enables POST /api/publish with "Authorization: Bearer <key>"
+  // [api_keys.NAME] tables (flag --api-key NAME:key=value): the keys of the backend API
+  // (POST /api/publish, /api/disconnect, /api/unsubscribe); none: the API does not exist.
+  std::map<std::string, ApiKeySource, std::less<>> api_keys;
   std::size_t max_subscriptions = 100;  // per connection
   std::size_t max_publish_rate = 1000;  // publishes per second per connection (burst: one second)
   SlowConsumerPolicy slow_consumer = SlowConsumerPolicy::close;
@@ -177,6 +193,13 @@ void set_namespace_value(Config& config, std::string_view name, std::string_view
                          const ConfigValue& value);
 // Parses a --namespace flag, "NAME:key=value".
 void set_namespace_text(Config& config, std::string_view text);
+// Sets one key of one API key ("api_keys.NAME.key" in errors): key_file, key_env, scopes.
+void set_api_key_value(Config& config, std::string_view name, std::string_view key,
+                       const ConfigValue& value);
+// Parses a --api-key flag, "NAME:key=value" (scopes: words separated by commas).
+void set_api_key_text(Config& config, std::string_view text);
+// "publish" or "disconnect".
+std::string_view api_scope_name(ApiScope scope) noexcept;
 // The rules of a topic: its namespace's (the part before the first ':'), else the defaults.
 const NamespaceRules& namespace_rules(const Config& config, std::string_view topic) noexcept;
 // Whether authentication is on (a key source is set).

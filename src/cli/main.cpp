@@ -73,9 +73,10 @@ struct Flags {
   std::map<std::string, std::vector<std::string>> keys;  // one per configuration key
   std::vector<std::string> endpoints;                    // --endpoint /path:key=value
   std::vector<std::string> namespaces;                   // --namespace NAME:key=value
+  std::vector<std::string> api_keys;                     // --api-key NAME:key=value
 };
 
-// The file, then the flags (--endpoint and --namespace last), checked as a whole
+// The file, then the flags (--endpoint, --namespace and --api-key last), checked as a whole
 // (App::check_config checks the endpoint tables against the routes).
 pylon::Config load_config(const std::string& path, const Flags& flags) {
   pylon::Config config;
@@ -83,6 +84,7 @@ pylon::Config load_config(const std::string& path, const Flags& flags) {
   apply_flags(config, flags.keys);
   for (const std::string& flag : flags.endpoints) pylon::set_endpoint_text(config, flag);
   for (const std::string& flag : flags.namespaces) pylon::set_namespace_text(config, flag);
+  for (const std::string& flag : flags.api_keys) pylon::set_api_key_text(config, flag);
   pylon::validate_config(config);
   return config;
 }
@@ -114,6 +116,9 @@ int main(int argc, char** argv) {
   serve_command->add_option(
       "--namespace", flags.namespaces,
       "one rule of one topic namespace, NAME:subscribe=... or NAME:publish=... (repeatable)");
+  serve_command->add_option("--api-key,--api_key", flags.api_keys,
+                            "one setting of one backend API key: NAME:key_file=PATH, "
+                            "NAME:key_env=VARIABLE or NAME:scopes=publish,disconnect (repeatable)");
 
   auto* check_command =
       cli.add_subcommand("check-config", "validate a configuration file and exit");

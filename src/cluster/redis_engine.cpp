@@ -22,6 +22,10 @@ namespace {
 
 using obs::LogLevel;
 
+// The control channel's name after the prefix: '#' is outside the topic charset
+// (pubsub/topic_name.hpp), so no topic maps to it.
+constexpr std::string_view kControlChannel = "#control";
+
 // SUBSCRIBE arguments per command when re-subscribing many channels at once.
 constexpr std::size_t kChannelsPerSubscribe = 256;
 
@@ -62,13 +66,15 @@ class RedisEngine final : public pubsub::ClusterEngine {
  public:
   RedisEngine(net::EventLoop& loop, RedisAddress address, std::string prefix,
               pubsub::DeliverFunction deliver, pubsub::ActiveTopicsFunction active_topics,
-              MetricsRegistry& metrics, const RedisEngineLimits& limits)
+              pubsub::ControlFunction control, MetricsRegistry& metrics,
+              const RedisEngineLimits& limits)
       : loop_(loop),
         address_(std::move(address)),
         url_for_logs_(address_.redacted()),
         prefix_(std::move(prefix)),
         deliver_(std::move(deliver)),
         active_topics_(std::move(active_topics)),
+        control_(std::move(control)),
         limits_(limits),
         instance_id_(random_instance_id()),
         random_(std::random_device{}()),
@@ -122,10 +128,20 @@ class RedisEngine final : public pubsub::ClusterEngine {
   }
 
   void publish(std::string_view topic, ws::Opcode opcode, std::string_view payload) override {
+    send(topic, opcode, payload);
+  }
+
+  void send_control(std::string_view message) override {
+    send(kControlChannel, ws::Opcode::text, message);
+  }
+
+ private:
+  // PUBLISH prefix+name, pipelined.
+  void send(std::string_view name, ws::Opcode opcode, std::string_view payload) {
     // The server refuses publishes while unavailable; a publish racing a failure is dropped here.
     if (!available_.load(std::memory_order_relaxed) || publisher_.context == nullptr) return;
     channel_buffer_.assign(prefix_);
-    channel_buffer_.append(topic);
+    channel_buffer_.append(name);
     encode_channel_message(message_buffer_, instance_id_, opcode, payload);
     const char* argv[3] = {"PUBLISH", channel_buffer_.data(), message_buffer_.data()};
     const std::size_t lengths[3] = {7, channel_buffer_.size(), message_buffer_.size()};
@@ -143,7 +159,6 @@ class RedisEngine final : public pubsub::ClusterEngine {
     }
   }
 
- private:
   // ----- connections -----
 
   void connect(Link& link) {
@@ -212,6 +227,7 @@ class RedisEngine final : public pubsub::ClusterEngine {
       // Every channel this instance has interest in, whether the server told us while we were
       // down or its table says so now.
       for (auto& topic : active_topics_()) channels_.insert(std::move(topic));
+      send_channels("SUBSCRIBE", {std::string(kControlChannel)});
       std::vector<std::string> batch;
       batch.reserve(std::min(channels_.size(), kChannelsPerSubscribe));
       for (const auto& topic : channels_) {
@@ -333,7 +349,12 @@ class RedisEngine final : public pubsub::ClusterEngine {
     // No echo twice: this instance delivered its own publishes locally before sending them.
     if (message->sender == instance_id_) return;
     messages_in_.add();
-    deliver_(channel.substr(prefix_.size()), message->opcode, message->payload);
+    const std::string_view name = channel.substr(prefix_.size());
+    if (name == kControlChannel) {
+      if (control_) control_(message->payload);
+      return;
+    }
+    deliver_(name, message->opcode, message->payload);
   }
 
   // ----- hiredis callbacks (C function pointers) -----
@@ -418,6 +439,7 @@ class RedisEngine final : public pubsub::ClusterEngine {
   const std::string prefix_;
   pubsub::DeliverFunction deliver_;
   pubsub::ActiveTopicsFunction active_topics_;
+  pubsub::ControlFunction control_;
   const RedisEngineLimits limits_;
   const InstanceId instance_id_;
   std::minstd_rand random_;  // backoff jitter only
@@ -446,15 +468,14 @@ class RedisEngine final : public pubsub::ClusterEngine {
 
 }  // namespace
 
-std::unique_ptr<pubsub::ClusterEngine> make_redis_engine(net::EventLoop& loop,
-                                                         const RedisOptions& options,
-                                                         pubsub::DeliverFunction deliver,
-                                                         pubsub::ActiveTopicsFunction active_topics,
-                                                         MetricsRegistry& metrics,
-                                                         const RedisEngineLimits& limits) {
+std::unique_ptr<pubsub::ClusterEngine> make_redis_engine(
+    net::EventLoop& loop, const RedisOptions& options, pubsub::DeliverFunction deliver,
+    pubsub::ActiveTopicsFunction active_topics, pubsub::ControlFunction control,
+    MetricsRegistry& metrics, const RedisEngineLimits& limits) {
   RedisAddress address = parse_redis_url(options.url);
   return std::make_unique<RedisEngine>(loop, std::move(address), options.prefix, std::move(deliver),
-                                       std::move(active_topics), metrics, limits);
+                                       std::move(active_topics), std::move(control), metrics,
+                                       limits);
 }
 
 }  // namespace pylon::cluster

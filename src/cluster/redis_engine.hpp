@@ -3,12 +3,13 @@
 // its own, no blocking call).
 //
 // Two connections: a subscriber (SUBSCRIBE prefix+topic when local interest begins,
-// UNSUBSCRIBE when it ends; incoming messages go to `deliver`) and a publisher (PUBLISH,
-// pipelined in call order; SELECT db). Both AUTH when the URL has a password. When either
-// fails the engine is unavailable until both are back and every channel is subscribed again;
-// it reconnects with exponential backoff and jitter. Publishing while unavailable drops the
-// message (the server refuses it before calling). A publisher that Redis does not read fast
-// enough is bounded: past `max_pending_bytes` of unsent commands the engine reports itself
+// UNSUBSCRIBE when it ends; incoming messages go to `deliver`; and always prefix+"#control",
+// which no topic can name since '#' is outside the topic charset: messages there go to `control`)
+// and a publisher (PUBLISH, pipelined in call order; SELECT db). Both AUTH when the URL has a
+// password. When either fails the engine is unavailable until both are back and every channel is
+// subscribed again; it reconnects with exponential backoff and jitter. Publishing while unavailable
+// drops the message (the server refuses it before calling). A publisher that Redis does not read
+// fast enough is bounded: past `max_pending_bytes` of unsent commands the engine reports itself
 // unavailable until the backlog halves.
 //
 // The server assembles it (server.cpp, with the default limits; tests pass tighter ones).
@@ -45,11 +46,9 @@ struct RedisEngineLimits {
 };
 
 // Throws std::invalid_argument with a reason when the URL is malformed (start-up error).
-std::unique_ptr<pubsub::ClusterEngine> make_redis_engine(net::EventLoop& loop,
-                                                         const RedisOptions& options,
-                                                         pubsub::DeliverFunction deliver,
-                                                         pubsub::ActiveTopicsFunction active_topics,
-                                                         MetricsRegistry& metrics,
-                                                         const RedisEngineLimits& limits = {});
+std::unique_ptr<pubsub::ClusterEngine> make_redis_engine(
+    net::EventLoop& loop, const RedisOptions& options, pubsub::DeliverFunction deliver,
+    pubsub::ActiveTopicsFunction active_topics, pubsub::ControlFunction control,
+    MetricsRegistry& metrics, const RedisEngineLimits& limits = {});
 
 }  // namespace pylon::cluster

@@ -33,11 +33,17 @@ class ClusterEngine {
   // A message published on this instance (already delivered to its local subscribers): send it
   // to the other instances, in call order (pipelined).
   virtual void publish(std::string_view topic, ws::Opcode opcode, std::string_view payload) = 0;
+
+  // A control message for the server of every other instance (App::send_to_cluster), on a
+  // channel of the engine's own that no topic maps to; they get it through `control`.
+  virtual void send_control(std::string_view message) = 0;
 };
 
 // Delivers a message published on another instance to this instance's subscribers.
 using DeliverFunction =
     std::function<void(std::string_view topic, ws::Opcode opcode, std::string_view payload)>;
+// Hands a control message from another instance to this instance's server.
+using ControlFunction = std::function<void(std::string_view message)>;
 // The topics this instance has subscribers for, to re-subscribe after a reconnect.
 using ActiveTopicsFunction = std::function<std::vector<std::string>()>;
 

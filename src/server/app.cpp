@@ -48,6 +48,16 @@ PublishResult App::publish(std::string_view topic, std::string_view message, Mes
                           parts);
 }
 
+void App::run_on_every_loop(std::function<void()> task) {
+  server_->run_on_every_loop(task);
+}
+ClusterSend App::send_to_cluster(std::string_view message) {
+  return server_->send_to_cluster(message);
+}
+void App::on_cluster_message(std::function<void(std::string_view message)> handler) {
+  server_->cluster_handlers.push_back(std::move(handler));
+}
+
 MetricsRegistry& App::metrics() noexcept {
   return server_->metrics;
 }

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -21,7 +22,14 @@ std::string spell_out(const Items& items, std::string_view conjunction, NameOf n
   std::string text;
   const std::size_t count = std::size(items);
   for (std::size_t index = 0; index < count; ++index) {
-    if (index > 0) text += index + 1 == count ? " " + std::string(conjunction) + " " : ", ";
+    if (index > 0 && index + 1 == count) {
+      // Appended piece by piece: GCC 12 warns (-Wrestrict, wrongly) on " " + std::string(...).
+      text += ' ';
+      text += conjunction;
+      text += ' ';
+    } else if (index > 0) {
+      text += ", ";
+    }
     text += name_of(items[index]);
   }
   return text;
@@ -60,6 +68,10 @@ constexpr Choice<SubscribeRule> kSubscribeRules[] = {
     {"token", SubscribeRule::token},
     {"anyone", SubscribeRule::anyone},
     {"subscription_token", SubscribeRule::subscription_token},
+};
+constexpr Choice<ApiScope> kApiScopes[] = {
+    {"publish", ApiScope::publish},
+    {"disconnect", ApiScope::disconnect},
 };
 constexpr Choice<PublishRule> kPublishRules[] = {
     {"token", PublishRule::token},
@@ -293,7 +305,6 @@ constexpr Row kRows[] = {
      "separate HOST:PORT for /metrics (empty: on listen)"},
     {"dashboard", boolean<&Config::dashboard>(),
      "serve the live dashboard at / and its stats on pylon/stats"},
-    {"api_key", text<&Config::api_key>(), "bearer key for POST /api/publish (empty: endpoint off)"},
     {"max_subscriptions", count<&Config::max_subscriptions, 1>(),
      "topics one connection may subscribe to"},
     {"max_publish_rate", count<&Config::max_publish_rate, 1>(),
@@ -361,6 +372,11 @@ constexpr auto kKeys = [] {
 const Row& row_of(std::string_view key) {
   for (const Row& row : kRows)
     if (row.name == key) return row;
+  // The one shared key of earlier versions: a secret that a flag would show in `ps`.
+  if (key == "api_key")
+    throw ConfigError("api_key",
+                      "replaced by [api_keys.NAME] tables with key_file or key_env and scopes "
+                      "(docs/configuration.md)");
   throw ConfigError(std::string(key), "unknown key");
 }
 
@@ -432,6 +448,39 @@ const Row& endpoint_row_of(std::string_view path, std::string_view key) {
 
 std::string namespace_key_name(std::string_view name, std::string_view key) {
   return "namespaces." + std::string(name) + (key.empty() ? "" : ".") + std::string(key);
+}
+
+// scopes: an array of words, or one string of words separated by commas (a flag's form).
+std::vector<ApiScope> to_scopes(const ConfigValue& value, const std::string& name) {
+  std::vector<std::string> words = to_list<nullptr>(value, name);
+  if (words.size() == 1 && words[0].find(',') != std::string::npos) {
+    const std::string joined = std::move(words[0]);
+    words.clear();
+    for (std::size_t begin = 0; begin <= joined.size();) {
+      const std::size_t comma = std::min(joined.find(',', begin), joined.size());
+      words.push_back(joined.substr(begin, comma - begin));
+      begin = comma + 1;
+    }
+  }
+  if (words.empty()) throw ConfigError(name, "must name at least one scope");
+  std::vector<ApiScope> scopes;
+  for (const std::string& word : words) scopes.push_back(to_choice<kApiScopes>(word, name));
+  return scopes;
+}
+
+// One row per key of an [api_keys.NAME] table.
+struct ApiKeyRow {
+  std::string_view name;
+  Setter<ApiKeySource> set;
+};
+constexpr ApiKeyRow kApiKeyRows[] = {
+    {"key_file", &assign<&ApiKeySource::key_file, &to_text<nullptr>>},
+    {"key_env", &assign<&ApiKeySource::key_env, &to_text<nullptr>>},
+    {"scopes", &assign<&ApiKeySource::scopes, &to_scopes>},
+};
+
+std::string api_key_name(std::string_view name, std::string_view key) {
+  return "api_keys." + std::string(name) + (key.empty() ? "" : ".") + std::string(key);
 }
 
 const NamespaceRow& namespace_row_of(std::string_view name, std::string_view key) {
@@ -508,6 +557,42 @@ void set_namespace_text(Config& config, std::string_view text) {
                       std::string(text.substr(equals + 1)));
 }
 
+void set_api_key_value(Config& config, std::string_view name, std::string_view key,
+                       const ConfigValue& value) {
+  // The name is a metric label value and a log field: keep it plain.
+  if (name.empty() || name.size() > 64 ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
+          std::string_view::npos)
+    throw ConfigError(api_key_name(name, {}),
+                      "a key's name is 1-64 letters, digits, '_', '-' or '.'");
+  for (const ApiKeyRow& row : kApiKeyRows) {
+    if (row.name != key) continue;
+    ApiKeySource& source = config.api_keys.try_emplace(std::string(name)).first->second;
+    row.set(source, value, api_key_name(name, key));
+    return;
+  }
+  throw ConfigError(api_key_name(name, key),
+                    "unknown API key setting (a key takes key_file, key_env and scopes)");
+}
+
+void set_api_key_text(Config& config, std::string_view text) {
+  const std::size_t equals = text.find('=');
+  const std::size_t colon = text.substr(0, equals).find(':');
+  if (equals == std::string_view::npos || colon == std::string_view::npos)
+    throw ConfigError(
+        "api_key",
+        "expected NAME:key=value, e.g. backend:key_env=VARIABLE (the secret itself is "
+        "never a flag)");
+  set_api_key_value(config, text.substr(0, colon), text.substr(colon + 1, equals - colon - 1),
+                    std::string(text.substr(equals + 1)));
+}
+
+std::string_view api_scope_name(ApiScope scope) noexcept {
+  for (const auto& choice : kApiScopes)
+    if (choice.value == scope) return choice.name;
+  return {};
+}
+
 const NamespaceRules& namespace_rules(const Config& config, std::string_view topic) noexcept {
   static const NamespaceRules kDefaults;
   const std::size_t colon = topic.find(':');
@@ -531,37 +616,36 @@ void load_config_file(Config& config, const std::string& path) {
                                 std::to_string(where.column) + ": " +
                                 std::string(error.description()));
   }
+  // The tables of named tables: [endpoints."/ws"], [namespaces.chat], [api_keys.backend].
+  using NamedSetter =
+      void (*)(Config&, std::string_view name, std::string_view key, const ConfigValue& value);
+  struct NamedTables {
+    std::string_view table;
+    NamedSetter set;
+  };
+  constexpr NamedTables kNamedTables[] = {
+      {"endpoints", &set_endpoint_value},
+      {"namespaces", &set_namespace_value},
+      {"api_keys", &set_api_key_value},
+  };
   for (const auto& [key, node] : table) {
-    if (key.str() == "namespaces") {
-      // [namespaces.chat] tables: subscribe and publish rules.
-      const auto* names = node.as_table();
-      if (names == nullptr)
-        throw ConfigError("namespaces", "must be a table of [namespaces.NAME] tables");
-      for (const auto& [name, keys] : *names) {
-        const auto* rules = keys.as_table();
-        if (rules == nullptr)
-          throw ConfigError(namespace_key_name(name.str(), {}), "must be a table of keys");
-        for (const auto& [rule, value] : *rules)
-          set_namespace_value(config, name.str(), rule.str(),
-                              from_toml(namespace_key_name(name.str(), rule.str()), value));
-      }
-      continue;
-    }
-    if (key.str() != "endpoints") {
+    const auto* named = std::find_if(std::begin(kNamedTables), std::end(kNamedTables),
+                                     [&](const NamedTables& t) { return t.table == key.str(); });
+    if (named == std::end(kNamedTables)) {
       set_config_value(config, key.str(), from_toml(key.str(), node));
       continue;
     }
-    // [endpoints."/ws"] tables: a table per path, compression keys in each.
-    const auto* paths = node.as_table();
-    if (paths == nullptr)
-      throw ConfigError("endpoints", "must be a table of [endpoints.\"/path\"] tables");
-    for (const auto& [path, keys] : *paths) {
-      const auto* endpoint = keys.as_table();
-      if (endpoint == nullptr)
-        throw ConfigError(endpoint_key_name(path.str(), {}), "must be a table of keys");
-      for (const auto& [name, value] : *endpoint)
-        set_endpoint_value(config, path.str(), name.str(),
-                           from_toml(endpoint_key_name(path.str(), name.str()), value));
+    const std::string table_name(named->table);
+    const auto* names = node.as_table();
+    if (names == nullptr)
+      throw ConfigError(table_name, "must be a table of [" + table_name + ".NAME] tables");
+    for (const auto& [name, keys] : *names) {
+      const std::string prefix = table_name + '.' + std::string(name.str());
+      const auto* entries = keys.as_table();
+      if (entries == nullptr) throw ConfigError(prefix, "must be a table of keys");
+      for (const auto& [entry, value] : *entries)
+        named->set(config, name.str(), entry.str(),
+                   from_toml(prefix + '.' + std::string(entry.str()), value));
     }
   }
 }
@@ -583,6 +667,11 @@ void validate_config(const Config& config) {
       throw ConfigError(std::string(sources[i]),
                         "only one key source may be set (" + std::string(chosen) + " is too)");
     chosen = sources[i];
+  }
+  for (const auto& [name, key] : config.api_keys) {
+    if (key.key_file.empty() == key.key_env.empty())
+      throw ConfigError(api_key_name(name, {}), "needs exactly one of key_file and key_env");
+    if (key.scopes.empty()) throw ConfigError(api_key_name(name, "scopes"), "must name a scope");
   }
 }
 

@@ -116,6 +116,20 @@ std::size_t Server::deliver_local(const pubsub::MessageRef& message,
   return lookup.subscribers;
 }
 
+void Server::run_on_every_loop(const std::function<void()>& task) {
+  for (auto& worker : workers_) worker->loop().post(task);
+}
+
+ClusterSend Server::send_to_cluster(std::string_view message) {
+  if (topics == nullptr || engine == nullptr) return ClusterSend::no_cluster;
+  // Refused rather than sent to some instances: the caller says so to its own caller.
+  if (!engine->available()) return ClusterSend::unavailable;
+  // Rare (backend API calls): a copy per message is fine here.
+  workers_[0]->loop().post(
+      [this, message = std::string(message)] { engine->send_control(message); });
+  return ClusterSend::sent;
+}
+
 bool Server::ready() const noexcept {
   if (draining.load(std::memory_order_relaxed)) return false;
   return !config.readyz_requires_engine || engine == nullptr || engine->available();
@@ -133,7 +147,11 @@ void Server::start_engine() {
         const std::string_view parts[] = {payload};
         deliver_local(topic, opcode, parts);
       },
-      [this] { return topics->topics(); }, metrics);
+      [this] { return topics->topics(); },
+      [this](std::string_view message) {
+        for (const auto& handler : cluster_handlers) handler(message);
+      },
+      metrics);
   // Interest changes reach the engine in the order the registry saw them (the hook runs under
   // its lock and the loop's queue is FIFO).
   topics->set_interest_hook([this, &loop](std::string_view topic, bool interested) {

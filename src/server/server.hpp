@@ -60,6 +60,9 @@ class Server {
   PublishResult publish(std::string_view topic, ws::Opcode opcode,
                         std::span<const std::string_view> payload_parts);
   bool ready() const noexcept;
+  // App::run_on_every_loop, App::send_to_cluster.
+  void run_on_every_loop(const std::function<void()>& task);
+  ClusterSend send_to_cluster(std::string_view message);
   // Every [endpoints."/path"] has a WebSocket route; throws ConfigError naming the key.
   void check_config() const;
 
@@ -71,6 +74,7 @@ class Server {
   MetricsRegistry metrics;
   std::vector<std::function<void()>> reloads;     // SIGHUP, in the order added
   std::vector<std::function<void()>> loop_ticks;  // every loop, about once a second
+  std::vector<std::function<void(std::string_view)>> cluster_handlers;  // App::on_cluster_message
   std::vector<net::Cidr> trusted_proxies;
   std::unique_ptr<ServerMetrics> counters;  // created by run(), after the application's own series
   std::unique_ptr<pubsub::ClusterEngine> engine;  // engine = "redis"; lives on worker 0's loop

@@ -1,13 +1,11 @@
 #include "server/topic_auth.hpp"
 
 #include <chrono>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "auth/topic_pattern.hpp"
 #include "http/response_writer.hpp"
 #include "obs/log.hpp"
+#include "server/secret_source.hpp"
 
 namespace pylon {
 namespace {
@@ -21,37 +19,21 @@ constexpr std::string_view kProtocolPrefix = "pylon.token.";  // a Sec-WebSocket
 constexpr std::size_t kMissingToken = auth::kTokenErrorCount;
 constexpr std::size_t kAmbiguousToken = auth::kTokenErrorCount + 1;
 
-std::string read_file(const std::string& path, const char* key) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw ConfigError(key, "cannot read " + path);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
 // The key set the configuration names; throws ConfigError naming the key.
 std::optional<auth::KeySet> load_key_set(const Config& config) {
   const char* key = "auth_hmac_secret_file";
   try {
-    if (!config.auth_hmac_secret_file.empty()) {
-      std::string secret = read_file(config.auth_hmac_secret_file, key);
-      // A file written by `echo` ends with a newline that is not part of the secret.
-      if (!secret.empty() && secret.back() == '\n') secret.pop_back();
-      return auth::KeySet::from_hmac_secret(secret);
-    }
+    if (!config.auth_hmac_secret_file.empty())
+      return auth::KeySet::from_hmac_secret(read_secret_file(config.auth_hmac_secret_file, key));
     key = "auth_hmac_secret_env";
-    if (!config.auth_hmac_secret_env.empty()) {
-      const char* secret = std::getenv(config.auth_hmac_secret_env.c_str());
-      if (secret == nullptr)
-        throw ConfigError(key, "the environment has no " + config.auth_hmac_secret_env);
-      return auth::KeySet::from_hmac_secret(secret);
-    }
+    if (!config.auth_hmac_secret_env.empty())
+      return auth::KeySet::from_hmac_secret(read_secret_env(config.auth_hmac_secret_env, key));
     key = "auth_public_key_file";
     if (!config.auth_public_key_file.empty())
-      return auth::KeySet::from_pem(read_file(config.auth_public_key_file, key));
+      return auth::KeySet::from_pem(read_config_file(config.auth_public_key_file, key));
     key = "auth_jwks_file";
     if (!config.auth_jwks_file.empty())
-      return auth::KeySet::from_jwks(read_file(config.auth_jwks_file, key));
+      return auth::KeySet::from_jwks(read_config_file(config.auth_jwks_file, key));
   } catch (const auth::KeyError& error) {
     throw ConfigError(key, error.what());
   }

@@ -1,6 +1,5 @@
 #include "server/topic_protocol.hpp"
 
-#include <openssl/crypto.h>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -16,7 +15,9 @@
 #include "obs/log.hpp"
 #include "pubsub/json_syntax.hpp"
 #include "pubsub/topic_name.hpp"
+#include "server/api_keys.hpp"
 #include "server/topic_auth.hpp"
+#include "server/user_commands.hpp"
 
 namespace pylon {
 namespace {
@@ -93,6 +94,9 @@ struct Session {
   std::optional<ExpiryQueue::iterator> expiry;  // its place in the loop's queue, while queued
   bool refresh_requested = false;               // the token expired; the grace is running
 };
+
+// A loop's /ws connections by their token's sub, for the backend API's user commands.
+using Subjects = SubjectIndex<WebSocket<Session>>;
 
 ExpiryQueue& expiry_queue() {
   thread_local ExpiryQueue queue;
@@ -291,10 +295,21 @@ class TopicEndpoint {
     socket.data().malformed_in_row = 0;
   }
 
-  // The connection opened: a token with an "exp" puts it in its loop's expiry queue.
-  void on_open(WebSocket<Session>& socket) { queue_expiry(socket, socket.data().grant.get()); }
+  // The connection opened: the backend API finds it by its token's sub (user_commands.hpp; a
+  // refresh keeps the sub), and a token with an "exp" puts it in its loop's expiry queue.
+  void on_open(WebSocket<Session>& socket) {
+    const Grant* grant = socket.data().grant.get();
+    if (grant != nullptr && !grant->subject.empty())
+      Subjects::this_loop().add(grant->subject, socket);
+    queue_expiry(socket, grant);
+  }
 
-  void on_close(WebSocket<Session>& socket) { dequeue_expiry(socket.data()); }
+  void on_close(WebSocket<Session>& socket) {
+    const Grant* grant = socket.data().grant.get();
+    if (grant != nullptr && !grant->subject.empty())
+      Subjects::this_loop().remove(grant->subject, socket);
+    dequeue_expiry(socket.data());
+  }
 
   // Once a second on every loop: connections whose token expired are asked for a new one; those
   // still without one auth_refresh_grace seconds later are closed with 4001.
@@ -324,15 +339,10 @@ class TopicEndpoint {
     }
   }
 
+  // The key was checked (ApiKeys::guard).
   HttpResponse on_http_publish(const HttpRequest& request) {
     HttpResponse response;
     response.content_type = "application/json";
-    if (!authorized(request.header("Authorization"))) {
-      response.status = 401;
-      response.headers.emplace_back("WWW-Authenticate", "Bearer");
-      response.body = R"({"error":"unauthorized","message":"missing or wrong bearer key"})";
-      return response;
-    }
     Request fields;
     Failure failure{ErrorCode::bad_json, "body is not a JSON object"};
     if (const auto parse_failure = parse_request(request.body(), fields)) {
@@ -523,19 +533,6 @@ class TopicEndpoint {
     return true;
   }
 
-  bool authorized(std::string_view header) const {
-    constexpr std::string_view kScheme =
-        "Bearer ";  // RFC 6750 §2.1; the scheme is case-insensitive
-    if (header.size() <= kScheme.size() ||
-        !http::iequals(header.substr(0, kScheme.size()), kScheme))
-      return false;
-    const std::string_view key = header.substr(kScheme.size());
-    const std::string& expected = config_.api_key;
-    // Constant time over the expected key's length, so timing reveals nothing about its bytes.
-    return key.size() == expected.size() &&
-           CRYPTO_memcmp(key.data(), expected.data(), expected.size()) == 0;
-  }
-
   void succeed(WebSocket<Session>& socket, std::string_view id) {
     socket.data().malformed_in_row = 0;
     if (id.empty()) return;
@@ -601,9 +598,16 @@ void add_topic_routes(App& app) {
   app.ws<Session>("/ws", std::move(behavior));
   app.on_reload([endpoint] { endpoint->auth().reload(); });
   if (endpoint->auth().enabled()) app.on_loop_tick([endpoint] { endpoint->on_tick(); });
-  if (!app.config().api_key.empty())
-    app.post("/api/publish",
-             [endpoint](const HttpRequest& request) { return endpoint->on_http_publish(request); });
+  std::shared_ptr<ApiKeys> keys;
+  if (!app.config().api_keys.empty()) {
+    keys = std::make_shared<ApiKeys>(app.config(), app.metrics());
+    app.on_reload([keys] { keys->reload(); });
+    app.post("/api/publish", [endpoint, keys](const HttpRequest& request) {
+      return keys->guard(request, ApiEndpoint::publish,
+                         [&](std::string_view) { return endpoint->on_http_publish(request); });
+    });
+  }
+  add_user_command_routes(app, std::move(keys), &apply_user_command<Session>);
 }
 
 }  // namespace pylon

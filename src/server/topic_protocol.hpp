@@ -7,7 +7,8 @@
 
 namespace pylon {
 
-// Adds `/ws` and, when config.api_key is set, `POST /api/publish` to app.
+// Adds `/ws` and, when [api_keys.NAME] are configured, the backend API: `POST /api/publish`,
+// `/api/disconnect` and `/api/unsubscribe` (server/user_commands.hpp).
 void add_topic_routes(App& app);
 
 }  // namespace pylon

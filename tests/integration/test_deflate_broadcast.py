@@ -18,7 +18,7 @@ import zlib
 from support import deflate
 from support.deflate import Inflater, agreed, compressed_frame, compressible_json, compression_counters, \
     connect_many_with_offer, raw_frame, recv_compressed
-from support.pubsub import PubSubClient, publish_pipelined, binary_publish, envelope, http_publish, message_frame, publish_text, \
+from support.pubsub import PubSubClient, api_key_args, publish_pipelined, binary_publish, envelope, http_publish, message_frame, publish_text, \
     published_to
 from support.server import start_server
 from support.wsclient import OP_BINARY, OP_TEXT, RSV1, build_frame, expect_streams
@@ -210,7 +210,7 @@ def test_dedicated_subscribers_inflate_every_broadcast():
 def test_http_and_binary_publishes_are_compressed_once():
     topic = "deflate/other-paths"
     key = "deflate-test-key"
-    with start_server(*SERVER_ARGS, "--compression", "shared", "--api-key", key) as server:
+    with start_server(*SERVER_ARGS, "--compression", "shared", *api_key_args(key)) as server:
         compressed = connect_many_with_offer(PubSubClient, server.address, 10, "permessage-deflate")
         plain = connect_many_with_offer(PubSubClient, server.address, 10, None)
         publisher = PubSubClient.connect(server.address)

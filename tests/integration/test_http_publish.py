@@ -1,13 +1,13 @@
 """HTTP publish API (docs/protocol.md): `POST /api/publish` with `Authorization: Bearer KEY`
 reaches WebSocket subscribers with the same envelope; 401 without or with a wrong key, 400 for
-malformed bodies, 413 over 1 MiB, 405 for other methods, 404 when no api_key is configured."""
+malformed bodies, 413 over 1 MiB, 405 for other methods, 404 when no API key is configured."""
 
 import json
 import threading
 
 import pytest
 
-from support.pubsub import PUBLISH_PATH, connect, http_publish, published_to, topic  # noqa: F401
+from support.pubsub import PUBLISH_PATH, api_key_args, connect, http_publish, published_to, topic  # noqa: F401
 from support.server import start_server
 from support.wsclient import ConnectionClosed, HttpConnection
 
@@ -17,7 +17,7 @@ MAX_BODY = 1 << 20
 
 @pytest.fixture(scope="module")
 def server():
-    with start_server("--threads", "2", "--api-key", API_KEY) as running:
+    with start_server("--threads", "2", *api_key_args(API_KEY)) as running:
         yield running
 
 
@@ -126,7 +126,7 @@ def test_wrong_or_missing_key_is_401(server, connect, topic, headers):
     subscriber.sync()  # nothing was published
 
 
-def test_no_api_key_configured_means_no_endpoint(connect):
+def test_no_api_keys_configured_means_no_endpoint(connect):
     with start_server("--threads", "2") as server:
         for headers in ([], [("Authorization", "Bearer anything")]):
             response = http_publish(server.address, '{"topic":"a","data":1}', headers=headers)

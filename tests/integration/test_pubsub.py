@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from support.pubsub import (PubSubClient, binary_publish, connect, http_publish, message_frame,  # noqa: F401
+from support.pubsub import (PubSubClient, api_key_args, binary_publish, connect, http_publish, message_frame,  # noqa: F401
                             published_to, topic)
 from support.server import start_server, poll
 from support.wsclient import OP_CLOSE, OP_TEXT, build_frame, connect_many, expect_streams
@@ -20,7 +20,7 @@ SLACK = 20.0  # seconds added to deadlines: the ASan build is slow
 
 @pytest.fixture(scope="module")
 def server():
-    with start_server("--threads", "2", "--api-key", API_KEY) as running:
+    with start_server("--threads", "2", *api_key_args(API_KEY)) as running:
         yield running
 
 

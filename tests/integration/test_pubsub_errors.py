@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from support.pubsub import NO_ID, PubSubClient, binary_publish, connect, http_publish, topic  # noqa: F401
+from support.pubsub import NO_ID, PubSubClient, api_key_args, binary_publish, connect, http_publish, topic  # noqa: F401
 from support.server import start_server
 from support.wsclient import OP_CLOSE, OP_PING, OP_TEXT, build_frame
 
@@ -350,7 +350,7 @@ def test_invalid_binary_publish(connect, topic, data, code):
 
 def test_clients_cannot_publish_on_server_topics():
     # No dashboard: nothing of the server's own arrives, so the only frames are the replies.
-    with start_server("--api-key", "k", "--dashboard", "false") as server:
+    with start_server(*api_key_args("k"), "--dashboard", "false") as server:
         client = PubSubClient.connect(server.address)
         try:
             client.subscribe(["pylon/stats", "pylon/custom"], id="s")  # reading is allowed

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from support.pubsub import (publish_pipelined, PubSubClient, envelope, http_publish, message_frame, publish_text, published_to,
+from support.pubsub import (api_key_args, publish_pipelined, PubSubClient, envelope, http_publish, message_frame, publish_text, published_to,
                             resident_bytes)
 from support.server import start_server, poll
 from support.wsclient import OP_CLOSE, OP_TEXT, ConnectionClosed, build_frame, connect_many, expect_streams
@@ -29,7 +29,7 @@ SLACK = 20.0
 
 def server_args(*extra):
     return ("--threads", "2", "--max-backpressure", str(BACKPRESSURE), "--max-publish-rate", "1000000",
-            "--ping-interval", "3600", "--api-key", API_KEY, *extra)
+            "--ping-interval", "3600", *api_key_args(API_KEY), *extra)
 
 
 def messages(count, size):

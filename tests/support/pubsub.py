@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from typing import Any, Collection, Optional, Sequence, Union
 
 import pytest
@@ -157,15 +158,31 @@ class PubSubClient(WsClient):
         self.expect_ack(token, timeout)
 
 
+_key_dir: Optional[str] = None
+
+
+def api_key_args(secret: str, name: str = "test", scopes: Sequence[str] = ("publish",)) -> list[str]:
+    """The `pylon serve` flags of one backend API key: the secret goes into a file (never a flag),
+    named `name`, with `scopes`."""
+    global _key_dir
+    if _key_dir is None:
+        _key_dir = tempfile.mkdtemp(prefix="pylon-test-keys-")
+    path = os.path.join(_key_dir, name)
+    with open(path, "w") as key_file:
+        key_file.write(secret + "\n")
+    return ["--api-key", f"{name}:key_file={path}", "--api-key", f"{name}:scopes={','.join(scopes)}"]
+
+
 def http_publish(address: tuple[str, int], body: JsonText, key: Optional[str] = None,
                  method: str = "POST", headers: Sequence[tuple[str, str]] = (),
-                 timeout: float = 15.0) -> HttpResponse:
-    """One `POST /api/publish` (or `method`) with `Authorization: Bearer KEY` when key is set."""
+                 timeout: float = 15.0, path: str = PUBLISH_PATH) -> HttpResponse:
+    """One `POST /api/publish` (or `method`, or another backend API `path` such as
+    /api/disconnect) with `Authorization: Bearer KEY` when key is set."""
     all_headers = [("Content-Type", "application/json"), ("Connection", "close")]
     if key is not None:
         all_headers.append(("Authorization", f"Bearer {key}"))
     all_headers += list(headers)
-    return http_request(address, method, PUBLISH_PATH, all_headers, _text(body), timeout=timeout)
+    return http_request(address, method, path, all_headers, _text(body), timeout=timeout)
 
 
 def published_to(response: HttpResponse) -> int:

@@ -38,8 +38,12 @@ class Instance {
           std::lock_guard lock(mutex_);
           received_.push_back({std::string(topic), opcode, std::string(payload)});
         },
-        [this] { return std::vector<std::string>(topics_.begin(), topics_.end()); }, metrics_,
-        limits);
+        [this] { return std::vector<std::string>(topics_.begin(), topics_.end()); },
+        [this](std::string_view message) {
+          std::lock_guard lock(mutex_);
+          received_.push_back({"#control", ws::Opcode::text, std::string(message)});
+        },
+        metrics_, limits);
     thread_ = std::thread([this] { loop_.run(); });
   }
   ~Instance() {
@@ -74,6 +78,9 @@ class Instance {
   void publish(const std::string& topic, std::string payload,
                ws::Opcode opcode = ws::Opcode::text) {
     on_loop([&] { engine_->publish(topic, opcode, payload); });
+  }
+  void send_control(const std::string& message) {
+    on_loop([&] { engine_->send_control(message); });
   }
 
   std::vector<Received> received() {
@@ -152,7 +159,8 @@ TEST(RedisEngine, PrefixesSeparateClustersAndForeignBytesAreIgnored) {
   b.subscribe("t");
   c.subscribe("t");
   ASSERT_TRUE(eventually([&] { return a.available() && redis.numsub("two:t") == 2; }));
-  EXPECT_EQ(redis.channels("one:*"), std::vector<std::string>{});
+  // Only the control channel, which every engine has.
+  EXPECT_EQ(redis.channels("one:*"), std::vector<std::string>{"one:#control"});
   a.publish("t", "cluster one");
   redis.publish_raw("two:t", "not a pylon message");
   c.publish("t", "cluster two");
@@ -206,14 +214,14 @@ TEST(RedisEngine, SubscriptionsFollowLocalInterest) {
   a.subscribe("y");
   a.subscribe("y");  // the server calls once per topic; a repeat must not double anything
   ASSERT_TRUE(eventually([&] {
-    return redis.channels("test:*") == std::vector<std::string>{"test:x", "test:y"};
+    return redis.channels("test:[^#]*") == std::vector<std::string>{"test:x", "test:y"};
   }));
   a.unsubscribe("x");
-  ASSERT_TRUE(
-      eventually([&] { return redis.channels("test:*") == std::vector<std::string>{"test:y"}; }));
+  ASSERT_TRUE(eventually(
+      [&] { return redis.channels("test:[^#]*") == std::vector<std::string>{"test:y"}; }));
   a.unsubscribe("never-subscribed");
   a.unsubscribe("y");
-  ASSERT_TRUE(eventually([&] { return redis.channels("test:*").empty(); }));
+  ASSERT_TRUE(eventually([&] { return redis.channels("test:[^#]*").empty(); }));
   // Flapping interest ends where it ended.
   for (int i = 0; i < 50; ++i) {
     a.subscribe("flap");
@@ -222,7 +230,7 @@ TEST(RedisEngine, SubscriptionsFollowLocalInterest) {
   a.subscribe("flap");
   ASSERT_TRUE(eventually([&] { return redis.numsub("test:flap") == 1; }));
   a.unsubscribe("flap");
-  ASSERT_TRUE(eventually([&] { return redis.channels("test:*").empty(); }));
+  ASSERT_TRUE(eventually([&] { return redis.channels("test:[^#]*").empty(); }));
 }
 
 TEST(RedisEngine, SurvivesARedisRestartAndSubscribesAgain) {
@@ -257,6 +265,31 @@ TEST(RedisEngine, SurvivesARedisRestartAndSubscribesAgain) {
   EXPECT_EQ(a.metric("pylon_engine_messages_total", "out"), 2);
 }
 
+TEST(RedisEngine, ControlMessagesReachEveryOtherInstanceAfterARestartToo) {
+  RedisServer redis;
+  Instance a(redis.url()), b(redis.url()), c(redis.url());
+  ASSERT_TRUE(eventually([&] { return redis.numsub("test:#control") == 3; }));
+  a.send_control("disconnect {\"user\":\"u\"}");
+  ASSERT_TRUE(eventually([&] { return b.received_count() == 1 && c.received_count() == 1; }));
+  EXPECT_EQ(b.received()[0],
+            (Received{"#control", ws::Opcode::text, "disconnect {\"user\":\"u\"}"}));
+  // No topic can be named #control (outside the charset), and a control message is no topic's.
+  a.subscribe("control");
+  b.send_control("second");
+  ASSERT_TRUE(eventually([&] { return a.received_count() == 1 && c.received_count() == 2; }));
+  EXPECT_EQ(a.received()[0].topic, "#control");
+
+  redis.kill_now();
+  ASSERT_TRUE(eventually([&] { return !a.available() && !b.available(); }));
+  redis.start();
+  ASSERT_TRUE(eventually([&] { return a.available() && b.available() && c.available(); }));
+  ASSERT_TRUE(eventually([&] { return redis.numsub("test:#control") == 3; }));
+  c.send_control("after the restart");
+  ASSERT_TRUE(eventually([&] { return a.received_count() == 2 && b.received_count() == 2; }));
+  EXPECT_EQ(a.received()[1].payload, "after the restart");
+  EXPECT_EQ(c.received_count(), 2u);  // its own never comes back
+}
+
 TEST(RedisEngine, StartsBeforeRedisAndConnectsWhenItComes) {
   const std::uint16_t port = testing::free_port();
   Instance a("redis://127.0.0.1:" + std::to_string(port));
@@ -286,7 +319,7 @@ TEST(RedisEngine, ASlowPublisherConnectionIsBoundedAndRecovers) {
 TEST(RedisEngine, MalformedUrlThrows) {
   net::EventLoop loop;
   MetricsRegistry metrics;
-  EXPECT_THROW(make_redis_engine(loop, {.url = "redis://h:port"}, {}, {}, metrics, {}),
+  EXPECT_THROW(make_redis_engine(loop, {.url = "redis://h:port"}, {}, {}, {}, metrics, {}),
                std::invalid_argument);
 }
 

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -130,6 +131,42 @@ TEST(App, AnApplicationCloseNeverPutsAForbiddenCodeOnTheWire) {
     EXPECT_EQ(close_code_received(fd), allowed ? code : 1000) << "close(" << code << ")";
     ::close(fd);
   }
+  app.drain();
+  server.join();
+}
+
+TEST(App, ATaskRunsOnceOnEveryLoopThread) {
+  const std::uint16_t port = free_port();
+  Config config = loopback(port);
+  config.threads = 3;
+  App app(config);
+  app.ws("/ws", WebSocketBehavior<>{});
+  EXPECT_EQ(app.send_to_cluster("before run"), ClusterSend::no_cluster);
+  std::thread server([&app] { app.run(); });
+  const int fd = upgraded(port, "/ws");  // answered: the loops run
+  ASSERT_GE(fd, 0);
+  std::mutex mutex;
+  std::vector<std::thread::id> ran_on;
+  app.run_on_every_loop([&] {
+    std::lock_guard lock(mutex);
+    ran_on.push_back(std::this_thread::get_id());
+  });
+  for (int i = 0; i < 500; ++i) {  // polled, up to 5 s
+    {
+      std::lock_guard lock(mutex);
+      if (ran_on.size() >= 3) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  {
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(ran_on.size(), 3u);
+    EXPECT_EQ(std::set<std::thread::id>(ran_on.begin(), ran_on.end()).size(), 3u);
+    EXPECT_EQ(std::count(ran_on.begin(), ran_on.end(), std::this_thread::get_id()), 0);
+  }
+  // The memory engine: there is no other instance to tell.
+  EXPECT_EQ(app.send_to_cluster("hello"), ClusterSend::no_cluster);
+  ::close(fd);
   app.drain();
   server.join();
 }

@@ -95,7 +95,6 @@ TEST(Config, EveryKeyAppliesItsFlagText) {
       {"log_format", "console"},
       {"trusted_proxies", "10.0.0.0/8"},
       {"metrics_listen", "127.0.0.1:2"},
-      {"api_key", "secret"},
       {"max_subscriptions", "5"},
       {"max_publish_rate", "5"},
       {"auth_hmac_secret_file", "/etc/pylon/secret"},
@@ -313,6 +312,56 @@ TEST(Config, NamespaceAndAuthErrorsNameTheKey) {
   EXPECT_FALSE(auth_enabled(config));
   config.auth_hmac_secret_env = "X";
   EXPECT_TRUE(auth_enabled(config));
+}
+
+TEST(Config, ApiKeyTablesNameKeysWithScopes) {
+  Config config;
+  const std::string path = write_file(
+      "[api_keys.backend]\nkey_file = \"/etc/pylon/backend.key\"\n"
+      "scopes = [\"publish\", \"disconnect\"]\n"
+      "[api_keys.notifier]\nkey_env = \"NOTIFIER_KEY\"\n");
+  load_config_file(config, path);
+  std::remove(path.c_str());
+  set_api_key_text(config, "ops:key_env=OPS_KEY");
+  set_api_key_text(config, "ops:scopes=disconnect,publish");
+  validate_config(config);
+  ASSERT_EQ(config.api_keys.size(), 3u);
+  EXPECT_EQ(
+      config.api_keys["backend"],
+      (ApiKeySource{"/etc/pylon/backend.key", "", {ApiScope::publish, ApiScope::disconnect}}));
+  // Without scopes a key may publish only: the least it can do.
+  EXPECT_EQ(config.api_keys["notifier"], (ApiKeySource{"", "NOTIFIER_KEY", {ApiScope::publish}}));
+  EXPECT_EQ(config.api_keys["ops"],
+            (ApiKeySource{"", "OPS_KEY", {ApiScope::disconnect, ApiScope::publish}}));
+  EXPECT_EQ(api_scope_name(ApiScope::disconnect), "disconnect");
+}
+
+TEST(Config, ApiKeyErrorsNameTheKeyAndTheOldKeyIsRefused) {
+  EXPECT_EQ(error_of("api_key = \"secret\"\n"),
+            "api_key: replaced by [api_keys.NAME] tables with key_file or key_env and scopes "
+            "(docs/configuration.md)");
+  EXPECT_EQ(error_of("[api_keys.a]\nkey_env = \"A\"\nscopes = [\"admin\"]\n"),
+            "api_keys.a.scopes: must be publish or disconnect (got \"admin\")");
+  EXPECT_EQ(error_of("[api_keys.a]\nkey_env = \"A\"\nscopes = []\n"),
+            "api_keys.a.scopes: must name at least one scope");
+  EXPECT_EQ(error_of("[api_keys.a]\nkey = \"secret\"\n"),
+            "api_keys.a.key: unknown API key setting (a key takes key_file, key_env and scopes)");
+  EXPECT_EQ(error_of("[api_keys.a]\nscopes = [\"publish\"]\n"),
+            "api_keys.a: needs exactly one of key_file and key_env");
+  EXPECT_EQ(error_of("[api_keys.a]\nkey_env = \"A\"\nkey_file = \"/a\"\n"),
+            "api_keys.a: needs exactly one of key_file and key_env");
+  EXPECT_EQ(error_of("[api_keys.\"a b\"]\nkey_env = \"A\"\n"),
+            "api_keys.a b: a key's name is 1-64 letters, digits, '_', '-' or '.'");
+  EXPECT_EQ(error_of("api_keys = 1\n"), "api_keys: must be a table of [api_keys.NAME] tables");
+  Config config;
+  // The old flag's form, a bare secret, says what replaced it.
+  try {
+    set_api_key_text(config, "s3cret");
+    FAIL() << "a bare secret was accepted";
+  } catch (const ConfigError& error) {
+    EXPECT_EQ(error.key(), "api_key");
+    EXPECT_NE(std::string(error.what()).find("never a flag"), std::string::npos);
+  }
 }
 
 }  // namespace
