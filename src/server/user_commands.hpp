@@ -1,9 +1,9 @@
 // The backend API's commands on a user (docs/protocol.md "Backend API"): POST /api/disconnect
 // closes every /ws connection whose connection token's `sub` is the user, POST /api/unsubscribe
 // unsubscribes those connections from one topic and tells each with
-// {"type":"unsubscribed","topic":T}. A command runs on every loop of this instance and, with the
-// Redis engine, is sent to every other instance (App::send_to_cluster), which runs it the same
-// way; while the engine is down the API answers 503 and nothing is done anywhere.
+// {"type":"unsubscribed","topic":T,"reason":R}. A command runs on every loop of this instance and,
+// with the Redis engine, is sent to every other instance (App::send_to_cluster), which runs it the
+// same way; while the engine is down the API answers 503 and nothing is done anywhere.
 //
 // Parsing is sans-I/O; add_user_command_routes() wires the routes and the cluster handler on the
 // main thread before App::run(); apply_user_command() runs on a loop thread.
@@ -56,7 +56,8 @@ void apply_user_command(const UserCommand& command) {
     return;
   }
   // The topic charset needs no JSON escaping (pubsub/topic_name.hpp).
-  const std::string notice = R"({"type":"unsubscribed","topic":")" + command.topic + "\"}";
+  const std::string notice = R"({"type":"unsubscribed","topic":")" + command.topic +
+                             R"(","reason":"unsubscribed by the backend"})";
   for (auto& socket : sockets) {
     if (!socket.is_subscribed(command.topic)) continue;
     socket.unsubscribe(command.topic);

@@ -151,7 +151,8 @@ def test_unsubscribe_tells_the_client_and_stops_the_messages(server):
     assert response.status == 202, response.raw_head
     for client in alice:
         value, _ = client.recv_json(timeout=SLACK)
-        assert value == {"type": "unsubscribed", "topic": "chat:room-1"}
+        assert value == {"type": "unsubscribed", "topic": "chat:room-1",
+                         "reason": "unsubscribed by the backend"}
     # Only bob still receives room 1; alice still has room 2.
     assert published_to(call(server, "/api/publish", '{"topic":"chat:room-1","data":"r1"}')) == 1
     assert published_to(call(server, "/api/publish", '{"topic":"chat:room-2","data":"r2"}')) == 5
@@ -229,7 +230,8 @@ def test_disconnect_and_unsubscribe_reach_the_other_instance_and_redis_down_is_5
             assert answer(response) == {"this_instance": "queued", "other_instances": "sent"}
             for client in (on_a, on_b):
                 value, _ = client.recv_json(timeout=SLACK)
-                assert value == {"type": "unsubscribed", "topic": "chat:x"}
+                assert value == {"type": "unsubscribed", "topic": "chat:x",
+                                     "reason": "unsubscribed by the backend"}
             assert call(b, "/api/disconnect", {"user": "carol", "code": 4100}).status == 202
             on_a.expect_close(4100)
             on_b.expect_close(4100)
