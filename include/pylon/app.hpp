@@ -44,6 +44,30 @@ struct PublishResult {
   // delivered nowhere (never to this instance alone): tell the publisher, e.g. engine_unavailable.
   bool accepted = true;
   std::size_t subscribers = 0;  // subscribers on this instance when it was published
+  std::uint64_t offset = 0;     // its place in the topic's history; 0: the topic keeps none
+};
+
+// A message that carries its own offset on topics with history (their namespace's
+// history_size): there it is head + label + the offset in decimal + tail, elsewhere head + tail.
+// An empty label splices nothing anywhere. The /ws protocol's envelope is one:
+// {"type":"message","topic":"T" + ,"offset": + N + ,"data":D}.
+struct OffsetEnvelope {
+  std::string_view head, label, tail;
+};
+
+// Where a topic's history stands: its latest offset (0 before any publication) and its epoch,
+// which changes when the history is lost (docs/protocol.md "History and recovery").
+struct StreamPosition {
+  std::uint64_t offset = 0;
+  std::string epoch;
+};
+
+// What a subscribe to a topic with history found.
+struct HistorySubscription {
+  bool history = false;     // the topic keeps history; the fields below say nothing otherwise
+  bool recovered = false;   // a position was given and everything after it was sent
+  StreamPosition position;  // the latest when subscribing: live deliveries follow it, no gap
+  std::size_t sent = 0;     // publications sent from the history
 };
 
 // What became of a message to the other instances (App::send_to_cluster).
@@ -68,8 +92,11 @@ bool unsubscribe(Connection& connection, std::string_view topic);
 bool is_subscribed(const Connection& connection, std::string_view topic) noexcept;
 std::size_t subscription_count(const Connection& connection) noexcept;
 std::vector<std::string> subscriptions(const Connection& connection);
-PublishResult publish(Connection& connection, std::string_view topic, std::string_view message,
+PublishResult publish(Connection& connection, std::string_view topic, const OffsetEnvelope& message,
                       MessageKind kind);
+std::optional<HistorySubscription> subscribe_with_history(Connection& connection,
+                                                          std::string_view topic,
+                                                          const StreamPosition* since);
 }  // namespace detail
 
 // A handle to one open WebSocket connection.
@@ -106,8 +133,20 @@ class WebSocket {
   }
   // The names of the topics subscribed, in the order subscribed: a new vector per call.
   std::vector<std::string> subscriptions() const { return detail::subscriptions(*connection_); }
+  // Subscribes as subscribe() does and, on a topic with history, answers where it stands and,
+  // given `since` (the last position the client saw), first sends the publications it missed
+  // since then (docs/protocol.md "History and recovery"). Live deliveries follow the position
+  // answered, without gap or duplicate. nullopt: an invalid topic name.
+  std::optional<HistorySubscription> subscribe_with_history(std::string_view topic,
+                                                            const StreamPosition* since = nullptr) {
+    return detail::subscribe_with_history(*connection_, topic, since);
+  }
   // Same as App::publish, from this connection's loop.
   PublishResult publish(std::string_view topic, std::string_view message,
+                        MessageKind kind = MessageKind::text) {
+    return detail::publish(*connection_, topic, OffsetEnvelope{.head = message}, kind);
+  }
+  PublishResult publish(std::string_view topic, const OffsetEnvelope& message,
                         MessageKind kind = MessageKind::text) {
     return detail::publish(*connection_, topic, message, kind);
   }
@@ -200,8 +239,12 @@ class App {
   App& post(std::string path, HttpHandler handler);
 
   // Any thread: delivers message to every subscriber of topic on every loop (and, with a cluster
-  // engine, on every instance), encoded once.
+  // engine, on every instance), encoded once. On a topic with history it is kept there under
+  // the next offset, and every loop receives the topic's publications in offset order.
   PublishResult publish(std::string_view topic, std::string_view message,
+                        MessageKind kind = MessageKind::text);
+  // The same, with the publication's offset spliced in on a topic with history.
+  PublishResult publish(std::string_view topic, const OffsetEnvelope& message,
                         MessageKind kind = MessageKind::text);
 
   // Any thread, while running: runs task once on each loop thread of this instance, after what

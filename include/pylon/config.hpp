@@ -61,9 +61,20 @@ enum class PublishRule : std::uint8_t {
   anyone,       // any connection, anonymous ones included
   nobody,       // only the backend (POST /api/publish)
 };
+// What a subscriber recovering a topic of the namespace gets (docs/protocol.md "History and
+// recovery").
+enum class RecoveryMode : std::uint8_t {
+  stream,  // every publication it missed, in order
+  cache,   // the latest publication only: for topics whose latest value is the whole state
+};
+// The rules of one namespace: who may subscribe and publish (when authentication is on), and
+// the history its topics keep (whether or not it is).
 struct NamespaceRules {
   SubscribeRule subscribe = SubscribeRule::token;
   PublishRule publish = PublishRule::token;
+  std::size_t history_size = 0;  // publications kept per topic; 0: no history
+  double history_ttl = 0;        // seconds each is kept; more than 0 when history_size is set
+  RecoveryMode recovery = RecoveryMode::stream;
   bool operator==(const NamespaceRules&) const = default;
 };
 
@@ -147,7 +158,7 @@ struct Config {
   // clients do not pay RSA/ECDSA/EdDSA again; 0: verify every time.
   std::size_t auth_signature_cache = 10000;
   // [namespaces.NAME] tables (flag --namespace NAME:key=value): the rules of one namespace;
-  // a topic of a namespace not listed follows the defaults (token, token).
+  // a topic of a namespace not listed follows the defaults (token, token, no history).
   std::map<std::string, NamespaceRules, std::less<>> namespaces;
 
   bool operator==(const Config&) const = default;
@@ -188,7 +199,8 @@ void set_endpoint_text(Config& config, std::string_view text);
 // The compression of the WebSocket endpoint at path: `base` with the endpoint's keys over it.
 CompressionSettings endpoint_compression(const Config& config, std::string_view path,
                                          CompressionSettings base);
-// Sets one key of one namespace ("namespaces.NAME.key" in errors): subscribe, publish.
+// Sets one key of one namespace ("namespaces.NAME.key" in errors): subscribe, publish,
+// history_size, history_ttl, recovery.
 void set_namespace_value(Config& config, std::string_view name, std::string_view key,
                          const ConfigValue& value);
 // Parses a --namespace flag, "NAME:key=value".

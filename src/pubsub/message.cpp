@@ -3,10 +3,11 @@
 namespace pylon::pubsub {
 
 MessageRef make_message(std::string_view topic, ws::Opcode opcode,
-                        std::span<const std::string_view> payload_parts) {
+                        std::span<const std::string_view> payload_parts, std::uint64_t offset) {
   auto message = std::make_shared<Message>();
   message->topic = topic;
   message->opcode = opcode;
+  message->offset = offset;
   std::size_t payload_size = 0;
   for (const std::string_view part : payload_parts) payload_size += part.size();
   message->payload_size = payload_size;

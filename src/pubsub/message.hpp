@@ -4,6 +4,7 @@
 // synchronisation.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -22,6 +23,8 @@ struct Message {
   std::string frame;  // header + payload, ready for the socket
   std::size_t payload_size = 0;
   ws::Opcode opcode = ws::Opcode::text;
+  // Its place in the topic's history (pubsub/history.hpp), from 1; 0 on a topic without history.
+  std::uint64_t offset = 0;
 
   std::string_view payload() const noexcept {
     return std::string_view(frame).substr(frame.size() - payload_size);
@@ -43,6 +46,6 @@ using MessageRef = std::shared_ptr<const Message>;
 // One allocation for the shared block plus one for each string: once per publish, never per
 // subscriber (the point of encoding once).
 MessageRef make_message(std::string_view topic, ws::Opcode opcode,
-                        std::span<const std::string_view> payload_parts);
+                        std::span<const std::string_view> payload_parts, std::uint64_t offset = 0);
 
 }  // namespace pylon::pubsub

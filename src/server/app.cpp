@@ -43,9 +43,13 @@ App& App::post(std::string path, HttpHandler handler) {
 }
 
 PublishResult App::publish(std::string_view topic, std::string_view message, MessageKind kind) {
-  const std::string_view parts[] = {message};
+  return publish(topic, OffsetEnvelope{.head = message}, kind);
+}
+
+PublishResult App::publish(std::string_view topic, const OffsetEnvelope& message,
+                           MessageKind kind) {
   return server_->publish(topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary,
-                          parts);
+                          message);
 }
 
 void App::run_on_every_loop(std::function<void()> task) {

@@ -73,6 +73,10 @@ constexpr Choice<ApiScope> kApiScopes[] = {
     {"publish", ApiScope::publish},
     {"disconnect", ApiScope::disconnect},
 };
+constexpr Choice<RecoveryMode> kRecoveryModes[] = {
+    {"stream", RecoveryMode::stream},
+    {"cache", RecoveryMode::cache},
+};
 constexpr Choice<PublishRule> kPublishRules[] = {
     {"token", PublishRule::token},
     {"subscribers", PublishRule::subscribers},
@@ -351,14 +355,26 @@ constexpr Row kRows[] = {
 // One row per key of a [namespaces.NAME] table.
 struct NamespaceRow {
   std::string_view name;
+  ConfigKind kind;  // how a --namespace flag's text becomes a value
   Setter<NamespaceRules> set;
   std::string_view help;
 };
+// A topic's history holds shared frames; past this count a topic is a log, not a history.
+constexpr std::uint64_t kMaxHistorySize = 1'000'000;
 constexpr NamespaceRow kNamespaceRows[] = {
-    {"subscribe", &assign<&NamespaceRules::subscribe, &to_choice<kSubscribeRules>>,
+    {"subscribe", ConfigKind::text,
+     &assign<&NamespaceRules::subscribe, &to_choice<kSubscribeRules>>,
      "token, anyone or subscription_token"},
-    {"publish", &assign<&NamespaceRules::publish, &to_choice<kPublishRules>>,
+    {"publish", ConfigKind::text, &assign<&NamespaceRules::publish, &to_choice<kPublishRules>>,
      "token, subscribers, anyone or nobody"},
+    // History (docs/protocol.md "History and recovery").
+    {"history_size", ConfigKind::count,
+     &assign<&NamespaceRules::history_size, &to_count<0, kMaxHistorySize>>,
+     "publications kept per topic for recovery (0: no history)"},
+    {"history_ttl", ConfigKind::seconds, &assign<&NamespaceRules::history_ttl, &to_seconds<0>>,
+     "seconds a publication is kept (required with history_size)"},
+    {"recovery", ConfigKind::text, &assign<&NamespaceRules::recovery, &to_choice<kRecoveryModes>>,
+     "stream (every missed publication) or cache (the latest only)"},
 };
 
 // What config_keys() shows of the rows.
@@ -489,7 +505,10 @@ const NamespaceRow& namespace_row_of(std::string_view name, std::string_view key
   for (const NamespaceRow& row : kNamespaceRows)
     if (row.name == key) return row;
   throw ConfigError(namespace_key_name(name, key),
-                    "unknown namespace key (a namespace takes subscribe and publish)");
+                    "unknown namespace key (a namespace takes " +
+                        spell_out(kNamespaceRows, "and",
+                                  [](const NamespaceRow& row) { return std::string(row.name); }) +
+                        ")");
 }
 
 }  // namespace
@@ -553,8 +572,11 @@ void set_namespace_text(Config& config, std::string_view text) {
   const std::size_t colon = text.substr(0, equals).find(':');
   if (equals == std::string_view::npos || colon == std::string_view::npos)
     throw ConfigError("namespace", "expected NAME:key=value (got \"" + std::string(text) + "\")");
-  set_namespace_value(config, text.substr(0, colon), text.substr(colon + 1, equals - colon - 1),
-                      std::string(text.substr(equals + 1)));
+  const std::string_view name = text.substr(0, colon),
+                         key = text.substr(colon + 1, equals - colon - 1);
+  const NamespaceRow& row = namespace_row_of(name, key);
+  set_namespace_value(config, name, key,
+                      parse_text(row.kind, namespace_key_name(name, key), text.substr(equals + 1)));
 }
 
 void set_api_key_value(Config& config, std::string_view name, std::string_view key,
@@ -672,6 +694,16 @@ void validate_config(const Config& config) {
     if (key.key_file.empty() == key.key_env.empty())
       throw ConfigError(api_key_name(name, {}), "needs exactly one of key_file and key_env");
     if (key.scopes.empty()) throw ConfigError(api_key_name(name, "scopes"), "must name a scope");
+  }
+  for (const auto& [name, rules] : config.namespaces) {
+    if (rules.history_size == 0) continue;
+    if (rules.history_ttl <= 0)
+      throw ConfigError(namespace_key_name(name, "history_ttl"),
+                        "must be more than 0 seconds when history_size is set");
+    if (config.engine == EngineKind::redis)
+      throw ConfigError(namespace_key_name(name, "history_size"),
+                        "the redis engine keeps no history yet (docs/cluster.md): use engine = "
+                        "\"memory\" or leave history_size at 0");
   }
 }
 

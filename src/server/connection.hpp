@@ -31,6 +31,7 @@
 #include "net/outbox.hpp"
 #include "net/socket.hpp"
 #include "net/timer_wheel.hpp"
+#include "pubsub/delivery_floor.hpp"
 #include "pubsub/local_topics.hpp"
 #include "pubsub/message.hpp"
 #include "pylon/app.hpp"
@@ -75,11 +76,14 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     return spill_ ? spill_->subscriptions.size() : 0;
   }
   std::vector<std::string> subscriptions() const;
-  PublishResult publish(std::string_view topic, std::string_view message, MessageKind kind);
+  PublishResult publish(std::string_view topic, const OffsetEnvelope& message, MessageKind kind);
+  std::optional<HistorySubscription> subscribe_with_history(std::string_view topic,
+                                                            const StreamPosition* since);
 
-  // A run of published messages of one topic (Worker::deliver): written straight from the
-  // shared frames with one writev when nothing is queued, copied only behind a backlog.
-  void deliver_frames(std::span<const pubsub::MessageRef> run);
+  using Topic = pubsub::LocalTopics<Connection>::Topic;
+  // A run of published messages of topic (Worker::deliver): written straight from the shared
+  // frames with one writev when nothing is queued, copied only behind a backlog.
+  void deliver_frames(const Topic& topic, std::span<const pubsub::MessageRef> run);
 
   // Worker hooks.
   void flush();  // end of iteration / EPOLLOUT: hand the outbox to the kernel
@@ -121,7 +125,6 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   static SlabPool make_http_state_pool() { return SlabPool(sizeof(HttpState), alignof(HttpState)); }
 
  private:
-  using Topic = pubsub::LocalTopics<Connection>::Topic;
   struct DedicatedDeflate {  // compression = "dedicated": this connection's own sliding windows
     ws::MessageDeflater deflater;
     ws::MessageInflater inflater;
@@ -130,6 +133,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     ws::SessionBuffers buffers;        // a fragmented message, a control frame split in reads
     std::size_t reported_backlog = 0;  // what pylon_send_backlog_bytes has been told
     std::vector<Topic*> subscriptions;
+    // Topics with history subscribed since their last publication (pubsub/delivery_floor.hpp).
+    pubsub::DeliveryFloors<Topic> floors;
     // Dedicated mode: kept for the connection's life (its windows dwarf the spill).
     std::unique_ptr<DedicatedDeflate> dedicated;
     // Shared mode, a compressed message spread over several reads: inflated piece by piece (the
@@ -137,8 +142,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     std::unique_ptr<ws::MessageInflater> inflater;
     std::size_t compressed_size = 0;  // of the message being inflated, for the metrics
     bool empty() const noexcept {
-      return buffers.empty() && reported_backlog == 0 && subscriptions.empty() && !dedicated &&
-             !inflater;
+      return buffers.empty() && reported_backlog == 0 && subscriptions.empty() && floors.empty() &&
+             !dedicated && !inflater;
     }
   };
   Spill& spill() {
@@ -194,6 +199,12 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   // rest exceeded max_backpressure).
   std::size_t write_shared_frames(std::span<const pubsub::MessageRef> run);
   void unsubscribe_all() noexcept;
+  void count_delivered(std::span<const pubsub::MessageRef> run) noexcept;
+  // The frame of a shared delivery to this connection, counted when compressed.
+  const std::string& shared_frame(const pubsub::Message& message);
+  // History (topic_recovery.cpp): publications a recovering subscriber missed, queued in order
+  // like replies (never dropped: the history's size bounds them).
+  void send_history(std::span<const pubsub::MessageRef> missed);
 
   // Frames out, the write path and closing (connection.cpp).
   SendStatus send_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload,

@@ -3,6 +3,9 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <thread>
 
 #include "cluster/redis_engine.hpp"
@@ -73,9 +76,22 @@ void Server::check_config() const {
   }
 }
 
+std::optional<pubsub::HistoryPolicy> Server::history_policy(std::string_view topic) const {
+  if (history == nullptr || pubsub::is_server_topic(topic)) return std::nullopt;
+  const NamespaceRules& rules = namespace_rules(config, topic);
+  if (rules.history_size == 0) return std::nullopt;
+  return pubsub::HistoryPolicy{
+      .size = rules.history_size,
+      .ttl_ms = static_cast<std::uint64_t>(std::ceil(rules.history_ttl * 1000)),
+      .latest_only = rules.recovery == RecoveryMode::cache};
+}
+
 PublishResult Server::publish(std::string_view topic, ws::Opcode opcode,
-                              std::span<const std::string_view> payload_parts) {
+                              const OffsetEnvelope& envelope) {
   if (topics == nullptr) return {.accepted = false};  // not running yet
+  if (const auto policy = history_policy(topic))
+    return publish_to_history(topic, opcode, envelope, *policy);
+  const std::string_view payload_parts[] = {envelope.head, envelope.tail};
   if (engine == nullptr || pubsub::is_server_topic(topic))
     return {.accepted = true, .subscribers = deliver_local(topic, opcode, payload_parts)};
   // All or nothing: while the other instances cannot be reached, nobody gets it.
@@ -90,6 +106,41 @@ PublishResult Server::publish(std::string_view topic, ws::Opcode opcode,
   }
   if (first_of_batch) workers_[0]->loop().post([this] { send_engine_outbox(); });
   return {.accepted = true, .subscribers = subscribers};
+}
+
+PublishResult Server::publish_to_history(std::string_view topic, ws::Opcode opcode,
+                                         const OffsetEnvelope& envelope,
+                                         const pubsub::HistoryPolicy& policy) {
+  pubsub::History::Locked stream = history->lock(topic, policy, pubsub::History::now_ms());
+  const std::uint64_t offset = stream.top() + 1;
+  char digits[20];
+  const auto written = std::to_chars(digits, digits + sizeof digits, offset);
+  const std::string_view spliced[] = {envelope.head, envelope.label,
+                                      std::string_view(digits, written.ptr), envelope.tail};
+  const std::string_view plain[] = {envelope.head, envelope.tail};
+  pubsub::MessageRef message = envelope.label.empty()
+                                   ? pubsub::make_message(topic, opcode, plain, offset)
+                                   : pubsub::make_message(topic, opcode, spliced, offset);
+  stream.append(message);
+  // Still under the stream's lock, so that (1) every loop's inbox receives the topic's
+  // publications in offset order, and (2) a subscriber that read the history before this
+  // offset is in the lookup (it was added to the registry before it took the lock): it gets
+  // this publication live, and what it read is below its delivery floor.
+  const std::size_t subscribers = deliver_local(message, topics->lookup(topic));
+  return {.accepted = true, .subscribers = subscribers, .offset = offset};
+}
+
+void Server::start_history() {
+  const bool wanted = std::any_of(config.namespaces.begin(), config.namespaces.end(),
+                                  [](const auto& item) { return item.second.history_size > 0; });
+  if (!wanted) return;
+  // pylon serve checked it already; an embedding application gets the same refusal of history
+  // with the Redis engine (which keeps none yet) here.
+  validate_config(config);
+  history = std::make_unique<pubsub::History>();
+  // Every loop sweeps a share of the shards each second: expired publications and idle streams
+  // are freed even on topics nobody publishes to or reads any more.
+  loop_ticks.push_back([this] { history->sweep(pubsub::History::now_ms()); });
 }
 
 void Server::send_engine_outbox() {
@@ -186,6 +237,19 @@ void Server::register_metrics() {
                    [this]() -> Values {
                      return {{{}, static_cast<double>(topics->topic_count())}};
                    });
+  // Zero without history, so that dashboards need no special case.
+  metrics.computed("pylon_history_publications", "Publications kept in topic history.", "gauge",
+                   [this]() -> Values {
+                     return {{{}, history ? static_cast<double>(history->publications()) : 0.0}};
+                   });
+  metrics.computed("pylon_history_bytes", "Bytes of the frames kept in topic history.", "gauge",
+                   [this]() -> Values {
+                     return {{{}, history ? static_cast<double>(history->bytes()) : 0.0}};
+                   });
+  metrics.computed("pylon_history_streams", "Topics with a history stream.", "gauge",
+                   [this]() -> Values {
+                     return {{{}, history ? static_cast<double>(history->streams()) : 0.0}};
+                   });
   obs::register_process_metrics(metrics);
   // The engine series exist with every engine (the Redis engine uses these same series), so
   // dashboards and alerts need no special case for a single instance.
@@ -228,6 +292,7 @@ int Server::run() {
       route.compression = endpoint_compression(
           config, route.path, route.behavior.compression.value_or(config.compression));
   topics = std::make_unique<pubsub::TopicRegistry>(threads);
+  start_history();  // before the workers: it adds a loop tick
   for (const std::string& range : config.trusted_proxies)
     trusted_proxies.push_back(*net::parse_cidr(range));
   const std::uint64_t open_files = net::raise_open_file_limit();

@@ -14,6 +14,7 @@
 
 #include "net/cidr.hpp"
 #include "pubsub/cluster_engine.hpp"
+#include "pubsub/history.hpp"
 #include "pubsub/message.hpp"
 #include "pubsub/topic_registry.hpp"
 #include "pylon/app.hpp"
@@ -56,9 +57,11 @@ class Server {
   int run();
   void drain();
   // Any thread: fans a message out to every loop with subscribers and, with a cluster engine, to
-  // the other instances; refused while the engine is unavailable.
-  PublishResult publish(std::string_view topic, ws::Opcode opcode,
-                        std::span<const std::string_view> payload_parts);
+  // the other instances; refused while the engine is unavailable. On a topic with history it is
+  // kept there first, with its offset spliced in (OffsetEnvelope).
+  PublishResult publish(std::string_view topic, ws::Opcode opcode, const OffsetEnvelope& message);
+  // The history policy of topic's namespace; nullopt when the topic keeps none.
+  std::optional<pubsub::HistoryPolicy> history_policy(std::string_view topic) const;
   bool ready() const noexcept;
   // App::run_on_every_loop, App::send_to_cluster.
   void run_on_every_loop(const std::function<void()>& task);
@@ -78,10 +81,16 @@ class Server {
   std::vector<net::Cidr> trusted_proxies;
   std::unique_ptr<ServerMetrics> counters;  // created by run(), after the application's own series
   std::unique_ptr<pubsub::ClusterEngine> engine;  // engine = "redis"; lives on worker 0's loop
+  // Created by run() when a namespace keeps history (only with the memory engine, for now).
+  std::unique_ptr<pubsub::History> history;
 
  private:
   void register_metrics();
   void start_engine();
+  void start_history();
+  PublishResult publish_to_history(std::string_view topic, ws::Opcode opcode,
+                                   const OffsetEnvelope& message,
+                                   const pubsub::HistoryPolicy& policy);
   // Fans out on this instance only: local publishes and messages from other instances.
   std::size_t deliver_local(std::string_view topic, ws::Opcode opcode,
                             std::span<const std::string_view> payload_parts);

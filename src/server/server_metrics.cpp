@@ -89,7 +89,15 @@ ServerMetrics::ServerMetrics(MetricsRegistry& registry_in)
           registry.counter("pylon_uncompressed_bytes_total",
                            "The same messages' size uncompressed.", {{"direction", "out"}})},
       compressions(
-          registry.counter("pylon_compressions_total", "permessage-deflate compressor runs.")) {
+          registry.counter("pylon_compressions_total", "permessage-deflate compressor runs.")),
+      recoveries{registry.counter("pylon_recoveries_total",
+                                  "Subscribes that asked to recover missed publications.",
+                                  {{"result", "recovered"}}),
+                 registry.counter("pylon_recoveries_total",
+                                  "Subscribes that asked to recover missed publications.",
+                                  {{"result", "not_recovered"}})},
+      history_sent(registry.counter("pylon_history_sent_total",
+                                    "Publications sent from history to recovering subscribers.")) {
   const auto add_handshake_failure = [&](std::string_view reason) {
     handshake_failures.push_back(registry.counter("pylon_handshake_failures_total",
                                                   "Refused upgrades and bad requests.",

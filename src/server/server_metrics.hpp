@@ -60,6 +60,10 @@ struct ServerMetrics {
   // uncompressed ([0] in, [1] out); compressor runs (once per broadcast per window size).
   std::array<Counter, 2> compressed_bytes, uncompressed_bytes;
   Counter compressions;
+  // History (docs/protocol.md "History and recovery"): subscribes that asked to recover, [0]
+  // recovered, [1] not; publications sent from history to them.
+  std::array<Counter, 2> recoveries;
+  Counter history_sent;
 };
 
 }  // namespace pylon::detail

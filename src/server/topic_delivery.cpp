@@ -41,6 +41,7 @@ bool Connection::unsubscribe(std::string_view topic) {
     if ((*it)->name != topic) continue;
     // The registry first: removing the last local subscriber frees the topic and its name.
     worker_.server().topics->remove_subscriber(topic, worker_.index());
+    spill_->floors.erase(*it);
     worker_.topics().remove(**it, this);
     subscriptions.erase(it);
     worker_.server().counters->subscriptions.add(-1);
@@ -60,23 +61,16 @@ void Connection::unsubscribe_all() noexcept {
   worker_.server().counters->subscriptions.add(-static_cast<std::int64_t>(subscriptions.size()));
   subscriptions.clear();
   subscriptions.shrink_to_fit();
+  spill_->floors.clear();
 }
 
-PublishResult Connection::publish(std::string_view topic, std::string_view message,
+PublishResult Connection::publish(std::string_view topic, const OffsetEnvelope& message,
                                   MessageKind kind) {
-  const std::string_view parts[] = {message};
   return worker_.server().publish(
-      topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary, parts);
+      topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary, message);
 }
 
-void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
-  if (state_ != State::open || !session_.open()) return;
-  // Bytes sent outside a read (an earlier delivery) go out first, so that only what the kernel
-  // really refused counts against max_backpressure.
-  if (buffered_amount() > 0 && !outbox_.blocked()) {
-    flush();
-    if (state_ != State::open) return;
-  }
+void Connection::count_delivered(std::span<const pubsub::MessageRef> run) noexcept {
   const RouteMetrics& metrics = *route_->metrics;
   for (const auto& message : run) {
     const std::size_t kind = message->opcode == ws::Opcode::text ? 0 : 1;
@@ -84,6 +78,24 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
     metrics.bytes_sent[kind].add(message->payload_size);
     count_out(1, message->payload_size);
   }
+}
+
+void Connection::deliver_frames(const Topic& topic, std::span<const pubsub::MessageRef> run) {
+  if (state_ != State::open || !session_.open()) return;
+  // A subscriber that just read the topic's history skips what it has: one well-predicted branch
+  // for everyone else.
+  if (!spill_->floors.empty()) [[unlikely]] {
+    run = run.subspan(spill_->floors.skip(&topic, run));
+    if (run.empty()) return;
+  }
+  // Bytes sent outside a read (an earlier delivery) go out first, so that only what the kernel
+  // really refused counts against max_backpressure.
+  if (buffered_amount() > 0 && !outbox_.blocked()) {
+    flush();
+    if (state_ != State::open) return;
+  }
+  const RouteMetrics& metrics = *route_->metrics;
+  count_delivered(run);
   // A window of its own (dedicated mode, context takeover agreed): every message is compressed
   // for this subscriber alone. Otherwise the frames shared by every subscriber go out as they are.
   const bool own_window = dedicated() != nullptr && !deflate_params_.server_no_context_takeover;
@@ -99,14 +111,18 @@ void Connection::deliver_frames(std::span<const pubsub::MessageRef> run) {
                                  delivered);  // drop policy: skipped for this subscriber
 }
 
-std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> run) {
-  const ServerMetrics& counters = *worker_.server().counters;
-  for (const auto& message : run) {
-    if (const std::string& frame = frame_for(*message); &frame != &message->frame) {
-      counters.compressed_bytes[1].add(frame.size() - ws::frame_header_size(frame.size(), false));
-      counters.uncompressed_bytes[1].add(message->payload_size);
-    }
+const std::string& Connection::shared_frame(const pubsub::Message& message) {
+  const std::string& frame = frame_for(message);
+  if (&frame != &message.frame) {
+    const ServerMetrics& counters = *worker_.server().counters;
+    counters.compressed_bytes[1].add(frame.size() - ws::frame_header_size(frame.size(), false));
+    counters.uncompressed_bytes[1].add(message.payload_size);
   }
+  return frame;
+}
+
+std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> run) {
+  for (const auto& message : run) shared_frame(*message);  // compressed once, counted once
   std::size_t index = 0;
   std::size_t written_into_first = 0;  // bytes of run[index] the kernel already has
   if (buffered_amount() == 0) {

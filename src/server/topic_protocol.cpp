@@ -16,6 +16,7 @@
 #include "pubsub/json_syntax.hpp"
 #include "pubsub/topic_name.hpp"
 #include "server/api_keys.hpp"
+#include "server/history_protocol.hpp"
 #include "server/topic_auth.hpp"
 #include "server/user_commands.hpp"
 
@@ -114,6 +115,8 @@ struct Parsers {
   std::string denial;  // the text of the last refusal by the topic's rules
   std::string padded;  // the message followed by SIMDJSON_PADDING bytes, as simdjson requires
   std::vector<std::string_view> topics;
+  std::vector<RecoverRequest> recover;  // a subscribe's "recover"
+  std::string ack_fields;  // what the ack adds after the id: history positions, an offset
   std::string reply;
   std::string envelope;
 };
@@ -125,8 +128,9 @@ Parsers& parsers() {
 
 // The fields of a request. Views point into the Parsers' buffers: valid until the next parse.
 struct Request {
-  std::string_view type, topic, data, id;  // data and id as their raw JSON text
-  std::string_view token;                  // subscribe: a subscription token
+  std::string_view type, topic, data, id;         // data and id as their raw JSON text
+  std::string_view token;                         // subscribe: a subscription token
+  std::optional<std::string_view> recover_error;  // a malformed "recover"
   bool has_type = false, has_topic = false, has_topics = false, has_data = false;
   bool type_is_string = false, topic_is_string = false, topics_are_strings = true,
        id_is_valid = true;
@@ -165,6 +169,8 @@ std::optional<Failure> parse_request(std::string_view text, Request& request) {
   p.padded.assign(text);
   p.padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
   p.topics.clear();
+  p.recover.clear();
+  p.ack_fields.clear();
   simdjson::ondemand::document document;
   simdjson::ondemand::object object;
   if (p.ondemand.iterate(p.padded.data(), text.size(), p.padded.size()).get(document) ||
@@ -199,6 +205,9 @@ std::optional<Failure> parse_request(std::string_view text, Request& request) {
     } else if (key == "token") {
       if (value.get_string().get(request.token))
         return Failure{ErrorCode::bad_request, "token must be a string"};
+    } else if (key == "recover") {
+      // Reported once the id is known (it may come later in the object).
+      request.recover_error = read_recover(value, p.recover);
     } else if (key == "data") {
       request.has_data = raw_json(value, request.data);
     } else if (key == "id") {
@@ -215,17 +224,29 @@ std::optional<Failure> parse_request(std::string_view text, Request& request) {
   return std::nullopt;
 }
 
-// `{"type":"message","topic":T,"data":D}`, assembled in a reused buffer, then encoded once into
-// the frame every subscriber shares.
+// `{"type":"message","topic":T,"data":D}`, with `"offset":N` after the topic on a topic with
+// history, assembled in a reused buffer, then encoded once into the frame every subscriber
+// shares.
 PublishResult publish_envelope(App& app, WebSocket<Session>* socket, std::string_view topic,
                                std::string_view data) {
   std::string& envelope = parsers().envelope;
   envelope.assign(R"({"type":"message","topic":")");
   envelope += topic;
-  envelope += R"(","data":)";
+  envelope += '"';
+  const std::size_t head = envelope.size();
+  envelope += R"(,"data":)";
   envelope += data;
   envelope += '}';
-  return socket != nullptr ? socket->publish(topic, envelope) : app.publish(topic, envelope);
+  const std::string_view text = envelope;
+  const OffsetEnvelope message{text.substr(0, head), kOffsetLabel, text.substr(head)};
+  return socket != nullptr ? socket->publish(topic, message) : app.publish(topic, message);
+}
+
+// `"offset":N` of a publish's answer on a topic with history.
+void append_offset(std::string& out, const PublishResult& result) {
+  if (result.offset == 0) return;
+  out += R"("offset":)";
+  out += std::to_string(result.offset);
 }
 
 class TopicEndpoint {
@@ -273,7 +294,7 @@ class TopicEndpoint {
       ok = refresh(socket, request, failure);
     }
     if (!ok) return fail(socket, id, failure);
-    succeed(socket, id);
+    succeed(socket, id, parsers().ack_fields);
   }
 
   void on_binary(WebSocket<Session>& socket, std::string_view message) {
@@ -285,6 +306,12 @@ class TopicEndpoint {
     const std::string_view topic = message.substr(1, static_cast<unsigned char>(message.front()));
     if (const auto failure = check_publish_topic(topic)) return fail(socket, {}, *failure);
     if (const auto failure = check_may_publish(socket, topic)) return fail(socket, {}, *failure);
+    // Its bytes are forwarded as they are, so there is no room for the offset every publication
+    // of a topic with history carries.
+    if (namespace_rules(config_, topic).history_size > 0)
+      return fail(socket, {},
+                  {ErrorCode::bad_request,
+                   "binary publishes cannot carry an offset: publish JSON on topics with history"});
     if (!take_token(socket.data()))
       return fail(socket, {}, {ErrorCode::rate_limited, "publish rate exceeded"});
     if (!socket.publish(topic, message, MessageKind::binary).accepted)
@@ -362,7 +389,10 @@ class TopicEndpoint {
         return response;
       }
       publishes_http_.add();
-      response.body = R"({"subscribers":)" + std::to_string(result.subscribers) + "}";
+      response.body = R"({"subscribers":)" + std::to_string(result.subscribers);
+      if (result.offset != 0) response.body += ',';
+      append_offset(response.body, result);
+      response.body += '}';
       return response;
     }
     response.status = failure.code == ErrorCode::reserved_topic ? 403 : 400;
@@ -388,6 +418,10 @@ class TopicEndpoint {
       failure = {ErrorCode::bad_request, "topics must be an array of strings"};
       return false;
     }
+    if (request.recover_error) {
+      failure = {ErrorCode::bad_request, *request.recover_error};
+      return false;
+    }
     // All or nothing: check every name (and the limit) before changing anything.
     std::size_t fresh = 0;  // re-subscribing is harmless: only new names count towards the limit
     for (const std::string_view topic : topics) {
@@ -401,6 +435,12 @@ class TopicEndpoint {
       failure = {ErrorCode::too_many_subscriptions, "subscription limit reached"};
       return false;
     }
+    for (const RecoverRequest& recover : parsers().recover) {
+      if (!subscribe || std::find(topics.begin(), topics.end(), recover.topic) == topics.end()) {
+        failure = {ErrorCode::bad_request, "recover names a topic this subscribe does not"};
+        return false;
+      }
+    }
     for (const std::string_view topic : topics) {
       if (!subscribe) break;
       if (auto denial = auth_.may_subscribe(socket.data().grant.get(), topic, request.token)) {
@@ -408,12 +448,17 @@ class TopicEndpoint {
         return false;
       }
     }
+    std::string& positions = parsers().ack_fields;
     for (const std::string_view topic : topics) {
-      if (subscribe)
-        socket.subscribe(topic);
-      else
+      if (!subscribe) {
         socket.unsubscribe(topic);
+        continue;
+      }
+      const StreamPosition* since = find_recover(parsers().recover, topic);
+      const auto subscription = socket.subscribe_with_history(topic, since);
+      if (subscription->history) append_position(positions, topic, *subscription, since != nullptr);
     }
+    if (!positions.empty()) positions = R"("positions":{)" + positions + '}';
     return true;
   }
 
@@ -490,10 +535,12 @@ class TopicEndpoint {
       failure = {ErrorCode::rate_limited, "publish rate exceeded"};
       return false;
     }
-    if (!publish_envelope(app_, &socket, request.topic, request.data).accepted) {
+    const PublishResult result = publish_envelope(app_, &socket, request.topic, request.data);
+    if (!result.accepted) {
       failure = {ErrorCode::engine_unavailable, "the cluster engine is unavailable; not delivered"};
       return false;
     }
+    if (!request.id.empty()) append_offset(parsers().ack_fields, result);  // no id: no ack
     publishes_websocket_.add();
     return true;
   }
@@ -533,12 +580,21 @@ class TopicEndpoint {
     return true;
   }
 
-  void succeed(WebSocket<Session>& socket, std::string_view id) {
+  // fields: more of the ack after the id (history positions, an offset); an ack that has them
+  // is sent even to a request without an id.
+  void succeed(WebSocket<Session>& socket, std::string_view id, std::string_view fields = {}) {
     socket.data().malformed_in_row = 0;
-    if (id.empty()) return;
+    if (id.empty() && fields.empty()) return;
     std::string& reply = parsers().reply;
-    reply.assign(R"({"type":"ack","id":)");
-    reply += id;
+    reply.assign(R"({"type":"ack")");
+    if (!id.empty()) {
+      reply += R"(,"id":)";
+      reply += id;
+    }
+    if (!fields.empty()) {
+      reply += ',';
+      reply += fields;
+    }
     reply += '}';
     socket.send(reply);
   }

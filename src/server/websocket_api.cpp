@@ -36,9 +36,14 @@ std::size_t subscription_count(const Connection& connection) noexcept {
 std::vector<std::string> subscriptions(const Connection& connection) {
   return connection.subscriptions();
 }
-PublishResult publish(Connection& connection, std::string_view topic, std::string_view message,
+PublishResult publish(Connection& connection, std::string_view topic, const OffsetEnvelope& message,
                       MessageKind kind) {
   return connection.publish(topic, message, kind);
+}
+std::optional<HistorySubscription> subscribe_with_history(Connection& connection,
+                                                          std::string_view topic,
+                                                          const StreamPosition* since) {
+  return connection.subscribe_with_history(topic, since);
 }
 
 }  // namespace pylon::detail

@@ -62,7 +62,9 @@ void Worker::start() {
 }
 
 void Worker::enqueue(pubsub::MessageRef message) {
-  if (current_worker == this) {
+  // A publication with an offset takes the remote inbox even from this thread: it must reach the
+  // subscribers in offset order, and the two inboxes are drained in no fixed order.
+  if (current_worker == this && message->offset == 0) {
     local_inbox_.push_back(std::move(message));
     return;
   }
@@ -93,7 +95,7 @@ void Worker::deliver(std::vector<pubsub::MessageRef>& batch) {
     if (auto* topic = topics_.find(name)) {
       const std::span run(batch.data() + begin, end - begin);
       topics_.for_each_subscriber(
-          *topic, [run](Connection& subscriber) { subscriber.deliver_frames(run); });
+          *topic, [run, topic](Connection& subscriber) { subscriber.deliver_frames(*topic, run); });
     }
     begin = end;
   }

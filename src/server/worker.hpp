@@ -50,7 +50,8 @@ class Worker final : public net::TimerNode {
   void post_drain();  // any thread
   // Any thread: deliver a published message to this worker's subscribers of its topic. From the
   // worker's own thread it is queued until the end of the iteration (so a burst of publishes
-  // goes out as one write per subscriber); from another thread it wakes the loop.
+  // goes out as one write per subscriber); from another thread it wakes the loop. A message
+  // with an offset (history) always takes the cross-thread queue: one FIFO keeps offset order.
   void enqueue(pubsub::MessageRef message);
   unsigned index() const noexcept { return index_; }
   pubsub::LocalTopics<Connection>& topics() noexcept { return topics_; }

@@ -303,8 +303,8 @@ TEST(Config, NamespaceAndAuthErrorsNameTheKey) {
             "namespaces.chat.subscribe: must be token, anyone or subscription_token (got "
             "\"everyone\")");
   EXPECT_EQ(error_of("[namespaces.chat]\nhistory = 10\n"),
-            "namespaces.chat.history: unknown namespace key (a namespace takes subscribe and "
-            "publish)");
+            "namespaces.chat.history: unknown namespace key (a namespace takes subscribe, "
+            "publish, history_size, history_ttl and recovery)");
   EXPECT_EQ(error_of("auth_hmac_secret_file = \"/a\"\nauth_jwks_file = \"/b\"\n"),
             "auth_jwks_file: only one key source may be set (auth_hmac_secret_file is too)");
   Config config;
@@ -361,6 +361,49 @@ TEST(Config, ApiKeyErrorsNameTheKeyAndTheOldKeyIsRefused) {
   } catch (const ConfigError& error) {
     EXPECT_EQ(error.key(), "api_key");
     EXPECT_NE(std::string(error.what()).find("never a flag"), std::string::npos);
+  }
+}
+
+TEST(Config, NamespacesKeepHistoryWhenAsked) {
+  Config config;
+  const std::string path = write_file(
+      "[namespaces.chat]\nhistory_size = 100\nhistory_ttl = 300\n"
+      "[namespaces.prices]\nhistory_size = 1\nhistory_ttl = 2.5\nrecovery = \"cache\"\n");
+  load_config_file(config, path);
+  std::remove(path.c_str());
+  set_namespace_text(config, "news:history_size=10");
+  set_namespace_text(config, "news:history_ttl=60");
+  validate_config(config);
+  const NamespaceRules& chat = namespace_rules(config, "chat:1");
+  EXPECT_EQ(chat.history_size, 100u);
+  EXPECT_EQ(chat.history_ttl, 300);
+  EXPECT_EQ(chat.recovery, RecoveryMode::stream);
+  EXPECT_EQ(namespace_rules(config, "prices:x").recovery, RecoveryMode::cache);
+  EXPECT_EQ(namespace_rules(config, "prices:x").history_ttl, 2.5);
+  EXPECT_EQ(namespace_rules(config, "news:x").history_size, 10u);
+  EXPECT_EQ(namespace_rules(config, "other:x").history_size, 0u);  // off by default
+}
+
+TEST(Config, HistoryErrorsNameTheKey) {
+  EXPECT_EQ(error_of("[namespaces.chat]\nhistory_size = 10\n"),
+            "namespaces.chat.history_ttl: must be more than 0 seconds when history_size is set");
+  EXPECT_EQ(error_of("[namespaces.chat]\nhistory_size = -1\n"),
+            "namespaces.chat.history_size: must be at least 0 (got -1)");
+  EXPECT_EQ(error_of("[namespaces.chat]\nhistory_size = \"many\"\n"),
+            "namespaces.chat.history_size: must be an integer");
+  EXPECT_EQ(error_of("[namespaces.chat]\nrecovery = \"all\"\n"),
+            "namespaces.chat.recovery: must be stream or cache (got \"all\")");
+  EXPECT_EQ(error_of("engine = \"redis\"\n[namespaces.chat]\nhistory_size = 10\n"
+                     "history_ttl = 60\n"),
+            "namespaces.chat.history_size: the redis engine keeps no history yet "
+            "(docs/cluster.md): use engine = \"memory\" or leave history_size at 0");
+  Config config;
+  try {
+    set_namespace_text(config, "chat:history_size=ten");
+    FAIL() << "accepted history_size=ten";
+  } catch (const ConfigError& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "namespaces.chat.history_size: must be an integer (got \"ten\")");
   }
 }
 
