@@ -124,6 +124,17 @@ struct Config {
   bool auth_require_exp = true;            // a token without exp is refused
   bool auth_anonymous = false;             // connections without a token are let in (no claims)
   std::size_t auth_max_token_size = 8192;  // bytes; a longer token is refused unread
+  // Abuse limits on WebSocket upgrades, every route (docs/security.md "Abuse limits"): per client
+  // IP (the real one behind trusted_proxies), 429 + Retry-After past them; over all clients, a
+  // pace for new upgrades, 503 + Retry-After past it. 0: off, the default of each limit.
+  std::size_t max_connections_per_ip = 0;    // open WebSockets of one IP
+  std::size_t handshake_rate_per_ip = 0;     // upgrades per second of one IP ...
+  std::size_t handshake_burst_per_ip = 20;   // ... with this many at once
+  std::size_t auth_failures_per_minute = 0;  // refused authentications (401) that lock an IP out
+  double auth_lockout = 300;                 // seconds an IP stays locked out
+  std::size_t admission_rate = 0;            // upgrades per second, all IPs together ...
+  std::size_t admission_burst = 1000;        // ... with this many at once
+  std::size_t max_tracked_ips = 100000;      // IPs the per-IP limits remember at most
   // [namespaces.NAME] tables (flag --namespace NAME:key=value): the rules of one namespace;
   // a topic of a namespace not listed follows the defaults (token, token).
   std::map<std::string, NamespaceRules, std::less<>> namespaces;

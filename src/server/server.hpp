@@ -18,6 +18,7 @@
 #include "pubsub/topic_registry.hpp"
 #include "pylon/app.hpp"
 #include "pylon/metrics.hpp"
+#include "server/admission.hpp"
 #include "server/server_metrics.hpp"
 #include "ws/frame.hpp"
 
@@ -71,6 +72,7 @@ class Server {
   MetricsRegistry metrics;
   std::vector<std::function<void()>> reloads;  // SIGHUP, in the order added
   std::vector<net::Cidr> trusted_proxies;
+  std::unique_ptr<Admission> admission;     // the abuse limits, created by run()
   std::unique_ptr<ServerMetrics> counters;  // created by run(), after the application's own series
   std::unique_ptr<pubsub::ClusterEngine> engine;  // engine = "redis"; lives on worker 0's loop
 
