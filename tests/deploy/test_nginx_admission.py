@@ -14,7 +14,7 @@ import pytest
 from support.deflate import metrics
 from support.nginx import local_ca, render, start_nginx, tls_context
 from support.server import start_server
-from support.wsclient import HttpConnection, WsClient, open_socket, upgrade_headers
+from support.wsclient import WsClient, http_request, upgrade_headers
 
 SLACK = 20.0
 
@@ -39,13 +39,8 @@ def connect(nginx, source, headers=()):
 
 def upgrade(nginx, source, headers=()):
     """The response to one upgrade through Nginx from `source`, the connection closed."""
-    sock = open_socket(nginx.https_address, SLACK, source, tls_context(nginx.config.ca))
-    conn = HttpConnection(*nginx.https_address, timeout=SLACK, sock=sock)
-    try:
-        conn.request("GET", "/ws/echo", upgrade_headers(None, headers))
-        return conn.read_response(timeout=SLACK)
-    finally:
-        conn.close()
+    return http_request(nginx.https_address, "GET", "/ws/echo", upgrade_headers(None, headers), timeout=SLACK,
+                        ssl_context=tls_context(nginx.config.ca), source=source)
 
 
 def test_connection_cap_counts_the_real_client(tmp_path_factory, tls):

@@ -11,7 +11,7 @@ import pytest
 
 from support.deflate import metrics
 from support.server import poll, start_server
-from support.wsclient import HttpConnection, WsClient, handshake_many, open_socket, upgrade_headers
+from support.wsclient import WsClient, handshake_many, http_request, open_socket, upgrade_headers
 
 SLACK = 20.0
 SECRET = "an HMAC secret of at least thirty-two bytes, for tests"
@@ -19,12 +19,7 @@ SECRET = "an HMAC secret of at least thirty-two bytes, for tests"
 
 def upgrade(server, source, path="/ws/echo", headers=()):
     """The response to one upgrade from the local address `source`, the connection closed."""
-    conn = HttpConnection(*server.address, timeout=SLACK, sock=open_socket(server.address, SLACK, source))
-    try:
-        conn.request("GET", path, upgrade_headers(None, headers))
-        return conn.read_response(timeout=SLACK)
-    finally:
-        conn.close()
+    return http_request(server.address, "GET", path, upgrade_headers(None, headers), timeout=SLACK, source=source)
 
 
 def retry_after(response):
