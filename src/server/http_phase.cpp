@@ -186,7 +186,12 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
         if (admission.counts_connections()) admission.release(client);
         // A 401 is a failed authentication, whatever the route checks: the server counts it
         // without knowing about tokens.
-        if (refusal->status == 401) admission.authentication_failed(client, worker_.now_ms());
+        if (refusal->status == 401 && admission.authentication_failed(client, worker_.now_ms())) {
+          const std::string client_ip = real_client_ip(peer_, server.trusted_proxies, request);
+          obs::log(
+              obs::LogLevel::warn, "client locked out after failed authentications",
+              {{"client_ip", std::string_view(client_ip)}, {"lockout_s", config.auth_lockout}});
+        }
       }
       release_user_data(route.behavior);
       server.counters->handshake_failed(HttpFailure::refused_by_route);

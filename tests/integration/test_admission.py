@@ -128,6 +128,8 @@ def test_failed_authentications_lock_an_ip_out_until_the_lockout_lifts():
         assert samples["pylon_admission_locked_out_ips"] == 1
         assert samples["pylon_admission_lockouts_total"] == 1
         assert samples['pylon_handshake_failures_total{reason="ip_locked_out"}'] == 2
+        poll(lambda: '"msg":"client locked out after failed authentications","client_ip":"127.0.0.20"'
+             in server.output(), SLACK, "the lockout's log line")
         poll(lambda: upgrade(server, "127.0.0.20", "/ws", bearer(token())).status == 101, SLACK,
              "the lockout of 127.0.0.20 to lift")
         assert metrics(server.address)["pylon_admission_locked_out_ips"] == 0
