@@ -145,10 +145,13 @@ std::optional<AdmissionRefusal> Admission::take_pace(std::uint64_t now_ms) {
   }
   // The refused client's place: one pace interval behind the last one told to wait, or the next
   // token when nobody waits; never beyond kMaxQueueRetryAfterS.
-  const auto interval_ms = static_cast<std::uint64_t>(std::ceil(1000 / admission_rate_));
-  queue_end_ms_ = std::max(queue_end_ms_ + interval_ms, now_ms + pace_.wait_ms(admission_rate_));
-  queue_end_ms_ = std::min(queue_end_ms_, now_ms + kMaxQueueRetryAfterS * 1000);
-  return AdmissionRefusal{ws::UpgradeError::admission_rate, whole_seconds(queue_end_ms_ - now_ms)};
+  const auto now = static_cast<double>(now_ms);
+  queue_end_ms_ = std::max(queue_end_ms_ + 1000 / admission_rate_,
+                           now + static_cast<double>(pace_.wait_ms(admission_rate_)));
+  queue_end_ms_ = std::min(queue_end_ms_, now + kMaxQueueRetryAfterS * 1000.0);
+  return AdmissionRefusal{
+      ws::UpgradeError::admission_rate,
+      whole_seconds(static_cast<std::uint64_t>(std::ceil(queue_end_ms_ - now)))};
 }
 
 void Admission::release(const ClientKey& client) noexcept {

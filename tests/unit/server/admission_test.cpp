@@ -195,6 +195,17 @@ TEST(Admission, ThePaceSpreadsRefusedClientsOverTheQueue) {
   EXPECT_EQ(retry_after.back(), 3u);
 }
 
+TEST(Admission, ThePlacesOfAFastPaceAreFractionsOfAMillisecond) {
+  Admission admission(limits([](Config& c) {
+    c.admission_rate = 5000;
+    c.admission_burst = 1;
+  }));
+  EXPECT_FALSE(admission.admit(ipv4("192.0.2.1"), 0));
+  std::uint32_t last = 0;
+  for (int i = 0; i < 9000; ++i) last = admission.admit(ipv4("192.0.2.1"), 0)->retry_after_s;
+  EXPECT_EQ(last, 2u) << "9,000 places at 0.2 ms: 1.8 s";
+}
+
 TEST(Admission, AClientItsOwnLimitsRefuseTakesNoPlaceOfThePace) {
   Admission admission(limits([](Config& c) {
     c.max_connections_per_ip = 1;
