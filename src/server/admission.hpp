@@ -83,8 +83,8 @@ class Admission {
 
   // A well-formed upgrade from `client`: nullopt when admitted (it took a handshake token of its
   // IP and of the pace, and counts against the IP's cap when counts_connections()), else why not.
-  // Checked in this order: lockout, connection cap, the IP's handshake rate, the table's room,
-  // the pace; a refused upgrade takes no token.
+  // Checked in this order: room in the table for a new IP, lockout, connection cap, the IP's
+  // handshake rate, the pace; a refused upgrade takes no token.
   std::optional<AdmissionRefusal> admit(const ClientKey& client, std::uint64_t now_ms);
   // An admitted upgrade's WebSocket closed, or the upgrade was refused after admit() after all.
   // Only when counts_connections().

@@ -58,10 +58,10 @@ enum class UpgradeError : std::uint8_t {
   connection_limit,    // 503 server state, not decided here: max_connections reached
   // The abuse limits (RFC 6585 §4: 429 for one client's excess; RFC 9110 §15.6.4: 503 while the
   // server as a whole is overloaded), with Retry-After.
+  ip_table_full,        // 503 max_tracked_ips reached, all of them busy
   ip_locked_out,        // 429 too many failed authentications from this IP
   ip_connection_limit,  // 429 max_connections_per_ip reached
   ip_handshake_rate,    // 429 handshake_rate_per_ip exceeded
-  ip_table_full,        // 503 max_tracked_ips reached, all of them busy
   admission_rate,       // 503 admission_rate exceeded: a reconnect storm is let in at a pace
 };
 
