@@ -43,7 +43,9 @@ class ClientTimer;
 class WebSocketClient;
 
 // Reconnecting after a drop or a failed attempt: exponential backoff with jitter. The delay
-// starts again from initial_delay after every successful open; on_open fires for each one.
+// starts again from initial_delay after every successful open; on_open fires for each one. A
+// handshake refused with 429 or 503 and a Retry-After (pylon's abuse limits and admission pace
+// send one) waits at least that many seconds, at most an hour, whatever the backoff says.
 struct ReconnectOptions {
   bool enabled = false;
   double initial_delay = 0.5;  // seconds

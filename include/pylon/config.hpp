@@ -157,6 +157,17 @@ struct Config {
   // Public-key signatures remembered once verified (auth/signature_memo.hpp), so reconnecting
   // clients do not pay RSA/ECDSA/EdDSA again; 0: verify every time.
   std::size_t auth_signature_cache = 10000;
+  // Abuse limits on WebSocket upgrades, every route (docs/security.md "Abuse limits"): per client
+  // IP (the real one behind trusted_proxies), 429 + Retry-After past them; over all clients, a
+  // pace for new upgrades, 503 + Retry-After past it. 0: off, the default of each limit.
+  std::size_t max_connections_per_ip = 0;    // open WebSockets of one IP
+  std::size_t handshake_rate_per_ip = 0;     // upgrades per second of one IP ...
+  std::size_t handshake_burst_per_ip = 20;   // ... with this many at once
+  std::size_t auth_failures_per_minute = 0;  // refused authentications (401) that lock an IP out
+  double auth_lockout = 300;                 // seconds an IP stays locked out
+  std::size_t admission_rate = 0;            // upgrades per second, all IPs together ...
+  std::size_t admission_burst = 1000;        // ... with this many at once
+  std::size_t max_tracked_ips = 100000;      // IPs the per-IP limits remember at most
   // [namespaces.NAME] tables (flag --namespace NAME:key=value): the rules of one namespace;
   // a topic of a namespace not listed follows the defaults (token, token, no history).
   std::map<std::string, NamespaceRules, std::less<>> namespaces;

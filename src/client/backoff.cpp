@@ -1,6 +1,7 @@
 #include "client/backoff.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 
 namespace pylon::client {
@@ -17,6 +18,18 @@ std::uint64_t reconnect_delay_ms(const ReconnectOptions& options, unsigned attem
   const double jitter = std::clamp(options.jitter, 0.0, 1.0);
   delay *= 1.0 - jitter * std::clamp(unit_random, 0.0, 1.0);
   return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(delay * 1000.0));
+}
+
+std::optional<std::uint32_t> parse_retry_after(std::string_view value) noexcept {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  std::uint64_t seconds = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (value.empty() || end != value.data() + value.size()) return std::nullopt;
+  // Digits beyond 64 bits are still a number of seconds, a very large one.
+  if (error == std::errc::result_out_of_range) return kMaxRetryAfterSeconds;
+  if (error != std::errc{}) return std::nullopt;
+  return static_cast<std::uint32_t>(std::min<std::uint64_t>(seconds, kMaxRetryAfterSeconds));
 }
 
 }  // namespace pylon::client

@@ -6,8 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "client/backoff.hpp"
 #include "client/loop_state.hpp"
@@ -327,7 +329,8 @@ void Connection::after_attempt() {
   if (state_ != State::waiting) return;  // the handler called close(): already done
   if (!reconnecting()) return finish();
   const std::uint64_t delay =
-      reconnect_delay_ms(profile_->options.reconnect, attempts_, masks_.next_unit());
+      std::max(reconnect_delay_ms(profile_->options.reconnect, attempts_, masks_.next_unit()),
+               std::exchange(retry_after_ms_, 0));
   if (attempts_ < 64) ++attempts_;
   loop_.loop.timers().schedule(*this, net::EventLoop::monotonic_ms() + delay);
 }

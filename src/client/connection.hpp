@@ -137,7 +137,8 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   bool tls_read_wants_write_ = false;  // SSL_read must write first (a TLS 1.3 key update)
   std::uint16_t close_code_ = ws::close_code::kAbnormal;
   std::uint32_t interest_ = 0;
-  std::uint32_t attempts_ = 0;  // failed attempts since the last open (backoff exponent)
+  std::uint32_t attempts_ = 0;        // failed attempts since the last open (backoff exponent)
+  std::uint64_t retry_after_ms_ = 0;  // the server's Retry-After on the refused handshake
   // Heartbeat (ClientOptions::ping_interval), in the loop's milliseconds. Reads only store the
   // time; the timer looks at it when it fires, so traffic never moves the timer.
   std::uint64_t last_heard_ms_ = 0;  // the last sign of life from the server

@@ -10,6 +10,7 @@
 #include <new>
 #include <optional>
 
+#include "client/backoff.hpp"
 #include "client/connection.hpp"
 #include "client/handshake.hpp"
 #include "client/loop_state.hpp"
@@ -137,7 +138,13 @@ void Connection::process_handshake(std::span<std::uint8_t> data) {
   std::string error = check_handshake_response(
       handshake.response, handshake.key, profile_->options.subprotocols, chosen,
       compression.enabled ? &deflate : nullptr, &agreed, &extensions);
-  if (!error.empty()) return fail_attempt(std::move(error));
+  if (!error.empty()) {
+    const int status = handshake.response.status;
+    if (const http::Header* header = handshake.response.find("Retry-After");
+        header != nullptr && (status == 429 || status == 503))
+      retry_after_ms_ = std::uint64_t{parse_retry_after(header->value).value_or(0)} * 1000;
+    return fail_attempt(std::move(error));
+  }
 
   subprotocol_ = chosen;
   if (agreed) {

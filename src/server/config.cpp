@@ -350,6 +350,22 @@ constexpr Row kRows[] = {
      "seconds a connection whose token expired has to send a new one before 4001"},
     {"auth_signature_cache", count<&Config::auth_signature_cache, 0>(),
      "public-key signatures remembered once verified (0: verify every time)"},
+    {"max_connections_per_ip", count<&Config::max_connections_per_ip, 0>(),
+     "open WebSockets of one client IP; beyond, upgrades get 429 (0: off)"},
+    {"handshake_rate_per_ip", count<&Config::handshake_rate_per_ip, 0>(),
+     "upgrades per second of one client IP; beyond, 429 (0: off)"},
+    {"handshake_burst_per_ip", count<&Config::handshake_burst_per_ip, 1>(),
+     "upgrades one client IP may make at once under handshake_rate_per_ip"},
+    {"auth_failures_per_minute", count<&Config::auth_failures_per_minute, 0>(),
+     "refused authentications of one IP that lock it out (0: off)"},
+    {"auth_lockout", seconds<&Config::auth_lockout, 1000>(),
+     "seconds a locked-out IP's upgrades get 429"},
+    {"admission_rate", count<&Config::admission_rate, 0>(),
+     "upgrades per second of all clients; beyond, 503 (0: off)"},
+    {"admission_burst", count<&Config::admission_burst, 1>(),
+     "upgrades admitted at once under admission_rate"},
+    {"max_tracked_ips", count<&Config::max_tracked_ips, 16>(),
+     "client IPs the per-IP limits remember at most"},
 };
 
 // One row per key of a [namespaces.NAME] table.

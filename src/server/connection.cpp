@@ -317,6 +317,7 @@ void Connection::destroy() noexcept {
   if (is_websocket()) {
     worker_.server().open_websockets.fetch_sub(1, std::memory_order_relaxed);
     worker_.websocket_closed();
+    worker_.release_client(*this);
     route_->metrics->connections.add(-1);
   }
   // The spill itself stays until the object is freed: a handler may still be reading a message

@@ -2,11 +2,13 @@
 // (RFC 6455 §4.2). Part of Connection (connection.hpp).
 #include <array>
 #include <new>
+#include <string>
 #include <variant>
 
 #include "http/response_writer.hpp"
 #include "net/buffer.hpp"
 #include "obs/log.hpp"
+#include "server/admission.hpp"
 #include "server/client_ip.hpp"
 #include "server/connection.hpp"
 #include "server/worker.hpp"
@@ -140,6 +142,9 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
         .context_takeover = compression.mode == CompressionMode::dedicated,
         .max_window_bits = static_cast<std::uint8_t>(compression.window_bits)};
   ws::UpgradeDecision decision = ws::decide_upgrade(request, policy);
+  std::optional<AdmissionRefusal> limited;
+  Admission& admission = *server.admission;
+  ClientKey client;
   if (std::holds_alternative<ws::UpgradeAcceptance>(decision)) {
     // The server's own reasons to refuse a request that is fine.
     if (worker_.draining() || server.draining.load(std::memory_order_relaxed)) {
@@ -148,12 +153,22 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
                config.max_connections) {
       server.open_websockets.fetch_sub(1, std::memory_order_relaxed);
       decision = ws::UpgradeError::connection_limit;
+    } else if (admission.enabled()) {
+      client = client_key(peer_, server.trusted_proxies, request);
+      if ((limited = admission.admit(client, worker_.now_ms()))) {
+        server.open_websockets.fetch_sub(1, std::memory_order_relaxed);
+        decision = limited->reason;
+      }
     }
   }
   if (const auto* error = std::get_if<ws::UpgradeError>(&decision)) {
     server.counters->handshake_failed(*error);
     const ws::UpgradeRefusal refusal = ws::describe(*error);
-    return respond_error(refusal.status, refusal.reason, refusal.headers);
+    if (!limited) return respond_error(refusal.status, refusal.reason, refusal.headers);
+    // RFC 6585 §4, RFC 9110 §10.2.3: when to try again, in seconds.
+    const std::string seconds = std::to_string(limited->retry_after_s);
+    const http::Header retry_after[] = {{"Retry-After", seconds}};
+    return respond_error(refusal.status, refusal.reason, retry_after);
   }
   const auto& accepted = std::get<ws::UpgradeAcceptance>(decision);
   if (route.behavior.user_data_size > 0) {
@@ -167,11 +182,23 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
     if (std::optional<HttpResponse> refusal = route.behavior.upgrade(
             RequestView(request, peer_, server.trusted_proxies), user_data_)) {
       server.open_websockets.fetch_sub(1, std::memory_order_relaxed);
+      if (admission.enabled()) {
+        if (admission.counts_connections()) admission.release(client);
+        // A 401 is a failed authentication, whatever the route checks: the server counts it
+        // without knowing about tokens.
+        if (refusal->status == 401 && admission.authentication_failed(client, worker_.now_ms())) {
+          const std::string client_ip = real_client_ip(peer_, server.trusted_proxies, request);
+          obs::log(
+              obs::LogLevel::warn, "client locked out after failed authentications",
+              {{"client_ip", std::string_view(client_ip)}, {"lockout_s", config.auth_lockout}});
+        }
+      }
       release_user_data(route.behavior);
       server.counters->handshake_failed(HttpFailure::refused_by_route);
       return respond(*refusal, false, false);
     }
   }
+  if (admission.counts_connections()) worker_.count_client(*this, client);
 
   route_ = &route;
   worker_.websocket_opened();

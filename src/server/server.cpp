@@ -250,6 +250,21 @@ void Server::register_metrics() {
                    [this]() -> Values {
                      return {{{}, history ? static_cast<double>(history->streams()) : 0.0}};
                    });
+  metrics.computed("pylon_admission_tracked_ips", "Client IPs the per-IP limits remember.", "gauge",
+                   [this]() -> Values {
+                     return {{{}, static_cast<double>(admission->tracked_ips())}};
+                   });
+  metrics.computed("pylon_admission_locked_out_ips",
+                   "Client IPs locked out after failed authentications.", "gauge",
+                   [this]() -> Values {
+                     const std::uint64_t now = net::EventLoop::monotonic_ms();
+                     return {{{}, static_cast<double>(admission->locked_out_ips(now))}};
+                   });
+  metrics.computed("pylon_admission_lockouts_total",
+                   "Client IPs locked out after failed authentications.", "counter",
+                   [this]() -> Values {
+                     return {{{}, static_cast<double>(admission->lockouts())}};
+                   });
   obs::register_process_metrics(metrics);
   // The engine series exist with every engine (the Redis engine uses these same series), so
   // dashboards and alerts need no special case for a single instance.
@@ -295,6 +310,7 @@ int Server::run() {
   start_history();  // before the workers: it adds a loop tick
   for (const std::string& range : config.trusted_proxies)
     trusted_proxies.push_back(*net::parse_cidr(range));
+  admission = std::make_unique<Admission>(config);
   const std::uint64_t open_files = net::raise_open_file_limit();
   register_metrics();
   // Each listener binds the port the first one got, so "port 0" means one ephemeral port for all.

@@ -19,6 +19,7 @@
 #include "pubsub/topic_registry.hpp"
 #include "pylon/app.hpp"
 #include "pylon/metrics.hpp"
+#include "server/admission.hpp"
 #include "server/server_metrics.hpp"
 #include "ws/frame.hpp"
 
@@ -79,6 +80,7 @@ class Server {
   std::vector<std::function<void()>> loop_ticks;  // every loop, about once a second
   std::vector<std::function<void(std::string_view)>> cluster_handlers;  // App::on_cluster_message
   std::vector<net::Cidr> trusted_proxies;
+  std::unique_ptr<Admission> admission;     // the abuse limits, created by run()
   std::unique_ptr<ServerMetrics> counters;  // created by run(), after the application's own series
   std::unique_ptr<pubsub::ClusterEngine> engine;  // engine = "redis"; lives on worker 0's loop
   // Created by run() when a namespace keeps history (only with the memory engine, for now).

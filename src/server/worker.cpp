@@ -180,6 +180,17 @@ void Worker::return_inflater(std::unique_ptr<ws::MessageInflater> inflater) noex
   spare_inflaters_.push_back(std::move(inflater));  // within the reserved capacity
 }
 
+void Worker::count_client(const Connection& connection, const ClientKey& client) {
+  counted_clients_.emplace(&connection, client);
+}
+
+void Worker::release_client(const Connection& connection) {
+  const auto found = counted_clients_.find(&connection);
+  if (found == counted_clients_.end()) return;
+  server_.admission->release(found->second);
+  counted_clients_.erase(found);
+}
+
 void Worker::end_of_iteration() {
   // Handlers run by a delivery (a slow consumer's close) may publish again: bounded rounds, the
   // rest waits for the next iteration.

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "http/request_parser.hpp"
@@ -19,6 +20,7 @@
 #include "net/timer_wheel.hpp"
 #include "pubsub/local_topics.hpp"
 #include "pubsub/message.hpp"
+#include "server/admission.hpp"
 #include "server/slab_pool.hpp"
 #include "ws/permessage_deflate.hpp"
 
@@ -87,6 +89,11 @@ class Worker final : public net::TimerNode {
   // Open WebSockets of this worker: a drain is over when none is left.
   void websocket_opened() noexcept { ++websockets_; }
   void websocket_closed() noexcept { --websockets_; }
+  // WebSockets that count against max_connections_per_ip, with the client they count for (an
+  // idle Connection has no byte to spare for it: connection_test.cpp); release_client gives the
+  // place back when one closes. Only with a per-IP cap: otherwise the table stays empty.
+  void count_client(const Connection& connection, const ClientKey& client);
+  void release_client(const Connection& connection);
 
  private:
   void end_of_iteration();
@@ -112,6 +119,7 @@ class Worker final : public net::TimerNode {
   SlabPool http_state_pool_;
   net::ConnectionList<Connection> connections_;
   std::size_t websockets_ = 0;
+  std::unordered_map<const Connection*, ClientKey> counted_clients_;
   net::Cork cork_;
 
   std::array<std::unique_ptr<ws::MessageDeflater>, 8> shared_deflaters_;  // [window_bits - 8]

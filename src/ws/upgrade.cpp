@@ -24,6 +24,11 @@ constexpr UpgradeRefusal kRefusalTable[] = {
     {403, "origin not allowed", {}, "origin"},
     {503, "server is shutting down", {}, "draining"},
     {503, "connection limit reached", {}, "limit"},
+    {503, "too many client addresses", {}, "ip_table_full"},
+    {429, "too many failed authentications from this address", {}, "ip_locked_out"},
+    {429, "too many connections from this address", {}, "ip_connections"},
+    {429, "too many handshakes from this address", {}, "ip_handshake_rate"},
+    {503, "new connections are admitted at a limited pace", {}, "admission_rate"},
 };
 static_assert(std::size(kRefusalTable) == kUpgradeErrorCount);
 static_assert(std::ranges::all_of(kRefusalTable, [](const UpgradeRefusal& row) {

@@ -7,10 +7,11 @@
 // Sec-WebSocket-Key, Origin. When they all pass it computes Sec-WebSocket-Accept, picks the
 // subprotocol and negotiates permessage-deflate.
 //
-// UpgradeError also holds the two refusals that come from the server's own state, `draining`
-// and `connection_limit`, so that every handshake refusal has one row in describe()'s table;
-// decide_upgrade() never returns them: the caller checks them after an acceptance, before it
-// answers 101.
+// UpgradeError also holds the refusals that come from the server's own state, `draining`,
+// `connection_limit` and the abuse limits (server/admission.hpp), so that every handshake refusal
+// has one row in describe()'s table; decide_upgrade() never returns them: the caller checks them
+// after an acceptance, before it answers 101. The abuse limits' rows carry no Retry-After: its
+// value is the caller's to compute.
 //
 // Ownership: the caller owns the request (views into its buffer) and the policy's strings, which
 // need to live only during the call. The decision owns everything it holds (the subprotocol is an
@@ -55,14 +56,24 @@ enum class UpgradeError : std::uint8_t {
   origin_not_allowed,  // 403 §4.2.2 (/origin/), §10.2: Origin not in the configured list
   draining,            // 503 server state, not decided here: the server is shutting down
   connection_limit,    // 503 server state, not decided here: max_connections reached
+  // The abuse limits (RFC 6585 §4: 429 for one client's excess; RFC 9110 §15.6.4: 503 while the
+  // server as a whole is overloaded), with Retry-After.
+  ip_table_full,        // 503 max_tracked_ips reached, all of them busy
+  ip_locked_out,        // 429 too many failed authentications from this IP
+  ip_connection_limit,  // 429 max_connections_per_ip reached
+  ip_handshake_rate,    // 429 handshake_rate_per_ip exceeded
+  admission_rate,       // 503 admission_rate exceeded: a reconnect storm is let in at a pace
 };
 
+// decide_upgrade() returns only the errors before this one.
+inline constexpr UpgradeError kFirstServerStateError = UpgradeError::draining;
+
 inline constexpr std::size_t kUpgradeErrorCount =
-    static_cast<std::size_t>(UpgradeError::connection_limit) + 1;
+    static_cast<std::size_t>(UpgradeError::admission_rate) + 1;
 
 // A row of the refusal table: what the server answers and how it counts the refusal.
 struct UpgradeRefusal {
-  int status = 0;                         // 400, 403, 405, 426 or 503
+  int status = 0;                         // 400, 403, 405, 426, 429 or 503
   std::string_view reason;                // response body (the server adds '\n') and log text
   std::span<const http::Header> headers;  // extra response headers, e.g. Allow: GET
   std::string_view name;                  // stable short name, for metric labels and logs

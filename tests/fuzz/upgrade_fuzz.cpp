@@ -94,8 +94,8 @@ void check_acceptance(const ws::UpgradeAcceptance& accepted, const http::Request
 
 void check_refusal(ws::UpgradeError error) {
   check(static_cast<std::size_t>(error) < ws::kUpgradeErrorCount);
-  // The two refusals from server state are the caller's to decide.
-  check(error != ws::UpgradeError::draining && error != ws::UpgradeError::connection_limit);
+  // The refusals from server state are the caller's to decide.
+  check(error < ws::kFirstServerStateError);
   const ws::UpgradeRefusal row = ws::describe(error);
   check(row.status >= 400 && row.status <= 599);
   check(!row.reason.empty() && !row.name.empty());

@@ -292,16 +292,26 @@ class HttpConnection(_Socket):
         return response
 
 
+def open_socket(address: tuple[str, int], timeout: float = DEFAULT_TIMEOUT,
+                source: Optional[str] = None,
+                ssl_context: Optional["ssl.SSLContext"] = None) -> socket.socket:
+    """A connected socket from the local address `source` (any of 127.0.0.0/8 on loopback, so a
+    test can be many clients) or the default one; over TLS with `ssl_context` (server name: the
+    address's host)."""
+    sock = socket.create_connection(address, timeout=timeout,
+                                    source_address=(source, 0) if source else None)
+    if ssl_context is not None:
+        sock = ssl_context.wrap_socket(sock, server_hostname=address[0])
+    return sock
+
+
 def http_request(address: tuple[str, int], method: str, path: str,
                  headers: Sequence[tuple[str, str]] = (), body: bytes = b"",
                  timeout: float = DEFAULT_TIMEOUT,
-                 ssl_context: Optional["ssl.SSLContext"] = None) -> HttpResponse:
-    """One request on a fresh connection (closed afterwards); over TLS with `ssl_context`
-    (server name: the address's host)."""
-    sock = None
-    if ssl_context is not None:
-        raw = socket.create_connection(address, timeout=timeout)
-        sock = ssl_context.wrap_socket(raw, server_hostname=address[0])
+                 ssl_context: Optional["ssl.SSLContext"] = None,
+                 source: Optional[str] = None) -> HttpResponse:
+    """One request on a fresh connection (closed afterwards), see open_socket."""
+    sock = open_socket(address, timeout, source, ssl_context)
     conn = HttpConnection(*address, timeout=timeout, sock=sock)
     try:
         conn.request(method, path, headers, body)
@@ -326,15 +336,17 @@ class WsClient(HttpConnection):
     @classmethod
     def connect(cls, address: tuple[str, int], path: str = "/ws/echo",
                 headers: Sequence[tuple[str, str]] = (), timeout: float = DEFAULT_TIMEOUT,
-                receive_buffer: Optional[int] = None) -> "WsClient":
+                receive_buffer: Optional[int] = None, source: Optional[str] = None,
+                ssl_context: Optional["ssl.SSLContext"] = None) -> "WsClient":
         """receive_buffer: SO_RCVBUF set before connecting (a small one makes a slow reader
-        whose TCP window stays small)."""
-        sock = None
+        whose TCP window stays small); source and ssl_context: see open_socket."""
         if receive_buffer is not None:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
             sock.settimeout(timeout)
             sock.connect(address)
+        else:
+            sock = open_socket(address, timeout, source, ssl_context)
         client = cls(*address, timeout=timeout, sock=sock)
         try:
             client.handshake(path, headers, timeout=timeout)
@@ -473,14 +485,38 @@ def echo_check(address: tuple[str, int], path: str = "/ws/echo") -> None:
 
 def connect_many(cls, address: tuple[str, int], count: int, path: str = "/ws/echo",
                  timeout: float = 60.0, headers: Sequence[tuple[str, str]] = ()) -> list:
-    """Opens `count` WebSockets at once: non-blocking connects, every handshake request on the
-    wire before any response is read, one selector. Returns `cls` instances (WsClient or a
-    subclass) in blocking mode, as `cls.connect` would. Fails if any handshake fails.
+    """Opens `count` WebSockets at once (see handshake_many). Returns `cls` instances (WsClient
+    or a subclass) in blocking mode, as `cls.connect` would. Fails if any handshake fails.
     `headers`: extra request headers of every handshake (e.g. Sec-WebSocket-Extensions)."""
+    results = handshake_many(cls, address, count, path, timeout, headers)
+    try:
+        for result in results:
+            response = result.client.handshake_response
+            assert response.status == 101, f"handshake failed: {response.raw_head!r}"
+            assert response.header("Sec-WebSocket-Accept") == accept_key(result.key), response.raw_head
+    except BaseException:
+        for result in results:
+            result.client.close()
+        raise
+    return [result.client for result in results]
+
+
+@dataclass
+class Handshake:
+    client: "WsClient"  # its handshake_response holds the answer, whatever its status
+    key: str            # the Sec-WebSocket-Key sent
+    answered: float     # time.monotonic() when the response head arrived
+
+
+def handshake_many(cls, address: tuple[str, int], count: int, path: str = "/ws/echo",
+                   timeout: float = 60.0, headers: Sequence[tuple[str, str]] = ()) -> list[Handshake]:
+    """Sends `count` upgrade requests at once: non-blocking connects, every request on the wire
+    before any response is read, one selector. Returns each answer as it came (101 or a
+    refusal), in arrival order, with a `cls` instance in blocking mode holding the connection."""
     host, port = address
     selector = selectors.DefaultSelector()
     keys: dict[socket.socket, str] = {}
-    clients = []
+    results: list[Handshake] = []
     try:
         for _ in range(count):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -496,10 +532,10 @@ def connect_many(cls, address: tuple[str, int], count: int, path: str = "/ws/ech
             request = ("\r\n".join(lines) + "\r\n\r\n").encode()
             selector.register(sock, selectors.EVENT_WRITE, [request, bytearray()])
         deadline = time.monotonic() + timeout
-        while len(clients) < count:
+        while len(results) < count:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise socket.timeout(f"only {len(clients)} of {count} handshakes done in {timeout}s")
+                raise socket.timeout(f"only {len(results)} of {count} handshakes done in {timeout}s")
             for event_key, events in selector.select(remaining):
                 sock, state = event_key.fileobj, event_key.data
                 if events & selectors.EVENT_WRITE:
@@ -517,23 +553,21 @@ def connect_many(cls, address: tuple[str, int], count: int, path: str = "/ws/ech
                 state[1] += chunk
                 if b"\r\n\r\n" not in state[1]:
                     continue
+                answered = time.monotonic()
                 selector.unregister(sock)
                 client = cls(host, port, timeout=DEFAULT_TIMEOUT, sock=sock)
-                clients.append(client)
+                results.append(Handshake(client, keys[sock], answered))
                 client.buffer += state[1]  # read_response parses what is already buffered
-                response = client.read_response()
-                client.handshake_response = response
-                assert response.status == 101, f"handshake failed: {response.raw_head!r}"
-                assert response.header("Sec-WebSocket-Accept") == accept_key(keys[sock]), response.raw_head
+                client.handshake_response = client.read_response()
     except BaseException:
         for event_key in list(selector.get_map().values()):
             event_key.fileobj.close()
-        for client in clients:
-            client.close()
+        for result in results:
+            result.client.close()
         raise
     finally:
         selector.close()
-    return clients
+    return results
 
 
 def _frame_index(stream: bytes, offset: int) -> str:

@@ -29,5 +29,20 @@ TEST(Backoff, NeverZero) {
   EXPECT_EQ(reconnect_delay_ms(options, 5, 0.9), 1u);
 }
 
+TEST(RetryAfter, DeltaSecondsOnly) {
+  EXPECT_EQ(parse_retry_after("10"), 10u);
+  EXPECT_EQ(parse_retry_after(" 0 "), 0u);
+  EXPECT_EQ(parse_retry_after("120"), 120u);
+  EXPECT_EQ(parse_retry_after(""), std::nullopt);
+  EXPECT_EQ(parse_retry_after("-1"), std::nullopt);
+  EXPECT_EQ(parse_retry_after("1.5"), std::nullopt);
+  EXPECT_EQ(parse_retry_after("Fri, 31 Dec 1999 23:59:59 GMT"), std::nullopt);  // an HTTP-date
+}
+
+TEST(RetryAfter, AServerCannotParkAClient) {
+  EXPECT_EQ(parse_retry_after("86400"), kMaxRetryAfterSeconds);
+  EXPECT_EQ(parse_retry_after("99999999999999999999999"), kMaxRetryAfterSeconds);
+}
+
 }  // namespace
 }  // namespace pylon::client

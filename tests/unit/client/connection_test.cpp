@@ -267,6 +267,29 @@ TEST_F(AgainstPython, ReconnectsAfterTheServerIsKilledAndRestarted) {
   EXPECT_EQ(events.close_code, 1000);
 }
 
+TEST(AgainstPylonPaced, WaitsForTheServersRetryAfterBeforeReconnecting) {
+  // One upgrade a second: the first client takes it, the second is refused with 503 and
+  // Retry-After: 1. Its own backoff would retry after 50 ms, and again and again; honouring
+  // the server it tries once more, a second later, and gets in.
+  PylonServer server({"--admission-rate", "1", "--admission-burst", "1"});
+  ASSERT_TRUE(server.wait_ready());
+  ClientLoop loop;
+  Events first, second;
+  int open = 0;
+  const auto stop_when_both_open = [&](WebSocketClient&) {
+    if (++open == 2) loop.stop();
+  };
+  loop.connect(server.url("/ws/echo"), recording(first, stop_when_both_open, nullptr));
+  loop.connect(server.url("/ws/echo"), recording(second, stop_when_both_open, nullptr),
+               {.reconnect = {.enabled = true, .initial_delay = 0.05, .max_delay = 0.2}});
+  ASSERT_TRUE(test::run_for(loop));
+  EXPECT_EQ(first.opens + second.opens, 2);
+  ASSERT_EQ(first.errors.size() + second.errors.size(), 1u)
+      << "one refusal, then the reconnect waited for its Retry-After";
+  const std::string& error = first.errors.empty() ? second.errors[0] : first.errors[0];
+  EXPECT_EQ(error, "handshake: HTTP 503 Service Unavailable");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Against scripted servers: handshake failures and protocol violations
 

@@ -109,6 +109,14 @@ TEST(Config, EveryKeyAppliesItsFlagText) {
       {"auth_max_token_size", "1024"},
       {"auth_refresh_grace", "5"},
       {"auth_signature_cache", "0"},
+      {"max_connections_per_ip", "10"},
+      {"handshake_rate_per_ip", "5"},
+      {"handshake_burst_per_ip", "5"},
+      {"auth_failures_per_minute", "10"},
+      {"auth_lockout", "60"},
+      {"admission_rate", "500"},
+      {"admission_burst", "100"},
+      {"max_tracked_ips", "1000"},
       {"slow_consumer", "drop"},
       {"engine", "redis"},
       {"redis_url", "redis://:secret@127.0.0.1:6380/2"},
@@ -195,6 +203,20 @@ TEST(Config, KeysWithTheirOwnChecksKeepThem) {
   EXPECT_EQ(text_error("compression_memory_level", "10"),
             "compression_memory_level: must be from 1 to 9");
   EXPECT_EQ(text_error("dashboard", "yes"), "dashboard: must be true or false (got \"yes\")");
+}
+
+TEST(Config, AbuseLimitKeysNameThemselves) {
+  EXPECT_EQ(text_error("max_connections_per_ip", "0"), "") << "0: off";
+  EXPECT_EQ(text_error("max_connections_per_ip", "-1"),
+            "max_connections_per_ip: must be at least 0 (got -1)");
+  EXPECT_EQ(text_error("handshake_rate_per_ip", "fast"),
+            "handshake_rate_per_ip: must be an integer (got \"fast\")");
+  EXPECT_EQ(text_error("handshake_burst_per_ip", "0"),
+            "handshake_burst_per_ip: must be at least 1 (got 0)");
+  EXPECT_EQ(text_error("auth_lockout", "0.5"), "auth_lockout: must be at least 1 seconds");
+  EXPECT_EQ(text_error("admission_burst", "0"), "admission_burst: must be at least 1 (got 0)");
+  EXPECT_EQ(text_error("max_tracked_ips", "15"), "max_tracked_ips: must be at least 16 (got 15)");
+  EXPECT_EQ(error_of("admission_rate = 1.5\n"), "admission_rate: must be an integer");
 }
 
 TEST(Config, CompressionKeysFillTheServerWideSettings) {
