@@ -191,6 +191,16 @@ std::unique_ptr<Grant> TopicAuth::grant_of(auth::Claims& claims) {
                                        .expires_at = claims.expires_at});
 }
 
+Denial TopicAuth::deny(const Counter& counter, std::string_view action, Denial denial) const {
+  counter.add();
+  // The topic and the rule, never the token or the user (docs/security.md "tokens in logs").
+  static obs::LogRateLimit limit(10);
+  limit.log(
+      obs::LogLevel::info, "topic request refused",
+      {{"action", action}, {"code", denial.code}, {"reason", std::string_view(denial.message)}});
+  return denial;
+}
+
 std::variant<Denial, std::unique_ptr<Grant>> TopicAuth::refresh(const Grant* current,
                                                                 std::string_view token) const {
   if (!enabled_) return Denial{"forbidden", "authentication is off: there is nothing to refresh"};
@@ -213,31 +223,31 @@ std::optional<Denial> TopicAuth::may_subscribe(const Grant* grant, std::string_v
   if (grant != nullptr && auth::any_topic_matches(grant->subscribe, topic)) return std::nullopt;
   if (rules.subscribe == SubscribeRule::subscription_token) {
     if (subscription_token.empty()) {
-      denied_subscribe_.add();
-      return Denial{"subscription_token_required",
-                    "subscribing to " + std::string(topic) + " needs a subscription token"};
+      return deny(denied_subscribe_, "subscribe",
+                  Denial{"subscription_token_required",
+                         "subscribing to " + std::string(topic) + " needs a subscription token"});
     }
     auth::Claims claims;
     if (const auth::TokenError error =
             verify(subscription_token, auth::TokenKind::subscription, claims);
         error != auth::TokenError::none) {
-      denied_subscribe_.add();
-      return Denial{"bad_token", "subscription token: " + std::string(auth::describe(error))};
+      return deny(denied_subscribe_, "subscribe",
+                  Denial{"bad_token", "subscription token: " + std::string(auth::describe(error))});
     }
     // The same user as the connection's token, for the topic it names.
     const bool same_user =
         grant == nullptr ? claims.subject.empty() : claims.subject == grant->subject;
     if (claims.topic == topic && same_user) return std::nullopt;
-    denied_subscribe_.add();
-    return Denial{"forbidden", claims.topic != topic
-                                   ? "the subscription token is for another topic"
-                                   : "the subscription token is for another user"};
+    return deny(
+        denied_subscribe_, "subscribe",
+        Denial{"forbidden", claims.topic != topic ? "the subscription token is for another topic"
+                                                  : "the subscription token is for another user"});
   }
-  denied_subscribe_.add();
-  return Denial{"forbidden",
-                grant == nullptr
-                    ? "anonymous connections may not subscribe to " + std::string(topic)
-                    : "the token does not grant subscribe on " + std::string(topic)};
+  return deny(
+      denied_subscribe_, "subscribe",
+      Denial{"forbidden", grant == nullptr
+                              ? "anonymous connections may not subscribe to " + std::string(topic)
+                              : "the token does not grant subscribe on " + std::string(topic)});
 }
 
 std::optional<Denial> TopicAuth::may_publish(const Grant* grant, std::string_view topic,
@@ -248,19 +258,21 @@ std::optional<Denial> TopicAuth::may_publish(const Grant* grant, std::string_vie
       return std::nullopt;
     case PublishRule::subscribers:
       if (subscribed) return std::nullopt;
-      denied_publish_.add();
-      return Denial{"forbidden", "only subscribers of " + std::string(topic) + " may publish"};
+      return deny(
+          denied_publish_, "publish",
+          Denial{"forbidden", "only subscribers of " + std::string(topic) + " may publish"});
     case PublishRule::nobody:
-      denied_publish_.add();
-      return Denial{"forbidden", "clients may not publish on " + std::string(topic)};
+      return deny(denied_publish_, "publish",
+                  Denial{"forbidden", "clients may not publish on " + std::string(topic)});
     case PublishRule::token:
       break;
   }
   if (grant != nullptr && auth::any_topic_matches(grant->publish, topic)) return std::nullopt;
-  denied_publish_.add();
-  return Denial{"forbidden", grant == nullptr
-                                 ? "anonymous connections may not publish on " + std::string(topic)
-                                 : "the token does not grant publish on " + std::string(topic)};
+  return deny(
+      denied_publish_, "publish",
+      Denial{"forbidden", grant == nullptr
+                              ? "anonymous connections may not publish on " + std::string(topic)
+                              : "the token does not grant publish on " + std::string(topic)});
 }
 
 }  // namespace pylon

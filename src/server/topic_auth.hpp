@@ -76,6 +76,8 @@ class TopicAuth {
   auth::TokenError verify(std::string_view token, auth::TokenKind kind, auth::Claims& claims) const;
   HttpResponse refuse(std::string_view reason, std::string_view message) const;
   static std::unique_ptr<Grant> grant_of(auth::Claims& claims);
+  // A refused subscribe or publish: counted and logged (rate-limited), then returned.
+  Denial deny(const Counter& counter, std::string_view action, Denial denial) const;
 
   const Config& config_;
   bool enabled_;

@@ -131,6 +131,13 @@ def test_tokens_never_reach_the_log(secret_file):
                 ([("Sec-WebSocket-Protocol", f"pylon.v1, pylon.token.{good[2]}")], "/ws")):
             PubSubClient.connect(server.address, path, headers=[agent, *headers]).close()
         assert upgrade(server, path=f"/ws?token={bad}", headers=[agent]).status == 401
+        # A refused subscribe and publish are logged with the rule, not the token or the user.
+        denied = PubSubClient.connect(server.address, f"/ws?token={good[0]}")
+        denied.subscribe(["secret:x"], id=1)
+        denied.expect_error("forbidden", id=1)
+        denied.publish("chat:room-1", "1", id=2)
+        denied.expect_error("forbidden", id=2)
+        denied.close()
 
         def log_text():
             return (server.log_dir / "stderr").read_text(errors="replace")
@@ -141,6 +148,12 @@ def test_tokens_never_reach_the_log(secret_file):
         assert [r["reason"] for r in refused] == ["bad_signature"], refused
         opened = [r for r in logged("websocket open") if r["user_agent"] == "token-log-test"]
         assert [r["path"] for r in opened] == ["/ws"] * 3, opened
+        refusals = poll(lambda: len(logged("topic request refused")) == 2 and
+                        logged("topic request refused"), SLACK, "the refusals' log lines")
+        assert [(r["action"], r["code"]) for r in refusals] == [("subscribe", "forbidden"),
+                                                                ("publish", "forbidden")]
+        assert "secret:x" in refusals[0]["reason"] and "chat:room-1" in refusals[1]["reason"]
+        assert all("user-0" not in json.dumps(r) for r in refusals)
         text = log_text()
     for token in (*good, bad):
         for part in token.split("."):
