@@ -11,7 +11,7 @@ import time
 import pytest
 
 from support.deflate import metrics
-from support.pubsub import PubSubClient, api_key_args, dumps, http_publish, request_text
+from support.pubsub import PubSubClient, api_key_args, connect, dumps, http_publish, request_text  # noqa: F401 (connect: a fixture)
 from support.server import start_server
 
 API_KEY = "history-key"
@@ -34,20 +34,6 @@ def server_args():
 def server():
     with start_server(*server_args()) as running:
         yield running
-
-
-@pytest.fixture
-def clients(server):
-    opened = []
-
-    def open_client():
-        client = PubSubClient.connect(server.address)
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
 
 
 @pytest.fixture
@@ -84,8 +70,8 @@ def receive(client, count, timeout=15.0):
     return messages
 
 
-def test_envelope_carries_the_offset_only_on_topics_with_history(server, clients, name):
-    client = clients()
+def test_envelope_carries_the_offset_only_on_topics_with_history(server, connect, name):
+    client = connect()
     missed, positions = subscribe(client, [f"chat:{name}", f"plain:{name}"])
     assert missed == [] and set(positions) == {f"chat:{name}"}
     position = positions[f"chat:{name}"]
@@ -102,11 +88,11 @@ def test_envelope_carries_the_offset_only_on_topics_with_history(server, clients
     assert {"type": "ack", "id": 7, "offset": 2} in replies, replies
 
 
-def test_offsets_have_no_gaps_across_publishers_on_both_loops(server, clients, name):
+def test_offsets_have_no_gaps_across_publishers_on_both_loops(server, connect, name):
     topic = f"chat:{name}"
-    subscriber = clients()
+    subscriber = connect()
     subscribe(subscriber, [topic])
-    publishers = [clients() for _ in range(4)]  # spread over the two loops by SO_REUSEPORT
+    publishers = [connect() for _ in range(4)]  # spread over the two loops by SO_REUSEPORT
     per_publisher, http_publishes = 60, 40
     http_offsets = []
 
@@ -128,9 +114,9 @@ def test_offsets_have_no_gaps_across_publishers_on_both_loops(server, clients, n
         assert [m["data"]["n"] for m in messages if m["data"].get("ws") == index] == list(range(per_publisher))
 
 
-def test_reconnect_with_recover_gets_exactly_what_it_missed_then_live(server, clients, name):
+def test_reconnect_with_recover_gets_exactly_what_it_missed_then_live(server, connect, name):
     topic = f"chat:{name}"
-    first = clients()
+    first = connect()
     _, positions = subscribe(first, [topic])
     epoch = positions[topic]["epoch"]
     for n in range(5):
@@ -140,7 +126,7 @@ def test_reconnect_with_recover_gets_exactly_what_it_missed_then_live(server, cl
     for n in range(5, 55):  # published while away
         publish_http(server, topic, n)
     before = metrics(server.address)
-    second = clients()
+    second = connect()
     missed, positions = subscribe(second, [topic], recover={topic: {"offset": seen[-1]["offset"], "epoch": epoch}})
     assert positions[topic] == {"offset": 55, "epoch": epoch, "recovered": True}
     assert [m["offset"] for m in missed] == list(range(6, 56))
@@ -154,9 +140,9 @@ def test_reconnect_with_recover_gets_exactly_what_it_missed_then_live(server, cl
     assert after["pylon_history_sent_total"] == before["pylon_history_sent_total"] + 50
 
 
-def test_recovery_fails_with_the_position_when_history_cannot_tell(server, clients, name):
+def test_recovery_fails_with_the_position_when_history_cannot_tell(server, connect, name):
     topic = f"short:{name}"  # keeps 3
-    client = clients()
+    client = connect()
     _, positions = subscribe(client, [topic])
     epoch = positions[topic]["epoch"]
     for n in range(10):
@@ -167,14 +153,14 @@ def test_recovery_fails_with_the_position_when_history_cannot_tell(server, clien
     for top, recover in ((10, {"offset": 2, "epoch": epoch}),     # 3..7 are gone
                          (11, {"offset": 5, "epoch": "other"}),   # another epoch
                          (12, {"offset": 13, "epoch": epoch})):   # ahead of the stream
-        again = clients()
+        again = connect()
         missed, positions = subscribe(again, [topic], recover={topic: recover})
         assert missed == []
         assert positions[topic] == {"offset": top, "epoch": epoch, "recovered": False}
         publish_http(server, topic, "next")
         assert receive(again, 1)[0]["offset"] == top + 1  # live from the position on
         again.close()
-    covered = clients()
+    covered = connect()
     missed, positions = subscribe(covered, [topic], recover={topic: {"offset": 11, "epoch": epoch}})
     assert positions[topic]["recovered"] is True and [m["offset"] for m in missed] == [12, 13]
     after = metrics(server.address)
@@ -182,8 +168,8 @@ def test_recovery_fails_with_the_position_when_history_cannot_tell(server, clien
         before['pylon_recoveries_total{result="not_recovered"}'] + 3
 
 
-def test_recover_must_be_well_formed(server, clients, name):
-    client = clients()
+def test_recover_must_be_well_formed(server, connect, name):
+    client = connect()
     topic = f"chat:{name}"
     for recover in ('[1]', '{"%s":{"offset":-1,"epoch":"e"}}' % topic, '{"%s":{"offset":1}}' % topic,
                     '{"chat:elsewhere":{"offset":1,"epoch":"e"}}'):
@@ -194,21 +180,21 @@ def test_recover_must_be_well_formed(server, clients, name):
     assert "offset" in client.expect_error("bad_request")["message"]
 
 
-def test_publications_expire_after_the_ttl(server, clients, name):
+def test_publications_expire_after_the_ttl(server, connect, name):
     topic = f"ttl:{name}"  # history_ttl = 1 s
-    client = clients()
+    client = connect()
     _, positions = subscribe(client, [topic])
     epoch = positions[topic]["epoch"]
     published = time.monotonic()
     for n in range(3):
         publish_http(server, topic, n)
     receive(client, 3)
-    missed, positions = subscribe(clients(), [topic], recover={topic: {"offset": 0, "epoch": epoch}})
+    missed, positions = subscribe(connect(), [topic], recover={topic: {"offset": 0, "epoch": epoch}})
     if time.monotonic() - published < 1.0:  # still within the TTL
         assert positions[topic]["recovered"] is True and len(missed) == 3
     deadline = time.monotonic() + 10
     while True:  # poll until the history no longer reaches back to offset 1
-        missed, positions = subscribe(clients(), [topic], recover={topic: {"offset": 0, "epoch": epoch}})
+        missed, positions = subscribe(connect(), [topic], recover={topic: {"offset": 0, "epoch": epoch}})
         if not positions[topic]["recovered"]:
             break
         assert time.monotonic() < deadline, "publications outlived their TTL by far"
@@ -220,27 +206,27 @@ def test_publications_expire_after_the_ttl(server, clients, name):
     assert positions[topic]["offset"] == (3 if positions[topic]["epoch"] == epoch else 0), positions
 
 
-def test_cache_mode_sends_the_latest_publication_only(server, clients, name):
+def test_cache_mode_sends_the_latest_publication_only(server, connect, name):
     topic = f"prices:{name}"
-    client = clients()
+    client = connect()
     _, positions = subscribe(client, [topic])
     epoch = positions[topic]["epoch"]
     for price in (10, 11, 12, 13):
         publish_http(server, topic, {"price": price})
     receive(client, 4)
     for recover in ({"offset": 1, "epoch": epoch}, {"offset": 99, "epoch": "lost"}):
-        missed, positions = subscribe(clients(), [topic], recover={topic: recover})
+        missed, positions = subscribe(connect(), [topic], recover={topic: recover})
         assert [(m["offset"], m["data"]) for m in missed] == [(4, {"price": 13})]
         assert positions[topic] == {"offset": 4, "epoch": epoch, "recovered": True}
-    missed, positions = subscribe(clients(), [topic], recover={topic: {"offset": 4, "epoch": epoch}})
+    missed, positions = subscribe(connect(), [topic], recover={topic: {"offset": 4, "epoch": epoch}})
     assert missed == [] and positions[topic]["recovered"] is True  # up to date
 
 
-def test_the_seam_under_load_has_no_gap_and_no_duplicate(server, clients, name):
+def test_the_seam_under_load_has_no_gap_and_no_duplicate(server, connect, name):
     """A publisher at a steady rate while clients drop and recover in a loop: each client's
     offsets, over all its connections, are 1..N exactly once and in order."""
     topic = f"load:{name}"
-    publisher = clients()
+    publisher = connect()
     stop = threading.Event()
     published = [0]
 
