@@ -270,7 +270,8 @@ def http_get(server, path: str) -> http.client.HTTPResponse:
 
 def test_assets_are_served_with_types_and_cache_control():
     with start_server() as server:
-        expected = {"/": "text/html", "/dashboard.js": "text/javascript", "/dashboard.css": "text/css"}
+        expected = {"/": "text/html", "/dashboard.js": "text/javascript", "/dashboard.css": "text/css",
+                    "/pylon.js": "text/javascript"}
         for path, content_type in expected.items():
             response = http_get(server, path)
             assert response.status == 200, path
@@ -279,7 +280,7 @@ def test_assets_are_served_with_types_and_cache_control():
             assert response.getheader("X-Content-Type-Options") == "nosniff", path
             assert len(response.body) > 500, path
         page = http_get(server, "/").body.decode()
-        assert '<script src="/dashboard.js"' in page and 'href="/dashboard.css"' in page
+        assert '<script type="module" src="/dashboard.js"' in page and 'href="/dashboard.css"' in page
         assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # no CDN, nothing external
         assert http_get(server, "/dashboard.nope").status == 404
 
@@ -317,7 +318,7 @@ def test_dashboard_can_be_turned_off():
                 await asyncio.wait_for(socket.recv(), 2.5)
 
     with start_server("--dashboard", "false") as server:
-        for path in ("/dashboard.js", "/dashboard.css"):
+        for path in ("/dashboard.js", "/dashboard.css", "/pylon.js"):
             assert http_get(server, path).status == 404, path
         # No page: / is the echo endpoint alone, which wants an upgrade.
         root = http_get(server, "/")
