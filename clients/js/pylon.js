@@ -362,9 +362,10 @@ export class Pylon extends Emitter {
     pending.reject(error);
   }
 
+  // An expired token is never offered again, whatever the margin.
   _expiresSoon() {
     const exp = tokenExpiry(this._token);
-    return exp !== undefined && exp * 1000 - this.options.refreshMargin <= this._clock.now();
+    return exp !== undefined && exp * 1000 - Math.max(0, this.options.refreshMargin) <= this._clock.now();
   }
 
   // Before the token expires, a new one goes over the open connection: the server never has to ask.

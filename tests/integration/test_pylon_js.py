@@ -36,4 +36,5 @@ def test_node_suites(secret_file):
                    PYLON_API_KEY=API_KEY, NODE_PATH=os.environ.get("NODE_PATH", "/usr/share/nodejs"))
         result = subprocess.run(["node", "--test", *tests], env=env, capture_output=True, text=True,
                                 timeout=TIMEOUT)
+    print(result.stdout)  # the TAP report, shown with -s or -rA
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
