@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "browser"))
 from support.server import start_server  # noqa: E402  the one way to start a server
-from test_dashboard import DevTools, start_chromium  # noqa: E402  the one way to drive Chromium
+from test_dashboard import page_of, start_chromium  # noqa: E402  the one way to drive Chromium
 
 SOURCE = REPO / "clients" / "js" / "pylon.js"
 TOPIC = "bench"
@@ -82,12 +82,7 @@ async def publish(address, count: int, data: str, publishers: int = 4) -> float:
 
 
 async def measure(debugger_url: str, server, count: int, size: int) -> tuple[float, float]:
-    host, port = server.address
-    async with websockets.connect(debugger_url, max_size=None) as socket:
-        devtools = DevTools(socket)
-        await devtools.call("Runtime.enable")
-        await devtools.call("Page.navigate", url=f"http://{host}:{port}/healthz")
-        await devtools.wait_for("document.readyState === 'complete'", "the page to load")
+    async with page_of(debugger_url, server) as devtools:
         await devtools.evaluate(PAGE_SCRIPT % (count, TOPIC))
         await devtools.wait_for("window.__bench && window.__bench.subscribed", "the subscription")
         published = await publish(server.address, count, "x" * size)

@@ -134,6 +134,20 @@ class DevTools:
         return data
 
 
+@contextlib.asynccontextmanager
+async def page_of(debugger_url: str, server, path: str = "/healthz"):
+    """DevTools on a page of `server` (by default /healthz, which has no script of its own): the
+    origin from which a test's script opens WebSockets or imports /pylon.js."""
+    host, port = server.address
+    async with websockets.connect(debugger_url, max_size=None) as socket:
+        devtools = DevTools(socket)
+        await devtools.call("Page.enable")
+        await devtools.call("Runtime.enable")
+        await devtools.call("Page.navigate", url=f"http://{host}:{port}{path}")
+        await devtools.wait_for("document.readyState === 'complete'", "the page to load")
+        yield devtools
+
+
 def page_number(element_id: str) -> str:
     """JavaScript: the raw number a tile shows (its data-value), or NaN before the first update."""
     return f"(() => {{ const e = document.getElementById('{element_id}'); " \

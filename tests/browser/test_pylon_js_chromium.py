@@ -20,12 +20,11 @@ import threading
 import time
 
 import jwt
-import websockets
 
 from support.auth import SECRET, grant, secret_file  # noqa: F401
 from support.pubsub import api_key_args, http_publish
 from support.server import start_server
-from test_dashboard import DevTools, start_chromium  # the one way to drive Chromium
+from test_dashboard import page_of, start_chromium  # the one way to drive Chromium
 
 TIMEOUT = 60.0
 API_KEY = "pylon-js-browser-key"
@@ -92,13 +91,7 @@ class Publisher(threading.Thread):
 
 
 async def run_recovery(debugger_url: str, server) -> tuple[list[tuple[int, int]], list[dict]]:
-    host, port = server.address
-    async with websockets.connect(debugger_url, max_size=None) as socket:
-        devtools = DevTools(socket)
-        await devtools.call("Page.enable")
-        await devtools.call("Runtime.enable")
-        await devtools.call("Page.navigate", url=f"http://{host}:{port}/healthz")
-        await devtools.wait_for("document.readyState === 'complete'", "the page to load")
+    async with page_of(debugger_url, server) as devtools:
         config = {"clients": CLIENTS, "token": mint(), "topic": TOPIC, "minReconnectMs": MIN_RECONNECT_MS}
         await devtools.evaluate(RECOVERY_SCRIPT % json.dumps(config))
         subscribed = "window.__js && window.__js.clients.every((c) => c.subscribed.length >= %d)"
@@ -180,13 +173,7 @@ def refresh_tokens() -> dict:
 
 
 async def run_refresh(debugger_url: str, server) -> dict:
-    host, port = server.address
-    async with websockets.connect(debugger_url, max_size=None) as socket:
-        devtools = DevTools(socket)
-        await devtools.call("Page.enable")
-        await devtools.call("Runtime.enable")
-        await devtools.call("Page.navigate", url=f"http://{host}:{port}/healthz")
-        await devtools.wait_for("document.readyState === 'complete'", "the page to load")
+    async with page_of(debugger_url, server) as devtools:
         tokens = refresh_tokens()
         await devtools.evaluate(REFRESH_SCRIPT % json.dumps(tokens))
         has = "window.__refresh && window.__refresh.%s.events.some((e) => e[0] === '%s' && (%s))"

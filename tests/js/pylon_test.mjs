@@ -225,12 +225,18 @@ describe("token refresh", () => {
 });
 
 describe("recovery", () => {
-  test("after a backend disconnect: every publication once, in order", async () => {
+  // A client subscribed with recover to a topic with history; it reconnects 100 ms after a drop,
+  // on a clock that moves only when the test says.
+  const recovering = () => {
     const user = newUser();
     const topic = `chat:${user}`;
     const clock = new FakeClock();
     const c = client({token: token(user), clock, random: () => 1, minReconnectDelay: 100}).connect();
-    const subscription = c.subscribe(topic, {recover: true});
+    return {user, topic, clock, c, subscription: c.subscribe(topic, {recover: true})};
+  };
+
+  test("after a backend disconnect: every publication once, in order", async () => {
+    const {user, topic, clock, c, subscription} = recovering();
     const seen = [];
     subscription.on("publication", ({data, offset}) => seen.push([data, offset]));
     await next(subscription, "subscribed");
@@ -250,11 +256,7 @@ describe("recovery", () => {
   });
 
   test("recovered:false (another epoch) is announced", async () => {
-    const user = newUser();
-    const topic = `chat:${user}`;
-    const clock = new FakeClock();
-    const c = client({token: token(user), clock, random: () => 1, minReconnectDelay: 100}).connect();
-    const subscription = c.subscribe(topic, {recover: true});
+    const {user, topic, clock, c, subscription} = recovering();
     await next(subscription, "subscribed");
     await backend("publish", {topic, data: 1});
     await until(() => subscription.offset === 1, "the publication");
