@@ -293,6 +293,8 @@ def test_assets_are_served_with_types_and_cache_control():
             assert response.getheader("Cache-Control") == "no-cache", path
             assert response.getheader("X-Content-Type-Options") == "nosniff", path
             assert len(response.body) > 500, path
+            # Static and public: a page of any origin may import /pylon.js (a CORS fetch).
+            assert response.getheader("Access-Control-Allow-Origin") == "*", path
         page = http_get(server, "/").body.decode()
         assert '<script type="module" src="/dashboard.js"' in page and 'href="/dashboard.css"' in page
         assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # no CDN, nothing external

@@ -10,7 +10,9 @@ instances behind nginx on Redis restarted one after another, needs the Redis eng
 
 Token expiry in the browser: a client refreshes before its token expires, one answers the server's
 refresh request, and one whose refreshes are refused is closed with 4001 and comes back with a
-token from getToken; the first two are never disconnected."""
+token from getToken; the first two are never disconnected.
+
+The chat example (examples/chat) opened from disk sends a message and shows it."""
 
 from __future__ import annotations
 
@@ -18,13 +20,15 @@ import asyncio
 import json
 import threading
 import time
+from pathlib import Path
 
 import jwt
+import websockets
 
 from support.auth import SECRET, grant, secret_file  # noqa: F401
 from support.pubsub import api_key_args, http_publish
 from support.server import start_server
-from test_dashboard import page_of, start_chromium  # the one way to drive Chromium
+from test_dashboard import DevTools, page_of, start_chromium  # the one way to drive Chromium
 
 TIMEOUT = 60.0
 API_KEY = "pylon-js-browser-key"
@@ -204,3 +208,28 @@ def test_token_refresh_and_expiry_in_the_browser(secret_file):
     assert not [e for e in events["asked"] if e[0] == "disconnected"], events["asked"]
     assert ["disconnected", 4001] in events["expired"], events["expired"]
     assert ["error", "forbidden"] in events["expired"], events["expired"]
+
+
+CHAT = Path(__file__).resolve().parents[2] / "examples" / "chat"
+
+
+async def run_chat(debugger_url: str, server) -> str:
+    host, port = server.address
+    async with websockets.connect(debugger_url, max_size=None) as socket:
+        devtools = DevTools(socket)
+        await devtools.call("Runtime.enable")
+        # The page from disk (another origin than the server's): it imports the server's /pylon.js.
+        await devtools.call("Page.navigate", url=f"{(CHAT / 'index.html').as_uri()}?server={host}:{port}")
+        await devtools.wait_for("((state) => state && state.textContent === 'live')(document.getElementById('state'))",
+                                "the chat to connect")
+        await devtools.evaluate("document.getElementById('name').value = 'ada';"
+                                "document.getElementById('text').value = 'hello from chromium';"
+                                "document.getElementById('send').requestSubmit(); true")
+        return await devtools.wait_for("[...document.querySelectorAll('#log p')].map((p) => p.textContent)"
+                                       ".find((t) => t.includes('hello'))", "the message in the log")
+
+
+def test_the_chat_example_sends_and_receives():
+    with start_server("--config", str(CHAT / "pylon.toml")) as server, start_chromium() as debugger_url:
+        line = asyncio.run(asyncio.wait_for(run_chat(debugger_url, server), TIMEOUT))
+    assert line == "ada: hello from chromium"
