@@ -24,6 +24,8 @@ packages=(
   nginx openssl certbot python3-certbot-nginx pebble gettext-base
   # the live dashboard test (tests/browser): headless Chromium driven over the DevTools protocol
   chromium
+  # pylon.js's minified size (bench/js_client.py)
+  esbuild
   # the Redis cluster engine's tests (tests/unit/cluster, tests/integration/test_cluster_redis.py)
   redis-server redis-tools
 )

@@ -1,6 +1,7 @@
 // pylon live dashboard: subscribes to the topic pylon/stats on /ws (docs/protocol.md) and draws
-// what the server publishes there once a second (docs/dashboard.md). No framework, no build step.
-"use strict";
+// what the server publishes there once a second (docs/dashboard.md). No framework, no build step:
+// an ES module that imports the client the server also serves.
+import { Pylon } from "/pylon.js";
 
 (() => {
   const kTopic = "pylon/stats";
@@ -265,34 +266,17 @@
     $("status").textContent = text;
   }
 
-  // ---- the WebSocket -------------------------------------------------------------------------
+  // ---- the connection (pylon.js: reconnects with jittered backoff, heartbeat) ---------------
 
-  let backoff = 500;
   function connect() {
-    const url = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
-    let socket;
-    try {
-      socket = new WebSocket(url);
-    } catch (error) {
-      setState("down", "cannot connect");
-      return;
-    }
-    socket.onopen = () => {
-      backoff = 500;
-      setState("stale", "waiting for stats…");
-      socket.send(JSON.stringify({type: "subscribe", topics: [kTopic], id: "dashboard"}));
-    };
-    socket.onmessage = (event) => {
-      let message;
-      try { message = JSON.parse(event.data); } catch { return; }
-      if (message.type === "message" && message.topic === kTopic && message.data) show(message.data);
-      else if (message.type === "error") setState("down", `error: ${message.code}`);
-    };
-    socket.onclose = () => {
-      setState("down", "disconnected, retrying…");
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 10000);
-    };
+    const client = new Pylon(`${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`);
+    client.on("connected", () => setState("stale", "waiting for stats…"));
+    client.on("disconnected", (event) =>
+      setState("down", event.reconnect ? "disconnected, retrying…" : `disconnected (${event.code})`));
+    const stats = client.subscribe(kTopic);
+    stats.on("publication", (publication) => { if (publication.data) show(publication.data); });
+    stats.on("error", (error) => setState("down", `error: ${error.code}`));
+    client.connect();
   }
 
   // A socket can stay open while the stats stop (a stalled server): say so.

@@ -210,6 +210,9 @@ Dashboard::Dashboard(App& app, std::chrono::milliseconds interval)
           .headers = {{"Cache-Control",
                        "no-cache"},  // embedded in the binary: revalidate after an upgrade
                       {"X-Content-Type-Options", "nosniff"},
+                      // Public static files: a page of another origin may import /pylon.js,
+                      // and a module script is fetched with CORS.
+                      {"Access-Control-Allow-Origin", "*"},
                       {"Content-Security-Policy",
                        "default-src 'self'; img-src 'self' data:; connect-src 'self'; "
                        "frame-ancestors 'none'"}},

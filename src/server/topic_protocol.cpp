@@ -32,7 +32,7 @@ constexpr std::uint16_t kTokenExpired = 4001;
 enum class ErrorCode : std::uint8_t {
   bad_json,                // not JSON, or not an object
   bad_request,             // a field missing or of the wrong type
-  unknown_type,            // "type" missing or not subscribe / unsubscribe / publish / refresh
+  unknown_type,            // "type" missing or not one of the requests
   bad_topic,               // a topic name outside the charset or length
   too_many_subscriptions,  // past max_subscriptions
   rate_limited,            // past max_publish_rate
@@ -284,7 +284,7 @@ class TopicEndpoint {
       return fail(socket, {}, {ErrorCode::bad_request, "id must be an integer or a string"});
     const std::string_view id = request.id;
     Failure failure{ErrorCode::unknown_type,
-                    "type must be subscribe, unsubscribe, publish or refresh"};
+                    "type must be subscribe, unsubscribe, publish, refresh or ping"};
     bool ok = false;
     if (request.type_is_string && (request.type == "subscribe" || request.type == "unsubscribe")) {
       ok = change_subscriptions(socket, request, request.type == "subscribe", failure);
@@ -292,6 +292,10 @@ class TopicEndpoint {
       ok = publish_json(socket, request, failure);
     } else if (request.type_is_string && request.type == "refresh") {
       ok = refresh(socket, request, failure);
+    } else if (request.type_is_string && request.type == "ping") {
+      // The application's heartbeat: browsers cannot see WebSocket pings, so a client that wants
+      // to know its connection is alive asks for an ack.
+      ok = true;
     }
     if (!ok) return fail(socket, id, failure);
     succeed(socket, id, parsers().ack_fields);

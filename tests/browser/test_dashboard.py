@@ -134,6 +134,20 @@ class DevTools:
         return data
 
 
+@contextlib.asynccontextmanager
+async def page_of(debugger_url: str, server, path: str = "/healthz"):
+    """DevTools on a page of `server` (by default /healthz, which has no script of its own): the
+    origin from which a test's script opens WebSockets or imports /pylon.js."""
+    host, port = server.address
+    async with websockets.connect(debugger_url, max_size=None) as socket:
+        devtools = DevTools(socket)
+        await devtools.call("Page.enable")
+        await devtools.call("Runtime.enable")
+        await devtools.call("Page.navigate", url=f"http://{host}:{port}{path}")
+        await devtools.wait_for("document.readyState === 'complete'", "the page to load")
+        yield devtools
+
+
 def page_number(element_id: str) -> str:
     """JavaScript: the raw number a tile shows (its data-value), or NaN before the first update."""
     return f"(() => {{ const e = document.getElementById('{element_id}'); " \
@@ -270,7 +284,8 @@ def http_get(server, path: str) -> http.client.HTTPResponse:
 
 def test_assets_are_served_with_types_and_cache_control():
     with start_server() as server:
-        expected = {"/": "text/html", "/dashboard.js": "text/javascript", "/dashboard.css": "text/css"}
+        expected = {"/": "text/html", "/dashboard.js": "text/javascript", "/dashboard.css": "text/css",
+                    "/pylon.js": "text/javascript"}
         for path, content_type in expected.items():
             response = http_get(server, path)
             assert response.status == 200, path
@@ -278,8 +293,10 @@ def test_assets_are_served_with_types_and_cache_control():
             assert response.getheader("Cache-Control") == "no-cache", path
             assert response.getheader("X-Content-Type-Options") == "nosniff", path
             assert len(response.body) > 500, path
+            # Static and public: a page of any origin may import /pylon.js (a CORS fetch).
+            assert response.getheader("Access-Control-Allow-Origin") == "*", path
         page = http_get(server, "/").body.decode()
-        assert '<script src="/dashboard.js"' in page and 'href="/dashboard.css"' in page
+        assert '<script type="module" src="/dashboard.js"' in page and 'href="/dashboard.css"' in page
         assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # no CDN, nothing external
         assert http_get(server, "/dashboard.nope").status == 404
 
@@ -317,7 +334,7 @@ def test_dashboard_can_be_turned_off():
                 await asyncio.wait_for(socket.recv(), 2.5)
 
     with start_server("--dashboard", "false") as server:
-        for path in ("/dashboard.js", "/dashboard.css"):
+        for path in ("/dashboard.js", "/dashboard.css", "/pylon.js"):
             assert http_get(server, path).status == 404, path
         # No page: / is the echo endpoint alone, which wants an upgrade.
         root = http_get(server, "/")

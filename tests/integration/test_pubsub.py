@@ -252,6 +252,15 @@ def test_unsubscribing_a_topic_not_subscribed_is_acked(connect, topic):
     client.expect_ack(4)
 
 
+def test_ping_is_acked_and_silent_without_id(connect, topic):
+    """The application's heartbeat (browsers cannot see WebSocket pings): an ack, nothing else."""
+    client = connect()
+    client.send_text('{"type":"ping","id":"hb-1"}')
+    client.expect_ack("hb-1")
+    client.send_text('{"type":"ping"}')
+    client.sync()  # the ping without id was answered by nothing
+
+
 def test_disconnected_subscribers_are_removed(server, topic):
     count = 12
     subscribers = connect_many(PubSubClient, server.address, count, path="/ws")
