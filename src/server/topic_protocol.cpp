@@ -6,6 +6,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -87,6 +88,15 @@ struct Session;
 // next looks at them: the token's exp, or once the refresh was asked for, the end of the grace.
 using ExpiryQueue = std::multimap<double, WebSocket<Session>>;
 
+// A request whose ack waits for Redis (a topic whose history lives there): a publish's offset, or
+// a subscribe's positions.
+struct PendingAck {
+  std::uint64_t tag;
+  std::string id;         // the request's id, raw JSON; empty: none
+  std::string positions;  // a subscribe's, gathered so far
+  std::size_t waiting;    // answers still to come
+};
+
 struct Session {
   double tokens = -1;  // publish token bucket; -1: not started
   std::chrono::steady_clock::time_point refilled;
@@ -94,6 +104,8 @@ struct Session {
   std::unique_ptr<Grant> grant;  // what the connection token grants; null: none (anonymous)
   std::optional<ExpiryQueue::iterator> expiry;  // its place in the loop's queue, while queued
   bool refresh_requested = false;               // the token expired; the grace is running
+  std::uint64_t last_tag = 0;
+  std::vector<PendingAck> pending;  // allocated only with Redis history
 };
 
 // A loop's /ws connections by their token's sub, for the backend API's user commands.
@@ -117,6 +129,7 @@ struct Parsers {
   std::vector<std::string_view> topics;
   std::vector<RecoverRequest> recover;  // a subscribe's "recover"
   std::string ack_fields;  // what the ack adds after the id: history positions, an offset
+  bool ack_later = false;  // the request's ack waits for Redis (Session::pending)
   std::string reply;
   std::string envelope;
 };
@@ -171,6 +184,7 @@ std::optional<Failure> parse_request(std::string_view text, Request& request) {
   p.topics.clear();
   p.recover.clear();
   p.ack_fields.clear();
+  p.ack_later = false;
   simdjson::ondemand::document document;
   simdjson::ondemand::object object;
   if (p.ondemand.iterate(p.padded.data(), text.size(), p.padded.size()).get(document) ||
@@ -228,7 +242,8 @@ std::optional<Failure> parse_request(std::string_view text, Request& request) {
 // history, assembled in a reused buffer, then encoded once into the frame every subscriber
 // shares.
 PublishResult publish_envelope(App& app, WebSocket<Session>* socket, std::string_view topic,
-                               std::string_view data) {
+                               std::string_view data, std::uint64_t tag,
+                               std::function<void(const PublishResult&)> settled) {
   std::string& envelope = parsers().envelope;
   envelope.assign(R"({"type":"message","topic":")");
   envelope += topic;
@@ -239,7 +254,8 @@ PublishResult publish_envelope(App& app, WebSocket<Session>* socket, std::string
   envelope += '}';
   const std::string_view text = envelope;
   const OffsetEnvelope message{text.substr(0, head), kOffsetLabel, text.substr(head)};
-  return socket != nullptr ? socket->publish(topic, message) : app.publish(topic, message);
+  return socket != nullptr ? socket->publish(topic, message, MessageKind::text, tag)
+                           : app.publish(topic, message, MessageKind::text, std::move(settled));
 }
 
 // `"offset":N` of a publish's answer on a topic with history.
@@ -294,7 +310,37 @@ class TopicEndpoint {
       ok = refresh(socket, request, failure);
     }
     if (!ok) return fail(socket, id, failure);
-    succeed(socket, id, parsers().ack_fields);
+    if (!parsers().ack_later) succeed(socket, id, parsers().ack_fields);
+  }
+
+  // A publish's outcome from Redis: its ack with the offset, or engine_unavailable.
+  void on_published(WebSocket<Session>& socket, std::uint64_t tag, const PublishResult& result) {
+    const auto pending = find_pending(socket.data(), tag);
+    if (!pending) return;
+    const PendingAck ack = std::move(**pending);
+    socket.data().pending.erase(*pending);
+    if (!result.accepted)
+      return fail(socket, ack.id,
+                  {ErrorCode::engine_unavailable, "redis did not store the publication"});
+    if (ack.id.empty()) return;  // no id, no ack
+    std::string& fields = parsers().ack_fields;
+    fields.clear();
+    append_offset(fields, result);
+    succeed(socket, ack.id, fields);
+  }
+
+  // One topic's position read from Redis; the ack goes once every topic of the subscribe has one.
+  void on_subscribed(WebSocket<Session>& socket, std::uint64_t tag, std::string_view topic,
+                     const HistorySubscription& subscription) {
+    const auto pending = find_pending(socket.data(), tag);
+    if (!pending) return;
+    PendingAck& ack = **pending;
+    append_position(ack.positions, topic, subscription, subscription.asked);
+    if (--ack.waiting > 0) return;
+    const std::string fields = R"("positions":{)" + ack.positions + '}';
+    const std::string id = std::move(ack.id);
+    socket.data().pending.erase(*pending);
+    succeed(socket, id, fields);
   }
 
   void on_binary(WebSocket<Session>& socket, std::string_view message) {
@@ -366,7 +412,8 @@ class TopicEndpoint {
     }
   }
 
-  // The key was checked (ApiKeys::guard).
+  // The key was checked (ApiKeys::guard). On a topic whose history lives in Redis the answer
+  // (with the offset) is sent once Redis stored it.
   HttpResponse on_http_publish(const HttpRequest& request) {
     HttpResponse response;
     response.content_type = "application/json";
@@ -381,18 +428,13 @@ class TopicEndpoint {
     } else if (!fields.has_data) {
       failure = {ErrorCode::bad_request, "data is required"};
     } else {
-      const PublishResult result = publish_envelope(app_, nullptr, fields.topic, fields.data);
-      if (!result.accepted) {
-        response.status = 503;
-        response.body =
-            R"({"error":"engine_unavailable","message":"the cluster engine is unavailable; not delivered"})";
-        return response;
-      }
-      publishes_http_.add();
-      response.body = R"({"subscribers":)" + std::to_string(result.subscribers);
-      if (result.offset != 0) response.body += ',';
-      append_offset(response.body, result);
-      response.body += '}';
+      const DeferredResponse later = request.defer();
+      const PublishResult result = publish_envelope(
+          app_, nullptr, fields.topic, fields.data, 0,
+          [later](const PublishResult& outcome) { later.send(http_publish_answer(outcome)); });
+      if (result.accepted) publishes_http_.add();
+      if (!result.pending) return http_publish_answer(result);
+      response.deferred = true;
       return response;
     }
     response.status = failure.code == ErrorCode::reserved_topic ? 403 : 400;
@@ -403,6 +445,30 @@ class TopicEndpoint {
   }
 
  private:
+  static HttpResponse http_publish_answer(const PublishResult& result) {
+    HttpResponse response;
+    response.content_type = "application/json";
+    if (!result.accepted) {
+      response.status = 503;
+      response.body =
+          R"({"error":"engine_unavailable","message":"the cluster engine is unavailable; not delivered"})";
+      return response;
+    }
+    response.body = R"({"subscribers":)" + std::to_string(result.subscribers);
+    if (result.offset != 0) response.body += ',';
+    append_offset(response.body, result);
+    response.body += '}';
+    return response;
+  }
+
+  static std::optional<std::vector<PendingAck>::iterator> find_pending(Session& session,
+                                                                       std::uint64_t tag) {
+    const auto found = std::find_if(session.pending.begin(), session.pending.end(),
+                                    [tag](const PendingAck& ack) { return ack.tag == tag; });
+    if (found == session.pending.end()) return std::nullopt;
+    return found;
+  }
+
   static std::optional<Failure> check_publish_topic(std::string_view topic) {
     if (!pubsub::is_valid_topic(topic)) return Failure{ErrorCode::bad_topic, "invalid topic name"};
     if (pubsub::is_server_topic(topic))
@@ -449,14 +515,24 @@ class TopicEndpoint {
       }
     }
     std::string& positions = parsers().ack_fields;
+    const std::uint64_t tag = ++socket.data().last_tag;
+    std::size_t waiting = 0;  // topics whose position comes from Redis
     for (const std::string_view topic : topics) {
       if (!subscribe) {
         socket.unsubscribe(topic);
         continue;
       }
       const StreamPosition* since = find_recover(parsers().recover, topic);
-      const auto subscription = socket.subscribe_with_history(topic, since);
-      if (subscription->history) append_position(positions, topic, *subscription, since != nullptr);
+      const auto subscription = socket.subscribe_with_history(topic, since, tag);
+      if (subscription->pending)
+        ++waiting;
+      else if (subscription->history)
+        append_position(positions, topic, *subscription, since != nullptr);
+    }
+    if (waiting > 0) {
+      socket.data().pending.push_back({tag, std::string(request.id), positions, waiting});
+      parsers().ack_later = true;
+      return true;
     }
     if (!positions.empty()) positions = R"("positions":{)" + positions + '}';
     return true;
@@ -535,12 +611,20 @@ class TopicEndpoint {
       failure = {ErrorCode::rate_limited, "publish rate exceeded"};
       return false;
     }
-    const PublishResult result = publish_envelope(app_, &socket, request.topic, request.data);
+    const std::uint64_t tag = ++socket.data().last_tag;
+    const PublishResult result =
+        publish_envelope(app_, &socket, request.topic, request.data, tag, {});
     if (!result.accepted) {
       failure = {ErrorCode::engine_unavailable, "the cluster engine is unavailable; not delivered"};
       return false;
     }
-    if (!request.id.empty()) append_offset(parsers().ack_fields, result);  // no id: no ack
+    if (result.pending) {
+      // No id, no ack: but a refusal still gets its error, so the outcome is always awaited.
+      socket.data().pending.push_back({tag, std::string(request.id), {}, 1});
+      parsers().ack_later = true;
+    } else if (!request.id.empty()) {
+      append_offset(parsers().ack_fields, result);
+    }
     publishes_websocket_.add();
     return true;
   }
@@ -643,6 +727,15 @@ void add_topic_routes(App& app) {
   behavior.open = [endpoint](WebSocket<Session>& socket) { endpoint->on_open(socket); };
   behavior.close = [endpoint](WebSocket<Session>& socket, std::uint16_t, std::string_view) {
     endpoint->on_close(socket);
+  };
+  behavior.published = [endpoint](WebSocket<Session>& socket, std::uint64_t tag,
+                                  const PublishResult& result) {
+    endpoint->on_published(socket, tag, result);
+  };
+  behavior.subscribed = [endpoint](WebSocket<Session>& socket, std::uint64_t tag,
+                                   std::string_view topic,
+                                   const HistorySubscription& subscription) {
+    endpoint->on_subscribed(socket, tag, topic, subscription);
   };
   behavior.message = [endpoint](WebSocket<Session>& socket, std::string_view message,
                                 MessageKind kind) {

@@ -23,6 +23,7 @@ struct Received {
   std::string topic;
   ws::Opcode opcode;
   std::string payload;
+  std::uint64_t offset = 0;
   bool operator==(const Received&) const = default;
 };
 
@@ -34,9 +35,10 @@ class Instance {
                     std::string prefix = "test:", RedisEngineLimits limits = {}) {
     engine_ = make_redis_engine(
         loop_, {.url = url, .prefix = std::move(prefix)},
-        [this](std::string_view topic, ws::Opcode opcode, std::string_view payload) {
+        [this](std::string_view topic, ws::Opcode opcode, std::string_view payload,
+               std::uint64_t offset) {
           std::lock_guard lock(mutex_);
-          received_.push_back({std::string(topic), opcode, std::string(payload)});
+          received_.push_back({std::string(topic), opcode, std::string(payload), offset});
         },
         [this] { return std::vector<std::string>(topics_.begin(), topics_.end()); },
         [this](std::string_view message) {
