@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import subprocess
+import socket
 import threading
+import time
 
 import pytest
 
@@ -144,6 +145,24 @@ def test_a_subscriber_reconnecting_to_another_instance_recovers_exactly_what_it_
     assert missed == [] and positions[topic] == {"offset": 21, "epoch": epoch, "recovered": False}
     again.close()
     third.close()
+
+
+def test_http_publishes_pipelined_on_one_connection_are_answered_in_order(servers, name):
+    """Each answer waits for Redis; the requests behind it wait for that answer."""
+    topic = f"chat:{name}"
+
+    def request(n):
+        body = dumps({"topic": topic, "data": n})
+        return (f"POST /api/publish HTTP/1.1\r\nHost: pylon\r\nAuthorization: Bearer {API_KEY}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    with socket.create_connection(servers[0].address, timeout=15) as connection:
+        connection.sendall(b"".join(request(n) for n in range(5)))
+        received = b""
+        deadline = time.monotonic() + 15
+        while received.count(b'"offset":') < 5 and time.monotonic() < deadline:
+            received += connection.recv(65536)
+    assert received.count(b"HTTP/1.1 200 ") == 5, received
+    assert [int(n) for n in re.findall(rb'"offset":(\d+)', received)] == [1, 2, 3, 4, 5]
 
 
 def test_cache_mode_recovers_the_latest_value_from_redis(servers, name):
