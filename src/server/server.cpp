@@ -293,6 +293,12 @@ void Server::register_metrics() {
                   {{"direction", "in"}});
   metrics.counter("pylon_engine_messages_total", "Messages to and from the other instances",
                   {{"direction", "out"}});
+  metrics.counter("pylon_history_gap_reads_total",
+                  "Reads of a topic's Redis history to fill a gap in the offsets this instance "
+                  "received");
+  metrics.counter(
+      "pylon_history_gap_lost_total",
+      "Publications a gap read no longer found in the Redis history (trimmed or expired)");
   if (config.engine == EngineKind::memory) engine_up.add(1);  // nothing to lose: always up
 
   Route route;
