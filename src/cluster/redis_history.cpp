@@ -10,33 +10,40 @@
 namespace pylon::cluster {
 namespace {
 
-// KEYS: stream, meta, idempotency key. ARGV: channel, message header up to the offset, head,
-// label, tail, history size, TTL (ms), epoch for a new stream, opcode, idempotency TTL (ms).
-// Answers {offset, epoch}. A resend finds its idempotency key and answers what the first one
-// stored, without storing or publishing it again.
+// KEYS: stream, meta. ARGV: channel, message header up to the offset, head, label, tail, history
+// size, TTL (ms), epoch for a new stream, opcode, instance, sequence number. Answers {offset,
+// epoch}. Idempotency: the meta hash keeps, per instance, the latest sequence number it stored on
+// the topic, and each entry its instance:sequence. An instance's commands run in the order it sent
+// them (and sends them again in that order), so a sequence number at or below the latest was
+// stored: the resend answers that entry's offset ({0, epoch} when it is no longer kept) and stores
+// nothing. One hash field per instance and topic, instead of a key per publish.
 constexpr std::string_view kAppendScript = R"lua(
-local sent = redis.call('GET', KEYS[3])
-if sent then
-  local colon = string.find(sent, ':', 1, true)
-  return {tonumber(string.sub(sent, 1, colon - 1)), string.sub(sent, colon + 1)}
-end
+local sent = 'i:' .. ARGV[10]
+local sequence = tonumber(ARGV[11])
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
+if epoch and sequence <= tonumber(redis.call('HGET', KEYS[2], sent) or '0') then
+  local tag = ARGV[10] .. ':' .. ARGV[11]
+  for _, entry in ipairs(redis.call('XREVRANGE', KEYS[1], '+', '-')) do
+    if entry[2][6] == tag then return {tonumber(string.match(entry[1], '^%d+')), epoch} end
+  end
+  return {0, epoch}
+end
 if not epoch then
   epoch = ARGV[8]
   redis.call('HSET', KEYS[2], 'epoch', epoch)
 end
 local offset = redis.call('HINCRBY', KEYS[2], 'top', 1)
+redis.call('HSET', KEYS[2], sent, sequence)
 local payload = ARGV[3]
 if ARGV[4] ~= '' then payload = payload .. ARGV[4] .. offset end
 payload = payload .. ARGV[5]
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[6], offset .. '-0', 't', string.format('%d', now_ms),
-           'o', ARGV[9], 'd', payload)
+           'o', ARGV[9], 'i', ARGV[10] .. ':' .. ARGV[11], 'd', payload)
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. offset .. ' ' .. epoch .. ' ' .. payload)
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
-redis.call('SET', KEYS[3], offset .. ':' .. epoch, 'PX', ARGV[10])
 return {offset, epoch}
 )lua";
 
@@ -68,14 +75,11 @@ for _, entry in ipairs(entries) do
   if ttl == 0 or tonumber(fields[2]) > oldest then
     table.insert(result, tonumber(string.match(entry[1], '^%d+')))
     table.insert(result, fields[4])
-    table.insert(result, fields[6])
+    table.insert(result, fields[8])
   end
 end
 return result
 )lua";
-
-// A resend comes within a reconnect's backoff (seconds): five minutes is ample.
-constexpr std::string_view kIdempotencyTtlMs = "300000";
 
 std::string decimal(std::uint64_t value) {
   char digits[20];
@@ -122,7 +126,7 @@ RedisHistory::RedisHistory(std::string prefix, const InstanceId& instance,
     : prefix_(std::move(prefix)),
       header_text_(history_message_header(instance, ws::Opcode::text)),
       header_binary_(history_message_header(instance, ws::Opcode::binary)),
-      idempotency_prefix_(prefix_ + "history-sent:" + hex(instance) + ":"),
+      instance_(hex(instance)),
       deliver_(deliver),
       gap_reads_(metrics.counter(
           "pylon_history_gap_reads_total",
@@ -165,10 +169,9 @@ void RedisHistory::append(pubsub::HistoryAppend publication, pubsub::AppendDone 
   const std::string key = prefix_ + "history:" + publication.topic;
   Command command{.kind = Kind::append, .topic = std::move(publication.topic)};
   command.arguments = {append_sha,
-                       "3",
+                       "2",
                        key,
                        prefix_ + "history-meta:" + command.topic,
-                       idempotency_prefix_ + decimal(next_sequence_++),
                        prefix_ + command.topic,
                        publication.opcode == ws::Opcode::binary ? header_binary_ : header_text_,
                        std::move(publication.head),
@@ -178,7 +181,8 @@ void RedisHistory::append(pubsub::HistoryAppend publication, pubsub::AppendDone 
                        decimal(publication.policy.ttl_ms),
                        pubsub::new_epoch(),
                        publication.opcode == ws::Opcode::binary ? "2" : "1",
-                       std::string(kIdempotencyTtlMs)};
+                       instance_,
+                       decimal(next_sequence_++)};
   command.append_done = std::move(done);
   push(std::move(command));
 }

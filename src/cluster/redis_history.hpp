@@ -1,15 +1,15 @@
 // Topic history in Redis for the Redis engine (docs/cluster.md "History"). Per topic a stream
 // prefix+"history:"+topic whose entry ids are the offsets ("N-0"), and a hash
 // prefix+"history-meta:"+topic holding the latest offset and the epoch. One Lua script per publish
-// (the append script) checks the publish's idempotency key, takes the next offset, keeps the
+// (the append script) checks the publish's sequence number, takes the next offset, keeps the
 // publication (exact MAXLEN: the namespace's history_size), PUBLISHes it with its offset and
 // epoch (channel_message.hpp, version 2) and refreshes the keys' TTL, all atomically: channel
 // order is offset order. The read script answers a topic's position and its kept publications
 // (TTL applied), creating the epoch when the topic has none.
 //
 // Everything sent here is kept in order until Redis answers: a command unanswered when the
-// publisher connection drops is sent again once it is back (an append's idempotency key makes the
-// second one answer the first one's offset instead of storing it twice).
+// publisher connection drops is sent again once it is back (an append's instance and sequence
+// number make the second one answer the first one's offset instead of storing it twice).
 //
 // Positioning: per subscribed topic the offset last delivered to this instance. A publication past
 // it (messages lost while the subscriber link was down, or a SUBSCRIBE that took effect late) holds
@@ -95,7 +95,7 @@ class RedisHistory {
 
   const std::string prefix_;
   const std::string header_text_, header_binary_;  // version 2 headers up to the offset
-  std::string idempotency_prefix_;                 // prefix + "history-sent:" + instance + ":"
+  const std::string instance_;                     // this instance's id in hex
   const pubsub::DeliverFunction& deliver_;
   redisAsyncContext* publisher_ = nullptr;
   std::uint64_t next_sequence_ = 1;

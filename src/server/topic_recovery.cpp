@@ -55,9 +55,17 @@ void Connection::read_from_engine(const Topic& topic, const StreamPosition* sinc
   // Live deliveries wait from now on: the registry already has this loop, and the engine's
   // SUBSCRIBE was posted before this read, so what the read does not find arrives live.
   auto& recovering = spill_->recovering;
-  std::erase_if(recovering, [&topic](const Recovering& item) { return item.topic == &topic; });
-  recovering.push_back(
-      {&topic, tag, since != nullptr ? std::optional<StreamPosition>(*since) : std::nullopt, {}});
+  std::vector<pubsub::MessageRef> held;  // subscribed again while a read is out: what waits stays
+  const auto earlier =
+      std::find_if(recovering.begin(), recovering.end(),
+                   [&topic](const Recovering& item) { return item.topic == &topic; });
+  if (earlier != recovering.end()) {
+    held = std::move(earlier->held);
+    recovering.erase(earlier);
+  }
+  recovering.push_back({&topic, tag,
+                        since != nullptr ? std::optional<StreamPosition>(*since) : std::nullopt,
+                        std::move(held)});
   Worker* worker = &worker_;
   const std::uint64_t id = worker_.watch(*this);
   worker_.server().read_history(

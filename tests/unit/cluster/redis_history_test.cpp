@@ -1,7 +1,7 @@
 // Topic history in Redis (src/cluster/redis_history.cpp) through the engine, against a real
 // redis-server: offsets and epochs, every instance delivering in offset order (the publisher's
 // too), reads, an append kept across an outage and stored once, and the append script's
-// idempotency key.
+// sequence numbers (a resend stored once).
 #include "cluster/redis_history.hpp"
 
 #include <gtest/gtest.h>
@@ -81,19 +81,24 @@ TEST(RedisHistory, AnAppendDuringAnOutageIsKeptAndStoredOnceRedisIsBack) {
   EXPECT_EQ(redis.integer({"XLEN", "test:history:o"}), 1);
 }
 
-TEST(RedisHistory, TheAppendScriptStoresAPublicationOnceUnderItsIdempotencyKey) {
+TEST(RedisHistory, TheAppendScriptStoresAResentPublicationOnce) {
   RedisServer redis;
-  // What a resend after a lost answer does: the same script, the same idempotency key.
+  // What a resend after a lost answer does: the same script, instance and sequence number.
   const std::string script(RedisHistory::append_script());
-  const std::vector<std::string> call = {
-      "EVAL", script, "3", "k:stream", "k:meta", "k:sent:1", "k:channel", "header",
-      "head", "",     "",  "10",       "60000",  "epoch1",   "1",         "300000"};
-  EXPECT_EQ(redis.integer({"EXISTS", "k:sent:1"}), 0);
-  redis.integer(call);
-  redis.integer(call);
-  EXPECT_EQ(redis.integer({"XLEN", "k:stream"}), 1);
-  EXPECT_EQ(redis.integer({"HGET", "k:meta", "top"}), -1);  // a string answer: "1"
-  EXPECT_EQ(redis.integer({"HINCRBY", "k:meta", "top", "0"}), 1);
+  const auto append = [&](const std::string& instance, const std::string& sequence) {
+    return redis.integer({"EVAL", script, "2", "k:stream", "k:meta", "k:channel", "header", "head",
+                          "", "", "10", "60000", "epoch1", "1", instance, sequence});
+  };
+  EXPECT_EQ(append("a", "1"), -1);  // an array answer: {offset, epoch}
+  append("a", "2");
+  append("b", "1");  // another instance's sequence numbers are its own
+  EXPECT_EQ(redis.integer({"XLEN", "k:stream"}), 3);
+  append("a", "1");
+  append("a", "2");
+  EXPECT_EQ(redis.integer({"XLEN", "k:stream"}), 3);
+  EXPECT_EQ(redis.integer({"HINCRBY", "k:meta", "top", "0"}), 3);
+  append("a", "3");
+  EXPECT_EQ(redis.integer({"HINCRBY", "k:meta", "top", "0"}), 4);
 }
 
 }  // namespace
