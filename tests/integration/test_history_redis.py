@@ -18,7 +18,7 @@ import time
 import pytest
 
 from support.deflate import metrics
-from support.pubsub import PubSubClient, api_key_args, dumps, http_publish, request_text
+from support.pubsub import PubSubClient, api_key_args, dumps, http_publish, receive_messages, subscribe_at
 from support.redis import RedisServer, start_redis, wait_for
 from support.server import start_server
 
@@ -70,30 +70,10 @@ def publish_http(server, topic, data):
     return json.loads(response.body)
 
 
-def subscribe(client, topics, recover=None, id=1):
-    """Subscribes; returns (the publications sent before the ack, the ack's positions)."""
-    raw = [("recover", dumps(recover))] if recover is not None else []
-    client.send_text(request_text("subscribe", topics=list(topics), raw=raw, id=id))
-    missed = []
-    while True:
-        value, text = client.recv_json()
-        if value.get("type") == "message":
-            missed.append(value)
-            continue
-        assert value.get("type") == "ack" and value.get("id") == id, f"expected the ack, got {text!r}"
-        return missed, value.get("positions", {})
-
-
-def receive(client, count, timeout=30.0):
-    messages = [client.recv_json(timeout)[0] for _ in range(count)]
-    assert all(message["type"] == "message" for message in messages), messages
-    return messages
-
-
 def test_offsets_are_shared_by_every_instance_and_acked_once_stored(servers, name):
     topic = f"chat:{name}"
     subscribers = [PubSubClient.connect(server.address) for server in servers]
-    positions = [subscribe(client, [topic])[1][topic] for client in subscribers]
+    positions = [subscribe_at(client, [topic])[1][topic] for client in subscribers]
     assert all(position["offset"] == 0 for position in positions)
     assert len({position["epoch"] for position in positions}) == 1  # one stream in Redis
     publishers = [PubSubClient.connect(server.address) for server in servers]
@@ -111,7 +91,7 @@ def test_offsets_are_shared_by_every_instance_and_acked_once_stored(servers, nam
     acked.append(answer["offset"])
     total = rounds * len(publishers) + 1
     assert sorted(acked) == list(range(1, total + 1))
-    streams = [receive(client, total) for client in subscribers]
+    streams = [receive_messages(client, total) for client in subscribers]
     for messages in streams:
         assert [m["offset"] for m in messages] == list(range(1, total + 1))
         assert messages == streams[0]  # the same order on every instance
@@ -124,24 +104,24 @@ def test_offsets_are_shared_by_every_instance_and_acked_once_stored(servers, nam
 def test_a_subscriber_reconnecting_to_another_instance_recovers_exactly_what_it_missed(servers, name):
     topic = f"chat:{name}"
     first = PubSubClient.connect(servers[0].address)
-    _, positions = subscribe(first, [topic])
+    _, positions = subscribe_at(first, [topic])
     epoch = positions[topic]["epoch"]
     for n in range(3):
         publish_http(servers[0], topic, n)
-    seen = receive(first, 3)
+    seen = receive_messages(first, 3)
     first.close()
     for n in range(3, 20):  # published on the other instances while it is away
         publish_http(servers[1 + n % 2], topic, n)
     again = PubSubClient.connect(servers[2].address)
-    missed, positions = subscribe(again, [topic], recover={topic: {"offset": seen[-1]["offset"], "epoch": epoch}})
+    missed, positions = subscribe_at(again, [topic], recover={topic: {"offset": seen[-1]["offset"], "epoch": epoch}})
     assert positions[topic] == {"offset": 20, "epoch": epoch, "recovered": True}
     assert [m["data"] for m in missed] == list(range(3, 20))
     assert [m["offset"] for m in missed] == list(range(4, 21))
     publish_http(servers[0], topic, 20)
-    assert [m["offset"] for m in receive(again, 1)] == [21]  # then live, nothing twice
+    assert [m["offset"] for m in receive_messages(again, 1)] == [21]  # then live, nothing twice
     # A position the stream never gave, and another epoch: not recovered, the position told.
     third = PubSubClient.connect(servers[1].address)
-    missed, positions = subscribe(third, [topic], recover={topic: {"offset": 3, "epoch": "other"}})
+    missed, positions = subscribe_at(third, [topic], recover={topic: {"offset": 3, "epoch": "other"}})
     assert missed == [] and positions[topic] == {"offset": 21, "epoch": epoch, "recovered": False}
     again.close()
     third.close()
@@ -170,7 +150,7 @@ def test_cache_mode_recovers_the_latest_value_from_redis(servers, name):
     for n in range(5):
         publish_http(servers[0], topic, n)
     client = PubSubClient.connect(servers[1].address)
-    missed, positions = subscribe(client, [topic], recover={topic: {"offset": 0, "epoch": "unknown"}})
+    missed, positions = subscribe_at(client, [topic], recover={topic: {"offset": 0, "epoch": "unknown"}})
     assert [m["data"] for m in missed] == [4] and positions[topic]["recovered"] is True
     client.close()
 
@@ -187,7 +167,7 @@ def test_an_instance_whose_redis_link_dropped_fills_the_gap(name):
     with start_redis() as redis, cluster(redis, count=2) as (a, b):
         subscriber = PubSubClient.connect(a.address)
         # Instance a's subscriber link alone has #control and three topics: found by that count.
-        subscribe(subscriber, [topic, f"plain:{name}-1", f"plain:{name}-2"])
+        subscribe_at(subscriber, [topic, f"plain:{name}-1", f"plain:{name}-2"])
         wait_for(lambda: len(redis_subscriber_link_ids(redis, 4)) == 1, what="a's subscriber link")
         publisher = PubSubClient.connect(b.address)
         total = 400
@@ -206,7 +186,7 @@ def test_an_instance_whose_redis_link_dropped_fills_the_gap(name):
             value, raw = publisher.recv_json()
             assert value == {"type": "ack", "id": n, "offset": n + 1}, raw
         killer.join(30)
-        messages = receive(subscriber, total)
+        messages = receive_messages(subscriber, total)
         assert [m["offset"] for m in messages] == list(range(1, total + 1))
         assert [m["data"] for m in messages] == list(range(total))
         counters = metrics(a.address)
@@ -221,17 +201,17 @@ def test_redis_restarted_with_its_aof_keeps_offsets_and_epoch(tmp_path, name):
     topic = f"chat:{name}"
     with start_redis(aof_dir=str(tmp_path)) as redis, cluster(redis, count=2) as (a, b):
         first = PubSubClient.connect(a.address)
-        _, positions = subscribe(first, [topic])
+        _, positions = subscribe_at(first, [topic])
         epoch = positions[topic]["epoch"]
         for n in range(5):
             publish_http(a, topic, n)
-        receive(first, 5)
+        receive_messages(first, 5)
         first.close()
         redis.kill()
         redis.start()
         wait_for(lambda: publish_http(b, topic, 5) is not None, what="the engine back after the restart")
         again = PubSubClient.connect(b.address)
-        missed, positions = subscribe(again, [topic], recover={topic: {"offset": 5, "epoch": epoch}})
+        missed, positions = subscribe_at(again, [topic], recover={topic: {"offset": 5, "epoch": epoch}})
         assert positions[topic] == {"offset": 6, "epoch": epoch, "recovered": True}
         assert [(m["offset"], m["data"]) for m in missed] == [(6, 5)]
         again.close()
@@ -241,10 +221,10 @@ def test_redis_lost_gives_a_new_epoch_and_publishes_during_the_outage_are_refuse
     topic = f"chat:{name}"
     with start_redis() as redis, cluster(redis, count=2) as (a, b):
         first = PubSubClient.connect(a.address)
-        _, positions = subscribe(first, [topic])
+        _, positions = subscribe_at(first, [topic])
         old_epoch = positions[topic]["epoch"]
         publish_http(a, topic, "before")
-        receive(first, 1)
+        receive_messages(first, 1)
         redis.kill()
         # Refused on both protocols while Redis is away: never acked.
         wait_for(lambda: publish_http(b, topic, "during") is None, what="publishes refused")
@@ -254,7 +234,7 @@ def test_redis_lost_gives_a_new_epoch_and_publishes_during_the_outage_are_refuse
         redis.start()  # empty: no persistence
         wait_for(lambda: publish_http(b, topic, "after") is not None, what="the engine back")
         again = PubSubClient.connect(b.address)
-        missed, positions = subscribe(again, [topic], recover={topic: {"offset": 1, "epoch": old_epoch}})
+        missed, positions = subscribe_at(again, [topic], recover={topic: {"offset": 1, "epoch": old_epoch}})
         position = positions[topic]
         assert position["recovered"] is False and position["epoch"] != old_epoch
         assert position["offset"] == 1 and missed == []  # "after", the new stream's first
