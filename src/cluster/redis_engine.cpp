@@ -301,6 +301,8 @@ class RedisEngine final : public pubsub::ClusterEngine {
     if (link.role == Role::publisher) {
       congested_ = false;
       history_.publisher_lost();
+    } else {
+      history_.subscriber_lost();
     }
     set_available(false, std::string(role_name(link.role)) + ": " + std::string(reason));
     // Jitter in [d/2, d] so instances that lost the same Redis do not return in lockstep.

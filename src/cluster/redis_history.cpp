@@ -199,6 +199,11 @@ void RedisHistory::read(std::string topic, const pubsub::HistoryPolicy& policy,
                        decimal(policy.ttl_ms),
                        pubsub::new_epoch()};
   command.read_done = std::move(done);
+  if (const auto found = cursors_.find(command.topic);
+      found != cursors_.end() && !found->second.confirmed) {
+    found->second.reads.push_back(std::move(command));
+    return;
+  }
   push(std::move(command));
 }
 
@@ -212,8 +217,17 @@ void RedisHistory::forget(std::string_view topic) {
 
 void RedisHistory::subscribed(std::string_view topic) {
   const auto found = cursors_.find(std::string(topic));
-  if (found == cursors_.end() || found->second.epoch.empty() || found->second.filling) return;
-  start_gap_read(topic, found->second);
+  if (found == cursors_.end()) return;
+  Cursor& cursor = found->second;
+  cursor.confirmed = true;
+  std::vector<Command> reads;
+  reads.swap(cursor.reads);
+  for (Command& read : reads) push(std::move(read));
+  if (!cursor.epoch.empty() && !cursor.filling) start_gap_read(topic, cursor);
+}
+
+void RedisHistory::subscriber_lost() noexcept {
+  for (auto& [topic, cursor] : cursors_) cursor.confirmed = false;
 }
 
 void RedisHistory::start_gap_read(std::string_view topic, Cursor& cursor) {

@@ -11,7 +11,9 @@
 // publisher connection drops is sent again once it is back (an append's instance and sequence
 // number make the second one answer the first one's offset instead of storing it twice).
 //
-// Positioning: per subscribed topic the offset last delivered to this instance. A publication past
+// Reads for a subscribe wait until the topic's SUBSCRIBE is in effect, so that whatever follows the
+// position they answer comes live. Positioning: per subscribed topic the offset last delivered to
+// this instance. A publication past
 // it (messages lost while the subscriber link was down, or a SUBSCRIBE that took effect late) holds
 // the live ones back, reads the gap from the stream, and delivers it first; a resubscribe after a
 // reconnect reads from there at once.
@@ -56,9 +58,11 @@ class RedisHistory {
   // Local interest in topic began / ended.
   void track(std::string_view topic);
   void forget(std::string_view topic);
-  // Redis confirmed the SUBSCRIBE of topic: after a reconnect, what was published while the
-  // channel was not subscribed is read from the stream.
+  // Redis confirmed the SUBSCRIBE of topic: the reads that waited for it go out, and after a
+  // reconnect what was published while the channel was not subscribed is read from the stream.
   void subscribed(std::string_view topic);
+  // The subscriber connection is gone: every channel waits for its SUBSCRIBE again.
+  void subscriber_lost() noexcept;
   // A message on topic's channel: false when it is not a publication with history.
   bool on_message(std::string_view topic, std::string_view bytes);
 
@@ -81,7 +85,11 @@ class RedisHistory {
     std::string epoch;  // empty: nothing delivered yet, no position to keep
     std::uint64_t last = 0;
     bool filling = false;    // a gap read is out; live publications wait in held
+    bool confirmed = false;  // the channel's SUBSCRIBE is in effect
     std::vector<Held> held;  // allocated only during a gap read
+    // Reads of a subscribe, sent once the SUBSCRIBE is in effect: a publication after the position
+    // they answer then comes live, never falling between the two.
+    std::vector<Command> reads;
   };
 
   void push(Command command);
