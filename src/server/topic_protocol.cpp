@@ -92,9 +92,9 @@ using ExpiryQueue = std::multimap<double, WebSocket<Session>>;
 // a subscribe's positions.
 struct PendingAck {
   std::uint64_t tag;
-  std::string id;         // the request's id, raw JSON; empty: none
-  std::string positions;  // a subscribe's, gathered so far
-  std::size_t waiting;    // answers still to come
+  std::string id;                    // the request's id, raw JSON; empty: none
+  std::string positions;             // a subscribe's, gathered so far
+  std::vector<std::string> waiting;  // a subscribe's topics whose position is still to come
 };
 
 struct Session {
@@ -336,11 +336,8 @@ class TopicEndpoint {
     if (!pending) return;
     PendingAck& ack = **pending;
     append_position(ack.positions, topic, subscription, subscription.asked);
-    if (--ack.waiting > 0) return;
-    const std::string fields = R"("positions":{)" + ack.positions + '}';
-    const std::string id = std::move(ack.id);
-    socket.data().pending.erase(*pending);
-    succeed(socket, id, fields);
+    std::erase(ack.waiting, topic);
+    if (ack.waiting.empty()) complete_subscribe(socket, *pending);
   }
 
   void on_binary(WebSocket<Session>& socket, std::string_view message) {
@@ -461,6 +458,24 @@ class TopicEndpoint {
     return response;
   }
 
+  void complete_subscribe(WebSocket<Session>& socket, std::vector<PendingAck>::iterator ack) {
+    const std::string fields =
+        ack->positions.empty() ? std::string() : R"("positions":{)" + ack->positions + '}';
+    const std::string id = std::move(ack->id);
+    socket.data().pending.erase(ack);
+    succeed(socket, id, fields);
+  }
+
+  // topic is unsubscribed, or subscribed again, while a subscribe's read of its history is out:
+  // that subscribe no longer waits for it (its position comes to the later one, or never).
+  void stop_waiting(WebSocket<Session>& socket, std::string_view topic) {
+    auto& pending = socket.data().pending;
+    for (auto ack = pending.begin(); ack != pending.end(); ++ack) {
+      if (std::erase(ack->waiting, topic) == 0 || !ack->waiting.empty()) continue;
+      return complete_subscribe(socket, ack);  // one subscribe at most waits for a topic
+    }
+  }
+
   static std::optional<std::vector<PendingAck>::iterator> find_pending(Session& session,
                                                                        std::uint64_t tag) {
     const auto found = std::find_if(session.pending.begin(), session.pending.end(),
@@ -516,8 +531,9 @@ class TopicEndpoint {
     }
     std::string& positions = parsers().ack_fields;
     const std::uint64_t tag = ++socket.data().last_tag;
-    std::size_t waiting = 0;  // topics whose position comes from Redis
+    std::vector<std::string> waiting;  // topics whose position comes from Redis
     for (const std::string_view topic : topics) {
+      if (!socket.data().pending.empty()) stop_waiting(socket, topic);
       if (!subscribe) {
         socket.unsubscribe(topic);
         continue;
@@ -525,12 +541,13 @@ class TopicEndpoint {
       const StreamPosition* since = find_recover(parsers().recover, topic);
       const auto subscription = socket.subscribe_with_history(topic, since, tag);
       if (subscription->pending)
-        ++waiting;
+        waiting.emplace_back(topic);
       else if (subscription->history)
         append_position(positions, topic, *subscription, since != nullptr);
     }
-    if (waiting > 0) {
-      socket.data().pending.push_back({tag, std::string(request.id), positions, waiting});
+    if (!waiting.empty()) {
+      socket.data().pending.push_back(
+          {tag, std::string(request.id), positions, std::move(waiting)});
       parsers().ack_later = true;
       return true;
     }
@@ -620,7 +637,7 @@ class TopicEndpoint {
     }
     if (result.pending) {
       // No id, no ack: but a refusal still gets its error, so the outcome is always awaited.
-      socket.data().pending.push_back({tag, std::string(request.id), {}, 1});
+      socket.data().pending.push_back({tag, std::string(request.id), {}, {}});
       parsers().ack_later = true;
     } else if (!request.id.empty()) {
       append_offset(parsers().ack_fields, result);

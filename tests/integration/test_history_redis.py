@@ -18,7 +18,8 @@ import time
 import pytest
 
 from support.deflate import metrics
-from support.pubsub import PubSubClient, api_key_args, dumps, http_publish, receive_messages, subscribe_at
+from support.pubsub import (PubSubClient, api_key_args, dumps, http_publish, receive_messages, request_text,
+                            subscribe_at)
 from support.redis import RedisServer, start_redis, wait_for
 from support.server import start_server
 
@@ -143,6 +144,20 @@ def test_http_publishes_pipelined_on_one_connection_are_answered_in_order(server
             received += connection.recv(65536)
     assert received.count(b"HTTP/1.1 200 ") == 5, received
     assert [int(n) for n in re.findall(rb'"offset":(\d+)', received)] == [1, 2, 3, 4, 5]
+
+
+def test_a_subscribe_unsubscribed_before_its_history_read_returns_is_still_acked(servers, name):
+    topic = f"chat:{name}"
+    client = PubSubClient.connect(servers[0].address)
+    client.send_text(request_text("subscribe", topics=[topic], id=1))
+    client.send_text(request_text("unsubscribe", topics=[topic], id=2))  # before Redis answers
+    first, raw = client.recv_json()
+    assert first.get("type") == "ack" and first.get("id") == 1, raw
+    second, raw = client.recv_json()
+    assert second == {"type": "ack", "id": 2}, raw
+    publish_http(servers[1], topic, "after")  # nothing more comes for it
+    client.sync()
+    client.close()
 
 
 def test_cache_mode_recovers_the_latest_value_from_redis(servers, name):
