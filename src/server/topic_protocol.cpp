@@ -1,7 +1,5 @@
 #include "server/topic_protocol.hpp"
 
-#include <simdjson.h>
-
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -14,74 +12,23 @@
 
 #include "http/response_writer.hpp"
 #include "obs/log.hpp"
-#include "pubsub/json_syntax.hpp"
 #include "pubsub/topic_name.hpp"
 #include "server/api_keys.hpp"
 #include "server/history_protocol.hpp"
 #include "server/topic_auth.hpp"
+#include "server/topic_request.hpp"
 #include "server/user_commands.hpp"
 
 namespace pylon {
 namespace {
+
+using namespace topic_request;  // the requests' parse and error codes (topic_request.hpp)
 
 // A client that sends this many malformed requests in a row is closed with 1008.
 constexpr unsigned kMalformedLimit = 10;
 // docs/protocol.md: a connection whose token expired and that sent no new one within
 // auth_refresh_grace (RFC 6455 §7.4.2: 4000-4999 are the application's own codes).
 constexpr std::uint16_t kTokenExpired = 4001;
-
-enum class ErrorCode : std::uint8_t {
-  bad_json,                // not JSON, or not an object
-  bad_request,             // a field missing or of the wrong type
-  unknown_type,            // "type" missing or not subscribe / unsubscribe / publish / refresh
-  bad_topic,               // a topic name outside the charset or length
-  too_many_subscriptions,  // past max_subscriptions
-  rate_limited,            // past max_publish_rate
-  engine_unavailable,      // the cluster engine cannot reach the other instances: not delivered
-  reserved_topic,          // a publish on a server topic (pylon/...)
-  forbidden,               // the token or the topic's namespace does not allow it
-  subscription_token_required,  // a namespace of subscription tokens, and none was given
-  bad_token,                    // the subscription token does not verify
-};
-
-std::string_view code_name(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::bad_json:
-      return "bad_json";
-    case ErrorCode::bad_request:
-      return "bad_request";
-    case ErrorCode::unknown_type:
-      return "unknown_type";
-    case ErrorCode::bad_topic:
-      return "bad_topic";
-    case ErrorCode::too_many_subscriptions:
-      return "too_many_subscriptions";
-    case ErrorCode::rate_limited:
-      return "rate_limited";
-    case ErrorCode::engine_unavailable:
-      return "engine_unavailable";
-    case ErrorCode::reserved_topic:
-      return "reserved_topic";
-    case ErrorCode::forbidden:
-      return "forbidden";
-    case ErrorCode::subscription_token_required:
-      return "subscription_token_required";
-    case ErrorCode::bad_token:
-      return "bad_token";
-  }
-  return "bad_request";
-}
-
-// Malformed requests count towards the garbage limit; limits hit by a well-formed one do not.
-bool is_malformed(ErrorCode code) {
-  return code == ErrorCode::bad_json || code == ErrorCode::bad_request ||
-         code == ErrorCode::unknown_type || code == ErrorCode::bad_topic;
-}
-
-struct Failure {
-  ErrorCode code;
-  std::string_view message;
-};
 
 struct Session;
 // A loop's connections whose token has an "exp", by the second (since the epoch) when the tick
@@ -118,124 +65,6 @@ ExpiryQueue& expiry_queue() {
 
 double seconds_since_epoch() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// Parsing state reused by every message of a loop thread: no allocation per message once the
-// buffers have grown to the largest message seen.
-struct Parsers {
-  simdjson::ondemand::parser ondemand;
-  std::string denial;  // the text of the last refusal by the topic's rules
-  std::string padded;  // the message followed by SIMDJSON_PADDING bytes, as simdjson requires
-  std::vector<std::string_view> topics;
-  std::vector<RecoverRequest> recover;  // a subscribe's "recover"
-  std::string ack_fields;  // what the ack adds after the id: history positions, an offset
-  bool ack_later = false;  // the request's ack waits for Redis (Session::pending)
-  std::string reply;
-  std::string envelope;
-};
-
-Parsers& parsers() {
-  thread_local Parsers instance;
-  return instance;
-}
-
-// The fields of a request. Views point into the Parsers' buffers: valid until the next parse.
-struct Request {
-  std::string_view type, topic, data, id;         // data and id as their raw JSON text
-  std::string_view token;                         // subscribe: a subscription token
-  std::optional<std::string_view> recover_error;  // a malformed "recover"
-  bool has_type = false, has_topic = false, has_topics = false, has_data = false;
-  bool type_is_string = false, topic_is_string = false, topics_are_strings = true,
-       id_is_valid = true;
-};
-
-std::string_view trim_right(std::string_view text) {
-  while (!text.empty() &&
-         (text.back() == ' ' || text.back() == '\n' || text.back() == '\r' || text.back() == '\t'))
-    text.remove_suffix(1);
-  return text;
-}
-
-// The raw JSON text of a value, exactly as the client wrote it.
-bool raw_json(simdjson::ondemand::value value, std::string_view& out) {
-  simdjson::ondemand::json_type type;
-  if (value.type().get(type)) return false;
-  if (type == simdjson::ondemand::json_type::array) {
-    simdjson::ondemand::array array;
-    if (value.get_array().get(array) || array.raw_json().get(out)) return false;
-  } else if (type == simdjson::ondemand::json_type::object) {
-    simdjson::ondemand::object object;
-    if (value.get_object().get(object) || object.raw_json().get(out)) return false;
-  } else {
-    out = value.raw_json_token();
-  }
-  out = trim_right(out);
-  return true;
-}
-
-// Checks the syntax of the whole text first (numbers of any size are fine: data is forwarded,
-// never converted), then reads the known fields with simdjson's on-demand parser.
-std::optional<Failure> parse_request(std::string_view text, Request& request) {
-  if (!pubsub::is_valid_json(text))
-    return Failure{ErrorCode::bad_json, "request is not valid JSON"};
-  Parsers& p = parsers();
-  p.padded.assign(text);
-  p.padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
-  p.topics.clear();
-  p.recover.clear();
-  p.ack_fields.clear();
-  p.ack_later = false;
-  simdjson::ondemand::document document;
-  simdjson::ondemand::object object;
-  if (p.ondemand.iterate(p.padded.data(), text.size(), p.padded.size()).get(document) ||
-      document.get_object().get(object))
-    return Failure{ErrorCode::bad_json, "request is not a JSON object"};
-  for (auto field : object) {
-    std::string_view key;
-    simdjson::ondemand::value value;
-    if (field.unescaped_key().get(key) || field.value().get(value))
-      return Failure{ErrorCode::bad_json, "request could not be read"};
-    if (key == "type") {
-      request.has_type = true;
-      request.type_is_string = !value.get_string().get(request.type);
-    } else if (key == "topic") {
-      request.has_topic = true;
-      request.topic_is_string = !value.get_string().get(request.topic);
-    } else if (key == "topics") {
-      request.has_topics = true;
-      simdjson::ondemand::array array;
-      if (value.get_array().get(array)) {
-        request.topics_are_strings = false;
-        continue;
-      }
-      for (auto item : array) {
-        std::string_view topic;
-        if (item.get_string().get(topic)) {
-          request.topics_are_strings = false;
-          break;
-        }
-        p.topics.push_back(topic);
-      }
-    } else if (key == "token") {
-      if (value.get_string().get(request.token))
-        return Failure{ErrorCode::bad_request, "token must be a string"};
-    } else if (key == "recover") {
-      // Reported once the id is known (it may come later in the object).
-      request.recover_error = read_recover(value, p.recover);
-    } else if (key == "data") {
-      request.has_data = raw_json(value, request.data);
-    } else if (key == "id") {
-      // An integer or a string, echoed back verbatim.
-      if (!raw_json(value, request.id))
-        return Failure{ErrorCode::bad_json, "request could not be read"};
-      const std::string_view id = request.id;
-      const bool is_string = !id.empty() && id.front() == '"';
-      const bool is_integer =
-          !id.empty() && id.find_first_not_of("-0123456789") == std::string_view::npos;
-      request.id_is_valid = is_string || is_integer;
-    }
-  }
-  return std::nullopt;
 }
 
 // `{"type":"message","topic":T,"data":D}`, with `"offset":N` after the topic on a topic with
