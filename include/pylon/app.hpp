@@ -43,6 +43,10 @@ struct PublishResult {
   // false: the cluster engine cannot reach the other instances right now, so the message was
   // delivered nowhere (never to this instance alone): tell the publisher, e.g. engine_unavailable.
   bool accepted = true;
+  // Accepted, the outcome still to come: the topic's history lives in Redis (engine = "redis"),
+  // which gives the offset once it stored the publication. The outcome (stored with its offset,
+  // or refused) comes to the publish's `settled` callback or the route's `published` hook.
+  bool pending = false;
   std::size_t subscribers = 0;  // subscribers on this instance when it was published
   std::uint64_t offset = 0;     // its place in the topic's history; 0: the topic keeps none
 };
@@ -64,7 +68,11 @@ struct StreamPosition {
 
 // What a subscribe to a topic with history found.
 struct HistorySubscription {
-  bool history = false;     // the topic keeps history; the fields below say nothing otherwise
+  bool history = false;  // the topic keeps history; the fields below say nothing otherwise
+  // The history lives in Redis: the fields below come later, to the route's `subscribed` hook.
+  // Live deliveries of the topic wait until then.
+  bool pending = false;
+  bool asked = false;       // a position to recover from was given
   bool recovered = false;   // a position was given and everything after it was sent
   StreamPosition position;  // the latest when subscribing: live deliveries follow it, no gap
   std::size_t sent = 0;     // publications sent from the history
@@ -93,10 +101,12 @@ bool is_subscribed(const Connection& connection, std::string_view topic) noexcep
 std::size_t subscription_count(const Connection& connection) noexcept;
 std::vector<std::string> subscriptions(const Connection& connection);
 PublishResult publish(Connection& connection, std::string_view topic, const OffsetEnvelope& message,
-                      MessageKind kind);
+                      MessageKind kind, std::uint64_t tag);
 std::optional<HistorySubscription> subscribe_with_history(Connection& connection,
                                                           std::string_view topic,
-                                                          const StreamPosition* since);
+                                                          const StreamPosition* since,
+                                                          std::uint64_t tag);
+class Worker;
 }  // namespace detail
 
 // A handle to one open WebSocket connection.
@@ -136,23 +146,43 @@ class WebSocket {
   // Subscribes as subscribe() does and, on a topic with history, answers where it stands and,
   // given `since` (the last position the client saw), first sends the publications it missed
   // since then (docs/protocol.md "History and recovery"). Live deliveries follow the position
-  // answered, without gap or duplicate. nullopt: an invalid topic name.
+  // answered, without gap or duplicate. nullopt: an invalid topic name. A pending answer (the
+  // history lives in Redis) comes later to the route's `subscribed` hook with this tag.
   std::optional<HistorySubscription> subscribe_with_history(std::string_view topic,
-                                                            const StreamPosition* since = nullptr) {
-    return detail::subscribe_with_history(*connection_, topic, since);
+                                                            const StreamPosition* since = nullptr,
+                                                            std::uint64_t tag = 0) {
+    return detail::subscribe_with_history(*connection_, topic, since, tag);
   }
-  // Same as App::publish, from this connection's loop.
+  // Same as App::publish, from this connection's loop. A pending outcome (the topic's history
+  // lives in Redis) comes later to the route's `published` hook with this tag.
   PublishResult publish(std::string_view topic, std::string_view message,
-                        MessageKind kind = MessageKind::text) {
-    return detail::publish(*connection_, topic, OffsetEnvelope{.head = message}, kind);
+                        MessageKind kind = MessageKind::text, std::uint64_t tag = 0) {
+    return detail::publish(*connection_, topic, OffsetEnvelope{.head = message}, kind, tag);
   }
   PublishResult publish(std::string_view topic, const OffsetEnvelope& message,
-                        MessageKind kind = MessageKind::text) {
-    return detail::publish(*connection_, topic, message, kind);
+                        MessageKind kind = MessageKind::text, std::uint64_t tag = 0) {
+    return detail::publish(*connection_, topic, message, kind, tag);
   }
 
  private:
   detail::Connection* connection_;
+};
+
+struct HttpResponse;
+
+// The answer to a request given later (HttpRequest::defer): any thread may send it, once. Nothing
+// is sent when the connection closed meanwhile. Cheap to copy.
+class DeferredResponse {
+ public:
+  DeferredResponse(detail::Worker* worker, detail::Connection* connection,
+                   std::uint64_t id) noexcept
+      : worker_(worker), connection_(connection), id_(id) {}
+  void send(HttpResponse response) const;
+
+ private:
+  detail::Worker* worker_;
+  detail::Connection* connection_;
+  std::uint64_t id_;
 };
 
 // A plain HTTP request as a route handler sees it: views valid during the call only.
@@ -167,6 +197,9 @@ class HttpRequest {
   // The client's address: from a trusted proxy's X-Real-IP / X-Forwarded-For (trusted_proxies),
   // else the peer's.
   virtual std::string client_ip() const = 0;
+  // A handle to answer this request later, from any thread; the handler then returns a response
+  // with `deferred` set. Requests behind it on the connection wait for that answer.
+  virtual DeferredResponse defer() const = 0;
 
  protected:
   ~HttpRequest() = default;
@@ -177,6 +210,7 @@ struct HttpResponse {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  bool deferred = false;  // not sent: the answer comes through request.defer()'s handle
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -198,6 +232,15 @@ struct WebSocketBehavior {
   std::function<void(WebSocket<UserData>&)> drain;  // the send backlog has emptied
   // code is 1005 when the peer's close had none, 1006 when the connection dropped without one.
   std::function<void(WebSocket<UserData>&, std::uint16_t code, std::string_view reason)> close;
+  // The outcome of a publish that answered `pending`, with the tag it was given; never after
+  // `close`.
+  std::function<void(WebSocket<UserData>&, std::uint64_t tag, const PublishResult&)> published;
+  // The answer of a subscribe_with_history that answered `pending` (its history was read from
+  // Redis and what it missed is sent), with the tag it was given; never after `close`, nor for a
+  // topic unsubscribed meanwhile.
+  std::function<void(WebSocket<UserData>&, std::uint64_t tag, std::string_view topic,
+                     const HistorySubscription&)>
+      subscribed;
 };
 
 namespace detail {
@@ -215,6 +258,9 @@ struct ErasedBehavior {
   std::function<void(Connection&, std::string_view, MessageKind)> message;
   std::function<void(Connection&)> drain;
   std::function<void(Connection&, std::uint16_t, std::string_view)> close;
+  std::function<void(Connection&, std::uint64_t, const PublishResult&)> published;
+  std::function<void(Connection&, std::uint64_t, std::string_view, const HistorySubscription&)>
+      subscribed;
 };
 class Server;
 }  // namespace detail
@@ -246,6 +292,10 @@ class App {
   // The same, with the publication's offset spliced in on a topic with history.
   PublishResult publish(std::string_view topic, const OffsetEnvelope& message,
                         MessageKind kind = MessageKind::text);
+  // The same, for a caller that needs the outcome of a pending publish (a topic whose history
+  // lives in Redis): `settled` gets it, on the cluster engine's loop thread; it must not block.
+  PublishResult publish(std::string_view topic, const OffsetEnvelope& message, MessageKind kind,
+                        std::function<void(const PublishResult&)> settled);
 
   // Any thread, while running: runs task once on each loop thread of this instance, after what
   // that loop already has to do; e.g. to act on the connections each loop owns. Not running: no.
@@ -333,6 +383,20 @@ App& App::ws(std::string path, WebSocketBehavior<UserData> behavior) {
                                                          std::string_view reason) {
       WebSocket<UserData> socket(connection);
       handler(socket, code, reason);
+    };
+  if (behavior.published)
+    erased.published = [handler = std::move(behavior.published)](detail::Connection& connection,
+                                                                 std::uint64_t tag,
+                                                                 const PublishResult& result) {
+      WebSocket<UserData> socket(connection);
+      handler(socket, tag, result);
+    };
+  if (behavior.subscribed)
+    erased.subscribed = [handler = std::move(behavior.subscribed)](
+                            detail::Connection& connection, std::uint64_t tag,
+                            std::string_view topic, const HistorySubscription& subscription) {
+      WebSocket<UserData> socket(connection);
+      handler(socket, tag, topic, subscription);
     };
   add_route(std::move(path), std::move(erased));
   return *this;

@@ -1,5 +1,6 @@
 #include "cluster/channel_message.hpp"
 
+#include <charconv>
 #include <cstring>
 #include <random>
 
@@ -35,6 +36,32 @@ std::optional<ChannelMessage> decode_channel_message(std::string_view bytes) noe
   ChannelMessage message{
       .opcode = opcode, .sender = {}, .payload = bytes.substr(kChannelHeaderSize)};
   std::memcpy(message.sender.data(), bytes.data() + 2, kInstanceIdSize);
+  return message;
+}
+
+std::string history_message_header(const InstanceId& sender, ws::Opcode opcode) {
+  std::string header;
+  encode_channel_message(header, sender, opcode, {});
+  header[0] = static_cast<char>(kHistoryMessageVersion);
+  return header;
+}
+
+std::optional<HistoryMessage> decode_history_message(std::string_view bytes) noexcept {
+  if (bytes.size() < kChannelHeaderSize ||
+      static_cast<std::uint8_t>(bytes[0]) != kHistoryMessageVersion)
+    return std::nullopt;
+  const auto opcode = static_cast<ws::Opcode>(static_cast<std::uint8_t>(bytes[1]));
+  if (opcode != ws::Opcode::text && opcode != ws::Opcode::binary) return std::nullopt;
+  std::string_view rest = bytes.substr(kChannelHeaderSize);
+  HistoryMessage message{.opcode = opcode, .offset = 0, .epoch = {}, .payload = {}};
+  const auto parsed = std::from_chars(rest.data(), rest.data() + rest.size(), message.offset);
+  if (parsed.ec != std::errc() || message.offset == 0) return std::nullopt;
+  rest.remove_prefix(static_cast<std::size_t>(parsed.ptr - rest.data()));
+  const std::size_t epoch_end = rest.find(' ', 1);
+  if (rest.empty() || rest.front() != ' ' || epoch_end == std::string_view::npos)
+    return std::nullopt;
+  message.epoch = rest.substr(1, epoch_end - 1);
+  message.payload = rest.substr(epoch_end + 1);
   return message;
 }
 

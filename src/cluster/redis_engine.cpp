@@ -13,6 +13,7 @@
 
 #include "cluster/channel_message.hpp"
 #include "cluster/hiredis_adapter.hpp"
+#include "cluster/redis_history.hpp"
 #include "cluster/redis_url.hpp"
 #include "net/event_loop.hpp"
 #include "obs/log.hpp"
@@ -90,6 +91,7 @@ class RedisEngine final : public pubsub::ClusterEngine {
             metrics.counter("pylon_engine_messages_total",
                             "messages exchanged with other instances through the cluster engine",
                             {{"direction", "out"}})),
+        history_(prefix_, instance_id_, deliver_, metrics),
         subscriber_(*this, Role::subscriber, loop),
         publisher_(*this, Role::publisher, loop) {
     for (Link* link : {&subscriber_, &publisher_}) {
@@ -116,6 +118,7 @@ class RedisEngine final : public pubsub::ClusterEngine {
 
   void subscribe(std::string_view topic) override {
     if (!channels_.emplace(topic).second) return;
+    history_.track(topic);
     // While the subscriber is not ready, the channel is subscribed when it is (with the rest).
     if (subscriber_.state == LinkState::ready) send_channels("SUBSCRIBE", {std::string(topic)});
   }
@@ -124,6 +127,7 @@ class RedisEngine final : public pubsub::ClusterEngine {
     // Only a channel this engine subscribed is unsubscribed (hiredis refuses UNSUBSCRIBE on a
     // connection with no subscription, and Redis would not care anyway).
     if (channels_.erase(std::string(topic)) == 0) return;
+    history_.forget(topic);
     if (subscriber_.state == LinkState::ready) send_channels("UNSUBSCRIBE", {std::string(topic)});
   }
 
@@ -133,6 +137,18 @@ class RedisEngine final : public pubsub::ClusterEngine {
 
   void send_control(std::string_view message) override {
     send(kControlChannel, ws::Opcode::text, message);
+  }
+
+  // Kept by history_ until Redis answers, whatever the links' state (the server refuses new
+  // publishes while unavailable; those already accepted are sent again once it is back).
+  void append(pubsub::HistoryAppend publication, pubsub::AppendDone done) override {
+    messages_out_.add();
+    history_.append(std::move(publication), std::move(done));
+  }
+
+  void read(std::string topic, const pubsub::HistoryPolicy& policy,
+            std::optional<std::uint64_t> since, pubsub::ReadDone done) override {
+    history_.read(std::move(topic), policy, since, std::move(done));
   }
 
  private:
@@ -207,14 +223,26 @@ class RedisEngine final : public pubsub::ClusterEngine {
       const std::size_t lengths[2] = {6, db.size()};
       send_handshake(link, 2, argv, lengths);
     }
+    if (link.role == Role::publisher) {
+      // The history scripts, loaded on every connection (a restarted Redis forgot them): their
+      // SHA-1s come back in the answers, before anything uses them.
+      for (auto [script, sha] : {std::pair(RedisHistory::append_script(), &history_.append_sha),
+                                 std::pair(RedisHistory::read_script(), &history_.read_sha)}) {
+        const char* argv[3] = {"SCRIPT", "LOAD", script.data()};
+        const std::size_t lengths[3] = {6, 4, script.size()};
+        send_handshake(link, 3, argv, lengths, sha);
+      }
+    }
     const char* argv[1] = {"PING"};
     const std::size_t lengths[1] = {4};
     send_handshake(link, 1, argv, lengths);
     loop_.timers().schedule(link, loop_.now_ms() + limits_.connect_timeout_ms);
   }
 
-  void send_handshake(Link& link, int argc, const char** argv, const std::size_t* lengths) {
-    if (redisAsyncCommandArgv(link.context, &RedisEngine::on_handshake_reply, nullptr, argc, argv,
+  // answer: where a string answer is kept (SCRIPT LOAD's SHA-1), or nullptr.
+  void send_handshake(Link& link, int argc, const char** argv, const std::size_t* lengths,
+                      std::string* answer = nullptr) {
+    if (redisAsyncCommandArgv(link.context, &RedisEngine::on_handshake_reply, answer, argc, argv,
                               lengths) == REDIS_OK)
       ++link.handshake_replies;
   }
@@ -240,6 +268,7 @@ class RedisEngine final : public pubsub::ClusterEngine {
       if (!batch.empty()) send_channels("SUBSCRIBE", batch);
     } else {
       congested_ = false;
+      history_.publisher_ready(link.context);
     }
     if (subscriber_.state == LinkState::ready && publisher_.state == LinkState::ready &&
         !congested_)
@@ -269,7 +298,12 @@ class RedisEngine final : public pubsub::ClusterEngine {
     link.handshake_replies = 0;
     link.pending_replies = 0;
     if (was_ready) disconnects_.add();
-    if (link.role == Role::publisher) congested_ = false;
+    if (link.role == Role::publisher) {
+      congested_ = false;
+      history_.publisher_lost();
+    } else {
+      history_.subscriber_lost();
+    }
     set_available(false, std::string(role_name(link.role)) + ": " + std::string(reason));
     // Jitter in [d/2, d] so instances that lost the same Redis do not return in lockstep.
     const std::uint64_t delay = link.backoff_ms / 2 + random_() % (link.backoff_ms / 2 + 1);
@@ -339,6 +373,12 @@ class RedisEngine final : public pubsub::ClusterEngine {
 
   void on_message(std::string_view channel, std::string_view bytes) {
     if (!channel.starts_with(prefix_)) return;
+    const std::string_view name = channel.substr(prefix_.size());
+    // Every instance delivers a publication with history, its publisher's too.
+    if (history_.on_message(name, bytes)) {
+      messages_in_.add();
+      return;
+    }
     const auto message = decode_channel_message(bytes);
     if (!message) {
       malformed_log_.log(
@@ -349,12 +389,11 @@ class RedisEngine final : public pubsub::ClusterEngine {
     // No echo twice: this instance delivered its own publishes locally before sending them.
     if (message->sender == instance_id_) return;
     messages_in_.add();
-    const std::string_view name = channel.substr(prefix_.size());
     if (name == kControlChannel) {
       if (control_) control_(message->payload);
       return;
     }
-    deliver_(name, message->opcode, message->payload);
+    deliver_(name, message->opcode, message->payload, 0);
   }
 
   // ----- hiredis callbacks (C function pointers) -----
@@ -393,7 +432,7 @@ class RedisEngine final : public pubsub::ClusterEngine {
     link->engine.lost(*link, reason, link->state == LinkState::ready);
   }
 
-  static void on_handshake_reply(redisAsyncContext* context, void* reply_pointer, void*) {
+  static void on_handshake_reply(redisAsyncContext* context, void* reply_pointer, void* answer) {
     Link* link = link_of(context);
     auto* reply = static_cast<redisReply*>(reply_pointer);
     if (link == nullptr || reply == nullptr || link->state != LinkState::handshaking) return;
@@ -401,6 +440,8 @@ class RedisEngine final : public pubsub::ClusterEngine {
       link->engine.fail(*link, std::string_view(reply->str, reply->len));
       return;
     }
+    if (answer != nullptr && reply->type == REDIS_REPLY_STRING)
+      static_cast<std::string*>(answer)->assign(reply->str, reply->len);
     if (--link->handshake_replies == 0) link->engine.on_handshake_done(*link);
   }
 
@@ -421,16 +462,21 @@ class RedisEngine final : public pubsub::ClusterEngine {
     Link* link = link_of(context);
     auto* reply = static_cast<redisReply*>(reply_pointer);
     if (link == nullptr || reply == nullptr) return;
-    // ["message", channel, bytes]; subscribe/unsubscribe confirmations need nothing.
+    // ["message", channel, bytes]; ["subscribe", channel, count] tells history a channel is in
+    // effect; unsubscribe confirmations need nothing.
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
     const redisReply* kind = reply->element[0];
     const redisReply* channel = reply->element[1];
     const redisReply* bytes = reply->element[2];
-    if (kind->type != REDIS_REPLY_STRING || std::string_view(kind->str, kind->len) != "message")
-      return;
-    if (channel->type != REDIS_REPLY_STRING || bytes->type != REDIS_REPLY_STRING) return;
-    link->engine.on_message(std::string_view(channel->str, channel->len),
-                            std::string_view(bytes->str, bytes->len));
+    if (kind->type != REDIS_REPLY_STRING || channel->type != REDIS_REPLY_STRING) return;
+    const std::string_view kind_name(kind->str, kind->len);
+    const std::string_view channel_name(channel->str, channel->len);
+    RedisEngine& engine = link->engine;
+    if (kind_name == "subscribe" && channel_name.starts_with(engine.prefix_))
+      engine.history_.subscribed(channel_name.substr(engine.prefix_.size()));
+    if (kind_name != "message") return;
+    if (bytes->type != REDIS_REPLY_STRING) return;
+    engine.on_message(channel_name, std::string_view(bytes->str, bytes->len));
   }
 
   net::EventLoop& loop_;
@@ -462,6 +508,7 @@ class RedisEngine final : public pubsub::ClusterEngine {
   std::string channel_buffer_;  // reused by publish(): no allocation per message on our side
   std::string message_buffer_;
 
+  RedisHistory history_;  // uses deliver_, prefix_ and instance_id_, declared before it
   Link subscriber_;
   Link publisher_;
 };

@@ -4,7 +4,6 @@
 #include <random>
 
 namespace pylon::pubsub {
-namespace {
 
 // 56 random bits as 14 hex digits: short enough for the string's inline buffer (no allocation),
 // and two epochs of one topic colliding is out of reach. Not a secret: only unique.
@@ -19,8 +18,6 @@ std::string new_epoch() {
   }
   return epoch;
 }
-
-}  // namespace
 
 void History::Ring::push(Entry entry, std::size_t capacity) {
   if (count_ == slots_.size()) {
@@ -115,22 +112,34 @@ void History::Locked::append(MessageRef message) {
   stream.ring.push({std::move(message), now_ms_}, stream.policy.size);
 }
 
+Recovery plan_recovery(std::uint64_t top, std::string_view epoch, std::uint64_t first_kept,
+                       std::uint64_t since_offset, std::string_view since_epoch, bool latest_only) {
+  const bool same_epoch = since_epoch == epoch;
+  if (same_epoch && since_offset > top) return Recovery::impossible;  // never given
+  if (same_epoch && since_offset == top) return Recovery::nothing_missed;
+  // The latest value is the whole state: it recovers any position, of any epoch.
+  if (latest_only) return first_kept <= top ? Recovery::latest : Recovery::impossible;
+  if (!same_epoch || since_offset + 1 < first_kept) return Recovery::impossible;
+  return Recovery::after_since;
+}
+
 bool History::Locked::read_after(std::uint64_t offset, std::string_view epoch,
                                  std::vector<MessageRef>& missed) const {
   const Stream& stream = *stream_;
   const Ring& ring = stream.ring;
-  const bool same_epoch = epoch == stream.epoch;
-  if (same_epoch && offset > stream.top) return false;  // a position this stream never gave
-  if (same_epoch && offset == stream.top) return true;  // nothing missed
-  if (stream.policy.latest_only) {
-    // The latest value is the whole state: it recovers any position, of any epoch.
-    if (ring.count() == 0) return false;
-    missed.push_back(ring.back().message);
-    return true;
-  }
-  if (!same_epoch) return false;
   const std::uint64_t first_kept = ring.count() > 0 ? ring.front().message->offset : stream.top + 1;
-  if (offset + 1 < first_kept) return false;
+  switch (plan_recovery(stream.top, stream.epoch, first_kept, offset, epoch,
+                        stream.policy.latest_only)) {
+    case Recovery::nothing_missed:
+      return true;
+    case Recovery::latest:
+      missed.push_back(ring.back().message);
+      return true;
+    case Recovery::impossible:
+      return false;
+    case Recovery::after_since:
+      break;
+  }
   for (std::size_t index = offset + 1 - first_kept; index < ring.count(); ++index)
     missed.push_back(ring.at(index).message);
   return true;

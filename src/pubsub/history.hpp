@@ -31,6 +31,22 @@ struct HistoryPolicy {
   bool latest_only = false;  // a recovery sends the latest publication only ("cache" mode)
 };
 
+// How much of a stream a subscriber that last saw (since_offset, since_epoch) can be sent, from
+// what the stream holds: its latest offset `top`, its epoch, and the offset of the oldest
+// publication it still keeps (`first_kept`; top + 1 when it keeps none). One decision for every
+// engine: the memory engine's rings and the Redis engine's streams (cluster/redis_history.hpp).
+// A new random epoch (14 hex digits): unique, not secret.
+std::string new_epoch();
+
+enum class Recovery : std::uint8_t {
+  nothing_missed,  // the subscriber is at the top
+  after_since,     // send every kept publication after since_offset
+  latest,          // latest-only stream: send its latest publication
+  impossible,      // another epoch, a position never given, or a ring that no longer reaches back
+};
+Recovery plan_recovery(std::uint64_t top, std::string_view epoch, std::uint64_t first_kept,
+                       std::uint64_t since_offset, std::string_view since_epoch, bool latest_only);
+
 class History {
  public:
   static constexpr std::size_t kShards = 64;

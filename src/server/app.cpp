@@ -48,8 +48,13 @@ PublishResult App::publish(std::string_view topic, std::string_view message, Mes
 
 PublishResult App::publish(std::string_view topic, const OffsetEnvelope& message,
                            MessageKind kind) {
+  return publish(topic, message, kind, {});
+}
+
+PublishResult App::publish(std::string_view topic, const OffsetEnvelope& message, MessageKind kind,
+                           std::function<void(const PublishResult&)> settled) {
   return server_->publish(topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary,
-                          message);
+                          message, std::move(settled));
 }
 
 void App::run_on_every_loop(std::function<void()> task) {

@@ -716,10 +716,6 @@ void validate_config(const Config& config) {
     if (rules.history_ttl <= 0)
       throw ConfigError(namespace_key_name(name, "history_ttl"),
                         "must be more than 0 seconds when history_size is set");
-    if (config.engine == EngineKind::redis)
-      throw ConfigError(namespace_key_name(name, "history_size"),
-                        "the redis engine keeps no history yet (docs/cluster.md): use engine = "
-                        "\"memory\" or leave history_size at 0");
   }
 }
 

@@ -314,6 +314,7 @@ void Connection::peer_gone() {
 void Connection::destroy() noexcept {
   if (state_ == State::closed) return;
   unsubscribe_all();
+  worker_.unwatch(*this);
   if (is_websocket()) {
     worker_.server().open_websockets.fetch_sub(1, std::memory_order_relaxed);
     worker_.websocket_closed();

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -76,9 +77,15 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     return spill_ ? spill_->subscriptions.size() : 0;
   }
   std::vector<std::string> subscriptions() const;
-  PublishResult publish(std::string_view topic, const OffsetEnvelope& message, MessageKind kind);
+  PublishResult publish(std::string_view topic, const OffsetEnvelope& message, MessageKind kind,
+                        std::uint64_t tag);
   std::optional<HistorySubscription> subscribe_with_history(std::string_view topic,
-                                                            const StreamPosition* since);
+                                                            const StreamPosition* since,
+                                                            std::uint64_t tag);
+  // Answers from other threads, run on this connection's loop once Worker::watched found it.
+  void settle_publish(std::uint64_t tag, const PublishResult& result);
+  void finish_recovery(std::string_view topic, pubsub::HistoryRead& read);
+  void answer_deferred(const HttpResponse& response);
 
   using Topic = pubsub::LocalTopics<Connection>::Topic;
   // A run of published messages of topic (Worker::deliver): written straight from the shared
@@ -117,8 +124,10 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   struct HttpState {
     explicit HttpState(const http::Limits& limits) : parser(limits) {}
     http::RequestParser parser;  // resumable: offsets only; the views go to the worker's Request
-    std::string buffer;          // bytes of an incomplete request only
+    std::string buffer;          // bytes of an incomplete request only (or behind a deferred one)
     std::uint32_t requests_served = 0;
+    bool awaiting = false;  // a handler deferred its answer (HttpRequest::defer)
+    bool awaiting_keep_alive = false, awaiting_head = false;
   };
 
  public:
@@ -129,12 +138,21 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     ws::MessageDeflater deflater;
     ws::MessageInflater inflater;
   };
+  // A subscribe whose history is being read from the cluster engine: the topic's live deliveries
+  // wait here, to follow what the read finds (topic_recovery.cpp).
+  struct Recovering {
+    const Topic* topic;
+    std::uint64_t tag;
+    std::optional<StreamPosition> since;
+    std::vector<pubsub::MessageRef> held;
+  };
   struct Spill {
     ws::SessionBuffers buffers;        // a fragmented message, a control frame split in reads
     std::size_t reported_backlog = 0;  // what pylon_send_backlog_bytes has been told
     std::vector<Topic*> subscriptions;
     // Topics with history subscribed since their last publication (pubsub/delivery_floor.hpp).
     pubsub::DeliveryFloors<Topic> floors;
+    std::vector<Recovering> recovering;
     // Dedicated mode: kept for the connection's life (its windows dwarf the spill).
     std::unique_ptr<DedicatedDeflate> dedicated;
     // Shared mode, a compressed message spread over several reads: inflated piece by piece (the
@@ -143,7 +161,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     std::size_t compressed_size = 0;  // of the message being inflated, for the metrics
     bool empty() const noexcept {
       return buffers.empty() && reported_backlog == 0 && subscriptions.empty() && floors.empty() &&
-             !dedicated && !inflater;
+             recovering.empty() && !dedicated && !inflater;
     }
   };
   Spill& spill() {
@@ -205,6 +223,14 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   // History (topic_recovery.cpp): publications a recovering subscriber missed, queued in order
   // like replies (never dropped: the history's size bounds them).
   void send_history(std::span<const pubsub::MessageRef> missed);
+  // Live deliveries of topic start after position (the floor), after what was missed is sent.
+  void start_at(const Topic& topic, const StreamPosition* since, HistorySubscription& result,
+                std::span<const pubsub::MessageRef> missed);
+  // Engine history: the read goes to the engine; the answer comes to finish_recovery.
+  void read_from_engine(const Topic& topic, const StreamPosition* since, std::uint64_t tag,
+                        const pubsub::HistoryPolicy& policy);
+  // A topic being recovered takes its live deliveries into its Recovering (true) instead.
+  bool hold(const Topic& topic, std::span<const pubsub::MessageRef> run);
 
   // Frames out, the write path and closing (connection.cpp).
   SendStatus send_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload,

@@ -2,6 +2,7 @@
 // (RFC 6455 §4.2). Part of Connection (connection.hpp).
 #include <array>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <variant>
 
@@ -20,6 +21,11 @@ using net::as_text;
 
 void Connection::process_http(std::span<std::uint8_t> data) {
   HttpState& http = *http_;
+  if (http.awaiting) {
+    // Requests behind a deferred one wait for its answer (HTTP/1.1 answers in order).
+    http.buffer.append(as_text(data));
+    return;
+  }
   // Parse straight from the receive buffer; copy only when the request is incomplete.
   const bool from_receive_buffer = http.buffer.empty();
   if (!from_receive_buffer) http.buffer.append(as_text(data));
@@ -48,6 +54,14 @@ void Connection::process_http(std::span<std::uint8_t> data) {
     ++http.requests_served;
     http.parser.reset();
     const bool stay = handle_request(request);
+    if (http.awaiting) {
+      // Kept for after the answer; the handshake timeout bounds the wait.
+      std::string kept(input.substr(offset));
+      http.buffer.swap(kept);
+      deadline_ms_ = worker_.now_ms() + net::to_ms(worker_.server().config.handshake_timeout);
+      reschedule_timer();
+      return;
+    }
     if (state_ == State::open) {
       // Frames the client sent right behind its handshake are in the same buffer.
       std::string leftover(input.substr(offset));
@@ -81,8 +95,13 @@ namespace {
 class RequestView final : public HttpRequest {
  public:
   RequestView(const http::Request& request, const net::PeerAddress& peer,
-              std::span<const net::Cidr> trusted_proxies)
-      : request_(request), peer_(peer), trusted_proxies_(trusted_proxies) {}
+              std::span<const net::Cidr> trusted_proxies, Worker& worker,
+              Connection* connection = nullptr)
+      : request_(request),
+        peer_(peer),
+        trusted_proxies_(trusted_proxies),
+        worker_(worker),
+        connection_(connection) {}
   std::string_view method() const noexcept override { return request_.method; }
   std::string_view path() const noexcept override { return request_.path; }
   std::string_view query() const noexcept override { return request_.query; }
@@ -94,11 +113,19 @@ class RequestView final : public HttpRequest {
   std::string client_ip() const override {
     return real_client_ip(peer_, trusted_proxies_, request_);
   }
+  DeferredResponse defer() const override {
+    // An upgrade's verdict is taken on the spot: only plain routes have a connection here.
+    if (connection_ == nullptr)
+      throw std::logic_error("HttpRequest::defer: only a plain HTTP route can answer later");
+    return DeferredResponse(&worker_, connection_, worker_.watch(*connection_));
+  }
 
  private:
   const http::Request& request_;
   const net::PeerAddress& peer_;
   std::span<const net::Cidr> trusted_proxies_;
+  Worker& worker_;
+  Connection* connection_;
 };
 
 }  // namespace
@@ -126,9 +153,24 @@ bool Connection::handle_request(const http::Request& request) {
     upgrade(*route, request);
     return false;
   }
-  const HttpResponse response = route->handler(RequestView(request, peer_, server.trusted_proxies));
+  const HttpResponse response =
+      route->handler(RequestView(request, peer_, server.trusted_proxies, worker_, this));
+  if (response.deferred) {
+    http_->awaiting = true;
+    http_->awaiting_keep_alive = request.keep_alive();
+    http_->awaiting_head = request.method == "HEAD";
+    return true;
+  }
   respond(response, request.keep_alive() && !worker_.draining(), request.method == "HEAD");
   return state_ == State::http;
+}
+
+void Connection::answer_deferred(const HttpResponse& response) {
+  if (state_ != State::http || http_ == nullptr || !http_->awaiting) return;
+  http_->awaiting = false;
+  respond(response, http_->awaiting_keep_alive && !worker_.draining(), http_->awaiting_head);
+  // The requests that waited behind it.
+  if (state_ == State::http && !http_->buffer.empty()) process_http({});
 }
 
 void Connection::upgrade(const Route& route, const http::Request& request) {
@@ -180,7 +222,7 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
     // The route's own checks (authentication), after the cheap ones: a flood that the limits
     // refuse costs no signature verification.
     if (std::optional<HttpResponse> refusal = route.behavior.upgrade(
-            RequestView(request, peer_, server.trusted_proxies), user_data_)) {
+            RequestView(request, peer_, server.trusted_proxies, worker_), user_data_)) {
       server.open_websockets.fetch_sub(1, std::memory_order_relaxed);
       if (admission.enabled()) {
         if (admission.counts_connections()) admission.release(client);
@@ -282,3 +324,15 @@ void Connection::respond_error(int status, std::string_view reason,
 }
 
 }  // namespace pylon::detail
+
+namespace pylon {
+
+void DeferredResponse::send(HttpResponse response) const {
+  worker_->loop().post(
+      [worker = worker_, connection = connection_, id = id_, response = std::move(response)] {
+        if (detail::Connection* found = worker->watched(connection, id))
+          found->answer_deferred(response);
+      });
+}
+
+}  // namespace pylon

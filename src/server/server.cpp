@@ -77,7 +77,7 @@ void Server::check_config() const {
 }
 
 std::optional<pubsub::HistoryPolicy> Server::history_policy(std::string_view topic) const {
-  if (history == nullptr || pubsub::is_server_topic(topic)) return std::nullopt;
+  if (pubsub::is_server_topic(topic)) return std::nullopt;
   const NamespaceRules& rules = namespace_rules(config, topic);
   if (rules.history_size == 0) return std::nullopt;
   return pubsub::HistoryPolicy{
@@ -87,10 +87,31 @@ std::optional<pubsub::HistoryPolicy> Server::history_policy(std::string_view top
 }
 
 PublishResult Server::publish(std::string_view topic, ws::Opcode opcode,
-                              const OffsetEnvelope& envelope) {
+                              const OffsetEnvelope& envelope,
+                              std::function<void(const PublishResult&)> settled) {
   if (topics == nullptr) return {.accepted = false};  // not running yet
-  if (const auto policy = history_policy(topic))
-    return publish_to_history(topic, opcode, envelope, *policy);
+  if (const auto policy = history_policy(topic)) {
+    if (engine == nullptr) return publish_to_history(topic, opcode, envelope, *policy);
+    // Redis stores it, gives the offset, and publishes it to every instance, this one included:
+    // the local subscribers get it from there, in offset order with every other instance's.
+    if (!engine->available()) return {.accepted = false};
+    // The copies and the posted task are per publish: this path waits for Redis anyway.
+    pubsub::HistoryAppend append{.topic = std::string(topic),
+                                 .opcode = opcode,
+                                 .head = std::string(envelope.head),
+                                 .label = std::string(envelope.label),
+                                 .tail = std::string(envelope.tail),
+                                 .policy = *policy};
+    const std::size_t subscribers = topics->lookup(topic).subscribers;
+    workers_[0]->loop().post([this, append = std::move(append), settled, subscribers]() mutable {
+      engine->append(
+          std::move(append), [settled, subscribers](std::uint64_t offset, std::string_view) {
+            if (settled)
+              settled({.accepted = offset != 0, .subscribers = subscribers, .offset = offset});
+          });
+    });
+    return {.accepted = true, .pending = true, .subscribers = subscribers};
+  }
   const std::string_view payload_parts[] = {envelope.head, envelope.tail};
   if (engine == nullptr || pubsub::is_server_topic(topic))
     return {.accepted = true, .subscribers = deliver_local(topic, opcode, payload_parts)};
@@ -130,13 +151,23 @@ PublishResult Server::publish_to_history(std::string_view topic, ws::Opcode opco
   return {.accepted = true, .subscribers = subscribers, .offset = offset};
 }
 
+void Server::read_history(std::string_view topic, const pubsub::HistoryPolicy& policy,
+                          const StreamPosition* since, pubsub::ReadDone done) {
+  std::optional<std::uint64_t> first;
+  if (since != nullptr) first = since->offset;
+  workers_[0]->loop().post(
+      [this, topic = std::string(topic), policy, first, done = std::move(done)]() mutable {
+        engine->read(std::move(topic), policy, first, std::move(done));
+      });
+}
+
 void Server::start_history() {
   const bool wanted = std::any_of(config.namespaces.begin(), config.namespaces.end(),
                                   [](const auto& item) { return item.second.history_size > 0; });
   if (!wanted) return;
-  // pylon serve checked it already; an embedding application gets the same refusal of history
-  // with the Redis engine (which keeps none yet) here.
+  // pylon serve checked it already; an embedding application gets the same refusals here.
   validate_config(config);
+  if (config.engine == EngineKind::redis) return;  // the history lives in Redis
   history = std::make_unique<pubsub::History>();
   // Every loop sweeps a share of the shards each second: expired publications and idle streams
   // are freed even on topics nobody publishes to or reads any more.
@@ -154,10 +185,11 @@ void Server::send_engine_outbox() {
 }
 
 std::size_t Server::deliver_local(std::string_view topic, ws::Opcode opcode,
-                                  std::span<const std::string_view> payload_parts) {
+                                  std::span<const std::string_view> payload_parts,
+                                  std::uint64_t offset) {
   const pubsub::TopicRegistry::Lookup lookup = topics->lookup(topic);
   if (lookup.subscribers == 0) return 0;
-  return deliver_local(pubsub::make_message(topic, opcode, payload_parts), lookup);
+  return deliver_local(pubsub::make_message(topic, opcode, payload_parts, offset), lookup);
 }
 
 std::size_t Server::deliver_local(const pubsub::MessageRef& message,
@@ -194,9 +226,10 @@ void Server::start_engine() {
   net::EventLoop& loop = workers_[0]->loop();
   engine = cluster::make_redis_engine(
       loop, options,
-      [this](std::string_view topic, ws::Opcode opcode, std::string_view payload) {
+      [this](std::string_view topic, ws::Opcode opcode, std::string_view payload,
+             std::uint64_t offset) {
         const std::string_view parts[] = {payload};
-        deliver_local(topic, opcode, parts);
+        deliver_local(topic, opcode, parts, offset);
       },
       [this] { return topics->topics(); },
       [this](std::string_view message) {
@@ -275,6 +308,12 @@ void Server::register_metrics() {
                   {{"direction", "in"}});
   metrics.counter("pylon_engine_messages_total", "Messages to and from the other instances",
                   {{"direction", "out"}});
+  metrics.counter("pylon_history_gap_reads_total",
+                  "Reads of a topic's Redis history to fill a gap in the offsets this instance "
+                  "received");
+  metrics.counter(
+      "pylon_history_gap_lost_total",
+      "Publications a gap read no longer found in the Redis history (trimmed or expired)");
   if (config.engine == EngineKind::memory) engine_up.add(1);  // nothing to lose: always up
 
   Route route;

@@ -59,8 +59,14 @@ class Server {
   void drain();
   // Any thread: fans a message out to every loop with subscribers and, with a cluster engine, to
   // the other instances; refused while the engine is unavailable. On a topic with history it is
-  // kept there first, with its offset spliced in (OffsetEnvelope).
-  PublishResult publish(std::string_view topic, ws::Opcode opcode, const OffsetEnvelope& message);
+  // kept there first, with its offset spliced in (OffsetEnvelope). When that history lives in
+  // Redis the result is pending and `settled` gets the outcome on the engine loop.
+  PublishResult publish(std::string_view topic, ws::Opcode opcode, const OffsetEnvelope& message,
+                        std::function<void(const PublishResult&)> settled = {});
+  // Engine history (engine != nullptr): reads topic's position and, given since, what followed
+  // it; done runs on the engine loop.
+  void read_history(std::string_view topic, const pubsub::HistoryPolicy& policy,
+                    const StreamPosition* since, pubsub::ReadDone done);
   // The history policy of topic's namespace; nullopt when the topic keeps none.
   std::optional<pubsub::HistoryPolicy> history_policy(std::string_view topic) const;
   bool ready() const noexcept;
@@ -83,7 +89,8 @@ class Server {
   std::unique_ptr<Admission> admission;     // the abuse limits, created by run()
   std::unique_ptr<ServerMetrics> counters;  // created by run(), after the application's own series
   std::unique_ptr<pubsub::ClusterEngine> engine;  // engine = "redis"; lives on worker 0's loop
-  // Created by run() when a namespace keeps history (only with the memory engine, for now).
+  // Created by run() when a namespace keeps history with the memory engine; the Redis engine keeps
+  // it in Redis.
   std::unique_ptr<pubsub::History> history;
 
  private:
@@ -95,7 +102,8 @@ class Server {
                                    const pubsub::HistoryPolicy& policy);
   // Fans out on this instance only: local publishes and messages from other instances.
   std::size_t deliver_local(std::string_view topic, ws::Opcode opcode,
-                            std::span<const std::string_view> payload_parts);
+                            std::span<const std::string_view> payload_parts,
+                            std::uint64_t offset = 0);
   // Hands the message to every worker with subscribers of its topic; returns how many there are.
   std::size_t deliver_local(const pubsub::MessageRef& message,
                             const pubsub::TopicRegistry::Lookup& lookup);

@@ -42,6 +42,8 @@ bool Connection::unsubscribe(std::string_view topic) {
     // The registry first: removing the last local subscriber frees the topic and its name.
     worker_.server().topics->remove_subscriber(topic, worker_.index());
     spill_->floors.erase(*it);
+    std::erase_if(spill_->recovering,
+                  [topic = *it](const Recovering& item) { return item.topic == topic; });
     worker_.topics().remove(**it, this);
     subscriptions.erase(it);
     worker_.server().counters->subscriptions.add(-1);
@@ -62,12 +64,26 @@ void Connection::unsubscribe_all() noexcept {
   subscriptions.clear();
   subscriptions.shrink_to_fit();
   spill_->floors.clear();
+  spill_->recovering.clear();
 }
 
 PublishResult Connection::publish(std::string_view topic, const OffsetEnvelope& message,
-                                  MessageKind kind) {
-  return worker_.server().publish(
-      topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary, message);
+                                  MessageKind kind, std::uint64_t tag) {
+  Server& server = worker_.server();
+  const ws::Opcode opcode = kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
+  if (server.engine == nullptr || !server.history_policy(topic))
+    return server.publish(topic, opcode, message);
+  // The history lives in Redis: the outcome comes back to this loop, to this connection if it is
+  // still there.
+  Worker* worker = &worker_;
+  const std::uint64_t id = worker_.watch(*this);
+  return server.publish(topic, opcode, message,
+                        [worker, connection = this, id, tag](const PublishResult& result) {
+                          worker->loop().post([worker, connection, id, tag, result] {
+                            if (Connection* found = worker->watched(connection, id))
+                              found->settle_publish(tag, result);
+                          });
+                        });
 }
 
 void Connection::count_delivered(std::span<const pubsub::MessageRef> run) noexcept {
@@ -84,7 +100,8 @@ void Connection::deliver_frames(const Topic& topic, std::span<const pubsub::Mess
   if (state_ != State::open || !session_.open()) return;
   // A subscriber that just read the topic's history skips what it has: one well-predicted branch
   // for everyone else.
-  if (!spill_->floors.empty()) [[unlikely]] {
+  if (!spill_->floors.empty() || !spill_->recovering.empty()) [[unlikely]] {
+    if (hold(topic, run)) return;
     run = run.subspan(spill_->floors.skip(&topic, run));
     if (run.empty()) return;
   }

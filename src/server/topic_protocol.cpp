@@ -1,11 +1,10 @@
 #include "server/topic_protocol.hpp"
 
-#include <simdjson.h>
-
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -13,15 +12,17 @@
 
 #include "http/response_writer.hpp"
 #include "obs/log.hpp"
-#include "pubsub/json_syntax.hpp"
 #include "pubsub/topic_name.hpp"
 #include "server/api_keys.hpp"
 #include "server/history_protocol.hpp"
 #include "server/topic_auth.hpp"
+#include "server/topic_request.hpp"
 #include "server/user_commands.hpp"
 
 namespace pylon {
 namespace {
+
+using namespace topic_request;  // the requests' parse and error codes (topic_request.hpp)
 
 // A client that sends this many malformed requests in a row is closed with 1008.
 constexpr unsigned kMalformedLimit = 10;
@@ -29,63 +30,19 @@ constexpr unsigned kMalformedLimit = 10;
 // auth_refresh_grace (RFC 6455 §7.4.2: 4000-4999 are the application's own codes).
 constexpr std::uint16_t kTokenExpired = 4001;
 
-enum class ErrorCode : std::uint8_t {
-  bad_json,                // not JSON, or not an object
-  bad_request,             // a field missing or of the wrong type
-  unknown_type,            // "type" missing or not one of the requests
-  bad_topic,               // a topic name outside the charset or length
-  too_many_subscriptions,  // past max_subscriptions
-  rate_limited,            // past max_publish_rate
-  engine_unavailable,      // the cluster engine cannot reach the other instances: not delivered
-  reserved_topic,          // a publish on a server topic (pylon/...)
-  forbidden,               // the token or the topic's namespace does not allow it
-  subscription_token_required,  // a namespace of subscription tokens, and none was given
-  bad_token,                    // the subscription token does not verify
-};
-
-std::string_view code_name(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::bad_json:
-      return "bad_json";
-    case ErrorCode::bad_request:
-      return "bad_request";
-    case ErrorCode::unknown_type:
-      return "unknown_type";
-    case ErrorCode::bad_topic:
-      return "bad_topic";
-    case ErrorCode::too_many_subscriptions:
-      return "too_many_subscriptions";
-    case ErrorCode::rate_limited:
-      return "rate_limited";
-    case ErrorCode::engine_unavailable:
-      return "engine_unavailable";
-    case ErrorCode::reserved_topic:
-      return "reserved_topic";
-    case ErrorCode::forbidden:
-      return "forbidden";
-    case ErrorCode::subscription_token_required:
-      return "subscription_token_required";
-    case ErrorCode::bad_token:
-      return "bad_token";
-  }
-  return "bad_request";
-}
-
-// Malformed requests count towards the garbage limit; limits hit by a well-formed one do not.
-bool is_malformed(ErrorCode code) {
-  return code == ErrorCode::bad_json || code == ErrorCode::bad_request ||
-         code == ErrorCode::unknown_type || code == ErrorCode::bad_topic;
-}
-
-struct Failure {
-  ErrorCode code;
-  std::string_view message;
-};
-
 struct Session;
 // A loop's connections whose token has an "exp", by the second (since the epoch) when the tick
 // next looks at them: the token's exp, or once the refresh was asked for, the end of the grace.
 using ExpiryQueue = std::multimap<double, WebSocket<Session>>;
+
+// A request whose ack waits for Redis (a topic whose history lives there): a publish's offset, or
+// a subscribe's positions.
+struct PendingAck {
+  std::uint64_t tag;
+  std::string id;                    // the request's id, raw JSON; empty: none
+  std::string positions;             // a subscribe's, gathered so far
+  std::vector<std::string> waiting;  // a subscribe's topics whose position is still to come
+};
 
 struct Session {
   double tokens = -1;  // publish token bucket; -1: not started
@@ -94,6 +51,8 @@ struct Session {
   std::unique_ptr<Grant> grant;  // what the connection token grants; null: none (anonymous)
   std::optional<ExpiryQueue::iterator> expiry;  // its place in the loop's queue, while queued
   bool refresh_requested = false;               // the token expired; the grace is running
+  std::uint64_t last_tag = 0;
+  std::vector<PendingAck> pending;  // allocated only with Redis history
 };
 
 // A loop's /ws connections by their token's sub, for the backend API's user commands.
@@ -108,127 +67,12 @@ double seconds_since_epoch() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// Parsing state reused by every message of a loop thread: no allocation per message once the
-// buffers have grown to the largest message seen.
-struct Parsers {
-  simdjson::ondemand::parser ondemand;
-  std::string denial;  // the text of the last refusal by the topic's rules
-  std::string padded;  // the message followed by SIMDJSON_PADDING bytes, as simdjson requires
-  std::vector<std::string_view> topics;
-  std::vector<RecoverRequest> recover;  // a subscribe's "recover"
-  std::string ack_fields;  // what the ack adds after the id: history positions, an offset
-  std::string reply;
-  std::string envelope;
-};
-
-Parsers& parsers() {
-  thread_local Parsers instance;
-  return instance;
-}
-
-// The fields of a request. Views point into the Parsers' buffers: valid until the next parse.
-struct Request {
-  std::string_view type, topic, data, id;         // data and id as their raw JSON text
-  std::string_view token;                         // subscribe: a subscription token
-  std::optional<std::string_view> recover_error;  // a malformed "recover"
-  bool has_type = false, has_topic = false, has_topics = false, has_data = false;
-  bool type_is_string = false, topic_is_string = false, topics_are_strings = true,
-       id_is_valid = true;
-};
-
-std::string_view trim_right(std::string_view text) {
-  while (!text.empty() &&
-         (text.back() == ' ' || text.back() == '\n' || text.back() == '\r' || text.back() == '\t'))
-    text.remove_suffix(1);
-  return text;
-}
-
-// The raw JSON text of a value, exactly as the client wrote it.
-bool raw_json(simdjson::ondemand::value value, std::string_view& out) {
-  simdjson::ondemand::json_type type;
-  if (value.type().get(type)) return false;
-  if (type == simdjson::ondemand::json_type::array) {
-    simdjson::ondemand::array array;
-    if (value.get_array().get(array) || array.raw_json().get(out)) return false;
-  } else if (type == simdjson::ondemand::json_type::object) {
-    simdjson::ondemand::object object;
-    if (value.get_object().get(object) || object.raw_json().get(out)) return false;
-  } else {
-    out = value.raw_json_token();
-  }
-  out = trim_right(out);
-  return true;
-}
-
-// Checks the syntax of the whole text first (numbers of any size are fine: data is forwarded,
-// never converted), then reads the known fields with simdjson's on-demand parser.
-std::optional<Failure> parse_request(std::string_view text, Request& request) {
-  if (!pubsub::is_valid_json(text))
-    return Failure{ErrorCode::bad_json, "request is not valid JSON"};
-  Parsers& p = parsers();
-  p.padded.assign(text);
-  p.padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
-  p.topics.clear();
-  p.recover.clear();
-  p.ack_fields.clear();
-  simdjson::ondemand::document document;
-  simdjson::ondemand::object object;
-  if (p.ondemand.iterate(p.padded.data(), text.size(), p.padded.size()).get(document) ||
-      document.get_object().get(object))
-    return Failure{ErrorCode::bad_json, "request is not a JSON object"};
-  for (auto field : object) {
-    std::string_view key;
-    simdjson::ondemand::value value;
-    if (field.unescaped_key().get(key) || field.value().get(value))
-      return Failure{ErrorCode::bad_json, "request could not be read"};
-    if (key == "type") {
-      request.has_type = true;
-      request.type_is_string = !value.get_string().get(request.type);
-    } else if (key == "topic") {
-      request.has_topic = true;
-      request.topic_is_string = !value.get_string().get(request.topic);
-    } else if (key == "topics") {
-      request.has_topics = true;
-      simdjson::ondemand::array array;
-      if (value.get_array().get(array)) {
-        request.topics_are_strings = false;
-        continue;
-      }
-      for (auto item : array) {
-        std::string_view topic;
-        if (item.get_string().get(topic)) {
-          request.topics_are_strings = false;
-          break;
-        }
-        p.topics.push_back(topic);
-      }
-    } else if (key == "token") {
-      if (value.get_string().get(request.token))
-        return Failure{ErrorCode::bad_request, "token must be a string"};
-    } else if (key == "recover") {
-      // Reported once the id is known (it may come later in the object).
-      request.recover_error = read_recover(value, p.recover);
-    } else if (key == "data") {
-      request.has_data = raw_json(value, request.data);
-    } else if (key == "id") {
-      // An integer or a string, echoed back verbatim.
-      if (!raw_json(value, request.id))
-        return Failure{ErrorCode::bad_json, "request could not be read"};
-      const std::string_view id = request.id;
-      const bool is_string = !id.empty() && id.front() == '"';
-      const bool is_integer =
-          !id.empty() && id.find_first_not_of("-0123456789") == std::string_view::npos;
-      request.id_is_valid = is_string || is_integer;
-    }
-  }
-  return std::nullopt;
-}
-
 // `{"type":"message","topic":T,"data":D}`, with `"offset":N` after the topic on a topic with
 // history, assembled in a reused buffer, then encoded once into the frame every subscriber
 // shares.
 PublishResult publish_envelope(App& app, WebSocket<Session>* socket, std::string_view topic,
-                               std::string_view data) {
+                               std::string_view data, std::uint64_t tag,
+                               std::function<void(const PublishResult&)> settled) {
   std::string& envelope = parsers().envelope;
   envelope.assign(R"({"type":"message","topic":")");
   envelope += topic;
@@ -239,7 +83,8 @@ PublishResult publish_envelope(App& app, WebSocket<Session>* socket, std::string
   envelope += '}';
   const std::string_view text = envelope;
   const OffsetEnvelope message{text.substr(0, head), kOffsetLabel, text.substr(head)};
-  return socket != nullptr ? socket->publish(topic, message) : app.publish(topic, message);
+  return socket != nullptr ? socket->publish(topic, message, MessageKind::text, tag)
+                           : app.publish(topic, message, MessageKind::text, std::move(settled));
 }
 
 // `"offset":N` of a publish's answer on a topic with history.
@@ -298,7 +143,34 @@ class TopicEndpoint {
       ok = true;
     }
     if (!ok) return fail(socket, id, failure);
-    succeed(socket, id, parsers().ack_fields);
+    if (!parsers().ack_later) succeed(socket, id, parsers().ack_fields);
+  }
+
+  // A publish's outcome from Redis: its ack with the offset, or engine_unavailable.
+  void on_published(WebSocket<Session>& socket, std::uint64_t tag, const PublishResult& result) {
+    const auto pending = find_pending(socket.data(), tag);
+    if (!pending) return;
+    const PendingAck ack = std::move(**pending);
+    socket.data().pending.erase(*pending);
+    if (!result.accepted)
+      return fail(socket, ack.id,
+                  {ErrorCode::engine_unavailable, "redis did not store the publication"});
+    if (ack.id.empty()) return;  // no id, no ack
+    std::string& fields = parsers().ack_fields;
+    fields.clear();
+    append_offset(fields, result);
+    succeed(socket, ack.id, fields);
+  }
+
+  // One topic's position read from Redis; the ack goes once every topic of the subscribe has one.
+  void on_subscribed(WebSocket<Session>& socket, std::uint64_t tag, std::string_view topic,
+                     const HistorySubscription& subscription) {
+    const auto pending = find_pending(socket.data(), tag);
+    if (!pending) return;
+    PendingAck& ack = **pending;
+    append_position(ack.positions, topic, subscription, subscription.asked);
+    std::erase(ack.waiting, topic);
+    if (ack.waiting.empty()) complete_subscribe(socket, *pending);
   }
 
   void on_binary(WebSocket<Session>& socket, std::string_view message) {
@@ -370,7 +242,8 @@ class TopicEndpoint {
     }
   }
 
-  // The key was checked (ApiKeys::guard).
+  // The key was checked (ApiKeys::guard). On a topic whose history lives in Redis the answer
+  // (with the offset) is sent once Redis stored it.
   HttpResponse on_http_publish(const HttpRequest& request) {
     HttpResponse response;
     response.content_type = "application/json";
@@ -385,18 +258,13 @@ class TopicEndpoint {
     } else if (!fields.has_data) {
       failure = {ErrorCode::bad_request, "data is required"};
     } else {
-      const PublishResult result = publish_envelope(app_, nullptr, fields.topic, fields.data);
-      if (!result.accepted) {
-        response.status = 503;
-        response.body =
-            R"({"error":"engine_unavailable","message":"the cluster engine is unavailable; not delivered"})";
-        return response;
-      }
-      publishes_http_.add();
-      response.body = R"({"subscribers":)" + std::to_string(result.subscribers);
-      if (result.offset != 0) response.body += ',';
-      append_offset(response.body, result);
-      response.body += '}';
+      const DeferredResponse later = request.defer();
+      const PublishResult result = publish_envelope(
+          app_, nullptr, fields.topic, fields.data, 0,
+          [later](const PublishResult& outcome) { later.send(http_publish_answer(outcome)); });
+      if (result.accepted) publishes_http_.add();
+      if (!result.pending) return http_publish_answer(result);
+      response.deferred = true;
       return response;
     }
     response.status = failure.code == ErrorCode::reserved_topic ? 403 : 400;
@@ -407,6 +275,48 @@ class TopicEndpoint {
   }
 
  private:
+  static HttpResponse http_publish_answer(const PublishResult& result) {
+    HttpResponse response;
+    response.content_type = "application/json";
+    if (!result.accepted) {
+      response.status = 503;
+      response.body =
+          R"({"error":"engine_unavailable","message":"the cluster engine is unavailable; not delivered"})";
+      return response;
+    }
+    response.body = R"({"subscribers":)" + std::to_string(result.subscribers);
+    if (result.offset != 0) response.body += ',';
+    append_offset(response.body, result);
+    response.body += '}';
+    return response;
+  }
+
+  void complete_subscribe(WebSocket<Session>& socket, std::vector<PendingAck>::iterator ack) {
+    const std::string fields =
+        ack->positions.empty() ? std::string() : R"("positions":{)" + ack->positions + '}';
+    const std::string id = std::move(ack->id);
+    socket.data().pending.erase(ack);
+    succeed(socket, id, fields);
+  }
+
+  // topic is unsubscribed, or subscribed again, while a subscribe's read of its history is out:
+  // that subscribe no longer waits for it (its position comes to the later one, or never).
+  void stop_waiting(WebSocket<Session>& socket, std::string_view topic) {
+    auto& pending = socket.data().pending;
+    for (auto ack = pending.begin(); ack != pending.end(); ++ack) {
+      if (std::erase(ack->waiting, topic) == 0 || !ack->waiting.empty()) continue;
+      return complete_subscribe(socket, ack);  // one subscribe at most waits for a topic
+    }
+  }
+
+  static std::optional<std::vector<PendingAck>::iterator> find_pending(Session& session,
+                                                                       std::uint64_t tag) {
+    const auto found = std::find_if(session.pending.begin(), session.pending.end(),
+                                    [tag](const PendingAck& ack) { return ack.tag == tag; });
+    if (found == session.pending.end()) return std::nullopt;
+    return found;
+  }
+
   static std::optional<Failure> check_publish_topic(std::string_view topic) {
     if (!pubsub::is_valid_topic(topic)) return Failure{ErrorCode::bad_topic, "invalid topic name"};
     if (pubsub::is_server_topic(topic))
@@ -453,14 +363,26 @@ class TopicEndpoint {
       }
     }
     std::string& positions = parsers().ack_fields;
+    const std::uint64_t tag = ++socket.data().last_tag;
+    std::vector<std::string> waiting;  // topics whose position comes from Redis
     for (const std::string_view topic : topics) {
+      if (!socket.data().pending.empty()) stop_waiting(socket, topic);
       if (!subscribe) {
         socket.unsubscribe(topic);
         continue;
       }
       const StreamPosition* since = find_recover(parsers().recover, topic);
-      const auto subscription = socket.subscribe_with_history(topic, since);
-      if (subscription->history) append_position(positions, topic, *subscription, since != nullptr);
+      const auto subscription = socket.subscribe_with_history(topic, since, tag);
+      if (subscription->pending)
+        waiting.emplace_back(topic);
+      else if (subscription->history)
+        append_position(positions, topic, *subscription, since != nullptr);
+    }
+    if (!waiting.empty()) {
+      socket.data().pending.push_back(
+          {tag, std::string(request.id), positions, std::move(waiting)});
+      parsers().ack_later = true;
+      return true;
     }
     if (!positions.empty()) positions = R"("positions":{)" + positions + '}';
     return true;
@@ -539,12 +461,20 @@ class TopicEndpoint {
       failure = {ErrorCode::rate_limited, "publish rate exceeded"};
       return false;
     }
-    const PublishResult result = publish_envelope(app_, &socket, request.topic, request.data);
+    const std::uint64_t tag = ++socket.data().last_tag;
+    const PublishResult result =
+        publish_envelope(app_, &socket, request.topic, request.data, tag, {});
     if (!result.accepted) {
       failure = {ErrorCode::engine_unavailable, "the cluster engine is unavailable; not delivered"};
       return false;
     }
-    if (!request.id.empty()) append_offset(parsers().ack_fields, result);  // no id: no ack
+    if (result.pending) {
+      // No id, no ack: but a refusal still gets its error, so the outcome is always awaited.
+      socket.data().pending.push_back({tag, std::string(request.id), {}, {}});
+      parsers().ack_later = true;
+    } else if (!request.id.empty()) {
+      append_offset(parsers().ack_fields, result);
+    }
     publishes_websocket_.add();
     return true;
   }
@@ -647,6 +577,15 @@ void add_topic_routes(App& app) {
   behavior.open = [endpoint](WebSocket<Session>& socket) { endpoint->on_open(socket); };
   behavior.close = [endpoint](WebSocket<Session>& socket, std::uint16_t, std::string_view) {
     endpoint->on_close(socket);
+  };
+  behavior.published = [endpoint](WebSocket<Session>& socket, std::uint64_t tag,
+                                  const PublishResult& result) {
+    endpoint->on_published(socket, tag, result);
+  };
+  behavior.subscribed = [endpoint](WebSocket<Session>& socket, std::uint64_t tag,
+                                   std::string_view topic,
+                                   const HistorySubscription& subscription) {
+    endpoint->on_subscribed(socket, tag, topic, subscription);
   };
   behavior.message = [endpoint](WebSocket<Session>& socket, std::string_view message,
                                 MessageKind kind) {

@@ -37,13 +37,14 @@ std::vector<std::string> subscriptions(const Connection& connection) {
   return connection.subscriptions();
 }
 PublishResult publish(Connection& connection, std::string_view topic, const OffsetEnvelope& message,
-                      MessageKind kind) {
-  return connection.publish(topic, message, kind);
+                      MessageKind kind, std::uint64_t tag) {
+  return connection.publish(topic, message, kind, tag);
 }
 std::optional<HistorySubscription> subscribe_with_history(Connection& connection,
                                                           std::string_view topic,
-                                                          const StreamPosition* since) {
-  return connection.subscribe_with_history(topic, since);
+                                                          const StreamPosition* since,
+                                                          std::uint64_t tag) {
+  return connection.subscribe_with_history(topic, since, tag);
 }
 
 }  // namespace pylon::detail

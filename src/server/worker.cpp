@@ -61,6 +61,17 @@ void Worker::start() {
   });
 }
 
+std::uint64_t Worker::watch(Connection& connection) {
+  const auto [entry, added] = watched_.try_emplace(&connection, next_watch_ + 1);
+  if (added) ++next_watch_;
+  return entry->second;
+}
+
+Connection* Worker::watched(Connection* connection, std::uint64_t id) const noexcept {
+  const auto found = watched_.find(connection);
+  return found != watched_.end() && found->second == id ? connection : nullptr;
+}
+
 void Worker::enqueue(pubsub::MessageRef message) {
   // A publication with an offset takes the remote inbox even from this thread: it must reach the
   // subscribers in offset order, and the two inboxes are drained in no fixed order.

@@ -86,6 +86,15 @@ class Worker final : public net::TimerNode {
   // Dedicated-mode deliveries: one subscriber's frames, compressed for it alone, before its send.
   std::string& frame_buffer() noexcept { return frame_buffer_; }
 
+  // Connections awaiting an answer from another thread (the cluster engine's, a deferred HTTP
+  // response): the answer, posted to this loop, finds its connection by address and the number
+  // watch() gave, which a later connection in the same slot does not have. Loop thread only.
+  std::uint64_t watch(Connection& connection);
+  Connection* watched(Connection* connection, std::uint64_t id) const noexcept;
+  void unwatch(Connection& connection) noexcept {
+    if (!watched_.empty()) watched_.erase(&connection);
+  }
+
   // Open WebSockets of this worker: a drain is over when none is left.
   void websocket_opened() noexcept { ++websockets_; }
   void websocket_closed() noexcept { --websockets_; }
@@ -128,6 +137,9 @@ class Worker final : public net::TimerNode {
   std::vector<std::unique_ptr<ws::MessageInflater>> spare_inflaters_;  // capacity kSpareInflaters
   std::string inflate_buffer_, deflate_buffer_, frame_buffer_;
   http::Request request_scratch_;
+
+  std::unordered_map<Connection*, std::uint64_t> watched_;
+  std::uint64_t next_watch_ = 0;
 
   pubsub::LocalTopics<Connection> topics_;
   std::vector<pubsub::MessageRef> local_inbox_;

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from support.deflate import metrics
-from support.pubsub import PubSubClient, api_key_args, connect, dumps, http_publish, request_text  # noqa: F401 (connect: a fixture)
+from support.pubsub import (PubSubClient, api_key_args, connect, dumps, http_publish,  # noqa: F401 (connect: a fixture)
+                            receive_messages, request_text, subscribe_at)
 from support.server import start_server
 
 API_KEY = "history-key"
@@ -42,20 +43,6 @@ def name(request):
     return request.node.name.replace("[", "-").replace("]", "")[-60:]
 
 
-def subscribe(client, topics, recover=None, id=1):
-    """Subscribes; returns (the publications sent before the ack, the ack's positions)."""
-    raw = [("recover", dumps(recover))] if recover is not None else []
-    client.send_text(request_text("subscribe", topics=list(topics), raw=raw, id=id))
-    missed = []
-    while True:
-        value, text = client.recv_json()
-        if value.get("type") == "message":
-            missed.append(value)
-            continue
-        assert value.get("type") == "ack" and value.get("id") == id, f"expected the ack, got {text!r}"
-        return missed, value.get("positions", {})
-
-
 def publish_http(server, topic, data):
     response = http_publish(server.address, dumps({"topic": topic, "data": data}), API_KEY)
     assert response.status == 200, response.body
@@ -64,15 +51,9 @@ def publish_http(server, topic, data):
     return body["offset"]
 
 
-def receive(client, count, timeout=15.0):
-    messages = [client.recv_json(timeout)[0] for _ in range(count)]
-    assert all(message["type"] == "message" for message in messages), messages
-    return messages
-
-
 def test_envelope_carries_the_offset_only_on_topics_with_history(server, connect, name):
     client = connect()
-    missed, positions = subscribe(client, [f"chat:{name}", f"plain:{name}"])
+    missed, positions = subscribe_at(client, [f"chat:{name}", f"plain:{name}"])
     assert missed == [] and set(positions) == {f"chat:{name}"}
     position = positions[f"chat:{name}"]
     assert position["offset"] == 0 and isinstance(position["epoch"], str) and position["epoch"]
@@ -91,7 +72,7 @@ def test_envelope_carries_the_offset_only_on_topics_with_history(server, connect
 def test_offsets_have_no_gaps_across_publishers_on_both_loops(server, connect, name):
     topic = f"chat:{name}"
     subscriber = connect()
-    subscribe(subscriber, [topic])
+    subscribe_at(subscriber, [topic])
     publishers = [connect() for _ in range(4)]  # spread over the two loops by SO_REUSEPORT
     per_publisher, http_publishes = 60, 40
     http_offsets = []
@@ -106,7 +87,7 @@ def test_offsets_have_no_gaps_across_publishers_on_both_loops(server, connect, n
             publisher.publish(topic, dumps({"ws": index, "n": n}))
     thread.join(60)
     total = per_publisher * len(publishers) + http_publishes
-    messages = receive(subscriber, total)
+    messages = receive_messages(subscriber, total)
     assert [m["offset"] for m in messages] == list(range(1, total + 1))
     assert len({json.dumps(m["data"], sort_keys=True) for m in messages}) == total
     assert sorted(http_offsets) == sorted(m["offset"] for m in messages if "http" in m["data"])
@@ -117,22 +98,22 @@ def test_offsets_have_no_gaps_across_publishers_on_both_loops(server, connect, n
 def test_reconnect_with_recover_gets_exactly_what_it_missed_then_live(server, connect, name):
     topic = f"chat:{name}"
     first = connect()
-    _, positions = subscribe(first, [topic])
+    _, positions = subscribe_at(first, [topic])
     epoch = positions[topic]["epoch"]
     for n in range(5):
         publish_http(server, topic, n)
-    seen = receive(first, 5)
+    seen = receive_messages(first, 5)
     first.close()
     for n in range(5, 55):  # published while away
         publish_http(server, topic, n)
     before = metrics(server.address)
     second = connect()
-    missed, positions = subscribe(second, [topic], recover={topic: {"offset": seen[-1]["offset"], "epoch": epoch}})
+    missed, positions = subscribe_at(second, [topic], recover={topic: {"offset": seen[-1]["offset"], "epoch": epoch}})
     assert positions[topic] == {"offset": 55, "epoch": epoch, "recovered": True}
     assert [m["offset"] for m in missed] == list(range(6, 56))
     assert [m["data"] for m in missed] == list(range(5, 55))
     publish_http(server, topic, "live")
-    live = receive(second, 1)
+    live = receive_messages(second, 1)
     assert live[0]["offset"] == 56 and live[0]["data"] == "live"
     second.sync()  # nothing else: no duplicate
     after = metrics(server.address)
@@ -143,25 +124,25 @@ def test_reconnect_with_recover_gets_exactly_what_it_missed_then_live(server, co
 def test_recovery_fails_with_the_position_when_history_cannot_tell(server, connect, name):
     topic = f"short:{name}"  # keeps 3
     client = connect()
-    _, positions = subscribe(client, [topic])
+    _, positions = subscribe_at(client, [topic])
     epoch = positions[topic]["epoch"]
     for n in range(10):
         publish_http(server, topic, n)
-    receive(client, 10)
+    receive_messages(client, 10)
     client.close()
     before = metrics(server.address)
     for top, recover in ((10, {"offset": 2, "epoch": epoch}),     # 3..7 are gone
                          (11, {"offset": 5, "epoch": "other"}),   # another epoch
                          (12, {"offset": 13, "epoch": epoch})):   # ahead of the stream
         again = connect()
-        missed, positions = subscribe(again, [topic], recover={topic: recover})
+        missed, positions = subscribe_at(again, [topic], recover={topic: recover})
         assert missed == []
         assert positions[topic] == {"offset": top, "epoch": epoch, "recovered": False}
         publish_http(server, topic, "next")
-        assert receive(again, 1)[0]["offset"] == top + 1  # live from the position on
+        assert receive_messages(again, 1)[0]["offset"] == top + 1  # live from the position on
         again.close()
     covered = connect()
-    missed, positions = subscribe(covered, [topic], recover={topic: {"offset": 11, "epoch": epoch}})
+    missed, positions = subscribe_at(covered, [topic], recover={topic: {"offset": 11, "epoch": epoch}})
     assert positions[topic]["recovered"] is True and [m["offset"] for m in missed] == [12, 13]
     after = metrics(server.address)
     assert after['pylon_recoveries_total{result="not_recovered"}'] == \
@@ -183,18 +164,18 @@ def test_recover_must_be_well_formed(server, connect, name):
 def test_publications_expire_after_the_ttl(server, connect, name):
     topic = f"ttl:{name}"  # history_ttl = 1 s
     client = connect()
-    _, positions = subscribe(client, [topic])
+    _, positions = subscribe_at(client, [topic])
     epoch = positions[topic]["epoch"]
     published = time.monotonic()
     for n in range(3):
         publish_http(server, topic, n)
-    receive(client, 3)
-    missed, positions = subscribe(connect(), [topic], recover={topic: {"offset": 0, "epoch": epoch}})
+    receive_messages(client, 3)
+    missed, positions = subscribe_at(connect(), [topic], recover={topic: {"offset": 0, "epoch": epoch}})
     if time.monotonic() - published < 1.0:  # still within the TTL
         assert positions[topic]["recovered"] is True and len(missed) == 3
     deadline = time.monotonic() + 10
     while True:  # poll until the history no longer reaches back to offset 1
-        missed, positions = subscribe(connect(), [topic], recover={topic: {"offset": 0, "epoch": epoch}})
+        missed, positions = subscribe_at(connect(), [topic], recover={topic: {"offset": 0, "epoch": epoch}})
         if not positions[topic]["recovered"]:
             break
         assert time.monotonic() < deadline, "publications outlived their TTL by far"
@@ -209,16 +190,16 @@ def test_publications_expire_after_the_ttl(server, connect, name):
 def test_cache_mode_sends_the_latest_publication_only(server, connect, name):
     topic = f"prices:{name}"
     client = connect()
-    _, positions = subscribe(client, [topic])
+    _, positions = subscribe_at(client, [topic])
     epoch = positions[topic]["epoch"]
     for price in (10, 11, 12, 13):
         publish_http(server, topic, {"price": price})
-    receive(client, 4)
+    receive_messages(client, 4)
     for recover in ({"offset": 1, "epoch": epoch}, {"offset": 99, "epoch": "lost"}):
-        missed, positions = subscribe(connect(), [topic], recover={topic: recover})
+        missed, positions = subscribe_at(connect(), [topic], recover={topic: recover})
         assert [(m["offset"], m["data"]) for m in missed] == [(4, {"price": 13})]
         assert positions[topic] == {"offset": 4, "epoch": epoch, "recovered": True}
-    missed, positions = subscribe(connect(), [topic], recover={topic: {"offset": 4, "epoch": epoch}})
+    missed, positions = subscribe_at(connect(), [topic], recover={topic: {"offset": 4, "epoch": epoch}})
     assert missed == [] and positions[topic]["recovered"] is True  # up to date
 
 
@@ -246,12 +227,12 @@ def test_the_seam_under_load_has_no_gap_and_no_duplicate(server, connect, name):
             position = None
             for round_ in range(25):
                 client = PubSubClient.connect(server.address)
-                missed, positions = subscribe(client, [topic], recover={topic: position} if position else None)
+                missed, positions = subscribe_at(client, [topic], recover={topic: position} if position else None)
                 if position:
                     assert positions[topic]["recovered"] is True, positions
                 seen += [m["offset"] for m in missed]
                 seams[0] += bool(missed)
-                for message in receive(client, 30 + index * 7 + round_):
+                for message in receive_messages(client, 30 + index * 7 + round_):
                     seen.append(message["offset"])
                 position = {"offset": seen[-1] if seen else positions[topic]["offset"],
                             "epoch": positions[topic]["epoch"]}
@@ -279,13 +260,13 @@ def test_a_restart_changes_the_epoch(name):
     topic = f"chat:{name}"
     with start_server(*server_args()) as first:
         client = PubSubClient.connect(first.address)
-        _, positions = subscribe(client, [topic])
+        _, positions = subscribe_at(client, [topic])
         publish_http(first, topic, 1)
         epoch = positions[topic]["epoch"]
         client.close()
     with start_server(*server_args()) as second:
         client = PubSubClient.connect(second.address)
-        missed, positions = subscribe(client, [topic], recover={topic: {"offset": 1, "epoch": epoch}})
+        missed, positions = subscribe_at(client, [topic], recover={topic: {"offset": 1, "epoch": epoch}})
         assert missed == []
         assert positions[topic]["recovered"] is False and positions[topic]["offset"] == 0
         assert positions[topic]["epoch"] != epoch

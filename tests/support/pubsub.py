@@ -158,6 +158,29 @@ class PubSubClient(WsClient):
         self.expect_ack(token, timeout)
 
 
+
+def subscribe_at(client: PubSubClient, topics: Sequence[str], recover: Any = None,
+                 id: Any = 1) -> tuple[list[dict], dict]:
+    """A subscribe on topics with history (docs/protocol.md "History and recovery"), with
+    `recover` when given: returns (the publications sent before the ack, the ack's positions)."""
+    raw = [("recover", dumps(recover))] if recover is not None else []
+    client.send_text(request_text("subscribe", topics=list(topics), raw=raw, id=id))
+    missed = []
+    while True:
+        value, text = client.recv_json()
+        if value.get("type") == "message":
+            missed.append(value)
+            continue
+        assert value.get("type") == "ack" and value.get("id") == id, f"expected the ack, got {text!r}"
+        return missed, value.get("positions", {})
+
+
+def receive_messages(client: PubSubClient, count: int, timeout: float = 30.0) -> list[dict]:
+    """The next `count` frames, each a published message, as JSON."""
+    messages = [client.recv_json(timeout)[0] for _ in range(count)]
+    assert all(message["type"] == "message" for message in messages), messages
+    return messages
+
 _key_dir: Optional[str] = None
 
 

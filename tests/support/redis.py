@@ -1,5 +1,6 @@
 """A real `redis-server` for the cluster suites: started on a free 127.0.0.1 port with no
-persistence, stopped by PID, restartable on the same port (the outage tests), plus the few
+persistence (or an append-only file in a directory of the test's, fsynced at every write, for the
+restart-with-AOF tests), stopped by PID, restartable on the same port (the outage tests), plus the few
 `redis-cli` queries the tests assert on (PUBSUB NUMSUB / CHANNELS)."""
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ def require_redis() -> None:
 
 
 class RedisServer:
-    def __init__(self, port: Optional[int] = None):
+    def __init__(self, port: Optional[int] = None, aof_dir: Optional[str] = None):
         require_redis()
         self.port = port or free_port()
+        self.aof_dir = aof_dir
         self.proc: Optional[subprocess.Popen] = None
 
     @property
@@ -34,9 +36,11 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> None:
+        persistence = (["--appendonly", "yes", "--appendfsync", "always", "--dir", self.aof_dir]
+                       if self.aof_dir else ["--appendonly", "no"])
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+             *persistence, "--daemonize", "no", "--loglevel", "warning"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -71,8 +75,8 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def start_redis(port: Optional[int] = None) -> Iterator[RedisServer]:
-    redis = RedisServer(port)
+def start_redis(port: Optional[int] = None, aof_dir: Optional[str] = None) -> Iterator[RedisServer]:
+    redis = RedisServer(port, aof_dir)
     redis.start()
     try:
         yield redis

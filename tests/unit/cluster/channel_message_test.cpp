@@ -46,5 +46,25 @@ TEST(ChannelMessage, RejectsWhatIsNotOurs) {
   EXPECT_FALSE(decode_channel_message("hello from redis-cli"));
 }
 
+TEST(ChannelMessage, HistoryMessagesCarryOffsetAndEpoch) {
+  // What the append script PUBLISHes: the header, then "OFFSET EPOCH PAYLOAD".
+  const std::string header = history_message_header(random_instance_id(), ws::Opcode::binary);
+  ASSERT_EQ(header.size(), kChannelHeaderSize);
+  const auto message =
+      decode_history_message(std::string(header).append("42 0a1b2c payload with spaces"));
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->opcode, ws::Opcode::binary);
+  EXPECT_EQ(message->offset, 42u);
+  EXPECT_EQ(message->epoch, "0a1b2c");
+  EXPECT_EQ(message->payload, "payload with spaces");
+  EXPECT_FALSE(
+      decode_channel_message(std::string(header).append("42 e p")));  // not a version 1 message
+  for (const char* bad : {"", "42", "42 e", "0 e p", "x e p", "42e p"})
+    EXPECT_FALSE(decode_history_message(std::string(header).append(bad))) << bad;
+  std::string version_one;
+  encode_channel_message(version_one, random_instance_id(), ws::Opcode::text, "42 e p");
+  EXPECT_FALSE(decode_history_message(version_one));
+}
+
 }  // namespace
 }  // namespace pylon::cluster

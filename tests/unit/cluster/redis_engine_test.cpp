@@ -4,114 +4,17 @@
 
 #include <gtest/gtest.h>
 
-#include <future>
-#include <mutex>
-#include <set>
 #include <stdexcept>
-#include <thread>
 
-#include "net/event_loop.hpp"
-#include "redis_server.hpp"
+#include "engine_instance.hpp"
 
 namespace pylon::cluster {
 namespace {
 
 using testing::eventually;
+using testing::Instance;
+using testing::Received;
 using testing::RedisServer;
-
-struct Received {
-  std::string topic;
-  ws::Opcode opcode;
-  std::string payload;
-  bool operator==(const Received&) const = default;
-};
-
-// One "instance": an engine on its own loop thread, recording what it delivers. The topic set
-// plays the server's table behind active_topics().
-class Instance {
- public:
-  explicit Instance(const std::string& url,
-                    std::string prefix = "test:", RedisEngineLimits limits = {}) {
-    engine_ = make_redis_engine(
-        loop_, {.url = url, .prefix = std::move(prefix)},
-        [this](std::string_view topic, ws::Opcode opcode, std::string_view payload) {
-          std::lock_guard lock(mutex_);
-          received_.push_back({std::string(topic), opcode, std::string(payload)});
-        },
-        [this] { return std::vector<std::string>(topics_.begin(), topics_.end()); },
-        [this](std::string_view message) {
-          std::lock_guard lock(mutex_);
-          received_.push_back({"#control", ws::Opcode::text, std::string(message)});
-        },
-        metrics_, limits);
-    thread_ = std::thread([this] { loop_.run(); });
-  }
-  ~Instance() {
-    loop_.stop();
-    thread_.join();
-    engine_.reset();  // after the loop stopped, as the engine's header allows
-  }
-
-  bool available() const { return engine_->available(); }
-
-  // Runs fn on the loop thread and waits for it.
-  void on_loop(std::function<void()> fn) {
-    std::promise<void> done;
-    loop_.post([&] {
-      fn();
-      done.set_value();
-    });
-    done.get_future().wait();
-  }
-  void subscribe(const std::string& topic) {
-    on_loop([&] {
-      topics_.insert(topic);
-      engine_->subscribe(topic);
-    });
-  }
-  void unsubscribe(const std::string& topic) {
-    on_loop([&] {
-      topics_.erase(topic);
-      engine_->unsubscribe(topic);
-    });
-  }
-  void publish(const std::string& topic, std::string payload,
-               ws::Opcode opcode = ws::Opcode::text) {
-    on_loop([&] { engine_->publish(topic, opcode, payload); });
-  }
-  void send_control(const std::string& message) {
-    on_loop([&] { engine_->send_control(message); });
-  }
-
-  std::vector<Received> received() {
-    std::lock_guard lock(mutex_);
-    return received_;
-  }
-  std::size_t received_count() {
-    std::lock_guard lock(mutex_);
-    return received_.size();
-  }
-
-  double metric(std::string_view name, std::string_view label_value = {}) const {
-    for (const auto& family : metrics_.snapshot()) {
-      if (family.name != name) continue;
-      for (const auto& sample : family.samples)
-        if (label_value.empty() ||
-            (!sample.labels.empty() && sample.labels[0].second == label_value))
-          return sample.value;
-    }
-    return -1;
-  }
-
- private:
-  MetricsRegistry metrics_;
-  net::EventLoop loop_;
-  std::set<std::string> topics_;  // loop thread
-  std::unique_ptr<pubsub::ClusterEngine> engine_;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::vector<Received> received_;
-};
 
 TEST(RedisEngine, PublishReachesTheOtherInstanceAndNeverEchoes) {
   RedisServer redis;

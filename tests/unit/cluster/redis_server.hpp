@@ -129,6 +129,14 @@ class RedisServer {
     return names;
   }
 
+  // An integer answer (XLEN, EXISTS ...); -1 when the answer is something else.
+  long long integer(const std::vector<std::string>& args) const {
+    redisReply* reply = command(args);
+    const long long value = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    if (reply) freeReplyObject(reply);
+    return value;
+  }
+
   // A raw PUBLISH, as another program sharing the Redis would.
   void publish_raw(const std::string& channel, const std::string& bytes) const {
     if (redisReply* reply = command({"PUBLISH", channel, bytes})) freeReplyObject(reply);

@@ -144,5 +144,18 @@ TEST(History, CacheModeCannotRecoverOnceTheLatestExpired) {
   EXPECT_TRUE(stream.read_after(1, stream.epoch(), missed));
 }
 
+TEST(History, OnePlanOfRecoveryForEveryEngine) {
+  using enum Recovery;
+  // top 10 of epoch "e", kept from 6 on.
+  EXPECT_EQ(plan_recovery(10, "e", 6, 10, "e", false), nothing_missed);
+  EXPECT_EQ(plan_recovery(10, "e", 6, 5, "e", false), after_since);
+  EXPECT_EQ(plan_recovery(10, "e", 6, 4, "e", false), impossible);   // 5 is gone
+  EXPECT_EQ(plan_recovery(10, "e", 6, 11, "e", false), impossible);  // never given
+  EXPECT_EQ(plan_recovery(10, "e", 6, 5, "other", false), impossible);
+  EXPECT_EQ(plan_recovery(10, "e", 6, 0, "other", true), latest);
+  EXPECT_EQ(plan_recovery(10, "e", 11, 0, "other", true), impossible);  // nothing kept
+  EXPECT_EQ(plan_recovery(0, "e", 1, 0, "e", false), nothing_missed);
+}
+
 }  // namespace
 }  // namespace pylon::pubsub

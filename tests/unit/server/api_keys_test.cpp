@@ -23,6 +23,7 @@ class FakeRequest final : public HttpRequest {
     return name == "Authorization" ? std::string_view(authorization_) : std::string_view();
   }
   std::string client_ip() const override { return "127.0.0.1"; }
+  DeferredResponse defer() const override { return DeferredResponse(nullptr, nullptr, 0); }
 
  private:
   std::string authorization_;
