@@ -268,9 +268,10 @@ TEST_F(AgainstPython, ReconnectsAfterTheServerIsKilledAndRestarted) {
 }
 
 TEST(AgainstPylonPaced, WaitsForTheServersRetryAfterBeforeReconnecting) {
-  // One upgrade a second: the first client takes it, the second is refused with 503 and
-  // Retry-After: 1. Its own backoff would retry after 50 ms, and again and again; honouring
-  // the server it tries once more, a second later, and gets in.
+  // One upgrade a second: one client takes it, the other is refused with 503 and Retry-After: 1
+  // (which one is up to the scheduler, so both may reconnect). Its own backoff would retry after
+  // 50 ms, and again and again; honouring the server it tries once more, a second later, and gets
+  // in.
   PylonServer server({"--admission-rate", "1", "--admission-burst", "1"});
   ASSERT_TRUE(server.wait_ready());
   ClientLoop loop;
@@ -279,9 +280,12 @@ TEST(AgainstPylonPaced, WaitsForTheServersRetryAfterBeforeReconnecting) {
   const auto stop_when_both_open = [&](WebSocketClient&) {
     if (++open == 2) loop.stop();
   };
-  loop.connect(server.url("/ws/echo"), recording(first, stop_when_both_open, nullptr));
+  const ClientOptions reconnecting{
+      .reconnect = {.enabled = true, .initial_delay = 0.05, .max_delay = 0.2}};
+  loop.connect(server.url("/ws/echo"), recording(first, stop_when_both_open, nullptr),
+               reconnecting);
   loop.connect(server.url("/ws/echo"), recording(second, stop_when_both_open, nullptr),
-               {.reconnect = {.enabled = true, .initial_delay = 0.05, .max_delay = 0.2}});
+               reconnecting);
   ASSERT_TRUE(test::run_for(loop));
   EXPECT_EQ(first.opens + second.opens, 2);
   ASSERT_EQ(first.errors.size() + second.errors.size(), 1u)
