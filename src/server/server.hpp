@@ -25,6 +25,7 @@
 namespace pylon::detail {
 
 class Worker;
+class ServerTls;
 
 // A connection keeps its agreed subprotocol as a one-byte index (connection.hpp).
 constexpr std::size_t kMaxSubprotocols = 255;
@@ -83,6 +84,8 @@ class Server {
   std::unique_ptr<pubsub::ClusterEngine> engine;  // engine = "redis"; lives on worker 0's loop
   // Created by run() when a namespace keeps history (only with the memory engine, for now).
   std::unique_ptr<pubsub::History> history;
+  // Native TLS (tls_cert): the live certificates; null when `listen` is plain.
+  std::unique_ptr<ServerTls> tls;
 
  private:
   void register_metrics();

@@ -87,6 +87,9 @@ class Worker final : public net::TimerNode {
   // Open WebSockets of this worker: a drain is over when none is left.
   void websocket_opened() noexcept { ++websockets_; }
   void websocket_closed() noexcept { --websockets_; }
+  // TLS handshakes in progress on this worker (tls_max_handshakes caps them).
+  void tls_handshake_started() noexcept { ++tls_handshakes_; }
+  void tls_handshake_ended() noexcept { --tls_handshakes_; }
 
  private:
   void end_of_iteration();
@@ -112,6 +115,7 @@ class Worker final : public net::TimerNode {
   SlabPool http_state_pool_;
   net::ConnectionList<Connection> connections_;
   std::size_t websockets_ = 0;
+  std::size_t tls_handshakes_ = 0;
   net::Cork cork_;
 
   std::array<std::unique_ptr<ws::MessageDeflater>, 8> shared_deflaters_;  // [window_bits - 8]
