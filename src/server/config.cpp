@@ -323,6 +323,8 @@ constexpr Row kRows[] = {
     {"tls_max_handshakes", count<&Config::tls_max_handshakes, 1>(),
      "TLS handshakes in progress per worker; more connections are closed at once"},
     {"tls_ktls", boolean<&Config::tls_ktls>(), "kernel TLS where the kernel has it"},
+    {"tls_watch_interval", seconds<&Config::tls_watch_interval>(),
+     "seconds between checks of the certificate files for changes (0: SIGHUP only)"},
     {"max_subscriptions", count<&Config::max_subscriptions, 1>(),
      "topics one connection may subscribe to"},
     {"max_publish_rate", count<&Config::max_publish_rate, 1>(),

@@ -138,11 +138,12 @@ TlsCertificates::~TlsCertificates() {
 int TlsCertificates::select_by_name(SSL* ssl, int*, void* self) {
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (name == nullptr) return SSL_TLSEXT_ERR_OK;  // no SNI (an IP address): the default
+  // The first certificate valid for the name, the default first (it is in use already).
   const auto& entries = static_cast<const TlsCertificates*>(self)->entries_;
-  for (std::size_t index = 1; index < entries.size(); ++index) {
+  for (std::size_t index = 0; index < entries.size(); ++index) {
     X509* certificate = SSL_CTX_get0_certificate(entries[index].context);
     if (X509_check_host(certificate, name, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1) {
-      SSL_set_SSL_CTX(ssl, entries[index].context);
+      if (index > 0) SSL_set_SSL_CTX(ssl, entries[index].context);
       break;
     }
   }
@@ -240,11 +241,12 @@ std::string ServerTls::file_signature() const {
 }
 
 void ServerTls::watch_files() {
-  watcher_ = std::thread([this] {
+  if (config_.tls_watch_interval <= 0) return;
+  const auto interval = std::chrono::duration<double>(config_.tls_watch_interval);
+  watcher_ = std::thread([this, interval] {
     std::string seen = file_signature();
     std::unique_lock lock(mutex_);
-    while (!stop_.wait_for(lock, std::chrono::milliseconds(kWatchIntervalMs),
-                           [this] { return stopping_; })) {
+    while (!stop_.wait_for(lock, interval, [this] { return stopping_; })) {
       lock.unlock();
       // A change seen once is tried once: a half-written pair fails (logged) and the write that
       // completes it changes the signature again.

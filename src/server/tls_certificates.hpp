@@ -62,9 +62,8 @@ class ServerTls {
   // SIGHUP or a change of the files: reads them again; false (logged) keeps the running set.
   bool reload();
   // Starts a thread that reloads when a file's mtime, size or inode changes (certbot's deploy
-  // hook, a Kubernetes secret), checked every kWatchIntervalMs.
+  // hook, a Kubernetes secret), checked every tls_watch_interval seconds; none when that is 0.
   void watch_files();
-  static constexpr std::uint64_t kWatchIntervalMs = 2000;
 
  private:
   std::vector<std::string> files() const;

@@ -101,6 +101,7 @@ TEST(Config, EveryKeyAppliesItsFlagText) {
       {"tls_ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"},
       {"tls_max_handshakes", "16"},
       {"tls_ktls", "false"},
+      {"tls_watch_interval", "0"},
       {"max_subscriptions", "5"},
       {"max_publish_rate", "5"},
       {"auth_hmac_secret_file", "/etc/pylon/secret"},
