@@ -119,6 +119,24 @@ struct Config {
   std::vector<std::string> trusted_proxies;  // CIDRs whose X-Forwarded-For / X-Real-IP are believed
   std::string metrics_listen;  // HOST:PORT for /metrics alone; empty: /metrics on `listen`
   bool dashboard = true;       // `pylon serve`: the live page at / and its stats on pylon/stats
+  // Native TLS on `listen` (docs/security.md "TLS"): on when tls_cert is set. The metrics
+  // listener (metrics_listen) stays plain. Certificates reload on SIGHUP and when the files change.
+  std::string tls_cert;  // PEM: the default certificate, then its chain
+  std::string tls_key;   // PEM private key; empty: in tls_cert's file
+  // More certificates, "CERT_FILE" or "CERT_FILE:KEY_FILE": a client's SNI name picks the first
+  // whose subjectAltName matches; no name or no match gets tls_cert.
+  std::vector<std::string> tls_sni_certs;
+  // TLS 1.2 cipher list (OpenSSL syntax); the default is Mozilla's "intermediate". TLS 1.3
+  // suites are OpenSSL's (all AEAD).
+  std::string tls_ciphers =
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+      "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+      "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
+  // TLS handshakes in progress per worker; a connection beyond is closed at once, so a flood of
+  // ClientHellos cannot take a loop from its established connections.
+  std::size_t tls_max_handshakes = 256;
+  bool tls_ktls = true;  // let the kernel encrypt records where it can (Linux "tls" module)
+  double tls_watch_interval = 5;  // seconds between checks of the certificate files; 0: SIGHUP only
   // Topics (docs/protocol.md)
   // [api_keys.NAME] tables (flag --api-key NAME:key=value): the keys of the backend API
   // (POST /api/publish, /api/disconnect, /api/unsubscribe); none: the API does not exist.

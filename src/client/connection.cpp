@@ -86,17 +86,17 @@ void Connection::read_ready() {
 
 void Connection::read_ready_tls() {
   auto buffer = loop_.loop.receive_buffer();
-  TlsStatus status = TlsStatus::done;
+  net::TlsStatus status = net::TlsStatus::done;
   std::size_t filled = 0;
   do {
     // Records until the buffer is full or OpenSSL keeps nothing epoll cannot see (read ahead):
     // what is still in the socket wakes epoll again, as on the plain path.
     filled = 0;
     while (filled < buffer.size()) {
-      const TlsResult result = tls_->read(buffer.subspan(filled));
+      const net::TlsResult result = tls_->read(buffer.subspan(filled));
       status = result.status;
       filled += result.bytes;
-      if (status != TlsStatus::done || !tls_->has_buffered()) break;
+      if (status != net::TlsStatus::done || !tls_->has_buffered()) break;
     }
     if (filled > 0) {
       net::Cork& cork = loop_.cork();
@@ -105,11 +105,11 @@ void Connection::read_ready_tls() {
       cork.end();
     }
   } while (fd_ >= 0 && filled == buffer.size() && tls_->has_buffered());
-  if (fd_ >= 0) tls_read_wants_write_ = status == TlsStatus::want_write;
+  if (fd_ >= 0) tls_read_wants_write_ = status == net::TlsStatus::want_write;
   flush();  // also after a teardown while processing: it drops the cork
   if (fd_ < 0) return;
-  if (status == TlsStatus::closed) return peer_gone(0);
-  if (status != TlsStatus::failed) return;
+  if (status == net::TlsStatus::closed) return peer_gone(0);
+  if (status != net::TlsStatus::failed) return;
   if (const int error = tls_->socket_error(); error != 0) return peer_gone(error);
   // A broken record or an alert is the server's fault: worth a word, unlike a reset socket.
   if (state_ == State::handshaking) return fail_attempt(tls_->error());
@@ -244,7 +244,7 @@ void Connection::session_output_done() {
   // applies. After a write error the bytes wait for the flush after processing to find it: no
   // event fires inside send().
   if (tls_)
-    outbox_.after_output(loop_.cork(), this, TlsTransport{*tls_});
+    outbox_.after_output(loop_.cork(), this, net::TlsTransport{*tls_});
   else
     outbox_.after_output(loop_.cork(), this, net::SocketTransport{fd_});
 }
@@ -252,7 +252,7 @@ void Connection::session_output_done() {
 void Connection::flush() {
   net::Cork& cork = loop_.cork();
   if (fd_ < 0) return outbox_.discard(cork);  // torn down while processing: nowhere to go
-  const net::Outbox::Flushed flushed = tls_ ? outbox_.flush(cork, TlsTransport{*tls_})
+  const net::Outbox::Flushed flushed = tls_ ? outbox_.flush(cork, net::TlsTransport{*tls_})
                                             : outbox_.flush(cork, net::SocketTransport{fd_});
   if (flushed.error != 0) return peer_gone(flushed.error);
   update_interest();

@@ -28,6 +28,7 @@
 #include "net/event_loop.hpp"
 #include "net/outbox.hpp"
 #include "net/timer_wheel.hpp"
+#include "net/tls.hpp"
 #include "pylon/client.hpp"
 #include "ws/frame.hpp"
 #include "ws/session.hpp"
@@ -145,7 +146,7 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   std::uint64_t ping_sent_ms_ = 0;   // our heartbeat ping awaiting a sign of life; 0: none
   MaskGenerator masks_;
   std::unique_ptr<Handshake> handshake_;
-  std::unique_ptr<TlsSession> tls_;  // wss://, from the TCP connect until the socket closes
+  std::unique_ptr<net::TlsSession> tls_;  // wss://, from the TCP connect until the socket closes
   std::unique_ptr<MessageCompression> compression_;  // only when permessage-deflate was agreed
   Session session_;
   std::string subprotocol_;

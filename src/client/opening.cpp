@@ -79,7 +79,8 @@ void Connection::connected() {
   set_deadline(profile_->options.handshake_timeout);
   if (profile_->tls == nullptr) return send_request();
   try {
-    tls_ = std::make_unique<TlsSession>(*profile_->tls, fd_, profile_->server_name);
+    tls_ = net::TlsSession::connect(profile_->tls->native(), fd_, profile_->server_name,
+                                    profile_->tls->verify());
   } catch (const std::bad_alloc&) {
     return fail_attempt("tls: no memory for the connection");
   }
@@ -88,16 +89,16 @@ void Connection::connected() {
 }
 
 void Connection::continue_tls_handshake() {
-  const TlsResult result = tls_->handshake();
+  const net::TlsResult result = tls_->handshake();
   switch (result.status) {
-    case TlsStatus::done:
+    case net::TlsStatus::done:
       return send_request();
-    case TlsStatus::want_read:
+    case net::TlsStatus::want_read:
       return set_interest(EPOLLIN);
-    case TlsStatus::want_write:
+    case net::TlsStatus::want_write:
       return set_interest(EPOLLOUT);
-    case TlsStatus::closed:
-    case TlsStatus::failed:
+    case net::TlsStatus::closed:
+    case net::TlsStatus::failed:
       return fail_attempt(tls_->error());
   }
 }

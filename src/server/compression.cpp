@@ -117,8 +117,9 @@ std::size_t Connection::write_own_frames(std::span<const pubsub::MessageRef> run
     frames += compressed;
   }
   std::size_t taken = 0;
-  if (buffered_amount() == 0 &&
-      net::SocketTransport{fd_}.send(frames.data(), frames.size(), taken) != 0) {
+  if (buffered_amount() == 0 && with_transport([&](const auto& transport) {
+                                  return transport.send(frames.data(), frames.size(), taken);
+                                }) != 0) {
     peer_gone();
     return run.size();
   }

@@ -180,6 +180,10 @@ void check_optional_address(const std::string& text, const std::string& name) {
   if (!text.empty()) check_address(text, name);
 }
 
+void check_not_empty(const std::string& text, const std::string& name) {
+  if (text.empty()) throw ConfigError(name, "must not be empty");
+}
+
 void check_cidr(const std::string& range, const std::string& name) {
   if (!net::parse_cidr(range))
     throw ConfigError(name, "not an address or CIDR range: \"" + range + "\"");
@@ -309,6 +313,18 @@ constexpr Row kRows[] = {
      "separate HOST:PORT for /metrics (empty: on listen)"},
     {"dashboard", boolean<&Config::dashboard>(),
      "serve the live dashboard at / and its stats on pylon/stats"},
+    {"tls_cert", text<&Config::tls_cert>(),
+     "PEM certificate (and chain): serve TLS on listen (SIGHUP and file changes reload it)"},
+    {"tls_key", text<&Config::tls_key>(), "PEM private key of tls_cert (empty: in tls_cert)"},
+    {"tls_sni_certs", list<&Config::tls_sni_certs>(),
+     "more certificates chosen by SNI name, CERT_FILE or CERT_FILE:KEY_FILE"},
+    {"tls_ciphers", text<&Config::tls_ciphers, check_not_empty>(),
+     "TLS 1.2 cipher list (default: Mozilla intermediate)"},
+    {"tls_max_handshakes", count<&Config::tls_max_handshakes, 1>(),
+     "TLS handshakes in progress per worker; more connections are closed at once"},
+    {"tls_ktls", boolean<&Config::tls_ktls>(), "kernel TLS where the kernel has it"},
+    {"tls_watch_interval", seconds<&Config::tls_watch_interval>(),
+     "seconds between checks of the certificate files for changes (0: SIGHUP only)"},
     {"max_subscriptions", count<&Config::max_subscriptions, 1>(),
      "topics one connection may subscribe to"},
     {"max_publish_rate", count<&Config::max_publish_rate, 1>(),

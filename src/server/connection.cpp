@@ -23,7 +23,8 @@ using net::to_ms;
 
 }  // namespace
 
-Connection::Connection(Worker& worker, int fd, const net::PeerAddress& peer, bool internal)
+Connection::Connection(Worker& worker, int fd, const net::PeerAddress& peer, bool internal,
+                       std::shared_ptr<const TlsCertificates> tls)
     : worker_(worker),
       http_(new (worker.http_state_pool().allocate()) HttpState(http::Limits{})),
       session_(worker.server().config.max_message_size),
@@ -31,6 +32,13 @@ Connection::Connection(Worker& worker, int fd, const net::PeerAddress& peer, boo
       fd_(fd),
       internal_(internal) {
   fire = &Connection::on_timer;
+  if (tls) {
+    tls_ = std::make_unique<Tls>();
+    tls_->session = net::TlsSession::accept(tls->context(), fd_);
+    tls_->handshake_certificates = std::move(tls);
+    tls_->accepted_ns = net::EventLoop::monotonic_ns();
+    worker_.tls_handshake_started();
+  }
   interest_ = EPOLLIN | EPOLLRDHUP;
   worker_.loop().add(fd_, interest_, this);
   deadline_ms_ = worker_.now_ms() + to_ms(worker_.server().config.handshake_timeout);
@@ -54,6 +62,8 @@ void Connection::release_user_data(const ErasedBehavior& behavior) noexcept {
 
 void Connection::on_io(std::uint32_t events) {
   if (state_ == State::closed) return;
+  // OpenSSL sees an error or EOF itself (and it is counted as a failed handshake).
+  if (tls_handshaking()) return continue_tls_handshake();
   if ((events & EPOLLERR) != 0) {
     peer_gone();
     return;
@@ -66,6 +76,7 @@ void Connection::on_io(std::uint32_t events) {
 }
 
 void Connection::read_ready() {
+  if (tls_) return read_ready_tls();
   auto buffer = worker_.loop().receive_buffer();
   const ssize_t received = net::read_some(fd_, buffer);
   if (received == 0) {
@@ -76,9 +87,13 @@ void Connection::read_ready() {
     if (errno != EAGAIN && errno != EINTR) peer_gone();
     return;
   }
+  process_read(buffer.first(static_cast<std::size_t>(received)));
+}
+
+void Connection::process_read(std::span<std::uint8_t> data) {
   net::Cork& cork = worker_.cork();
   cork.begin(this);
-  process(buffer.first(static_cast<std::size_t>(received)));
+  process(data);
   cork.end();
   flush();
 }
@@ -111,7 +126,9 @@ std::string& Connection::session_output() {
 
 void Connection::session_output_done() {
   // A write error here is found again by the flush that follows the processing.
-  outbox_.after_output(worker_.cork(), this, net::SocketTransport{fd_});
+  with_transport([this](const auto& transport) {
+    return outbox_.after_output(worker_.cork(), this, transport);
+  });
 }
 
 void Connection::write_bytes(std::string_view bytes) {
@@ -215,9 +232,11 @@ SendStatus Connection::send_frame(ws::Opcode opcode, std::span<const std::uint8_
 void Connection::flush() {
   net::Cork& cork = worker_.cork();
   if (state_ == State::closed) return outbox_.discard(cork);
-  const net::Outbox::Flushed flushed = outbox_.flush(cork, net::SocketTransport{fd_});
+  const net::Outbox::Flushed flushed = with_transport(
+      [this, &cork](const auto& transport) { return outbox_.flush(cork, transport); });
   if (flushed.error != 0) return peer_gone();
   if (outbox_.buffered() == 0 && shutdown_after_flush_) {
+    if (tls_) tls_->session->shutdown();  // close_notify before the FIN
     ::shutdown(fd_, SHUT_WR);  // FIN right behind our last bytes (close frame or error response)
     shutdown_after_flush_ = false;
   }
@@ -238,7 +257,7 @@ void Connection::report_backlog() noexcept {
 }
 
 void Connection::update_interest() {
-  const std::uint32_t interest = outbox_.interest();
+  const std::uint32_t interest = outbox_.interest(tls_ && tls_->wants_write);
   static_assert((EPOLLIN | EPOLLOUT | EPOLLRDHUP) <= 0xffff, "interest_ holds these in 16 bits");
   if (interest == interest_) return;
   interest_ = static_cast<std::uint16_t>(interest);
@@ -328,6 +347,7 @@ void Connection::destroy() noexcept {
         -static_cast<std::int64_t>(spill_->reported_backlog));
     spill_->reported_backlog = 0;
   }
+  if (tls_) end_tls();
   state_ = State::closed;
   net::TimerWheel::cancel(*this);
   worker_.loop().remove(fd_);
@@ -351,7 +371,9 @@ void Connection::timer_fired() {
     case State::closing:
       if (now < deadline_ms_) break;
       // A keep-alive connection idle between requests is not a failed handshake.
-      if (state_ == State::http && (http_->requests_served == 0 || !http_->buffer.empty()))
+      if (tls_handshaking())
+        worker_.server().counters->tls_handshake(TlsHandshake::timeout);
+      else if (state_ == State::http && (http_->requests_served == 0 || !http_->buffer.empty()))
         worker_.server().counters->handshake_failed(HttpFailure::timeout);
       return destroy();  // slow handshake, or a peer that never closes
     case State::open:

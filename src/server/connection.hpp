@@ -15,7 +15,8 @@
 // pointers and two timestamps, in a slot of its worker's SlabPool (sizeof is checked in
 // tests/unit/server/connection_test.cpp). Everything else lives in a Spill allocated on first use
 // and freed when empty again (bytes of an incomplete message or control frame, subscriptions, a
-// dedicated compressor), or in the outbox's backlog while the kernel has not taken bytes.
+// dedicated compressor), or in the outbox's backlog while the kernel has not taken bytes. Over
+// native TLS (tls_cert) the TLS state is behind one more pointer, null on a plain connection.
 #pragma once
 
 #include <sys/socket.h>
@@ -32,6 +33,7 @@
 #include "net/outbox.hpp"
 #include "net/socket.hpp"
 #include "net/timer_wheel.hpp"
+#include "net/tls.hpp"
 #include "pubsub/delivery_floor.hpp"
 #include "pubsub/local_topics.hpp"
 #include "pubsub/message.hpp"
@@ -39,6 +41,7 @@
 #include "server/server.hpp"
 #include "server/server_metrics.hpp"
 #include "server/slab_pool.hpp"
+#include "server/tls_certificates.hpp"
 #include "ws/frame.hpp"
 #include "ws/permessage_deflate.hpp"
 #include "ws/session.hpp"
@@ -50,7 +53,10 @@ class Worker;
 class Connection final : public net::IoHandler, public net::TimerNode {
  public:
   // internal: accepted on the metrics listener (only internal routes are served there).
-  Connection(Worker& worker, int fd, const net::PeerAddress& peer, bool internal);
+  // tls: the certificates of a connection on a TLS listener (its handshake starts at once); null
+  // on a plain one. Throws std::bad_alloc when OpenSSL cannot allocate the connection.
+  Connection(Worker& worker, int fd, const net::PeerAddress& peer, bool internal,
+             std::shared_ptr<const TlsCertificates> tls);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -175,8 +181,33 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     return spill_ ? spill_->dedicated.get() : nullptr;
   }
 
+  // Native TLS (connection_tls.cpp). An idle TLS connection holds this beside the slot, and the
+  // SSL OpenSSL allocates (its record buffers only while a record is in flight:
+  // SSL_MODE_RELEASE_BUFFERS).
+  struct Tls {
+    std::unique_ptr<net::TlsSession> session;
+    // The set its handshake started with, held until the handshake ends (a reload may replace
+    // it meanwhile: the SNI callback reads it); null afterwards.
+    std::shared_ptr<const TlsCertificates> handshake_certificates;
+    std::uint64_t accepted_ns = 0;
+    bool wants_write = false;   // OpenSSL must write before it can go on reading
+    bool kernel_sends = false;  // kTLS: the kernel encrypts, so writes skip OpenSSL
+  };
+  bool tls_handshaking() const noexcept { return tls_ && tls_->handshake_certificates; }
+  void continue_tls_handshake();
+  void tls_established();
+  void read_ready_tls();
+  void end_tls() noexcept;  // destroy(): the handshake slot or the connection gauge
+  // Where the outbox's bytes go: OpenSSL over TLS, else (plain, or kTLS) the socket itself.
+  template <typename Action>
+  decltype(auto) with_transport(Action&& action) {
+    if (tls_ && !tls_->kernel_sends) return action(net::TlsTransport{*tls_->session});
+    return action(net::SocketTransport{fd_});
+  }
+
   // Reading and the session's hooks (connection.cpp).
   void read_ready();
+  void process_read(std::span<std::uint8_t> data);  // corked, then flushed
   void process(std::span<std::uint8_t> data);
   std::string& session_output();
   void session_output_done();
@@ -261,29 +292,32 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   HttpState* http_;  // from worker_.http_state_pool(); null once the HTTP phase is over
   std::unique_ptr<AccessLog> access_;
   std::unique_ptr<Spill> spill_;
+  std::unique_ptr<Tls> tls_;
   net::Outbox outbox_;
   const Route* route_ = nullptr;
   void* user_data_ = nullptr;
-  ws::Session<ws::Role::server, Connection> session_;
+  // no_unique_address: interest_ goes into the session's tail padding (the slot's byte budget).
+  [[no_unique_address]] ws::Session<ws::Role::server, Connection> session_;
+  std::uint16_t interest_ = 0;  // epoll flags; the ones used fit in 16 bits (update_interest)
   // State http/closing: the handshake or close deadline. Open: the next ping, or while
   // awaiting_pong_ the pong deadline (the next ping then follows one interval after the last).
   std::uint64_t deadline_ms_ = 0;
   std::uint64_t last_activity_ms_ = 0;
   net::PeerAddress peer_;
   int fd_;
-  std::uint16_t interest_ = 0;  // epoll flags; the ones used fit in 16 bits (update_interest)
   State state_ = State::http;
-  bool internal_;
-  bool shutdown_after_flush_ = false;
-  bool awaiting_pong_ = false;
-  bool deflate_ = false;  // permessage-deflate agreed
   ws::DeflateParams deflate_params_{};
   // 1 + the index of the agreed subprotocol in route_->behavior.subprotocols (kMaxSubprotocols);
   // 0: none. A byte instead of a pointer keeps an idle connection within its budget.
   std::uint8_t subprotocol_ = 0;
+  // One bit each: an idle connection's slot has a byte budget.
+  bool internal_ : 1;
+  bool shutdown_after_flush_ : 1 = false;
+  bool awaiting_pong_ : 1 = false;
+  bool deflate_ : 1 = false;  // permessage-deflate agreed
 
  public:
-  bool flush_scheduled = false;  // on the worker's flush list (kept with the flags: no padding)
+  bool flush_scheduled : 1 = false;  // on the worker's flush list (a bit beside the flags)
 };
 
 }  // namespace pylon::detail

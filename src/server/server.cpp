@@ -14,6 +14,7 @@
 #include "obs/process_metrics.hpp"
 #include "pubsub/message.hpp"
 #include "pubsub/topic_name.hpp"
+#include "server/tls_certificates.hpp"
 #include "server/worker.hpp"
 
 namespace pylon {
@@ -64,6 +65,12 @@ const Route* Server::find_route(std::string_view path, std::string_view method,
 }
 
 void Server::check_config() const {
+  if (config.tls_cert.empty()) {
+    if (!config.tls_key.empty()) throw ConfigError("tls_key", "needs tls_cert");
+    if (!config.tls_sni_certs.empty()) throw ConfigError("tls_sni_certs", "needs tls_cert");
+  } else {
+    TlsCertificates::load(config);  // the files exist, parse, match their keys
+  }
   for (const auto& endpoint : config.endpoints) {
     const Route* route = find_route(endpoint.first, "GET", true);
     if (route == nullptr || !route->websocket) {
@@ -352,6 +359,11 @@ int Server::run() {
   admission = std::make_unique<Admission>(config);
   const std::uint64_t open_files = net::raise_open_file_limit();
   register_metrics();
+  if (!config.tls_cert.empty()) {
+    tls = std::make_unique<ServerTls>(config, metrics);
+    reloads.push_back([this] { tls->reload(); });
+    tls->watch_files();
+  }
   // Each listener binds the port the first one got, so "port 0" means one ephemeral port for all.
   net::Endpoint bound = endpoint;
   for (unsigned i = 0; i < threads; ++i) {
@@ -369,6 +381,7 @@ int Server::run() {
   obs::log(obs::LogLevel::info, "pylon listening",
            {{"version", std::string_view(PYLON_VERSION)},
             {"address", std::string_view(listening)},
+            {"tls", !config.tls_cert.empty()},
             {"threads", std::uint64_t{threads}},
             {"open_file_limit", open_files},
             {"connections_allowed", connection_room},

@@ -26,6 +26,7 @@
 namespace pylon::detail {
 
 class Worker;
+class ServerTls;
 
 // A connection keeps its agreed subprotocol as a one-byte index (connection.hpp).
 constexpr std::size_t kMaxSubprotocols = 255;
@@ -92,6 +93,8 @@ class Server {
   // Created by run() when a namespace keeps history with the memory engine; the Redis engine keeps
   // it in Redis.
   std::unique_ptr<pubsub::History> history;
+  // Native TLS (tls_cert): the live certificates; null when `listen` is plain.
+  std::unique_ptr<ServerTls> tls;
 
  private:
   void register_metrics();

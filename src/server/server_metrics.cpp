@@ -34,6 +34,11 @@ const std::vector<double> kLatencyBuckets = {0.00001, 0.000025, 0.00005, 0.0001,
 const std::vector<double> kRttBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                          0.1,    0.25,  0.5,    1,     2.5,  5};
 
+Counter tls_handshake_counter(MetricsRegistry& registry, const char* result) {
+  return registry.counter("pylon_tls_handshakes_total", "Native TLS handshakes by how they ended.",
+                          {{"result", result}});
+}
+
 }  // namespace
 
 RouteMetrics::RouteMetrics(MetricsRegistry& registry, const std::string& path)
@@ -97,7 +102,21 @@ ServerMetrics::ServerMetrics(MetricsRegistry& registry_in)
                                   "Subscribes that asked to recover missed publications.",
                                   {{"result", "not_recovered"}})},
       history_sent(registry.counter("pylon_history_sent_total",
-                                    "Publications sent from history to recovering subscribers.")) {
+                                    "Publications sent from history to recovering subscribers.")),
+      tls_handshakes{
+          tls_handshake_counter(registry, "full"), tls_handshake_counter(registry, "resumed"),
+          tls_handshake_counter(registry, "failed"), tls_handshake_counter(registry, "timeout"),
+          tls_handshake_counter(registry, "refused")},
+      tls_handshake_duration(registry.histogram(
+          "pylon_tls_handshake_seconds",
+          "From accept to the end of a successful TLS handshake (network round trips included).",
+          kRttBuckets)),
+      tls_connections{registry.gauge("pylon_tls_connections",
+                                     "Open TLS connections past the handshake, by who encrypts.",
+                                     {{"ktls", "false"}}),
+                      registry.gauge("pylon_tls_connections",
+                                     "Open TLS connections past the handshake, by who encrypts.",
+                                     {{"ktls", "true"}})} {
   const auto add_handshake_failure = [&](std::string_view reason) {
     handshake_failures.push_back(registry.counter("pylon_handshake_failures_total",
                                                   "Refused upgrades and bad requests.",

@@ -23,6 +23,12 @@ inline constexpr std::size_t kHttpFailureCount = 4;
 
 enum class CloseSide : std::uint8_t { client, server };
 
+// How a TLS handshake of native TLS ended: a full one, a resumed session (a ticket), a failure
+// (garbage, no common cipher, a client that hung up), handshake_timeout, or refused because
+// tls_max_handshakes were already in progress on the worker.
+enum class TlsHandshake : std::uint8_t { full, resumed, failed, timeout, refused };
+inline constexpr std::size_t kTlsHandshakeCount = 5;
+
 // Series of one WebSocket route (label endpoint="<path>").
 struct RouteMetrics {
   RouteMetrics(MetricsRegistry& registry, const std::string& path);
@@ -64,6 +70,14 @@ struct ServerMetrics {
   // recovered, [1] not; publications sent from history to them.
   std::array<Counter, 2> recoveries;
   Counter history_sent;
+  // Native TLS: handshakes by how they ended ([TlsHandshake]), their duration, and connections
+  // past the handshake, [0] encrypted by OpenSSL, [1] by the kernel (kTLS).
+  std::array<Counter, kTlsHandshakeCount> tls_handshakes;
+  Histogram tls_handshake_duration;
+  std::array<Gauge, 2> tls_connections;
+  void tls_handshake(TlsHandshake outcome) const {
+    tls_handshakes[static_cast<std::size_t>(outcome)].add();
+  }
 };
 
 }  // namespace pylon::detail

@@ -142,7 +142,10 @@ std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> 
   for (const auto& message : run) shared_frame(*message);  // compressed once, counted once
   std::size_t index = 0;
   std::size_t written_into_first = 0;  // bytes of run[index] the kernel already has
-  if (buffered_amount() == 0) {
+  // Over TLS (without kTLS) OpenSSL encrypts into records of its own anyway: the frames go through
+  // the outbox below, and out in one flush at the end of the iteration.
+  const bool through_openssl = tls_ && !tls_->kernel_sends;
+  if (buffered_amount() == 0 && !through_openssl) {
     // Zero copy: the kernel reads the shared frames directly, one writev per 64 frames.
     constexpr std::size_t kMaxIovecs = 64;
     iovec iov[kMaxIovecs];
@@ -179,7 +182,10 @@ std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> 
   for (; index < run.size(); ++index) {
     const std::string& frame = frame_for(*run[index]);
     if (buffered_amount() + frame.size() > limit) break;
-    outbox_.enqueue(frame);
+    if (through_openssl)
+      write_bytes(frame);
+    else
+      outbox_.enqueue(frame);
   }
   return index;
 }

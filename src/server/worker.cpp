@@ -15,6 +15,7 @@
 #include "obs/log.hpp"
 #include "server/connection.hpp"
 #include "server/server.hpp"
+#include "server/tls_certificates.hpp"
 
 namespace pylon::detail {
 namespace {
@@ -158,9 +159,25 @@ void Worker::accept_ready(Listener& listener) {
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     server_.counters->accepted.add();
-    auto* connection = new (connection_pool_.allocate())
-        Connection(*this, fd, net::PeerAddress::from(peer), listener.internal);
-    connections_.link(*connection);
+    std::shared_ptr<const TlsCertificates> tls;
+    if (server_.tls && !listener.internal) {  // the metrics listener stays plain
+      // Past the cap the connection costs us an accept and a close, not a handshake's CPU.
+      if (tls_handshakes_ >= server_.config.tls_max_handshakes) {
+        server_.counters->tls_handshake(TlsHandshake::refused);
+        ::close(fd);
+        continue;
+      }
+      tls = server_.tls->current();
+    }
+    void* slot = connection_pool_.allocate();
+    try {
+      auto* connection = new (slot)
+          Connection(*this, fd, net::PeerAddress::from(peer), listener.internal, std::move(tls));
+      connections_.link(*connection);
+    } catch (const std::bad_alloc&) {  // OpenSSL could not allocate the connection
+      connection_pool_.deallocate(slot);
+      ::close(fd);
+    }
   }
 }
 

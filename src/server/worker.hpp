@@ -103,6 +103,9 @@ class Worker final : public net::TimerNode {
   // place back when one closes. Only with a per-IP cap: otherwise the table stays empty.
   void count_client(const Connection& connection, const ClientKey& client);
   void release_client(const Connection& connection);
+  // TLS handshakes in progress on this worker (tls_max_handshakes caps them).
+  void tls_handshake_started() noexcept { ++tls_handshakes_; }
+  void tls_handshake_ended() noexcept { --tls_handshakes_; }
 
  private:
   void end_of_iteration();
@@ -129,6 +132,7 @@ class Worker final : public net::TimerNode {
   net::ConnectionList<Connection> connections_;
   std::size_t websockets_ = 0;
   std::unordered_map<const Connection*, ClientKey> counted_clients_;
+  std::size_t tls_handshakes_ = 0;
   net::Cork cork_;
 
   std::array<std::unique_ptr<ws::MessageDeflater>, 8> shared_deflaters_;  // [window_bits - 8]

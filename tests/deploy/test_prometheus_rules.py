@@ -78,6 +78,8 @@ def test_required_alerts_exist():
         "connections near max_connections": lambda e, r: "pylon_max_connections" in e and "> 0.9" in e,
         "sustained backpressure closes": lambda e, r: "pylon_backpressure_closes_total" in e
         and r.get("for") == "10m",
+        "TLS certificate expiry": lambda e, r: "pylon_tls_certificate_expiry_timestamp_seconds" in e
+        and "< 14 * 86400" in e,
         "ping RTT p99": lambda e, r: "histogram_quantile(0.99" in e and "pylon_ping_rtt_seconds_bucket" in e
         and r.get("for") == "10m",
     }
@@ -162,6 +164,8 @@ MUTANTS = [
     (">= 5\n", ">= 2\n", {"PylonHandshakeFailureRateHigh", "PylonMessageFailureRateHigh"}),
     ("> 0.5\n", "> 0.05\n", {"PylonPingRttHigh"}),
     ("== 0\n", "<= 1\n", {"PylonInstanceDown"}),
+    ("< 14 * 86400\n", "< 13 * 86400\n", {"PylonTlsCertificateExpiresSoon"}),
+    ("for: 1h\n", "for: 45m\n", {"PylonTlsCertificateExpiresSoon"}),
 ]
 
 

@@ -10,7 +10,10 @@
   certbot knows (`certbot --help all`, offline);
 - reload-nginx.sh (the deploy hook) against a running test Nginx: it reloads, the new
   certificate is served afterwards, and a wss:// connection held open across the reload keeps
-  echoing.
+  echoing;
+- reload-pylon.sh (the deploy hook of the no-proxy topology) against `pylon serve` with native
+  TLS: the renewed lineage is installed and served, a wss:// connection stays; a lineage whose
+  key does not match its certificate changes nothing.
 """
 
 from __future__ import annotations
@@ -198,3 +201,47 @@ def test_deploy_hook_refuses_a_broken_configuration(tmp_path):
     result = run(TLS_DIR / "reload-nginx.sh", env={"NGINX_CONF": str(config.conf)})
     assert result.returncode != 0
     assert "reloaded" not in result.stdout
+
+
+def certbot_lineage(directory: Path, tls: Path) -> Path:
+    """What certbot leaves in /etc/letsencrypt/live/NAME, from a local-ca.sh directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "fullchain.pem").write_bytes((tls / "server.pem").read_bytes())
+    (directory / "privkey.pem").write_bytes((tls / "server.key").read_bytes())
+    return directory
+
+
+def test_pylon_deploy_hook_installs_the_renewal_and_reloads_without_cutting_websockets(tmp_path):
+    from support.tls import file_serial, served_serial, start_tls_server
+    import websockets
+
+    served_dir = local_ca(tmp_path / "served")  # what pylon reads: server.pem, server.key
+    with start_tls_server(served_dir, "--tls-watch-interval", "0") as server:
+        renewal = local_ca(tmp_path / "renewal")  # a new certificate from another CA
+        lineage = certbot_lineage(tmp_path / "live", renewal)
+
+        async def scenario():
+            async with websockets.connect(server.url(), ssl=server.context()) as ws:
+                out = await asyncio.to_thread(ok, TLS_DIR / "reload-pylon.sh", env={
+                    "RENEWED_LINEAGE": str(lineage), "PYLON_TLS_DIR": str(served_dir),
+                    "PYLON_PID": str(server.server.pid), "RENEWED_DOMAINS": "localhost"})
+                assert "installed the certificate for localhost" in out
+                expected = file_serial(renewal / "server.pem")
+                deadline = time.monotonic() + 15
+                while await asyncio.to_thread(served_serial, server.address) != expected:
+                    assert time.monotonic() < deadline, "pylon still serves the old certificate"
+                    await asyncio.sleep(0.1)  # polling the certificate new handshakes get
+                await ws.send("after renewal")
+                assert await asyncio.wait_for(ws.recv(), 10) == "after renewal"
+        asyncio.run(scenario())
+        assert stat.S_IMODE((served_dir / "server.key").stat().st_mode) == 0o640
+
+        # A lineage whose key belongs to another certificate: refused before anything changes.
+        mismatched = certbot_lineage(tmp_path / "bad", renewal)
+        (mismatched / "privkey.pem").write_bytes((local_ca(tmp_path / "third") / "server.key").read_bytes())
+        before = (served_dir / "server.key").read_bytes()
+        result = run(TLS_DIR / "reload-pylon.sh", env={
+            "RENEWED_LINEAGE": str(mismatched), "PYLON_TLS_DIR": str(served_dir),
+            "PYLON_PID": str(server.server.pid)})
+        assert result.returncode != 0 and "does not match" in result.stderr
+        assert (served_dir / "server.key").read_bytes() == before
