@@ -128,9 +128,10 @@ class Subprocess {
 // `pylon serve` of this build on 127.0.0.1:port, ready once GET /healthz answers 200.
 class PylonServer {
  public:
-  // extra_args: more `pylon serve` options, e.g. {"--compression", "shared"}.
-  explicit PylonServer(const std::vector<std::string>& extra_args = {})
-      : port_(free_port()), process_(argv(port_, extra_args), false) {}
+  // extra_args: more `pylon serve` options, e.g. {"--compression", "shared"}; port: 0 for a free
+  // one, or the port of a server this one replaces (a restart).
+  explicit PylonServer(const std::vector<std::string>& extra_args = {}, std::uint16_t port = 0)
+      : port_(port != 0 ? port : free_port()), process_(argv(port_, extra_args), false) {}
   std::uint16_t port() const noexcept { return port_; }
   std::string url(const std::string& path) const {
     return "ws://127.0.0.1:" + std::to_string(port_) + path;
