@@ -15,11 +15,13 @@
 //   chat.connect();
 //   loop.run();
 //
-// Offsets: a delivery at or below the last one delivered is dropped (a duplicate); one past the
-// next expected (a gap: the server dropped messages for a slow consumer, or an instance missed
-// them) is not delivered either: the client subscribes again with `recover` from the last one
-// and delivers what the server sends back in order. Topics without history are delivered as they
-// come, with offset 0.
+// Offsets: a delivery at or below the last one delivered is dropped (a duplicate). One past the
+// next expected on the live stream (a gap: the server dropped messages for a slow consumer with
+// slow_consumer = "drop") is not delivered either: the client unsubscribes and subscribes again
+// with `recover` from the last one, drops what was already on its way, and delivers what the
+// server sends back in order. What a recovery sends is delivered as it comes: all that was missed,
+// or with the topic's recovery = "cache" only the latest publication. Topics without history are
+// delivered as they come, with offset 0.
 //
 // Ownership: the TopicClient owns its subscriptions and positions, which outlive connections; it
 // uses a WebSocketClient of the loop while connected. Destroying it closes the connection

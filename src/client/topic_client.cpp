@@ -17,6 +17,9 @@ struct TopicClient::Impl {
     TopicPosition position;
     bool known = false;         // position holds what the server said and was delivered since
     std::uint64_t pending = 0;  // the id of the subscribe awaiting its ack; 0: none
+    // After a gap: the id of the unsubscribe sent before subscribing again; deliveries until its
+    // ack were on their way before it and are dropped (the recovery sends them again). 0: none.
+    std::uint64_t draining = 0;
   };
 
   TopicClient& owner;
@@ -70,6 +73,21 @@ struct TopicClient::Impl {
     websocket->send(request);
   }
 
+  // A gap on an open connection: unsubscribe, then subscribe with `recover` from the last offset
+  // delivered. The unsubscribe's ack marks the end of what was already on its way; after it the
+  // topic's stream is that of a fresh connection: what was missed, the ack, the live stream.
+  void resync(Topic& topic) {
+    ++stats.gaps;
+    request = R"({"type":"unsubscribe","topics":[)";
+    obs::append_json_string(request, topic.name);
+    request += R"(],"id":)";
+    topic.draining = next_id++;
+    append_number(topic.draining);
+    request += '}';
+    websocket->send(request);
+    send_subscribe(topic);
+  }
+
   void opened() {
     unsubscribes.clear();  // answers of the last connection never come
     for (Topic& topic : topics) send_subscribe(topic);
@@ -101,23 +119,22 @@ struct TopicClient::Impl {
   void deliver(const client::TopicMessage& message) {
     Topic* topic = find(message.topic);
     if (topic == nullptr) return;  // unsubscribed: what was in flight is not wanted
+    if (topic->draining != 0) return;
     if (message.offset != 0 && topic->known) {
       switch (client::judge_offset(topic->position.offset, message.offset)) {
         case client::OffsetVerdict::duplicate:
           ++stats.duplicates;
           return;
         case client::OffsetVerdict::gap:
-          // Not delivered: the recovery sends it again after the missing ones. Until its ack,
-          // deliveries that were already on their way past the gap are dropped the same way.
-          if (topic->pending == 0) {
-            ++stats.gaps;
-            send_subscribe(*topic);
-          }
-          return;
+          // What a recovery sends is what the history has: every missed publication, or with
+          // recovery = "cache" only the latest one, a gap by design. Outside a recovery the
+          // publication is not delivered: the recovery sends it again after the missing ones.
+          if (topic->pending == 0) return resync(*topic);
+          break;
         case client::OffsetVerdict::next:
-          topic->position.offset = message.offset;
           break;
       }
+      topic->position.offset = message.offset;
     }
     ++stats.delivered;
     if (handlers.on_message)
@@ -128,6 +145,12 @@ struct TopicClient::Impl {
   void acked(const client::Reply& reply) {
     if (reply.id == 0) return;
     if (std::erase(unsubscribes, reply.id) > 0) return;
+    for (Topic& topic : topics) {
+      if (topic.draining == reply.id) {
+        topic.draining = 0;
+        return;
+      }
+    }
     const auto subscribe = std::find_if(topics.begin(), topics.end(),
                                         [&reply](const Topic& t) { return t.pending == reply.id; });
     if (subscribe == topics.end()) {
@@ -155,6 +178,8 @@ struct TopicClient::Impl {
   void refused(const client::Reply& reply) {
     if (reply.id != 0) {
       std::erase(unsubscribes, reply.id);
+      for (Topic& topic : topics)
+        if (topic.draining == reply.id) topic.draining = 0;
       std::erase_if(topics, [&reply](const Topic& topic) { return topic.pending == reply.id; });
     }
     if (handlers.on_error) handlers.on_error(owner, reply.id, reply.code, reply.text);
@@ -166,7 +191,7 @@ struct TopicClient::Impl {
       client.set_user_data(nullptr);
       websocket = nullptr;
     }
-    for (Topic& topic : topics) topic.pending = 0;
+    for (Topic& topic : topics) topic.pending = topic.draining = 0;
   }
 
   void detach() {

@@ -223,6 +223,65 @@ TEST(TopicClient, ResubscribesAfterAnAutomaticReconnect) {
   EXPECT_EQ(client.stats().not_recovered, 1u);
 }
 
+// A gap on the live stream, which pylon makes only for a slow consumer with slow_consumer =
+// "drop" (not reproducible on time): a scripted server sends offsets 1, 2, 4, 5 and checks that
+// the client unsubscribes and recovers from 2, dropping what comes before the unsubscribe's ack.
+TEST(TopicClient, RecoversFromAGapOnTheLiveStream) {
+  std::vector<std::string> requests;
+  const auto message = [](int offset) {
+    return test::server_frame(ws::Opcode::text, R"({"type":"message","topic":"t:1","offset":)" +
+                                                    std::to_string(offset) + R"(,"data":)" +
+                                                    std::to_string(offset) + "}");
+  };
+  const auto text = [](std::string_view payload) {
+    return test::server_frame(ws::Opcode::text, payload);
+  };
+  test::ScriptedServer server([&](int fd, const std::string& request) {
+    using test::ScriptedServer;
+    ScriptedServer::send_all(fd, test::accept_response(request));
+    requests.push_back(test::read_client_frame(fd));
+    ScriptedServer::send_all(
+        fd, text(R"({"type":"ack","id":1,"positions":{"t:1":{"offset":0,"epoch":"e"}}})") +
+                message(1) + message(2) + message(4) + message(5));
+    requests.push_back(test::read_client_frame(fd));
+    requests.push_back(test::read_client_frame(fd));
+    // 6 left before the unsubscribe arrived; then what a recovery sends, and the live stream.
+    ScriptedServer::send_all(
+        fd,
+        message(6) + text(R"({"type":"ack","id":2})") + message(3) + message(4) + message(5) +
+            message(6) +
+            text(
+                R"({"type":"ack","id":3,"positions":{"t:1":{"offset":6,"epoch":"e","recovered":true}}})") +
+            message(7));
+    ScriptedServer::read_until_eof(fd);
+  });
+  ClientLoop loop;
+  Seen seen;
+  TopicHandlers handlers = recording(seen,
+                                     [&](TopicClient& client, const Publication& publication) {
+                                       if (publication.offset == 7) client.close();
+                                     },
+                                     {});
+  // The script does not answer the close frame: close_timeout ends the connection.
+  handlers.on_close = [&](TopicClient&, std::uint16_t, std::string_view) { loop.stop(); };
+  TopicClient client(loop, TopicClient::make_profile(server.url("/ws"), {.close_timeout = 0.2}),
+                     std::move(handlers));
+  client.subscribe("t:1");
+  client.connect();
+  ASSERT_TRUE(test::run_for(loop, 5s));
+  server.wait();
+  EXPECT_EQ(seen.offsets, range(1, 7));
+  EXPECT_EQ(seen.subscribed, (std::vector<std::string>{"0 fresh", "6 recovered"}));
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[0], R"({"type":"subscribe","topics":["t:1"],"id":1})");
+  EXPECT_EQ(requests[1], R"({"type":"unsubscribe","topics":["t:1"],"id":2})");
+  EXPECT_EQ(
+      requests[2],
+      R"({"type":"subscribe","topics":["t:1"],"recover":{"t:1":{"offset":2,"epoch":"e"}},"id":3})");
+  EXPECT_EQ(client.stats().gaps, 1u);
+  EXPECT_EQ(client.stats().recovered, 1u);
+}
+
 TEST(TopicClient, UnsubscribeStopsDeliveries) {
   PylonServer server(kHistory);
   ASSERT_TRUE(server.wait_ready());
