@@ -36,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 from run import CLIENT_CORE, RESULTS, ROOT, SERVER_CORE, Server, free_port, loadavg, log, machine, versions  # noqa: E402
+from redis_history import redis_cpu  # noqa: E402
 from support.redis import RedisServer  # noqa: E402
 
 HISTORY = ["--namespace", "chat:history_size=1000", "--namespace", "chat:history_ttl=300"]
@@ -47,12 +48,6 @@ CASES = {
     "Redis history, 1 instance": ("redis", 1, "chat:"),
     "Redis history, 3 instances": ("redis", 3, "chat:"),
 }
-
-
-def redis_cpu(redis):
-    info = dict(line.split(":", 1) for line in (redis.cli("INFO", "cpu") or "").splitlines()
-                if ":" in line)
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def run_json(command, timeout):
