@@ -38,6 +38,10 @@ struct alignas(64) WorkerCounters {
   Counter bytes_received;
   Counter published;  // fanout, measured
   Counter completed;  // fanout, measured: messages every expected subscriber has received
+  // fanout on a topic with history, every message of the run (measured or not), judged by offset:
+  Counter with_offsets;  // subscribers whose ack gave a position
+  Counter offset_lost;   // offsets a subscriber never received (gaps, and the tail it missed)
+  Counter duplicated;    // deliveries at or below an offset the subscriber already had
 };
 
 }  // namespace pylon::bench

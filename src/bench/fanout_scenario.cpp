@@ -6,9 +6,13 @@
 // Every subscriber takes its delivery latency from `t` (one process, one clock). The shared
 // FanoutLedger tells which delivery was the last one of a message: that latency is the message's
 // `last_delivery`. `pad` brings the publish request up to --size bytes.
+//
+// On a topic with history every subscriber also checks the offsets (docs/bench.md "Loss and
+// duplicates"): from the position in its ack on, each offset must come once and in order.
 #include <charconv>
 
 #include "bench/scenarios.hpp"
+#include "client/topic_wire.hpp"
 
 namespace pylon::bench {
 namespace {
@@ -56,15 +60,18 @@ class FanoutWorker final : public Worker {
                   std::uint64_t now_ns) override {
     std::uint64_t sent_ns = 0, sequence = 0;
     std::size_t end = 0;
-    if (slot.role == Role::subscriber && message.starts_with(R"({"type":"message")") &&
-        number_after(message, R"("data":{"t":)", 0, sent_ns, end) &&
-        number_after(message, R"("seq":)", end, sequence, end)) {
+    client::TopicMessage delivery;
+    if (slot.role == Role::subscriber && client::parse_topic_message(message, delivery) &&
+        number_after(delivery.data, R"({"t":)", 0, sent_ns, end) &&
+        number_after(delivery.data, R"("seq":)", end, sequence, end)) {
+      if (delivery.offset != 0 && slot.has_offset && !in_order(slot, delivery.offset)) return;
       return delivered(sent_ns, sequence, message.size(), now_ns);
     }
     if (message.starts_with(R"({"type":"ack")")) {
       if (slot.role == Role::subscriber && !slot.acked) {
         slot.acked = true;
         counters.subscribed.add();
+        take_position(slot, message);
         resolve(slot);
       }
       return;
@@ -81,6 +88,46 @@ class FanoutWorker final : public Worker {
     }
     ++errors.mismatched;  // nothing we asked for
     counters.errors.add();
+  }
+
+  // The subscribe ack of a topic with history says where the subscriber starts.
+  void take_position(Slot& slot, std::string_view ack) {
+    if (!replies_.read(ack, reply_)) return;
+    for (const client::ReplyPosition& position : reply_.positions) {
+      if (position.topic != options_.topic) continue;
+      slot.has_offset = true;
+      slot.offset = position.offset;
+      counters.with_offsets.add();
+    }
+  }
+
+  // False for a duplicate (not counted as a delivery); a gap counts what it skipped as lost.
+  bool in_order(Slot& slot, std::uint64_t offset) {
+    switch (client::judge_offset(slot.offset, offset)) {
+      case client::OffsetVerdict::duplicate:
+        counters.duplicated.add();
+        return false;
+      case client::OffsetVerdict::gap:
+        counters.offset_lost.add(offset - slot.offset - 1);
+        break;
+      case client::OffsetVerdict::next:
+        break;
+    }
+    slot.offset = offset;
+    std::uint64_t top = plan_.top_offset.load(std::memory_order_relaxed);
+    while (top < offset &&
+           !plan_.top_offset.compare_exchange_weak(top, offset, std::memory_order_relaxed)) {
+    }
+    return true;
+  }
+
+  // What a subscriber never received after its last offset (it ended early, or the end of the
+  // stream was lost): up to the highest offset any subscriber received. A publication no
+  // subscriber received at all is beyond what the subscribers can tell.
+  void on_finish() override {
+    const std::uint64_t top = plan_.top_offset.load(std::memory_order_relaxed);
+    for (const Slot& slot : slots_)
+      if (slot.has_offset && slot.offset < top) counters.offset_lost.add(top - slot.offset);
   }
 
   void delivered(std::uint64_t sent_ns, std::uint64_t sequence, std::size_t bytes,
@@ -149,6 +196,8 @@ class FanoutWorker final : public Worker {
   }
 
   std::vector<Slot*> publishers_;
+  client::ReplyReader replies_;  // subscribe acks
+  client::Reply reply_;
   std::string message_;
   Pacer pacer_;
   ClientTimer timer_;

@@ -156,6 +156,9 @@ if (data.scenario !== "connect") {
   if (data.scenario === "fanout") {
     row(table, "setup", `${o.subscribers} subscribers, ${o.publishers} publishers, ${o.rate} msg/s, ${o.size} B`);
     row(table, "messages", `published ${data.published}, delivered ${data.deliveries} of ${data.expected_deliveries}`);
+    if (data.offsets)
+      row(table, "offsets", `lost ${data.offsets.lost}, duplicated ${data.offsets.duplicated} (${data.offsets.subscribers} subscribers with history)`,
+          data.offsets.lost + data.offsets.duplicated === 0 ? "ok" : "bad");
     row(table, "delivered", `${fmt(data.delivered_per_second)} msg/s`);
     row(table, "delivery latency", percentiles(data.latency_us));
     row(table, "last delivery", percentiles(data.last_delivery_us));

@@ -105,6 +105,13 @@ std::string to_json(const BenchResult& r) {
     json.integer("completed", r.completed);
     json.integer("incomplete", r.sent > r.completed ? r.sent - r.completed : 0);
     percentiles(json, "last_delivery_us", r.last_delivery);
+    if (r.with_offsets > 0) {
+      json.begin_object("offsets");
+      json.integer("subscribers", r.with_offsets);
+      json.integer("lost", r.offset_lost);
+      json.integer("duplicated", r.duplicated);
+      json.end_object();
+    }
   }
 
   json.begin_object("errors");

@@ -57,6 +57,10 @@ struct BenchResult {
   std::uint64_t subscribed = 0;
   std::uint64_t expected_deliveries = 0;  // published * subscribers acked
   std::uint64_t completed = 0;            // messages every subscriber received
+  // fanout on a topic with history (docs/bench.md "Loss and duplicates"), over the whole run
+  std::uint64_t with_offsets = 0;  // subscribers whose ack gave a position
+  std::uint64_t offset_lost = 0;
+  std::uint64_t duplicated = 0;
 
   LatencyHistogram latency;
   LatencyHistogram last_delivery;

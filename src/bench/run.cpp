@@ -285,6 +285,9 @@ class Coordinator {
     r.bytes_received = total(&WorkerCounters::bytes_received);
     r.subscribed = total(&WorkerCounters::subscribed);
     r.completed = total(&WorkerCounters::completed);
+    r.with_offsets = total(&WorkerCounters::with_offsets);
+    r.offset_lost = total(&WorkerCounters::offset_lost);
+    r.duplicated = total(&WorkerCounters::duplicated);
     if (options_.scenario == Scenario::fanout)
       r.expected_deliveries = total(&WorkerCounters::published) * plan_.expected_subscribers.load();
     r.operations = r.opened + r.failed + r.sent;

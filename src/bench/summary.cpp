@@ -79,6 +79,10 @@ void print_summary(const BenchResult& r, std::FILE* out) {
       std::fprintf(out, "%-14s published %llu, delivered %llu of %llu, %llu complete\n", "messages",
                    static_cast<ull>(r.sent), static_cast<ull>(r.received),
                    static_cast<ull>(r.expected_deliveries), static_cast<ull>(r.completed));
+    if (r.with_offsets > 0)
+      std::fprintf(out, "%-14s lost %llu, duplicated %llu (%llu subscribers with history)\n",
+                   "offsets", static_cast<ull>(r.offset_lost), static_cast<ull>(r.duplicated),
+                   static_cast<ull>(r.with_offsets));
     else
       std::fprintf(out, "%-14s sent %llu, received %llu, lost %llu\n", "messages",
                    static_cast<ull>(r.sent), static_cast<ull>(r.received),

@@ -311,6 +311,7 @@ bool Worker::match_echo(Slot& slot, std::string_view message, MessageKind kind,
 // Closing
 
 void Worker::finish() {
+  on_finish();
   finishing_ = true;
   ramp_timer_.disarm();
   for (Slot& slot : slots_) {

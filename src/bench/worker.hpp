@@ -46,6 +46,7 @@ struct SharedPlan {
   std::unique_ptr<FanoutLedger> ledger;                // fanout only
   std::atomic<std::uint64_t> next_sequence{0};         // fanout: message numbers across publishers
   std::atomic<std::uint32_t> expected_subscribers{0};  // fanout: acked when publishing began
+  std::atomic<std::uint64_t> top_offset{0};  // fanout: the highest offset any subscriber received
 
   const std::shared_ptr<const ClientProfile>& profile_for(std::size_t connection) const;
 };
@@ -126,6 +127,8 @@ class Worker {
     bool closing_by_us = false;
     bool failed_by_us = false;  // we failed it (protocol error): its close is not the server's
     bool acked = false;         // fanout subscriber
+    bool has_offset = false;    // fanout subscriber of a topic with history: `offset` is known
+    std::uint64_t offset = 0;   // the last offset it received (from its ack, then deliveries)
     // Send times (or intended send times) of messages in flight, oldest first: a ring that
     // doubles when full, so it allocates only while the backlog grows, never per message.
     std::vector<std::uint64_t> in_flight;
@@ -139,7 +142,8 @@ class Worker {
   virtual void on_open(Slot& slot) {}
   virtual void on_message(Slot& slot, std::string_view message, MessageKind kind,
                           std::uint64_t now_ns) {}
-  virtual void on_begin() {}  // the message phase starts: times_ is set
+  virtual void on_begin() {}   // the message phase starts: times_ is set
+  virtual void on_finish() {}  // the run has drained; connections are about to be closed
 
   bool measuring() const noexcept { return times_.start_ns != 0; }
   bool is_measured(std::uint64_t send_ns) const noexcept {

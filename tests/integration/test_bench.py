@@ -4,12 +4,15 @@ self-contained HTML report, error kinds, the exit code and --max-error-rate), no
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+import threading
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import websockets
 
 from support.deflate import compression_counters
 from support.server import free_port, pylon_bin, start_server
@@ -166,7 +169,87 @@ def test_fanout_delivery_to_every_subscriber(tmp_path):
     # The last subscriber cannot have a message before the median one does.
     assert data["last_delivery_us"]["p50"] >= data["latency_us"]["p50"]
     assert data["delivered_per_second"] > 0
+    assert "offsets" not in data  # a topic without history has none to check
     check_report(report, data)
+
+
+def test_fanout_checks_offsets_on_a_history_topic(tmp_path):
+    with start_server("--namespace", "chat:history_size=100",
+                      "--namespace", "chat:history_ttl=60") as server:
+        report = tmp_path / "fanout.html"
+        code, out, data = bench(tmp_path, "fanout", server.url("/ws"), "--subscribers", "20",
+                                "--rate", "200", "--duration", "1", "--topic", "chat:bench",
+                                "--report", str(report))
+    assert code == 0, out
+    assert data["deliveries"] == data["expected_deliveries"] > 0
+    assert data["offsets"] == {"subscribers": 20, "lost": 0, "duplicated": 0}
+    assert "lost 0, duplicated 0 (20 subscribers with history)" in out
+    check_report(report, data)
+
+
+class OffsetFaults:
+    """A stand-in for pylon's /ws that numbers each publication (offset 1, 2 ...) and forwards it to
+    every subscriber, but withholds the multiples of 5 from the first subscriber and sends the
+    multiples of 7 twice to everyone: a server that loses and duplicates, which pylon never is."""
+
+    def __init__(self):
+        self.subscribers = []
+        self.published = 0
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self.main(),),
+                                       daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10)
+
+    async def main(self):
+        self.stop = asyncio.Event()
+        async with websockets.serve(self.handler, "127.0.0.1", 0) as server:
+            self.port = server.sockets[0].getsockname()[1]
+            self.ready.set()
+            await self.stop.wait()
+
+    async def handler(self, websocket, path=None):
+        async for text in websocket:
+            request = json.loads(text)
+            topic = request.get("topic") or request["topics"][0]
+            if request["type"] == "subscribe":
+                self.subscribers.append(websocket)
+                await websocket.send(json.dumps(
+                    {"type": "ack", "id": request["id"],
+                     "positions": {topic: {"offset": 0, "epoch": "e"}}}, separators=(",", ":")))
+            elif request["type"] == "publish":
+                self.published += 1
+                offset = self.published
+                data = json.dumps(request["data"], separators=(",", ":"))
+                message = f'{{"type":"message","topic":"{topic}","offset":{offset},"data":{data}}}'
+                for index, subscriber in enumerate(self.subscribers):
+                    if index == 0 and offset % 5 == 0:
+                        continue
+                    for _ in range(2 if offset % 7 == 0 else 1):
+                        await subscriber.send(message)
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+
+
+def test_fanout_counts_lost_and_duplicated_offsets(tmp_path):
+    faults = OffsetFaults()
+    try:
+        code, out, data = bench(tmp_path, "fanout", f"ws://127.0.0.1:{faults.port}/ws",
+                                "--subscribers", "4", "--rate", "100", "--duration", "1",
+                                "--topic", "chat:faulty")
+    finally:
+        faults.close()
+    published = faults.published
+    assert published >= 90
+    # The first subscriber gets no copy of the multiples of 35.
+    lost, duplicated = published // 5, 4 * (published // 7) - published // 35
+    assert data["offsets"] == {"subscribers": 4, "lost": lost, "duplicated": duplicated}
+    # A duplicate is not a delivery; what was withheld is missing.
+    assert data["deliveries"] == data["expected_deliveries"] - lost
+    assert f"lost {lost}, duplicated {duplicated}" in out
 
 
 @pytest.mark.parametrize("mode", ["shared", "dedicated"])

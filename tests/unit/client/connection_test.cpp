@@ -297,22 +297,8 @@ TEST(AgainstPylonPaced, WaitsForTheServersRetryAfterBeforeReconnecting) {
 // ---------------------------------------------------------------------------------------------
 // Against scripted servers: handshake failures and protocol violations
 
-std::string accept_response(const std::string& request) {
-  return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         "Sec-WebSocket-Accept: " +
-         ws::accept_key(ScriptedServer::header(request, "Sec-WebSocket-Key")) + "\r\n\r\n";
-}
-
-std::string server_frame(ws::Opcode opcode, std::string_view payload,
-                         const ws::MaskingKey* key = nullptr) {
-  std::uint8_t header[ws::kMaxFrameHeaderSize];
-  const std::size_t size = ws::write_frame_header(header, opcode, payload.size(), true, false, key);
-  std::string frame(reinterpret_cast<const char*>(header), size);
-  std::string body(payload);
-  if (key != nullptr)
-    ws::apply_mask(std::span(reinterpret_cast<std::uint8_t*>(body.data()), body.size()), *key);
-  return frame + body;
-}
+using test::accept_response;
+using test::server_frame;
 
 // The status code of the first (masked, client) frame in `bytes` if it is a close frame.
 int client_close_code(const std::string& bytes) {

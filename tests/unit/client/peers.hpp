@@ -22,12 +22,16 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "pylon/client.hpp"
+#include "ws/frame.hpp"
+#include "ws/handshake.hpp"
 
 namespace pylon::test {
 
@@ -128,9 +132,10 @@ class Subprocess {
 // `pylon serve` of this build on 127.0.0.1:port, ready once GET /healthz answers 200.
 class PylonServer {
  public:
-  // extra_args: more `pylon serve` options, e.g. {"--compression", "shared"}.
-  explicit PylonServer(const std::vector<std::string>& extra_args = {})
-      : port_(free_port()), process_(argv(port_, extra_args), false) {}
+  // extra_args: more `pylon serve` options, e.g. {"--compression", "shared"}; port: 0 for a free
+  // one, or the port of a server this one replaces (a restart).
+  explicit PylonServer(const std::vector<std::string>& extra_args = {}, std::uint16_t port = 0)
+      : port_(port != 0 ? port : free_port()), process_(argv(port_, extra_args), false) {}
   std::uint16_t port() const noexcept { return port_; }
   std::string url(const std::string& path) const {
     return "ws://127.0.0.1:" + std::to_string(port_) + path;
@@ -303,6 +308,51 @@ class ScriptedServer {
   std::uint16_t port_ = 0;
   std::thread thread_;
 };
+
+// What a ScriptedServer sends: the 101 answering `request`, and unmasked frames (masked with
+// `key` to play a server that breaks RFC 6455 §5.1).
+inline std::string accept_response(const std::string& request) {
+  return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Accept: " +
+         ws::accept_key(ScriptedServer::header(request, "Sec-WebSocket-Key")) + "\r\n\r\n";
+}
+inline std::string server_frame(ws::Opcode opcode, std::string_view payload,
+                                const ws::MaskingKey* key = nullptr) {
+  std::uint8_t header[ws::kMaxFrameHeaderSize];
+  const std::size_t size = ws::write_frame_header(header, opcode, payload.size(), true, false, key);
+  std::string frame(reinterpret_cast<const char*>(header), size);
+  std::string body(payload);
+  if (key != nullptr)
+    ws::apply_mask(std::span(reinterpret_cast<std::uint8_t*>(body.data()), body.size()), *key);
+  return frame + body;
+}
+
+// The payload of the client's next frame (masked, unfragmented, under 64 KiB), read from a
+// ScriptedServer's socket; empty when the connection ends first.
+inline std::string read_client_frame(int fd) {
+  const auto read_exactly = [fd](std::size_t count) {
+    std::string bytes(count, '\0');
+    for (std::size_t got = 0; got < count;) {
+      const ssize_t n = ::recv(fd, bytes.data() + got, count - got, 0);
+      if (n <= 0) return std::string();
+      got += static_cast<std::size_t>(n);
+    }
+    return bytes;
+  };
+  const std::string head = read_exactly(2);
+  if (head.size() != 2) return {};
+  std::size_t length = static_cast<std::uint8_t>(head[1]) & 0x7F;
+  if (length == 126) {
+    const std::string extended = read_exactly(2);
+    if (extended.size() != 2) return {};
+    length = static_cast<std::uint8_t>(extended[0]) << 8 | static_cast<std::uint8_t>(extended[1]);
+  }
+  const std::string key = read_exactly(4);
+  std::string payload = read_exactly(length);
+  if (key.size() != 4 || payload.size() != length) return {};
+  for (std::size_t i = 0; i < length; ++i) payload[i] ^= key[i % 4];
+  return payload;
+}
 
 // Runs the loop until something calls stop() or `timeout` passes; false on timeout.
 inline bool run_for(ClientLoop& loop, std::chrono::milliseconds timeout = 10s) {
