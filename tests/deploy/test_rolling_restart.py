@@ -78,7 +78,7 @@ def test_rolling_restart_loses_and_duplicates_nothing(tmp_path):
     stack = RollingStack(tmp_path / "stack")
     try:
         stack.up()
-        subscribers, publishers = asyncio.run(rolling_restart(stack))
+        subscribers, publishers = asyncio.run(asyncio.wait_for(rolling_restart(stack), TIMEOUT * 4))
         tops = {topic: stack.stored_top(topic) for topic in TOPICS}
     finally:
         stack.down()
