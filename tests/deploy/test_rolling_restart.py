@@ -93,3 +93,6 @@ def test_rolling_restart_loses_and_duplicates_nothing(tmp_path):
     recovered = Counter(value for subscriber in subscribers for value in subscriber.recovered[1:])
     assert recovered[False] == 0 and recovered[True] > 0, f"resubscribes by answer: {dict(recovered)}"
     assert all(subscriber.recovered[0] is None for subscriber in subscribers)
+    print(f"acked {sum(map(len, acked.values()))} publications (refused {publishers.refused}), "
+          f"delivered {sum(len(s.seen) for s in subscribers)}, resubscribes {dict(recovered)}, "
+          f"closes {dict(close_codes(subscribers))}")  # shown with pytest -s
