@@ -33,19 +33,19 @@ BETWEEN = 40  # acked publications between two restarts
 MIN_RECONNECT_MS = 2000  # the first retry after a drop waits a random time up to this
 TIMEOUT = 60.0
 
-# window.__js.clients: per client {seen: [[offset, data]], connects: [ms], closes: [code],
-# subscribed: [recovered], up}.
+# window.__js.clients: per client {seen: [[offset, data]], connects: [ms], subscribed: [recovered],
+# up}; window.__js.closes: the close code of every connection lost, in order.
 SCRIPT = """
 (async () => {
   const {Pylon} = await import('/pylon.js');
   const config = %s;
-  window.__js = {clients: []};
+  window.__js = {clients: [], closes: []};
   for (let i = 0; i < config.clients; i++) {
-    const state = {seen: [], connects: [], closes: [], subscribed: [], up: false};
+    const state = {seen: [], connects: [], subscribed: [], up: false};
     window.__js.clients.push(state);
     const client = new Pylon('wss://' + location.host + '/ws', {minReconnectDelay: config.minReconnectMs});
     client.on('connected', () => { state.connects.push(performance.now()); state.up = true; });
-    client.on('disconnected', (e) => { state.closes.push(e.code); state.up = false; });
+    client.on('disconnected', (e) => { window.__js.closes.push(e.code); state.up = false; });
     const subscription = client.subscribe(config.topic, {recover: true});
     subscription.on('publication', (p) => state.seen.push([p.offset, p.data]));
     subscription.on('subscribed', (e) => state.subscribed.push(e.recovered));
@@ -56,7 +56,7 @@ true
 """
 # Every client connected and its latest connection subscribed.
 ALL_SUBSCRIBED = "window.__js && window.__js.clients.every((c) => c.up && c.subscribed.length === c.connects.length)"
-CLOSES = "window.__js.clients.flatMap((c) => c.closes)"
+CLOSES = "window.__js.closes"
 
 
 def spki_hash(certificate) -> str:
