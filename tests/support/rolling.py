@@ -32,6 +32,7 @@ from support.pubsub import dumps, http_publish, request_text
 from support.redis import RedisServer, require_redis
 from support.server import free_ports, poll, pylon_bin
 from support.stack import make, recorded_pids, running
+from support.wsclient import ConnectionClosed
 
 API_KEY = "rolling-restart-key"
 NAMESPACE = "roll"
@@ -93,13 +94,15 @@ class RollingStack:
 class Publishers:
     """One thread per address: publishes round robin over `topics` every `interval` seconds
     through POST /api/publish; `acked[topic][offset]` is the data of each 200 answer. A refused
-    or unanswered publish (the instance down or draining) is simply not acked."""
+    publish (the instance down or draining) or one without an answer (the instance killed while
+    it was out) is simply not acked."""
 
     def __init__(self, addresses: list[tuple[str, int]], topics: list[str], interval: float):
         self.topics = topics
         self.interval = interval
         self.acked: dict[str, dict[int, str]] = {topic: {} for topic in topics}
         self.refused = 0
+        self.unanswered: list[int] = []  # the port of each publish that got no answer at all
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._run, args=(address,), daemon=True)
@@ -131,8 +134,11 @@ class Publishers:
             n += 1
             try:
                 response = http_publish(address, dumps({"topic": topic, "data": data}), API_KEY, timeout=10)
-            except OSError:
+            except ConnectionRefusedError:
+                response = None  # the instance is down
+            except (OSError, ConnectionClosed):
                 response = None
+                self.unanswered.append(address[1])
             with self.lock:
                 if response is not None and response.status == 200:
                     self.acked[topic][json.loads(response.body)["offset"]] = data
@@ -244,4 +250,8 @@ async def roll(stack: RollingStack, publishers: Publishers, between: int, restar
         await until(lambda: publishers.count() >= wanted, timeout, f"{between} publications acked")
         if sig is None:
             return
-        await restart(port or max(stack.pylon_ports, key=stack.connections), sig)
+        port = port or max(stack.pylon_ports, key=stack.connections)
+        unanswered = len(publishers.unanswered)
+        await restart(port, sig)
+        if sig == signal.SIGTERM:  # a drain answers every request it took (a SIGKILL cannot)
+            assert publishers.unanswered[unanswered:] == [], f"publishes unanswered by the drain of :{port}"
