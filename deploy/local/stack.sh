@@ -19,7 +19,8 @@
 # STACK_OBSERVABILITY (0: no Prometheus/Alertmanager), STACK_ENGINE (memory, the default, or
 # redis), STACK_REDIS_PORT (9379), STACK_REDIS_PREFIX (pylon:), STACK_API_KEY (when set, the
 # instances get an API key "stack" with every scope, read from this environment variable, and
-# the backend API is on).
+# the backend API is on), STACK_PYLON_CONFIG (a TOML file every instance reads with --config,
+# e.g. the namespaces that keep a history; the stack's own flags come after it).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -35,6 +36,7 @@ engine="${STACK_ENGINE:-memory}"
 redis_port="${STACK_REDIS_PORT:-9379}"
 redis_prefix="${STACK_REDIS_PREFIX:-pylon:}"
 api_key="${STACK_API_KEY:-}"
+pylon_config="${STACK_PYLON_CONFIG:-}"
 run="$state/run"
 logs="$state/logs"
 
@@ -140,6 +142,10 @@ up() {
   [ -s "$state/tls/server.pem" ] || "$repo/deploy/tls/local-ca.sh" "$state/tls" >/dev/null
 
   local pylon_flags=(--drain-window 1 --drain-timeout 5)
+  if [ -n "$pylon_config" ]; then
+    [ -r "$pylon_config" ] || { echo "stack.sh: STACK_PYLON_CONFIG=$pylon_config: not a readable file" >&2; exit 1; }
+    pylon_flags=(--config "$pylon_config" "${pylon_flags[@]}")
+  fi
   # The secret reaches pylon through its environment, never its command line (visible in ps).
   if [ -n "$api_key" ]; then
     export STACK_API_KEY="$api_key"

@@ -51,7 +51,7 @@ export NGINX_SERVER_NAMES="$PYLON_DOMAINS"
 # Derived values.
 servers=""
 for upstream in $PYLON_UPSTREAMS; do
-  servers+="    server $upstream max_fails=1 fail_timeout=10s;"$'\n'
+  servers+="    server $upstream max_fails=0;"$'\n'
 done
 export PYLON_UPSTREAM_SERVERS="${servers%$'\n'}"
 https_port="${NGINX_HTTPS_LISTEN##*:}"

@@ -45,15 +45,16 @@ def chromium_binary() -> str:
 
 
 @contextlib.contextmanager
-def start_chromium():
-    """Headless Chromium with a fresh profile and a DevTools port on 127.0.0.1; stopped by PID."""
+def start_chromium(*flags: str):
+    """Headless Chromium with a fresh profile and a DevTools port on 127.0.0.1, plus `flags`;
+    stopped by PID."""
     profile = Path(tempfile.mkdtemp(prefix="pylon-chromium-"))
     port = free_port()
     argv = [chromium_binary(), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1",
             "--remote-debugging-address=127.0.0.1", f"--remote-debugging-port={port}",
-            f"--user-data-dir={profile}", "about:blank"]
+            f"--user-data-dir={profile}", *flags, "about:blank"]
     with open(profile / "chromium.log", "wb") as log:
         # A session of its own: Chromium's helper processes (renderer, zygote) are in its group.
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)

@@ -6,7 +6,7 @@ Recovery under reconnects: 20 clients in one tab subscribe with `recover` to a t
 times the backend disconnects the clients' user with 4100 (a code that allows reconnecting). Every
 client must see every acked publication exactly once and in order, and each wave of reconnects
 must be spread in time by the jitter (not all within 100 ms). The issue's version of this test, 3
-instances behind nginx on Redis restarted one after another, needs the Redis engine's history.
+instances behind nginx on Redis restarted one after another, is test_pylon_js_stack.py.
 
 Token expiry in the browser: a client refreshes before its token expires, one answers the server's
 refresh request, and one whose refreshes are refused is closed with 4001 and comes back with a

@@ -9,7 +9,8 @@
 - TLS 1.0 and 1.1 are refused by the server, 1.2 and 1.3 accepted;
 - least_conn: 300 connections spread over the three instances, each within 20% of 100 by the
   instance's own pylon_connections;
-- failover: one instance killed (SIGKILL), 30 new connections all succeed on the others;
+- failover: one instance killed (SIGKILL), 30 new connections all succeed on the others; once
+  it is started again, new connections go to it at once (Nginx does not keep it out);
 - drain: one instance gets SIGTERM, its clients receive 1001 and reconnect through Nginx to
   the others.
 
@@ -267,3 +268,29 @@ def test_drained_instance_clients_reconnect_to_the_others(own_cluster):
             await close_all(clients + reconnected)
 
     asyncio.run(drain_scenario())
+
+
+def test_restarted_instance_gets_new_connections_at_once(own_cluster):
+    """Nginx must not keep a restarted instance out of the balancing because a connect was refused
+    while it was down: it forgives a failed server only when a later request to it completes, and
+    a proxied WebSocket completes when it closes (the upstream has max_fails=0; with max_fails=1
+    the restarted instance got one connection per fail_timeout, tests/deploy/test_rolling_restart.py)."""
+    nginx, servers = own_cluster
+    restarted, others = servers[0], servers[1:]
+    restarted.signal(signal.SIGKILL)
+    restarted.wait(timeout=10)
+
+    async def scenario():
+        # While it is down: least_conn tries it first (it holds nothing), the connect is refused.
+        clients = await open_many(nginx, FAILOVER_CONNECTIONS)
+        try:
+            assert sum(await asyncio.to_thread(counts, others)) == FAILOVER_CONNECTIONS
+            with start_server("--drain-window", "0.2", "--drain-timeout", "5", port=restarted.port) as back:
+                clients += await open_many(nginx, FAILOVER_CONNECTIONS)
+                # least_conn: it holds nothing, so the new connections go to it first.
+                held = await asyncio.to_thread(pylon_connections, back)
+                assert held >= FAILOVER_CONNECTIONS // 2, (held, await asyncio.to_thread(counts, others))
+        finally:
+            await close_all(clients)
+
+    asyncio.run(scenario())
