@@ -16,6 +16,7 @@
 #include "server/api_keys.hpp"
 #include "server/history_protocol.hpp"
 #include "server/topic_auth.hpp"
+#include "server/topic_presence.hpp"
 #include "server/topic_request.hpp"
 #include "server/user_commands.hpp"
 
@@ -52,7 +53,9 @@ struct Session {
   std::optional<ExpiryQueue::iterator> expiry;  // its place in the loop's queue, while queued
   bool refresh_requested = false;               // the token expired; the grace is running
   std::uint64_t last_tag = 0;
-  std::vector<PendingAck> pending;  // allocated only with Redis history
+  std::vector<PendingAck> pending;   // allocated only with Redis history
+  std::uint64_t client = 0;          // the client id presence lists it by (topic_presence.hpp)
+  std::vector<std::string> present;  // topics whose presence lists it
 };
 
 // A loop's /ws connections by their token's sub, for the backend API's user commands.
@@ -100,6 +103,7 @@ class TopicEndpoint {
       : app_(app),
         config_(app.config()),
         auth_(app.config(), app.metrics()),
+        presence_(app),
         publishes_websocket_(app.metrics().counter("pylon_publishes_total", "Publishes.",
                                                    {{"source", "websocket"}})),
         publishes_http_(
@@ -128,8 +132,9 @@ class TopicEndpoint {
     if (!request.id_is_valid)
       return fail(socket, {}, {ErrorCode::bad_request, "id must be an integer or a string"});
     const std::string_view id = request.id;
-    Failure failure{ErrorCode::unknown_type,
-                    "type must be subscribe, unsubscribe, publish, refresh or ping"};
+    Failure failure{
+        ErrorCode::unknown_type,
+        "type must be subscribe, unsubscribe, publish, refresh, ping, presence or presence_stats"};
     bool ok = false;
     if (request.type_is_string && (request.type == "subscribe" || request.type == "unsubscribe")) {
       ok = change_subscriptions(socket, request, request.type == "subscribe", failure);
@@ -141,6 +146,9 @@ class TopicEndpoint {
       // The application's heartbeat: browsers cannot see WebSocket pings, so a client that wants
       // to know its connection is alive asks for an ack.
       ok = true;
+    } else if (request.type_is_string &&
+               (request.type == "presence" || request.type == "presence_stats")) {
+      ok = ask_presence(socket, request, request.type == "presence_stats", failure);
     }
     if (!ok) return fail(socket, id, failure);
     if (!parsers().ack_later) succeed(socket, id, parsers().ack_fields);
@@ -201,6 +209,7 @@ class TopicEndpoint {
   // The connection opened: the backend API finds it by its token's sub (user_commands.hpp; a
   // refresh keeps the sub), and a token with an "exp" puts it in its loop's expiry queue.
   void on_open(WebSocket<Session>& socket) {
+    socket.data().client = new_client_id();
     const Grant* grant = socket.data().grant.get();
     if (grant != nullptr && !grant->subject.empty())
       Subjects::this_loop().add(grant->subject, socket);
@@ -209,6 +218,7 @@ class TopicEndpoint {
 
   void on_close(WebSocket<Session>& socket) {
     const Grant* grant = socket.data().grant.get();
+    presence_.leave_all(socket.data().present, socket.data().client, grant);
     if (grant != nullptr && !grant->subject.empty())
       Subjects::this_loop().remove(grant->subject, socket);
     dequeue_expiry(socket.data());
@@ -369,10 +379,12 @@ class TopicEndpoint {
       if (!socket.data().pending.empty()) stop_waiting(socket, topic);
       if (!subscribe) {
         socket.unsubscribe(topic);
+        leave_presence(socket, topic);
         continue;
       }
       const StreamPosition* since = find_recover(parsers().recover, topic);
       const auto subscription = socket.subscribe_with_history(topic, since, tag);
+      presence_.join(socket.data().present, topic, socket.data().client, socket.data().grant.get());
       if (subscription->pending)
         waiting.emplace_back(topic);
       else if (subscription->history)
@@ -431,6 +443,7 @@ class TopicEndpoint {
       if (namespace_rules(config_, topic).subscribe != SubscribeRule::token) continue;
       if (!auth_.may_subscribe(socket.data().grant.get(), topic, {})) continue;
       socket.unsubscribe(topic);
+      leave_presence(socket, topic);
       revoked_.add();
       std::string& message = parsers().reply;
       message.assign(R"({"type":"unsubscribed","topic":")");
@@ -438,6 +451,38 @@ class TopicEndpoint {
       message += R"(","reason":"the refreshed token does not grant subscribe on this topic"})";
       socket.send(message);
     }
+  }
+
+  void leave_presence(WebSocket<Session>& socket, std::string_view topic) {
+    presence_.leave(socket.data().present, topic, socket.data().client, socket.data().grant.get());
+  }
+
+  // The answer comes from the engine (Redis: later, on its loop), then back on this loop.
+  bool ask_presence(WebSocket<Session>& socket, const Request& request, bool stats,
+                    Failure& failure) {
+    if (!request.topic_is_string) {
+      failure = {ErrorCode::bad_request, "topic (a string) is required"};
+      return false;
+    }
+    if (auto refusal = presence_.check(request.topic, socket.is_subscribed(request.topic))) {
+      failure = *refusal;
+      return false;
+    }
+    parsers().ack_later = true;
+    presence_.read(
+        request.topic, stats,
+        [this, handle = socket.handle(), id = std::string(request.id)](const std::string* fields) {
+          std::optional<std::string> answer;
+          if (fields != nullptr) answer = *fields;
+          handle.run([this, id, answer](WebSocket<Session>& socket) {
+            if (!answer)
+              return fail(socket, id,
+                          {ErrorCode::engine_unavailable,
+                           "the cluster engine cannot read the presence now"});
+            succeed(socket, id, *answer);
+          });
+        });
+    return true;
   }
 
   bool publish_json(WebSocket<Session>& socket, const Request& request, Failure& failure) {
@@ -554,6 +599,7 @@ class TopicEndpoint {
   App& app_;
   const Config& config_;
   TopicAuth auth_;
+  TopicPresence presence_;
   Counter publishes_websocket_, publishes_http_, rate_limited_;
   Counter refreshed_, refresh_refused_, refresh_requests_, expired_, revoked_;
 };
