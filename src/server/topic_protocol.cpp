@@ -224,6 +224,13 @@ class TopicEndpoint {
     dequeue_expiry(socket.data());
   }
 
+  // After the backend unsubscribed a user from a topic (user_commands.hpp) on this loop.
+  void unsubscribed_by_backend(const UserCommand& command) {
+    if (command.kind != ApiEndpoint::unsubscribe) return;
+    for (auto& socket : Subjects::this_loop().find(command.user))
+      leave_presence(socket, command.topic);
+  }
+
   // Once a second on every loop: connections whose token expired are asked for a new one; those
   // still without one auth_refresh_grace seconds later are closed with 4001.
   void on_tick() {
@@ -652,7 +659,10 @@ void add_topic_routes(App& app) {
                          [&](std::string_view) { return endpoint->on_http_publish(request); });
     });
   }
-  add_user_command_routes(app, std::move(keys), &apply_user_command<Session>);
+  add_user_command_routes(app, std::move(keys), [endpoint](const UserCommand& command) {
+    apply_user_command<Session>(command);
+    endpoint->unsubscribed_by_backend(command);
+  });
 }
 
 }  // namespace pylon

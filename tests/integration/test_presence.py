@@ -17,12 +17,13 @@ import pytest
 
 from support.auth import SECRET, claims, secret_file  # noqa: F401
 from support.deflate import metrics
-from support.pubsub import PubSubClient, request_text
+from support.pubsub import PubSubClient, api_key_args, http_publish, request_text
 from support.redis import start_redis, wait_for
 from support.server import poll, pylon_bin, start_server
 
 CLIENT_ID = re.compile(r"[0-9a-f]{16}")
 PRESENCE_TTL = 3  # seconds, in the Redis suite: short, so the SIGKILL test is quick
+API_KEY = "presence-backend-key"
 NAMESPACES = ["room:subscribe=anyone", "room:presence=true", "room:join_leave=true",
               f"room:presence_ttl={PRESENCE_TTL}",
               "lobby:subscribe=anyone", "lobby:presence=true",
@@ -92,7 +93,8 @@ def stats(client: PubSubClient, topic: str) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def memory_server(secret_file):  # noqa: F811
-    with start_server(*server_args(secret_file)) as running:
+    with start_server(*server_args(secret_file),
+                      *api_key_args(API_KEY, scopes=("publish", "disconnect"))) as running:
         yield running
 
 
@@ -159,6 +161,23 @@ def test_presence_is_refused_where_it_is_off_or_to_non_subscribers(memory_server
         dave.send_text(request_text("presence", id=7))
         assert until_ack(dave, 7)["code"] == "bad_request"
         assert ask(dave, "presence", "bad topic!")["code"] == "bad_topic"
+
+
+def test_a_user_unsubscribed_by_the_backend_leaves(memory_server):
+    with contextlib.closing(connect(memory_server, "frank", "F")) as frank, \
+            contextlib.closing(connect(memory_server, "grace", "G")) as grace:
+        subscribe(frank, "room:backend")
+        next_event(frank, "join")
+        subscribe(grace, "room:backend")
+        grace_id = next_event(grace, "join")["client"]
+        assert next_event(frank, "join")["client"] == grace_id
+        response = http_publish(memory_server.address, '{"user":"grace","topic":"room:backend"}',
+                                API_KEY, path="/api/unsubscribe")
+        assert response.status == 202, response.raw_head
+        assert next_event(grace, "unsubscribed")["topic"] == "room:backend"
+        assert next_event(frank, "leave")["client"] == grace_id
+        assert grace_id not in members(frank, "room:backend")
+        assert stats(frank, "room:backend") == (1, 1)
 
 
 def test_presence_metrics(memory_server):
