@@ -15,6 +15,7 @@
 #include "pubsub/topic_name.hpp"
 #include "server/api_keys.hpp"
 #include "server/history_protocol.hpp"
+#include "server/http_publish.hpp"
 #include "server/topic_auth.hpp"
 #include "server/topic_presence.hpp"
 #include "server/topic_request.hpp"
@@ -70,33 +71,6 @@ double seconds_since_epoch() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// `{"type":"message","topic":T,"data":D}`, with `"offset":N` after the topic on a topic with
-// history, assembled in a reused buffer, then encoded once into the frame every subscriber
-// shares.
-PublishResult publish_envelope(App& app, WebSocket<Session>* socket, std::string_view topic,
-                               std::string_view data, std::uint64_t tag,
-                               std::function<void(const PublishResult&)> settled) {
-  std::string& envelope = parsers().envelope;
-  envelope.assign(R"({"type":"message","topic":")");
-  envelope += topic;
-  envelope += '"';
-  const std::size_t head = envelope.size();
-  envelope += R"(,"data":)";
-  envelope += data;
-  envelope += '}';
-  const std::string_view text = envelope;
-  const OffsetEnvelope message{text.substr(0, head), kOffsetLabel, text.substr(head)};
-  return socket != nullptr ? socket->publish(topic, message, MessageKind::text, tag)
-                           : app.publish(topic, message, MessageKind::text, std::move(settled));
-}
-
-// `"offset":N` of a publish's answer on a topic with history.
-void append_offset(std::string& out, const PublishResult& result) {
-  if (result.offset == 0) return;
-  out += R"("offset":)";
-  out += std::to_string(result.offset);
-}
-
 class TopicEndpoint {
  public:
   explicit TopicEndpoint(App& app)
@@ -106,8 +80,6 @@ class TopicEndpoint {
         presence_(app),
         publishes_websocket_(app.metrics().counter("pylon_publishes_total", "Publishes.",
                                                    {{"source", "websocket"}})),
-        publishes_http_(
-            app.metrics().counter("pylon_publishes_total", "Publishes.", {{"source", "http"}})),
         rate_limited_(app.metrics().counter("pylon_rate_limited_total",
                                             "Publishes refused by max_publish_rate.")),
         refreshed_(app.metrics().counter("pylon_auth_refreshes_total",
@@ -259,55 +231,7 @@ class TopicEndpoint {
     }
   }
 
-  // The key was checked (ApiKeys::guard). On a topic whose history lives in Redis the answer
-  // (with the offset) is sent once Redis stored it.
-  HttpResponse on_http_publish(const HttpRequest& request) {
-    HttpResponse response;
-    response.content_type = "application/json";
-    Request fields;
-    Failure failure{ErrorCode::bad_json, "body is not a JSON object"};
-    if (const auto parse_failure = parse_request(request.body(), fields)) {
-      failure = *parse_failure;
-    } else if (!fields.topic_is_string) {
-      failure = {ErrorCode::bad_request, "topic (a string) is required"};
-    } else if (const auto topic_failure = check_publish_topic(fields.topic)) {
-      failure = *topic_failure;
-    } else if (!fields.has_data) {
-      failure = {ErrorCode::bad_request, "data is required"};
-    } else {
-      const DeferredResponse later = request.defer();
-      const PublishResult result = publish_envelope(
-          app_, nullptr, fields.topic, fields.data, 0,
-          [later](const PublishResult& outcome) { later.send(http_publish_answer(outcome)); });
-      if (result.accepted) publishes_http_.add();
-      if (!result.pending) return http_publish_answer(result);
-      response.deferred = true;
-      return response;
-    }
-    response.status = failure.code == ErrorCode::reserved_topic ? 403 : 400;
-    response.body = R"({"error":")" + std::string(code_name(failure.code)) + R"(","message":)";
-    obs::append_json_string(response.body, failure.message);
-    response.body += '}';
-    return response;
-  }
-
  private:
-  static HttpResponse http_publish_answer(const PublishResult& result) {
-    HttpResponse response;
-    response.content_type = "application/json";
-    if (!result.accepted) {
-      response.status = 503;
-      response.body =
-          R"({"error":"engine_unavailable","message":"the cluster engine is unavailable; not delivered"})";
-      return response;
-    }
-    response.body = R"({"subscribers":)" + std::to_string(result.subscribers);
-    if (result.offset != 0) response.body += ',';
-    append_offset(response.body, result);
-    response.body += '}';
-    return response;
-  }
-
   void complete_subscribe(WebSocket<Session>& socket, std::vector<PendingAck>::iterator ack) {
     const std::string fields =
         ack->positions.empty() ? std::string() : R"("positions":{)" + ack->positions + '}';
@@ -332,14 +256,6 @@ class TopicEndpoint {
                                     [tag](const PendingAck& ack) { return ack.tag == tag; });
     if (found == session.pending.end()) return std::nullopt;
     return found;
-  }
-
-  static std::optional<Failure> check_publish_topic(std::string_view topic) {
-    if (!pubsub::is_valid_topic(topic)) return Failure{ErrorCode::bad_topic, "invalid topic name"};
-    if (pubsub::is_server_topic(topic))
-      return Failure{ErrorCode::reserved_topic,
-                     "topics under pylon/ are published by the server only"};
-    return std::nullopt;
   }
 
   bool change_subscriptions(WebSocket<Session>& socket, const Request& request, bool subscribe,
@@ -514,8 +430,8 @@ class TopicEndpoint {
       return false;
     }
     const std::uint64_t tag = ++socket.data().last_tag;
-    const PublishResult result =
-        publish_envelope(app_, &socket, request.topic, request.data, tag, {});
+    const PublishResult result = socket.publish(
+        request.topic, message_envelope(request.topic, request.data), MessageKind::text, tag);
     if (!result.accepted) {
       failure = {ErrorCode::engine_unavailable, "the cluster engine is unavailable; not delivered"};
       return false;
@@ -607,7 +523,7 @@ class TopicEndpoint {
   const Config& config_;
   TopicAuth auth_;
   TopicPresence presence_;
-  Counter publishes_websocket_, publishes_http_, rate_limited_;
+  Counter publishes_websocket_, rate_limited_;
   Counter refreshed_, refresh_refused_, refresh_requests_, expired_, revoked_;
 };
 
@@ -654,11 +570,8 @@ void add_topic_routes(App& app) {
   if (!app.config().api_keys.empty()) {
     keys = std::make_shared<ApiKeys>(app.config(), app.metrics());
     app.on_reload([keys] { keys->reload(); });
-    app.post("/api/publish", [endpoint, keys](const HttpRequest& request) {
-      return keys->guard(request, ApiEndpoint::publish,
-                         [&](std::string_view) { return endpoint->on_http_publish(request); });
-    });
   }
+  add_http_publish_route(app, keys);
   add_user_command_routes(app, std::move(keys), [endpoint](const UserCommand& command) {
     apply_user_command<Session>(command);
     endpoint->unsubscribed_by_backend(command);
