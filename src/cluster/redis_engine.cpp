@@ -236,10 +236,12 @@ class RedisEngine final : public pubsub::ClusterEngine {
       send_handshake(link, 2, argv, lengths);
     }
     if (link.role == Role::publisher) {
-      // The history scripts, loaded on every connection (a restarted Redis forgot them): their
-      // SHA-1s come back in the answers, before anything uses them.
+      // The history and presence scripts, loaded on every connection (a restarted Redis forgot
+      // them): their SHA-1s come back in the answers, before anything uses them.
       for (auto [script, sha] : {std::pair(RedisHistory::append_script(), &history_.append_sha),
-                                 std::pair(RedisHistory::read_script(), &history_.read_sha)}) {
+                                 std::pair(RedisHistory::read_script(), &history_.read_sha),
+                                 std::pair(RedisPresence::write_script(), &presence_.write_sha),
+                                 std::pair(RedisPresence::read_script(), &presence_.read_sha)}) {
         const char* argv[3] = {"SCRIPT", "LOAD", script.data()};
         const std::size_t lengths[3] = {6, 4, script.size()};
         send_handshake(link, 3, argv, lengths, sha);

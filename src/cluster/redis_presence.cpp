@@ -43,7 +43,8 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms)
 return redis.call('HGETALL', KEYS[1])
 )lua";
 
-void send_argv(redisAsyncContext* context, const std::vector<std::string>& arguments,
+// false: hiredis refused the command (the context is going away); the callback will not run.
+bool send_argv(redisAsyncContext* context, const std::vector<std::string>& arguments,
                redisCallbackFn* callback = nullptr, void* data = nullptr) {
   std::vector<const char*> argv;
   std::vector<std::size_t> lengths;
@@ -53,8 +54,8 @@ void send_argv(redisAsyncContext* context, const std::vector<std::string>& argum
     argv.push_back(argument.data());
     lengths.push_back(argument.size());
   }
-  redisAsyncCommandArgv(context, callback, data, static_cast<int>(argv.size()), argv.data(),
-                        lengths.data());
+  return redisAsyncCommandArgv(context, callback, data, static_cast<int>(argv.size()), argv.data(),
+                               lengths.data()) == REDIS_OK;
 }
 
 // A read's callback: its PresenceDone, owned until the reply (or the context's end) arrives.
@@ -76,6 +77,13 @@ RedisPresence::RedisPresence(std::string prefix, net::EventLoop& loop)
 
 RedisPresence::~RedisPresence() {
   net::TimerWheel::cancel(*this);
+}
+
+std::string_view RedisPresence::write_script() noexcept {
+  return kWriteScript;
+}
+std::string_view RedisPresence::read_script() noexcept {
+  return kReadScript;
 }
 
 std::string RedisPresence::encode(const PresenceMember& member) {
@@ -146,15 +154,18 @@ void RedisPresence::leave(std::string topic, std::string client) {
 
 void RedisPresence::read(std::string topic, pubsub::PresenceDone done) {
   if (publisher_ == nullptr) return done(nullptr);
-  send_argv(publisher_,
-            {"EVAL", std::string(kReadScript), "2", prefix_ + "presence:" + topic,
-             prefix_ + "presence-expiry:" + topic},
-            &on_read_reply, new pubsub::PresenceDone(std::move(done)));
+  auto owned = std::make_unique<pubsub::PresenceDone>(std::move(done));
+  if (!send_argv(publisher_,
+                 {"EVALSHA", read_sha, "2", prefix_ + "presence:" + topic,
+                  prefix_ + "presence-expiry:" + topic},
+                 &on_read_reply, owned.get()))
+    return (*owned)(nullptr);
+  owned.release();  // on_read_reply owns it now
 }
 
 void RedisPresence::write(const std::string& topic, const Topic& entry, const std::string* client) {
-  std::vector<std::string> arguments{"EVAL",
-                                     std::string(kWriteScript),
+  std::vector<std::string> arguments{"EVALSHA",
+                                     write_sha,
                                      "2",
                                      prefix_ + "presence:" + topic,
                                      prefix_ + "presence-expiry:" + topic,

@@ -44,6 +44,11 @@ class RedisPresence final : net::TimerNode {
   RedisPresence(const RedisPresence&) = delete;
   RedisPresence& operator=(const RedisPresence&) = delete;
 
+  // The scripts' text, loaded by the publisher's handshake (SCRIPT LOAD) into the SHA-1 strings.
+  static std::string_view write_script() noexcept;
+  static std::string_view read_script() noexcept;
+  std::string write_sha, read_sha;
+
   // The publisher connection is ready: every member is written again, and the leaves kept.
   void publisher_ready(redisAsyncContext* publisher);
   void publisher_lost() noexcept { publisher_ = nullptr; }
