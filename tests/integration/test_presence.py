@@ -261,9 +261,10 @@ def test_presence_across_instances_and_a_killed_instance_vanishes_within_the_ttl
         second.proc.kill()
         second.proc.wait(timeout=15)
         killed = time.monotonic()
-        poll(lambda: stats(watcher, "room:cluster") == (1, 1), PRESENCE_TTL + 5,
+        poll(lambda: stats(watcher, "room:cluster") == (1, 1), PRESENCE_TTL + 10,
              "the killed instance's clients to vanish")
-        assert time.monotonic() - killed <= PRESENCE_TTL + 2
+        # Within the TTL of their last refresh (before the kill), plus the polling's slack.
+        assert time.monotonic() - killed <= PRESENCE_TTL + 3
         # The survivors' own entries outlive several TTLs: they are refreshed.
         time.sleep(PRESENCE_TTL * 1.5)  # waiting for a refresh that must have happened
         assert stats(watcher, "room:cluster") == (1, 1)
