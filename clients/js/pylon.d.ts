@@ -53,6 +53,27 @@ export interface Publication {
   offset?: number;
 }
 
+/** A subscriber as presence lists it (docs/protocol.md "Presence"). */
+export interface PresenceMember {
+  /** The connection token's sub; "" for an anonymous connection. */
+  user: string;
+  /** The token's pylon.info, when it has one. */
+  info?: unknown;
+}
+
+/** A join or leave on a namespace with join_leave = true. */
+export interface PresenceEvent extends PresenceMember {
+  topic: string;
+  /** The connection's client id (16 hex digits, made by the server). */
+  client: string;
+}
+
+export interface PresenceStats {
+  clients: number;
+  /** Distinct non-empty user ids. */
+  users: number;
+}
+
 export interface DisconnectedEvent {
   code: number;
   reason: string;
@@ -79,6 +100,8 @@ export interface SubscriptionEvents {
   /** Recovery was asked for and the history could not tell what was missed: reload state. */
   unrecovered: { topic: string; position?: Position };
   unsubscribed: { topic: string; reason: string };
+  join: PresenceEvent;
+  leave: PresenceEvent;
   error: PylonError;
 }
 
@@ -89,6 +112,8 @@ export declare class Subscription implements Emitter<SubscriptionEvents> {
   readonly epoch?: string;
   publish(data: unknown): Promise<Ack>;
   unsubscribe(): void;
+  presence(): Promise<Record<string, PresenceMember>>;
+  presenceStats(): Promise<PresenceStats>;
   on<K extends keyof SubscriptionEvents>(event: K, listener: (value: SubscriptionEvents[K]) => void): this;
   once<K extends keyof SubscriptionEvents>(event: K, listener: (value: SubscriptionEvents[K]) => void): this;
   off<K extends keyof SubscriptionEvents>(event: K, listener: (value: SubscriptionEvents[K]) => void): this;
@@ -112,6 +137,9 @@ export declare class Pylon implements Emitter<PylonEvents> {
   subscribe(topic: string, options?: { recover?: boolean }): Subscription;
   publish(topic: string, data: unknown): Promise<Ack>;
   ping(): Promise<Ack>;
+  /** Who is subscribed to topic, by client id; the caller must be subscribed to it. */
+  presence(topic: string): Promise<Record<string, PresenceMember>>;
+  presenceStats(topic: string): Promise<PresenceStats>;
   on<K extends keyof PylonEvents>(event: K, listener: (value: PylonEvents[K]) => void): this;
   once<K extends keyof PylonEvents>(event: K, listener: (value: PylonEvents[K]) => void): this;
   off<K extends keyof PylonEvents>(event: K, listener: (value: PylonEvents[K]) => void): this;

@@ -127,6 +127,15 @@ export class Subscription extends Emitter {
     this.client._unsubscribe(this);
   }
 
+  // Who is subscribed, and how many (docs/protocol.md "Presence").
+  presence() {
+    return this.client.presence(this.topic);
+  }
+
+  presenceStats() {
+    return this.client.presenceStats(this.topic);
+  }
+
   _position() {
     return this.recover && this.epoch !== undefined ? {offset: this.offset, epoch: this.epoch} : undefined;
   }
@@ -215,6 +224,16 @@ export class Pylon extends Emitter {
 
   ping() {
     return this._request({type: "ping"});
+  }
+
+  // Resolves with {clientId: {user, info}} of the topic's subscribers (the caller must be one).
+  presence(topic) {
+    return this._request({type: "presence", topic}).then((ack) => ack.presence);
+  }
+
+  // Resolves with {clients, users}.
+  presenceStats(topic) {
+    return this._request({type: "presence_stats", topic}).then(({clients, users}) => ({clients, users}));
   }
 
   _unsubscribe(subscription) {
@@ -325,6 +344,15 @@ export class Pylon extends Emitter {
       case "message": {
         const subscription = this._subscriptions.get(message.topic);
         if (subscription) subscription._publication(message);
+        return;
+      }
+      case "join":
+      case "leave": {
+        const subscription = this._subscriptions.get(message.topic);
+        if (subscription && subscription.state !== "unsubscribed") {
+          const {topic, client, user, info} = message;
+          subscription._emit(message.type, {topic, client, user, info});
+        }
         return;
       }
       case "ack":

@@ -26,6 +26,7 @@
 
 #include "pylon/config.hpp"
 #include "pylon/metrics.hpp"
+#include "pylon/presence.hpp"
 
 namespace pylon {
 
@@ -107,7 +108,37 @@ std::optional<HistorySubscription> subscribe_with_history(Connection& connection
                                                           const StreamPosition* since,
                                                           std::uint64_t tag);
 class Worker;
+// A connection as a SocketHandle names it: the slot's address and the number its worker gave it
+// (Worker::watch), which a later connection in the same slot does not have.
+struct ConnectionRef {
+  Worker* worker;
+  Connection* connection;
+  std::uint64_t id;
+};
+ConnectionRef connection_ref(Connection& connection);
+void run_on(const ConnectionRef& ref, std::function<void(Connection&)> task);
 }  // namespace detail
+
+template <typename UserData>
+class WebSocket;
+
+// A connection named from any thread (e.g. the thread a slow answer comes back on): run() posts
+// task to the connection's loop, where it runs with the connection if that is still open; it is
+// dropped otherwise. Cheap to copy; safe to keep after the connection closed.
+template <typename UserData>
+class SocketHandle {
+ public:
+  explicit SocketHandle(detail::ConnectionRef ref) noexcept : ref_(ref) {}
+  void run(std::function<void(WebSocket<UserData>&)> task) const {
+    detail::run_on(ref_, [task = std::move(task)](detail::Connection& connection) {
+      WebSocket<UserData> socket(connection);
+      task(socket);
+    });
+  }
+
+ private:
+  detail::ConnectionRef ref_;
+};
 
 // A handle to one open WebSocket connection.
 template <typename UserData>
@@ -129,6 +160,10 @@ class WebSocket {
   std::string remote_address() const { return detail::remote_address(*connection_); }
   std::string_view subprotocol() const noexcept { return detail::subprotocol(*connection_); }
   UserData& data() noexcept { return *static_cast<UserData*>(detail::user_data(*connection_)); }
+  // Loop thread: a handle another thread may use to come back to this connection.
+  SocketHandle<UserData> handle() {
+    return SocketHandle<UserData>(detail::connection_ref(*connection_));
+  }
 
   // Topics (docs/protocol.md names: 1-128 bytes of A-Z a-z 0-9 _ - . : / @). subscribe returns
   // false for an invalid name; subscribing twice is harmless. Subscriptions end with the
@@ -296,6 +331,17 @@ class App {
   // lives in Redis): `settled` gets it, on the cluster engine's loop thread; it must not block.
   PublishResult publish(std::string_view topic, const OffsetEnvelope& message, MessageKind kind,
                         std::function<void(const PublishResult&)> settled);
+
+  // Presence (docs/protocol.md "Presence"). Any thread, while running: member is listed in
+  // topic's presence until presence_leave (with the Redis engine on every instance, and until
+  // the topic namespace's presence_ttl after this instance stopped refreshing it: a crash).
+  void presence_join(std::string_view topic, PresenceMember member);
+  void presence_leave(std::string_view topic, std::string_view client);
+  // Reads topic's presence: done gets the members, or null when the cluster engine cannot tell
+  // now. Memory engine: before this returns, on the calling thread; Redis: later, on the engine
+  // loop's thread (it must not block).
+  void read_presence(std::string_view topic,
+                     std::function<void(const PresenceMembers* members)> done);
 
   // Any thread, while running: runs task once on each loop thread of this instance, after what
   // that loop already has to do; e.g. to act on the connections each loop owns. Not running: no.

@@ -75,6 +75,12 @@ struct NamespaceRules {
   std::size_t history_size = 0;  // publications kept per topic; 0: no history
   double history_ttl = 0;        // seconds each is kept; more than 0 when history_size is set
   RecoveryMode recovery = RecoveryMode::stream;
+  // Presence (docs/protocol.md "Presence"): who is subscribed can be asked, by subscribers.
+  bool presence = false;
+  bool join_leave = false;  // join/leave messages to the topic's subscribers; needs presence
+  // Seconds a crashed instance's clients stay listed (engine = "redis": each instance refreshes
+  // its own every third of it).
+  double presence_ttl = 60;
   bool operator==(const NamespaceRules&) const = default;
 };
 
@@ -229,7 +235,7 @@ void set_endpoint_text(Config& config, std::string_view text);
 CompressionSettings endpoint_compression(const Config& config, std::string_view path,
                                          CompressionSettings base);
 // Sets one key of one namespace ("namespaces.NAME.key" in errors): subscribe, publish,
-// history_size, history_ttl, recovery.
+// history_size, history_ttl, recovery, presence, join_leave, presence_ttl.
 void set_namespace_value(Config& config, std::string_view name, std::string_view key,
                          const ConfigValue& value);
 // Parses a --namespace flag, "NAME:key=value".

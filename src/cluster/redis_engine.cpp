@@ -14,6 +14,7 @@
 #include "cluster/channel_message.hpp"
 #include "cluster/hiredis_adapter.hpp"
 #include "cluster/redis_history.hpp"
+#include "cluster/redis_presence.hpp"
 #include "cluster/redis_url.hpp"
 #include "net/event_loop.hpp"
 #include "obs/log.hpp"
@@ -92,6 +93,7 @@ class RedisEngine final : public pubsub::ClusterEngine {
                             "messages exchanged with other instances through the cluster engine",
                             {{"direction", "out"}})),
         history_(prefix_, instance_id_, deliver_, metrics),
+        presence_(prefix_, loop),
         subscriber_(*this, Role::subscriber, loop),
         publisher_(*this, Role::publisher, loop) {
     for (Link* link : {&subscriber_, &publisher_}) {
@@ -149,6 +151,16 @@ class RedisEngine final : public pubsub::ClusterEngine {
   void read(std::string topic, const pubsub::HistoryPolicy& policy,
             std::optional<std::uint64_t> since, pubsub::ReadDone done) override {
     history_.read(std::move(topic), policy, since, std::move(done));
+  }
+
+  void presence_join(std::string topic, PresenceMember member, std::uint64_t ttl_ms) override {
+    presence_.join(std::move(topic), std::move(member), ttl_ms);
+  }
+  void presence_leave(std::string topic, std::string client) override {
+    presence_.leave(std::move(topic), std::move(client));
+  }
+  void read_presence(std::string topic, pubsub::PresenceDone done) override {
+    presence_.read(std::move(topic), std::move(done));
   }
 
  private:
@@ -224,10 +236,12 @@ class RedisEngine final : public pubsub::ClusterEngine {
       send_handshake(link, 2, argv, lengths);
     }
     if (link.role == Role::publisher) {
-      // The history scripts, loaded on every connection (a restarted Redis forgot them): their
-      // SHA-1s come back in the answers, before anything uses them.
+      // The history and presence scripts, loaded on every connection (a restarted Redis forgot
+      // them): their SHA-1s come back in the answers, before anything uses them.
       for (auto [script, sha] : {std::pair(RedisHistory::append_script(), &history_.append_sha),
-                                 std::pair(RedisHistory::read_script(), &history_.read_sha)}) {
+                                 std::pair(RedisHistory::read_script(), &history_.read_sha),
+                                 std::pair(RedisPresence::write_script(), &presence_.write_sha),
+                                 std::pair(RedisPresence::read_script(), &presence_.read_sha)}) {
         const char* argv[3] = {"SCRIPT", "LOAD", script.data()};
         const std::size_t lengths[3] = {6, 4, script.size()};
         send_handshake(link, 3, argv, lengths, sha);
@@ -269,6 +283,7 @@ class RedisEngine final : public pubsub::ClusterEngine {
     } else {
       congested_ = false;
       history_.publisher_ready(link.context);
+      presence_.publisher_ready(link.context);
     }
     if (subscriber_.state == LinkState::ready && publisher_.state == LinkState::ready &&
         !congested_)
@@ -301,6 +316,7 @@ class RedisEngine final : public pubsub::ClusterEngine {
     if (link.role == Role::publisher) {
       congested_ = false;
       history_.publisher_lost();
+      presence_.publisher_lost();
     } else {
       history_.subscriber_lost();
     }
@@ -509,6 +525,7 @@ class RedisEngine final : public pubsub::ClusterEngine {
   std::string message_buffer_;
 
   RedisHistory history_;  // uses deliver_, prefix_ and instance_id_, declared before it
+  RedisPresence presence_;
   Link subscriber_;
   Link publisher_;
 };

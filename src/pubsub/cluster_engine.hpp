@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "pubsub/history.hpp"
+#include "pylon/presence.hpp"
 #include "ws/frame.hpp"
 
 namespace pylon::pubsub {
@@ -47,6 +48,8 @@ struct HistoryRead {
 // Engine loop. offset 0: Redis refused to store it (an error answer); else where it is stored.
 using AppendDone = std::function<void(std::uint64_t offset, std::string_view epoch)>;
 using ReadDone = std::function<void(HistoryRead& read)>;
+// Engine loop. members null: the engine could not read them (Redis unreachable).
+using PresenceDone = std::function<void(const PresenceMembers* members)>;
 
 class ClusterEngine {
  public:
@@ -78,6 +81,13 @@ class ClusterEngine {
   // created (new epoch) when it has none, so the position answered holds.
   virtual void read(std::string topic, const HistoryPolicy& policy,
                     std::optional<std::uint64_t> since, ReadDone done) = 0;
+
+  // Presence (docs/cluster.md "Presence"): member is listed in topic's presence on every instance
+  // until it leaves, or until ttl_ms after this instance last refreshed it (the engine refreshes
+  // its own members while it runs, so a crashed instance's vanish within the TTL).
+  virtual void presence_join(std::string topic, PresenceMember member, std::uint64_t ttl_ms) = 0;
+  virtual void presence_leave(std::string topic, std::string client) = 0;
+  virtual void read_presence(std::string topic, PresenceDone done) = 0;
 };
 
 // Delivers a message published on another instance to this instance's subscribers; on a topic

@@ -57,6 +57,17 @@ PublishResult App::publish(std::string_view topic, const OffsetEnvelope& message
                           message, std::move(settled));
 }
 
+void App::presence_join(std::string_view topic, PresenceMember member) {
+  server_->presence_join(topic, std::move(member));
+}
+void App::presence_leave(std::string_view topic, std::string_view client) {
+  server_->presence_leave(topic, client);
+}
+void App::read_presence(std::string_view topic,
+                        std::function<void(const PresenceMembers* members)> done) {
+  server_->read_presence(topic, std::move(done));
+}
+
 void App::run_on_every_loop(std::function<void()> task) {
   server_->run_on_every_loop(task);
 }

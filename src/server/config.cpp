@@ -407,6 +407,13 @@ constexpr NamespaceRow kNamespaceRows[] = {
      "seconds a publication is kept (required with history_size)"},
     {"recovery", ConfigKind::text, &assign<&NamespaceRules::recovery, &to_choice<kRecoveryModes>>,
      "stream (every missed publication) or cache (the latest only)"},
+    // Presence (docs/protocol.md "Presence").
+    {"presence", ConfigKind::boolean, &assign<&NamespaceRules::presence, &to_bool>,
+     "subscribers may ask who is subscribed (presence, presence_stats)"},
+    {"join_leave", ConfigKind::boolean, &assign<&NamespaceRules::join_leave, &to_bool>,
+     "subscribers get join and leave messages (needs presence)"},
+    {"presence_ttl", ConfigKind::seconds, &assign<&NamespaceRules::presence_ttl, &to_seconds<1000>>,
+     "seconds a crashed instance's clients stay listed (engine = redis)"},
 };
 
 // What config_keys() shows of the rows.
@@ -728,6 +735,12 @@ void validate_config(const Config& config) {
     if (key.scopes.empty()) throw ConfigError(api_key_name(name, "scopes"), "must name a scope");
   }
   for (const auto& [name, rules] : config.namespaces) {
+    if (rules.join_leave && !rules.presence)
+      throw ConfigError(namespace_key_name(name, "join_leave"), "needs presence = true");
+    // A join or leave carries no offset, and a recovering subscriber's seam merges by offset.
+    if (rules.join_leave && rules.history_size > 0)
+      throw ConfigError(namespace_key_name(name, "join_leave"),
+                        "cannot be combined with history_size (not supported yet)");
     if (rules.history_size == 0) continue;
     if (rules.history_ttl <= 0)
       throw ConfigError(namespace_key_name(name, "history_ttl"),

@@ -104,6 +104,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   bool start_drain_close();
   bool is_websocket() const noexcept { return route_ != nullptr; }
   bool closed() const noexcept { return state_ == State::closed; }
+  bool is_open() const noexcept { return state_ == State::open; }
+  Worker& worker() noexcept { return worker_; }
   void destroy() noexcept;
   Connection* list_prev = nullptr;  // the worker's list of live connections
   Connection* list_next = nullptr;

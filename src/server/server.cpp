@@ -168,6 +168,39 @@ void Server::read_history(std::string_view topic, const pubsub::HistoryPolicy& p
       });
 }
 
+void Server::presence_join(std::string_view topic, PresenceMember member) {
+  if (engine == nullptr) {
+    presence.join(topic, std::move(member));
+    return;
+  }
+  const std::uint64_t ttl_ms = net::to_ms(namespace_rules(config, topic).presence_ttl);
+  workers_[0]->loop().post(
+      [this, topic = std::string(topic), member = std::move(member), ttl_ms]() mutable {
+        engine->presence_join(std::move(topic), std::move(member), ttl_ms);
+      });
+}
+
+void Server::presence_leave(std::string_view topic, std::string_view client) {
+  if (engine == nullptr) {
+    presence.leave(topic, client);
+    return;
+  }
+  workers_[0]->loop().post(
+      [this, topic = std::string(topic), client = std::string(client)]() mutable {
+        engine->presence_leave(std::move(topic), std::move(client));
+      });
+}
+
+void Server::read_presence(std::string_view topic, pubsub::PresenceDone done) {
+  if (engine == nullptr) {
+    const PresenceMembers members = presence.members(topic);
+    return done(&members);
+  }
+  workers_[0]->loop().post([this, topic = std::string(topic), done = std::move(done)]() mutable {
+    engine->read_presence(std::move(topic), std::move(done));
+  });
+}
+
 void Server::start_history() {
   const bool wanted = std::any_of(config.namespaces.begin(), config.namespaces.end(),
                                   [](const auto& item) { return item.second.history_size > 0; });

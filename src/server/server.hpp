@@ -16,6 +16,7 @@
 #include "pubsub/cluster_engine.hpp"
 #include "pubsub/history.hpp"
 #include "pubsub/message.hpp"
+#include "pubsub/presence.hpp"
 #include "pubsub/topic_registry.hpp"
 #include "pylon/app.hpp"
 #include "pylon/metrics.hpp"
@@ -70,6 +71,11 @@ class Server {
                     const StreamPosition* since, pubsub::ReadDone done);
   // The history policy of topic's namespace; nullopt when the topic keeps none.
   std::optional<pubsub::HistoryPolicy> history_policy(std::string_view topic) const;
+  // App::presence_join, presence_leave, read_presence: the memory engine's table, or the
+  // cluster engine's (posted to its loop).
+  void presence_join(std::string_view topic, PresenceMember member);
+  void presence_leave(std::string_view topic, std::string_view client);
+  void read_presence(std::string_view topic, pubsub::PresenceDone done);
   bool ready() const noexcept;
   // App::run_on_every_loop, App::send_to_cluster.
   void run_on_every_loop(const std::function<void()>& task);
@@ -95,6 +101,7 @@ class Server {
   std::unique_ptr<pubsub::History> history;
   // Native TLS (tls_cert): the live certificates; null when `listen` is plain.
   std::unique_ptr<ServerTls> tls;
+  pubsub::PresenceTable presence;  // the memory engine's; the Redis engine keeps it in Redis
 
  private:
   void register_metrics();

@@ -15,7 +15,9 @@
 #include "pubsub/topic_name.hpp"
 #include "server/api_keys.hpp"
 #include "server/history_protocol.hpp"
+#include "server/http_publish.hpp"
 #include "server/topic_auth.hpp"
+#include "server/topic_presence.hpp"
 #include "server/topic_request.hpp"
 #include "server/user_commands.hpp"
 
@@ -52,7 +54,9 @@ struct Session {
   std::optional<ExpiryQueue::iterator> expiry;  // its place in the loop's queue, while queued
   bool refresh_requested = false;               // the token expired; the grace is running
   std::uint64_t last_tag = 0;
-  std::vector<PendingAck> pending;  // allocated only with Redis history
+  std::vector<PendingAck> pending;   // allocated only with Redis history
+  std::uint64_t client = 0;          // the client id presence lists it by (topic_presence.hpp)
+  std::vector<std::string> present;  // topics whose presence lists it
 };
 
 // A loop's /ws connections by their token's sub, for the backend API's user commands.
@@ -67,43 +71,15 @@ double seconds_since_epoch() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// `{"type":"message","topic":T,"data":D}`, with `"offset":N` after the topic on a topic with
-// history, assembled in a reused buffer, then encoded once into the frame every subscriber
-// shares.
-PublishResult publish_envelope(App& app, WebSocket<Session>* socket, std::string_view topic,
-                               std::string_view data, std::uint64_t tag,
-                               std::function<void(const PublishResult&)> settled) {
-  std::string& envelope = parsers().envelope;
-  envelope.assign(R"({"type":"message","topic":")");
-  envelope += topic;
-  envelope += '"';
-  const std::size_t head = envelope.size();
-  envelope += R"(,"data":)";
-  envelope += data;
-  envelope += '}';
-  const std::string_view text = envelope;
-  const OffsetEnvelope message{text.substr(0, head), kOffsetLabel, text.substr(head)};
-  return socket != nullptr ? socket->publish(topic, message, MessageKind::text, tag)
-                           : app.publish(topic, message, MessageKind::text, std::move(settled));
-}
-
-// `"offset":N` of a publish's answer on a topic with history.
-void append_offset(std::string& out, const PublishResult& result) {
-  if (result.offset == 0) return;
-  out += R"("offset":)";
-  out += std::to_string(result.offset);
-}
-
 class TopicEndpoint {
  public:
   explicit TopicEndpoint(App& app)
       : app_(app),
         config_(app.config()),
         auth_(app.config(), app.metrics()),
+        presence_(app),
         publishes_websocket_(app.metrics().counter("pylon_publishes_total", "Publishes.",
                                                    {{"source", "websocket"}})),
-        publishes_http_(
-            app.metrics().counter("pylon_publishes_total", "Publishes.", {{"source", "http"}})),
         rate_limited_(app.metrics().counter("pylon_rate_limited_total",
                                             "Publishes refused by max_publish_rate.")),
         refreshed_(app.metrics().counter("pylon_auth_refreshes_total",
@@ -128,8 +104,9 @@ class TopicEndpoint {
     if (!request.id_is_valid)
       return fail(socket, {}, {ErrorCode::bad_request, "id must be an integer or a string"});
     const std::string_view id = request.id;
-    Failure failure{ErrorCode::unknown_type,
-                    "type must be subscribe, unsubscribe, publish, refresh or ping"};
+    Failure failure{
+        ErrorCode::unknown_type,
+        "type must be subscribe, unsubscribe, publish, refresh, ping, presence or presence_stats"};
     bool ok = false;
     if (request.type_is_string && (request.type == "subscribe" || request.type == "unsubscribe")) {
       ok = change_subscriptions(socket, request, request.type == "subscribe", failure);
@@ -141,6 +118,9 @@ class TopicEndpoint {
       // The application's heartbeat: browsers cannot see WebSocket pings, so a client that wants
       // to know its connection is alive asks for an ack.
       ok = true;
+    } else if (request.type_is_string &&
+               (request.type == "presence" || request.type == "presence_stats")) {
+      ok = ask_presence(socket, request, request.type == "presence_stats", failure);
     }
     if (!ok) return fail(socket, id, failure);
     if (!parsers().ack_later) succeed(socket, id, parsers().ack_fields);
@@ -201,6 +181,7 @@ class TopicEndpoint {
   // The connection opened: the backend API finds it by its token's sub (user_commands.hpp; a
   // refresh keeps the sub), and a token with an "exp" puts it in its loop's expiry queue.
   void on_open(WebSocket<Session>& socket) {
+    socket.data().client = new_client_id();
     const Grant* grant = socket.data().grant.get();
     if (grant != nullptr && !grant->subject.empty())
       Subjects::this_loop().add(grant->subject, socket);
@@ -209,9 +190,17 @@ class TopicEndpoint {
 
   void on_close(WebSocket<Session>& socket) {
     const Grant* grant = socket.data().grant.get();
+    presence_.leave_all(socket.data().present, socket.data().client, grant);
     if (grant != nullptr && !grant->subject.empty())
       Subjects::this_loop().remove(grant->subject, socket);
     dequeue_expiry(socket.data());
+  }
+
+  // After the backend unsubscribed a user from a topic (user_commands.hpp) on this loop.
+  void unsubscribed_by_backend(const UserCommand& command) {
+    if (command.kind != ApiEndpoint::unsubscribe) return;
+    for (auto& socket : Subjects::this_loop().find(command.user))
+      leave_presence(socket, command.topic);
   }
 
   // Once a second on every loop: connections whose token expired are asked for a new one; those
@@ -242,55 +231,7 @@ class TopicEndpoint {
     }
   }
 
-  // The key was checked (ApiKeys::guard). On a topic whose history lives in Redis the answer
-  // (with the offset) is sent once Redis stored it.
-  HttpResponse on_http_publish(const HttpRequest& request) {
-    HttpResponse response;
-    response.content_type = "application/json";
-    Request fields;
-    Failure failure{ErrorCode::bad_json, "body is not a JSON object"};
-    if (const auto parse_failure = parse_request(request.body(), fields)) {
-      failure = *parse_failure;
-    } else if (!fields.topic_is_string) {
-      failure = {ErrorCode::bad_request, "topic (a string) is required"};
-    } else if (const auto topic_failure = check_publish_topic(fields.topic)) {
-      failure = *topic_failure;
-    } else if (!fields.has_data) {
-      failure = {ErrorCode::bad_request, "data is required"};
-    } else {
-      const DeferredResponse later = request.defer();
-      const PublishResult result = publish_envelope(
-          app_, nullptr, fields.topic, fields.data, 0,
-          [later](const PublishResult& outcome) { later.send(http_publish_answer(outcome)); });
-      if (result.accepted) publishes_http_.add();
-      if (!result.pending) return http_publish_answer(result);
-      response.deferred = true;
-      return response;
-    }
-    response.status = failure.code == ErrorCode::reserved_topic ? 403 : 400;
-    response.body = R"({"error":")" + std::string(code_name(failure.code)) + R"(","message":)";
-    obs::append_json_string(response.body, failure.message);
-    response.body += '}';
-    return response;
-  }
-
  private:
-  static HttpResponse http_publish_answer(const PublishResult& result) {
-    HttpResponse response;
-    response.content_type = "application/json";
-    if (!result.accepted) {
-      response.status = 503;
-      response.body =
-          R"({"error":"engine_unavailable","message":"the cluster engine is unavailable; not delivered"})";
-      return response;
-    }
-    response.body = R"({"subscribers":)" + std::to_string(result.subscribers);
-    if (result.offset != 0) response.body += ',';
-    append_offset(response.body, result);
-    response.body += '}';
-    return response;
-  }
-
   void complete_subscribe(WebSocket<Session>& socket, std::vector<PendingAck>::iterator ack) {
     const std::string fields =
         ack->positions.empty() ? std::string() : R"("positions":{)" + ack->positions + '}';
@@ -315,14 +256,6 @@ class TopicEndpoint {
                                     [tag](const PendingAck& ack) { return ack.tag == tag; });
     if (found == session.pending.end()) return std::nullopt;
     return found;
-  }
-
-  static std::optional<Failure> check_publish_topic(std::string_view topic) {
-    if (!pubsub::is_valid_topic(topic)) return Failure{ErrorCode::bad_topic, "invalid topic name"};
-    if (pubsub::is_server_topic(topic))
-      return Failure{ErrorCode::reserved_topic,
-                     "topics under pylon/ are published by the server only"};
-    return std::nullopt;
   }
 
   bool change_subscriptions(WebSocket<Session>& socket, const Request& request, bool subscribe,
@@ -369,10 +302,12 @@ class TopicEndpoint {
       if (!socket.data().pending.empty()) stop_waiting(socket, topic);
       if (!subscribe) {
         socket.unsubscribe(topic);
+        leave_presence(socket, topic);
         continue;
       }
       const StreamPosition* since = find_recover(parsers().recover, topic);
       const auto subscription = socket.subscribe_with_history(topic, since, tag);
+      presence_.join(socket.data().present, topic, socket.data().client, socket.data().grant.get());
       if (subscription->pending)
         waiting.emplace_back(topic);
       else if (subscription->history)
@@ -431,6 +366,7 @@ class TopicEndpoint {
       if (namespace_rules(config_, topic).subscribe != SubscribeRule::token) continue;
       if (!auth_.may_subscribe(socket.data().grant.get(), topic, {})) continue;
       socket.unsubscribe(topic);
+      leave_presence(socket, topic);
       revoked_.add();
       std::string& message = parsers().reply;
       message.assign(R"({"type":"unsubscribed","topic":")");
@@ -438,6 +374,38 @@ class TopicEndpoint {
       message += R"(","reason":"the refreshed token does not grant subscribe on this topic"})";
       socket.send(message);
     }
+  }
+
+  void leave_presence(WebSocket<Session>& socket, std::string_view topic) {
+    presence_.leave(socket.data().present, topic, socket.data().client, socket.data().grant.get());
+  }
+
+  // The answer comes from the engine (Redis: later, on its loop), then back on this loop.
+  bool ask_presence(WebSocket<Session>& socket, const Request& request, bool stats,
+                    Failure& failure) {
+    if (!request.topic_is_string) {
+      failure = {ErrorCode::bad_request, "topic (a string) is required"};
+      return false;
+    }
+    if (auto refusal = presence_.check(request.topic, socket.is_subscribed(request.topic))) {
+      failure = *refusal;
+      return false;
+    }
+    parsers().ack_later = true;
+    presence_.read(
+        request.topic, stats,
+        [this, handle = socket.handle(), id = std::string(request.id)](const std::string* fields) {
+          std::optional<std::string> answer;
+          if (fields != nullptr) answer = *fields;
+          handle.run([this, id, answer](WebSocket<Session>& socket) {
+            if (!answer)
+              return fail(socket, id,
+                          {ErrorCode::engine_unavailable,
+                           "the cluster engine cannot read the presence now"});
+            succeed(socket, id, *answer);
+          });
+        });
+    return true;
   }
 
   bool publish_json(WebSocket<Session>& socket, const Request& request, Failure& failure) {
@@ -462,8 +430,8 @@ class TopicEndpoint {
       return false;
     }
     const std::uint64_t tag = ++socket.data().last_tag;
-    const PublishResult result =
-        publish_envelope(app_, &socket, request.topic, request.data, tag, {});
+    const PublishResult result = socket.publish(
+        request.topic, message_envelope(request.topic, request.data), MessageKind::text, tag);
     if (!result.accepted) {
       failure = {ErrorCode::engine_unavailable, "the cluster engine is unavailable; not delivered"};
       return false;
@@ -554,7 +522,8 @@ class TopicEndpoint {
   App& app_;
   const Config& config_;
   TopicAuth auth_;
-  Counter publishes_websocket_, publishes_http_, rate_limited_;
+  TopicPresence presence_;
+  Counter publishes_websocket_, rate_limited_;
   Counter refreshed_, refresh_refused_, refresh_requests_, expired_, revoked_;
 };
 
@@ -601,12 +570,12 @@ void add_topic_routes(App& app) {
   if (!app.config().api_keys.empty()) {
     keys = std::make_shared<ApiKeys>(app.config(), app.metrics());
     app.on_reload([keys] { keys->reload(); });
-    app.post("/api/publish", [endpoint, keys](const HttpRequest& request) {
-      return keys->guard(request, ApiEndpoint::publish,
-                         [&](std::string_view) { return endpoint->on_http_publish(request); });
-    });
   }
-  add_user_command_routes(app, std::move(keys), &apply_user_command<Session>);
+  add_http_publish_route(app, keys);
+  add_user_command_routes(app, std::move(keys), [endpoint](const UserCommand& command) {
+    apply_user_command<Session>(command);
+    endpoint->unsubscribed_by_backend(command);
+  });
 }
 
 }  // namespace pylon

@@ -1,6 +1,7 @@
 #include "server/topic_request.hpp"
 
 #include "pubsub/json_syntax.hpp"
+#include "pubsub/topic_name.hpp"
 
 namespace pylon::topic_request {
 namespace {
@@ -130,6 +131,33 @@ std::optional<Failure> parse_request(std::string_view text, Request& request) {
     }
   }
   return std::nullopt;
+}
+
+std::optional<Failure> check_publish_topic(std::string_view topic) {
+  if (!pubsub::is_valid_topic(topic)) return Failure{ErrorCode::bad_topic, "invalid topic name"};
+  if (pubsub::is_server_topic(topic))
+    return Failure{ErrorCode::reserved_topic,
+                   "topics under pylon/ are published by the server only"};
+  return std::nullopt;
+}
+
+OffsetEnvelope message_envelope(std::string_view topic, std::string_view data) {
+  std::string& envelope = parsers().envelope;
+  envelope.assign(R"({"type":"message","topic":")");
+  envelope += topic;
+  envelope += '"';
+  const std::size_t head = envelope.size();
+  envelope += R"(,"data":)";
+  envelope += data;
+  envelope += '}';
+  const std::string_view text = envelope;
+  return {text.substr(0, head), kOffsetLabel, text.substr(head)};
+}
+
+void append_offset(std::string& out, const PublishResult& result) {
+  if (result.offset == 0) return;
+  out += R"("offset":)";
+  out += std::to_string(result.offset);
 }
 
 }  // namespace pylon::topic_request

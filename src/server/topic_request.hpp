@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pylon/app.hpp"
 #include "server/history_protocol.hpp"
 
 namespace pylon::topic_request {
@@ -68,5 +69,14 @@ struct Request {
 // Checks the syntax of the whole text first (numbers of any size are fine: data is forwarded,
 // never converted), then reads the known fields with simdjson's on-demand parser.
 std::optional<Failure> parse_request(std::string_view text, Request& request);
+
+// A publish's topic: valid, and not a server topic (pylon/...).
+std::optional<Failure> check_publish_topic(std::string_view topic);
+// `{"type":"message","topic":T,"data":D}`, with `"offset":N` after the topic on a topic with
+// history, assembled in the loop's envelope buffer (valid until the next call), then encoded once
+// into the frame every subscriber shares.
+OffsetEnvelope message_envelope(std::string_view topic, std::string_view data);
+// `"offset":N` of a publish's answer on a topic with history; nothing elsewhere.
+void append_offset(std::string& out, const PublishResult& result);
 
 }  // namespace pylon::topic_request

@@ -1,5 +1,6 @@
 // The public API's entry points (include/pylon/app.hpp): pylon::WebSocket forwards here.
 #include "server/connection.hpp"
+#include "server/worker.hpp"
 
 namespace pylon::detail {
 
@@ -39,6 +40,16 @@ std::vector<std::string> subscriptions(const Connection& connection) {
 PublishResult publish(Connection& connection, std::string_view topic, const OffsetEnvelope& message,
                       MessageKind kind, std::uint64_t tag) {
   return connection.publish(topic, message, kind, tag);
+}
+ConnectionRef connection_ref(Connection& connection) {
+  Worker& worker = connection.worker();
+  return {&worker, &connection, worker.watch(connection)};
+}
+void run_on(const ConnectionRef& ref, std::function<void(Connection&)> task) {
+  ref.worker->loop().post([ref, task = std::move(task)] {
+    Connection* found = ref.worker->watched(ref.connection, ref.id);
+    if (found != nullptr && found->is_open()) task(*found);
+  });
 }
 std::optional<HistorySubscription> subscribe_with_history(Connection& connection,
                                                           std::string_view topic,

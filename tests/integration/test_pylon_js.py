@@ -1,7 +1,7 @@
 """pylon.js (clients/js, issue 15) under Node's own test runner: `node --test tests/js/` against
 one real `pylon serve` started here, the one way (support.server), with what the Node tests need:
 tokens (an HMAC secret), a backend API key that may publish and disconnect, a namespace with
-history (`chat`), a short refresh grace and no leeway so that expiry tests take seconds. The
+history (`chat`), one with presence and join/leave messages (`room`), a short refresh grace and no leeway so that expiry tests take seconds. The
 Node side (tests/js/support.mjs) reads the address and secrets from the environment."""
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def server_args(secret_path: str) -> list[str]:
     args = ["--threads", "2", "--auth-hmac-secret-file", secret_path, "--auth-leeway", "0",
             "--auth-refresh-grace", "1", "--max-publish-rate", "100000",
             *api_key_args(API_KEY, name="backend", scopes=("publish", "disconnect"))]
-    for rule in ("chat:history_size=1000", "chat:history_ttl=300"):
+    for rule in ("chat:history_size=1000", "chat:history_ttl=300", "room:presence=true",
+                 "room:join_leave=true"):
         args += ["--namespace", rule]
     return args
 

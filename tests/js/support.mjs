@@ -23,11 +23,13 @@ export function newUser() {
 
 const base64url = (value) => Buffer.from(value).toString("base64url");
 
-// An HS256 connection token for `sub`, expiring in `lifetime` seconds, granting every topic.
-export function token(sub, {lifetime = 600, subscribe = ["*"], publish = ["*"]} = {}) {
+// An HS256 connection token for `sub`, expiring in `lifetime` seconds, granting every topic;
+// `info`: its pylon.info, when given.
+export function token(sub, {lifetime = 600, subscribe = ["*"], publish = ["*"], info} = {}) {
   const now = Math.floor(Date.now() / 1000);
   const header = base64url(JSON.stringify({alg: "HS256", typ: "JWT"}));
-  const payload = base64url(JSON.stringify({sub, iat: now, exp: now + lifetime, pylon: {subscribe, publish}}));
+  const grants = info === undefined ? {subscribe, publish} : {subscribe, publish, info};
+  const payload = base64url(JSON.stringify({sub, iat: now, exp: now + lifetime, pylon: grants}));
   const signature = createHmac("sha256", process.env.PYLON_SECRET).update(`${header}.${payload}`).digest("base64url");
   return `${header}.${payload}.${signature}`;
 }

@@ -2,6 +2,7 @@
 // recording what it delivers (as the server's deliver would) and what its control channel brings.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -113,6 +114,30 @@ class Instance {
     });
     if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
       throw std::runtime_error("no answer to a history read");
+    return answer.get();
+  }
+
+  void presence_join(const std::string& topic, const PresenceMember& member, std::uint64_t ttl_ms) {
+    on_loop([&] { engine_->presence_join(topic, member, ttl_ms); });
+  }
+  void presence_leave(const std::string& topic, const std::string& client) {
+    on_loop([&] { engine_->presence_leave(topic, client); });
+  }
+  // The members sorted by client id; nullopt when the engine could not read them.
+  std::optional<PresenceMembers> read_presence(const std::string& topic) {
+    auto promise = std::make_shared<std::promise<std::optional<PresenceMembers>>>();
+    auto answer = promise->get_future();
+    on_loop([&] {
+      engine_->read_presence(topic, [promise](const PresenceMembers* members) {
+        if (members == nullptr) return promise->set_value(std::nullopt);
+        PresenceMembers sorted = *members;
+        std::sort(sorted.begin(), sorted.end(),
+                  [](const auto& a, const auto& b) { return a.client < b.client; });
+        promise->set_value(std::move(sorted));
+      });
+    });
+    if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+      throw std::runtime_error("no answer to a presence read");
     return answer.get();
   }
 

@@ -333,7 +333,8 @@ TEST(Config, NamespaceAndAuthErrorsNameTheKey) {
             "\"everyone\")");
   EXPECT_EQ(error_of("[namespaces.chat]\nhistory = 10\n"),
             "namespaces.chat.history: unknown namespace key (a namespace takes subscribe, "
-            "publish, history_size, history_ttl and recovery)");
+            "publish, history_size, history_ttl, recovery, presence, join_leave and "
+            "presence_ttl)");
   EXPECT_EQ(error_of("auth_hmac_secret_file = \"/a\"\nauth_jwks_file = \"/b\"\n"),
             "auth_jwks_file: only one key source may be set (auth_hmac_secret_file is too)");
   Config config;
@@ -411,6 +412,31 @@ TEST(Config, NamespacesKeepHistoryWhenAsked) {
   EXPECT_EQ(namespace_rules(config, "prices:x").history_ttl, 2.5);
   EXPECT_EQ(namespace_rules(config, "news:x").history_size, 10u);
   EXPECT_EQ(namespace_rules(config, "other:x").history_size, 0u);  // off by default
+}
+
+TEST(Config, NamespacesListPresenceWhenAsked) {
+  Config config;
+  set_namespace_text(config, "room:presence=true");
+  set_namespace_text(config, "room:join_leave=true");
+  set_namespace_text(config, "room:presence_ttl=5");
+  validate_config(config);
+  EXPECT_TRUE(namespace_rules(config, "room:1").presence);
+  EXPECT_TRUE(namespace_rules(config, "room:1").join_leave);
+  EXPECT_EQ(namespace_rules(config, "room:1").presence_ttl, 5);
+  EXPECT_FALSE(namespace_rules(config, "other:1").presence);  // off by default
+  EXPECT_EQ(namespace_rules(config, "other:1").presence_ttl, 60);
+}
+
+TEST(Config, PresenceErrorsNameTheKey) {
+  EXPECT_EQ(error_of("[namespaces.chat]\njoin_leave = true\n"),
+            "namespaces.chat.join_leave: needs presence = true");
+  EXPECT_EQ(error_of("[namespaces.chat]\npresence = true\njoin_leave = true\nhistory_size = 5\n"
+                     "history_ttl = 60\n"),
+            "namespaces.chat.join_leave: cannot be combined with history_size (not supported yet)");
+  EXPECT_EQ(error_of("[namespaces.chat]\npresence = \"yes\"\n"),
+            "namespaces.chat.presence: must be true or false");
+  EXPECT_EQ(error_of("[namespaces.chat]\npresence_ttl = 0.5\n"),
+            "namespaces.chat.presence_ttl: must be at least 1 seconds");
 }
 
 TEST(Config, HistoryErrorsNameTheKey) {
