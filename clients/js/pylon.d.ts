@@ -134,7 +134,7 @@ export declare class Pylon implements Emitter<PylonEvents> {
   readonly state: State;
   connect(): this;
   disconnect(): void;
-  subscribe(topic: string, options?: { recover?: boolean }): Subscription;
+  subscribe(topic: string, options?: { recover?: boolean; joinLeave?: boolean }): Subscription;
   publish(topic: string, data: unknown): Promise<Ack>;
   ping(): Promise<Ack>;
   /** Who is subscribed to topic, by client id; the caller must be subscribed to it. */

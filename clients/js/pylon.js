@@ -112,6 +112,7 @@ export class Subscription extends Emitter {
     this.client = client;
     this.topic = topic;
     this.recover = Boolean(options.recover);
+    this.joinLeave = Boolean(options.joinLeave);  // 'join' and 'leave' events wanted
     this.state = "unsubscribed";  // unsubscribed | subscribing | subscribed
     // The last offset seen and its epoch, on a topic with history (docs/protocol.md).
     this.offset = undefined;
@@ -210,6 +211,7 @@ export class Pylon extends Emitter {
       this._subscriptions.set(topic, subscription);
     }
     if (options.recover !== undefined) subscription.recover = Boolean(options.recover);
+    if (options.joinLeave !== undefined) subscription.joinLeave = Boolean(options.joinLeave);
     if (subscription.state === "unsubscribed") {
       subscription.state = "subscribing";
       if (this.state === "connected") this._sendSubscribe(subscription);
@@ -264,6 +266,7 @@ export class Pylon extends Emitter {
     const request = {type: "subscribe", topics: [subscription.topic]};
     const position = subscription._position();
     if (position) request.recover = {[subscription.topic]: position};
+    if (subscription.joinLeave) request.join_leave = true;
     this._request(request, {subscription, recover: Boolean(position)}).catch(() => {});
   }
 

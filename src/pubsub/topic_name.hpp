@@ -29,4 +29,12 @@ constexpr bool is_server_topic(std::string_view name) noexcept {
   return name.starts_with("pylon/");
 }
 
+// Hidden topics: '#' and a valid name, e.g. "#join_leave:chat:1". '#' is outside the charset, so
+// no client request can name one (the protocol checks names with is_valid_topic); the server
+// subscribes connections to them itself, e.g. to deliver join/leave messages only to the
+// subscribers that asked for them without a filter in the delivery path.
+constexpr bool is_hidden_topic(std::string_view name) noexcept {
+  return name.size() > 1 && name.front() == '#' && is_valid_topic(name.substr(1));
+}
+
 }  // namespace pylon::pubsub

@@ -26,7 +26,7 @@ std::vector<std::string> Connection::subscriptions() const {
 }
 
 bool Connection::subscribe(std::string_view topic) {
-  if (!pubsub::is_valid_topic(topic)) return false;
+  if (!pubsub::is_valid_topic(topic) && !pubsub::is_hidden_topic(topic)) return false;
   if (is_subscribed(topic)) return true;
   spill().subscriptions.push_back(&worker_.topics().add(topic, this));
   worker_.server().topics->add_subscriber(topic, worker_.index());

@@ -39,6 +39,12 @@ std::string client_id_text(std::uint64_t client) {
   return text;
 }
 
+std::string join_leave_topic(std::string_view topic) {
+  std::string hidden = "#join_leave:";
+  hidden += topic;
+  return hidden;
+}
+
 TopicPresence::TopicPresence(App& app)
     : app_(app),
       config_(app.config()),
@@ -113,7 +119,8 @@ void TopicPresence::read(std::string_view topic, bool stats,
 }
 
 // {"type":"join","topic":T,"client":C,"user":U,"info":I}, published like a message (without an
-// offset: join_leave is refused on namespaces with history, config.cpp) to every subscriber.
+// offset: join_leave is refused on namespaces with history, config.cpp) to the subscribers that
+// asked for join/leave (join_leave_topic).
 void TopicPresence::announce(std::string_view type, std::string_view topic, std::uint64_t client,
                              const Grant* grant) {
   if (!namespace_rules(config_, topic).join_leave) return;
@@ -128,8 +135,9 @@ void TopicPresence::announce(std::string_view type, std::string_view topic, std:
   const std::string_view user = grant != nullptr ? std::string_view(grant->subject) : "";
   std::string member;
   append_member(member, user, grant != nullptr ? std::string_view(grant->info) : "");
-  message += std::string_view(member).substr(1);       // the member's fields, after its '{'
-  if (!app_.publish(topic, message).accepted) return;  // the engine is down: nobody gets it
+  message += std::string_view(member).substr(1);  // the member's fields, after its '{'
+  if (!app_.publish(join_leave_topic(topic), message).accepted)
+    return;  // the engine is down: nobody gets it
   (type == "join" ? joins_ : leaves_).add();
 }
 

@@ -25,6 +25,10 @@ namespace pylon {
 std::uint64_t new_client_id();
 // As it appears in the protocol: 16 hex digits.
 std::string client_id_text(std::uint64_t client);
+// The hidden topic (pubsub::is_hidden_topic) a topic's join/leave messages are published on: a
+// subscribe with "join_leave":true subscribes the connection to it as well, so only those who
+// asked receive them, with no filter in the delivery path.
+std::string join_leave_topic(std::string_view topic);
 
 class TopicPresence {
  public:

@@ -282,6 +282,12 @@ class TopicEndpoint {
       failure = {ErrorCode::too_many_subscriptions, "subscription limit reached"};
       return false;
     }
+    for (const std::string_view topic : topics) {
+      if (subscribe && request.join_leave && !namespace_rules(config_, topic).join_leave) {
+        failure = {ErrorCode::forbidden, "join_leave is off on this topic's namespace"};
+        return false;
+      }
+    }
     for (const RecoverRequest& recover : parsers().recover) {
       if (!subscribe || std::find(topics.begin(), topics.end(), recover.topic) == topics.end()) {
         failure = {ErrorCode::bad_request, "recover names a topic this subscribe does not"};
@@ -307,6 +313,7 @@ class TopicEndpoint {
       }
       const StreamPosition* since = find_recover(parsers().recover, topic);
       const auto subscription = socket.subscribe_with_history(topic, since, tag);
+      if (request.join_leave) socket.subscribe(join_leave_topic(topic));  // its own join too
       presence_.join(socket.data().present, topic, socket.data().client, socket.data().grant.get());
       if (subscription->pending)
         waiting.emplace_back(topic);
@@ -363,6 +370,7 @@ class TopicEndpoint {
   // subscription token granted the topic) are not the connection token's to take back.
   void revoke_subscriptions(WebSocket<Session>& socket) {
     for (const std::string& topic : socket.subscriptions()) {
+      if (pubsub::is_hidden_topic(topic)) continue;  // goes with its topic (leave_presence)
       if (namespace_rules(config_, topic).subscribe != SubscribeRule::token) continue;
       if (!auth_.may_subscribe(socket.data().grant.get(), topic, {})) continue;
       socket.unsubscribe(topic);
@@ -376,7 +384,9 @@ class TopicEndpoint {
     }
   }
 
+  // After the connection left topic: its join/leave subscription goes too, and it leaves presence.
   void leave_presence(WebSocket<Session>& socket, std::string_view topic) {
+    socket.unsubscribe(join_leave_topic(topic));
     presence_.leave(socket.data().present, topic, socket.data().client, socket.data().grant.get());
   }
 

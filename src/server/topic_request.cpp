@@ -114,6 +114,9 @@ std::optional<Failure> parse_request(std::string_view text, Request& request) {
     } else if (key == "token") {
       if (value.get_string().get(request.token))
         return Failure{ErrorCode::bad_request, "token must be a string"};
+    } else if (key == "join_leave") {
+      if (value.get_bool().get(request.join_leave))
+        return Failure{ErrorCode::bad_request, "join_leave must be true or false"};
     } else if (key == "recover") {
       // Reported once the id is known (it may come later in the object).
       request.recover_error = read_recover(value, p.recover);

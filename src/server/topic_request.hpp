@@ -61,6 +61,7 @@ struct Request {
   std::string_view type, topic, data, id;         // data and id as their raw JSON text
   std::string_view token;                         // subscribe: a subscription token
   std::optional<std::string_view> recover_error;  // a malformed "recover"
+  bool join_leave = false;                        // subscribe: join/leave messages wanted
   bool has_type = false, has_topic = false, has_topics = false, has_data = false;
   bool type_is_string = false, topic_is_string = false, topics_are_strings = true,
        id_is_valid = true;

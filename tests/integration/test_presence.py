@@ -57,9 +57,13 @@ def until_ack(client: PubSubClient, id_, others: list | None = None) -> dict:
         others.append(value)
 
 
-def subscribe(client: PubSubClient, topic: str, id_="s") -> None:
-    """Subscribes; on a join_leave topic the subscriber's own join follows the ack."""
-    client.subscribe([topic], id=id_)
+def subscribe(client: PubSubClient, topic: str, id_="s", join_leave=None) -> None:
+    """Subscribes, asking for join/leave messages on the room namespace's topics (NAMESPACES:
+    join_leave = true) unless told otherwise; the subscriber's own join follows the ack."""
+    if join_leave is None:
+        join_leave = topic.startswith("room:")
+    client.send_text(request_text("subscribe", topics=[topic], id=id_,
+                                  **({"join_leave": True} if join_leave else {})))
     assert until_ack(client, id_) == {"type": "ack", "id": id_}
 
 
@@ -130,6 +134,27 @@ def test_join_and_leave_are_seen_by_the_other_subscribers(memory_server):
         guest.close()
         assert next_event(alice, "leave")["client"] == rejoined
         assert list(members(alice, "room:1")) == [alice_id]
+
+
+def test_join_and_leave_only_for_subscribers_that_ask(memory_server):
+    with contextlib.closing(connect(memory_server, "hana", "H")) as hana, \
+            contextlib.closing(connect(memory_server, "ivan", "I")) as ivan, \
+            contextlib.closing(connect(memory_server, "jun", "J")) as jun:
+        subscribe(hana, "room:ask", join_leave=False)  # listed, but wants no join/leave
+        subscribe(ivan, "room:ask")
+        ivan_id = next_event(ivan, "join")["client"]
+        subscribe(jun, "room:ask")
+        jun_id = next_event(jun, "join")["client"]
+        assert next_event(ivan, "join")["client"] == jun_id
+        jun.close()
+        assert next_event(ivan, "leave")["client"] == jun_id
+        hana.sync()  # nothing came to hana before this: no join, no leave
+        listed = members(hana, "room:ask")
+        assert len(listed) == 2 and ivan_id in listed, listed  # hana is listed all the same
+        # join_leave where the namespace sends none is refused, and nothing changes.
+        hana.send_text(request_text("subscribe", topics=["lobby:ask"], join_leave=True, id="jl"))
+        assert until_ack(hana, "jl")["code"] == "forbidden"
+        assert ask(hana, "presence", "lobby:ask")["code"] == "forbidden"  # not subscribed
 
 
 def test_stats_count_clients_and_distinct_users(memory_server):
@@ -229,6 +254,10 @@ def test_presence_across_instances_and_a_killed_instance_vanishes_within_the_ttl
         watcher = stack.enter_context(contextlib.closing(connect(first, "watcher", "W")))
         subscribe(watcher, "room:cluster")
         assert next_event(watcher, "join")["user"] == "watcher"
+        # join/leave travel on the topic's hidden join/leave channel: the watcher's instance must
+        # have subscribed to it in Redis before other instances' joins can reach it.
+        poll(lambda: redis.numsub("presence-test:#join_leave:room:cluster") >= 1, 15,
+             "the watcher's instance to subscribe to the join/leave channel")
         users = []
         for index, server in enumerate((second, second, third)):
             client = connect(server, f"user-{index}", f"User {index}")

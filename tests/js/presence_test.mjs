@@ -12,7 +12,7 @@ describe("presence", () => {
     const bob = newUser();
     const topic = `room:${ada}`;
     const first = client({token: token(ada, {info: {name: "Ada"}})}).connect();
-    const room = first.subscribe(topic);
+    const room = first.subscribe(topic, {joinLeave: true});
     const ownJoin = next(room, "join");
     await next(room, "subscribed");
     const {client: adaId} = await ownJoin;
@@ -20,7 +20,7 @@ describe("presence", () => {
 
     const second = client({token: token(bob)}).connect();
     const bobJoin = next(room, "join", (event) => event.user === bob);
-    const bobRoom = second.subscribe(topic);
+    const bobRoom = second.subscribe(topic, {joinLeave: true});
     await next(bobRoom, "subscribed");
     const joined = await bobJoin;
     assert.deepEqual(joined, {topic, client: joined.client, user: bob, info: undefined});

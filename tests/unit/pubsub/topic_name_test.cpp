@@ -17,5 +17,12 @@ TEST(TopicName, CharsetAndLength) {
     EXPECT_FALSE(is_valid_topic(bad)) << bad;
 }
 
+TEST(TopicName, HiddenTopicsAreNoClientsName) {
+  EXPECT_TRUE(is_hidden_topic("#join_leave:chat:1"));
+  EXPECT_FALSE(is_valid_topic("#join_leave:chat:1"));  // so no request can name one
+  for (const char* not_hidden : {"#", "chat", "##a", "#a b", "a#b"})
+    EXPECT_FALSE(is_hidden_topic(not_hidden)) << not_hidden;
+}
+
 }  // namespace
 }  // namespace pylon::pubsub
