@@ -157,7 +157,7 @@ void Connection::on_session_message(ws::Opcode opcode, std::span<const std::uint
   if (!handler) return;
   const std::uint64_t started = net::EventLoop::monotonic_ns();
   handler(*this, {reinterpret_cast<const char*>(message.data()), message.size()}, kind);
-  metrics.handling.observe(static_cast<double>(net::EventLoop::monotonic_ns() - started) * 1e-9);
+  metrics.handling.observe_ns(net::EventLoop::monotonic_ns() - started);
 }
 
 void Connection::on_session_pong(std::span<const std::uint8_t> payload) {
@@ -168,7 +168,7 @@ void Connection::on_session_pong(std::span<const std::uint8_t> payload) {
     std::memcpy(&sent_ns, payload.data(), sizeof sent_ns);
     const std::uint64_t now_ns = net::EventLoop::monotonic_ns();
     if (sent_ns <= now_ns && now_ns - sent_ns < 60'000'000'000ull)  // ours, not a forgery
-      worker_.server().counters->ping_rtt.observe(static_cast<double>(now_ns - sent_ns) * 1e-9);
+      worker_.server().counters->ping_rtt.observe_ns(now_ns - sent_ns);
   }
   // deadline_ms_ was the pong deadline: the next ping is one interval after the last.
   const Config& config = worker_.server().config;
