@@ -2,15 +2,21 @@
 
     /usr/bin/python3 bench/echo_instructions.py [--pylon build/pylon] [--connections 100]
                                                 [--in-flight 8] [--duration 20] [--out FILE]
+                                                [--uws PATH/uws_echo]
 
-Runs `pylon serve --threads 1` under `valgrind --tool=callgrind` (the suite's serve options, as
-bench/run.py), drives it with `pylon bench echo` (not under valgrind), reads the server's own
-count of messages received from /metrics, stops the server with SIGTERM and divides callgrind's
-instruction totals by that count: the whole process (start-up, handshakes and drain included,
-amortised over the messages) and each of the hottest functions, inclusive. Instruction counts do
-not depend on what else runs on the machine, so two builds compare exactly; they are not time
-(no cache misses, no kernel). The callgrind file is kept for callgrind_annotate.
+Runs `pylon serve --threads 1` (or, with --uws, uWebSockets' echo peer) under
+`valgrind --tool=callgrind`, drives it with `pylon bench echo` (not under valgrind), stops the
+server with SIGTERM and divides callgrind's instruction totals by the messages the bench sent
+(pylon: the server's own count from /metrics, which agrees): the whole process (start-up,
+handshakes and drain included, amortised over the messages) and each of the hottest functions,
+inclusive. Instruction counts do not depend on what else runs on the machine, so two builds
+compare exactly; they are not time (no cache misses, no kernel, and under valgrind the server is
+slower, so more messages wait per read than natively). The callgrind file is kept for
+callgrind_annotate.
 """
+
+import json
+import tempfile
 
 import argparse
 import os
@@ -33,13 +39,13 @@ def wait_listening(port, process, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            sys.exit(f"pylon exited with {process.returncode} before listening")
+            sys.exit(f"the server exited with {process.returncode} before listening")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
             time.sleep(0.1)
-    sys.exit(f"pylon did not listen on {port} within {timeout} s")
+    sys.exit(f"the server did not listen on {port} within {timeout} s")
 
 
 def messages_received(port):
@@ -60,22 +66,30 @@ def main():
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--out", default="callgrind.echo.out")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--uws", help="profile this uws_echo instead of pylon")
     args = parser.parse_args()
 
     port = free_port()
+    if args.uws:
+        command = [args.uws, str(port)]
+    else:
+        command = [args.pylon, "serve", "--listen", f"127.0.0.1:{port}", "--threads", "1",
+                   "--log-level", "warn", "--ping-interval", "3600", "--pong-timeout", "3600"]
     server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={args.out}",
-         args.pylon, "serve", "--listen", f"127.0.0.1:{port}", "--threads", "1",
-         "--log-level", "warn", "--ping-interval", "3600", "--pong-timeout", "3600"],
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={args.out}"] + command,
         stderr=subprocess.DEVNULL)
     try:
         wait_listening(port, server)
-        subprocess.run(
-            [args.pylon, "bench", "echo", "--url", f"ws://127.0.0.1:{port}/ws/echo",
-             "--connections", str(args.connections), "--in-flight", str(args.in_flight),
-             "--size", str(args.size), "--duration", str(args.duration), "--threads", "1"],
-            check=True, stdout=subprocess.DEVNULL)
-        messages = messages_received(port)
+        with tempfile.NamedTemporaryFile(suffix=".json") as result:
+            subprocess.run(
+                [args.pylon, "bench", "echo", "--url", f"ws://127.0.0.1:{port}/ws/echo",
+                 "--connections", str(args.connections), "--in-flight", str(args.in_flight),
+                 "--size", str(args.size), "--duration", str(args.duration), "--threads", "1",
+                 "--json", result.name],
+                check=True, stdout=subprocess.DEVNULL)
+            messages = json.load(open(result.name))["sent"]
+        if not args.uws:
+            print(f"messages counted by pylon: {messages_received(port)}")
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=120)
@@ -95,7 +109,7 @@ def main():
             total = count
         elif ":" in name:
             rows.append((count, name.split(":", 1)[1] if name.startswith("???") else name))
-    print(f"messages echoed: {messages}")
+    print(f"messages sent by the bench: {messages}")
     print(f"instructions per message, whole process: {total / messages:.0f}")
     print("inclusive per message, hottest functions:")
     for count, name in rows[:args.top]:
