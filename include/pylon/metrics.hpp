@@ -51,9 +51,14 @@ double histogram_quantile(double q,
 namespace metrics_detail {
 inline constexpr std::size_t kSlots = 65;            // 64 loop threads + one shared by the rest
 inline constexpr std::size_t kValuesPerSlot = 4096;  // series values, histogram buckets included
+// The calling thread's slot. Here rather than in metrics.cpp so that an increment inlines: it
+// runs several times per message (issue 17).
+inline thread_local unsigned current_slot = 0;
 // Called by each loop thread once at start: its slot (1..64). Other threads use slot 0.
 void bind_thread_slot(unsigned slot) noexcept;
-unsigned thread_slot() noexcept;
+inline unsigned thread_slot() noexcept {
+  return current_slot;
+}
 }  // namespace metrics_detail
 
 // A monotonically increasing count.
@@ -82,18 +87,29 @@ class Gauge {
   std::size_t index_;
 };
 
+// Observations are counted at nanosecond resolution: a value goes to the first bucket whose
+// bound, in whole nanoseconds, it does not pass.
 class Histogram {
  public:
   void observe(double seconds) const noexcept;
+  // The same for a duration already in nanoseconds (a difference of EventLoop::monotonic_ns):
+  // no floating point, and the search starts at the smallest bucket, where durations measured
+  // per message fall.
+  void observe_ns(std::uint64_t nanoseconds) const noexcept;
   std::uint64_t count() const noexcept;
+  // A bound or an observation in seconds as this histogram counts it.
+  static std::uint64_t to_ns(double seconds) noexcept {
+    return seconds > 0 ? static_cast<std::uint64_t>(seconds * 1e9) : 0;
+  }
 
  private:
   friend class MetricsRegistry;
-  Histogram(MetricsRegistry* registry, std::size_t index, const std::vector<double>* bounds)
-      : registry_(registry), index_(index), bounds_(bounds) {}
+  Histogram(MetricsRegistry* registry, std::size_t index,
+            const std::vector<std::uint64_t>* bounds_ns)
+      : registry_(registry), index_(index), bounds_ns_(bounds_ns) {}
   MetricsRegistry* registry_;
   std::size_t index_;  // bucket i at index_ + i, then +Inf, then the sum in nanoseconds
-  const std::vector<double>* bounds_;
+  const std::vector<std::uint64_t>* bounds_ns_;  // the bounds, to_ns
 };
 
 class MetricsRegistry {
@@ -126,7 +142,16 @@ class MetricsRegistry {
   struct Family;
   Family& family(std::string_view name, std::string_view help, std::string_view type);
   std::size_t allocate(std::size_t values);
-  void add(std::size_t index, std::uint64_t amount) noexcept;
+  void add(std::size_t index, std::uint64_t amount) noexcept {
+    const unsigned slot = metrics_detail::thread_slot();
+    auto& value = slots_[slot][index];
+    // A loop thread is the only writer of its slot: a plain load and store is enough (and
+    // cheaper than a locked add). Slot 0 is shared by every other thread.
+    if (slot != 0)
+      value.store(value.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
+    else
+      value.fetch_add(amount, std::memory_order_relaxed);
+  }
   std::uint64_t sum(std::size_t index) const noexcept;
 
   std::unique_ptr<std::array<std::atomic<std::uint64_t>, metrics_detail::kValuesPerSlot>[]> slots_;
@@ -134,5 +159,26 @@ class MetricsRegistry {
   mutable std::mutex mutex_;  // registration and scrapes; never taken by an increment
   std::vector<std::unique_ptr<Family>> families_;
 };
+
+inline void Counter::add(std::uint64_t amount) const noexcept {
+  registry_->add(index_, amount);
+}
+
+inline void Gauge::add(std::int64_t delta) const noexcept {
+  // Two's complement: per-slot values wrap, their sum is the signed total.
+  registry_->add(index_, static_cast<std::uint64_t>(delta));
+}
+
+inline void Histogram::observe_ns(std::uint64_t nanoseconds) const noexcept {
+  const std::vector<std::uint64_t>& bounds = *bounds_ns_;
+  std::size_t bucket = 0;  // le: value <= bound; past the last bound is +Inf
+  while (bucket < bounds.size() && nanoseconds > bounds[bucket]) ++bucket;
+  registry_->add(index_ + bucket, 1);
+  registry_->add(index_ + bounds.size() + 1, nanoseconds);
+}
+
+inline void Histogram::observe(double seconds) const noexcept {
+  observe_ns(to_ns(seconds));
+}
 
 }  // namespace pylon

@@ -7,14 +7,8 @@
 
 namespace pylon {
 namespace metrics_detail {
-namespace {
-thread_local unsigned current_slot = 0;
-}
 void bind_thread_slot(unsigned slot) noexcept {
   current_slot = slot < kSlots ? slot : 0;
-}
-unsigned thread_slot() noexcept {
-  return current_slot;
 }
 }  // namespace metrics_detail
 
@@ -22,13 +16,16 @@ struct MetricsRegistry::Series {
   std::string labels;  // rendered: {a="b",c="d"} or empty
   Labels label_pairs;  // the same, for snapshot()
   std::size_t index = 0;
-  const std::vector<double>* bounds = nullptr;  // histograms
+  const std::vector<double>* bounds = nullptr;            // histograms
+  const std::vector<std::uint64_t>* bounds_ns = nullptr;  // the same, Histogram::to_ns
 };
 
 struct MetricsRegistry::Family {
   std::string name, help, type;
   std::vector<Series> series;
-  std::vector<std::unique_ptr<std::vector<double>>> bounds;  // stable addresses for Histogram
+  // Stable addresses for Histogram and the exposition.
+  std::vector<std::unique_ptr<std::vector<double>>> bounds;
+  std::vector<std::unique_ptr<std::vector<std::uint64_t>>> bounds_ns;
   std::function<std::vector<std::pair<Labels, double>>()> collect;
 };
 
@@ -92,17 +89,6 @@ std::size_t MetricsRegistry::allocate(std::size_t values) {
   return index;
 }
 
-void MetricsRegistry::add(std::size_t index, std::uint64_t amount) noexcept {
-  const unsigned slot = metrics_detail::thread_slot();
-  auto& value = slots_[slot][index];
-  // A loop thread is the only writer of its slot: a plain load and store is enough (and cheaper
-  // than a locked add). Slot 0 is shared by every other thread.
-  if (slot != 0)
-    value.store(value.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
-  else
-    value.fetch_add(amount, std::memory_order_relaxed);
-}
-
 std::uint64_t MetricsRegistry::sum(std::size_t index) const noexcept {
   std::uint64_t total = 0;
   for (std::size_t slot = 0; slot < metrics_detail::kSlots; ++slot)
@@ -154,12 +140,16 @@ Histogram MetricsRegistry::histogram(std::string_view name, std::string_view hel
   Family& f = family(name, help, "histogram");
   const std::string rendered = render_labels(labels);
   for (const Series& series : f.series)
-    if (series.labels == rendered) return Histogram(this, series.index, series.bounds);
+    if (series.labels == rendered) return Histogram(this, series.index, series.bounds_ns);
   std::sort(bounds.begin(), bounds.end());
+  auto bounds_ns = std::make_unique<std::vector<std::uint64_t>>();
+  for (const double bound : bounds) bounds_ns->push_back(Histogram::to_ns(bound));
   f.bounds.push_back(std::make_unique<std::vector<double>>(std::move(bounds)));
+  f.bounds_ns.push_back(std::move(bounds_ns));
   const std::vector<double>* stored = f.bounds.back().get();
-  f.series.push_back({rendered, labels, allocate(stored->size() + 2), stored});
-  return Histogram(this, f.series.back().index, stored);
+  const std::vector<std::uint64_t>* stored_ns = f.bounds_ns.back().get();
+  f.series.push_back({rendered, labels, allocate(stored->size() + 2), stored, stored_ns});
+  return Histogram(this, f.series.back().index, stored_ns);
 }
 
 void MetricsRegistry::computed(std::string_view name, std::string_view help, std::string_view type,
@@ -168,34 +158,17 @@ void MetricsRegistry::computed(std::string_view name, std::string_view help, std
   family(name, help, type).collect = std::move(collect);
 }
 
-void Counter::add(std::uint64_t amount) const noexcept {
-  registry_->add(index_, amount);
-}
 std::uint64_t Counter::value() const noexcept {
   return registry_->sum(index_);
 }
 
-void Gauge::add(std::int64_t delta) const noexcept {
-  // Two's complement: per-slot values wrap, their sum is the signed total.
-  registry_->add(index_, static_cast<std::uint64_t>(delta));
-}
 std::int64_t Gauge::value() const noexcept {
   return static_cast<std::int64_t>(registry_->sum(index_));
 }
 
-void Histogram::observe(double seconds) const noexcept {
-  const auto& bounds = *bounds_;
-  const std::size_t bucket =
-      static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), seconds) -
-                               bounds.begin());  // le: value <= bound
-  registry_->add(index_ + bucket, 1);
-  registry_->add(index_ + bounds.size() + 1,
-                 static_cast<std::uint64_t>(std::max(0.0, seconds) * 1e9));
-}
-
 std::uint64_t Histogram::count() const noexcept {
   std::uint64_t total = 0;
-  for (std::size_t i = 0; i <= bounds_->size(); ++i) total += registry_->sum(index_ + i);
+  for (std::size_t i = 0; i <= bounds_ns_->size(); ++i) total += registry_->sum(index_ + i);
   return total;
 }
 

@@ -37,8 +37,7 @@ void Connection::tls_established() {
   const ServerMetrics& counters = *worker_.server().counters;
   SSL* ssl = tls_->session->native();
   counters.tls_handshake(SSL_session_reused(ssl) == 1 ? TlsHandshake::resumed : TlsHandshake::full);
-  counters.tls_handshake_duration.observe(
-      static_cast<double>(net::EventLoop::monotonic_ns() - tls_->accepted_ns) * 1e-9);
+  counters.tls_handshake_duration.observe_ns(net::EventLoop::monotonic_ns() - tls_->accepted_ns);
   tls_->handshake_certificates.reset();  // the SSL keeps the context it chose
   tls_->wants_write = false;
   tls_->kernel_sends = tls_->session->kernel_sends();

@@ -68,6 +68,9 @@ class Worker final : public net::TimerNode {
   // Corked writes (net/outbox.hpp): while a connection processes what it read, everything it
   // sends collects in the cork and goes out in one write when processing ends.
   net::Cork& cork() noexcept { return cork_; }
+  // pylon_message_handling_seconds at one clock read per message (issue 17): the end of the
+  // last message handled, or the start of the read being processed (Connection::process).
+  std::uint64_t& handling_mark_ns() noexcept { return handling_mark_ns_; }
   // The live connections; those to flush at the end of the iteration; the retired ones, freed then.
   net::ConnectionList<Connection>& connections() noexcept { return connections_; }
 
@@ -134,6 +137,7 @@ class Worker final : public net::TimerNode {
   std::unordered_map<const Connection*, ClientKey> counted_clients_;
   std::size_t tls_handshakes_ = 0;
   net::Cork cork_;
+  std::uint64_t handling_mark_ns_ = 0;
 
   std::array<std::unique_ptr<ws::MessageDeflater>, 8> shared_deflaters_;  // [window_bits - 8]
   ws::MessageInflater shared_inflater_{15, true};

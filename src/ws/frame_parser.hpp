@@ -28,6 +28,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "ws/error.hpp"
@@ -121,12 +122,39 @@ ProtocolError FrameParser<Handler>::feed(std::span<std::uint8_t> data, Handler& 
     switch (phase_) {
       case Phase::header_first:
         error = on_first_byte(p[pos++]);
-        break;
+        // Both bytes at hand (the common case): no second trip through the loop.
+        if (error != ProtocolError::none || pos == size) break;
+        [[fallthrough]];
       case Phase::header_second:
         error = on_second_byte(p[pos++]);
         if (error == ProtocolError::none && phase_ == Phase::payload)
           error = on_header_done(handler);
+        // A short masked frame (the common case) goes on to its key and payload at once.
+        if (error != ProtocolError::none || pos == size || phase_ != Phase::masking_key) break;
+        [[fallthrough]];
+      case Phase::masking_key:
+        // The whole key at once when it is all there, else byte by byte across feeds.
+        if (header_count_ == 0 && size - pos >= mask_.size()) {
+          std::memcpy(mask_.data(), p + pos, mask_.size());
+          pos += mask_.size();
+          header_count_ = mask_.size();
+        } else {
+          mask_[header_count_++] = p[pos++];
+        }
+        if (header_count_ == 4) {
+          phase_ = Phase::payload;
+          error = on_header_done(handler);
+        }
+        if (error != ProtocolError::none || pos == size || phase_ != Phase::payload) break;
+        [[fallthrough]];
+      case Phase::payload: {
+        const std::size_t available = size - pos;
+        const std::size_t take =
+            remaining_ < available ? static_cast<std::size_t>(remaining_) : available;
+        error = on_payload(std::span<std::uint8_t>(p + pos, take), handler);
+        pos += take;
         break;
+      }
       case Phase::length16:
       case Phase::length64:
         remaining_ = (remaining_ << 8) | p[pos++];
@@ -141,21 +169,6 @@ ProtocolError FrameParser<Handler>::feed(std::span<std::uint8_t> data, Handler& 
           }
         }
         break;
-      case Phase::masking_key:
-        mask_[header_count_++] = p[pos++];
-        if (header_count_ == 4) {
-          phase_ = Phase::payload;
-          error = on_header_done(handler);
-        }
-        break;
-      case Phase::payload: {
-        const std::size_t available = size - pos;
-        const std::size_t take =
-            remaining_ < available ? static_cast<std::size_t>(remaining_) : available;
-        error = on_payload(std::span<std::uint8_t>(p + pos, take), handler);
-        pos += take;
-        break;
-      }
       case Phase::dead:
         return error_;
     }

@@ -2,15 +2,12 @@
 
 #include <simdjson.h>
 
-#include <cstring>
-
 namespace pylon::ws {
 
 namespace {
 
 // Below this many bytes the per-call cost of simdjson's dispatch is not worth it.
 constexpr std::size_t kSimdThreshold = 64;
-constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
 
 // Length of the sequence a lead byte announces (1 for ASCII and for bytes that cannot lead; the
 // byte-wise step rejects the latter).
@@ -50,7 +47,7 @@ bool Utf8Validator::step(std::uint8_t byte) noexcept {
   return true;
 }
 
-bool Utf8Validator::feed(std::span<const std::uint8_t> chunk) noexcept {
+bool Utf8Validator::feed_bytes(std::span<const std::uint8_t> chunk) noexcept {
   if (needed_ == kFailed) return false;
   const std::uint8_t* p = chunk.data();
   const std::size_t n = chunk.size();
@@ -79,13 +76,9 @@ bool Utf8Validator::feed(std::span<const std::uint8_t> chunk) noexcept {
     i = tail;
   }
   while (i < n) {
-    if (needed_ == 0 && n - i >= 8) {
-      std::uint64_t word;
-      std::memcpy(&word, p + i, 8);
-      if ((word & kHighBits) == 0) {
-        i += 8;
-        continue;
-      }
+    if (needed_ == 0) {
+      i += ascii_prefix(p + i, n - i);
+      if (i == n) break;
     }
     if (!step(p[i++])) {
       needed_ = kFailed;

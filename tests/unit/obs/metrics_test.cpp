@@ -82,6 +82,24 @@ TEST(MetricsSnapshot, HistogramBucketsAreCumulativeWithInf) {
   EXPECT_NEAR(sample.sum, 7.515, 1e-6);
 }
 
+TEST(MetricsSnapshot, HistogramInNanosecondsCountsAsInSeconds) {
+  MetricsRegistry registry;
+  const Histogram histogram = registry.histogram("h_seconds", "H.", {0.00001, 0.001});
+  histogram.observe_ns(0);
+  histogram.observe_ns(10'000);  // on the bound: that bucket, as observe(0.00001)
+  histogram.observe_ns(10'001);
+  histogram.observe_ns(2'000'000);
+  histogram.observe(-1);  // a clock that went back counts as 0
+
+  const auto families = registry.snapshot();
+  const MetricSample& sample = families.at(0).samples.at(0);
+  ASSERT_EQ(sample.buckets.size(), 3u);
+  EXPECT_EQ(sample.buckets[0].second, 3u);
+  EXPECT_EQ(sample.buckets[1].second, 4u);
+  EXPECT_EQ(sample.buckets[2].second, 5u);
+  EXPECT_NEAR(sample.sum, 0.002020001, 1e-12);
+}
+
 TEST(MetricsSnapshot, ComputedFamiliesAreCollected) {
   MetricsRegistry registry;
   int calls = 0;
