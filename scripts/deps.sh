@@ -24,8 +24,9 @@ packages=(
   nginx openssl certbot python3-certbot-nginx pebble gettext-base
   # native TLS graded by testssl.sh (tests/integration/test_tls_testssl.py)
   testssl.sh
-  # the live dashboard test (tests/browser): headless Chromium driven over the DevTools protocol
-  chromium
+  # the live dashboard test (tests/browser): headless Chromium driven over the DevTools protocol;
+  # certutil (libnss3-tools) puts the local CA in its NSS database for wss:// (test_tls_chromium.py)
+  chromium libnss3-tools
   # pylon.js's minified size (bench/js_client.py)
   esbuild
   # the Redis cluster engine's tests (tests/unit/cluster, tests/integration/test_cluster_redis.py)

@@ -16,6 +16,7 @@
 #   TLS_TRUSTED_CERTIFICATE  chain for OCSP stapling verification  /etc/letsencrypt/live/DOMAIN/chain.pem
 #   ACME_WEBROOT             root of /.well-known/acme-challenge/  /var/www/letsencrypt
 #   WS_PROXY_TIMEOUT         proxy_read/send_timeout of /ws        3600s
+#   NGINX_WORKER_SHUTDOWN_TIMEOUT  how long an old worker keeps its WebSockets after a reload  5m
 #   NGINX_USER NGINX_PID NGINX_ERROR_LOG NGINX_ACCESS_LOG NGINX_TEMP_DIR
 #   NGINX_WORKER_CONNECTIONS NGINX_RLIMIT_NOFILE               see nginx.conf
 set -euo pipefail
@@ -38,6 +39,7 @@ export TLS_CERTIFICATE_KEY="${TLS_CERTIFICATE_KEY:-/etc/letsencrypt/live/$primar
 export TLS_TRUSTED_CERTIFICATE="${TLS_TRUSTED_CERTIFICATE:-/etc/letsencrypt/live/$primary/chain.pem}"
 export ACME_WEBROOT="${ACME_WEBROOT:-/var/www/letsencrypt}"
 export WS_PROXY_TIMEOUT="${WS_PROXY_TIMEOUT:-3600s}"
+export NGINX_WORKER_SHUTDOWN_TIMEOUT="${NGINX_WORKER_SHUTDOWN_TIMEOUT:-5m}"
 export NGINX_USER="${NGINX_USER:-www-data}"
 export NGINX_PID="${NGINX_PID:-/run/nginx.pid}"
 export NGINX_ERROR_LOG="${NGINX_ERROR_LOG:-/var/log/nginx/error.log}"
@@ -67,7 +69,7 @@ names='${NGINX_USER} ${NGINX_PID} ${NGINX_ERROR_LOG} ${NGINX_ACCESS_LOG} ${NGINX
 ${NGINX_WORKER_CONNECTIONS} ${NGINX_RLIMIT_NOFILE} ${NGINX_CONF_DIR} ${NGINX_SERVER_NAMES}
 ${NGINX_HTTP_LISTEN} ${NGINX_HTTPS_LISTEN} ${HTTPS_PORT_SUFFIX} ${PYLON_UPSTREAM_SERVERS}
 ${TLS_CERTIFICATE} ${TLS_CERTIFICATE_KEY} ${TLS_TRUSTED_CERTIFICATE} ${ACME_WEBROOT}
-${WS_PROXY_TIMEOUT}'
+${WS_PROXY_TIMEOUT} ${NGINX_WORKER_SHUTDOWN_TIMEOUT}'
 for file in nginx.conf pylon.conf; do
   envsubst "$names" < "$here/$file" > "$out/$file.tmp"
   if grep -n '\${[A-Z_]*}' "$out/$file.tmp" >&2; then

@@ -143,6 +143,8 @@ struct Config {
   std::size_t tls_max_handshakes = 256;
   bool tls_ktls = true;  // let the kernel encrypt records where it can (Linux "tls" module)
   double tls_watch_interval = 5;  // seconds between checks of the certificate files; 0: SIGHUP only
+  // Seconds between session ticket key rotations; a ticket resumes for one to two of them.
+  double tls_ticket_key_rotation = 3600;
   // Topics (docs/protocol.md)
   // [api_keys.NAME] tables (flag --api-key NAME:key=value): the keys of the backend API
   // (POST /api/publish, /api/disconnect, /api/unsubscribe); none: the API does not exist.

@@ -325,6 +325,8 @@ constexpr Row kRows[] = {
     {"tls_ktls", boolean<&Config::tls_ktls>(), "kernel TLS where the kernel has it"},
     {"tls_watch_interval", seconds<&Config::tls_watch_interval>(),
      "seconds between checks of the certificate files for changes (0: SIGHUP only)"},
+    {"tls_ticket_key_rotation", seconds<&Config::tls_ticket_key_rotation, 1000>(),
+     "seconds between session ticket key rotations (a ticket resumes for one to two)"},
     {"max_subscriptions", count<&Config::max_subscriptions, 1>(),
      "topics one connection may subscribe to"},
     {"max_publish_rate", count<&Config::max_publish_rate, 1>(),

@@ -69,7 +69,8 @@ void Server::check_config() const {
     if (!config.tls_key.empty()) throw ConfigError("tls_key", "needs tls_cert");
     if (!config.tls_sni_certs.empty()) throw ConfigError("tls_sni_certs", "needs tls_cert");
   } else {
-    TlsCertificates::load(config);  // the files exist, parse, match their keys
+    TicketKeys ticket_keys;
+    TlsCertificates::load(config, ticket_keys);  // the files exist, parse, match their keys
   }
   for (const auto& endpoint : config.endpoints) {
     const Route* route = find_route(endpoint.first, "GET", true);
@@ -396,6 +397,7 @@ int Server::run() {
     tls = std::make_unique<ServerTls>(config, metrics);
     reloads.push_back([this] { tls->reload(); });
     tls->watch_files();
+    tls->rotate_ticket_keys();
   }
   // Each listener binds the port the first one got, so "port 0" means one ephemeral port for all.
   net::Endpoint bound = endpoint;

@@ -67,8 +67,7 @@ SSL_CTX* new_context(const Config& config) {
   SSL_CTX_set1_groups_list(context, kGroups);
   SSL_CTX_set_dh_auto(context, 1);  // the DHE suites of the list, with RFC 7919 groups
   // Resumption by tickets only: stateless, so resuming costs no memory per session and works on
-  // every loop (they share the context). The ticket keys are random per context, so a reload
-  // rotates them.
+  // every loop (they share the context). Their keys are the server's TicketKeys (load()).
   SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_session_id_context(context, kSessionContext, sizeof kSessionContext - 1);
   SSL_CTX_set_num_tickets(context, 1);  // TLS 1.3 sends two by default: one is enough here
@@ -115,7 +114,8 @@ TlsCertificates::Certificate load_one(const Config& config, const std::string& k
 // ---------------------------------------------------------------------------------------------
 // TlsCertificates
 
-std::shared_ptr<const TlsCertificates> TlsCertificates::load(const Config& config) {
+std::shared_ptr<const TlsCertificates> TlsCertificates::load(const Config& config,
+                                                             TicketKeys& ticket_keys) {
   std::shared_ptr<TlsCertificates> loaded(new TlsCertificates());
   loaded->entries_.push_back(load_one(config, "tls_cert", config.tls_cert,
                                       config.tls_key.empty() ? config.tls_cert : config.tls_key));
@@ -123,6 +123,7 @@ std::shared_ptr<const TlsCertificates> TlsCertificates::load(const Config& confi
     const auto [certificate, key] = split_pair(entry);
     loaded->entries_.push_back(load_one(config, "tls_sni_certs", certificate, key));
   }
+  for (const Certificate& certificate : loaded->entries_) ticket_keys.install(certificate.context);
   // Only the context a handshake starts with is asked for the name (it lives as long as the set:
   // a handshake holds the set until it ends).
   SSL_CTX_set_tlsext_servername_callback(loaded->context(), &TlsCertificates::select_by_name);
@@ -155,13 +156,16 @@ int TlsCertificates::select_by_name(SSL* ssl, int*, void* self) {
 
 ServerTls::ServerTls(const Config& config, MetricsRegistry& metrics)
     : config_(config),
-      current_(TlsCertificates::load(config)),
+      current_(TlsCertificates::load(config, ticket_keys_)),
       reloads_ok_(metrics.counter("pylon_tls_reloads_total",
                                   "Certificate reloads (SIGHUP or changed files).",
                                   {{"result", "ok"}})),
       reloads_failed_(metrics.counter("pylon_tls_reloads_total",
                                       "Certificate reloads (SIGHUP or changed files).",
-                                      {{"result", "failed"}})) {
+                                      {{"result", "failed"}})),
+      ticket_key_rotations_(
+          metrics.counter("pylon_tls_ticket_key_rotations_total",
+                          "Session ticket key rotations (tls_ticket_key_rotation).", {})) {
   using Values = std::vector<std::pair<Labels, double>>;
   metrics.computed("pylon_tls_certificate_expiry_timestamp_seconds",
                    "When each served certificate expires (notAfter), Unix seconds.", "gauge",
@@ -181,6 +185,7 @@ ServerTls::~ServerTls() {
   }
   stop_.notify_all();
   if (watcher_.joinable()) watcher_.join();
+  if (rotator_.joinable()) rotator_.join();
 }
 
 std::shared_ptr<const TlsCertificates> ServerTls::current() const {
@@ -190,7 +195,7 @@ std::shared_ptr<const TlsCertificates> ServerTls::current() const {
 
 bool ServerTls::reload() {
   try {
-    std::shared_ptr<const TlsCertificates> loaded = TlsCertificates::load(config_);
+    std::shared_ptr<const TlsCertificates> loaded = TlsCertificates::load(config_, ticket_keys_);
     std::string expiries;
     for (const auto& certificate : loaded->certificates())
       expiries += (expiries.empty() ? "" : ", ") + certificate.file + " until " +
@@ -242,18 +247,33 @@ std::string ServerTls::file_signature() const {
 
 void ServerTls::watch_files() {
   if (config_.tls_watch_interval <= 0) return;
-  const auto interval = std::chrono::duration<double>(config_.tls_watch_interval);
-  watcher_ = std::thread([this, interval] {
-    std::string seen = file_signature();
+  seen_files_ = file_signature();
+  watcher_ = every(config_.tls_watch_interval, [](ServerTls& self) { self.check_files(); });
+}
+
+void ServerTls::check_files() {
+  // A change seen once is tried once: a half-written pair fails (logged) and the write that
+  // completes it changes the signature again.
+  if (std::string now = file_signature(); now != seen_files_) {
+    seen_files_ = std::move(now);
+    reload();
+  }
+}
+
+void ServerTls::rotate_ticket_keys() {
+  rotator_ = every(config_.tls_ticket_key_rotation, [](ServerTls& self) {
+    self.ticket_keys_.rotate();
+    self.ticket_key_rotations_.add();
+  });
+}
+
+std::thread ServerTls::every(double interval, void (*work)(ServerTls&)) {
+  const auto period = std::chrono::duration<double>(interval);
+  return std::thread([this, period, work] {
     std::unique_lock lock(mutex_);
-    while (!stop_.wait_for(lock, interval, [this] { return stopping_; })) {
+    while (!stop_.wait_for(lock, period, [this] { return stopping_; })) {
       lock.unlock();
-      // A change seen once is tried once: a half-written pair fails (logged) and the write that
-      // completes it changes the signature again.
-      if (std::string now = file_signature(); now != seen) {
-        seen = std::move(now);
-        reload();
-      }
+      work(*this);
       lock.lock();
     }
   });

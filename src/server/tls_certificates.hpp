@@ -23,13 +23,15 @@
 
 #include "pylon/config.hpp"
 #include "pylon/metrics.hpp"
+#include "server/tls_ticket_keys.hpp"
 
 namespace pylon::detail {
 
 class TlsCertificates {
  public:
-  // Throws ConfigError naming the key (tls_cert, tls_key, tls_sni_certs, tls_ciphers).
-  static std::shared_ptr<const TlsCertificates> load(const Config& config);
+  // Throws ConfigError naming the key (tls_cert, tls_key, tls_sni_certs, tls_ciphers). Every
+  // context seals its session tickets with `ticket_keys` (which must outlive the set).
+  static std::shared_ptr<const TlsCertificates> load(const Config& config, TicketKeys& ticket_keys);
   ~TlsCertificates();
   TlsCertificates(const TlsCertificates&) = delete;
   TlsCertificates& operator=(const TlsCertificates&) = delete;
@@ -64,16 +66,24 @@ class ServerTls {
   // Starts a thread that reloads when a file's mtime, size or inode changes (certbot's deploy
   // hook, a Kubernetes secret), checked every tls_watch_interval seconds; none when that is 0.
   void watch_files();
+  // Starts a thread that rotates the session ticket keys every tls_ticket_key_rotation seconds.
+  void rotate_ticket_keys();
 
  private:
   std::vector<std::string> files() const;
   std::string file_signature() const;
 
+  // Runs `work` every `interval` seconds on a thread of its own until the destructor.
+  std::thread every(double interval, void (*work)(ServerTls&));
+  void check_files();
+
   const Config& config_;
+  TicketKeys ticket_keys_;  // before current_: its contexts use it
   mutable std::mutex mutex_;
   std::shared_ptr<const TlsCertificates> current_;
-  Counter reloads_ok_, reloads_failed_;
-  std::thread watcher_;
+  Counter reloads_ok_, reloads_failed_, ticket_key_rotations_;
+  std::string seen_files_;  // the watcher thread's: file_signature() when last checked
+  std::thread watcher_, rotator_;
   std::condition_variable stop_;
   bool stopping_ = false;  // under mutex_
 };

@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import websockets
@@ -44,11 +45,26 @@ def chromium_binary() -> str:
     pytest.fail("chromium not found: scripts/deps.sh installs Debian's chromium", pytrace=False)
 
 
+def trusting_home(profile: Path, ca: Path) -> dict:
+    """The environment of a Chromium that trusts `ca` as a root for servers, and only for this
+    run: Chromium on Linux reads its roots from the NSS database $HOME/.pki/nssdb, so HOME is a
+    directory of the profile with a database holding `ca` (certutil, libnss3-tools)."""
+    nssdb = profile / "home" / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    for argv in (["certutil", "-N", "-d", f"sql:{nssdb}", "--empty-password"],
+                 ["certutil", "-A", "-d", f"sql:{nssdb}", "-n", "pylon test CA", "-t", "C,,", "-i", str(ca)]):
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        assert result.returncode == 0, f"{' '.join(argv)}: {result.stderr}"
+    return {**os.environ, "HOME": str(profile / "home")}
+
+
 @contextlib.contextmanager
-def start_chromium(*flags: str):
+def start_chromium(*flags: str, trust_ca: Optional[Path] = None):
     """Headless Chromium with a fresh profile and a DevTools port on 127.0.0.1, plus `flags`;
-    stopped by PID."""
+    stopped by PID. `trust_ca`: a CA certificate (PEM) it trusts for https:// and wss://
+    (trusting_home)."""
     profile = Path(tempfile.mkdtemp(prefix="pylon-chromium-"))
+    env = trusting_home(profile, trust_ca) if trust_ca is not None else None
     port = free_port()
     argv = [chromium_binary(), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -57,7 +73,8 @@ def start_chromium(*flags: str):
             f"--user-data-dir={profile}", *flags, "about:blank"]
     with open(profile / "chromium.log", "wb") as log:
         # A session of its own: Chromium's helper processes (renderer, zygote) are in its group.
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                env=env)
     try:
         deadline = time.monotonic() + TIMEOUT
         while True:

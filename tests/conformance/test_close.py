@@ -137,16 +137,14 @@ def test_abrupt_reset(ws):
 
 
 def test_close_then_half_close(ws):
-    import socket
     ws.send_close(1000)
-    ws.sock.shutdown(socket.SHUT_WR)  # the client is done sending; it still reads
+    ws.shutdown_write()  # the client is done sending; it still reads
     ws.expect_close(1000)
 
 
 def test_half_close_without_close_frame(ws):
-    import socket
     ws.send_text("last words")
-    ws.sock.shutdown(socket.SHUT_WR)
+    ws.shutdown_write()
     ws.expect_echo(OP_TEXT, b"last words")
     # Then the server may send a close (1006 is never sent on the wire) or just close TCP.
     try:

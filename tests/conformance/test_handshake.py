@@ -4,7 +4,6 @@ import base64
 
 import pytest
 
-from support.server import start_server
 from support.wsclient import (OP_TEXT, HttpConnection, WsClient, accept_key, build_frame, echo_check,
                               http_request, new_key, upgrade_headers)
 
@@ -32,7 +31,7 @@ def replace(headers, name, value):
 
 def test_rfc_example_key(checked):
     assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-    conn = HttpConnection(*checked)
+    conn = HttpConnection.open(checked)
     try:
         conn.request("GET", "/ws/echo", upgrade_headers("dGhlIHNhbXBsZSBub25jZQ=="))
         response = conn.read_response()
@@ -79,7 +78,7 @@ def test_lowercase_header_names(checked):
 
 def test_optional_whitespace_around_header_values(checked):
     key = new_key()
-    conn = HttpConnection(*checked)
+    conn = HttpConnection.open(checked)
     try:
         conn.send_raw(("GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade:websocket\r\nConnection:  Upgrade  \r\n"
                        f"Sec-WebSocket-Key: \t {key}   \r\nSec-WebSocket-Version: 13 \r\n\r\n").encode())
@@ -105,7 +104,7 @@ def test_unsupported_subprotocol_is_not_selected(checked):
 
 
 def test_upgrade_after_a_keep_alive_request(checked):
-    conn = HttpConnection(*checked)
+    conn = HttpConnection.open(checked)
     try:
         conn.request("GET", "/healthz")
         assert conn.read_response().status == 200
@@ -131,7 +130,7 @@ def test_permessage_deflate_is_agreed_by_default(checked, offer, agreed):
     assert response.header("Sec-WebSocket-Extensions") == agreed, response.raw_head
 
 
-def test_no_extension_is_negotiated_with_compression_off():
+def test_no_extension_is_negotiated_with_compression_off(start_server):
     with start_server("--compression", "off") as server:
         response = upgrade(server.address, upgrade_headers(extra=[("Sec-WebSocket-Extensions", "permessage-deflate")]))
         assert response.status == 101, response.raw_head
@@ -219,7 +218,7 @@ def test_root_path_upgrades_to_echo_and_serves_the_page_otherwise(checked):
 # --- Origin allow-list -----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def origin_server():
+def origin_server(start_server):
     with start_server("--allowed-origins", "https://good.example") as running:
         yield running
 
@@ -256,7 +255,7 @@ def test_post_healthz_is_405(checked):
 
 
 def test_keep_alive_two_requests_on_one_connection(checked):
-    conn = HttpConnection(*checked)
+    conn = HttpConnection.open(checked)
     try:
         conn.request("GET", "/healthz")
         first = conn.read_response()
@@ -269,7 +268,7 @@ def test_keep_alive_two_requests_on_one_connection(checked):
 
 
 def test_pipelined_requests(checked):
-    conn = HttpConnection(*checked)
+    conn = HttpConnection.open(checked)
     try:
         conn.send_raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert conn.read_response().body.strip() == b"ok"
@@ -283,7 +282,7 @@ def test_pipelined_requests(checked):
                                  b"GET /healthz HTTP/9.9.9\r\nHost: x\r\n\r\n"],
                          ids=["garbage", "no-target", "binary-method", "header-without-colon", "bad-version"])
 def test_malformed_request_is_400(checked, raw):
-    conn = HttpConnection(*checked)
+    conn = HttpConnection.open(checked)
     try:
         conn.send_raw(raw)
         response = conn.read_response()
@@ -293,7 +292,7 @@ def test_malformed_request_is_400(checked, raw):
 
 
 def test_header_section_too_large_is_431(checked):
-    conn = HttpConnection(*checked)
+    conn = HttpConnection.open(checked)
     try:
         head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-Filler-%d: %s\r\n" % (i, b"f" * 200)
                                                                  for i in range(600)) + b"\r\n"
@@ -308,6 +307,6 @@ def test_header_section_too_large_is_431(checked):
 
 
 def test_incomplete_handshake_then_close_does_not_hurt(checked):
-    conn = HttpConnection(*checked)
+    conn = HttpConnection.open(checked)
     conn.send_raw(b"GET /ws/echo HTTP/1.1\r\nUpgrade: websocket\r\n")
     conn.close()

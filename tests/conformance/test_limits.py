@@ -3,7 +3,6 @@ soon as a frame header announces it (also when the total comes from several frag
 
 import pytest
 
-from support.server import start_server
 from support.wsclient import OP_BINARY, OP_CONTINUATION, OP_PING, OP_TEXT, WsClient, build_frame
 
 LIMIT = 65536
@@ -11,7 +10,7 @@ DEFAULT_LIMIT = 16 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(start_server):
     with start_server("--max-message-size", str(LIMIT)) as running:
         yield running
 
@@ -95,7 +94,7 @@ def test_limit_applies_per_message(ws):
         ws.expect_echo(OP_BINARY, data)
 
 
-def test_default_limit_is_16_mib():
+def test_default_limit_is_16_mib(start_server):
     with start_server() as default_server:
         client = WsClient.connect(default_server.address, timeout=60)
         try:

@@ -8,7 +8,9 @@
   /ws location's proxy_read_timeout well above pylon's default ping_interval (read from
   docs/configuration.md) and Nginx's 60 s default, HTTP/1.1 with Upgrade and the
   $connection_upgrade map, forwarding headers, buffering off; least_conn with a shared zone;
-  TLS 1.2/1.3 only with the Mozilla intermediate ciphers; HSTS; /metrics denied.
+  TLS 1.2/1.3 only with the Mozilla intermediate ciphers; HSTS; /metrics denied; a
+  worker_shutdown_timeout, so a reload does not leave old workers holding WebSockets forever
+  (test_nginx_reload.py shows what it does).
 """
 
 from __future__ import annotations
@@ -164,6 +166,13 @@ def test_websocket_location_timeouts_are_above_the_heartbeat(parsed):
         one(ws, "proxy_set_header", header)
     assert one(ws, "proxy_buffering")[1] == ["off"]
     assert one(ws, "proxy_pass")[1] == ["http://pylon"]
+
+
+def test_old_workers_give_up_their_websockets_after_a_reload(parsed):
+    tree, _ = parsed
+    # Long enough for most clients to leave by themselves, short enough that reloads (one per
+    # certificate renewal at least) do not pile up old workers.
+    assert 60 <= seconds(one(tree, "worker_shutdown_timeout")[1][0]) <= 3600
 
 
 def test_connection_upgrade_map(parsed):

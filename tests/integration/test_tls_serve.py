@@ -80,19 +80,41 @@ def test_a_tls_1_2_client_gets_an_ecdhe_aead_cipher(tls_server):
 def test_sessions_resume_with_tickets(tls_server, version):
     context = tls_server.context(minimum=version, maximum=version)
     resumed_before = tls_server.metric("pylon_tls_handshakes_total", result="resumed")
-
-    def request(session=None):
-        raw = socket.create_connection(tls_server.address, timeout=10)
-        with context.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
-            tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            assert tls.recv(4096).startswith(b"HTTP/1.1 200")  # TLS 1.3: the ticket came first
-            return tls.session, tls.session_reused
-
-    session, reused = request()
+    session, reused = resume(tls_server, context)
     assert not reused
-    _, reused = request(session)
+    _, reused = resume(tls_server, context, session)
     assert reused
     assert tls_server.metric("pylon_tls_handshakes_total", result="resumed") == resumed_before + 1
+
+
+def resume(server, context, session=None):
+    """One request on a new TLS connection (resuming `session` if given): (session, reused)."""
+    raw = socket.create_connection(server.address, timeout=10)
+    with context.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+        tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert tls.recv(4096).startswith(b"HTTP/1.1 200")  # TLS 1.3: the ticket came first
+        return tls.session, tls.session_reused
+
+
+def test_ticket_keys_rotate_on_a_schedule(tls_dir):
+    period = 2  # seconds, tls_ticket_key_rotation here (3600 by default)
+    with start_tls_server(tls_dir, "--tls-ticket-key-rotation", str(period)) as server:
+        context = server.context()
+        rotations = lambda: server.metric("pylon_tls_ticket_key_rotations_total")  # noqa: E731
+        while True:  # a ticket sealed with a known key (no rotation during the request)
+            sealed_under = rotations()
+            session, reused = resume(server, context)
+            if rotations() == sealed_under:
+                break
+        assert not reused
+        # One rotation later the ticket's key is the previous one: it still resumes.
+        poll(lambda: rotations() == sealed_under + 1, 3 * period, "a ticket key rotation")
+        _, reused = resume(server, context, session)
+        assert reused, "a ticket of the previous key must resume"
+        # Two rotations later its key is gone: a full handshake.
+        poll(lambda: rotations() >= sealed_under + 2, 3 * period, "a second ticket key rotation")
+        _, reused = resume(server, context, session)
+        assert not reused, "a ticket of a key rotated out must not resume"
 
 
 def test_sni_picks_the_certificate_of_the_name(tmp_path):

@@ -16,6 +16,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
 import pytest
+
+from support.wsclient import TlsAddress
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = TESTS_DIR.parent
@@ -101,9 +104,13 @@ class Server:
         self.proc = proc
         self.log_dir = log_dir
         self.returncode: Optional[int] = None
+        # A TLS listener's client context (support.tls sets it): `address` then carries it.
+        self.ssl_context: Optional[ssl.SSLContext] = None
 
     @property
     def address(self) -> tuple[str, int]:
+        if self.ssl_context is not None:
+            return TlsAddress((self.host, self.port), self.ssl_context)
         return self.host, self.port
 
     @property
@@ -111,7 +118,7 @@ class Server:
         return self.proc.pid if self.proc else None
 
     def url(self, path: str = "/ws/echo") -> str:
-        return f"ws://{self.host}:{self.port}{path}"
+        return f"{'wss' if self.ssl_context else 'ws'}://{self.host}:{self.port}{path}"
 
     def output(self, limit: int = 20000) -> str:
         if not self.log_dir:

@@ -2,7 +2,8 @@
 
 `start_tls_server(tls_dir, *extra_args)` starts it with tls_dir/server.pem + server.key (from
 deploy/tls/local-ca.sh, see support.nginx.local_ca), a plain metrics listener beside it, and waits
-until GET /healthz answers over TLS. `served_serial` reads the certificate a handshake gets;
+until GET /healthz answers over TLS; the Server's address carries the client context that trusts
+it (support.wsclient.TlsAddress). `served_serial` reads the certificate a handshake gets;
 `tls_metric` reads one series from the plain metrics listener.
 """
 
@@ -69,6 +70,7 @@ def start_tls_server(tls_dir: Path, *extra_args: str) -> Iterator[TlsServer]:
     with start_server("--tls-cert", str(tls_dir / "server.pem"), "--tls-key", str(tls_dir / "server.key"),
                       "--metrics-listen", f"127.0.0.1:{metrics_port}", *extra_args,
                       ready=ready) as server:
+        server.ssl_context = context
         yield TlsServer(server, metrics_port, tls_dir / "ca.pem")
 
 

@@ -7,6 +7,9 @@ server sends, records whether the server masked a frame (it must not: RFC 6455 Â
 detects EOF.
 
 Also here: `HttpConnection`, a tiny HTTP/1.1 client for the handshake and route tests.
+
+Over TLS: pass `ssl_context`, or an address that carries one (`TlsAddress`, what a TLS server's
+`Server.address` is), so that a suite written against addresses runs unchanged over wss://.
 """
 
 from __future__ import annotations
@@ -222,6 +225,12 @@ class _Socket:
         self.buffer.clear()
         return data
 
+    def shutdown_write(self) -> None:
+        """TCP half-close: done sending, still reading. Over TLS as well: SSLSocket.shutdown would
+        drop the TLS layer, so the TCP socket's own is called (the peer sees an EOF without
+        close_notify, as a plain peer sees a FIN)."""
+        socket.socket.shutdown(self.sock, socket.SHUT_WR)
+
     def close(self) -> None:
         try:
             self.sock.close()
@@ -250,6 +259,11 @@ class HttpResponse:
 
 class HttpConnection(_Socket):
     """HTTP/1.1 over one connection: send raw requests, read responses one after another."""
+
+    @classmethod
+    def open(cls, address: tuple[str, int], timeout: float = DEFAULT_TIMEOUT) -> "HttpConnection":
+        """A connection to `address` (over TLS when it is a TlsAddress)."""
+        return cls(*address, timeout=timeout, sock=open_socket(address, timeout))
 
     def request(self, method: str, path: str, headers: Sequence[tuple[str, str]] = (),
                 body: bytes = b"", host: bool = True) -> None:
@@ -292,12 +306,23 @@ class HttpConnection(_Socket):
         return response
 
 
+class TlsAddress(tuple):
+    """(host, port) of a TLS listener with the client context that trusts it: the helpers of this
+    module that take an address speak TLS to it (a plain tuple: plain TCP)."""
+
+    def __new__(cls, address: tuple[str, int], ssl_context: "ssl.SSLContext") -> "TlsAddress":
+        made = super().__new__(cls, address)
+        made.ssl_context = ssl_context
+        return made
+
+
 def open_socket(address: tuple[str, int], timeout: float = DEFAULT_TIMEOUT,
                 source: Optional[str] = None,
                 ssl_context: Optional["ssl.SSLContext"] = None) -> socket.socket:
     """A connected socket from the local address `source` (any of 127.0.0.0/8 on loopback, so a
-    test can be many clients) or the default one; over TLS with `ssl_context` (server name: the
-    address's host)."""
+    test can be many clients) or the default one; over TLS with `ssl_context`, or the one of a
+    TlsAddress (server name: the address's host)."""
+    ssl_context = ssl_context or getattr(address, "ssl_context", None)
     sock = socket.create_connection(address, timeout=timeout,
                                     source_address=(source, 0) if source else None)
     if ssl_context is not None:

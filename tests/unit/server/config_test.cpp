@@ -102,6 +102,7 @@ TEST(Config, EveryKeyAppliesItsFlagText) {
       {"tls_max_handshakes", "16"},
       {"tls_ktls", "false"},
       {"tls_watch_interval", "0"},
+      {"tls_ticket_key_rotation", "60"},
       {"max_subscriptions", "5"},
       {"max_publish_rate", "5"},
       {"auth_hmac_secret_file", "/etc/pylon/secret"},
