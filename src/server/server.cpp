@@ -394,7 +394,7 @@ int Server::run() {
   const std::uint64_t open_files = net::raise_open_file_limit();
   register_metrics();
   if (!config.tls_cert.empty()) {
-    tls = std::make_unique<ServerTls>(config, metrics);
+    tls = std::make_unique<ServerTls>(config, metrics, counters->tls_ticket_key_rotations);
     reloads.push_back([this] { tls->reload(); });
     tls->watch_files();
     tls->rotate_ticket_keys();

@@ -116,7 +116,10 @@ ServerMetrics::ServerMetrics(MetricsRegistry& registry_in)
                                      {{"ktls", "false"}}),
                       registry.gauge("pylon_tls_connections",
                                      "Open TLS connections past the handshake, by who encrypts.",
-                                     {{"ktls", "true"}})} {
+                                     {{"ktls", "true"}})},
+      tls_ticket_key_rotations(
+          registry.counter("pylon_tls_ticket_key_rotations_total",
+                           "Session ticket key rotations (tls_ticket_key_rotation).")) {
   const auto add_handshake_failure = [&](std::string_view reason) {
     handshake_failures.push_back(registry.counter("pylon_handshake_failures_total",
                                                   "Refused upgrades and bad requests.",

@@ -75,6 +75,8 @@ struct ServerMetrics {
   std::array<Counter, kTlsHandshakeCount> tls_handshakes;
   Histogram tls_handshake_duration;
   std::array<Gauge, 2> tls_connections;
+  // Registered with or without TLS, like every series without labels (docs/metrics.md).
+  Counter tls_ticket_key_rotations;
   void tls_handshake(TlsHandshake outcome) const {
     tls_handshakes[static_cast<std::size_t>(outcome)].add();
   }

@@ -154,7 +154,7 @@ int TlsCertificates::select_by_name(SSL* ssl, int*, void* self) {
 // ---------------------------------------------------------------------------------------------
 // ServerTls
 
-ServerTls::ServerTls(const Config& config, MetricsRegistry& metrics)
+ServerTls::ServerTls(const Config& config, MetricsRegistry& metrics, Counter ticket_key_rotations)
     : config_(config),
       current_(TlsCertificates::load(config, ticket_keys_)),
       reloads_ok_(metrics.counter("pylon_tls_reloads_total",
@@ -163,9 +163,7 @@ ServerTls::ServerTls(const Config& config, MetricsRegistry& metrics)
       reloads_failed_(metrics.counter("pylon_tls_reloads_total",
                                       "Certificate reloads (SIGHUP or changed files).",
                                       {{"result", "failed"}})),
-      ticket_key_rotations_(
-          metrics.counter("pylon_tls_ticket_key_rotations_total",
-                          "Session ticket key rotations (tls_ticket_key_rotation).", {})) {
+      ticket_key_rotations_(ticket_key_rotations) {
   using Values = std::vector<std::pair<Labels, double>>;
   metrics.computed("pylon_tls_certificate_expiry_timestamp_seconds",
                    "When each served certificate expires (notAfter), Unix seconds.", "gauge",

@@ -55,7 +55,8 @@ class ServerTls {
  public:
   // Loads the certificates (ConfigError when they do not load) and registers the TLS series
   // whose values it knows (reloads, certificate expiry).
-  ServerTls(const Config& config, MetricsRegistry& metrics);
+  // ticket_key_rotations: the server's counter (registered whether or not TLS is on).
+  ServerTls(const Config& config, MetricsRegistry& metrics, Counter ticket_key_rotations);
   ~ServerTls();  // stops the watcher
   ServerTls(const ServerTls&) = delete;
   ServerTls& operator=(const ServerTls&) = delete;

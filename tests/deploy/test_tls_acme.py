@@ -138,13 +138,19 @@ async def hold_across(connect, renew, served_serial, first_serial) -> None:
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
-def wait_served(port: int, context: ssl.SSLContext) -> dict:
-    """The certificate a handshake gets once it verifies (the server may still be reloading)."""
+def wait_served(port: int, context: ssl.SSLContext, in_a_row: int = 5) -> dict:
+    """The certificate handshakes get once they verify `in_a_row` times running: while Nginx
+    reloads, a new connection may still reach an old worker and its old certificate."""
     deadline = time.monotonic() + 15
+    verified = 0
     while True:
         try:
-            return served_certificate(port, context)
+            certificate = served_certificate(port, context)
+            verified += 1
+            if verified == in_a_row:
+                return certificate
         except ssl.SSLError:
+            verified = 0
             assert time.monotonic() < deadline, "the issued certificate is not served"
             time.sleep(0.1)  # polling the reloaded server
 
