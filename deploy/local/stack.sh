@@ -141,7 +141,9 @@ up() {
   done
   [ -s "$state/tls/server.pem" ] || "$repo/deploy/tls/local-ca.sh" "$state/tls" >/dev/null
 
-  local pylon_flags=(--drain-window 1 --drain-timeout 5)
+  # A drain ends as soon as every client has answered its 1001; the timeout only bounds a client
+  # too slow to answer (a loaded test machine), and stays under `down`'s wait before SIGKILL.
+  local pylon_flags=(--drain-window 1 --drain-timeout 15)
   if [ -n "$pylon_config" ]; then
     [ -r "$pylon_config" ] || { echo "stack.sh: STACK_PYLON_CONFIG=$pylon_config: not a readable file" >&2; exit 1; }
     pylon_flags=(--config "$pylon_config" "${pylon_flags[@]}")
@@ -243,9 +245,9 @@ down() {
     if alive "$name"; then
       pid="$(cat "$file")"
       kill -TERM "$pid" 2>/dev/null || true
-      for i in $(seq 1 100); do
+      for i in $(seq 1 200); do
         exited "$pid" && break
-        sleep 0.1  # polling the process's exit
+        sleep 0.1  # polling the process's exit (a pylon drains for up to 15 s)
       done
       if ! exited "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
       echo "stopped $name (pid $pid)"
