@@ -137,7 +137,7 @@ void Worker::pause_listeners(bool paused) {
   }
 }
 
-void Worker::accept_ready(Listener& listener) {
+bool Worker::accept_ready(Listener& listener) {
   for (int i = 0; i < kMaxAcceptsPerEvent; ++i) {
     sockaddr_storage peer{};
     socklen_t peer_length = sizeof peer;
@@ -154,7 +154,7 @@ void Worker::accept_ready(Listener& listener) {
         pause_listeners(true);
         loop_.timers().schedule(*this, now_ms() + kListenerRetryMs);
       }
-      return;  // EAGAIN: nothing left; ECONNABORTED and friends: the peer is gone
+      return false;  // EAGAIN: nothing left; ECONNABORTED and friends: the peer is gone
     }
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -179,6 +179,7 @@ void Worker::accept_ready(Listener& listener) {
       ::close(fd);
     }
   }
+  return true;  // the cap: more may be waiting
 }
 
 void Worker::free_retired() noexcept {
@@ -241,6 +242,12 @@ void Worker::begin_drain() {
   draining_ = true;
   drain_started_ms_ = now_ms();
   pause_listeners(true);
+  // Connections the kernel already completed wait in the backlog: closing the listener would
+  // reset them, so a client that sent its request there would get no answer. Take them first:
+  // they are served like any connection of a draining server (upgrades get 503).
+  for (const auto& listener : listeners_)
+    while (accept_ready(*listener)) {
+    }
   for (const auto& listener : listeners_) ::close(listener->fd);
   listeners_.clear();
   drain_total_ = websockets_;
