@@ -153,15 +153,17 @@ class DevTools:
 
 
 @contextlib.asynccontextmanager
-async def page_of(debugger_url: str, server, path: str = "/healthz"):
-    """DevTools on a page of `server` (by default /healthz, which has no script of its own): the
-    origin from which a test's script opens WebSockets or imports /pylon.js."""
-    host, port = server.address
+async def page_of(debugger_url: str, server=None, path: str = "/healthz", url: str = ""):
+    """DevTools on a page of `server` (by default /healthz, which has no script of its own), or on
+    `url`: the origin from which a test's script opens WebSockets or imports /pylon.js."""
+    if not url:
+        host, port = server.address
+        url = f"http://{host}:{port}{path}"
     async with websockets.connect(debugger_url, max_size=None) as socket:
         devtools = DevTools(socket)
         await devtools.call("Page.enable")
         await devtools.call("Runtime.enable")
-        await devtools.call("Page.navigate", url=f"http://{host}:{port}{path}")
+        await devtools.call("Page.navigate", url=url)
         await devtools.wait_for("document.readyState === 'complete'", "the page to load")
         yield devtools
 

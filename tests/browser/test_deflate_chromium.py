@@ -11,11 +11,10 @@ import asyncio
 import json
 
 import pytest
-import websockets
 
 from support.deflate import compression_counters
 from support.server import start_server
-from test_dashboard import DevTools, start_chromium  # the one way to drive Chromium
+from test_dashboard import page_of, start_chromium  # the one way to drive Chromium
 
 SHARED = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
 # Chromium offers "permessage-deflate; client_max_window_bits".
@@ -116,13 +115,7 @@ true
 
 
 async def drive(debugger_url: str, server) -> dict:
-    host, port = server.address
-    async with websockets.connect(debugger_url, max_size=None) as socket:
-        devtools = DevTools(socket)
-        await devtools.call("Page.enable")
-        await devtools.call("Runtime.enable")
-        await devtools.call("Page.navigate", url=f"http://{host}:{port}/")
-        await devtools.wait_for("document.readyState === 'complete'", "the page to load")
+    async with page_of(debugger_url, server, "/") as devtools:
         await devtools.evaluate(ECHO_SCRIPT)
         echo = json.loads(await devtools.wait_for("window.__deflateEcho && JSON.stringify(window.__deflateEcho)",
                                                   "the echo script", timeout=TIMEOUT))

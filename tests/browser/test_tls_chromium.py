@@ -14,11 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-import websockets
 
 from support.nginx import local_ca
 from support.tls import start_tls_server
-from test_dashboard import TIMEOUT, DevTools, start_chromium  # the one way to drive Chromium
+from test_dashboard import TIMEOUT, page_of, start_chromium  # the one way to drive Chromium
 
 # Sets window.__wss to the results once done: each URL's outcome.
 ECHO_SCRIPT = """
@@ -53,12 +52,7 @@ true
 
 
 async def drive(debugger_url: str, trusted_port: int, untrusted_port: int) -> dict:
-    async with websockets.connect(debugger_url, max_size=None) as socket:
-        devtools = DevTools(socket)
-        await devtools.call("Page.enable")
-        await devtools.call("Runtime.enable")
-        await devtools.call("Page.navigate", url=f"https://localhost:{trusted_port}/")
-        await devtools.wait_for("document.readyState === 'complete'", "the page to load")
+    async with page_of(debugger_url, url=f"https://localhost:{trusted_port}/") as devtools:
         page = {"protocol": await devtools.evaluate("location.protocol"),
                 "title": await devtools.evaluate("document.title")}
         script = (ECHO_SCRIPT.replace("TRUSTED", json.dumps(f"wss://localhost:{trusted_port}/ws/echo"), 1)
