@@ -279,6 +279,18 @@ struct WebSocketBehavior {
 };
 
 namespace detail {
+// The route's message handler with the user-data type erased: a plain function over the
+// behaviour's std::function, so a message costs one indirect call more than the handler, not
+// a second std::function (issue 17). Copies share the handler.
+struct ErasedMessageHandler {
+  void (*call)(const void* handler, Connection&, std::string_view, MessageKind) = nullptr;
+  std::shared_ptr<const void> handler;
+  explicit operator bool() const noexcept { return call != nullptr; }
+  void operator()(Connection& connection, std::string_view message, MessageKind kind) const {
+    call(handler.get(), connection, message, kind);
+  }
+};
+
 // A route's behaviour with the user-data type erased; built by App::ws.
 struct ErasedBehavior {
   std::vector<std::string> subprotocols;
@@ -290,7 +302,7 @@ struct ErasedBehavior {
   void (*destroy)(void*) noexcept = nullptr;
   std::function<std::optional<HttpResponse>(const HttpRequest&, void* user_data)> upgrade;
   std::function<void(Connection&)> open;
-  std::function<void(Connection&, std::string_view, MessageKind)> message;
+  ErasedMessageHandler message;
   std::function<void(Connection&)> drain;
   std::function<void(Connection&, std::uint16_t, std::string_view)> close;
   std::function<void(Connection&, std::uint64_t, const PublishResult&)> published;
@@ -411,13 +423,15 @@ App& App::ws(std::string path, WebSocketBehavior<UserData> behavior) {
       WebSocket<UserData> socket(connection);
       handler(socket);
     };
-  if (behavior.message)
-    erased.message = [handler = std::move(behavior.message)](detail::Connection& connection,
-                                                             std::string_view message,
-                                                             MessageKind kind) {
+  if (behavior.message) {
+    using Handler = decltype(behavior.message);
+    erased.message.handler = std::make_shared<const Handler>(std::move(behavior.message));
+    erased.message.call = [](const void* handler, detail::Connection& connection,
+                             std::string_view message, MessageKind kind) {
       WebSocket<UserData> socket(connection);
-      handler(socket, message, kind);
+      (*static_cast<const Handler*>(handler))(socket, message, kind);
     };
+  }
   if (behavior.drain)
     erased.drain = [handler = std::move(behavior.drain)](detail::Connection& connection) {
       WebSocket<UserData> socket(connection);

@@ -107,8 +107,9 @@ void Connection::process(std::span<std::uint8_t> data) {
     case State::closing:
       if (!is_websocket()) break;  // an answered HTTP error: the rest of the request is ignored
       if (state_ == State::open) last_activity_ms_ = worker_.now_ms();
-      worker_.handling_mark_ns() = net::EventLoop::monotonic_ns();
+      worker_.read_tally() = {.reader = this, .started_ns = net::EventLoop::monotonic_ns()};
       session_.feed(data, *this);
+      count_read();
       break;
     case State::closed:
       break;
@@ -147,22 +148,39 @@ void Connection::session_buffers_idle() noexcept {
 void Connection::on_session_message(ws::Opcode opcode, std::span<const std::uint8_t> message) {
   if (state_ != State::open) return;
   const MessageKind kind = opcode == ws::Opcode::text ? MessageKind::text : MessageKind::binary;
-  const RouteMetrics& metrics = *route_->metrics;
-  metrics.messages_received[static_cast<std::size_t>(kind)].add();
-  metrics.bytes_received[static_cast<std::size_t>(kind)].add(message.size());
-  if (access_) {
-    ++access_->messages_in;
-    access_->bytes_in += message.size();
-  }
+  Worker::ReadTally& tally = worker_.read_tally();  // this read's (process)
+  ++tally.messages_in[static_cast<std::size_t>(kind)];
+  tally.bytes_in[static_cast<std::size_t>(kind)] += message.size();
   const auto& handler = route_->behavior.message;
   if (!handler) return;
+  ++tally.handled;
   handler(*this, {reinterpret_cast<const char*>(message.data()), message.size()}, kind);
-  // One clock read per message, not two: the time runs from the end of the message before it
-  // in this read (or the read's start), so it is the handler plus this frame's parsing.
-  std::uint64_t& mark = worker_.handling_mark_ns();
-  const std::uint64_t now = net::EventLoop::monotonic_ns();
-  metrics.handling.observe_ns(now - mark);
-  mark = now;
+}
+
+void Connection::count_read() noexcept {
+  Worker::ReadTally& tally = worker_.read_tally();
+  const RouteMetrics& metrics = *route_->metrics;
+  for (std::size_t kind = 0; kind < tally.messages_in.size(); ++kind) {
+    if (tally.messages_in[kind] != 0) {
+      metrics.messages_received[kind].add(tally.messages_in[kind]);
+      metrics.bytes_received[kind].add(tally.bytes_in[kind]);
+    }
+    if (tally.messages_out[kind] != 0) {
+      metrics.messages_sent[kind].add(tally.messages_out[kind]);
+      metrics.bytes_sent[kind].add(tally.bytes_out[kind]);
+    }
+  }
+  // Handling time per read: the parsing of its frames and the handlers of its messages, each
+  // message counted at their mean (docs/metrics.md).
+  if (tally.handled != 0)
+    metrics.handling.observe_ns(net::EventLoop::monotonic_ns() - tally.started_ns, tally.handled);
+  if (access_) {
+    access_->messages_in += tally.messages_in[0] + tally.messages_in[1];
+    access_->bytes_in += tally.bytes_in[0] + tally.bytes_in[1];
+    access_->messages_out += tally.messages_out[0] + tally.messages_out[1];
+    access_->bytes_out += tally.bytes_out[0] + tally.bytes_out[1];
+  }
+  tally = {};
 }
 
 void Connection::on_session_pong(std::span<const std::uint8_t> payload) {
@@ -217,9 +235,15 @@ SendStatus Connection::send_message(std::string_view message, MessageKind kind) 
     metrics.backpressure_drops.add();
     return SendStatus::dropped;
   }
-  metrics.messages_sent[static_cast<std::size_t>(kind)].add();
-  metrics.bytes_sent[static_cast<std::size_t>(kind)].add(message.size());
-  count_out(1, message.size());
+  if (Worker::ReadTally& tally = worker_.read_tally(); tally.reader == this) {
+    // An answer while this connection's read is processed: counted with the read.
+    ++tally.messages_out[static_cast<std::size_t>(kind)];
+    tally.bytes_out[static_cast<std::size_t>(kind)] += message.size();
+  } else {
+    metrics.messages_sent[static_cast<std::size_t>(kind)].add();
+    metrics.bytes_sent[static_cast<std::size_t>(kind)].add(message.size());
+    count_out(1, message.size());
+  }
   const auto opcode = kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
   const auto bytes =
       std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size());
@@ -310,6 +334,8 @@ void Connection::notify_close(std::uint16_t code, std::string_view reason) {
   const bool ours = session_.close_sent() && !session_.close_received();
   const CloseSide side = ours ? CloseSide::server : CloseSide::client;
   worker_.server().counters->closed(code, side);
+  // A close in the middle of a read: the access log gets the read's messages before it goes.
+  if (worker_.read_tally().reader == this) count_read();
   if (access_) {
     const std::string remote = remote_address();
     obs::log(obs::LogLevel::info, "websocket close",

@@ -216,6 +216,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   ws::SessionBuffers& session_buffers() { return spill().buffers; }
   void session_buffers_idle() noexcept;
   void on_session_message(ws::Opcode opcode, std::span<const std::uint8_t> message);
+  void count_read() noexcept;  // adds the read's tally (Worker::ReadTally) to the metrics
   void on_session_ping(std::span<const std::uint8_t>) noexcept {}  // the session answered it
   void on_session_pong(std::span<const std::uint8_t> payload);
   void on_session_close(std::uint16_t code, std::string_view reason, bool answer_to_ours);

@@ -80,6 +80,8 @@ class FrameParser {
     dead,
   };
 
+  std::size_t short_message_size(const std::uint8_t* frame, std::size_t available) const noexcept;
+  ProtocolError on_short_message(std::uint8_t* frame, std::size_t size, Handler& handler) noexcept;
   ProtocolError on_first_byte(std::uint8_t byte) noexcept;
   ProtocolError on_second_byte(std::uint8_t byte) noexcept;
   ProtocolError on_length_known() noexcept;
@@ -121,6 +123,13 @@ ProtocolError FrameParser<Handler>::feed(std::span<std::uint8_t> data, Handler& 
   while (pos < size && error == ProtocolError::none) {
     switch (phase_) {
       case Phase::header_first:
+        // The common case, a whole short message in one frame, is parsed and delivered in one
+        // step, without the state machine (issue 17).
+        if (const std::size_t whole = short_message_size(p + pos, size - pos); whole != 0) {
+          error = on_short_message(p + pos, whole, handler);
+          pos += whole;
+          break;
+        }
         error = on_first_byte(p[pos++]);
         // Both bytes at hand (the common case): no second trip through the loop.
         if (error != ProtocolError::none || pos == size) break;
@@ -178,6 +187,45 @@ ProtocolError FrameParser<Handler>::feed(std::span<std::uint8_t> data, Handler& 
     phase_ = Phase::dead;
   }
   return error;
+}
+
+// The size of the frame at `frame` when it is a whole text or binary message that lies in the
+// buffer and breaks no rule: FIN, no RSV bit, a 7-bit length within max_message_size, masked as
+// the role requires (§5.1), not inside a fragmented message (§5.4). 0 otherwise: the state
+// machine takes it, and finds what is wrong with it if anything is.
+template <typename Handler>
+std::size_t FrameParser<Handler>::short_message_size(const std::uint8_t* frame,
+                                                     std::size_t available) const noexcept {
+  constexpr std::uint8_t kFinText = 0x80 | static_cast<std::uint8_t>(Opcode::text);
+  constexpr std::uint8_t kFinBinary = 0x80 | static_cast<std::uint8_t>(Opcode::binary);
+  if (available < 2 || in_message_ || (frame[0] != kFinText && frame[0] != kFinBinary)) return 0;
+  const bool masked = role_ == Role::server;
+  if (((frame[1] & 0x80) != 0) != masked) return 0;
+  const std::size_t length = frame[1] & 0x7F;
+  if (length >= 126 || length > max_message_size_) return 0;
+  const std::size_t size = 2 + (masked ? sizeof(MaskingKey) : 0) + length;
+  return size <= available ? size : 0;
+}
+
+template <typename Handler>
+ProtocolError FrameParser<Handler>::on_short_message(std::uint8_t* frame, std::size_t size,
+                                                     Handler& handler) noexcept {
+  const Opcode opcode = static_cast<Opcode>(frame[0] & 0x0F);
+  std::size_t header = 2;
+  if (role_ == Role::server) {
+    std::memcpy(mask_.data(), frame + header, sizeof(MaskingKey));
+    header += sizeof(MaskingKey);
+  }
+  const std::span<std::uint8_t> payload(frame + header, size - header);
+  if (role_ == Role::server) apply_mask(payload, mask_);
+  message_compressed_ = false;
+  if (opcode == Opcode::text) {
+    // §8.1: the application sees only valid UTF-8.
+    Utf8Validator utf8;
+    if (!utf8.feed(payload) || !utf8.complete()) return ProtocolError::invalid_utf8;
+  }
+  handler.on_message_data(opcode, payload, true, true);
+  return ProtocolError::none;
 }
 
 template <typename Handler>
