@@ -2,7 +2,7 @@
 
     /usr/bin/python3 bench/echo_instructions.py [--pylon build/pylon] [--connections 100]
                                                 [--in-flight 8] [--duration 20] [--out FILE]
-                                                [--uws PATH/uws_echo]
+                                                [--uws PATH/uws_echo] [--churn]
 
 Runs `pylon serve --threads 1` (or, with --uws, uWebSockets' echo peer) under
 `valgrind --tool=callgrind`, drives it with `pylon bench echo` (not under valgrind), stops the
@@ -13,18 +13,25 @@ inclusive. Instruction counts do not depend on what else runs on the machine, so
 compare exactly; they are not time (no cache misses, no kernel, and under valgrind the server is
 slower, so more messages wait per read than natively). The callgrind file is kept for
 callgrind_annotate.
+
+--churn counts instructions per connection cycle instead: --connections client threads each
+open a TCP connection, upgrade it (GET /ws/echo), send a close frame, read the server's close and
+its FIN, and close, again and again for --duration seconds. The client is this script (slow, so
+the server waits for it, but instruction counts do not depend on that). pylon's count of the
+cycles, pylon_handshakes_total, agrees with the client's.
 """
 
-import json
-import tempfile
-
 import argparse
+import base64
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
 
@@ -48,11 +55,53 @@ def wait_listening(port, process, timeout=60):
     sys.exit(f"the server did not listen on {port} within {timeout} s")
 
 
-def messages_received(port):
+# A close frame from the client (masked, RFC 6455 §5.3) with code 1000, and the upgrade request.
+CLOSE_FRAME = bytes([0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xE8 ^ 2])
+
+
+def churn_cycle(port, request):
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(request)
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = connection.recv(4096)
+            if not chunk:
+                raise RuntimeError("the server closed during the handshake")
+            response += chunk
+        if not response.startswith(b"HTTP/1.1 101"):
+            raise RuntimeError(f"no upgrade: {response[:40]!r}")
+        connection.sendall(CLOSE_FRAME)
+        while connection.recv(4096):  # the server's close frame, then its FIN
+            pass
+
+
+def churn(port, threads, duration):
+    """Connection cycles for duration seconds on `threads` threads; returns how many completed."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (f"GET /ws/echo HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+    deadline = time.monotonic() + duration
+    counts = [0] * threads
+
+    def run(index):
+        while time.monotonic() < deadline:
+            churn_cycle(port, request)
+            counts[index] += 1
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(counts)
+
+
+def pylon_count(port, series):
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
     total = 0
     for line in text.splitlines():
-        if line.startswith("pylon_messages_received_total{"):
+        if line.startswith(series + "{"):
             total += int(float(line.rsplit(" ", 1)[1]))
     return total
 
@@ -67,6 +116,8 @@ def main():
     parser.add_argument("--out", default="callgrind.echo.out")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--uws", help="profile this uws_echo instead of pylon")
+    parser.add_argument("--churn", action="store_true",
+                        help="count per connection cycle (upgrade + close), not per message")
     args = parser.parse_args()
 
     port = free_port()
@@ -80,16 +131,21 @@ def main():
         stderr=subprocess.DEVNULL)
     try:
         wait_listening(port, server)
-        with tempfile.NamedTemporaryFile(suffix=".json") as result:
-            subprocess.run(
-                [args.pylon, "bench", "echo", "--url", f"ws://127.0.0.1:{port}/ws/echo",
-                 "--connections", str(args.connections), "--in-flight", str(args.in_flight),
-                 "--size", str(args.size), "--duration", str(args.duration), "--threads", "1",
-                 "--json", result.name],
-                check=True, stdout=subprocess.DEVNULL)
-            messages = json.load(open(result.name))["sent"]
+        if args.churn:
+            messages = churn(port, args.connections, args.duration)
+            series, unit = "pylon_handshakes_total", "connection cycle"
+        else:
+            with tempfile.NamedTemporaryFile(suffix=".json") as result:
+                subprocess.run(
+                    [args.pylon, "bench", "echo", "--url", f"ws://127.0.0.1:{port}/ws/echo",
+                     "--connections", str(args.connections), "--in-flight", str(args.in_flight),
+                     "--size", str(args.size), "--duration", str(args.duration), "--threads",
+                     "1", "--json", result.name],
+                    check=True, stdout=subprocess.DEVNULL)
+                messages = json.load(open(result.name))["sent"]
+            series, unit = "pylon_messages_received_total", "message"
         if not args.uws:
-            print(f"messages counted by pylon: {messages_received(port)}")
+            print(f"counted by pylon ({series}): {pylon_count(port, series)}")
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=120)
@@ -109,9 +165,9 @@ def main():
             total = count
         elif ":" in name:
             rows.append((count, name.split(":", 1)[1] if name.startswith("???") else name))
-    print(f"messages sent by the bench: {messages}")
-    print(f"instructions per message, whole process: {total / messages:.0f}")
-    print("inclusive per message, hottest functions:")
+    print(f"{unit}s done by the client: {messages}")
+    print(f"instructions per {unit}, whole process: {total / messages:.0f}")
+    print(f"inclusive per {unit}, hottest functions:")
     for count, name in rows[:args.top]:
         print(f"{count / messages:10.0f}  {name[:150]}")
 

@@ -232,9 +232,9 @@ SendStatus Connection::send_ping(std::string_view payload) {
   return send_status();
 }
 
-std::string& Connection::session_output() {
+net::ByteBuffer& Connection::session_output() {
   bool flush_later = false;
-  std::string& out = outbox_.output(loop_.cork(), this, &flush_later);
+  net::ByteBuffer& out = outbox_.output(loop_.cork(), this, &flush_later);
   if (flush_later) loop_.connections().schedule_flush(*this);
   return out;
 }

@@ -96,7 +96,7 @@ class Connection final : public WebSocketClient, public net::IoHandler, public n
   void process_handshake(std::span<std::uint8_t> data);
 
   // The session's hooks (ws/session.hpp).
-  std::string& session_output();
+  net::ByteBuffer& session_output();
   void session_output_done();
   ws::MaskingKey session_masking_key() noexcept { return masks_.next_key(); }
   ws::SessionBuffers& session_buffers() noexcept { return buffers_; }

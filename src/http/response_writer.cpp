@@ -29,10 +29,6 @@ bool has_no_content(int status) noexcept {
   return (status >= 100 && status < 200) || status == 204;
 }
 
-char ascii_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 }  // namespace
 
 void write_response(std::string& out, int status, std::span<const Header> headers,
@@ -71,14 +67,6 @@ void write_request(std::string& out, std::string_view method, std::string_view t
   out.append(method).append(" ").append(target).append(kVersion);
   append_headers(out, headers);
   out.append(kCrlf);
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
 }
 
 }  // namespace pylon::http

@@ -27,6 +27,15 @@ void write_response(std::string& out, int status, std::span<const Header> header
 void write_request(std::string& out, std::string_view method, std::string_view target,
                    std::span<const Header> headers);
 
-bool iequals(std::string_view a, std::string_view b) noexcept;  // ASCII case-insensitive
+// ASCII case-insensitive. Inline: header lookups call it for every header, and most calls end
+// at the size test (issue 17: the calls cost more than the comparisons of a handshake).
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  const auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; };
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
 
 }  // namespace pylon::http

@@ -19,7 +19,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <string>
 #include <string_view>
 
 #include "net/buffer.hpp"
@@ -36,19 +35,19 @@ class Cork {
   void end() noexcept { owner_ = nullptr; }
   bool held_by(const void* owner) const noexcept { return owner_ == owner; }
   bool held() const noexcept { return owner_ != nullptr; }
-  std::string& buffer() noexcept { return buffer_; }
+  ByteBuffer& buffer() noexcept { return buffer_; }
   // Empties the buffer, giving back what one burst grew it to.
   void clear() {
     buffer_.clear();
     if (buffer_.capacity() > 2 * EventLoop::kReceiveBufferSize) {
-      std::string().swap(buffer_);
+      buffer_.release();
       buffer_.reserve(EventLoop::kReceiveBufferSize);
     }
   }
 
  private:
   const void* owner_ = nullptr;
-  std::string buffer_;
+  ByteBuffer buffer_;
 };
 
 struct SocketTransport {
@@ -76,7 +75,7 @@ class Outbox {
   // Where `owner`'s next bytes go: the cork while it holds it and nothing waits, else the
   // backlog. Order matters: once something waits, everything goes behind it. *flush_later is
   // set when the bytes went to a backlog that no EPOLLOUT will flush (the owner schedules one).
-  std::string& output(Cork& cork, const void* owner, bool* flush_later) {
+  ByteBuffer& output(Cork& cork, const void* owner, bool* flush_later) {
     if (cork.held_by(owner) && buffered() == 0) return cork.buffer();
     if (!blocked()) *flush_later = true;
     return backlog().bytes;
@@ -141,7 +140,7 @@ class Outbox {
 
  private:
   struct Backlog {
-    std::string bytes;
+    ByteBuffer bytes;
     std::size_t offset = 0;  // bytes before it went out already
     bool blocked = false;
     std::size_t size() const noexcept { return bytes.size() - offset; }
@@ -154,10 +153,10 @@ class Outbox {
   int send_cork(Cork& cork, const Transport& transport) {
     // The cork holds this connection's bytes alone, and nothing was waiting before them
     // (output() queues everything behind an existing backlog).
-    std::string& bytes = cork.buffer();
+    const ByteBuffer& bytes = cork.buffer();
     std::size_t taken = 0;
     const int error = transport.send(bytes.data(), bytes.size(), taken);
-    if (taken < bytes.size()) backlog().bytes.append(bytes, taken, std::string::npos);
+    if (taken < bytes.size()) backlog().bytes.append(bytes.data() + taken, bytes.size() - taken);
     cork.clear();
     return error;
   }

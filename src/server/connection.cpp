@@ -119,9 +119,9 @@ void Connection::process(std::span<std::uint8_t> data) {
 // ---------------------------------------------------------------------------------------------
 // The session's hooks (ws/session.hpp)
 
-std::string& Connection::session_output() {
+net::ByteBuffer& Connection::session_output() {
   bool flush_later = false;
-  std::string& out = outbox_.output(worker_.cork(), this, &flush_later);
+  net::ByteBuffer& out = outbox_.output(worker_.cork(), this, &flush_later);
   if (flush_later) worker_.connections().schedule_flush(*this);
   return out;
 }
@@ -266,6 +266,10 @@ void Connection::flush() {
   if (flushed.error != 0) return peer_gone();
   if (outbox_.buffered() == 0 && shutdown_after_flush_) {
     if (tls_) tls_->session->shutdown();  // close_notify before the FIN
+    // RFC 6455 §7.1.1: a close frame went each way (the peer's first, ours answered it, all of
+    // it with the kernel now), so the TCP connection is closed, by the server first: no wait
+    // for the peer's FIN, which costs a wake-up, a read and a timer per connection.
+    if (session_.close_sent() && session_.close_received()) return destroy();
     ::shutdown(fd_, SHUT_WR);  // FIN right behind our last bytes (close frame or error response)
     shutdown_after_flush_ = false;
   }

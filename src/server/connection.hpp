@@ -211,7 +211,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void read_ready();
   void process_read(std::span<std::uint8_t> data);  // corked, then flushed
   void process(std::span<std::uint8_t> data);
-  std::string& session_output();
+  net::ByteBuffer& session_output();
   void session_output_done();
   ws::SessionBuffers& session_buffers() { return spill().buffers; }
   void session_buffers_idle() noexcept;

@@ -258,7 +258,8 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
     headers[header_count++] = {"Sec-WebSocket-Extensions", accepted.extensions};
     agree_compression(*accepted.deflate);
   }
-  std::string response;
+  std::string& response = worker_.response_buffer();  // a handshake allocates nothing for it
+  response.clear();
   http::write_response(response, 101, std::span(headers.data(), header_count), {}, true);
   write_bytes(response);
 

@@ -97,6 +97,8 @@ class Worker final : public net::TimerNode {
   std::string& deflate_buffer() noexcept { return deflate_buffer_; }
   // Dedicated-mode deliveries: one subscriber's frames, compressed for it alone, before its send.
   std::string& frame_buffer() noexcept { return frame_buffer_; }
+  // The 101 of an upgrade while it is put together.
+  std::string& response_buffer() noexcept { return response_buffer_; }
 
   // Connections awaiting an answer from another thread (the cluster engine's, a deferred HTTP
   // response): the answer, posted to this loop, finds its connection by address and the number
@@ -152,7 +154,7 @@ class Worker final : public net::TimerNode {
   ws::MessageInflater shared_inflater_{15, true};
   static constexpr std::size_t kSpareInflaters = 16;
   std::vector<std::unique_ptr<ws::MessageInflater>> spare_inflaters_;  // capacity kSpareInflaters
-  std::string inflate_buffer_, deflate_buffer_, frame_buffer_;
+  std::string inflate_buffer_, deflate_buffer_, frame_buffer_, response_buffer_;
   http::Request request_scratch_;
 
   std::unordered_map<Connection*, std::uint64_t> watched_;

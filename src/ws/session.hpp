@@ -6,7 +6,8 @@
 // kRole: server frames go out unmasked, client frames masked (§5.1). The server's and the
 // client's connections are both owners. Owner requirements (static calls,
 // no virtuals, as for the frame parser):
-//   std::string& session_output();        where the next frame's bytes are appended
+//   Output& session_output();             where the next frame's bytes are appended, with
+//                                         append(const char*, std::size_t), size() and data()
 //   void session_output_done();           after a frame was appended (the owner may write now)
 //   MaskingKey session_masking_key();     client role only: a fresh key per frame (§5.3)
 //   SessionBuffers& session_buffers();    reassembly storage, created on demand by the owner
@@ -32,7 +33,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -81,21 +81,11 @@ class Session {
   void send(Owner& owner, Opcode opcode, std::span<const std::uint8_t> payload, bool fin = true,
             bool rsv1 = false) {
     std::uint8_t header[kMaxFrameHeaderSize];
-    std::string& out = owner.session_output();
+    auto& out = owner.session_output();
     if constexpr (kRole == Role::server) {
-      if (payload.size() <= kMaxStackPayload) {
-        // A short frame is put together on the stack and appended once: an append's fixed cost
-        // weighs more than copying a few bytes twice (issue 17).
-        std::uint8_t frame[kMaxFrameHeaderSize + kMaxStackPayload];
-        const std::size_t header_size =
-            write_frame_header(frame, opcode, payload.size(), fin, rsv1);
-        if (!payload.empty()) std::memcpy(frame + header_size, payload.data(), payload.size());
-        out.append(reinterpret_cast<const char*>(frame), header_size + payload.size());
-      } else {
-        out.append(reinterpret_cast<const char*>(header),
-                   write_frame_header(header, opcode, payload.size(), fin, rsv1));
-        out.append(reinterpret_cast<const char*>(payload.data()), payload.size());
-      }
+      out.append(reinterpret_cast<const char*>(header),
+                 write_frame_header(header, opcode, payload.size(), fin, rsv1));
+      out.append(reinterpret_cast<const char*>(payload.data()), payload.size());
     } else {
       // RFC 6455 §5.3: a fresh, unpredictable masking key for every frame, and the payload
       // masked where it lies in the output: the caller's bytes are copied once.
@@ -242,8 +232,6 @@ class Session {
     send_close(owner, close_code_for(error), describe(error));
     owner.on_session_failed(error, true);
   }
-
-  static constexpr std::size_t kMaxStackPayload = 125;  // the 7-bit length: a 2-byte header
 
   // no_unique_address: the flags below go into the parser's tail padding (an idle server
   // connection has a byte budget, tests/unit/server/connection_test.cpp).
