@@ -14,6 +14,10 @@ compare exactly; they are not time (no cache misses, no kernel, and under valgri
 slower, so more messages wait per read than natively). The callgrind file is kept for
 callgrind_annotate.
 
+--native runs the server natively instead, pinned to core 0 (the client to core 1), and reports
+its user and system CPU per message (or cycle) from /proc/PID/stat over the client's run: time
+on this machine, so compare servers in interleaved rounds.
+
 --churn counts instructions per connection cycle instead: --connections client threads each
 open a TCP connection, upgrade it (GET /ws/echo), send a close frame, read the server's close and
 its FIN, and close, again and again for --duration seconds. The client is this script (slow, so
@@ -97,6 +101,14 @@ def churn(port, threads, duration):
     return sum(counts)
 
 
+def cpu_seconds(pid):
+    """User and system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
 def pylon_count(port, series):
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
     total = 0
@@ -118,6 +130,8 @@ def main():
     parser.add_argument("--uws", help="profile this uws_echo instead of pylon")
     parser.add_argument("--churn", action="store_true",
                         help="count per connection cycle (upgrade + close), not per message")
+    parser.add_argument("--native", action="store_true",
+                        help="CPU time per message of the server run natively, not instructions")
     args = parser.parse_args()
 
     port = free_port()
@@ -126,17 +140,24 @@ def main():
     else:
         command = [args.pylon, "serve", "--listen", f"127.0.0.1:{port}", "--threads", "1",
                    "--log-level", "warn", "--ping-interval", "3600", "--pong-timeout", "3600"]
-    server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={args.out}"] + command,
-        stderr=subprocess.DEVNULL)
+    # taskset execs the server: the PID is the server's.
+    runner = (["taskset", "-c", "0"] if args.native else
+              ["valgrind", "--tool=callgrind", f"--callgrind-out-file={args.out}"])
+    client = ["taskset", "-c", "1"] if args.native else []
+    server = subprocess.Popen(runner + command, stderr=subprocess.DEVNULL)
     try:
         wait_listening(port, server)
+        started = cpu_seconds(server.pid)
+        began = time.monotonic()
         if args.churn:
+            if args.native:
+                os.sched_setaffinity(0, {1})
             messages = churn(port, args.connections, args.duration)
             series, unit = "pylon_handshakes_total", "connection cycle"
         else:
             with tempfile.NamedTemporaryFile(suffix=".json") as result:
                 subprocess.run(
+                    client +
                     [args.pylon, "bench", "echo", "--url", f"ws://127.0.0.1:{port}/ws/echo",
                      "--connections", str(args.connections), "--in-flight", str(args.in_flight),
                      "--size", str(args.size), "--duration", str(args.duration), "--threads",
@@ -144,11 +165,20 @@ def main():
                     check=True, stdout=subprocess.DEVNULL)
                 messages = json.load(open(result.name))["sent"]
             series, unit = "pylon_messages_received_total", "message"
+        elapsed = time.monotonic() - began
+        ended = cpu_seconds(server.pid)
         if not args.uws:
             print(f"counted by pylon ({series}): {pylon_count(port, series)}")
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=120)
+
+    if args.native:
+        user, system = (1e6 * (end - start) / messages for start, end in zip(started, ended))
+        print(f"{unit}s done by the client: {messages} ({messages / elapsed:.0f}/s)")
+        print(f"server CPU per {unit}: user {user:.3f} us, system {system:.3f} us, "
+              f"total {user + system:.3f} us")
+        return
 
     annotate = subprocess.run(
         ["callgrind_annotate", "--inclusive=yes", "--threshold=100", args.out],

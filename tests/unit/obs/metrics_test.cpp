@@ -100,6 +100,23 @@ TEST(MetricsSnapshot, HistogramInNanosecondsCountsAsInSeconds) {
   EXPECT_NEAR(sample.sum, 0.002020001, 1e-12);
 }
 
+TEST(MetricsSnapshot, HistogramBatchCountsEachAtTheMean) {
+  MetricsRegistry registry;
+  const Histogram histogram = registry.histogram("h_seconds", "H.", {0.00001, 0.001});
+  histogram.observe_ns(80'000, 8);  // 8 observations of 10 us each: the first bucket
+  histogram.observe_ns(30'000, 2);  // a mean of 15 us: the second
+  histogram.observe_ns(5'000'000, 1);
+
+  const auto families = registry.snapshot();
+  const MetricSample& sample = families.at(0).samples.at(0);
+  ASSERT_EQ(sample.buckets.size(), 3u);
+  EXPECT_EQ(sample.buckets[0].second, 8u);
+  EXPECT_EQ(sample.buckets[1].second, 10u);
+  EXPECT_EQ(sample.buckets[2].second, 11u);
+  EXPECT_EQ(sample.value, 11);
+  EXPECT_NEAR(sample.sum, 0.00511, 1e-12);  // the totals, exactly
+}
+
 TEST(MetricsSnapshot, ComputedFamiliesAreCollected) {
   MetricsRegistry registry;
   int calls = 0;
