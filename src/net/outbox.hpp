@@ -145,12 +145,14 @@ class Outbox {
     bool blocked = false;
     std::size_t size() const noexcept { return bytes.size() - offset; }
   };
-  Backlog& backlog() {
+  // noinline, these two: the rare paths stay out of output() and after_output(), which run for
+  // every frame and then need no stack frame of their own (issue 17).
+  [[gnu::noinline]] Backlog& backlog() {
     if (!backlog_) backlog_ = std::make_unique<Backlog>();
     return *backlog_;
   }
   template <typename Transport>
-  int send_cork(Cork& cork, const Transport& transport) {
+  [[gnu::noinline]] int send_cork(Cork& cork, const Transport& transport) {
     // The cork holds this connection's bytes alone, and nothing was waiting before them
     // (output() queues everything behind an existing backlog).
     const ByteBuffer& bytes = cork.buffer();

@@ -122,7 +122,8 @@ void Connection::process(std::span<std::uint8_t> data) {
 net::ByteBuffer& Connection::session_output() {
   bool flush_later = false;
   net::ByteBuffer& out = outbox_.output(worker_.cork(), this, &flush_later);
-  if (flush_later) worker_.connections().schedule_flush(*this);
+  if (flush_later) [[unlikely]]
+    worker_.connections().schedule_flush(*this);
   return out;
 }
 

@@ -140,6 +140,13 @@ class Session {
     if (close_sent_) return;  // after our close, data is read but not delivered
     if (parser_.message_compressed()) return receive_compressed(owner, opcode, chunk, first, last);
     if (first && last) return owner.on_session_message(opcode, chunk);  // the common case: no copy
+    gather(owner, opcode, chunk, last);
+  }
+
+  // A piece of a message in several frames or reads. noinline, as receive_compressed: the
+  // common case above then needs no stack frame (issue 17).
+  [[gnu::noinline]] void gather(Owner& owner, Opcode opcode, std::span<const std::uint8_t> chunk,
+                                bool last) {
     std::string& message = owner.session_buffers().message;
     message.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
     if (!last) return;
@@ -165,8 +172,9 @@ class Session {
     return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
   }
 
-  void receive_compressed(Owner& owner, Opcode opcode, std::span<const std::uint8_t> chunk,
-                          bool first, bool last) {
+  [[gnu::noinline]] void receive_compressed(Owner& owner, Opcode opcode,
+                                            std::span<const std::uint8_t> chunk, bool first,
+                                            bool last) {
     std::span<const std::uint8_t> message;
     switch (owner.session_inflate(chunk, first, last, parser_.max_message_size(), message)) {
       case InflateStatus::more:
