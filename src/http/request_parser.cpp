@@ -34,6 +34,15 @@ constexpr std::array<bool, 256> make_host_table() {
 }
 constexpr std::array<bool, 256> kHostChar = make_host_table();
 
+// RFC 9110 §5.5: field-content is VCHAR, SP, HTAB and obs-text; no other control character.
+constexpr std::array<bool, 256> make_field_content_table() {
+  std::array<bool, 256> table{};
+  for (int c = 0x20; c < 0x100; ++c) table[c] = c != 0x7f;
+  table['\t'] = true;
+  return table;
+}
+constexpr std::array<bool, 256> kFieldContent = make_field_content_table();
+
 bool is_ows(char c) noexcept {
   return c == ' ' || c == '\t';
 }
@@ -304,6 +313,23 @@ ParseError FieldSection::add(std::string_view buffer, const Line& line) noexcept
   if (size > max_bytes_ - bytes_) return ParseError::header_section_too_large;
 
   const std::string_view text = buffer.substr(line.begin, size);
+  // The common line in one pass: a token, a colon, field content. Anything else is looked at
+  // rule by rule (field_error) for the exact error.
+  std::size_t colon = 0;
+  while (colon < text.size() && kTchar[static_cast<unsigned char>(text[colon])]) ++colon;
+  if (colon == 0 || colon == text.size() || text[colon] != ':') return field_error(text);
+  const std::string_view value = trim_ows(text.substr(colon + 1));
+  for (char c : value) {
+    if (!kFieldContent[static_cast<unsigned char>(c)]) return field_error(text);
+  }
+  const std::size_t value_begin = line.begin + static_cast<std::size_t>(value.data() - text.data());
+  fields_[count_] = {span_of(line.begin, colon), span_of(value_begin, value.size())};
+  ++count_;
+  bytes_ += size;
+  return ParseError::none;
+}
+
+ParseError FieldSection::field_error(std::string_view text) noexcept {
   if (text.find('\r') != std::string_view::npos) return ParseError::bare_cr;  // RFC 9112 §2.2
   // RFC 9112 §5.2: a line starting with whitespace continues the previous one (obs-fold); a
   // server must reject it or unfold it, and unfolding would need a copy.
@@ -318,19 +344,7 @@ ParseError FieldSection::add(std::string_view buffer, const Line& line) noexcept
   for (char c : name) {
     if (!kTchar[static_cast<unsigned char>(c)]) return ParseError::invalid_header_name;
   }
-  const std::string_view raw_value = text.substr(colon + 1);
-  const std::string_view value = trim_ows(raw_value);
-  // RFC 9110 §5.5: field-content is VCHAR, SP, HTAB and obs-text; no other control character.
-  for (char c : value) {
-    const auto u = static_cast<unsigned char>(c);
-    if ((u < 0x20 && c != '\t') || u == 0x7f) return ParseError::invalid_header_value;
-  }
-  const std::size_t value_begin =
-      line.begin + colon + 1 + static_cast<std::size_t>(value.data() - raw_value.data());
-  fields_[count_] = {span_of(line.begin, colon), span_of(value_begin, value.size())};
-  ++count_;
-  bytes_ += size;
-  return ParseError::none;
+  return ParseError::invalid_header_value;  // a control character in the value
 }
 
 std::size_t FieldSection::fill(std::string_view buffer,

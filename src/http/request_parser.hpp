@@ -189,6 +189,9 @@ class FieldSection {
   }
 
  private:
+  // Which rule a line that is not `name: value` breaks, checked in the RFCs' order.
+  static ParseError field_error(std::string_view text) noexcept;
+
   std::size_t max_headers_;
   std::size_t max_bytes_;
   std::array<FieldSpan, kMaxHeaders> fields_;
