@@ -2,7 +2,8 @@
 
     /usr/bin/python3 bench/echo_instructions.py [--pylon build/pylon] [--connections 100]
                                                 [--in-flight 8] [--duration 20] [--out FILE]
-                                                [--uws PATH/uws_echo] [--churn]
+                                                [--uws PATH/uws_echo] [--churn] [--native]
+                                                [--client PATH/pylon]
 
 Runs `pylon serve --threads 1` (or, with --uws, uWebSockets' echo peer) under
 `valgrind --tool=callgrind`, drives it with `pylon bench echo` (not under valgrind), stops the
@@ -127,6 +128,7 @@ def main():
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--out", default="callgrind.echo.out")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--client", help="the pylon whose bench drives the server (default: --pylon)")
     parser.add_argument("--uws", help="profile this uws_echo instead of pylon")
     parser.add_argument("--churn", action="store_true",
                         help="count per connection cycle (upgrade + close), not per message")
@@ -158,7 +160,8 @@ def main():
             with tempfile.NamedTemporaryFile(suffix=".json") as result:
                 subprocess.run(
                     client +
-                    [args.pylon, "bench", "echo", "--url", f"ws://127.0.0.1:{port}/ws/echo",
+                    [args.client or args.pylon, "bench", "echo", "--url",
+                     f"ws://127.0.0.1:{port}/ws/echo",
                      "--connections", str(args.connections), "--in-flight", str(args.in_flight),
                      "--size", str(args.size), "--duration", str(args.duration), "--threads",
                      "1", "--json", result.name],

@@ -123,13 +123,14 @@ ProtocolError FrameParser<Handler>::feed(std::span<std::uint8_t> data, Handler& 
   while (pos < size && error == ProtocolError::none) {
     switch (phase_) {
       case Phase::header_first:
-        // The common case, a whole short message in one frame, is parsed and delivered in one
-        // step, without the state machine (issue 17).
-        if (const std::size_t whole = short_message_size(p + pos, size - pos); whole != 0) {
+        // The common case, whole short messages in one frame each, one after the other: each is
+        // parsed and delivered in one step, without the state machine (issue 17).
+        while (const std::size_t whole = short_message_size(p + pos, size - pos)) {
           error = on_short_message(p + pos, whole, handler);
           pos += whole;
-          break;
+          if (error != ProtocolError::none) break;
         }
+        if (error != ProtocolError::none || pos == size) break;
         error = on_first_byte(p[pos++]);
         // Both bytes at hand (the common case): no second trip through the loop.
         if (error != ProtocolError::none || pos == size) break;
@@ -219,11 +220,11 @@ ProtocolError FrameParser<Handler>::on_short_message(std::uint8_t* frame, std::s
   const std::span<std::uint8_t> payload(frame + header, size - header);
   if (role_ == Role::server) apply_mask(payload, mask_);
   message_compressed_ = false;
-  if (opcode == Opcode::text) {
-    // §8.1: the application sees only valid UTF-8.
-    Utf8Validator utf8;
-    if (!utf8.feed(payload) || !utf8.complete()) return ProtocolError::invalid_utf8;
-  }
+  // §8.1: the application sees only valid UTF-8 (ASCII checked inline, a word at a time).
+  if (opcode == Opcode::text &&
+      Utf8Validator::ascii_prefix(payload.data(), payload.size()) != payload.size() &&
+      !is_valid_utf8(payload))
+    return ProtocolError::invalid_utf8;
   handler.on_message_data(opcode, payload, true, true);
   return ProtocolError::none;
 }
