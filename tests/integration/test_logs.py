@@ -12,7 +12,8 @@ import tempfile
 import time
 
 from support.server import free_port, http_get_status, poll, pylon_bin, start_server
-from support.wsclient import WsClient, connect_many, echo_check
+from support.wsclient import (OP_CLOSE, OP_TEXT, WsClient, build_frame, close_payload, connect_many,
+                              echo_check)
 
 FORWARDED = [("X-Forwarded-For", "203.0.113.7"), ("User-Agent", "log-test/1.0")]
 
@@ -59,6 +60,23 @@ def test_every_line_is_json_and_access_events_have_the_fields():
         assert closed["code"] == 1000 and closed["side"] == "client", closed
         assert closed["duration_s"] >= 0, closed
         assert events(server, "pylon listening"), "the start-up line"
+
+
+def test_access_event_counts_messages_read_with_the_close():
+    # The read's counts are added at its end (issue 17); a close in the same read is logged with
+    # them.
+    with start_server() as server:
+        client = WsClient.connect(server.address)
+        client.send_raw(build_frame(OP_TEXT, b"one") + build_frame(OP_TEXT, b"two!") +
+                        build_frame(OP_CLOSE, close_payload(1000)))
+        client.expect_echo(OP_TEXT, b"one")
+        client.expect_echo(OP_TEXT, b"two!")
+        client.expect_close(1000)
+        client.close()
+        poll(lambda: events(server, "websocket close"), 10, "the close access event")
+        closed = events(server, "websocket close")[0]
+        assert closed["messages_in"] == 2 and closed["messages_out"] == 2, closed
+        assert closed["bytes_in"] == 7 and closed["bytes_out"] == 7, closed
 
 
 def test_forwarded_client_ip_only_from_a_trusted_proxy():

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 from support.server import poll, start_server
-from support.wsclient import OP_TEXT, WsClient
+from support.wsclient import OP_BINARY, OP_CLOSE, OP_TEXT, WsClient, build_frame, close_payload
 
 
 def scrape(server, path="/metrics"):
@@ -66,6 +66,41 @@ def test_fifty_connections_and_a_thousand_messages_are_counted():
         assert value(scrape(server), "pylon_closes_total", code="1000", side="client") == 10
         for client in clients[10:]:
             client.close()
+
+
+def test_messages_of_one_read_are_each_counted():
+    # Counts are added once per read (issue 17): eight messages in one segment count eight.
+    with start_server() as server:
+        client = WsClient.connect(server.address)
+        client.send_raw(b"".join(build_frame(OP_TEXT, b"t%d" % i) for i in range(5)) +
+                        b"".join(build_frame(OP_BINARY, b"bin%d" % i) for i in range(3)))
+        for i in range(5):
+            client.expect_echo(OP_TEXT, b"t%d" % i)
+        for i in range(3):
+            client.expect_echo(OP_BINARY, b"bin%d" % i)
+        text = scrape(server)
+        for kind, messages, size in (("text", 5, 10), ("binary", 3, 12)):
+            assert value(text, "pylon_messages_received_total", endpoint="/ws/echo", kind=kind) == messages
+            assert value(text, "pylon_messages_sent_total", endpoint="/ws/echo", kind=kind) == messages
+            assert value(text, "pylon_bytes_received_total", endpoint="/ws/echo", kind=kind) == size
+            assert value(text, "pylon_bytes_sent_total", endpoint="/ws/echo", kind=kind) == size
+        assert value(text, "pylon_message_handling_seconds_count", endpoint="/ws/echo") == 8
+        client.close()
+
+
+def test_server_closes_tcp_once_it_answered_the_peers_close():
+    # RFC 6455 §7.1.1: a close frame went each way, so the server closes the TCP connection at
+    # once; it does not wait for the client's FIN (this client never sends one) or a timeout.
+    with start_server() as server:
+        client = WsClient.connect(server.address)
+        poll(lambda: value(scrape(server), "pylon_connections", endpoint="/ws/echo") == 1, 10,
+             "the connection to be counted")
+        client.send_raw(build_frame(OP_CLOSE, close_payload(1000)))
+        client.expect_close(1000)  # the answer, then EOF
+        # Well inside the 3 s the server gives a peer to close after the handshake.
+        poll(lambda: value(scrape(server), "pylon_connections", endpoint="/ws/echo") == 0, 1.5,
+             "the server to close the connection")
+        client.close()
 
 
 def test_protocol_errors_and_handshake_failures_are_counted_by_reason():
