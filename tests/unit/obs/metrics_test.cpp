@@ -82,6 +82,17 @@ TEST(MetricsSnapshot, HistogramBucketsAreCumulativeWithInf) {
   EXPECT_NEAR(sample.sum, 7.515, 1e-6);
 }
 
+// The one histogram of `registry`: its cumulative bucket counts and its sum in seconds.
+void expect_histogram(const MetricsRegistry& registry, const std::vector<std::uint64_t>& counts,
+                      double sum) {
+  const auto families = registry.snapshot();
+  const MetricSample& sample = families.at(0).samples.at(0);
+  ASSERT_EQ(sample.buckets.size(), counts.size());
+  for (std::size_t i = 0; i < counts.size(); ++i) EXPECT_EQ(sample.buckets[i].second, counts[i]);
+  EXPECT_EQ(sample.value, static_cast<double>(counts.back()));
+  EXPECT_NEAR(sample.sum, sum, 1e-12);
+}
+
 TEST(MetricsSnapshot, HistogramInNanosecondsCountsAsInSeconds) {
   MetricsRegistry registry;
   const Histogram histogram = registry.histogram("h_seconds", "H.", {0.00001, 0.001});
@@ -90,14 +101,7 @@ TEST(MetricsSnapshot, HistogramInNanosecondsCountsAsInSeconds) {
   histogram.observe_ns(10'001);
   histogram.observe_ns(2'000'000);
   histogram.observe(-1);  // a clock that went back counts as 0
-
-  const auto families = registry.snapshot();
-  const MetricSample& sample = families.at(0).samples.at(0);
-  ASSERT_EQ(sample.buckets.size(), 3u);
-  EXPECT_EQ(sample.buckets[0].second, 3u);
-  EXPECT_EQ(sample.buckets[1].second, 4u);
-  EXPECT_EQ(sample.buckets[2].second, 5u);
-  EXPECT_NEAR(sample.sum, 0.002020001, 1e-12);
+  expect_histogram(registry, {3, 4, 5}, 0.002020001);
 }
 
 TEST(MetricsSnapshot, HistogramBatchCountsEachAtTheMean) {
@@ -106,15 +110,7 @@ TEST(MetricsSnapshot, HistogramBatchCountsEachAtTheMean) {
   histogram.observe_ns(80'000, 8);  // 8 observations of 10 us each: the first bucket
   histogram.observe_ns(30'000, 2);  // a mean of 15 us: the second
   histogram.observe_ns(5'000'000, 1);
-
-  const auto families = registry.snapshot();
-  const MetricSample& sample = families.at(0).samples.at(0);
-  ASSERT_EQ(sample.buckets.size(), 3u);
-  EXPECT_EQ(sample.buckets[0].second, 8u);
-  EXPECT_EQ(sample.buckets[1].second, 10u);
-  EXPECT_EQ(sample.buckets[2].second, 11u);
-  EXPECT_EQ(sample.value, 11);
-  EXPECT_NEAR(sample.sum, 0.00511, 1e-12);  // the totals, exactly
+  expect_histogram(registry, {8, 10, 11}, 0.00511);  // the sum of the totals, exactly
 }
 
 TEST(MetricsSnapshot, ComputedFamiliesAreCollected) {
