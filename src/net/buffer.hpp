@@ -36,10 +36,17 @@ class ByteBuffer {
   std::size_t size() const noexcept { return size_; }
   std::size_t capacity() const noexcept { return capacity_; }
   bool empty() const noexcept { return size_ == 0; }
-  void append(const char* bytes, std::size_t count) {
+  // Room for `count` more bytes at the end, counted in size() already: the caller writes them
+  // all (a frame is written in place: ws/session.hpp).
+  char* extend(std::size_t count) {
     if (capacity_ - size_ < count) grow(size_ + count);
-    if (count != 0) std::memcpy(data_.get() + size_, bytes, count);  // bytes may be null then
+    char* end = data_.get() + size_;
     size_ += count;
+    return end;
+  }
+  void append(const char* bytes, std::size_t count) {
+    char* end = extend(count);
+    if (count != 0) std::memcpy(end, bytes, count);  // bytes may be null then
   }
   void append(std::string_view bytes) { append(bytes.data(), bytes.size()); }
   void reserve(std::size_t capacity) {

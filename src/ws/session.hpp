@@ -6,8 +6,9 @@
 // kRole: server frames go out unmasked, client frames masked (§5.1). The server's and the
 // client's connections are both owners. Owner requirements (static calls,
 // no virtuals, as for the frame parser):
-//   Output& session_output();             where the next frame's bytes are appended, with
-//                                         append(const char*, std::size_t), size() and data()
+//   Output& session_output();             where the next frame goes: Output's
+//                                         char* extend(std::size_t n) gives the n bytes at its
+//                                         end the frame is written into
 //   void session_output_done();           after a frame was appended (the owner may write now)
 //   MaskingKey session_masking_key();     client role only: a fresh key per frame (§5.3)
 //   SessionBuffers& session_buffers();    reassembly storage, created on demand by the owner
@@ -33,6 +34,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -77,25 +79,23 @@ class Session {
     if (error != ProtocolError::none && !close_received_) report(owner, error);
   }
 
-  // One frame out: header, payload (masked in the output in client role), nothing else.
+  // One frame out: header, payload (masked in the output in client role), nothing else. Written
+  // in place in the output: one reservation, the caller's bytes copied once.
   void send(Owner& owner, Opcode opcode, std::span<const std::uint8_t> payload, bool fin = true,
             bool rsv1 = false) {
-    std::uint8_t header[kMaxFrameHeaderSize];
-    auto& out = owner.session_output();
+    const std::size_t header_size = frame_header_size(payload.size(), kRole == Role::client);
+    auto* frame = reinterpret_cast<std::uint8_t*>(
+        owner.session_output().extend(header_size + payload.size()));
+    std::uint8_t* body = frame + header_size;
+    if (!payload.empty()) std::memcpy(body, payload.data(), payload.size());
     if constexpr (kRole == Role::server) {
-      out.append(reinterpret_cast<const char*>(header),
-                 write_frame_header(header, opcode, payload.size(), fin, rsv1));
-      out.append(reinterpret_cast<const char*>(payload.data()), payload.size());
+      write_frame_header(frame, opcode, payload.size(), fin, rsv1);
     } else {
-      // RFC 6455 §5.3: a fresh, unpredictable masking key for every frame, and the payload
-      // masked where it lies in the output: the caller's bytes are copied once.
+      // RFC 6455 §5.3: a fresh, unpredictable masking key for every frame, the payload masked
+      // where it lies.
       const MaskingKey key = owner.session_masking_key();
-      out.append(reinterpret_cast<const char*>(header),
-                 write_frame_header(header, opcode, payload.size(), fin, rsv1, &key));
-      const std::size_t offset = out.size();
-      out.append(reinterpret_cast<const char*>(payload.data()), payload.size());
-      apply_mask(std::span(reinterpret_cast<std::uint8_t*>(out.data()) + offset, payload.size()),
-                 key);
+      write_frame_header(frame, opcode, payload.size(), fin, rsv1, &key);
+      apply_mask(std::span(body, payload.size()), key);
     }
     owner.session_output_done();
   }

@@ -56,20 +56,28 @@ struct Options {
   std::uint64_t max_size;
 };
 
+// The session's output as a string: Session writes each frame in place through extend().
+struct FrameOutput : std::string {
+  char* extend(std::size_t n) {
+    resize(size() + n);
+    return data() + size() - n;
+  }
+};
+
 template <Role kRole>
 struct Owner {
   using SessionType = Session<kRole, Owner>;
 
   const Options& options;
   SessionType* session = nullptr;
-  std::string output;
+  FrameOutput output;
   std::uint32_t keys_given = 0;
   SessionBuffers buffers;
   std::optional<MessageInflater> inflater;
   std::string inflated;
   std::vector<Event> events;
 
-  std::string& session_output() { return output; }
+  FrameOutput& session_output() { return output; }
   void session_output_done() {}
   MaskingKey session_masking_key() {
     check(kRole == Role::client);

@@ -185,12 +185,20 @@ std::vector<WrittenFrame> decode(Role role, std::string_view wire) {
 
 // The owner: records every hook. Like the server's and the client's connections, it drops what
 // the reassembly buffers and the inflated message hold when the session says they are idle.
+// The session's output as a string: Session writes each frame in place through extend().
+struct FrameOutput : std::string {
+  char* extend(std::size_t n) {
+    resize(size() + n);
+    return data() + size() - n;
+  }
+};
+
 template <Role kRole>
 struct RecordingTransport {
   using SessionType = Session<kRole, RecordingTransport>;
 
   SessionType* session = nullptr;
-  std::string output;
+  FrameOutput output;
   int frames_written = 0;
   std::uint32_t keys_given = 0;
   SessionBuffers buffers;
@@ -199,7 +207,7 @@ struct RecordingTransport {
   std::vector<Event> events;
   std::uint16_t close_on_message = 0;  // non-zero: the message hook closes with this code
 
-  std::string& session_output() { return output; }
+  FrameOutput& session_output() { return output; }
   void session_output_done() { ++frames_written; }
   MaskingKey session_masking_key() {
     EXPECT_EQ(kRole, Role::client) << "a server asked for a masking key";
