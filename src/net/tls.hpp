@@ -88,5 +88,7 @@ struct TlsTransport {
 
 // OpenSSL's reason for the last error of this thread ("unknown error" when it has none).
 std::string tls_last_error_reason();
+// A certificate's or an OCSP response's time as Unix seconds (0 when it does not parse).
+std::int64_t tls_unix_time(const ASN1_TIME* time);
 
 }  // namespace pylon::net
