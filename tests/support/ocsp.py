@@ -92,17 +92,21 @@ def revoke(directory: Path) -> None:
 def signed_response(directory: Path, next_update: Optional[datetime.timedelta],
                     this_update: datetime.timedelta = datetime.timedelta(0),
                     signer: Optional[Path] = None, digest=hashes.SHA1()) -> bytes:
-    """A "good" response about directory/server.crt; times are from now; signed with the key
-    of signer/ca.key (default: the certificate's CA)."""
+    """A "good" response about directory/server.crt; times are from now; signed by the CA of
+    signer (default: the certificate's own CA)."""
     certificate = x509.load_pem_x509_certificate((directory / "server.crt").read_bytes())
     issuer = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
-    key = serialization.load_pem_private_key(((signer or directory) / "ca.key").read_bytes(), None)
+    signer = signer or directory
+    key = serialization.load_pem_private_key((signer / "ca.key").read_bytes(), None)
+    signer_certificate = x509.load_pem_x509_certificate((signer / "ca.pem").read_bytes())
     now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
     builder = ocsp.OCSPResponseBuilder().add_response(
         cert=certificate, issuer=issuer, algorithm=digest, cert_status=ocsp.OCSPCertStatus.GOOD,
         this_update=now + this_update, next_update=None if next_update is None else now + next_update,
         revocation_time=None, revocation_reason=None,
-    ).responder_id(ocsp.OCSPResponderEncoding.HASH, issuer)
+    ).responder_id(ocsp.OCSPResponderEncoding.HASH, signer_certificate)
+    if signer_certificate != issuer:  # carried, as a delegated responder's certificate would be
+        builder = builder.certificates([signer_certificate])
     return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
