@@ -63,7 +63,8 @@ fetch() {
     cat "$here/out" >&2
     return 1
   fi
-  local target="$chain.ocsp" next="$(dirname "$chain")/.$(basename "$chain").ocsp.new"
+  local target="$chain.ocsp" next
+  next="$(dirname "$chain")/.$(basename "$chain").ocsp.new"
   install -m 0644 "$here/response.der" "$next"
   mv -f "$next" "$target"
   if [ "$status" = revoked ]; then
