@@ -7,8 +7,9 @@ reading what pylon staples.
   certificate staples its own; the metric says when it goes stale;
 - a revoked certificate's response is stapled (it is the truth);
 - refused, with the reason in the log, while the certificate is served without a staple: a
-  response about another certificate, a stale one, one without nextUpdate, one not signed by the
-  issuer, garbage, none at all; a SHA-256 CertID is understood;
+  response about another certificate, a stale one, one without nextUpdate or from the future, one
+  not signed by the issuer, status unknown, a certificate file without its issuer, garbage, none
+  at all; a SHA-256 CertID is understood;
 - a response whose nextUpdate passes while loaded stops being stapled;
 - a new response is stapled after SIGHUP and after a change of the file alone, while an open
   wss:// connection keeps echoing.
@@ -24,6 +25,7 @@ import subprocess
 import pytest
 import websockets
 from cryptography.hazmat.primitives import hashes
+from cryptography.x509 import ocsp
 
 from support.nginx import local_ca
 from support.ocsp import (OcspResponder, certificate_status_sent, next_update_of, ocsp_ca, revoke,
@@ -104,6 +106,12 @@ def hour(hours: float) -> datetime.timedelta:
     return datetime.timedelta(hours=hours)
 
 
+def without_chain(tls_dir):
+    """A valid response, but the certificate file holds the certificate alone."""
+    (tls_dir / "server.pem").write_bytes((tls_dir / "server.crt").read_bytes())
+    return signed_response(tls_dir, next_update=hour(1))
+
+
 # (how the response file is made from the CA directory, the reason pylon logs)
 REFUSED = {
     "about another certificate": (None, "it is about another certificate"),
@@ -115,6 +123,10 @@ REFUSED = {
     "not signed by the issuer": (lambda d: signed_response(d, next_update=hour(1),
                                                            signer=d.parent / "other"),
                                  "its signature does not verify"),
+    "status unknown": (lambda d: signed_response(d, next_update=hour(1),
+                                                 status=ocsp.OCSPCertStatus.UNKNOWN),
+                       "the responder does not know the certificate"),
+    "no issuer in the certificate file": (without_chain, "the certificate's issuer is not in its file"),
     "garbage": (lambda d: b"\x30\x03garbage", "not a DER OCSP response"),
     "missing": (lambda d: None, "cannot read"),
 }

@@ -91,9 +91,10 @@ def revoke(directory: Path) -> None:
 
 def signed_response(directory: Path, next_update: Optional[datetime.timedelta],
                     this_update: datetime.timedelta = datetime.timedelta(0),
-                    signer: Optional[Path] = None, digest=hashes.SHA1()) -> bytes:
-    """A "good" response about directory/server.crt; times are from now; signed by the CA of
-    signer (default: the certificate's own CA)."""
+                    signer: Optional[Path] = None, digest=hashes.SHA1(),
+                    status=ocsp.OCSPCertStatus.GOOD) -> bytes:
+    """A response about directory/server.crt (good, or unknown); times are from now; signed by
+    the CA of signer (default: the certificate's own CA)."""
     certificate = x509.load_pem_x509_certificate((directory / "server.crt").read_bytes())
     issuer = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
     signer = signer or directory
@@ -101,7 +102,7 @@ def signed_response(directory: Path, next_update: Optional[datetime.timedelta],
     signer_certificate = x509.load_pem_x509_certificate((signer / "ca.pem").read_bytes())
     now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
     builder = ocsp.OCSPResponseBuilder().add_response(
-        cert=certificate, issuer=issuer, algorithm=digest, cert_status=ocsp.OCSPCertStatus.GOOD,
+        cert=certificate, issuer=issuer, algorithm=digest, cert_status=status,
         this_update=now + this_update, next_update=None if next_update is None else now + next_update,
         revocation_time=None, revocation_reason=None,
     ).responder_id(ocsp.OCSPResponderEncoding.HASH, signer_certificate)
