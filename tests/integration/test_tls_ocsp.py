@@ -165,10 +165,10 @@ def test_a_sha256_certificate_id_is_understood(tmp_path):
 def test_a_response_that_goes_stale_while_loaded_stops_being_stapled(tmp_path):
     tls_dir = local_ca(tmp_path / "tls")
     (tls_dir / "server.pem.ocsp").write_bytes(
-        signed_response(tls_dir, next_update=datetime.timedelta(seconds=4)))
+        signed_response(tls_dir, next_update=datetime.timedelta(seconds=10)))
     with start_tls_server(tls_dir, *STAPLING, "--tls-watch-interval", "0") as server:
         assert stapled(server.address) is not None
-        poll(lambda: stapled(server.address) is None, 20, "the stale response to stop being stapled")
+        poll(lambda: stapled(server.address) is None, 30, "the stale response to stop being stapled")
         poll(lambda: "OCSP response expired; no longer stapled" in server.server.output(), 10,
              "the log line of the stale response")
 
