@@ -10,7 +10,6 @@
 #include <ctime>
 #include <fstream>
 #include <iterator>
-#include <memory>
 
 #include "net/tls.hpp"
 #include "obs/log.hpp"
@@ -22,17 +21,10 @@ namespace {
 // accepted (`openssl ocsp`'s default -validity_period).
 constexpr std::int64_t kClockSkew = 300;
 
-template <typename Object, void (*release)(Object*)>
-struct Release {
-  void operator()(Object* object) const noexcept { release(object); }
-};
-template <typename Object, void (*release)(Object*)>
-using Owned = std::unique_ptr<Object, Release<Object, release>>;
-
-using Response = Owned<OCSP_RESPONSE, OCSP_RESPONSE_free>;
-using BasicResponse = Owned<OCSP_BASICRESP, OCSP_BASICRESP_free>;
-using CertificateId = Owned<OCSP_CERTID, OCSP_CERTID_free>;
-using Store = Owned<X509_STORE, X509_STORE_free>;
+using Response = net::OpenSslOwned<OCSP_RESPONSE, OCSP_RESPONSE_free>;
+using BasicResponse = net::OpenSslOwned<OCSP_BASICRESP, OCSP_BASICRESP_free>;
+using CertificateId = net::OpenSslOwned<OCSP_CERTID, OCSP_CERTID_free>;
+using Store = net::OpenSslOwned<X509_STORE, X509_STORE_free>;
 
 // The certificate of the chain that issued `certificate`: the one its CertID names.
 X509* issuer_in(STACK_OF(X509) * chain, X509* certificate) {
