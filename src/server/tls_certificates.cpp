@@ -233,11 +233,13 @@ bool ServerTls::reload() {
     for (const auto& certificate : loaded->certificates())
       expiries += (expiries.empty() ? "" : ", ") + certificate.file + " until " +
                   std::to_string(certificate.not_after);
+    std::shared_ptr<const TlsCertificates> replaced = loaded;
     {
       std::lock_guard lock(mutex_);
-      current_ = loaded;
+      current_.swap(replaced);
     }
-    // The old set goes when its last handshake ends; established connections never needed it.
+    // The old set goes when its last handshake ends (or here, outside the lock); established
+    // connections never needed it.
     reloads_ok_.add();
     obs::log(obs::LogLevel::info, "TLS certificates reloaded",
              {{"certificates", std::string_view(expiries)}});
