@@ -20,7 +20,7 @@ if [ "${1:-}" = "--ocsp-url" ]; then
   ocsp_url="${2:?--ocsp-url needs a URL}"
   shift 2
 fi
-if [ $# -lt 1 ]; then
+if [ $# -lt 1 ] || [ "${1#-}" != "$1" ]; then
   echo "usage: $0 [--ocsp-url URL] DIR [NAME ...]" >&2
   exit 2
 fi
