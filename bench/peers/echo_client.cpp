@@ -406,9 +406,9 @@ int main(int argc, char** argv) {
   auto end_cycle = [&](Connection& connection, uint32_t index) {
     if (measuring) {
       ++cycles;
-      latency.record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                               Clock::now() - connection.opened_at)
-                                               .count()));
+      latency.record(static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - connection.opened_at)
+              .count()));
     }
     if (options.raw) {  // reset: the raw echo never closes first
       const linger abort{.l_onoff = 1, .l_linger = 0};
@@ -427,7 +427,8 @@ int main(int argc, char** argv) {
     connection.outstanding -= answers;
     const auto now = Clock::now();
     for (std::size_t i = 0; i < answers; ++i) {
-      const auto sent = sent_at[index * options.in_flight + connection.answered++ % options.in_flight];
+      const auto sent =
+          sent_at[index * options.in_flight + connection.answered++ % options.in_flight];
       if (measuring) {
         ++messages;
         latency.record(static_cast<uint64_t>(
@@ -566,10 +567,13 @@ int main(int argc, char** argv) {
   out.setf(std::ios::fixed);
   out.precision(3);
   out << "{\n  \"client\": \"echo_client\",\n  \"scenario\": \""
-      << (options.hold ? "hold" : options.churn ? "churn" : "echo") << "\",\n  \"mode\": \""
-      << (options.raw ? "raw" : "ws") << "\",\n  \"connections\": " << options.connections
-      << ",\n  \"connected\": " << ready << ",\n  \"size\": " << options.size
-      << ",\n  \"in_flight\": " << options.in_flight << ",\n  \"duration_s\": " << seconds;
+      << (options.hold    ? "hold"
+          : options.churn ? "churn"
+                          : "echo")
+      << "\",\n  \"mode\": \"" << (options.raw ? "raw" : "ws")
+      << "\",\n  \"connections\": " << options.connections << ",\n  \"connected\": " << ready
+      << ",\n  \"size\": " << options.size << ",\n  \"in_flight\": " << options.in_flight
+      << ",\n  \"duration_s\": " << seconds;
   if (options.churn)
     out << ",\n  \"cycles\": " << cycles << ",\n  \"cycles_per_second\": ";
   else
@@ -595,8 +599,8 @@ int main(int argc, char** argv) {
     out.precision(4);
     out << ",\n  \"server_cpu_seconds\": " << user + system
         << ",\n  \"server_cpu_user_seconds\": " << user
-        << ",\n  \"server_cpu_system_seconds\": " << system << ",\n  \"server_cpu_us_per_"
-        << unit << "\": " << per(user + system) << ",\n  \"server_cpu_user_us_per_" << unit
+        << ",\n  \"server_cpu_system_seconds\": " << system << ",\n  \"server_cpu_us_per_" << unit
+        << "\": " << per(user + system) << ",\n  \"server_cpu_user_us_per_" << unit
         << "\": " << per(user) << ",\n  \"server_cpu_system_us_per_" << unit
         << "\": " << per(system);
   }

@@ -1,5 +1,6 @@
 // Samples another process (the server under test, `--pid`) from /proc: resident memory from
-// /proc/PID/status (VmRSS) and CPU time from /proc/PID/stat (utime + stime, and utime alone). Coordinator thread.
+// /proc/PID/status (VmRSS) and CPU time from /proc/PID/stat (utime + stime, and utime alone).
+// Coordinator thread.
 #pragma once
 
 #include <cstdint>
