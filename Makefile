@@ -36,7 +36,8 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 # Micro-benchmarks, then the side-by-side suite (bench/run.py; docs/benchmarks.md): about 20 minutes
 # on a 2-core machine. It writes bench/results/<date>-<case>.json and the Markdown for
 # docs/benchmarks.md, top table included, to bench/results/<date>-summary.md. Knobs, from the
-# command line or the environment: BENCH_DURATION=5 (seconds measured per run, default 10),
+# command line or the environment: BENCH_DURATION=3 (seconds measured per run, default 5),
+# BENCH_ROUNDS=3 (echo and churn: rounds interleaved over the servers, the median kept),
 # BENCH_WARMUP, BENCH_CASES=echo-100x16x8,churn-50 (or all), BENCH_SERVERS=pylon,uWebSockets (or
 # all: adds Boost.Beast, websocketpp, gorilla, Node ws), BENCH_CLIENT=echo_client, BENCH_MICRO=0
 # (skip the micro-benchmarks).

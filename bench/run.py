@@ -217,39 +217,64 @@ def measure(entry, server_cm, body):
         return False
 
 
+# What each round of an interleaved case keeps beside the chosen round's whole entry.
+ROUND_FIELDS = ("server_cpu_us_per_message", "server_cpu_us_per_cycle", "server_cpu_user_us",
+                "server_cpu_system_us", "messages_per_second", "cycles_per_second", "loadavg_before",
+                "loadavg_after", "skipped")
+
+
+def interleaved(args, runs, one, port, key):
+    """Runs each of `runs` (one(run, port) -> entry) `args.rounds` times, round by round, so that
+    the machine's foreign load falls on every server alike, and keeps for each the round with the
+    median `key`, every round's figures under "rounds"."""
+    by_run = [[] for _ in runs]
+    for _ in range(args.rounds):
+        for index, run in enumerate(runs):
+            port = free_port(port + 1)  # a fresh port: the previous server's TIME_WAIT sockets stay behind
+            by_run[index].append(one(run, port))
+    results = []
+    for entries in by_run:
+        measured = sorted((e for e in entries if e.get(key) is not None), key=lambda e: e[key])
+        chosen = dict(measured[len(measured) // 2]) if measured else entries[-1]
+        chosen["rounds"] = [{k: e[k] for k in ROUND_FIELDS if k in e} for e in entries]
+        results.append(chosen)
+    return results
+
+
 def run_echo_case(args, case, port, ws_client):
     connections, size, in_flight = ECHO_CASES[case]
-    results = []
+    runs = []
     for name in selected_servers(args, port):
-        clients = ["echo_client"] if name == "raw TCP" else [ws_client]
+        runs.append((name, "echo_client" if name == "raw TCP" else ws_client))
         if name == "pylon" and ws_client != "echo_client":
-            clients.append("echo_client")  # like for like with the raw TCP ceiling
-        for client in clients:
-            port = free_port(port + 1)
-            entry = {"server": name, "client": "pylon bench" if client == "pylon" else "echo_client",
-                     "in_flight": in_flight, "server_command": server_commands(args, port)[name][0]}
+            runs.append((name, "echo_client"))  # like for like with the raw TCP ceiling
 
-            def body(server):
-                data = run_client(echo_command(args, client, server, connections, size, in_flight),
-                                  timeout=args.duration + args.warmup + 120)
-                entry.update(summarize_echo(data))
-                entry["client_output"] = data
+    def one(run, port):
+        name, client = run
+        entry = {"server": name, "client": "pylon bench" if client == "pylon" else "echo_client",
+                 "in_flight": in_flight, "server_command": server_commands(args, port)[name][0]}
 
-            if measure(entry, Server(name, server_commands(args, port)[name], port), body):
-                log(f"{case} {name} [{entry['client']}]: {number(entry['messages_per_second'], 0)} msg/s, "
-                    f"{number(entry['server_cpu_us_per_message'])} µs CPU/msg "
-                    f"(user {number(entry.get('server_cpu_user_us'))}), load {entry['loadavg_after']}")
-            results.append(entry)
-    return results
+        def body(server):
+            data = run_client(echo_command(args, client, server, connections, size, in_flight),
+                              timeout=args.duration + args.warmup + 120)
+            entry.update(summarize_echo(data))
+            entry["client_output"] = data
+
+        if measure(entry, Server(name, server_commands(args, port)[name], port), body):
+            log(f"{case} {name} [{entry['client']}]: {number(entry['messages_per_second'], 0)} msg/s, "
+                f"{number(entry['server_cpu_us_per_message'])} µs CPU/msg "
+                f"(user {number(entry.get('server_cpu_user_us'))}), load {entry['loadavg_after']}")
+        return entry
+
+    return interleaved(args, runs, one, port, "server_cpu_us_per_message")
 
 
 def run_churn_case(args, case, port):
     """Connect, upgrade, close handshake, again: echo_client --churn with the same number of
     slots against every server (raw TCP: the floor, the same bytes exchanged without WebSocket)."""
     slots = CHURN_CASES[case]
-    results = []
-    for name in selected_servers(args, port):
-        port = free_port(port + 1)  # a fresh port: the previous server's TIME_WAIT sockets stay behind
+
+    def one(name, port):
         entry = {"server": name, "client": "echo_client --churn", "connections": slots}
 
         def body(server):
@@ -267,8 +292,9 @@ def run_churn_case(args, case, port):
         if measure(entry, Server(name, server_commands(args, port)[name], port), body):
             log(f"{case} {name}: {number(entry['cycles_per_second'], 0)} cycles/s, "
                 f"{number(entry['server_cpu_us_per_cycle'])} µs CPU/cycle, errors {entry['errors']}")
-        results.append(entry)
-    return results
+        return entry
+
+    return interleaved(args, selected_servers(args, port), one, port, "server_cpu_us_per_cycle")
 
 
 def hold_connections(args, port, connections, clients_needed, sources):
@@ -479,8 +505,10 @@ def number(value, digits=2):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float,
-                        default=float(os.environ.get("BENCH_DURATION", 10)))
+    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 5)),
+                        help="seconds measured per run")
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 3)),
+                        help="echo and churn: rounds interleaved over the servers; the median is kept")
     parser.add_argument("--warmup", type=float, default=float(os.environ.get("BENCH_WARMUP", 2)))
     parser.add_argument("--cases", default=os.environ.get("BENCH_CASES", ",".join(DEFAULT_CASES)),
                         help=f"default: {','.join(DEFAULT_CASES)}; all: {','.join(ALL_CASES)}")
@@ -524,7 +552,7 @@ def main():
 
     date = today()
     common = {"date": date, "machine": machine(), "versions": versions(args.pylon),
-              "settings": {"duration_s": args.duration, "warmup_s": args.warmup,
+              "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,
                            "server_core": SERVER_CORE, "client_core": CLIENT_CORE,
                            "messages": "binary", "ws_client":
                                "pylon bench" if ws_client == "pylon" else "echo_client"}}
@@ -544,7 +572,7 @@ def main():
             results = run_deflate_case(args, case, port, ws_client)
         else:
             results = run_fanout_case(args, case, port, ws_client)
-        port += 20  # fresh ports: no TIME_WAIT collisions with the previous case
+        port += 100  # fresh ports: no TIME_WAIT collisions with the previous case
         document = dict(common, case=case, results=results)
         with open(os.path.join(RESULTS, f"{date}-{case}.json"), "w") as f:
             json.dump(document, f, indent=2)

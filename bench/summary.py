@@ -68,6 +68,12 @@ def cpu(r, key):
     return f"{number(r[key])} ({number(r['server_cpu_user_us'])} + {number(r['server_cpu_system_us'])})"
 
 
+def spread(r, key):
+    """'0.55–0.61': the range of `key` over the interleaved rounds of a row ('' for one round)."""
+    values = [round_[key] for round_ in r.get("rounds", []) if round_.get(key) is not None]
+    return f"{number(min(values))}–{number(max(values))}" if len(values) > 1 else ""
+
+
 def echo_parameters(document):
     connections, size = document["case"].split("-")[1].split("x")[:2]
     results = [r for r in document["results"] if "in_flight" in r]
@@ -121,6 +127,7 @@ def against_the_bar(documents):
             add(f"idle WebSockets, {connections:,}: server memory per connection, bytes", values,
                 "server_bytes_per_connection", digits=0)
     date = documents[0]["date"] if documents else ""
+    rounds = documents[0].get("settings", {}).get("rounds", 1) if documents else 1
     versions = documents[0].get("versions", {}) if documents else {}
     dirty = " + uncommitted changes in src/ or include/" if versions.get("pylon_tree_dirty") else ""
     lines = [f"## Against the bar, in short ({date}, one `make bench` run, pylon "
@@ -128,7 +135,7 @@ def against_the_bar(documents):
              "Every figure below comes from the same run (bench/run.py; raw data in "
              f"`bench/results/{date}-*.json`): each server pinned to core 0, the load generator to core "
              "1; server CPU is utime + stime over the measured window, split into user and system "
-             "time. \"ahead by X %\": pylon needs X % less CPU or memory, or completes X % more "
+             f"time; echo and churn: the median of {rounds} rounds interleaved over the servers. \"ahead by X %\": pylon needs X % less CPU or memory, or completes X % more "
              "cycles per second, than the peer. The pylon / raw TCP column compares runs with the "
              "same client (bench/peers/echo_client).", "",
              markdown_table(header, rows)]
@@ -172,16 +179,17 @@ def echo_tables(echo):
     for d in echo:
         for r in d["results"]:
             if "skipped" in r:
-                rows.append([d["case"], r["server"], r["client"], f"skipped: {r['skipped']}", "", "", "", ""])
+                rows.append([d["case"], r["server"], r["client"], f"skipped: {r['skipped']}"] + [""] * 5)
                 continue
             lat = r.get("latency_us") or {}
             rows.append([d["case"], r["server"], r["client"], r.get("in_flight", 1),
-                         cpu(r, "server_cpu_us_per_message"), number(r.get("messages_per_second"), 0),
+                         cpu(r, "server_cpu_us_per_message"), spread(r, "server_cpu_us_per_message"),
+                         number(r.get("messages_per_second"), 0),
                          f"{number(lat.get('p50'), 0)} / {number(lat.get('p99'), 0)}", load(r)])
-    lines += ["", "Absolute figures (µs of server CPU per message, user + system; messages/s; client; "
-              "load average before → after):", "",
-              markdown_table(["case", "server", "client", "in flight", "µs CPU/msg", "msg/s", "p50 / p99 µs",
-                              "load"], rows)]
+    lines += ["", "Absolute figures (µs of server CPU per message, user + system, of the median round, and "
+              "the range over the rounds; messages/s; client; load average before → after):", "",
+              markdown_table(["case", "server", "client", "in flight", "µs CPU/msg", "rounds", "msg/s",
+                              "p50 / p99 µs", "load"], rows)]
     return lines
 
 
@@ -190,10 +198,11 @@ def churn_table(d):
     rows = []
     for r in d["results"]:
         if "skipped" in r:
-            rows.append([r["server"], f"skipped: {r['skipped']}", "", "", "", "", ""])
+            rows.append([r["server"], f"skipped: {r['skipped']}"] + [""] * 6)
             continue
         lat = r.get("latency_us") or {}
         rows.append([r["server"], number(r.get("cycles_per_second"), 0), cpu(r, "server_cpu_us_per_cycle"),
+                     spread(r, "server_cpu_us_per_cycle"),
                      number(quotient(pylon.get("server_cpu_us_per_cycle"), r.get("server_cpu_us_per_cycle"))),
                      f"{number((lat.get('p50') or 0) / 1e3, 1)} / {number((lat.get('p99') or 0) / 1e3, 1)}",
                      sum((r.get("errors") or {}).values()), load(r)])
@@ -201,7 +210,7 @@ def churn_table(d):
             f"{pylon.get('connections', '')} slots connects, upgrades, sends a close frame, reads until "
             "the server closes the TCP connection, and starts again; raw TCP: the same bytes echoed, "
             "then a reset — the floor):", "",
-            markdown_table(["server", "cycles/s", "µs CPU/cycle (user + system)", "pylon CPU / server",
+            markdown_table(["server", "cycles/s", "µs CPU/cycle (user + system)", "rounds", "pylon CPU / server",
                             "cycle p50 / p99 ms", "errors", "load"], rows)]
 
 
