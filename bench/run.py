@@ -75,7 +75,8 @@ DEFLATE_CASES = {"deflate-echo-100x1k": ("echo", 100, 0), "deflate-fanout-1x1k":
 DEFLATE_MODES = ("off", "shared", "dedicated")
 ALL_CASES = (list(ECHO_CASES) + list(CHURN_CASES) + list(FANOUT_CASES) + list(IDLE_CASES) +
              list(DEFLATE_CASES))
-# What `make bench` runs: what issue 17 asks, in about 20 minutes at 10 s per run.
+# What `make bench` runs: what issue 17 asks, in about 15 minutes at 8 s per run (10.5 at 5 s, at
+# load average 7-23, 2026-12-06).
 DEFAULT_CASES = [c for c in ALL_CASES if c not in ("echo-100x1k", "echo-10000x16")]
 DEFAULT_SERVERS = ["pylon", "pylon (io_uring)", "uWebSockets", "raw TCP"]
 UWS = "uWebSockets"
@@ -505,7 +506,7 @@ def number(value, digits=2):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 5)),
+    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 8)),
                         help="seconds measured per run")
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 3)),
                         help="echo and churn: rounds interleaved over the servers; the median is kept")
