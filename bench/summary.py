@@ -55,6 +55,17 @@ def ws_entry(document, server):
                  and r.get("client") != "echo_client"), None) or entry(document, server)
 
 
+def skipped_row(cells, r, width):
+    """A table row for a server that did not run: its first cells, the reason, empty cells."""
+    return cells + [f"skipped: {r['skipped']}"] + [""] * (width - len(cells) - 1)
+
+
+def rows_of(results, first, rest, width):
+    """Table rows: first(r) + rest(r, latency) for each result, or the reason it was skipped."""
+    return [skipped_row(first(r), r, width) if "skipped" in r else first(r) + rest(r, r.get("latency_us") or {})
+            for r in results]
+
+
 def load(r):
     return f"{r.get('loadavg_before', '').split(' ')[0]} → {r.get('loadavg_after', '').split(' ')[0]}"
 
@@ -178,15 +189,10 @@ def echo_tables(echo):
                   markdown_table(["case", f"pylon {'µs/msg' if digits else 'msg/s'}"] + [f"/ {p}" for p in peers], rows)]
     rows = []
     for d in echo:
-        for r in d["results"]:
-            if "skipped" in r:
-                rows.append([d["case"], r["server"], r["client"], f"skipped: {r['skipped']}"] + [""] * 5)
-                continue
-            lat = r.get("latency_us") or {}
-            rows.append([d["case"], r["server"], r["client"], r.get("in_flight", 1),
-                         cpu(r, "server_cpu_us_per_message"), spread(r, "server_cpu_us_per_message"),
-                         number(r.get("messages_per_second"), 0),
-                         f"{number(lat.get('p50'), 0)} / {number(lat.get('p99'), 0)}", load(r)])
+        rows += rows_of(d["results"], lambda r: [d["case"], r["server"], r["client"]], lambda r, lat: [
+            r.get("in_flight", 1), cpu(r, "server_cpu_us_per_message"), spread(r, "server_cpu_us_per_message"),
+            number(r.get("messages_per_second"), 0), f"{number(lat.get('p50'), 0)} / {number(lat.get('p99'), 0)}",
+            load(r)], 9)
     lines += ["", "Absolute figures (µs of server CPU per message, user + system, of the median round, and "
               "the range over the rounds; messages/s; client; load average before → after):", "",
               markdown_table(["case", "server", "client", "in flight", "µs CPU/msg", "rounds", "msg/s",
@@ -196,17 +202,11 @@ def echo_tables(echo):
 
 def churn_table(d):
     pylon = entry(d, PYLON)
-    rows = []
-    for r in d["results"]:
-        if "skipped" in r:
-            rows.append([r["server"], f"skipped: {r['skipped']}"] + [""] * 6)
-            continue
-        lat = r.get("latency_us") or {}
-        rows.append([r["server"], number(r.get("cycles_per_second"), 0), cpu(r, "server_cpu_us_per_cycle"),
-                     spread(r, "server_cpu_us_per_cycle"),
-                     number(quotient(pylon.get("server_cpu_us_per_cycle"), r.get("server_cpu_us_per_cycle"))),
-                     f"{number((lat.get('p50') or 0) / 1e3, 1)} / {number((lat.get('p99') or 0) / 1e3, 1)}",
-                     sum((r.get("errors") or {}).values()), load(r)])
+    rows = rows_of(d["results"], lambda r: [r["server"]], lambda r, lat: [
+        number(r.get("cycles_per_second"), 0), cpu(r, "server_cpu_us_per_cycle"), spread(r, "server_cpu_us_per_cycle"),
+        number(quotient(pylon.get("server_cpu_us_per_cycle"), r.get("server_cpu_us_per_cycle"))),
+        f"{number((lat.get('p50') or 0) / 1e3, 1)} / {number((lat.get('p99') or 0) / 1e3, 1)}",
+        sum((r.get("errors") or {}).values()), load(r)], 8)
     return ["", f"Connection churn (`{d['case']}`, `echo_client --churn`: each of "
             f"{pylon.get('connections', '')} slots connects, upgrades, sends a close frame, reads until "
             "the server closes the TCP connection, and starts again; raw TCP: the same bytes echoed, "
@@ -228,7 +228,7 @@ def fanout_table(fanout):
                               f"of writer CPU per write; load {load(r)}")
                 continue
             if "skipped" in r:
-                rows.append([d["case"], r["server"], r.get("loops", ""), f"skipped: {r['skipped']}"] + [""] * 5)
+                rows.append(skipped_row([d["case"], r["server"], r.get("loops", "")], r, 9))
                 continue
             lat, last = r.get("latency_us") or {}, r.get("last_subscriber_us") or {}
             rows.append([d["case"], r["server"], f"{r.get('loops', 1)} (cores {r.get('server_cores', SERVER_CORE)})",
@@ -290,16 +290,10 @@ def deflate_table(d):
     connections = d["results"][0].get("connections") if d["results"] else ""
     what = (f"echo, {connections} connections × 1 KiB JSON" if scenario == "echo" else
             f"fan-out, 1 publisher → {connections} subscribers of 1 KiB JSON")
-    rows = []
-    for r in d["results"]:
-        if "skipped" in r:
-            rows.append([r["compression"], f"skipped: {r['skipped']}"] + [""] * 5)
-            continue
-        lat = r.get("latency_us") or {}
-        rows.append([r["compression"], number(r.get("messages_per_second"), 0),
-                     cpu(r, "server_cpu_us_per_message"), number(r.get("wire_ratio"), 3),
-                     f"{number(r.get('server_bytes_per_connection'), 0)} B",
-                     f"{number(lat.get('p50'), 0)} / {number(lat.get('p99'), 0)}", load(r)])
+    rows = rows_of(d["results"], lambda r: [r["compression"]], lambda r, lat: [
+        number(r.get("messages_per_second"), 0), cpu(r, "server_cpu_us_per_message"), number(r.get("wire_ratio"), 3),
+        f"{number(r.get('server_bytes_per_connection'), 0)} B",
+        f"{number(lat.get('p50'), 0)} / {number(lat.get('p99'), 0)}", load(r)], 7)
     return ["", f"permessage-deflate, {what} (`{d['case']}`; µs of server CPU per message "
             f"{'echoed' if scenario == 'echo' else 'delivered'}):", "",
             markdown_table(["compression", "msg/s", "µs CPU/msg (user + system)", "wire bytes / payload bytes",
