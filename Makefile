@@ -39,8 +39,8 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 # command line or the environment: BENCH_DURATION=3 (seconds measured per run, default 8),
 # BENCH_ROUNDS=3 (echo and churn: rounds interleaved over the servers, the median kept),
 # BENCH_WARMUP, BENCH_CASES=echo-100x16x8,churn-50 (or all), BENCH_SERVERS=pylon,uWebSockets (or
-# all: adds Boost.Beast, websocketpp, gorilla, Node ws), BENCH_CLIENT=echo_client, BENCH_MICRO=0
-# (skip the micro-benchmarks).
+# all: adds Boost.Beast, websocketpp, gorilla, Node ws), BENCH_CLIENT=echo_client,
+# BENCH_PYLON_LOG_LEVEL=info (default warn), BENCH_MICRO=0 (skip the micro-benchmarks).
 bench: build
 	@if [ "$${BENCH_MICRO:-1}" != 0 ]; then \
 	  $(BUILD)/bench/pylon_micro_bench --benchmark_out=bench/results/micro-latest.json --benchmark_out_format=json; fi

@@ -96,7 +96,7 @@ def find_uws_build_script():
 
 def pylon_command(args, port, threads=1):
     return [args.pylon, "serve", "--listen", f"127.0.0.1:{port}", "--threads", str(threads),
-            "--max-message-size", str(MAX_MESSAGE), "--log-level", "warn",
+            "--max-message-size", str(MAX_MESSAGE), "--log-level", args.pylon_log_level,
             "--max-connections", "200000", "--ping-interval", "3600", "--pong-timeout", "3600"]
 
 
@@ -518,6 +518,8 @@ def main():
     parser.add_argument("--client", default=os.environ.get("BENCH_CLIENT", "auto"),
                         choices=["auto", "pylon", "echo_client"])
     parser.add_argument("--pylon", default=os.path.join(ROOT, "build", "pylon"))
+    parser.add_argument("--pylon-log-level", default=os.environ.get("BENCH_PYLON_LOG_LEVEL", "warn"),
+                        help="pylon serve's --log-level (info: the default's access log, as operators run it)")
     parser.add_argument("--peers-dir", default=os.path.join(ROOT, "build", "bench-peers"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", 19300)))
     parser.add_argument("--report-only", metavar="DATE",
@@ -554,6 +556,7 @@ def main():
     date = today()
     common = {"date": date, "machine": machine(), "versions": versions(args.pylon),
               "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,
+                           "pylon_log_level": args.pylon_log_level,
                            "server_core": SERVER_CORE, "client_core": CLIENT_CORE,
                            "messages": "binary", "ws_client":
                                "pylon bench" if ws_client == "pylon" else "echo_client"}}
