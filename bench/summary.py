@@ -136,7 +136,9 @@ def against_the_bar(documents):
         elif kind(d) == "idle":
             values = (entry(d, PYLON), entry(d, IO_URING), entry(d, UWS), {})
             connections = values[0].get("connections") or values[2].get("connections") or 0
-            add(f"idle WebSockets, {connections:,}: server memory per connection, bytes", values,
+            level = d.get("settings", {}).get("pylon_log_level", "warn")
+            add(f"idle WebSockets, {connections:,}: server memory per connection, bytes (pylon at log level "
+                f"{level})", values,
                 "server_bytes_per_connection", digits=0)
     date = documents[0]["date"] if documents else ""
     rounds = documents[0].get("settings", {}).get("rounds", 1) if documents else 1
