@@ -138,6 +138,9 @@ void Connection::write_bytes(std::string_view bytes) {
 }
 
 void Connection::session_buffers_idle() noexcept {
+  // A compressed message that came in one read was inflated into the loop's buffer: a large one
+  // (a bomb stopped at the limit) is not kept for the next.
+  net::release_if_large(worker_.inflate_buffer());
   if (!spill_) return;
   // The spill outlives a delivery (destroy() keeps it): a handler may still read the message.
   net::release_if_large(spill_->buffers.message);
