@@ -31,7 +31,7 @@ from run import (RESULTS, ROOT, SERVER_CORE, free_port, hold_connections, loadav
 
 
 def measure(pylon, level, connections, port, peers_dir):
-    command = server_commands(SimpleNamespace(pylon=pylon), port)["pylon"][0]
+    command = server_commands(SimpleNamespace(pylon=pylon, peers_dir=peers_dir), port)["pylon"][0]
     command[command.index("--log-level") + 1] = level
     with tempfile.TemporaryFile() as stderr:
         server = subprocess.Popen(["taskset", "-c", SERVER_CORE] + command, stdout=subprocess.DEVNULL,
