@@ -7,7 +7,7 @@
 
 Each bomb is one binary message of zeros compressed with permessage-deflate: `1g` inflates to
 1 GiB from 1.0 MiB (one 1 MiB frame, several reads: the message is inflated piece by piece),
-`64m` to 64 MiB from 65 KiB (a frame that arrives in one read). pylon runs as bench/run.py runs
+`64m` to 64 MiB from 65 KiB (a small frame, often in one read: inflated in the loop's buffer). pylon runs as bench/run.py runs
 it (`--threads 1`, the default max_message_size of 16 MiB, log level warn) with
 `--compression MODE`, pinned to core 0. Per server: one compressed echo first (the inflater's
 window and the loop's buffers exist then, as on a server that has served), then its VmRSS is the
