@@ -7,7 +7,8 @@
 
 Each bomb is one binary message of zeros compressed with permessage-deflate: `1g` inflates to
 1 GiB from 1.0 MiB (one 1 MiB frame, several reads: the message is inflated piece by piece),
-`64m` to 64 MiB from 65 KiB (a small frame, often in one read: inflated in the loop's buffer). pylon runs as bench/run.py runs
+`64m` to 64 MiB from 65 KiB, `17m` to 17 MiB from 17 KiB (a frame that comes in one read:
+inflated in the loop's own buffer). pylon runs as bench/run.py runs
 it (`--threads 1`, the default max_message_size of 16 MiB, log level warn) with
 `--compression MODE`, pinned to core 0. Per server: one compressed echo first (the inflater's
 window and the loop's buffers exist then, as on a server that has served), then its VmRSS is the
@@ -35,7 +36,7 @@ from support.deflate import compressed_frame  # noqa: E402
 from support.wsclient import OP_BINARY, RSV1, WsClient, build_frame  # noqa: E402
 
 MIB = 1 << 20
-SIZES = {"1g": 1024, "64m": 64}  # MiB of zeros
+SIZES = {"1g": 1024, "64m": 64, "17m": 17}  # MiB of zeros
 
 
 def bomb(mebibytes):
@@ -119,7 +120,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--bombs", type=int, default=3, help="bombs of each size per server")
     parser.add_argument("--modes", default="shared,dedicated")
-    parser.add_argument("--sizes", default="1g,64m")
+    parser.add_argument("--sizes", default="1g,64m,17m")
     parser.add_argument("--port", type=int, default=19900)
     args = parser.parse_args()
     binaries = dict(p.split("=", 1) for p in (args.pylon or [f"pylon={ROOT}/build/pylon"]))

@@ -139,9 +139,10 @@ void Connection::write_bytes(std::string_view bytes) {
 }
 
 void Connection::session_buffers_idle() noexcept {
-  // A compressed message that came in one read was inflated into the loop's buffer: a large one
-  // (a bomb stopped at the limit) is not kept for the next.
-  net::release_if_large(worker_.inflate_buffer());
+  // A compressed message that came in one read was inflated into the loop's buffer: kept for the
+  // next one, unless it is a mapped block (a bomb stopped at the limit) that should go back.
+  if (std::string& inflated = worker_.inflate_buffer(); inflated.capacity() >= kMappedBlock)
+    std::string().swap(inflated);
   if (!spill_) return;
   // The spill outlives a delivery (destroy() keeps it): a handler may still read the message.
   net::release_if_large(spill_->buffers.message);

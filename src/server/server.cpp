@@ -21,8 +21,6 @@
 namespace pylon {
 namespace {
 
-constexpr int kMapThreshold = 1 << 20;  // mallopt(M_MMAP_THRESHOLD) in Server::run
-
 sigset_t shutdown_signals() noexcept {
   sigset_t signals;
   sigemptyset(&signals);
@@ -385,7 +383,7 @@ int Server::run() {
   // backlog) are mapped for themselves and unmapped when freed. glibc's default raises that
   // threshold to the largest block freed so far, after which such blocks come from the heap and
   // stay resident once freed: a deflate bomb left 26 MiB behind for good (issue 17).
-  mallopt(M_MMAP_THRESHOLD, kMapThreshold);
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMappedBlock));
 
   if (threads > pubsub::kMaxWorkers)
     throw std::invalid_argument("threads: at most 64 are supported");
