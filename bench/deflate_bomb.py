@@ -3,7 +3,7 @@
 "Deflate bomb: memory").
 
     /usr/bin/python3 bench/deflate_bomb.py [--pylon LABEL=PATH ...] [--rounds 3] [--bombs 3]
-                                           [--modes shared,dedicated] [--sizes 1g,64m]
+                                           [--modes shared,dedicated] [--sizes 1g,64m,17m]
 
 Each bomb is one binary message of zeros compressed with permessage-deflate: `1g` inflates to
 1 GiB from 1.0 MiB (one 1 MiB frame, several reads: the message is inflated piece by piece),
@@ -12,10 +12,10 @@ inflated in the loop's own buffer). pylon runs as bench/run.py runs
 it (`--threads 1`, the default max_message_size of 16 MiB, log level warn) with
 `--compression MODE`, pinned to core 0. Per server: one compressed echo first (the inflater's
 window and the loop's buffers exist then, as on a server that has served), then its VmRSS is the
-baseline and its VmHWM is reset (`5 > /proc/PID/clear_refs`); then `--bombs` bombs, one after
-the other, each on a new connection: the close code and the seconds to it, the peak growth
-(VmHWM − baseline) and the growth that stays (VmRSS − baseline, 1 s after the close and after
-one more echo). Servers (every `--pylon`) alternate within each round. Results:
+baseline; then `--bombs` bombs of each size, one after the other, each on a new connection: the
+close code and the seconds to it, the peak growth (VmHWM − baseline, VmHWM reset before each bomb
+with `5 > /proc/PID/clear_refs`) and the growth that stays (VmRSS − baseline, 1 s after the close
+and after one more echo). Servers (every `--pylon`) alternate within each round. Results:
 bench/results/<date>-deflate-bomb.json, and the table on stdout.
 """
 import argparse
@@ -86,11 +86,11 @@ def run_server(pylon, mode, port, payloads, bombs):
                     raise RuntimeError(f"{pylon} does not serve on {port}")
                 time.sleep(0.1)
         baseline = status(process.pid, "VmRSS")
-        with open(f"/proc/{process.pid}/clear_refs", "w") as f:
-            f.write("5")  # VmHWM := VmRSS
         runs = []
         for name, payload in payloads.items():
             for _ in range(bombs):
+                with open(f"/proc/{process.pid}/clear_refs", "w") as f:
+                    f.write("5")  # VmHWM := VmRSS
                 client = connect(port)
                 started = time.time()
                 frame = build_frame(OP_BINARY, payload, rsv=RSV1)

@@ -13,10 +13,11 @@
 //
 // Memory: an open, idle WebSocket holds the session state, a compact peer address, a few
 // pointers, two timestamps and the access log's record, in a slot of its worker's SlabPool
-// (sizeof is checked in tests/unit/server/connection_test.cpp), at every log level. Everything else lives in a Spill allocated on first use
-// and freed when empty again (bytes of an incomplete message or control frame, subscriptions, a
-// dedicated compressor), or in the outbox's backlog while the kernel has not taken bytes. Over
-// native TLS (tls_cert) the TLS state is behind one more pointer, null on a plain connection.
+// (sizeof is checked in tests/unit/server/connection_test.cpp), at every log level. Everything else
+// lives in a Spill allocated on first use and freed when empty again (bytes of an incomplete
+// message or control frame, subscriptions, a dedicated compressor), or in the outbox's backlog
+// while the kernel has not taken bytes. Over native TLS (tls_cert) the TLS state is behind one more
+// pointer, null on a plain connection.
 #pragma once
 
 #include <sys/socket.h>
