@@ -314,8 +314,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   net::PeerAddress peer_;
   int fd_;
   // The rest of the access log's record, kept from the upgrade while access_log_ (info logging
-  // was on then): the path is the route's, the client its peer unless Worker::client_ip says
-  // otherwise. The open time is the loop clock's low 32 bits: durations up to 49.7 days.
+  // was on then): the path is the route's, the client its peer unless Worker::keep_client_ip
+  // was told otherwise. The open time is the loop clock's low 32 bits: durations up to 49.7 days.
   std::uint32_t opened_ms_ = 0;
   Traffic sent_{};
   State state_ = State::http;
