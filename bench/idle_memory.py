@@ -5,12 +5,12 @@
     /usr/bin/python3 bench/idle_memory.py [--pylon LABEL=PATH ...] [--levels info,warn]
                                           [--connections 10000] [--rounds 3]
 
-bench/run.py's idle-10k case, with the log level as a variable: pylon started as run.py starts it
-(`--threads 1`, pinned to core 0) but with `--log-level LEVEL`, its stderr to a file (at info every
-connection writes two access-log lines, more than a pipe nobody reads holds); the connections
-opened by run.py's `echo_client --hold`; the figure is the server's RSS growth ÷ connections after
-a 2 s settle. Each round runs every binary at every level, one after the other. Results:
-bench/results/<date>-idle-memory.json, and the table on stdout.
+bench/run.py's idle-10k case for several binaries, interleaved: pylon started with run.py's
+command (`--threads 1`, pinned to core 0) and `--log-level LEVEL`, its stderr to a file (at info
+every connection writes two access-log lines, more than a pipe nobody reads holds); one
+`echo_client --hold` (core 1) opens the connections; the figure is the server's RSS growth ÷
+connections after a 2 s settle. Each round runs every binary at every level, one after the other.
+Results: bench/results/<date>-idle-memory.json, and the table on stdout.
 """
 import argparse
 import datetime
@@ -23,16 +23,26 @@ import subprocess
 import sys
 import tempfile
 import time
-from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import (RESULTS, ROOT, SERVER_CORE, free_port, hold_connections, loadavg, log,  # noqa: E402
-                 machine, rss_bytes, server_commands)
+from run import (CLIENT_CORE, RESULTS, ROOT, SERVER_CORE, free_port, loadavg, log,  # noqa: E402
+                 machine, rss_bytes)
+
+
+def hold(peers_dir, port, connections):
+    """echo_client --hold: returns the process and its report once every connection is open."""
+    client = subprocess.Popen(
+        ["taskset", "-c", CLIENT_CORE, f"{peers_dir}/echo_client", "--hold", "--port", str(port),
+         "--connections", str(connections), "--duration", "3600"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    line = client.stdout.readline()
+    return client, json.loads(line) if line.startswith("{") else {"errors": {"no_report": 1}}
 
 
 def measure(pylon, level, connections, port, peers_dir):
-    command = server_commands(SimpleNamespace(pylon=pylon, peers_dir=peers_dir), port)["pylon"][0]
-    command[command.index("--log-level") + 1] = level
+    command = [pylon, "serve", "--listen", f"127.0.0.1:{port}", "--threads", "1",
+               "--max-message-size", str(16 << 20), "--log-level", level,
+               "--max-connections", "200000", "--ping-interval", "3600", "--pong-timeout", "3600"]
     with tempfile.TemporaryFile() as stderr:
         server = subprocess.Popen(["taskset", "-c", SERVER_CORE] + command, stdout=subprocess.DEVNULL,
                                   stderr=stderr, start_new_session=True)
@@ -49,21 +59,20 @@ def measure(pylon, level, connections, port, peers_dir):
             time.sleep(0.3)
             entry = {"loadavg_before": loadavg()}
             before = rss_bytes([server.pid])
-            clients, connected, errors = hold_connections(
-                SimpleNamespace(peers_dir=peers_dir), port, connections, None, 1, ["127.0.0.1"])
+            client, report = hold(peers_dir, port, connections)
             time.sleep(2)
             after = rss_bytes([server.pid])
             entry["loadavg_after"] = loadavg()
-            for client in clients:
-                client.send_signal(signal.SIGTERM)
-            for client in clients:
-                client.wait(timeout=30)
+            client.send_signal(signal.SIGTERM)
+            client.wait(timeout=30)
         finally:
             server.terminate()
             server.wait(timeout=30)
         stderr.seek(0)
         entry["log_lines"] = sum(1 for _ in stderr)
-    entry.update({"connected": connected, "client_errors": errors, "server_rss_before_bytes": before,
+    connected = report.get("connected", 0)
+    entry.update({"connected": connected, "client_errors": report.get("errors", {}),
+                  "server_rss_before_bytes": before,
                   "server_rss_after_bytes": after,
                   "server_bytes_per_connection": round((after - before) / connected, 1) if connected else None})
     return entry
@@ -99,7 +108,7 @@ def main():
     with open(os.path.join(RESULTS, f"{document['date']}-idle-memory.json"), "w") as f:
         json.dump(document, f, indent=2)
         f.write("\n")
-    print(f"| log level | " + " | ".join(f"{label} B/connection (runs) | median" for label in binaries) + " |")
+    print("| log level | " + " | ".join(f"{label} B/connection (runs) | median" for label in binaries) + " |")
     print("|---|" + "---|---|" * len(binaries))
     for level in levels:
         cells = []
