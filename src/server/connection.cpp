@@ -47,6 +47,7 @@ Connection::Connection(Worker& worker, int fd, const net::PeerAddress& peer, boo
 
 Connection::~Connection() {
   release_http_state();
+  if (access_log_) worker_.take_client_ip(*this);  // closed without notify_close: a shutdown
   if (route_ != nullptr) release_user_data(route_->behavior);
 }
 
@@ -138,6 +139,10 @@ void Connection::write_bytes(std::string_view bytes) {
 }
 
 void Connection::session_buffers_idle() noexcept {
+  // A compressed message that came in one read was inflated into the loop's buffer: kept for the
+  // next one, unless it is a mapped block (a bomb stopped at the limit) that should go back.
+  if (std::string& inflated = worker_.inflate_buffer(); inflated.capacity() >= kMappedBlock)
+    std::string().swap(inflated);
   if (!spill_) return;
   // The spill outlives a delivery (destroy() keeps it): a handler may still read the message.
   net::release_if_large(spill_->buffers.message);
@@ -150,10 +155,7 @@ void Connection::on_session_message(ws::Opcode opcode, std::span<const std::uint
   const RouteMetrics& metrics = *route_->metrics;
   metrics.messages_received[static_cast<std::size_t>(kind)].add();
   metrics.bytes_received[static_cast<std::size_t>(kind)].add(message.size());
-  if (access_) {
-    ++access_->messages_in;
-    access_->bytes_in += message.size();
-  }
+  if (counting_received_) received_.add(1, message.size());
   const auto& handler = route_->behavior.message;
   if (!handler) return;
   handler(*this, {reinterpret_cast<const char*>(message.data()), message.size()}, kind);
@@ -310,20 +312,25 @@ void Connection::notify_close(std::uint16_t code, std::string_view reason) {
   const bool ours = session_.close_sent() && !session_.close_received();
   const CloseSide side = ours ? CloseSide::server : CloseSide::client;
   worker_.server().counters->closed(code, side);
-  if (access_) {
+  if (access_log_) {
+    access_log_ = false;
     const std::string remote = remote_address();
+    std::string client_ip = worker_.take_client_ip(*this);
+    if (client_ip.empty()) client_ip = peer_.host();
+    // Nothing came in before the HTTP state was released (an open handler that closed at once).
+    const Traffic received = counting_received_ ? received_ : Traffic{};
+    const std::uint32_t duration_ms = static_cast<std::uint32_t>(worker_.now_ms()) - opened_ms_;
     obs::log(obs::LogLevel::info, "websocket close",
              {{"remote", std::string_view(remote)},
-              {"client_ip", std::string_view(access_->client_ip)},
-              {"path", access_->path},
-              {"duration_s", static_cast<double>(worker_.now_ms() - access_->opened_ms) / 1000.0},
-              {"messages_in", access_->messages_in},
-              {"messages_out", access_->messages_out},
-              {"bytes_in", access_->bytes_in},
-              {"bytes_out", access_->bytes_out},
+              {"client_ip", std::string_view(client_ip)},
+              {"path", std::string_view(route_->path)},
+              {"duration_s", static_cast<double>(duration_ms) / 1000.0},
+              {"messages_in", std::uint64_t{received.messages}},
+              {"messages_out", std::uint64_t{sent_.messages}},
+              {"bytes_in", std::uint64_t{received.bytes}},
+              {"bytes_out", std::uint64_t{sent_.bytes}},
               {"code", std::uint64_t{code}},
               {"side", std::string_view(ours ? "server" : "client")}});
-    access_.reset();
   }
   if (route_->behavior.close) route_->behavior.close(*this, code, reason);
 }

@@ -213,6 +213,19 @@ void Worker::count_client(const Connection& connection, const ClientKey& client)
   counted_clients_.emplace(&connection, client);
 }
 
+void Worker::keep_client_ip(const Connection& connection, std::string client_ip) {
+  client_ips_.insert_or_assign(&connection, std::move(client_ip));
+}
+
+std::string Worker::take_client_ip(const Connection& connection) {
+  if (client_ips_.empty()) return {};
+  const auto found = client_ips_.find(&connection);
+  if (found == client_ips_.end()) return {};
+  std::string client_ip = std::move(found->second);
+  client_ips_.erase(found);
+  return client_ip;
+}
+
 void Worker::release_client(const Connection& connection) {
   const auto found = counted_clients_.find(&connection);
   if (found == counted_clients_.end()) return;
