@@ -1,0 +1,555 @@
+#!/usr/bin/python3
+"""TLS side by side, in one run (issue 16; docs/benchmarks.md "Native TLS"):
+
+    /usr/bin/python3 bench/tls.py [--parts echo,handshake,idle] [--duration S] [--warmup S]
+                                  [--connections N] [--idle N] [--label NAME]
+
+Servers, each pinned to core 0 (taskset) with one loop thread or process; every client pinned to
+core 1:
+  pylon ws              `pylon serve`, plain: the reference of the pylon rows
+  pylon wss             native TLS, tls_ktls false
+  pylon wss kTLS        native TLS, tls_ktls true; whether the kernel took the records is read
+                        from pylon_tls_connections{ktls="true"} with a connection open
+  uWS ws / uWS wss      uWebSockets (bench/peers/build.sh: uws_echo, uws_tls_echo on uSockets
+                        with OpenSSL); "uWS wss low-memory" is uws_tls_echo with uWS's
+                        ssl_prefer_low_memory_usage (SSL_MODE_RELEASE_BUFFERS, as pylon sets)
+  Nginx wss → pylon ws  the deploy kit's Nginx (deploy/nginx/render.sh, with worker_processes 1)
+                        terminating TLS in front of a plain pylon: Nginx's master and worker
+                        CPU (and RSS) counted with pylon's
+Parts:
+  echo       `pylon bench echo` (the one client for every server), 16-byte binary messages with
+             1 and 8 in flight per connection: messages/s, server CPU per message (utime +
+             stime of every server process over the measured window, `--pid`), the system-time
+             share of the server's CPU over the whole client run, and TLS / plain per server.
+  handshake  a closed loop of TCP connect + TLS handshake + WebSocket upgrade + close, from 4
+             client processes (Python's ssl: full handshakes, or resuming the last session's
+             ticket): server CPU per handshake over the loop and handshakes/s. The client core
+             is the limit here, so the per-core capacity is 1 s ÷ server CPU per handshake.
+  idle       RSS growth of the server processes per idle connection over N connections held by
+             Python websockets (after 200 warm-up connections that stay open).
+Results: bench/results/<UTC date>-tls[-LABEL]-{echo,handshake,idle}.json and the tables in
+<UTC date>-tls[-LABEL]-summary.md. Certificates: a fresh deploy/tls/local-ca.sh (ECDSA P-256).
+"""
+import argparse
+import asyncio
+import contextlib
+import datetime
+import json
+import multiprocessing
+import os
+import re
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import (CLIENT_CORE, RESULTS, ROOT, Server, echo_command, free_port, loadavg, log,  # noqa: E402
+                 machine, number, one_line, ratio, rss_bytes, run_client, server_commands,
+                 summarize_echo, versions)
+
+PARTS = ("echo", "handshake", "idle")
+MESSAGE_SIZE = 16
+HANDSHAKE_CLIENTS = 4
+WARM_CONNECTIONS = 200
+TICKS = os.sysconf("SC_CLK_TCK")
+UPGRADE = (b"GET /ws/echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+           b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           b"Sec-WebSocket-Version: 13\r\n\r\n")
+# RFC 6455 §5.5.1: a close frame with code 1000, masked as a client must (mask 0x01020304).
+CLOSE_FRAME = bytes([0x88, 0x82, 1, 2, 3, 4]) + bytes(
+    b ^ m for b, m in zip(struct.pack("!H", 1000), (1, 2)))
+
+
+class Target:
+    """One server set-up. `plain`: the name of the row its TLS / plain ratio divides by."""
+
+    def __init__(self, name, tls, plain=None, ktls=False):
+        self.name, self.tls, self.plain, self.ktls = name, tls, plain, ktls
+
+
+TARGETS = [
+    Target("pylon ws", False),
+    Target("pylon wss", True, plain="pylon ws"),
+    Target("pylon wss kTLS", True, plain="pylon ws", ktls=True),
+    Target("uWS ws", False),
+    Target("uWS wss", True, plain="uWS ws"),
+    Target("uWS wss low-memory", True, plain="uWS ws"),
+    Target("Nginx wss → pylon ws", True, plain="pylon ws"),
+]
+# Handshakes: kTLS changes nothing before the handshake ends, RELEASE_BUFFERS little.
+HANDSHAKE_TARGETS = ("pylon ws", "pylon wss", "uWS ws", "uWS wss", "Nginx wss → pylon ws")
+
+
+class Running:
+    """A started target: the port clients use and every process whose CPU and RSS count;
+    `parts`: for Nginx in front of pylon, the processes of each (name -> pids)."""
+
+    def __init__(self, port, pids, metrics_port=None, parts=None):
+        self.port, self.pids, self.metrics_port = port, pids, metrics_port
+        self.parts = parts or {}
+
+    def cpu(self):
+        """(user, system) seconds of every process, and the total of each part."""
+        return cpu_times(self.pids), {name: sum(cpu_times(pids)) for name, pids in self.parts.items()}
+
+
+def cpu_times(pids):
+    """(user, system) seconds of `pids` so far, from /proc/PID/stat."""
+    user = system = 0.0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        user += int(fields[11]) / TICKS  # field 14, utime
+        system += int(fields[12]) / TICKS  # field 15, stime
+    return user, system
+
+
+def children_of(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def render_nginx(directory, tls_dir, pylon_port, https_port, http_port):
+    """deploy/nginx/render.sh with private paths (as tests/support/nginx.py renders it), then one
+    worker process: one core for the whole server side, like `pylon serve --threads 1`."""
+    for sub in ("logs", "tmp", "acme"):
+        os.makedirs(os.path.join(directory, sub), exist_ok=True)
+    values = {
+        "PYLON_DOMAINS": "localhost 127.0.0.1", "PYLON_UPSTREAMS": f"127.0.0.1:{pylon_port}",
+        "NGINX_HTTP_LISTEN": f"127.0.0.1:{http_port}", "NGINX_HTTPS_LISTEN": f"127.0.0.1:{https_port}",
+        "TLS_CERTIFICATE": f"{tls_dir}/server.pem", "TLS_CERTIFICATE_KEY": f"{tls_dir}/server.key",
+        "TLS_TRUSTED_CERTIFICATE": f"{tls_dir}/ca.pem", "ACME_WEBROOT": f"{directory}/acme",
+        "NGINX_USER": subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip(),
+        "NGINX_PID": f"{directory}/nginx.pid", "NGINX_ERROR_LOG": f"{directory}/logs/error.log",
+        "NGINX_ACCESS_LOG": f"{directory}/logs/access.log", "NGINX_TEMP_DIR": f"{directory}/tmp",
+        "NGINX_RLIMIT_NOFILE": "20000", "NGINX_WORKER_CONNECTIONS": "16384",
+    }
+    conf = os.path.join(directory, "conf")
+    subprocess.run([os.path.join(ROOT, "deploy", "nginx", "render.sh"), conf], check=True,
+                   env=dict(os.environ, **values), capture_output=True)
+    path = os.path.join(conf, "nginx.conf")
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.replace("worker_processes auto;", "worker_processes 1;"))
+    return ["nginx", "-p", directory, "-e", f"{directory}/logs/error.log", "-c", path,
+            "-g", "daemon off;"]
+
+
+@contextlib.contextmanager
+def start(args, target, port):
+    """Starts `target` on a free port at or above `port`; yields a Running."""
+    port = free_port(port)
+    pylon = server_commands(args, port)["pylon"][0]
+    tls_files = ["--tls-cert", f"{args.tls_dir}/server.pem", "--tls-key", f"{args.tls_dir}/server.key"]
+    if target.name.startswith("pylon"):
+        metrics_port = None
+        if target.tls:
+            metrics_port = free_port(port + 1)
+            pylon = pylon + tls_files + ["--tls-ktls", "true" if target.ktls else "false",
+                                         "--metrics-listen", f"127.0.0.1:{metrics_port}"]
+        with Server(target.name, [pylon], port) as server:
+            yield Running(port, server.pids, metrics_port)
+    elif target.name.startswith("uWS"):
+        if target.tls:
+            command = [f"{args.peers_dir}/uws-openssl/uws_tls_echo", str(port),
+                       f"{args.tls_dir}/server.pem", f"{args.tls_dir}/server.key"]
+            if target.name.endswith("low-memory"):
+                command.append("low-memory")
+        else:
+            command = server_commands(args, port)["uWebSockets"][0]
+        with Server(target.name, [command], port) as server:
+            yield Running(port, server.pids)
+    else:
+        https_port = free_port(port + 1)
+        http_port = free_port(https_port + 1)
+        with tempfile.TemporaryDirectory(prefix="pylon-tls-bench-") as directory, \
+                Server("pylon", [pylon], port) as upstream:
+            nginx = render_nginx(directory, args.tls_dir, port, https_port, http_port)
+            with Server("Nginx", [nginx], https_port) as proxy:
+                nginx_pids = proxy.pids + children_of(proxy.pids[0])
+                yield Running(https_port, nginx_pids + upstream.pids,
+                              parts={"Nginx": nginx_pids, "pylon": upstream.pids})
+
+
+def client_context(tls_dir):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=f"{tls_dir}/ca.pem")
+    return context
+
+
+def open_websocket(port, context, session=None):
+    """A blocking WebSocket on /ws/echo after its 101 (TLS when `context` is given)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as browsers do
+    if context:
+        sock = context.wrap_socket(sock, server_hostname="localhost", session=session)
+    sock.sendall(UPGRADE)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed before the 101")
+        head += chunk
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise ConnectionError(head.split(b"\r\n")[0].decode(errors="replace"))
+    return sock
+
+
+def close_websocket(sock):
+    """Sends close 1000, then reads the server's close frame until its FIN: the server closes the
+    TCP connection first (RFC 6455 §7.1.1), so TIME_WAIT stays on its side, not on the client's
+    ephemeral ports."""
+    sock.sendall(CLOSE_FRAME)
+    try:
+        while sock.recv(4096):
+            pass
+    except (OSError, ssl.SSLError):
+        pass
+    sock.close()
+
+
+def cpu_shares(before, after):
+    """The server's user and system seconds between two Running.cpu() samples, the system share,
+    and each part's share of the total."""
+    (user, system), parts = before
+    (user_after, system_after), parts_after = after
+    spent = (user_after - user) + (system_after - system)
+    shares = {"server_user_seconds": user_after - user, "server_system_seconds": system_after - system,
+              "server_system_share": (system_after - system) / spent if spent else None}
+    if parts and spent:
+        shares["cpu_share_by_process"] = {name: (parts_after[name] - parts[name]) / spent
+                                          for name in parts}
+    return shares
+
+
+def ktls_connections(running, tls_dir):
+    """pylon_tls_connections by its ktls label, read with one wss:// connection open."""
+    sock = open_websocket(running.port, client_context(tls_dir))
+    try:
+        with socket.create_connection(("127.0.0.1", running.metrics_port), timeout=10) as http:
+            http.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            text = b""
+            while chunk := http.recv(65536):
+                text += chunk
+    finally:
+        close_websocket(sock)
+    return {label: float(value) for label, value in
+            re.findall(r'^pylon_tls_connections\{ktls="(\w+)"\} (\S+)$', text.decode(), re.M)}
+
+
+def run_echo(args, target, port):
+    results = []
+    for in_flight in args.in_flight:
+        entry = {"server": target.name, "in_flight": in_flight, "connections": args.connections,
+                 "size": MESSAGE_SIZE}
+        try:
+            with start(args, target, port) as running:
+                if target.ktls:
+                    gauge = ktls_connections(running, args.tls_dir)
+                    entry["pylon_tls_connections"] = gauge
+                    entry["ktls"] = ("in use" if gauge.get("true") else
+                                     "kTLS unavailable: fell back to OpenSSL's record layer")
+                scheme = "wss" if target.tls else "ws"
+                command = echo_command(args, "pylon", running, args.connections, MESSAGE_SIZE)
+                command[command.index("--url") + 1] = f"{scheme}://127.0.0.1:{running.port}/ws/echo"
+                command[command.index("--pid") + 1] = ",".join(map(str, running.pids))
+                command += ["--in-flight", str(in_flight)]
+                if target.tls:
+                    command += ["--ca-file", f"{args.tls_dir}/ca.pem"]
+                entry["client_command"] = command
+                entry["loadavg_before"] = loadavg()
+                before = running.cpu()
+                data = run_client(command, timeout=args.duration + args.warmup + 120)
+                after = running.cpu()
+                entry["loadavg_after"] = loadavg()
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as error:
+            entry["skipped"] = one_line(error)
+            log(f"echo {target.name}: {error}")
+            results.append(entry)
+            continue
+        entry.update(summarize_echo(data))
+        entry.update(cpu_shares(before, after))
+        entry["client_output"] = data
+        results.append(entry)
+        log(f"echo {target.name}, {in_flight} in flight: {number(entry['messages_per_second'], 0)} "
+            f"msg/s, {number(entry['server_cpu_us_per_message'])} µs CPU/msg")
+    return results
+
+
+def handshake_client(port, tls_dir, resume, seconds, queue):
+    context = client_context(tls_dir) if tls_dir else None
+    session, done, resumed, failed = None, 0, 0, 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            sock = open_websocket(port, context, session)
+        except (OSError, ssl.SSLError, ConnectionError):
+            failed += 1
+            continue
+        if context:
+            resumed += sock.session_reused
+            if resume:
+                session = sock.session  # TLS 1.3: the ticket came before the 101
+        close_websocket(sock)
+        done += 1
+    queue.put((done, resumed, failed))
+
+
+def run_handshake(args, target, port):
+    results = []
+    for resume in ((False, True) if target.tls else (False,)):
+        entry = {"server": target.name, "handshake": "resumed" if resume else "full",
+                 "client_processes": HANDSHAKE_CLIENTS}
+        try:
+            with start(args, target, port) as running:
+                entry["loadavg_before"] = loadavg()
+                queue = multiprocessing.Queue()
+                clients = [multiprocessing.Process(
+                    target=handshake_client,
+                    args=(running.port, args.tls_dir if target.tls else None, resume,
+                          args.handshake_seconds, queue)) for _ in range(HANDSHAKE_CLIENTS)]
+                before = running.cpu()
+                started = time.monotonic()
+                for client in clients:
+                    client.start()
+                counts = [queue.get(timeout=args.handshake_seconds + 60) for _ in clients]
+                elapsed = time.monotonic() - started
+                after = running.cpu()
+                for client in clients:
+                    client.join()
+                entry["loadavg_after"] = loadavg()
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as error:
+            entry["skipped"] = one_line(error)
+            log(f"handshake {target.name}: {error}")
+            results.append(entry)
+            continue
+        done = sum(c[0] for c in counts)
+        entry.update({"connections": done, "resumed": sum(c[1] for c in counts),
+                      "failed": sum(c[2] for c in counts), "seconds": round(elapsed, 3),
+                      "per_second": done / elapsed})
+        entry.update(cpu_shares(before, after))
+        spent = entry["server_user_seconds"] + entry["server_system_seconds"]
+        if done:
+            entry["server_cpu_us_per_connection"] = spent * 1e6 / done
+            entry["per_core_capacity"] = done / spent if spent else None
+        results.append(entry)
+        log(f"handshake {target.name} {entry['handshake']}: {done} in {elapsed:.1f} s "
+            f"({entry['resumed']} resumed, {entry['failed']} failed), "
+            f"{number(entry.get('server_cpu_us_per_connection'), 1)} µs server CPU each")
+    return results
+
+
+async def hold(port, context, count):
+    import websockets  # python3-websockets
+
+    scheme = "wss" if context else "ws"
+    limit = asyncio.Semaphore(100)
+
+    async def one():
+        async with limit:
+            return await websockets.connect(f"{scheme}://localhost:{port}/ws/echo", ssl=context,
+                                            ping_interval=None, open_timeout=60, max_size=None)
+    return await asyncio.gather(*(one() for _ in range(count)))
+
+
+def run_idle(args, target, port):
+    entry = {"server": target.name, "connections": args.idle, "warm_connections": WARM_CONNECTIONS}
+    context = client_context(args.tls_dir) if target.tls else None
+
+    async def measure(running):
+        warm = await hold(running.port, context, WARM_CONNECTIONS)
+        before = rss_bytes(running.pids)
+        held = await hold(running.port, context, args.idle)
+        for connection in held[:50]:  # they echo: every one is past its handshake
+            await connection.send(b"x" * MESSAGE_SIZE)
+            await connection.recv()
+        await asyncio.sleep(1)
+        after = rss_bytes(running.pids)
+        for connection in held + warm:
+            connection.transport.abort()
+        return before, after
+
+    try:
+        with start(args, target, port) as running:
+            entry["loadavg_before"] = loadavg()
+            before, after = asyncio.run(measure(running))
+            entry["loadavg_after"] = loadavg()
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as error:
+        entry["skipped"] = one_line(error)
+        log(f"idle {target.name}: {error}")
+        return [entry]
+    entry.update({"server_rss_before_bytes": before, "server_rss_after_bytes": after,
+                  "server_bytes_per_connection": (after - before) / args.idle})
+    log(f"idle {target.name}: {number(entry['server_bytes_per_connection'], 0)} B per connection")
+    return [entry]
+
+
+def load(row):
+    return f"{row.get('loadavg_before', '').split(' ')[0]} → {row.get('loadavg_after', '').split(' ')[0]}"
+
+
+def split_lines(rows, describe):
+    """One line per row whose CPU is split between processes (Nginx in front of pylon)."""
+    lines = []
+    for r in rows:
+        if r.get("cpu_share_by_process"):
+            split = ", ".join(f"{name} {share:.0%}" for name, share in r["cpu_share_by_process"].items())
+            lines.append(f"- {r['server']}, {describe(r)}: {split} of the server CPU")
+    return ["", *lines] if lines else []
+
+
+def markdown(documents):
+    lines = []
+    by_part = {d["part"]: d["results"] for d in documents}
+    plain_of = {t.name: t.plain for t in TARGETS}
+
+    def reference(rows, row, match):
+        return next((r for r in rows if r["server"] == plain_of.get(row["server"]) and match(r)), {})
+
+    if "echo" in by_part:
+        rows = by_part["echo"]
+        lines.append("Echo, 16-byte binary messages, `pylon bench echo` (server CPU per message over "
+                     "the measured window; system share over the whole client run; TLS / plain: "
+                     "the server's own plain row, Nginx's: pylon ws):\n")
+        lines.append("| server | in flight | msg/s | µs CPU/msg | system share | msg/s TLS / plain "
+                     "| CPU TLS / plain | p50 / p99 µs | load |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            if "skipped" in r:
+                lines.append(f"| {r['server']} | {r['in_flight']} | skipped: {r['skipped']} | | | | | | |")
+                continue
+            plain = reference(rows, r, lambda p: p["in_flight"] == r["in_flight"])
+            latency = r.get("latency_us") or {}
+            share = r.get("server_system_share")
+            lines.append(
+                f"| {r['server']} | {r['in_flight']} | {number(r.get('messages_per_second'), 0)} | "
+                f"{number(r.get('server_cpu_us_per_message'))} | "
+                f"{'–' if share is None else f'{share:.0%}'} | "
+                f"{ratio(r.get('messages_per_second'), plain.get('messages_per_second'))} | "
+                f"{ratio(r.get('server_cpu_us_per_message'), plain.get('server_cpu_us_per_message'))} | "
+                f"{number(latency.get('p50'), 0)} / {number(latency.get('p99'), 0)} | {load(r)} |")
+        lines += split_lines(rows, lambda r: f"{r['in_flight']} in flight")
+        for r in rows:
+            if "ktls" in r:
+                lines.append(f"- {r['server']}, {r['in_flight']} in flight: {r['ktls']} "
+                             f"(pylon_tls_connections {r['pylon_tls_connections']})")
+    if "handshake" in by_part:
+        rows = by_part["handshake"]
+        lines.append(f"\nConnections: TCP connect + TLS handshake + WebSocket upgrade + close, "
+                     f"{HANDSHAKE_CLIENTS} client processes in a closed loop (the client core is the "
+                     "limit of handshakes/s; per-core capacity = 1 s ÷ server CPU per connection):\n")
+        lines.append("| server | handshake | connections/s | resumed | failed | µs server CPU each "
+                     "| per core capacity /s | CPU / plain | load |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            if "skipped" in r:
+                lines.append(f"| {r['server']} | {r['handshake']} | skipped: {r['skipped']} | | | | | | |")
+                continue
+            plain = reference(rows, r, lambda p: True)
+            lines.append(
+                f"| {r['server']} | {r['handshake']} | {number(r.get('per_second'), 0)} | "
+                f"{r.get('resumed')} | {r.get('failed')} | "
+                f"{number(r.get('server_cpu_us_per_connection'), 1)} | "
+                f"{number(r.get('per_core_capacity'), 0)} | "
+                f"{ratio(r.get('server_cpu_us_per_connection'), plain.get('server_cpu_us_per_connection'))} "
+                f"| {load(r)} |")
+        lines += split_lines(rows, lambda r: f"{r['handshake']} handshakes")
+    if "idle" in by_part:
+        rows = by_part["idle"]
+        lines.append("\nIdle memory: RSS growth of the server processes per connection (after "
+                     f"{WARM_CONNECTIONS} warm-up connections):\n")
+        lines.append("| server | connections | bytes/connection | beyond plain | load |")
+        lines.append("|---|---|---|---|---|")
+        for r in rows:
+            if "skipped" in r:
+                lines.append(f"| {r['server']} | {r['connections']} | skipped: {r['skipped']} | | |")
+                continue
+            plain = reference(rows, r, lambda p: "skipped" not in p)
+            extra = (r["server_bytes_per_connection"] - plain["server_bytes_per_connection"]
+                     if plain else None)
+            lines.append(f"| {r['server']} | {r['connections']} | "
+                         f"{number(r['server_bytes_per_connection'], 0)} | {number(extra, 0)} | {load(r)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument("--servers", default="", help="comma-separated target names (default: all)")
+    parser.add_argument("--duration", type=float, default=5)
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--in-flight", default="1,8")
+    parser.add_argument("--handshake-seconds", type=float, default=5)
+    parser.add_argument("--idle", type=int, default=3000, help="idle connections held")
+    parser.add_argument("--label", default="", help="added to the result file names")
+    parser.add_argument("--pylon", default=os.path.join(ROOT, "build", "pylon"))
+    parser.add_argument("--peers-dir", default=os.path.join(ROOT, "build", "bench-peers"))
+    parser.add_argument("--port", type=int, default=19600)
+    args = parser.parse_args()
+    args.in_flight = [int(n) for n in args.in_flight.split(",")]
+    args.pylon, args.peers_dir = os.path.abspath(args.pylon), os.path.abspath(args.peers_dir)
+    parts = [p for p in args.parts.split(",") if p]
+    wanted = [s for s in args.servers.split(",") if s]
+    if unknown := [p for p in parts if p not in PARTS]:
+        parser.error(f"unknown parts {unknown}; known: {PARTS}")
+    if unknown := [s for s in wanted if s not in {t.name for t in TARGETS}]:
+        parser.error(f"unknown servers {unknown}; known: {[t.name for t in TARGETS]}")
+    if not os.path.exists(args.pylon):
+        parser.error(f"{args.pylon} is missing: make build first")
+    subprocess.run([os.path.join(ROOT, "bench", "peers", "build.sh"), args.peers_dir], check=True)
+    os.sched_setaffinity(0, {int(CLIENT_CORE)})  # the clients below run in this process
+    date = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    prefix = f"{date}-tls" + (f"-{args.label}" if args.label else "")
+
+    common = {"date": date, "machine": machine(), "versions": versions(args.pylon),
+              "settings": {"duration_s": args.duration, "warmup_s": args.warmup,
+                           "connections": args.connections, "message_size": MESSAGE_SIZE,
+                           "server_core": "0", "client_core": CLIENT_CORE,
+                           "certificate": "ECDSA P-256, deploy/tls/local-ca.sh"}}
+    common["versions"]["openssl"] = ssl.OPENSSL_VERSION
+    common["versions"]["nginx"] = subprocess.run(["nginx", "-v"], capture_output=True,
+                                                 text=True).stderr.strip()
+    common["kernel_tls_module"] = os.path.exists("/proc/net/tls_stat")
+    runners = {"echo": run_echo, "handshake": run_handshake, "idle": run_idle}
+    documents = []
+    with tempfile.TemporaryDirectory(prefix="pylon-tls-ca-") as tls_dir:
+        subprocess.run([os.path.join(ROOT, "deploy", "tls", "local-ca.sh"), tls_dir], check=True,
+                       capture_output=True)
+        args.tls_dir = tls_dir
+        port = args.port
+        for part in parts:
+            log(f"part {part}")
+            results = []
+            for target in TARGETS:
+                if (wanted and target.name not in wanted) or \
+                        (part == "handshake" and target.name not in HANDSHAKE_TARGETS):
+                    continue
+                results += runners[part](args, target, port)
+                port += 10  # fresh ports: no TIME_WAIT collisions with the previous server
+            document = dict(common, part=part, results=results)
+            with open(os.path.join(RESULTS, f"{prefix}-{part}.json"), "w") as f:
+                json.dump(document, f, indent=2, ensure_ascii=False)
+                f.write("\n")
+            documents.append(document)
+    summary = markdown(documents)
+    with open(os.path.join(RESULTS, f"{prefix}-summary.md"), "w") as f:
+        f.write(summary)
+    sys.stdout.write(summary)
+
+
+if __name__ == "__main__":
+    main()
