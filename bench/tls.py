@@ -37,6 +37,7 @@ import datetime
 import json
 import multiprocessing
 import os
+import queue
 import re
 import socket
 import ssl
@@ -250,46 +251,59 @@ def ktls_connections(running, tls_dir):
             re.findall(r'^pylon_tls_connections\{ktls="(\w+)"\} (\S+)$', text.decode(), re.M)}
 
 
+def measured(args, target, port, entry, measure):
+    """Starts `target` and returns `measure(running)`, with the load average before and after in
+    `entry`; None when the server or the measurement failed (then `entry` says why)."""
+    try:
+        with start(args, target, port) as running:
+            entry["loadavg_before"] = loadavg()
+            outcome = measure(running)
+            entry["loadavg_after"] = loadavg()
+            return outcome
+    except (RuntimeError, OSError, subprocess.TimeoutExpired, queue.Empty) as error:
+        entry["skipped"] = one_line(error)
+        log(f"{target.name}: {error}")
+        return None
+
+
 def run_echo(args, target, port):
     results = []
     for in_flight in args.in_flight:
         entry = {"server": target.name, "in_flight": in_flight, "connections": args.connections,
                  "size": MESSAGE_SIZE}
-        try:
-            with start(args, target, port) as running:
-                if target.ktls:
-                    gauge = ktls_connections(running, args.tls_dir)
-                    entry["pylon_tls_connections"] = gauge
-                    entry["ktls"] = ("in use" if gauge.get("true") else
-                                     "kTLS unavailable: fell back to OpenSSL's record layer")
-                scheme = "wss" if target.tls else "ws"
-                command = echo_command(args, "pylon", running, args.connections, MESSAGE_SIZE)
-                command[command.index("--url") + 1] = f"{scheme}://127.0.0.1:{running.port}/ws/echo"
-                command[command.index("--pid") + 1] = ",".join(map(str, running.pids))
-                command += ["--in-flight", str(in_flight)]
-                if target.tls:
-                    command += ["--ca-file", f"{args.tls_dir}/ca.pem"]
-                entry["client_command"] = command
-                entry["loadavg_before"] = loadavg()
-                before = running.cpu()
-                data = run_client(command, timeout=args.duration + args.warmup + 120)
-                after = running.cpu()
-                entry["loadavg_after"] = loadavg()
-        except (RuntimeError, OSError, subprocess.TimeoutExpired) as error:
-            entry["skipped"] = one_line(error)
-            log(f"echo {target.name}: {error}")
-            results.append(entry)
-            continue
-        entry.update(summarize_echo(data))
-        entry.update(cpu_shares(before, after))
-        entry["client_output"] = data
+
+        def echo(running):
+            if target.ktls:
+                gauge = ktls_connections(running, args.tls_dir)
+                entry["pylon_tls_connections"] = gauge
+                entry["ktls"] = ("in use" if gauge.get("true") else
+                                 "kTLS unavailable: fell back to OpenSSL's record layer")
+            scheme = "wss" if target.tls else "ws"
+            command = echo_command(args, "pylon", running, args.connections, MESSAGE_SIZE)
+            command[command.index("--url") + 1] = f"{scheme}://127.0.0.1:{running.port}/ws/echo"
+            command[command.index("--pid") + 1] = ",".join(map(str, running.pids))
+            command += ["--in-flight", str(in_flight)]
+            if target.tls:
+                command += ["--ca-file", f"{args.tls_dir}/ca.pem"]
+            entry["client_command"] = command
+            before = running.cpu()
+            data = run_client(command, timeout=args.duration + args.warmup + 120)
+            return data, before, running.cpu()
+
         results.append(entry)
-        log(f"echo {target.name}, {in_flight} in flight: {number(entry['messages_per_second'], 0)} "
-            f"msg/s, {number(entry['server_cpu_us_per_message'])} µs CPU/msg")
+        outcome = measured(args, target, port, entry, echo)
+        if outcome:
+            data, before, after = outcome
+            entry.update(summarize_echo(data))
+            entry.update(cpu_shares(before, after))
+            entry["client_output"] = data
+            log(f"echo {target.name}, {in_flight} in flight: "
+                f"{number(entry['messages_per_second'], 0)} msg/s, "
+                f"{number(entry['server_cpu_us_per_message'])} µs CPU/msg")
     return results
 
 
-def handshake_client(port, tls_dir, resume, seconds, queue):
+def handshake_client(port, tls_dir, resume, seconds, reports):
     context = client_context(tls_dir) if tls_dir else None
     session, done, resumed, failed = None, 0, 0, 0
     deadline = time.monotonic() + seconds
@@ -305,7 +319,7 @@ def handshake_client(port, tls_dir, resume, seconds, queue):
                 session = sock.session  # TLS 1.3: the ticket came before the 101
         close_websocket(sock)
         done += 1
-    queue.put((done, resumed, failed))
+    reports.put((done, resumed, failed))
 
 
 def run_handshake(args, target, port):
@@ -313,29 +327,29 @@ def run_handshake(args, target, port):
     for resume in ((False, True) if target.tls else (False,)):
         entry = {"server": target.name, "handshake": "resumed" if resume else "full",
                  "client_processes": HANDSHAKE_CLIENTS}
-        try:
-            with start(args, target, port) as running:
-                entry["loadavg_before"] = loadavg()
-                queue = multiprocessing.Queue()
-                clients = [multiprocessing.Process(
-                    target=handshake_client,
-                    args=(running.port, args.tls_dir if target.tls else None, resume,
-                          args.handshake_seconds, queue)) for _ in range(HANDSHAKE_CLIENTS)]
-                before = running.cpu()
-                started = time.monotonic()
-                for client in clients:
-                    client.start()
-                counts = [queue.get(timeout=args.handshake_seconds + 60) for _ in clients]
-                elapsed = time.monotonic() - started
-                after = running.cpu()
-                for client in clients:
-                    client.join()
-                entry["loadavg_after"] = loadavg()
-        except (RuntimeError, OSError, subprocess.TimeoutExpired) as error:
-            entry["skipped"] = one_line(error)
-            log(f"handshake {target.name}: {error}")
-            results.append(entry)
+
+        def loop(running):
+            reports = multiprocessing.Queue()
+            clients = [multiprocessing.Process(
+                target=handshake_client,
+                args=(running.port, args.tls_dir if target.tls else None, resume,
+                      args.handshake_seconds, reports)) for _ in range(HANDSHAKE_CLIENTS)]
+            before = running.cpu()
+            started = time.monotonic()
+            for client in clients:
+                client.start()
+            counts = [reports.get(timeout=args.handshake_seconds + 60) for _ in clients]
+            elapsed = time.monotonic() - started
+            after = running.cpu()
+            for client in clients:
+                client.join()
+            return counts, elapsed, before, after
+
+        results.append(entry)
+        outcome = measured(args, target, port, entry, loop)
+        if not outcome:
             continue
+        counts, elapsed, before, after = outcome
         done = sum(c[0] for c in counts)
         entry.update({"connections": done, "resumed": sum(c[1] for c in counts),
                       "failed": sum(c[2] for c in counts), "seconds": round(elapsed, 3),
@@ -345,7 +359,6 @@ def run_handshake(args, target, port):
         if done:
             entry["server_cpu_us_per_connection"] = spent * 1e6 / done
             entry["per_core_capacity"] = done / spent if spent else None
-        results.append(entry)
         log(f"handshake {target.name} {entry['handshake']}: {done} in {elapsed:.1f} s "
             f"({entry['resumed']} resumed, {entry['failed']} failed), "
             f"{number(entry.get('server_cpu_us_per_connection'), 1)} µs server CPU each")
@@ -382,15 +395,10 @@ def run_idle(args, target, port):
             connection.transport.abort()
         return before, after
 
-    try:
-        with start(args, target, port) as running:
-            entry["loadavg_before"] = loadavg()
-            before, after = asyncio.run(measure(running))
-            entry["loadavg_after"] = loadavg()
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as error:
-        entry["skipped"] = one_line(error)
-        log(f"idle {target.name}: {error}")
+    outcome = measured(args, target, port, entry, lambda running: asyncio.run(measure(running)))
+    if not outcome:
         return [entry]
+    before, after = outcome
     entry.update({"server_rss_before_bytes": before, "server_rss_after_bytes": after,
                   "server_bytes_per_connection": (after - before) / args.idle})
     log(f"idle {target.name}: {number(entry['server_bytes_per_connection'], 0)} B per connection")
@@ -408,7 +416,18 @@ def split_lines(rows, describe):
         if r.get("cpu_share_by_process"):
             split = ", ".join(f"{name} {share:.0%}" for name, share in r["cpu_share_by_process"].items())
             lines.append(f"- {r['server']}, {describe(r)}: {split} of the server CPU")
-    return ["", *lines] if lines else []
+    return lines
+
+
+def table(intro, columns, rows, cells):
+    """Markdown: `intro`, then one row per result: its server, then `cells(row)` under `columns`
+    (a skipped result says why instead)."""
+    lines = ["", intro, "", "| server | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for r in rows:
+        values = ([f"skipped: {r['skipped']}"] + [""] * (len(columns) - 1) if "skipped" in r
+                  else cells(r))
+        lines.append(f"| {r['server']} | " + " | ".join(values) + " |")
+    return lines
 
 
 def markdown(documents):
@@ -416,73 +435,60 @@ def markdown(documents):
     by_part = {d["part"]: d["results"] for d in documents}
     plain_of = {t.name: t.plain for t in TARGETS}
 
-    def reference(rows, row, match):
+    def reference(rows, row, match=lambda plain: "skipped" not in plain):
         return next((r for r in rows if r["server"] == plain_of.get(row["server"]) and match(r)), {})
+
+    def echo_cells(r):
+        plain = reference(by_part["echo"], r, lambda p: p["in_flight"] == r["in_flight"])
+        latency = r.get("latency_us") or {}
+        share = r.get("server_system_share")
+        return [str(r["in_flight"]), number(r.get("messages_per_second"), 0),
+                number(r.get("server_cpu_us_per_message")), "–" if share is None else f"{share:.0%}",
+                ratio(r.get("messages_per_second"), plain.get("messages_per_second")),
+                ratio(r.get("server_cpu_us_per_message"), plain.get("server_cpu_us_per_message")),
+                f"{number(latency.get('p50'), 0)} / {number(latency.get('p99'), 0)}", load(r)]
+
+    def handshake_cells(r):
+        plain = reference(by_part["handshake"], r)
+        return [r["handshake"], number(r.get("per_second"), 0), str(r.get("resumed")),
+                str(r.get("failed")), number(r.get("server_cpu_us_per_connection"), 1),
+                number(r.get("per_core_capacity"), 0),
+                ratio(r.get("server_cpu_us_per_connection"), plain.get("server_cpu_us_per_connection")),
+                load(r)]
+
+    def idle_cells(r):
+        plain = reference(by_part["idle"], r)
+        extra = (r["server_bytes_per_connection"] - plain["server_bytes_per_connection"]
+                 if plain else None)
+        return [str(r["connections"]), number(r["server_bytes_per_connection"], 0), number(extra, 0),
+                load(r)]
 
     if "echo" in by_part:
         rows = by_part["echo"]
-        lines.append("Echo, 16-byte binary messages, `pylon bench echo` (server CPU per message over "
-                     "the measured window; system share over the whole client run; TLS / plain: "
-                     "the server's own plain row, Nginx's: pylon ws):\n")
-        lines.append("| server | in flight | msg/s | µs CPU/msg | system share | msg/s TLS / plain "
-                     "| CPU TLS / plain | p50 / p99 µs | load |")
-        lines.append("|---|---|---|---|---|---|---|---|---|")
-        for r in rows:
-            if "skipped" in r:
-                lines.append(f"| {r['server']} | {r['in_flight']} | skipped: {r['skipped']} | | | | | | |")
-                continue
-            plain = reference(rows, r, lambda p: p["in_flight"] == r["in_flight"])
-            latency = r.get("latency_us") or {}
-            share = r.get("server_system_share")
-            lines.append(
-                f"| {r['server']} | {r['in_flight']} | {number(r.get('messages_per_second'), 0)} | "
-                f"{number(r.get('server_cpu_us_per_message'))} | "
-                f"{'–' if share is None else f'{share:.0%}'} | "
-                f"{ratio(r.get('messages_per_second'), plain.get('messages_per_second'))} | "
-                f"{ratio(r.get('server_cpu_us_per_message'), plain.get('server_cpu_us_per_message'))} | "
-                f"{number(latency.get('p50'), 0)} / {number(latency.get('p99'), 0)} | {load(r)} |")
-        lines += split_lines(rows, lambda r: f"{r['in_flight']} in flight")
-        for r in rows:
-            if "ktls" in r:
-                lines.append(f"- {r['server']}, {r['in_flight']} in flight: {r['ktls']} "
-                             f"(pylon_tls_connections {r['pylon_tls_connections']})")
+        lines += table(f"Echo, {MESSAGE_SIZE}-byte binary messages, `pylon bench echo` (server CPU per "
+                       "message over the measured window; system share over the whole client run; "
+                       "TLS / plain: the server's own plain row, Nginx's: pylon ws):",
+                       ["in flight", "msg/s", "µs CPU/msg", "system share", "msg/s TLS / plain",
+                        "CPU TLS / plain", "p50 / p99 µs", "load"], rows, echo_cells)
+        notes = split_lines(rows, lambda r: f"{r['in_flight']} in flight") + [
+            f"- {r['server']}, {r['in_flight']} in flight: {r['ktls']} "
+            f"(pylon_tls_connections {r['pylon_tls_connections']})" for r in rows if "ktls" in r]
+        lines += ["", *notes] if notes else []
     if "handshake" in by_part:
         rows = by_part["handshake"]
-        lines.append(f"\nConnections: TCP connect + TLS handshake + WebSocket upgrade + close, "
-                     f"{HANDSHAKE_CLIENTS} client processes in a closed loop (the client core is the "
-                     "limit of handshakes/s; per-core capacity = 1 s ÷ server CPU per connection):\n")
-        lines.append("| server | handshake | connections/s | resumed | failed | µs server CPU each "
-                     "| per core capacity /s | CPU / plain | load |")
-        lines.append("|---|---|---|---|---|---|---|---|---|")
-        for r in rows:
-            if "skipped" in r:
-                lines.append(f"| {r['server']} | {r['handshake']} | skipped: {r['skipped']} | | | | | | |")
-                continue
-            plain = reference(rows, r, lambda p: True)
-            lines.append(
-                f"| {r['server']} | {r['handshake']} | {number(r.get('per_second'), 0)} | "
-                f"{r.get('resumed')} | {r.get('failed')} | "
-                f"{number(r.get('server_cpu_us_per_connection'), 1)} | "
-                f"{number(r.get('per_core_capacity'), 0)} | "
-                f"{ratio(r.get('server_cpu_us_per_connection'), plain.get('server_cpu_us_per_connection'))} "
-                f"| {load(r)} |")
-        lines += split_lines(rows, lambda r: f"{r['handshake']} handshakes")
+        lines += table("Connections: TCP connect + TLS handshake + WebSocket upgrade + close, "
+                       f"{HANDSHAKE_CLIENTS} client processes in a closed loop (the client core is the "
+                       "limit of connections/s; per-core capacity = 1 s ÷ server CPU per connection):",
+                       ["handshake", "connections/s", "resumed", "failed", "µs server CPU each",
+                        "per core capacity /s", "CPU / plain", "load"], rows, handshake_cells)
+        notes = split_lines(rows, lambda r: f"{r['handshake']} handshakes")
+        lines += ["", *notes] if notes else []
     if "idle" in by_part:
-        rows = by_part["idle"]
-        lines.append("\nIdle memory: RSS growth of the server processes per connection (after "
-                     f"{WARM_CONNECTIONS} warm-up connections):\n")
-        lines.append("| server | connections | bytes/connection | beyond plain | load |")
-        lines.append("|---|---|---|---|---|")
-        for r in rows:
-            if "skipped" in r:
-                lines.append(f"| {r['server']} | {r['connections']} | skipped: {r['skipped']} | | |")
-                continue
-            plain = reference(rows, r, lambda p: "skipped" not in p)
-            extra = (r["server_bytes_per_connection"] - plain["server_bytes_per_connection"]
-                     if plain else None)
-            lines.append(f"| {r['server']} | {r['connections']} | "
-                         f"{number(r['server_bytes_per_connection'], 0)} | {number(extra, 0)} | {load(r)} |")
-    return "\n".join(lines) + "\n"
+        lines += table("Idle memory: RSS growth of the server processes per connection (after "
+                       f"{WARM_CONNECTIONS} warm-up connections):",
+                       ["connections", "bytes/connection", "beyond plain", "load"], by_part["idle"],
+                       idle_cells)
+    return "\n".join(lines).lstrip("\n") + "\n"
 
 
 def main():
@@ -493,7 +499,7 @@ def main():
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--in-flight", default="1,8")
-    parser.add_argument("--handshake-seconds", type=float, default=5)
+    parser.add_argument("--handshake-seconds", type=float, default=10)
     parser.add_argument("--idle", type=int, default=3000, help="idle connections held")
     parser.add_argument("--label", default="", help="added to the result file names")
     parser.add_argument("--pylon", default=os.path.join(ROOT, "build", "pylon"))
