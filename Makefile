@@ -36,11 +36,14 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 # Micro-benchmarks, then the side-by-side suite (bench/run.py; docs/benchmarks.md). Knobs, from the
 # command line or the environment: BENCH_DURATION=5 (seconds measured per run, default 10),
 # BENCH_WARMUP, BENCH_CASES=echo-100x16,idle-10k, BENCH_SERVERS=pylon,uWebSockets,
-# BENCH_CLIENT=echo_client, BENCH_MICRO=0 (skip the micro-benchmarks).
+# BENCH_CLIENT=echo_client, BENCH_MICRO=0 (skip the micro-benchmarks). Then TLS side by side
+# (bench/tls.py: pylon native TLS, uWebSockets with OpenSSL, Nginx in front; about 7 minutes),
+# BENCH_TLS=0 skips it.
 bench: build
 	@if [ "$${BENCH_MICRO:-1}" != 0 ]; then \
 	  $(BUILD)/bench/pylon_micro_bench --benchmark_out=bench/results/micro-latest.json --benchmark_out_format=json; fi
 	/usr/bin/python3 bench/run.py --pylon $(BUILD)/pylon
+	@if [ "$${BENCH_TLS:-1}" != 0 ]; then /usr/bin/python3 bench/tls.py --pylon $(BUILD)/pylon; fi
 
 fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)

@@ -3,6 +3,7 @@
 
     /usr/bin/python3 bench/tls.py [--parts echo,handshake,idle] [--duration S] [--warmup S]
                                   [--connections N] [--idle N] [--label NAME]
+(--duration and --warmup default to BENCH_DURATION and BENCH_WARMUP, as bench/run.py's do.)
 
 Servers, each pinned to core 0 (taskset) with one loop thread or process; every client pinned to
 core 1:
@@ -495,8 +496,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--servers", default="", help="comma-separated target names (default: all)")
-    parser.add_argument("--duration", type=float, default=5)
-    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 5)))
+    parser.add_argument("--warmup", type=float, default=float(os.environ.get("BENCH_WARMUP", 2)))
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--in-flight", default="1,8")
     parser.add_argument("--handshake-seconds", type=float, default=10)
