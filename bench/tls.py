@@ -171,7 +171,10 @@ def start(args, target, port):
             if target.name.endswith("low-memory"):
                 command.append("low-memory")
         else:
-            command = server_commands(args, port)["uWebSockets"][0]
+            plain = server_commands(args, port).get("uWebSockets")
+            if not plain:
+                raise RuntimeError("no uws_echo: bench/peers/build.sh found no uWebSockets")
+            command = plain[0]
         with Server(target.name, [command], port) as server:
             yield Running(port, server.pids)
     else:
