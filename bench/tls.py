@@ -2,7 +2,7 @@
 """TLS side by side, in one run (issue 16; docs/benchmarks.md "Native TLS"):
 
     /usr/bin/python3 bench/tls.py [--parts echo,handshake,idle] [--duration S] [--warmup S]
-                                  [--connections N] [--idle N] [--label NAME]
+                                  [--connections N] [--idle N] [--rounds N] [--label NAME]
 (--duration and --warmup default to BENCH_DURATION and BENCH_WARMUP, as bench/run.py's do.)
 
 Servers, each pinned to core 0 (taskset) with one loop thread or process; every client pinned to
@@ -28,8 +28,10 @@ Parts:
              is the limit here, so the per-core capacity is 1 s ÷ server CPU per handshake.
   idle       RSS growth of the server processes per idle connection over N connections held by
              Python websockets (after 200 warm-up connections that stay open).
-Results: bench/results/<UTC date>-tls[-LABEL]-{echo,handshake,idle}.json and the tables in
-<UTC date>-tls[-LABEL]-summary.md. Certificates: a fresh deploy/tls/local-ca.sh (ECDSA P-256).
+With --rounds N every part runs N times, the servers' order rotated from round to round (the
+load of this shared machine drifts), and the tables show medians.
+Results: bench/results/<UTC date>-tls[-LABEL]-{echo,handshake,idle}.json (every round) and the
+tables in <UTC date>-tls[-LABEL]-summary.md. Certificates: a fresh deploy/tls/local-ca.sh (ECDSA P-256).
 """
 import argparse
 import asyncio
@@ -42,6 +44,7 @@ import queue
 import re
 import socket
 import ssl
+import statistics
 import struct
 import subprocess
 import sys
@@ -409,8 +412,41 @@ def run_idle(args, target, port):
     return [entry]
 
 
-def load(row):
-    return f"{row.get('loadavg_before', '').split(' ')[0]} → {row.get('loadavg_after', '').split(' ')[0]}"
+# Figures of a result that the tables show as the median over the rounds.
+MEDIAN_FIELDS = ("messages_per_second", "server_cpu_us_per_message", "server_system_share",
+                 "per_second", "resumed", "failed", "server_cpu_us_per_connection",
+                 "per_core_capacity", "server_bytes_per_connection")
+
+
+def medians(rows, group):
+    """One row per server and value of the field `group`: the median of each figure over the
+    rounds that ran, the range of the 1-minute load average around them, the ktls note."""
+    runs_of = {}
+    for r in rows:
+        runs_of.setdefault((r["server"], r[group]), []).append(r)
+    merged = []
+    for (server, value), runs in runs_of.items():
+        done = [r for r in runs if "skipped" not in r]
+        row = {"server": server, group: value, "rounds": len(done)}
+        merged.append(row)
+        if not done:
+            row["skipped"] = runs[0]["skipped"]
+            continue
+        for field in MEDIAN_FIELDS:
+            values = [r[field] for r in done if isinstance(r.get(field), (int, float))]
+            if values:
+                row[field] = statistics.median(values)
+        row["latency_us"] = {p: statistics.median(r["latency_us"][p] for r in done)
+                             for p in ("p50", "p99") if all(p in (r.get("latency_us") or {}) for r in done)}
+        if shares := [r["cpu_share_by_process"] for r in done if r.get("cpu_share_by_process")]:
+            row["cpu_share_by_process"] = {name: statistics.median(s[name] for s in shares)
+                                           for name in shares[0]}
+        for r in done:
+            if "ktls" in r:
+                row["ktls"], row["pylon_tls_connections"] = r["ktls"], r["pylon_tls_connections"]
+        loads = [float(r[k].split()[0]) for r in done for k in ("loadavg_before", "loadavg_after")]
+        row["load"] = f"{min(loads):.1f}–{max(loads):.1f}"
+    return merged
 
 
 def split_lines(rows, describe):
@@ -436,7 +472,11 @@ def table(intro, columns, rows, cells):
 
 def markdown(documents):
     lines = []
-    by_part = {d["part"]: d["results"] for d in documents}
+    groups = {"echo": "in_flight", "handshake": "handshake", "idle": "connections"}
+    by_part = {d["part"]: medians(d["results"], groups[d["part"]]) for d in documents}
+    rounds = max((r["rounds"] for rows in by_part.values() for r in rows), default=0)
+    lines.append(f"Medians of {rounds} round(s), the servers' order rotated from round to round; "
+                 "load: the range of the 1-minute load average around them.")
     plain_of = {t.name: t.plain for t in TARGETS}
 
     def reference(rows, row, match=lambda plain: "skipped" not in plain):
@@ -450,22 +490,22 @@ def markdown(documents):
                 number(r.get("server_cpu_us_per_message")), "–" if share is None else f"{share:.0%}",
                 ratio(r.get("messages_per_second"), plain.get("messages_per_second")),
                 ratio(r.get("server_cpu_us_per_message"), plain.get("server_cpu_us_per_message")),
-                f"{number(latency.get('p50'), 0)} / {number(latency.get('p99'), 0)}", load(r)]
+                f"{number(latency.get('p50'), 0)} / {number(latency.get('p99'), 0)}", r["load"]]
 
     def handshake_cells(r):
         plain = reference(by_part["handshake"], r)
-        return [r["handshake"], number(r.get("per_second"), 0), str(r.get("resumed")),
-                str(r.get("failed")), number(r.get("server_cpu_us_per_connection"), 1),
+        return [r["handshake"], number(r.get("per_second"), 0), number(r.get("resumed"), 0),
+                number(r.get("failed"), 0), number(r.get("server_cpu_us_per_connection"), 1),
                 number(r.get("per_core_capacity"), 0),
                 ratio(r.get("server_cpu_us_per_connection"), plain.get("server_cpu_us_per_connection")),
-                load(r)]
+                r["load"]]
 
     def idle_cells(r):
         plain = reference(by_part["idle"], r)
         extra = (r["server_bytes_per_connection"] - plain["server_bytes_per_connection"]
                  if plain else None)
         return [str(r["connections"]), number(r["server_bytes_per_connection"], 0), number(extra, 0),
-                load(r)]
+                r["load"]]
 
     if "echo" in by_part:
         rows = by_part["echo"]
@@ -505,6 +545,8 @@ def main():
     parser.add_argument("--in-flight", default="1,8")
     parser.add_argument("--handshake-seconds", type=float, default=10)
     parser.add_argument("--idle", type=int, default=3000, help="idle connections held")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat each part, rotating the servers' order; tables show medians")
     parser.add_argument("--label", default="", help="added to the result file names")
     parser.add_argument("--pylon", default=os.path.join(ROOT, "build", "pylon"))
     parser.add_argument("--peers-dir", default=os.path.join(ROOT, "build", "bench-peers"))
@@ -543,13 +585,16 @@ def main():
         port = args.port
         for part in parts:
             log(f"part {part}")
+            targets = [t for t in TARGETS if (not wanted or t.name in wanted) and
+                       (part != "handshake" or t.name in HANDSHAKE_TARGETS)]
             results = []
-            for target in TARGETS:
-                if (wanted and target.name not in wanted) or \
-                        (part == "handshake" and target.name not in HANDSHAKE_TARGETS):
-                    continue
-                results += runners[part](args, target, port)
-                port += 10  # fresh ports: no TIME_WAIT collisions with the previous server
+            for round_ in range(args.rounds):
+                # Rotated: the machine's load drifts, and no server should always come first.
+                shift = round_ % len(targets)
+                for target in targets[shift:] + targets[:shift]:
+                    for entry in runners[part](args, target, port):
+                        results.append(dict(entry, round=round_ + 1))
+                    port += 10  # fresh ports: no TIME_WAIT collisions with the previous server
             document = dict(common, part=part, results=results)
             with open(os.path.join(RESULTS, f"{prefix}-{part}.json"), "w") as f:
                 json.dump(document, f, indent=2, ensure_ascii=False)
