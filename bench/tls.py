@@ -258,6 +258,14 @@ def ktls_connections(running, tls_dir):
             re.findall(r'^pylon_tls_connections\{ktls="(\w+)"\} (\S+)$', text.decode(), re.M)}
 
 
+def set_option(command, option, value):
+    """Gives `option` of a `pylon bench` command line (from run.py's echo_command) this value."""
+    if option in command:
+        command[command.index(option) + 1] = value
+    else:
+        command += [option, value]
+
+
 def measured(args, target, port, entry, measure):
     """Starts `target` and returns `measure(running)`, with the load average before and after in
     `entry`; None when the server or the measurement failed (then `entry` says why)."""
@@ -287,11 +295,11 @@ def run_echo(args, target, port):
                                  "kTLS unavailable: fell back to OpenSSL's record layer")
             scheme = "wss" if target.tls else "ws"
             command = echo_command(args, "pylon", running, args.connections, MESSAGE_SIZE)
-            command[command.index("--url") + 1] = f"{scheme}://127.0.0.1:{running.port}/ws/echo"
-            command[command.index("--pid") + 1] = ",".join(map(str, running.pids))
-            command += ["--in-flight", str(in_flight)]
+            set_option(command, "--url", f"{scheme}://127.0.0.1:{running.port}/ws/echo")
+            set_option(command, "--pid", ",".join(map(str, running.pids)))
+            set_option(command, "--in-flight", str(in_flight))
             if target.tls:
-                command += ["--ca-file", f"{args.tls_dir}/ca.pem"]
+                set_option(command, "--ca-file", f"{args.tls_dir}/ca.pem")
             entry["client_command"] = command
             before = running.cpu()
             data = run_client(command, timeout=args.duration + args.warmup + 120)
