@@ -3,7 +3,8 @@
 
     /usr/bin/python3 bench/tls.py [--parts echo,handshake,idle] [--duration S] [--warmup S]
                                   [--connections N] [--idle N] [--rounds N] [--label NAME]
-(--duration and --warmup default to BENCH_DURATION and BENCH_WARMUP, as bench/run.py's do.)
+(--duration, --warmup and --rounds default to BENCH_DURATION, BENCH_WARMUP and BENCH_ROUNDS,
+as bench/run.py's do; one round unless BENCH_ROUNDS is set.)
 
 Servers, each pinned to core 0 (taskset) with one loop thread or process; every client pinned to
 core 1:
@@ -36,7 +37,6 @@ tables in <UTC date>-tls[-LABEL]-summary.md. Certificates: a fresh deploy/tls/lo
 import argparse
 import asyncio
 import contextlib
-import datetime
 import json
 import multiprocessing
 import os
@@ -44,7 +44,6 @@ import queue
 import re
 import socket
 import ssl
-import statistics
 import struct
 import subprocess
 import sys
@@ -52,15 +51,15 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import (CLIENT_CORE, RESULTS, ROOT, Server, echo_command, free_port, loadavg, log,  # noqa: E402
-                 machine, number, one_line, ratio, rss_bytes, run_client, server_commands,
-                 summarize_echo, versions)
+from benchlib import (CLIENT_CORE, RESULTS, ROOT, Server, cpu_times, free_port, loadavg, log,  # noqa: E402
+                      machine, median, rss_bytes, run_client, today, versions)
+from run import (UWS, echo_command, number, one_line, pylon_command, ratio,  # noqa: E402
+                 server_commands, summarize_echo)
 
 PARTS = ("echo", "handshake", "idle")
 MESSAGE_SIZE = 16
 HANDSHAKE_CLIENTS = 4
 WARM_CONNECTIONS = 200
-TICKS = os.sysconf("SC_CLK_TCK")
 UPGRADE = (b"GET /ws/echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
            b"Sec-WebSocket-Version: 13\r\n\r\n")
@@ -100,17 +99,6 @@ class Running:
     def cpu(self):
         """(user, system) seconds of every process, and the total of each part."""
         return cpu_times(self.pids), {name: sum(cpu_times(pids)) for name, pids in self.parts.items()}
-
-
-def cpu_times(pids):
-    """(user, system) seconds of `pids` so far, from /proc/PID/stat."""
-    user = system = 0.0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        user += int(fields[11]) / TICKS  # field 14, utime
-        system += int(fields[12]) / TICKS  # field 15, stime
-    return user, system
 
 
 def children_of(pid):
@@ -157,7 +145,7 @@ def render_nginx(directory, tls_dir, pylon_port, https_port, http_port):
 def start(args, target, port):
     """Starts `target` on a free port at or above `port`; yields a Running."""
     port = free_port(port)
-    pylon = server_commands(args, port)["pylon"][0]
+    pylon = pylon_command(args, port)
     tls_files = ["--tls-cert", f"{args.tls_dir}/server.pem", "--tls-key", f"{args.tls_dir}/server.key"]
     if target.name.startswith("pylon"):
         metrics_port = None
@@ -174,7 +162,7 @@ def start(args, target, port):
             if target.name.endswith("low-memory"):
                 command.append("low-memory")
         else:
-            plain = server_commands(args, port).get("uWebSockets")
+            plain = server_commands(args, port).get(UWS)
             if not plain:
                 raise RuntimeError("no uws_echo: bench/peers/build.sh found no uWebSockets")
             command = plain[0]
@@ -441,14 +429,12 @@ def medians(rows, group):
             row["skipped"] = runs[0]["skipped"]
             continue
         for field in MEDIAN_FIELDS:
-            values = [r[field] for r in done if isinstance(r.get(field), (int, float))]
-            if values:
-                row[field] = statistics.median(values)
-        row["latency_us"] = {p: statistics.median(r["latency_us"][p] for r in done)
-                             for p in ("p50", "p99") if all(p in (r.get("latency_us") or {}) for r in done)}
+            if (value := median(r.get(field) for r in done)) is not None:
+                row[field] = value
+        row["latency_us"] = {p: median((r.get("latency_us") or {}).get(p) for r in done)
+                             for p in ("p50", "p99")}
         if shares := [r["cpu_share_by_process"] for r in done if r.get("cpu_share_by_process")]:
-            row["cpu_share_by_process"] = {name: statistics.median(s[name] for s in shares)
-                                           for name in shares[0]}
+            row["cpu_share_by_process"] = {name: median(s[name] for s in shares) for name in shares[0]}
         for r in done:
             if "ktls" in r:
                 row["ktls"], row["pylon_tls_connections"] = r["ktls"], r["pylon_tls_connections"]
@@ -553,7 +539,7 @@ def main():
     parser.add_argument("--in-flight", default="1,8")
     parser.add_argument("--handshake-seconds", type=float, default=10)
     parser.add_argument("--idle", type=int, default=3000, help="idle connections held")
-    parser.add_argument("--rounds", type=int, default=1,
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 1)),
                         help="repeat each part, rotating the servers' order; tables show medians")
     parser.add_argument("--label", default="", help="added to the result file names")
     parser.add_argument("--pylon", default=os.path.join(ROOT, "build", "pylon"))
@@ -572,7 +558,8 @@ def main():
         parser.error(f"{args.pylon} is missing: make build first")
     subprocess.run([os.path.join(ROOT, "bench", "peers", "build.sh"), args.peers_dir], check=True)
     os.sched_setaffinity(0, {int(CLIENT_CORE)})  # the clients below run in this process
-    date = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    args.pylon_log_level, args.io_uring = "warn", False  # what run.py's commands need of its args
+    date = today()
     prefix = f"{date}-tls" + (f"-{args.label}" if args.label else "")
 
     common = {"date": date, "machine": machine(), "versions": versions(args.pylon),

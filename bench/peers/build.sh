@@ -7,7 +7,7 @@
 #   gorilla_echo PORT       Go gorilla/websocket (GOPATH mode, offline: no module download)
 #   ws_echo.js PORT         Node ws (run with NODE_PATH=/usr/share/nodejs; copied, not built)
 #   raw_tcp_echo PORT       epoll echo of the bytes, no framing: the ceiling
-#   echo_client ...         closed-loop client for the raw TCP case and for holding idle sockets
+#   echo_client ...         closed-loop client: raw TCP echo (and K in flight), churn, idle sockets
 #   fanout_floor ...        one write per socket to N loopback sockets: the floor under fan-out
 #   uws_echo PORT           uWebSockets, built by ../shared/peers/uwebsockets/build.sh
 #   uws_tls_echo PORT CERT KEY [low-memory]

@@ -143,6 +143,9 @@ struct Config {
   std::size_t tls_max_handshakes = 256;
   bool tls_ktls = true;  // let the kernel encrypt records where it can (Linux "tls" module)
   double tls_watch_interval = 5;  // seconds between checks of the certificate files; 0: SIGHUP only
+  // OCSP stapling (docs/security.md "OCSP stapling"): each certificate staples the DER response
+  // in its file's name + ".ocsp" (HAProxy's convention) while that response is valid for it.
+  bool tls_ocsp_stapling = false;
   // Seconds between session ticket key rotations; a ticket resumes for one to two of them.
   double tls_ticket_key_rotation = 3600;
   // Topics (docs/protocol.md)
