@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 SERVER_CORE, CLIENT_CORE = "0", "1"
@@ -88,27 +87,20 @@ def run_one(args, case, backend):
                        "--pid", str(server.pid), "--json", out.name]
             if case.startswith("fanout"):
                 command += ["--rate", str(args.fanout_rate)]
-            # The user/system split over (about) the bench's measured window: it measures after
-            # connecting and warming up, so the samples are taken from the first second of
-            # steady load on; the total below is the bench's own, exactly over its window.
-            samples = {}
-
-            def sample(name, delay):
-                time.sleep(delay)
-                samples[name] = cpu_ticks(server.pid)
-
+            # The user/system split over (about) the bench's measured window, which ends when
+            # it stops sending, just before it exits: /proc/PID/stat sampled every 0.2 s, the
+            # window taken back from the last sample before the exit. The total below is the
+            # bench's own, exactly over its window.
+            samples = []
             entry = {"case": case, "backend": backend, "loadavg_before": loadavg()}
             client = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                       text=True)
-            window_start = args.warmup + (3 if case.startswith("fanout") else 1)
-            threads = [threading.Thread(target=sample, args=("start", window_start)),
-                       threading.Thread(target=sample,
-                                        args=("end", window_start + args.duration - 1))]
-            for thread in threads:
-                thread.start()
-            _, error = client.communicate(timeout=args.duration + args.warmup + 180)
-            for thread in threads:
-                thread.join()
+            while client.poll() is None:
+                samples.append((time.monotonic(), cpu_ticks(server.pid)))
+                time.sleep(0.2)
+            error = client.stderr.read()
+            end = next(s for s in reversed(samples) if s[0] <= samples[-1][0] - 0.5)
+            start = next((s for s in samples if s[0] >= end[0] - args.duration + 0.5), samples[0])
             entry["loadavg_after"] = loadavg()
             data = json.load(open(out.name))
     finally:
@@ -118,8 +110,8 @@ def run_one(args, case, backend):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    user = samples["end"][0] - samples["start"][0]
-    system = samples["end"][1] - samples["start"][1]
+    user = end[1][0] - start[1][0]
+    system = end[1][1] - start[1][1]
     entry.update({
         "messages_per_second": data.get("throughput"),
         "server_cpu_us_per_message": data.get("server_cpu_us_per_message"),
