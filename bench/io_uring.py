@@ -21,12 +21,12 @@ import datetime
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
+
+from echo_instructions import free_port, wait_listening
 
 SERVER_CORE, CLIENT_CORE = "0", "1"
 BACKENDS = ["epoll", "io_uring"]
@@ -40,12 +40,6 @@ CASES = {
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def loadavg():
     with open("/proc/loadavg") as f:
         return f.read().split()[0]
@@ -56,19 +50,6 @@ def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]), int(fields[12])
-
-
-def wait_listening(port, process, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"the server exited with {process.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"the server did not listen on {port} within {timeout} s")
 
 
 def run_one(args, case, backend):

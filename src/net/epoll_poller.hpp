@@ -12,8 +12,6 @@ class EpollPoller final : public Poller {
  public:
   EpollPoller();  // throws std::system_error
   ~EpollPoller() override;
-  EpollPoller(const EpollPoller&) = delete;
-  EpollPoller& operator=(const EpollPoller&) = delete;
 
   IoBackend backend() const noexcept override { return IoBackend::epoll; }
   void add(int fd, std::uint32_t events, IoHandler* handler, Receive receive) override;

@@ -32,6 +32,9 @@ enum class Receive : std::uint8_t { by_handler, by_loop };
 
 class Poller {
  public:
+  Poller() = default;
+  Poller(const Poller&) = delete;
+  Poller& operator=(const Poller&) = delete;
   virtual ~Poller() = default;
   virtual IoBackend backend() const noexcept = 0;
   virtual void add(int fd, std::uint32_t events, IoHandler* handler, Receive receive) = 0;

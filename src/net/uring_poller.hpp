@@ -38,8 +38,6 @@ class UringPoller final : public Poller {
 
   UringPoller();  // throws std::system_error naming what the kernel refused
   ~UringPoller() override;
-  UringPoller(const UringPoller&) = delete;
-  UringPoller& operator=(const UringPoller&) = delete;
 
   IoBackend backend() const noexcept override { return IoBackend::io_uring; }
   void add(int fd, std::uint32_t events, IoHandler* handler, Receive receive) override;

@@ -84,6 +84,21 @@ struct Reader final : IoHandler {
 
 class EventLoopTest : public testing::TestWithParam<IoBackend> {
  protected:
+  // Runs the loop (until a handler stops it) while a thread writes sent to peer, then EOF.
+  void run_while_writing(int peer, const std::string& sent) {
+    std::thread writer([peer, &sent] {
+      write_all(peer, sent);
+      shutdown(peer, SHUT_WR);
+    });
+    loop_.run();
+    writer.join();
+  }
+  void forget(int fd, int peer) {
+    loop_.remove(fd);
+    close(fd);
+    close(peer);
+  }
+
   EventLoop loop_{GetParam()};
 };
 
@@ -124,9 +139,7 @@ TEST_P(EventLoopTest, BuiltOnOneThreadRunOnAnother) {
   thread.join();
   EXPECT_EQ(reader.received, "before the loop ran");
   EXPECT_EQ(read_on, loop_thread);
-  loop_.remove(fd);
-  close(fd);
-  close(peer);
+  forget(fd, peer);
 }
 
 // A handler that reads one byte per event is called again while bytes are left, although no new
@@ -142,9 +155,7 @@ TEST_P(EventLoopTest, ReadinessIsLevelTriggered) {
   loop_.run();
   EXPECT_EQ(reader.received, "abc");
   EXPECT_EQ(reader.io_calls, 3);
-  loop_.remove(fd);
-  close(fd);
-  close(peer);
+  forget(fd, peer);
 }
 
 // Receive::by_loop: under io_uring the loop receives (several provided buffers' worth here) and
@@ -157,12 +168,7 @@ TEST_P(EventLoopTest, LoopReceivesInOrderThenEof) {
   };
   loop_.add(fd, EPOLLIN | EPOLLRDHUP, &reader, Receive::by_loop);
   const std::string sent = pattern(5 * UringPoller::kBufferSize + 123);
-  std::thread writer([peer = peer, &sent] {
-    write_all(peer, sent);
-    shutdown(peer, SHUT_WR);
-  });
-  loop_.run();
-  writer.join();
+  run_while_writing(peer, sent);
   EXPECT_EQ(reader.received, sent);
   EXPECT_EQ(reader.eofs, 1);
   if (GetParam() == IoBackend::io_uring) {
@@ -170,9 +176,7 @@ TEST_P(EventLoopTest, LoopReceivesInOrderThenEof) {
   } else {
     EXPECT_EQ(reader.loop_receives, 0);
   }
-  loop_.remove(fd);
-  close(fd);
-  close(peer);
+  forget(fd, peer);
 }
 
 // Reads paused (EPOLLIN dropped from the interest, as a connection does while 256 KiB wait for
@@ -190,18 +194,11 @@ TEST_P(EventLoopTest, PausingReadsLosesNothing) {
     self.loop.post([&self] { self.loop.modify(self.fd, EPOLLIN | EPOLLRDHUP, &self); });
   };
   loop_.add(fd, EPOLLIN | EPOLLRDHUP, &reader, Receive::by_loop);
-  std::thread writer([peer = peer, &sent] {
-    write_all(peer, sent);
-    shutdown(peer, SHUT_WR);
-  });
-  loop_.run();
-  writer.join();
+  run_while_writing(peer, sent);
   EXPECT_EQ(reader.received.size(), sent.size());
   EXPECT_TRUE(reader.received == sent);
   EXPECT_GT(pauses, 10);
-  loop_.remove(fd);
-  close(fd);
-  close(peer);
+  forget(fd, peer);
 }
 
 // More sockets with bytes at once than the ring has buffers: under io_uring receives run out of
@@ -223,11 +220,7 @@ TEST_P(EventLoopTest, MoreReadySocketsThanBuffers) {
   }
   loop_.run();
   for (const auto& reader : readers) EXPECT_EQ(reader->received, sent);
-  for (const auto& [fd, peer] : pairs) {
-    loop_.remove(fd);
-    close(fd);
-    close(peer);
-  }
+  for (const auto& [fd, peer] : pairs) forget(fd, peer);
 }
 
 // A handler removed (and its socket closed) in its own callback hears nothing more, and a new
@@ -257,9 +250,7 @@ TEST_P(EventLoopTest, ARemovedHandlerHearsNothingAndItsFdNumberIsReused) {
   EXPECT_EQ(first.received, "first");
   EXPECT_EQ(second.received, "second");
   write_all(peer, "more for the closed one");
-  loop_.remove(second.fd);
-  close(second.fd);
-  close(second_peer);
+  forget(second.fd, second_peer);
   close(peer);
 }
 
