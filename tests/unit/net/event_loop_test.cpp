@@ -3,11 +3,17 @@
 #include "net/event_loop.hpp"
 
 #include <gtest/gtest.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -252,6 +258,32 @@ TEST_P(EventLoopTest, ARemovedHandlerHearsNothingAndItsFdNumberIsReused) {
   write_all(peer, "more for the closed one");
   forget(second.fd, second_peer);
   close(peer);
+}
+
+// Where the kernel refuses io_uring (here a seccomp filter, as a container runtime installs one),
+// a loop asked for it runs on epoll and says why.
+TEST(EventLoopFallback, IoUringRefusedRunsOnEpoll) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0)
+      _exit(2);
+    EventLoop loop(IoBackend::io_uring);
+    const bool says_why = loop.backend_error().find("io_uring_setup") != std::string::npos;
+    _exit(loop.backend() == IoBackend::epoll && says_why ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: not epoll, or no reason; 2: no seccomp filter";
 }
 
 }  // namespace
