@@ -55,6 +55,10 @@ constexpr Choice<EngineKind> kEngines[] = {
     {"memory", EngineKind::memory},
     {"redis", EngineKind::redis},
 };
+constexpr Choice<IoBackend> kIoBackends[] = {
+    {"epoll", IoBackend::epoll},
+    {"io_uring", IoBackend::io_uring},
+};
 constexpr Choice<LogLevel> kLogLevels[] = {
     {"trace", LogLevel::trace}, {"debug", LogLevel::debug}, {"info", LogLevel::info},
     {"warn", LogLevel::warn},   {"error", LogLevel::error},
@@ -283,6 +287,8 @@ struct Row {
 constexpr Row kRows[] = {
     {"listen", text<&Config::listen, check_address>(), "address to listen on, HOST:PORT"},
     {"threads", count<&Config::threads, 1, 64>(), "event loop threads (default: one per core)"},
+    {"io_backend", choice<&Config::io_backend, kIoBackends>(),
+     "how the event loops wait for sockets: epoll or io_uring"},
     {"max_connections", count<&Config::max_connections, 1>(),
      "open WebSockets allowed; beyond, upgrades get 503"},
     {"max_message_size", bytes<&Config::max_message_size, 1>(),

@@ -40,7 +40,8 @@ Connection::Connection(Worker& worker, int fd, const net::PeerAddress& peer, boo
     worker_.tls_handshake_started();
   }
   interest_ = EPOLLIN | EPOLLRDHUP;
-  worker_.loop().add(fd_, interest_, this);
+  // OpenSSL reads a TLS socket itself; a plain one's bytes may come from the loop (io_uring).
+  worker_.loop().add(fd_, interest_, this, tls_ ? net::Receive::by_handler : net::Receive::by_loop);
   deadline_ms_ = worker_.now_ms() + to_ms(worker_.server().config.handshake_timeout);
   reschedule_timer();
 }
@@ -89,6 +90,11 @@ void Connection::read_ready() {
     return;
   }
   process_read(buffer.first(static_cast<std::size_t>(received)));
+}
+
+void Connection::on_received(std::span<std::uint8_t> bytes) {
+  if (bytes.empty()) return peer_gone();
+  process_read(bytes);
 }
 
 void Connection::process_read(std::span<std::uint8_t> data) {

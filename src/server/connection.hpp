@@ -67,6 +67,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   static void operator delete(void*) = delete;
 
   void on_io(std::uint32_t epoll_events) override;
+  void on_received(std::span<std::uint8_t> bytes) override;  // io_uring: the loop's receive
 
   // The public API (pylon::WebSocket forwards here).
   SendStatus send_message(std::string_view message, MessageKind kind);

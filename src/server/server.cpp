@@ -419,11 +419,19 @@ int Server::run() {
   const std::uint64_t reserved = 3 * threads + 16;
   const std::uint64_t connection_room = open_files > reserved ? open_files - reserved : 0;
   const std::string listening = bound.to_string();
+  // io_uring asked for but refused by the kernel (seccomp, kernel.io_uring_disabled, an old
+  // kernel): the loops run on epoll, and say why once.
+  const net::EventLoop& first_loop = workers_[0]->loop();
+  const bool uring = first_loop.backend() == IoBackend::io_uring;
+  if (config.io_backend == IoBackend::io_uring && !uring)
+    obs::log(obs::LogLevel::warn, "io_uring unavailable; the event loops use epoll",
+             {{"error", std::string_view(first_loop.backend_error())}});
   obs::log(obs::LogLevel::info, "pylon listening",
            {{"version", std::string_view(PYLON_VERSION)},
             {"address", std::string_view(listening)},
             {"tls", !config.tls_cert.empty()},
             {"threads", std::uint64_t{threads}},
+            {"io_backend", std::string_view(uring ? "io_uring" : "epoll")},
             {"open_file_limit", open_files},
             {"connections_allowed", connection_room},
             {"max_connections", std::uint64_t{config.max_connections}}});

@@ -29,6 +29,7 @@ constexpr std::uint64_t kListenerRetryMs = 200;
 Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index)
     : server_(server),
       index_(index),
+      loop_(server.config.io_backend),
       connection_pool_(sizeof(Connection), alignof(Connection)),
       http_state_pool_(Connection::make_http_state_pool()) {
   fire = &Worker::on_tick;
