@@ -33,14 +33,21 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j 1 -E fuzz_smoke $(ARGS)
 
-# Micro-benchmarks, then the side-by-side suite (bench/run.py; docs/benchmarks.md). Knobs, from the
-# command line or the environment: BENCH_DURATION=5 (seconds measured per run, default 10),
-# BENCH_WARMUP, BENCH_CASES=echo-100x16,idle-10k, BENCH_SERVERS=pylon,uWebSockets,
-# BENCH_CLIENT=echo_client, BENCH_MICRO=0 (skip the micro-benchmarks).
+# Micro-benchmarks, then the side-by-side suite (bench/run.py; docs/benchmarks.md): about 15 minutes
+# on a 2-core machine. It writes bench/results/<date>-<case>.json and the Markdown for
+# docs/benchmarks.md, top table included, to bench/results/<date>-summary.md. Knobs, from the
+# command line or the environment: BENCH_DURATION=3 (seconds measured per run, default 8),
+# BENCH_ROUNDS=3 (echo and churn: rounds interleaved over the servers, the median kept),
+# BENCH_WARMUP, BENCH_CASES=echo-100x16x8,churn-50 (or all), BENCH_SERVERS=pylon,uWebSockets (or
+# all: adds Boost.Beast, websocketpp, gorilla, Node ws), BENCH_CLIENT=echo_client,
+# BENCH_PYLON_LOG_LEVEL=info (default warn), BENCH_MICRO=0 (skip the micro-benchmarks). Then TLS
+# side by side (bench/tls.py: pylon native TLS, uWebSockets with OpenSSL, Nginx in front; about 7
+# minutes a round, BENCH_ROUNDS too), BENCH_TLS=0 skips it.
 bench: build
 	@if [ "$${BENCH_MICRO:-1}" != 0 ]; then \
 	  $(BUILD)/bench/pylon_micro_bench --benchmark_out=bench/results/micro-latest.json --benchmark_out_format=json; fi
 	/usr/bin/python3 bench/run.py --pylon $(BUILD)/pylon
+	@if [ "$${BENCH_TLS:-1}" != 0 ]; then /usr/bin/python3 bench/tls.py --pylon $(BUILD)/pylon; fi
 
 fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)

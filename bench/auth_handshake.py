@@ -24,10 +24,7 @@ next of ports. Writes bench/results/<date>-auth-handshake.{json,md}; docs/benchm
 """
 
 import argparse
-import datetime
-import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -38,18 +35,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import RESULTS, ROOT, Server, free_port, loadavg, log, machine, run_client, versions  # noqa: E402
+from benchlib import (ROOT, Server, cpu_seconds, free_port, loadavg, log, machine,  # noqa: E402
+                      markdown_table, medians, run_client, today, versions, write_results)
 
 SECRET = "an HMAC secret of at least thirty-two bytes, for the benchmark"
 PUBLIC_KEY = ["RS256", "PS256", "ES256", "ES384", "EdDSA"]
 CASES = ["none", "HS256", *PUBLIC_KEY, *(f"{algorithm} cached" for algorithm in PUBLIC_KEY)]
 _loopback = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def open_connections(port):
@@ -114,20 +106,18 @@ def run_case(args, port, flags, token, source):
 def markdown(document):
     rows = document["summary"]
     base = rows["none"]
-    lines = [f"Auth handshake cost, {document['date']} ({document['connections']} connections per "
-             f"run, {document['rounds']} rounds interleaved, medians; `bench/auth_handshake.py`)",
-             "",
-             "| case | connections/s | vs no auth | server CPU per connection (rounds' range) | "
-             "vs no auth | verification (CPU − no auth) |",
-             "|---|---|---|---|---|---|"]
+    table = []
     for case in CASES:
         r = rows[case]
         cpus = [run["cpu_us_per_connection"] for run in document["runs"][case]]
         extra = r["cpu_us"] - base["cpu_us"]
-        lines.append(f"| {case if case != 'none' else 'no auth'} | {r['rate']:,.0f} | "
-                     f"{r['rate'] / base['rate']:.2f} × | {r['cpu_us']:.0f} µs ({min(cpus):.0f}–"
-                     f"{max(cpus):.0f}) | {r['cpu_us'] / base['cpu_us']:.2f} × | "
-                     f"{'—' if case == 'none' else f'{extra:+.0f} µs'} |")
+        table.append([case if case != "none" else "no auth", f"{r['rate']:,.0f}", f"{r['rate'] / base['rate']:.2f} ×",
+                      f"{r['cpu_us']:.0f} µs ({min(cpus):.0f}–{max(cpus):.0f})",
+                      f"{r['cpu_us'] / base['cpu_us']:.2f} ×", "—" if case == "none" else f"{extra:+.0f} µs"])
+    lines = [f"Auth handshake cost, {document['date']} ({document['connections']} connections per "
+             f"run, {document['rounds']} rounds interleaved, medians; `bench/auth_handshake.py`)", "",
+             markdown_table(["case", "connections/s", "vs no auth", "server CPU per connection (rounds' range)",
+                             "vs no auth", "verification (CPU − no auth)"], table)]
     lines += ["", f"Machine: {document['machine']['cpu_model']}, {document['machine']['cpus']} vCPUs, "
               f"{document['machine']['kernel']}; pylon {document['versions']['pylon_commit'][:12]}; "
               f"loadavg {document['loadavg_before']} → {document['loadavg_after']}.", ""]
@@ -141,8 +131,7 @@ def main():
     parser.add_argument("--pylon", default=os.path.join(ROOT, "build", "pylon"))
     parser.add_argument("--port", type=int, default=19400)
     args = parser.parse_args()
-    date = datetime.date.today().isoformat()
-    document = {"date": date, "connections": args.connections, "rounds": args.rounds,
+    document = {"date": today(), "connections": args.connections, "rounds": args.rounds,
                 "machine": machine(), "versions": versions(args.pylon), "loadavg_before": loadavg(),
                 "runs": {case: [] for case in CASES}}
     with tempfile.TemporaryDirectory(prefix="pylon-auth-bench-") as directory:
@@ -157,15 +146,12 @@ def main():
                     f"{result['opened']} opened, errors {result['errors']}")
                 document["runs"][case].append(result)
     document["loadavg_after"] = loadavg()
-    document["summary"] = {case: {"rate": statistics.median(r["rate_per_second"] for r in runs),
-                                  "cpu_us": statistics.median(r["cpu_us_per_connection"] for r in runs)}
-                           for case, runs in document["runs"].items()}
-    stem = os.path.join(RESULTS, f"{date}-auth-handshake")
-    with open(stem + ".json", "w") as f:
-        json.dump(document, f, indent=1)
+    document["summary"] = {}
+    for case, runs in document["runs"].items():
+        median = medians(runs, ("rate_per_second", "cpu_us_per_connection"))
+        document["summary"][case] = {"rate": median["rate_per_second"], "cpu_us": median["cpu_us_per_connection"]}
     text = markdown(document)
-    with open(stem + ".md", "w") as f:
-        f.write(text)
+    write_results("auth-handshake", document, text)
     sys.stdout.write(text)
 
 

@@ -24,18 +24,15 @@ bench/results/<date>-history-suite.{json,md}; docs/benchmarks.md quotes it.
 """
 
 import argparse
-import datetime
-import json
 import os
-import statistics
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-from run import CLIENT_CORE, RESULTS, ROOT, SERVER_CORE, Server, free_port, loadavg, log, machine, versions  # noqa: E402
+from benchlib import (ROOT, SERVER_CORE, Server, free_port, loadavg, log, machine,  # noqa: E402
+                      markdown_table, median, run_client, today, versions, write_results)
 from redis_history import redis_cpu  # noqa: E402
 from support.redis import RedisServer  # noqa: E402
 
@@ -51,14 +48,11 @@ CASES = {
 
 
 def run_json(command, timeout):
-    """Runs a client pinned to the client core; its JSON (stdout, or the file in {json})."""
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        full = ["taskset", "-c", CLIENT_CORE] + [a.replace("{json}", out.name) for a in command]
-        done = subprocess.run(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-        text = open(out.name).read() if "{json}" in " ".join(command) else done.stdout.decode()
-    if not text.strip():
-        raise RuntimeError(f"{command[0]} {command[1]}: no output; {done.stderr.decode()[-500:]}")
-    return json.loads(text)
+    """run_client, but a client without output stops the suite."""
+    data = run_client(command, timeout)
+    if data.get("failed"):
+        raise RuntimeError(f"{command[0]} {command[1]}: no output; {data['stderr'][-500:]}")
+    return data
 
 
 def pylon_commands(args, engine, instances, redis, prefix, ports):
@@ -129,14 +123,11 @@ def run_case(args, redis, name, round_index):
 
 
 def median_of(entries, *path):
-    values = []
-    for entry in entries:
-        value = entry
+    def dig(value):
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, (int, float)):
-            values.append(value)
-    return statistics.median(values) if values else None
+        return value
+    return median(dig(entry) for entry in entries)
 
 
 def number(value, digits=1):
@@ -151,17 +142,15 @@ def markdown(result):
         m = medians[name]
         ratio = (f"{m['publishes_per_second'] / base['publishes_per_second']:.2f}"
                  if m["publishes_per_second"] and base["publishes_per_second"] else "–")
-        rows.append(
-            f"| {name} | {number(m['publishes_per_second'], 0)} | {ratio} | {number(m['redis_cpu_us_per_publish'])} | "
-            f"{number(m['delivery_p50_ms'])} / {number(m['delivery_p99_ms'])} | "
-            f"{number(m['last_p50_ms'])} / {number(m['last_p99_ms'])} | {number(m['delivered_per_second'], 0)} | "
-            f"{m['offsets']} | {number(m['deliveries_per_redis_cpu_second'], 0)} | "
-            f"{number(m['recover_all_ms'], 0)} | {number(m['recover_p50_ms'], 0)} / {number(m['recover_p99_ms'], 0)} | "
-            f"{m['recovered']} |")
-    header = ("| case | publishes/s | × memory history | Redis µs CPU/publish | delivery p50 / p99 ms | "
-              "last p50 / p99 ms | deliveries/s | offsets lost+dup | deliveries per Redis CPU s | "
-              "recovery, all (ms) | recovery p50 / p99 ms | recovered |")
-    return "\n".join([header, "|" + "---|" * 12, *rows])
+        rows.append([
+            name, number(m['publishes_per_second'], 0), ratio, number(m['redis_cpu_us_per_publish']),
+            f"{number(m['delivery_p50_ms'])} / {number(m['delivery_p99_ms'])}",
+            f"{number(m['last_p50_ms'])} / {number(m['last_p99_ms'])}", number(m['delivered_per_second'], 0),
+            m['offsets'], number(m['deliveries_per_redis_cpu_second'], 0), number(m['recover_all_ms'], 0),
+            f"{number(m['recover_p50_ms'], 0)} / {number(m['recover_p99_ms'], 0)}", m['recovered']])
+    return markdown_table(["case", "publishes/s", "× memory history", "Redis µs CPU/publish", "delivery p50 / p99 ms",
+                           "last p50 / p99 ms", "deliveries/s", "offsets lost+dup", "deliveries per Redis CPU s",
+                           "recovery, all (ms)", "recovery p50 / p99 ms", "recovered"], rows)
 
 
 def main():
@@ -214,13 +203,8 @@ def main():
             "recovered": (f"{sum(r for r, _ in recovered)}/{sum(c for _, c in recovered)}"
                           if recovered else "–"),
         }
-    date = datetime.date.today().isoformat()
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, f"{date}-history-suite.json"), "w") as f:
-        json.dump(result, f, indent=2)
     table = markdown(result)
-    with open(os.path.join(RESULTS, f"{date}-history-suite.md"), "w") as f:
-        f.write(f"# Topic history side by side ({date})\n\n{table}\n")
+    write_results("history-suite", result, f"# Topic history side by side ({today()})\n\n{table}\n")
     print(table)
 
 

@@ -18,18 +18,16 @@ bench/results/<date>-recovery.{json,md}; docs/benchmarks.md quotes it.
 
 import argparse
 import asyncio
-import datetime
-import json
 import os
-import statistics
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-from redis_history import cpu_seconds, redis_cpu  # noqa: E402
-from run import RESULTS, ROOT, Server, free_port, loadavg, log, machine, versions  # noqa: E402
+from benchlib import (ROOT, Server, cpu_seconds, free_port, loadavg, log, machine,  # noqa: E402
+                      markdown_table, medians, today, versions, write_results)
+from redis_history import redis_cpu  # noqa: E402
 from support.deflate import metrics  # noqa: E402
 from support.pubsub import api_key_args, dumps, http_publish  # noqa: E402
 from support.redis import RedisServer  # noqa: E402
@@ -98,7 +96,6 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pylon", default=os.path.join(ROOT, "build", "pylon"))
     args = parser.parse_args()
-    os.makedirs(RESULTS, exist_ok=True)
     result = {"machine": machine(), "versions": versions(args.pylon), "loadavg_before": loadavg(),
               "clients": args.clients, "topics": args.topics, "missed": args.missed,
               "rounds": {"memory": [], "redis": []}}
@@ -119,19 +116,14 @@ def main():
     result["loadavg_after"] = loadavg()
     rows = []
     for engine, runs in result["rounds"].items():
-        median = {key: statistics.median(run[key] for run in runs)
-                  for key in ("seconds", "pylon_cpu_s", "redis_cpu_s", "client_cpu_s")}
+        median = medians(runs, ("seconds", "pylon_cpu_s", "redis_cpu_s", "client_cpu_s"))
         result.setdefault("medians", {})[engine] = median
-        rows.append(f"| {engine} | {median['seconds']:.2f} s | {median['pylon_cpu_s']:.2f} s | "
-                    f"{median['redis_cpu_s']:.2f} s | {median['client_cpu_s']:.2f} s |")
-    date = datetime.date.today().isoformat()
-    with open(os.path.join(RESULTS, f"{date}-recovery.json"), "w") as f:
-        json.dump(result, f, indent=2)
-    table = "\n".join([f"| engine | all {args.clients} recovered in | pylon CPU | Redis CPU | client CPU |",
-                       "|---|---|---|---|---|", *rows])
-    with open(os.path.join(RESULTS, f"{date}-recovery.md"), "w") as f:
-        f.write(f"# Recovery of {args.clients} clients with {args.missed} missed publications each ({date})\n\n"
-                f"{table}\n")
+        rows.append([engine] + [f"{median[key]:.2f} s" for key in ("seconds", "pylon_cpu_s", "redis_cpu_s",
+                                                                 "client_cpu_s")])
+    table = markdown_table(["engine", f"all {args.clients} recovered in", "pylon CPU", "Redis CPU", "client CPU"],
+                           rows)
+    write_results("recovery", result, f"# Recovery of {args.clients} clients with {args.missed} missed "
+                  f"publications each ({today()})\n\n{table}\n")
     print(table)
 
 

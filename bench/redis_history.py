@@ -15,29 +15,21 @@ medians. Writes bench/results/<date>-redis-history.{json,md}; docs/benchmarks.md
 """
 
 import argparse
-import datetime
-import json
 import os
-import statistics
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-from run import RESULTS, ROOT, Server, free_port, loadavg, log, machine, versions  # noqa: E402
+from benchlib import (ROOT, Server, cpu_seconds, free_port, loadavg, log, machine,  # noqa: E402
+                      markdown_table, medians, today, versions, write_results)
 from support.pubsub import PubSubClient, publish_text  # noqa: E402
 from support.redis import RedisServer  # noqa: E402
 from support.wsclient import OP_TEXT, build_frame  # noqa: E402
 
 WINDOW = 200
 CASES = {"history off": "plain:bench", "history on": "chat:bench"}
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def redis_cpu(redis):
@@ -101,20 +93,13 @@ def main():
     result["loadavg_after"] = loadavg()
     rows = []
     for name, runs in result["rounds"].items():
-        median = {key: statistics.median(run[key] for run in runs)
-                  for key in ("publishes_per_second", "redis_cpu_us_per_publish",
-                              "pylon_cpu_us_per_publish")}
+        median = medians(runs, ("publishes_per_second", "redis_cpu_us_per_publish", "pylon_cpu_us_per_publish"))
         result.setdefault("medians", {})[name] = median
-        rows.append(f"| {name} | {median['publishes_per_second']:,.0f} | "
-                    f"{median['redis_cpu_us_per_publish']:.1f} µs | {median['pylon_cpu_us_per_publish']:.1f} µs |")
-    date = datetime.date.today().isoformat()
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, f"{date}-redis-history.json"), "w") as f:
-        json.dump(result, f, indent=2)
-    table = "\n".join(["| case | publishes/s | Redis CPU per publish | pylon CPU per publish |",
-                       "|---|---|---|---|", *rows])
-    with open(os.path.join(RESULTS, f"{date}-redis-history.md"), "w") as f:
-        f.write(f"# Redis engine: publish with history off and on ({date})\n\n{table}\n")
+        rows.append([name, f"{median['publishes_per_second']:,.0f}", f"{median['redis_cpu_us_per_publish']:.1f} µs",
+                     f"{median['pylon_cpu_us_per_publish']:.1f} µs"])
+    table = markdown_table(["case", "publishes/s", "Redis CPU per publish", "pylon CPU per publish"], rows)
+    write_results("redis-history", result,
+                  f"# Redis engine: publish with history off and on ({today()})\n\n{table}\n")
     print(table)
 
 

@@ -7,9 +7,11 @@
 #   gorilla_echo PORT       Go gorilla/websocket (GOPATH mode, offline: no module download)
 #   ws_echo.js PORT         Node ws (run with NODE_PATH=/usr/share/nodejs; copied, not built)
 #   raw_tcp_echo PORT       epoll echo of the bytes, no framing: the ceiling
-#   echo_client ...         closed-loop client for the raw TCP case and for holding idle sockets
+#   echo_client ...         closed-loop client: raw TCP echo (and K in flight), churn, idle sockets
 #   fanout_floor ...        one write per socket to N loopback sockets: the floor under fan-out
 #   uws_echo PORT           uWebSockets, built by ../shared/peers/uwebsockets/build.sh
+#   uws_tls_echo PORT CERT KEY [low-memory]
+#                           uWebSockets over TLS: uSockets with OpenSSL (its WITH_OPENSSL=1)
 # Usage: bench/peers/build.sh [OUTDIR]   (rebuilds only what is older than its source)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -58,7 +60,24 @@ if [ -x "$uws/build.sh" ]; then
     echo "build.sh: uws_echo"
     nice -n 10 "$uws/build.sh" "$out/uws" >/dev/null
   fi
+  # The TLS peer: our uws_tls_echo.cpp on uSockets compiled the way its Makefile's WITH_OPENSSL=1
+  # does (LIBUS_USE_OPENSSL, plus crypto/*.cpp as C++17), same flags as the plain peer.
+  if stale "$out/uws-openssl/uws_tls_echo" "$here/uws_tls_echo.cpp"; then
+    echo "build.sh: uws_tls_echo"
+    u=$uws/src/uWebSockets
+    objects=$out/uws-openssl/objects
+    mkdir -p "$objects"
+    flags=(-DLIBUS_USE_OPENSSL -O3 -march=native -flto=auto -I"$u/uSockets/src")
+    for source in "$u"/uSockets/src/*.c "$u"/uSockets/src/eventing/epoll_kqueue.c \
+      "$u"/uSockets/src/crypto/openssl.c; do
+      nice -n 10 gcc -std=c11 "${flags[@]}" -c "$source" -o "$objects/$(basename "$source" .c).o"
+    done
+    nice -n 10 g++ -std=c++17 "${flags[@]}" -c "$u/uSockets/src/crypto/sni_tree.cpp" \
+      -o "$objects/sni_tree.o"
+    nice -n 10 g++ -std=c++2b "${flags[@]}" -DUWS_NO_ZLIB -I"$u/src" "$here/uws_tls_echo.cpp" \
+      "$objects"/*.o -lssl -lcrypto -o "$out/uws-openssl/uws_tls_echo"
+  fi
 else
-  echo "build.sh: no uWebSockets at $uws: the uWebSockets peer is skipped" >&2
+  echo "build.sh: no uWebSockets at $uws: the uWebSockets peers are skipped" >&2
 fi
 echo "build.sh: peers in $out"

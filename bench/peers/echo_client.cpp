@@ -1,17 +1,26 @@
-// A small closed-loop echo client for the benchmark suite (bench/run.py), for the cases that
-// `pylon bench` does not cover: the raw TCP ceiling, and holding idle connections.
+// A small closed-loop client for the benchmark suite (bench/run.py), for the cases that
+// `pylon bench` does not cover: the raw TCP ceiling, connection churn, and holding idle
+// connections.
 //
 //   echo_client --port P [--mode ws|raw] [--connections N] [--duration S] [--warmup S]
-//               [--size B] [--pid PID[,PID...]] [--json FILE] [--sources 127.0.0.1,127.0.0.2]
-//               [--path /ws/echo] [--hold]
+//               [--size B] [--in-flight K] [--pid PID[,PID...]] [--json FILE]
+//               [--sources 127.0.0.1,127.0.0.2] [--path /ws/echo] [--hold | --churn]
 //
-// Every connection sends one binary WebSocket frame (masked, as a client must), waits until the
-// whole answer is back, and sends the next: the same closed loop as `pylon bench echo`. In ws mode
-// it first performs the HTTP upgrade and expects the unmasked echo frame (4 bytes shorter); in raw
-// mode it sends the very same frame bytes to a plain TCP echo and expects them back unchanged, so
-// the kernel work per message is the same and only the protocol work differs.
-// With --pid it reads utime + stime of those processes from /proc/PID/stat at the start and end of
-// the measured window (after the warm-up) and reports server CPU per message.
+// Echo (the default): every connection keeps K binary WebSocket frames (masked, as a client must)
+// in flight, and sends the next one as each whole answer comes back: the same closed loop as
+// `pylon bench echo --in-flight K`. In ws mode it first performs the HTTP upgrade and expects the
+// unmasked echo frame (4 bytes shorter); in raw mode it sends the very same frame bytes to a plain
+// TCP echo and expects them back unchanged, so the kernel work per message is the same and only
+// the protocol work differs.
+// --churn: every connection slot runs cycles of connect, upgrade, close handshake: it sends the
+// upgrade request, waits for the 101, sends a masked close frame (1000) and reads until the server
+// has closed the TCP connection (RFC 6455 §7.1.1: the server closes first, so the TIME_WAIT
+// sockets are the server's and this client never runs out of ports), then opens the next. In raw
+// mode (the floor: accept and close with the same bytes exchanged) the echo server returns the
+// request and the close frame, and the client then resets the connection (SO_LINGER 0: the raw
+// echo never closes first). Cycles per second and the cycle time (connect to closed) are reported.
+// With --pid it reads utime and stime of those processes from /proc/PID/stat at the start and end
+// of the measured window (after the warm-up) and reports server CPU per message (per cycle).
 // --hold connects, reports {"connected": N}, then keeps the connections idle until SIGTERM or the
 // duration ends (for the memory-per-connection cases).
 #include <arpa/inet.h>
@@ -49,7 +58,9 @@ struct Options {
   std::string path = "/ws/echo";
   bool raw = false;
   bool hold = false;
+  bool churn = false;
   int connections = 100;
+  std::size_t in_flight = 1;
   double duration = 10;
   double warmup = 1;
   std::size_t size = 16;
@@ -58,16 +69,24 @@ struct Options {
   std::string json;
 };
 
-enum class State { kConnecting, kHandshake, kRunning, kClosed };
+// kClosing: churn only, the close frame is sent and the server's close (or its echo) awaited.
+enum class State { kConnecting, kHandshake, kRunning, kClosing, kClosed };
 
 struct Connection {
   int fd = -1;
-  State state = State::kConnecting;
-  std::string handshake;     // response bytes until the end of the headers
-  std::size_t awaiting = 0;  // bytes of the current echo still to come
-  std::size_t written = 0;   // bytes of the current frame taken by the kernel
-  Clock::time_point sent_at;
+  State state = State::kClosed;
+  std::string handshake;         // response bytes until the end of the headers
+  std::size_t outstanding = 0;   // frames sent whose whole answer is not back yet
+  std::size_t partial = 0;       // bytes of the next answer already received
+  std::size_t unwritten = 0;     // bytes of the sent frames the kernel has not taken yet
+  std::size_t write_offset = 0;  // where the next unwritten byte is within a frame
+  bool watching_out = false;     // EPOLLOUT armed (only while some bytes are unwritten)
+  uint64_t sent = 0;             // frames sent so far; their send times are in a ring
+  uint64_t answered = 0;         // answers received so far
+  Clock::time_point opened_at;   // churn: the start of the cycle
 };
+
+constexpr std::size_t kMaxInFlight = 64;
 
 // Log-linear latency histogram in nanoseconds: 16 sub-buckets per power of two (about 6 %).
 class Histogram {
@@ -134,6 +153,10 @@ Options parse(int argc, char** argv) {
       options.hold = true;
       continue;
     }
+    if (name == "--churn") {
+      options.churn = true;
+      continue;
+    }
     if (i + 1 >= argc) usage(("missing value for " + name).c_str());
     const std::string value = argv[++i];
     if (name == "--host")
@@ -152,6 +175,8 @@ Options parse(int argc, char** argv) {
       options.warmup = std::atof(value.c_str());
     else if (name == "--size")
       options.size = std::strtoull(value.c_str(), nullptr, 10);
+    else if (name == "--in-flight")
+      options.in_flight = std::strtoull(value.c_str(), nullptr, 10);
     else if (name == "--json")
       options.json = value;
     else if (name == "--sources")
@@ -163,12 +188,20 @@ Options parse(int argc, char** argv) {
   }
   if (options.port <= 0) usage("--port is required");
   if (options.sources.empty()) options.sources.push_back("127.0.0.1");
+  if (options.in_flight < 1 || options.in_flight > kMaxInFlight) usage("--in-flight: 1 to 64");
+  if (options.hold && options.churn) usage("--hold and --churn exclude each other");
   return options;
 }
 
-// utime + stime of the processes, in seconds (fields 14 and 15 of /proc/PID/stat).
-double cpu_seconds(const std::vector<int>& pids) {
-  double total = 0;
+struct CpuSeconds {
+  double user = 0;
+  double system = 0;
+};
+
+// utime and stime of the processes, in seconds (fields 14 and 15 of /proc/PID/stat).
+CpuSeconds cpu_seconds(const std::vector<int>& pids) {
+  CpuSeconds total;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   for (int pid : pids) {
     std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
     std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
@@ -184,15 +217,18 @@ double cpu_seconds(const std::vector<int>& pids) {
         break;
       }
     }
-    total += static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    total.user += static_cast<double>(utime) / ticks;
+    total.system += static_cast<double>(stime) / ticks;
   }
   return total;
 }
 
-// A binary frame as a client sends it: FIN + opcode 2, mask bit, length, mask key, payload.
-std::string client_frame(std::size_t size) {
+// A frame as a client sends it: FIN + opcode (binary unless told), mask bit, length, mask key,
+// payload.
+std::string client_frame(std::size_t size, unsigned char opcode = 0x2,
+                         const std::string& payload = {}) {
   std::string frame;
-  frame.push_back(static_cast<char>(0x82));
+  frame.push_back(static_cast<char>(0x80 | opcode));
   if (size < 126) {
     frame.push_back(static_cast<char>(0x80 | size));
   } else if (size < 65536) {
@@ -205,7 +241,10 @@ std::string client_frame(std::size_t size) {
   }
   const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
   frame.append(reinterpret_cast<const char*>(mask), 4);
-  for (std::size_t i = 0; i < size; ++i) frame.push_back(static_cast<char>('x' ^ mask[i % 4]));
+  for (std::size_t i = 0; i < size; ++i) {
+    const char byte = payload.empty() ? 'x' : payload[i];
+    frame.push_back(static_cast<char>(byte ^ mask[i % 4]));
+  }
   return frame;
 }
 
@@ -227,6 +266,9 @@ int main(int argc, char** argv) {
   signal(SIGINT, [](int) { stop_requested = 1; });
 
   const std::string frame = client_frame(options.size);
+  // Room for a whole window of frames starting anywhere inside the first one (write_offset).
+  std::string frames;
+  for (std::size_t i = 0; i <= options.in_flight; ++i) frames += frame;
   // The server's echo has no mask key; the raw echo returns the frame as it came.
   const std::size_t answer_size = options.raw ? frame.size() : frame.size() - 4;
   const std::string request = "GET " + options.path + " HTTP/1.1\r\nHost: " + options.host + ":" +
@@ -234,6 +276,8 @@ int main(int argc, char** argv) {
                               "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                               "Sec-WebSocket-Version: 13\r\n\r\n";
+  const std::string close_frame = client_frame(2, 0x8, std::string("\x03\xe8", 2));  // 1000
+  const bool handshake = !options.raw || options.churn;
 
   sockaddr_in server{};
   server.sin_family = AF_INET;
@@ -242,94 +286,162 @@ int main(int argc, char** argv) {
 
   const int epoll = epoll_create1(EPOLL_CLOEXEC);
   std::vector<Connection> connections(options.connections);
+  std::vector<Clock::time_point> sent_at(
+      options.hold ? 0 : static_cast<std::size_t>(options.connections) * options.in_flight);
   std::map<std::string, uint64_t> errors;
   Histogram latency;
   std::vector<char> buffer(1 << 20);
 
   int next_to_open = 0, in_progress = 0, ready = 0, closed = 0;
   constexpr int kMaxInProgress = 256;  // stay under the listen backlog while connecting
+  bool measuring = false, loaded = options.churn;
+  uint64_t messages = 0, cycles = 0;
 
-  auto fail = [&](Connection& connection, const char* kind) {
-    ++errors[kind];
+  auto watch = [&](int fd, uint32_t events, uint32_t index) {
+    epoll_event event{};
+    event.events = events;
+    event.data.u32 = index;
+    epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event);
+  };
+
+  auto open_connection = [&](uint32_t index) {
+    Connection& connection = connections[index];
+    connection = Connection{};
+    connection.opened_at = Clock::now();
+    connection.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (connection.fd < 0) {
+      ++errors["socket"];
+      ++closed;
+      return;
+    }
+    int one = 1;
+    setsockopt(connection.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (options.sources.size() > 1 || options.sources[0] != "127.0.0.1") {
+      setsockopt(connection.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      inet_pton(AF_INET, options.sources[index % options.sources.size()].c_str(), &local.sin_addr);
+      bind(connection.fd, reinterpret_cast<sockaddr*>(&local), sizeof local);
+    }
+    ++in_progress;
+    if (connect(connection.fd, reinterpret_cast<sockaddr*>(&server), sizeof server) != 0 &&
+        errno != EINPROGRESS) {
+      ++errors[errno == ECONNREFUSED ? "refused" : "connect"];
+      close(connection.fd);
+      --in_progress;
+      ++closed;
+      return;
+    }
+    connection.state = State::kConnecting;
+    epoll_event event{};
+    event.events = EPOLLOUT;
+    event.data.u32 = index;
+    epoll_ctl(epoll, EPOLL_CTL_ADD, connection.fd, &event);
+  };
+
+  auto open_more = [&] {
+    while (next_to_open < options.connections && in_progress < kMaxInProgress)
+      open_connection(static_cast<uint32_t>(next_to_open++));
+  };
+
+  // Ends a connection; in churn mode the slot starts its next cycle (an error too, so that a
+  // failing server does not silently leave fewer slots running).
+  auto finish = [&](Connection& connection, uint32_t index, const char* error) {
+    if (error != nullptr) ++errors[error];
     if (connection.state == State::kConnecting || connection.state == State::kHandshake)
       --in_progress;
     if (connection.state == State::kRunning) --ready;
     connection.state = State::kClosed;
-    ++closed;
     epoll_ctl(epoll, EPOLL_CTL_DEL, connection.fd, nullptr);
     close(connection.fd);
+    if (options.churn && !stop_requested)
+      open_connection(index);
+    else
+      ++closed;
   };
 
-  auto open_more = [&] {
-    while (next_to_open < options.connections && in_progress < kMaxInProgress) {
-      Connection& connection = connections[next_to_open];
-      const int index = next_to_open++;
-      connection.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (connection.fd < 0) {
-        ++errors["socket"];
-        connection.state = State::kClosed;
-        ++closed;
-        continue;
-      }
-      int one = 1;
-      setsockopt(connection.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      if (options.sources.size() > 1 || options.sources[0] != "127.0.0.1") {
-        setsockopt(connection.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-        sockaddr_in local{};
-        local.sin_family = AF_INET;
-        inet_pton(AF_INET, options.sources[index % options.sources.size()].c_str(),
-                  &local.sin_addr);
-        bind(connection.fd, reinterpret_cast<sockaddr*>(&local), sizeof local);
-      }
-      ++in_progress;
-      if (connect(connection.fd, reinterpret_cast<sockaddr*>(&server), sizeof server) != 0 &&
-          errno != EINPROGRESS) {
-        ++errors[errno == ECONNREFUSED ? "refused" : "connect"];
-        close(connection.fd);
-        connection.state = State::kClosed;
-        --in_progress;
-        ++closed;
-        continue;
-      }
-      epoll_event event{};
-      event.events = EPOLLOUT;
-      event.data.u32 = static_cast<uint32_t>(index);
-      epoll_ctl(epoll, EPOLL_CTL_ADD, connection.fd, &event);
+  // Writes what the kernel takes of the unwritten frames; EPOLLOUT while some are left.
+  auto flush = [&](Connection& connection, uint32_t index) {
+    const ssize_t sent =
+        write(connection.fd, frames.data() + connection.write_offset, connection.unwritten);
+    if (sent < 0 && errno != EAGAIN) return finish(connection, index, "write");
+    const auto taken = static_cast<std::size_t>(std::max<ssize_t>(sent, 0));
+    connection.unwritten -= taken;
+    connection.write_offset = (connection.write_offset + taken) % frame.size();
+    if ((connection.unwritten > 0) != connection.watching_out) {
+      connection.watching_out = connection.unwritten > 0;
+      watch(connection.fd, connection.watching_out ? EPOLLIN | EPOLLOUT : EPOLLIN, index);
     }
   };
 
-  bool measuring = false, loaded = false;
-  uint64_t messages = 0;
-
-  auto send_frame = [&](Connection& connection, uint32_t index) {
-    connection.sent_at = Clock::now();
-    connection.awaiting = answer_size;
-    const ssize_t sent = write(connection.fd, frame.data(), frame.size());
-    if (sent < 0 && errno != EAGAIN) return fail(connection, "write");
-    connection.written = sent > 0 ? static_cast<std::size_t>(sent) : 0;
-    if (connection.written < frame.size()) {
-      epoll_event event{};
-      event.events = EPOLLIN | EPOLLOUT;
-      event.data.u32 = index;
-      epoll_ctl(epoll, EPOLL_CTL_MOD, connection.fd, &event);
-    }
+  auto send_frames = [&](Connection& connection, uint32_t index, std::size_t count) {
+    const auto now = Clock::now();
+    for (std::size_t i = 0; i < count; ++i)
+      sent_at[index * options.in_flight + connection.sent++ % options.in_flight] = now;
+    connection.outstanding += count;
+    const bool idle = connection.unwritten == 0;
+    connection.unwritten += count * frame.size();
+    if (idle) flush(connection, index);
   };
 
   auto start_running = [&](Connection& connection, uint32_t index) {
     --in_progress;
     ++ready;
     connection.state = State::kRunning;
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u32 = index;
-    epoll_ctl(epoll, EPOLL_CTL_MOD, connection.fd, &event);
+    watch(connection.fd, EPOLLIN, index);
     std::string().swap(connection.handshake);
-    if (loaded) send_frame(connection, index);
+    if (loaded) send_frames(connection, index, options.in_flight);
+  };
+
+  // Churn: the upgrade (or its raw echo) is back; send the close frame.
+  auto start_closing = [&](Connection& connection, uint32_t index) {
+    --in_progress;
+    connection.state = State::kClosing;
+    connection.handshake.clear();
+    if (write(connection.fd, close_frame.data(), close_frame.size()) !=
+        static_cast<ssize_t>(close_frame.size()))
+      finish(connection, index, "close_write");
+  };
+
+  auto end_cycle = [&](Connection& connection, uint32_t index) {
+    if (measuring) {
+      ++cycles;
+      latency.record(static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - connection.opened_at)
+              .count()));
+    }
+    if (options.raw) {  // reset: the raw echo never closes first
+      const linger abort{.l_onoff = 1, .l_linger = 0};
+      setsockopt(connection.fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+    }
+    finish(connection, index, nullptr);
+  };
+
+  auto on_answer_bytes = [&](Connection& connection, uint32_t index, std::size_t received) {
+    if (connection.partial + received > connection.outstanding * answer_size)
+      return finish(connection, index, "unexpected_bytes");
+    const std::size_t bytes = connection.partial + received;
+    const std::size_t answers = bytes / answer_size;
+    connection.partial = bytes % answer_size;
+    if (answers == 0) return;
+    connection.outstanding -= answers;
+    const auto now = Clock::now();
+    for (std::size_t i = 0; i < answers; ++i) {
+      const auto sent =
+          sent_at[index * options.in_flight + connection.answered++ % options.in_flight];
+      if (measuring) {
+        ++messages;
+        latency.record(static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(now - sent).count()));
+      }
+    }
+    send_frames(connection, index, answers);
   };
 
   const auto started = Clock::now();
-  Clock::time_point connected_at{}, window_start{}, window_end{};
-  double cpu_start = 0, cpu_end = 0;
+  Clock::time_point connected_at = options.churn ? started : Clock::time_point{};
+  Clock::time_point window_start{}, window_end{};
+  CpuSeconds cpu_start, cpu_end;
   constexpr double kConnectTimeout = 120;  // 100,000 handshakes on one shared core take a while
   std::vector<epoll_event> events(1024);
 
@@ -345,73 +457,66 @@ int main(int argc, char** argv) {
         socklen_t length = sizeof error;
         getsockopt(connection.fd, SOL_SOCKET, SO_ERROR, &error, &length);
         if (error != 0) {
-          fail(connection, error == ECONNREFUSED ? "refused" : "connect");
+          finish(connection, index, error == ECONNREFUSED ? "refused" : "connect");
           continue;
         }
-        if (options.raw) {
+        if (!handshake) {
           start_running(connection, index);
           continue;
         }
         if (write(connection.fd, request.data(), request.size()) !=
             static_cast<ssize_t>(request.size())) {
-          fail(connection, "handshake_write");
+          finish(connection, index, "handshake_write");
           continue;
         }
         connection.state = State::kHandshake;
-        epoll_event event{};
-        event.events = EPOLLIN;
-        event.data.u32 = index;
-        epoll_ctl(epoll, EPOLL_CTL_MOD, connection.fd, &event);
+        watch(connection.fd, EPOLLIN, index);
         continue;
       }
       if (connection.state == State::kRunning && (events[i].events & EPOLLOUT) &&
-          connection.written < frame.size()) {
-        const ssize_t sent = write(connection.fd, frame.data() + connection.written,
-                                   frame.size() - connection.written);
-        if (sent < 0 && errno != EAGAIN) {
-          fail(connection, "write");
-          continue;
-        }
-        if (sent > 0) connection.written += static_cast<std::size_t>(sent);
-        if (connection.written == frame.size()) {
-          epoll_event event{};
-          event.events = EPOLLIN;
-          event.data.u32 = index;
-          epoll_ctl(epoll, EPOLL_CTL_MOD, connection.fd, &event);
-        }
+          connection.unwritten > 0) {
+        flush(connection, index);
+        if (connection.state != State::kRunning) continue;
       }
       if (!(events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
       const ssize_t received = read(connection.fd, buffer.data(), buffer.size());
+      if (received == 0 && connection.state == State::kClosing && !options.raw) {
+        end_cycle(connection, index);  // the server closed after the close handshake
+        continue;
+      }
       if (received == 0 || (received < 0 && errno != EAGAIN)) {
-        fail(connection, "closed_by_server");
+        finish(connection, index, "closed_by_server");
         continue;
       }
       if (received < 0) continue;
+      const auto bytes = static_cast<std::size_t>(received);
+      if (connection.state == State::kClosing) {
+        // ws: the server's close frame, then EOF; raw: the echo of the close frame.
+        connection.handshake.append(buffer.data(), bytes);
+        if (options.raw && connection.handshake.size() >= close_frame.size())
+          end_cycle(connection, index);
+        continue;
+      }
       if (connection.state == State::kHandshake) {
-        connection.handshake.append(buffer.data(), static_cast<std::size_t>(received));
+        connection.handshake.append(buffer.data(), bytes);
+        if (options.raw) {  // churn floor: the request comes back as it was sent
+          if (connection.handshake.size() >= request.size()) start_closing(connection, index);
+          continue;
+        }
         const auto end = connection.handshake.find("\r\n\r\n");
         if (end == std::string::npos) continue;
         if (connection.handshake.compare(0, 12, "HTTP/1.1 101") != 0) {
-          fail(connection, "handshake_status");
+          finish(connection, index, "handshake_status");
           continue;
         }
-        start_running(connection, index);
+        if (options.churn)
+          start_closing(connection, index);
+        else
+          start_running(connection, index);
         continue;
       }
       if (options.hold) continue;  // idle connections: whatever the server sends is ignored
-      if (static_cast<std::size_t>(received) > connection.awaiting) {
-        fail(connection, "unexpected_bytes");
-        continue;
-      }
-      connection.awaiting -= static_cast<std::size_t>(received);
-      if (connection.awaiting > 0) continue;
-      if (measuring) {
-        ++messages;
-        latency.record(static_cast<uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - connection.sent_at)
-                .count()));
-      }
-      send_frame(connection, index);
+      on_answer_bytes(connection, index, bytes);
     }
     open_more();
 
@@ -432,7 +537,7 @@ int main(int argc, char** argv) {
           loaded = true;
           for (std::size_t index = 0; index < connections.size(); ++index)
             if (connections[index].state == State::kRunning)
-              send_frame(connections[index], static_cast<uint32_t>(index));
+              send_frames(connections[index], static_cast<uint32_t>(index), options.in_flight);
         }
       }
       continue;
@@ -457,15 +562,23 @@ int main(int argc, char** argv) {
   const double seconds = window_end > window_start
                              ? std::chrono::duration<double>(window_end - window_start).count()
                              : 0.0;
+  const uint64_t done = options.churn ? cycles : messages;
   std::ostringstream out;
   out.setf(std::ios::fixed);
   out.precision(3);
-  out << "{\n  \"client\": \"echo_client\",\n  \"scenario\": \"" << (options.hold ? "hold" : "echo")
+  out << "{\n  \"client\": \"echo_client\",\n  \"scenario\": \""
+      << (options.hold    ? "hold"
+          : options.churn ? "churn"
+                          : "echo")
       << "\",\n  \"mode\": \"" << (options.raw ? "raw" : "ws")
       << "\",\n  \"connections\": " << options.connections << ",\n  \"connected\": " << ready
-      << ",\n  \"size\": " << options.size << ",\n  \"duration_s\": " << seconds
-      << ",\n  \"messages\": " << messages << ",\n  \"messages_per_second\": "
-      << (seconds > 0 ? static_cast<double>(messages) / seconds : 0)
+      << ",\n  \"size\": " << options.size << ",\n  \"in_flight\": " << options.in_flight
+      << ",\n  \"duration_s\": " << seconds;
+  if (options.churn)
+    out << ",\n  \"cycles\": " << cycles << ",\n  \"cycles_per_second\": ";
+  else
+    out << ",\n  \"messages\": " << messages << ",\n  \"messages_per_second\": ";
+  out << (seconds > 0 ? static_cast<double>(done) / seconds : 0)
       << ",\n  \"latency_us\": {\"p50\": " << latency.percentile_us(0.5)
       << ", \"p90\": " << latency.percentile_us(0.9) << ", \"p99\": " << latency.percentile_us(0.99)
       << ", \"p999\": " << latency.percentile_us(0.999) << ", \"max\": " << latency.max_us()
@@ -477,10 +590,19 @@ int main(int argc, char** argv) {
   }
   out << "}";
   if (!options.pids.empty() && !options.hold) {
+    const double user = cpu_end.user - cpu_start.user;
+    const double system = cpu_end.system - cpu_start.system;
+    const auto per = [&](double cpu) {
+      return done > 0 ? cpu * 1e6 / static_cast<double>(done) : 0;
+    };
+    const char* unit = options.churn ? "cycle" : "message";
     out.precision(4);
-    out << ",\n  \"server_cpu_seconds\": " << (cpu_end - cpu_start)
-        << ",\n  \"server_cpu_us_per_message\": "
-        << (messages > 0 ? (cpu_end - cpu_start) * 1e6 / static_cast<double>(messages) : 0);
+    out << ",\n  \"server_cpu_seconds\": " << user + system
+        << ",\n  \"server_cpu_user_seconds\": " << user
+        << ",\n  \"server_cpu_system_seconds\": " << system << ",\n  \"server_cpu_us_per_" << unit
+        << "\": " << per(user + system) << ",\n  \"server_cpu_user_us_per_" << unit
+        << "\": " << per(user) << ",\n  \"server_cpu_system_us_per_" << unit
+        << "\": " << per(system);
   }
   out << "\n}\n";
   if (!options.json.empty()) std::ofstream(options.json) << out.str();

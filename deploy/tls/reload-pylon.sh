@@ -4,6 +4,10 @@
 # (certbot's own directory is root-only, pylon runs as its own user) and makes every pylon
 # instance reload them. New handshakes get the new certificate; live connections stay.
 #
+# With OCSP stapling (tls_ocsp_stapling) it fetches the new certificate's response first
+# (ocsp-fetch.sh beside this script, or PYLON_OCSP_FETCH): a certificate naming no responder is
+# skipped, and a failed fetch only means pylon staples nothing until ocsp-refresh gets one.
+#
 # pylon also notices changed files by itself (tls_watch_interval); the signal makes it immediate.
 #
 # Installed as --deploy-hook, or copied to /etc/letsencrypt/renewal-hooks/deploy/.
@@ -35,6 +39,13 @@ install -m 0644 "$lineage/fullchain.pem" "$target/.server.pem.new"
 install -m 0640 "${owner_group[@]}" "$lineage/privkey.pem" "$target/.server.key.new"
 mv -f "$target/.server.key.new" "$target/server.key"
 mv -f "$target/.server.pem.new" "$target/server.pem"
+
+# readlink: copied into renewal-hooks/deploy/ as a symlink, the script still finds its neighbour.
+fetch="${PYLON_OCSP_FETCH:-$(dirname "$(readlink -f "$0")")/ocsp-fetch.sh}"
+if [ -x "$fetch" ]; then
+  "$fetch" "$target/server.pem" ||
+    echo "reload-pylon.sh: no OCSP response for the new certificate; pylon staples none until a refresh gets one" >&2
+fi
 
 if [ -n "${PYLON_PID:-}" ]; then
   kill -HUP "$PYLON_PID"

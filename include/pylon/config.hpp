@@ -41,6 +41,13 @@ enum class EngineKind : std::uint8_t {
   redis,   // every instance on the same Redis
 };
 
+// How the event loops wait for their sockets (src/net/poller.hpp).
+enum class IoBackend : std::uint8_t {
+  epoll,     // readiness, then one system call per read and per write
+  io_uring,  // one io_uring_enter per loop iteration; plain sockets' reads complete into its
+             // buffers
+};
+
 // The logger's (src/obs/log.hpp uses these same enums).
 enum class LogLevel : std::uint8_t { trace, debug, info, warn, error };
 enum class LogFormat : std::uint8_t {
@@ -109,7 +116,8 @@ struct CompressionSettings {
 struct Config {
   std::string listen = "127.0.0.1:8080";
   unsigned threads = 0;  // event loops; 0 (the default, not settable) means one per core
-  std::size_t max_connections = 100000;      // open WebSockets, all loops together
+  IoBackend io_backend = IoBackend::epoll;  // io_uring falls back to epoll where the kernel refuses
+  std::size_t max_connections = 100000;     // open WebSockets, all loops together
   std::size_t max_message_size = 16u << 20;  // bytes; larger messages are closed with 1009
   std::size_t max_backpressure = 1u << 20;   // bytes queued per connection before sends drop
   double ping_interval = 25;                 // seconds; below Nginx's 60 s proxy_read_timeout
@@ -143,6 +151,9 @@ struct Config {
   std::size_t tls_max_handshakes = 256;
   bool tls_ktls = true;  // let the kernel encrypt records where it can (Linux "tls" module)
   double tls_watch_interval = 5;  // seconds between checks of the certificate files; 0: SIGHUP only
+  // OCSP stapling (docs/security.md "OCSP stapling"): each certificate staples the DER response
+  // in its file's name + ".ocsp" (HAProxy's convention) while that response is valid for it.
+  bool tls_ocsp_stapling = false;
   // Seconds between session ticket key rotations; a ticket resumes for one to two of them.
   double tls_ticket_key_rotation = 3600;
   // Topics (docs/protocol.md)

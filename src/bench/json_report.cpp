@@ -143,6 +143,8 @@ std::string to_json(const BenchResult& r) {
     json.integer("rss_after_bytes", s.rss_after);
     json.integer("rss_max_bytes", s.rss_max);
     json.number("cpu_seconds", s.cpu_seconds);
+    json.number("cpu_user_seconds", s.cpu_user_seconds);
+    json.number("cpu_system_seconds", s.cpu_seconds - s.cpu_user_seconds);
     json.end_object();
     json.number("server_cpu_seconds", s.cpu_seconds);
     if (o.scenario != Scenario::connect)

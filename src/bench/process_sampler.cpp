@@ -26,7 +26,12 @@ std::optional<std::uint64_t> read_rss_bytes(int pid) {
   return rss;
 }
 
-std::optional<double> read_cpu_seconds(int pid) {
+struct CpuSeconds {
+  double user = 0;
+  double system = 0;
+};
+
+std::optional<CpuSeconds> read_cpu_seconds(int pid) {
   const std::string path = "/proc/" + std::to_string(pid) + "/stat";
   std::FILE* file = std::fopen(path.c_str(), "r");
   if (file == nullptr) return std::nullopt;
@@ -45,7 +50,9 @@ std::optional<double> read_cpu_seconds(int pid) {
                   &stime) != 2)
     return std::nullopt;
   const long ticks = sysconf(_SC_CLK_TCK);
-  return static_cast<double>(utime + stime) / static_cast<double>(ticks > 0 ? ticks : 100);
+  const double per_second = static_cast<double>(ticks > 0 ? ticks : 100);
+  return CpuSeconds{.user = static_cast<double>(utime) / per_second,
+                    .system = static_cast<double>(stime) / per_second};
 }
 
 }  // namespace
@@ -54,7 +61,8 @@ std::optional<ProcessSample> sample_process(int pid) {
   const auto rss = read_rss_bytes(pid);
   const auto cpu = read_cpu_seconds(pid);
   if (!rss || !cpu) return std::nullopt;
-  return ProcessSample{.rss_bytes = *rss, .cpu_seconds = *cpu};
+  return ProcessSample{
+      .rss_bytes = *rss, .cpu_seconds = cpu->user + cpu->system, .cpu_user_seconds = cpu->user};
 }
 
 std::optional<ProcessSample> sample_processes(const std::vector<int>& pids) {
@@ -64,6 +72,7 @@ std::optional<ProcessSample> sample_processes(const std::vector<int>& pids) {
     if (!one) return std::nullopt;
     sum.rss_bytes += one->rss_bytes;
     sum.cpu_seconds += one->cpu_seconds;
+    sum.cpu_user_seconds += one->cpu_user_seconds;
   }
   return sum;
 }

@@ -1,5 +1,6 @@
 // Samples another process (the server under test, `--pid`) from /proc: resident memory from
-// /proc/PID/status (VmRSS) and CPU time from /proc/PID/stat (utime + stime). Coordinator thread.
+// /proc/PID/status (VmRSS) and CPU time from /proc/PID/stat (utime + stime, and utime alone).
+// Coordinator thread.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +11,8 @@ namespace pylon::bench {
 
 struct ProcessSample {
   std::uint64_t rss_bytes = 0;
-  double cpu_seconds = 0;  // user + system since the process started
+  double cpu_seconds = 0;       // user + system since the process started
+  double cpu_user_seconds = 0;  // the user part of it (utime)
 };
 
 // nullopt when the process is gone or /proc cannot be read.

@@ -33,7 +33,8 @@ struct ServerStats {
   std::uint64_t rss_before = 0;  // before the first connection
   std::uint64_t rss_after = 0;   // at the end of the measured window (connect: of the hold)
   std::uint64_t rss_max = 0;
-  double cpu_seconds = 0;  // utime + stime over the measured window
+  double cpu_seconds = 0;       // utime + stime over the measured window
+  double cpu_user_seconds = 0;  // utime alone over the same window
 };
 
 struct BenchResult {

@@ -205,6 +205,7 @@ class Coordinator {
     const auto after = sample_server();
     if (!after || !before) return;
     result_.server->cpu_seconds = after->cpu_seconds - before->cpu_seconds;
+    result_.server->cpu_user_seconds = after->cpu_user_seconds - before->cpu_user_seconds;
     result_.server->rss_after = after->rss_bytes;
     result_.server->rss_max = std::max(result_.server->rss_max, after->rss_bytes);
   }

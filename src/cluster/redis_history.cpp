@@ -3,6 +3,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "obs/log.hpp"
@@ -189,22 +190,55 @@ void RedisHistory::append(pubsub::HistoryAppend publication, pubsub::AppendDone 
 
 void RedisHistory::read(std::string topic, const pubsub::HistoryPolicy& policy,
                         std::optional<std::uint64_t> since, pubsub::ReadDone done) {
+  Reader reader{since, std::move(done)};
+  if (const auto found = cursors_.find(topic);
+      found != cursors_.end() && !found->second.confirmed) {
+    std::vector<WaitingReads>& waiting = found->second.reads;
+    auto group = std::find_if(waiting.begin(), waiting.end(), [&](const WaitingReads& reads) {
+      return reads.policy.latest_only == policy.latest_only && reads.policy.ttl_ms == policy.ttl_ms;
+    });
+    if (group == waiting.end()) group = waiting.insert(waiting.end(), {.policy = policy});
+    group->readers.push_back(std::move(reader));
+    return;
+  }
+  std::vector<Reader> readers;
+  readers.push_back(std::move(reader));
+  push(read_command(std::move(topic), policy, std::move(readers)));
+}
+
+RedisHistory::Command RedisHistory::read_command(std::string topic,
+                                                 const pubsub::HistoryPolicy& policy,
+                                                 std::vector<Reader> readers) {
+  std::optional<std::uint64_t> first;
+  for (const Reader& reader : readers)
+    if (reader.since && (!first || *reader.since < *first)) first = reader.since;
   Command command{.kind = Kind::read, .topic = std::move(topic)};
   command.arguments = {read_sha,
                        "2",
                        prefix_ + "history:" + command.topic,
                        prefix_ + "history-meta:" + command.topic,
-                       since ? decimal(*since) : "-1",
+                       first ? decimal(*first) : "-1",
                        policy.latest_only ? "1" : "0",
                        decimal(policy.ttl_ms),
                        pubsub::new_epoch()};
-  command.read_done = std::move(done);
-  if (const auto found = cursors_.find(command.topic);
-      found != cursors_.end() && !found->second.confirmed) {
-    found->second.reads.push_back(std::move(command));
-    return;
+  command.readers = std::move(readers);
+  command.latest_only = policy.latest_only;
+  return command;
+}
+
+// A read made for one answers it as Redis answered. Made for several, each reader gets the position
+// and the entries from its own first offset on (latest-only: the latest, whatever offset it
+// gave), none when it asked for the position only.
+void RedisHistory::answer_readers(Command& read_command, pubsub::HistoryRead& read) {
+  if (read_command.readers.size() == 1) return read_command.readers.front().done(read);
+  for (Reader& reader : read_command.readers) {
+    pubsub::HistoryRead part{.top = read.top, .epoch = read.epoch};
+    if (reader.since)
+      for (const pubsub::HistoryEntry& entry : read.entries)
+        if (read_command.latest_only || entry.offset >= *reader.since)
+          part.entries.push_back(entry);
+    reader.done(part);
   }
-  push(std::move(command));
 }
 
 void RedisHistory::track(std::string_view topic) {
@@ -220,9 +254,10 @@ void RedisHistory::subscribed(std::string_view topic) {
   if (found == cursors_.end()) return;
   Cursor& cursor = found->second;
   cursor.confirmed = true;
-  std::vector<Command> reads;
+  std::vector<WaitingReads> reads;
   reads.swap(cursor.reads);
-  for (Command& read : reads) push(std::move(read));
+  for (WaitingReads& group : reads)
+    push(read_command(std::string(topic), group.policy, std::move(group.readers)));
   if (!cursor.epoch.empty() && !cursor.filling) start_gap_read(topic, cursor);
 }
 
@@ -335,7 +370,7 @@ void RedisHistory::on_reply(void* reply_pointer) {
         found->second.epoch = read.epoch;
         found->second.last = read.top;
       }
-      return command.read_done(read);
+      return answer_readers(command, read);
     }
     case Kind::gap: {
       pubsub::HistoryRead read = parse_read(reply).value_or(pubsub::HistoryRead{});

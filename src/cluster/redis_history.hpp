@@ -12,11 +12,13 @@
 // number make the second one answer the first one's offset instead of storing it twice).
 //
 // Reads for a subscribe wait until the topic's SUBSCRIBE is in effect, so that whatever follows the
-// position they answer comes live. Positioning: per subscribed topic the offset last delivered to
-// this instance. A publication past
-// it (messages lost while the subscriber link was down, or a SUBSCRIBE that took effect late) holds
-// the live ones back, reads the gap from the stream, and delivers it first; a resubscribe after a
-// reconnect reads from there at once.
+// position they answer comes live. The reads of a topic that wait together (the subscribers of a
+// topic recovering at once after a reconnect or a restart) go out as one, from the lowest offset
+// any of them asked for, and each gets its own part of the answer. Positioning: per subscribed
+// topic the offset last delivered to this instance. A publication past it (messages lost while the
+// subscriber link was down, or a SUBSCRIBE that took effect late) holds the live ones back, reads
+// the gap from the stream, and delivers it first; a resubscribe after a reconnect reads from there
+// at once.
 //
 // Engine loop only (the RedisEngine owns it; redis_engine.cpp).
 #pragma once
@@ -70,12 +72,23 @@ class RedisHistory {
 
  private:
   enum class Kind : std::uint8_t { append, read, gap };
+  // Who asked for a read: the first offset it wants (none: the position only), and its answer.
+  struct Reader {
+    std::optional<std::uint64_t> since;
+    pubsub::ReadDone done;
+  };
   struct Command {
     Kind kind;
     std::string topic;
     std::vector<std::string> arguments;  // EVALSHA's, sha first
     pubsub::AppendDone append_done;
-    pubsub::ReadDone read_done;
+    std::vector<Reader> readers;  // a read's: one read answers them all
+    bool latest_only = false;     // a read's
+  };
+  // Reads waiting for the SUBSCRIBE, one group per policy (what the read script is given).
+  struct WaitingReads {
+    pubsub::HistoryPolicy policy;
+    std::vector<Reader> readers;
   };
   struct Held {
     std::string epoch;
@@ -89,10 +102,13 @@ class RedisHistory {
     std::vector<Held> held;  // allocated only during a gap read
     // Reads of a subscribe, sent once the SUBSCRIBE is in effect: a publication after the position
     // they answer then comes live, never falling between the two.
-    std::vector<Command> reads;
+    std::vector<WaitingReads> reads;
   };
 
   void push(Command command);
+  Command read_command(std::string topic, const pubsub::HistoryPolicy& policy,
+                       std::vector<Reader> readers);
+  static void answer_readers(Command& read_command, pubsub::HistoryRead& read);
   void send(const Command& command);
   void start_gap_read(std::string_view topic, Cursor& cursor);
   void accept(std::string_view topic, Cursor& cursor, std::string_view epoch, std::uint64_t offset,

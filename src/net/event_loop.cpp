@@ -8,15 +8,10 @@
 #include <cerrno>
 #include <system_error>
 
+#include "net/epoll_poller.hpp"
+#include "net/uring_poller.hpp"
+
 namespace pylon::net {
-namespace {
-
-constexpr int kMaxEvents = 512;
-
-// The eventfd's handler: the loop itself, marked by a null handler pointer in epoll data.
-constexpr IoHandler* kWakeHandler = nullptr;
-
-}  // namespace
 
 std::uint64_t EventLoop::monotonic_ms() noexcept {
   timespec ts{};
@@ -32,37 +27,24 @@ std::uint64_t EventLoop::monotonic_ns() noexcept {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-EventLoop::EventLoop()
+EventLoop::EventLoop(IoBackend backend)
     : now_ms_(monotonic_ms()), timers_(now_ms_), receive_buffer_(kReceiveBufferSize) {
-  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+  if (backend == IoBackend::io_uring) {
+    try {
+      poller_ = std::make_unique<UringPoller>();
+    } catch (const std::system_error& error) {
+      backend_error_ = error.what();
+    }
+  }
+  if (!poller_) poller_ = std::make_unique<EpollPoller>();
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-  add(wake_fd_, EPOLLIN, kWakeHandler);
+  add(wake_fd_, EPOLLIN, &waker_);
 }
 
 EventLoop::~EventLoop() {
+  remove(wake_fd_);
   close(wake_fd_);
-  close(epoll_fd_);
-}
-
-void EventLoop::add(int fd, std::uint32_t events, IoHandler* handler) {
-  epoll_event event{};
-  event.events = events;
-  event.data.ptr = handler;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0)
-    throw std::system_error(errno, std::generic_category(), "epoll_ctl add");
-}
-
-void EventLoop::modify(int fd, std::uint32_t events, IoHandler* handler) {
-  epoll_event event{};
-  event.events = events;
-  event.data.ptr = handler;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &event);
-}
-
-void EventLoop::remove(int fd) noexcept {
-  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
 }
 
 void EventLoop::stop() noexcept {
@@ -96,20 +78,11 @@ void EventLoop::drain_posted() {
 }
 
 void EventLoop::run() {
-  epoll_event events[kMaxEvents];
   while (!stopping_.load(std::memory_order_acquire)) {
     // Wake at least every timer tick so the wheel advances even when the sockets are quiet.
-    const int ready =
-        epoll_wait(epoll_fd_, events, kMaxEvents, static_cast<int>(TimerWheel::kTickMs));
+    poller_->wait(static_cast<int>(TimerWheel::kTickMs));
     now_ms_ = monotonic_ms();
-    for (int i = 0; i < ready; ++i) {
-      auto* handler = static_cast<IoHandler*>(events[i].data.ptr);
-      if (handler == kWakeHandler) {
-        drain_posted();
-      } else {
-        handler->on_io(events[i].events);
-      }
-    }
+    poller_->dispatch();
     timers_.advance(now_ms_);
     if (end_of_iteration_) end_of_iteration_();
   }

@@ -1,30 +1,24 @@
 // The event loop: one per worker thread, share-nothing (DESIGN.md "The engine").
 //
-// A loop owns an epoll instance, a timer wheel, one large receive buffer shared by all of its
-// sockets, and an eventfd-driven queue through which other threads hand it work. Everything
-// except post() and stop() must be called on the loop's own thread. The loop never blocks except
-// in epoll_wait.
+// A loop owns a poller (epoll or io_uring: poller.hpp), a timer wheel, one large receive buffer
+// shared by all of its sockets, and an eventfd-driven queue through which other threads hand it
+// work. Everything except post() and stop() must be called on the loop's own thread. The loop
+// never blocks except in its poller's wait.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "net/poller.hpp"
 #include "net/timer_wheel.hpp"
 
 namespace pylon::net {
-
-// Something that owns a file descriptor registered with a loop.
-class IoHandler {
- public:
-  virtual void on_io(std::uint32_t epoll_events) = 0;
-
- protected:
-  ~IoHandler() = default;
-};
 
 class EventLoop {
  public:
@@ -32,7 +26,9 @@ class EventLoop {
   // out of it only when a frame or request is incomplete.
   static constexpr std::size_t kReceiveBufferSize = 512 * 1024;
 
-  EventLoop();
+  // io_uring where the kernel refuses a ring (too old, seccomp, kernel.io_uring_disabled) runs
+  // on epoll instead: backend() says which, backend_error() why.
+  explicit EventLoop(IoBackend backend = IoBackend::epoll);
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -44,16 +40,24 @@ class EventLoop {
   // Any thread: runs task on the loop's thread at its next iteration, in posting order.
   void post(std::function<void()> task);
 
-  void add(int fd, std::uint32_t events, IoHandler* handler);
-  void modify(int fd, std::uint32_t events, IoHandler* handler);
-  void remove(int fd) noexcept;
+  // events: epoll flags under either backend.
+  void add(int fd, std::uint32_t events, IoHandler* handler,
+           Receive receive = Receive::by_handler) {
+    poller_->add(fd, events, handler, receive);
+  }
+  void modify(int fd, std::uint32_t events, IoHandler* handler) {
+    poller_->modify(fd, events, handler);
+  }
+  void remove(int fd) noexcept { poller_->remove(fd); }
+  IoBackend backend() const noexcept { return poller_->backend(); }
+  const std::string& backend_error() const noexcept { return backend_error_; }
 
   TimerWheel& timers() noexcept { return timers_; }
   // Monotonic milliseconds, read once per iteration (cheap, coarse).
   std::uint64_t now_ms() const noexcept { return now_ms_; }
   std::span<std::uint8_t> receive_buffer() noexcept { return receive_buffer_; }
 
-  // Runs after every epoll batch, before the next wait (used to flush corked writes and free
+  // Runs after every batch of events, before the next wait (used to flush corked writes and free
   // closed connections once no callback can touch them).
   void set_end_of_iteration(std::function<void()> hook) { end_of_iteration_ = std::move(hook); }
 
@@ -62,9 +66,17 @@ class EventLoop {
   static std::uint64_t monotonic_ns() noexcept;
 
  private:
+  // The eventfd's handler: runs what other threads posted.
+  struct Waker final : IoHandler {
+    explicit Waker(EventLoop& loop) : loop(loop) {}
+    void on_io(std::uint32_t) override { loop.drain_posted(); }
+    EventLoop& loop;
+  };
   void drain_posted();
 
-  int epoll_fd_ = -1;
+  std::unique_ptr<Poller> poller_;
+  std::string backend_error_;
+  Waker waker_{*this};
   int wake_fd_ = -1;
   std::atomic<bool> stopping_{false};
   std::uint64_t now_ms_;

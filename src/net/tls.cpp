@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <new>
 
 namespace pylon::net {
@@ -90,6 +91,12 @@ std::string tls_last_error_reason() {
   const unsigned long code = ERR_peek_last_error();
   const char* reason = code != 0 ? ERR_reason_error_string(code) : nullptr;
   return reason != nullptr ? reason : "unknown error";
+}
+
+std::int64_t tls_unix_time(const ASN1_TIME* time) {
+  std::tm parts{};
+  if (ASN1_TIME_to_tm(time, &parts) != 1) return 0;
+  return static_cast<std::int64_t>(timegm(&parts));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -86,7 +86,17 @@ struct TlsTransport {
   int send(const char* data, std::size_t size, std::size_t& taken) const;
 };
 
+// An OpenSSL object freed by its own function: OpenSslOwned<X509, X509_free>.
+template <typename Object, void (*release)(Object*)>
+struct OpenSslRelease {
+  void operator()(Object* object) const noexcept { release(object); }
+};
+template <typename Object, void (*release)(Object*)>
+using OpenSslOwned = std::unique_ptr<Object, OpenSslRelease<Object, release>>;
+
 // OpenSSL's reason for the last error of this thread ("unknown error" when it has none).
 std::string tls_last_error_reason();
+// A certificate's or an OCSP response's time as Unix seconds (0 when it does not parse).
+std::int64_t tls_unix_time(const ASN1_TIME* time);
 
 }  // namespace pylon::net

@@ -12,7 +12,8 @@ namespace pylon::detail {
 void Connection::agree_compression(const ws::DeflateParams& params) {
   // RFC 7692 §6: RSV1 now marks a compressed message (no frame has been parsed yet).
   deflate_ = true;
-  deflate_params_ = params;
+  server_window_bits_ = ws::clamp_window_bits(params.server_max_window_bits);
+  server_context_takeover_ = !params.server_no_context_takeover;
   session_.enable_compression();
   const CompressionSettings& settings = route_->compression;
   if (settings.mode == CompressionMode::dedicated)
@@ -63,7 +64,7 @@ SendStatus Connection::send_compressed(ws::Opcode opcode, std::span<const std::u
   compressed.clear();
   DedicatedDeflate* own = dedicated();
   ws::MessageDeflater& deflater =
-      own ? own->deflater : worker_.shared_deflater(deflate_params_.server_max_window_bits);
+      own ? own->deflater : worker_.shared_deflater(server_window_bits_);
   deflater.compress(payload, compressed);
   const ServerMetrics& counters = *worker_.server().counters;
   counters.compressions.add();
@@ -77,7 +78,7 @@ SendStatus Connection::send_compressed(ws::Opcode opcode, std::span<const std::u
 const std::string& Connection::frame_for(const pubsub::Message& message) {
   if (!deflate_ || message.payload_size < route_->compression.threshold) return message.frame;
   // Compressed once per (message, window size) and shared by every subscriber that agreed to it.
-  const std::uint8_t bits = deflate_params_.server_max_window_bits;
+  const std::uint8_t bits = server_window_bits_;
   bool created = false;
   const std::string& frame = message.compressed_frame(bits, worker_.shared_deflater(bits), created);
   if (created) worker_.server().counters->compressions.add();

@@ -55,6 +55,10 @@ constexpr Choice<EngineKind> kEngines[] = {
     {"memory", EngineKind::memory},
     {"redis", EngineKind::redis},
 };
+constexpr Choice<IoBackend> kIoBackends[] = {
+    {"epoll", IoBackend::epoll},
+    {"io_uring", IoBackend::io_uring},
+};
 constexpr Choice<LogLevel> kLogLevels[] = {
     {"trace", LogLevel::trace}, {"debug", LogLevel::debug}, {"info", LogLevel::info},
     {"warn", LogLevel::warn},   {"error", LogLevel::error},
@@ -283,6 +287,8 @@ struct Row {
 constexpr Row kRows[] = {
     {"listen", text<&Config::listen, check_address>(), "address to listen on, HOST:PORT"},
     {"threads", count<&Config::threads, 1, 64>(), "event loop threads (default: one per core)"},
+    {"io_backend", choice<&Config::io_backend, kIoBackends>(),
+     "how the event loops wait for sockets: epoll or io_uring"},
     {"max_connections", count<&Config::max_connections, 1>(),
      "open WebSockets allowed; beyond, upgrades get 503"},
     {"max_message_size", bytes<&Config::max_message_size, 1>(),
@@ -325,6 +331,8 @@ constexpr Row kRows[] = {
     {"tls_ktls", boolean<&Config::tls_ktls>(), "kernel TLS where the kernel has it"},
     {"tls_watch_interval", seconds<&Config::tls_watch_interval>(),
      "seconds between checks of the certificate files for changes (0: SIGHUP only)"},
+    {"tls_ocsp_stapling", boolean<&Config::tls_ocsp_stapling>(),
+     "staple each certificate's OCSP response, read from CERT_FILE.ocsp (DER)"},
     {"tls_ticket_key_rotation", seconds<&Config::tls_ticket_key_rotation, 1000>(),
      "seconds between session ticket key rotations (a ticket resumes for one to two)"},
     {"max_subscriptions", count<&Config::max_subscriptions, 1>(),
@@ -719,6 +727,8 @@ void validate_config(const Config& config) {
                                           std::to_string(config.drain_timeout) + " s)");
   if (config.pong_timeout > config.ping_interval * 10)
     throw ConfigError("pong_timeout", "must not exceed ten ping intervals");
+  if (config.tls_ocsp_stapling && config.tls_cert.empty())
+    throw ConfigError("tls_ocsp_stapling", "needs tls_cert");
   const std::string_view sources[] = {"auth_hmac_secret_file", "auth_hmac_secret_env",
                                       "auth_public_key_file", "auth_jwks_file"};
   const std::string* values[] = {&config.auth_hmac_secret_file, &config.auth_hmac_secret_env,

@@ -40,13 +40,15 @@ Connection::Connection(Worker& worker, int fd, const net::PeerAddress& peer, boo
     worker_.tls_handshake_started();
   }
   interest_ = EPOLLIN | EPOLLRDHUP;
-  worker_.loop().add(fd_, interest_, this);
+  // OpenSSL reads a TLS socket itself; a plain one's bytes may come from the loop (io_uring).
+  worker_.loop().add(fd_, interest_, this, tls_ ? net::Receive::by_handler : net::Receive::by_loop);
   deadline_ms_ = worker_.now_ms() + to_ms(worker_.server().config.handshake_timeout);
   reschedule_timer();
 }
 
 Connection::~Connection() {
   release_http_state();
+  if (access_log_) worker_.take_client_ip(*this);  // closed without notify_close: a shutdown
   if (route_ != nullptr) release_user_data(route_->behavior);
 }
 
@@ -88,6 +90,11 @@ void Connection::read_ready() {
     return;
   }
   process_read(buffer.first(static_cast<std::size_t>(received)));
+}
+
+void Connection::on_received(std::span<std::uint8_t> bytes) {
+  if (bytes.empty()) return peer_gone();
+  process_read(bytes);
 }
 
 void Connection::process_read(std::span<std::uint8_t> data) {
@@ -140,6 +147,10 @@ void Connection::write_bytes(std::string_view bytes) {
 }
 
 void Connection::session_buffers_idle() noexcept {
+  // A compressed message that came in one read was inflated into the loop's buffer: kept for the
+  // next one, unless it is a mapped block (a bomb stopped at the limit) that should go back.
+  if (std::string& inflated = worker_.inflate_buffer(); inflated.capacity() >= kMappedBlock)
+    std::string().swap(inflated);
   if (!spill_) return;
   // The spill outlives a delivery (destroy() keeps it): a handler may still read the message.
   net::release_if_large(spill_->buffers.message);
@@ -175,12 +186,10 @@ void Connection::count_read() noexcept {
   // message counted at their mean (docs/metrics.md).
   if (tally.handled != 0)
     metrics.handling.observe_ns(net::EventLoop::monotonic_ns() - tally.started_ns, tally.handled);
-  if (access_) {
-    access_->messages_in += tally.messages_in[0] + tally.messages_in[1];
-    access_->bytes_in += tally.bytes_in[0] + tally.bytes_in[1];
-    access_->messages_out += tally.messages_out[0] + tally.messages_out[1];
-    access_->bytes_out += tally.bytes_out[0] + tally.bytes_out[1];
-  }
+  if (counting_received_)
+    received_.add(tally.messages_in[0] + tally.messages_in[1],
+                  tally.bytes_in[0] + tally.bytes_in[1]);
+  count_out(tally.messages_out[0] + tally.messages_out[1], tally.bytes_out[0] + tally.bytes_out[1]);
   tally = {};
 }
 
@@ -341,20 +350,25 @@ void Connection::notify_close(std::uint16_t code, std::string_view reason) {
   worker_.server().counters->closed(code, side);
   // A close in the middle of a read: the access log gets the read's messages before it goes.
   if (worker_.read_tally().reader == this) count_read();
-  if (access_) {
+  if (access_log_) {
+    access_log_ = false;
     const std::string remote = remote_address();
+    std::string client_ip = worker_.take_client_ip(*this);
+    if (client_ip.empty()) client_ip = peer_.host();
+    // Nothing came in before the HTTP state was released (an open handler that closed at once).
+    const Traffic received = counting_received_ ? received_ : Traffic{};
+    const std::uint32_t duration_ms = static_cast<std::uint32_t>(worker_.now_ms()) - opened_ms_;
     obs::log(obs::LogLevel::info, "websocket close",
              {{"remote", std::string_view(remote)},
-              {"client_ip", std::string_view(access_->client_ip)},
-              {"path", access_->path},
-              {"duration_s", static_cast<double>(worker_.now_ms() - access_->opened_ms) / 1000.0},
-              {"messages_in", access_->messages_in},
-              {"messages_out", access_->messages_out},
-              {"bytes_in", access_->bytes_in},
-              {"bytes_out", access_->bytes_out},
+              {"client_ip", std::string_view(client_ip)},
+              {"path", std::string_view(route_->path)},
+              {"duration_s", static_cast<double>(duration_ms) / 1000.0},
+              {"messages_in", std::uint64_t{received.messages}},
+              {"messages_out", std::uint64_t{sent_.messages}},
+              {"bytes_in", std::uint64_t{received.bytes}},
+              {"bytes_out", std::uint64_t{sent_.bytes}},
               {"code", std::uint64_t{code}},
               {"side", std::string_view(ours ? "server" : "client")}});
-    access_.reset();
   }
   if (route_->behavior.close) route_->behavior.close(*this, code, reason);
 }

@@ -12,15 +12,17 @@
 // forwarders (websocket_api.cpp).
 //
 // Memory: an open, idle WebSocket holds the session state, a compact peer address, a few
-// pointers and two timestamps, in a slot of its worker's SlabPool (sizeof is checked in
-// tests/unit/server/connection_test.cpp). Everything else lives in a Spill allocated on first use
-// and freed when empty again (bytes of an incomplete message or control frame, subscriptions, a
-// dedicated compressor), or in the outbox's backlog while the kernel has not taken bytes. Over
-// native TLS (tls_cert) the TLS state is behind one more pointer, null on a plain connection.
+// pointers, two timestamps and the access log's record, in a slot of its worker's SlabPool
+// (sizeof is checked in tests/unit/server/connection_test.cpp), at every log level. Everything else
+// lives in a Spill allocated on first use and freed when empty again (bytes of an incomplete
+// message or control frame, subscriptions, a dedicated compressor), or in the outbox's backlog
+// while the kernel has not taken bytes. Over native TLS (tls_cert) the TLS state is behind one more
+// pointer, null on a plain connection.
 #pragma once
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -65,6 +67,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   static void operator delete(void*) = delete;
 
   void on_io(std::uint32_t epoll_events) override;
+  void on_received(std::span<std::uint8_t> bytes) override;  // io_uring: the loop's receive
 
   // The public API (pylon::WebSocket forwards here).
   SendStatus send_message(std::string_view message, MessageKind kind);
@@ -118,14 +121,15 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     closing,  // close sent and/or received, or an HTTP error answered: waiting for the peer's EOF
     closed,   // destroyed; waiting to be freed at the end of the iteration
   };
-  // What the access log needs at close; allocated at the upgrade only while info logging is on,
-  // so a server logging at warn pays nothing for it.
-  struct AccessLog {
-    std::string client_ip;  // the real client (from a trusted proxy's headers) or the peer
-    std::string_view path;  // the route's path
-    std::uint64_t opened_ms = 0;
-    std::uint64_t bytes_in = 0, bytes_out = 0;
-    std::uint64_t messages_in = 0, messages_out = 0;
+  // One direction of a WebSocket's traffic, for the access log: 32 bits each, saturating (past
+  // 4 GiB a connection logs 4294967295 bytes), so that it fits in the slot.
+  struct Traffic {
+    std::uint32_t messages, bytes;
+    void add(std::size_t count, std::size_t size) noexcept {
+      constexpr std::uint64_t kMost = UINT32_MAX;
+      messages = static_cast<std::uint32_t>(std::min<std::uint64_t>(messages + count, kMost));
+      bytes = static_cast<std::uint32_t>(std::min<std::uint64_t>(bytes + size, kMost));
+    }
   };
   // In a slot of the worker's HttpState pool while the connection is in the HTTP phase: a burst
   // of handshakes then leaves no free chunks behind in malloc's heap (slab_pool.hpp).
@@ -276,10 +280,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void enter_closing() noexcept;
   void notify_close(std::uint16_t code, std::string_view reason);
   void count_out(std::size_t messages, std::size_t bytes) noexcept {
-    if (access_) {
-      access_->messages_out += messages;
-      access_->bytes_out += bytes;
-    }
+    if (access_log_) sent_.add(messages, bytes);
   }
   void peer_gone();
   void update_interest();
@@ -292,8 +293,14 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void reschedule_timer();
 
   Worker& worker_;
-  HttpState* http_;  // from worker_.http_state_pool(); null once the HTTP phase is over
-  std::unique_ptr<AccessLog> access_;
+  // An idle connection's slot has no byte to spare for both, and they never live at once:
+  // http_, from worker_.http_state_pool(), until release_http_state() (null then), and after it
+  // received_, what the access log counts coming in (while counting_received_).
+  union {
+    HttpState* http_;
+    Traffic received_;
+  };
+  static_assert(sizeof(Traffic) <= sizeof(HttpState*), "received_ must not widen the slot");
   std::unique_ptr<Spill> spill_;
   std::unique_ptr<Tls> tls_;
   net::Outbox outbox_;
@@ -308,8 +315,12 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   std::uint64_t last_activity_ms_ = 0;
   net::PeerAddress peer_;
   int fd_;
+  // The rest of the access log's record, kept from the upgrade while access_log_ (info logging
+  // was on then): the path is the route's, the client its peer unless Worker::keep_client_ip
+  // was told otherwise. The open time is the loop clock's low 32 bits: durations up to 49.7 days.
+  std::uint32_t opened_ms_ = 0;
+  Traffic sent_{};
   State state_ = State::http;
-  ws::DeflateParams deflate_params_{};
   // 1 + the index of the agreed subprotocol in route_->behavior.subprotocols (kMaxSubprotocols);
   // 0: none. A byte instead of a pointer keeps an idle connection within its budget.
   std::uint8_t subprotocol_ = 0;
@@ -317,7 +328,12 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   bool internal_ : 1;
   bool shutdown_after_flush_ : 1 = false;
   bool awaiting_pong_ : 1 = false;
-  bool deflate_ : 1 = false;  // permessage-deflate agreed
+  bool access_log_ : 1 = false;              // its close is logged (opened_ms_, sent_ are kept)
+  bool counting_received_ : 1 = false;       // received_ is the union's member (see http_)
+  bool deflate_ : 1 = false;                 // permessage-deflate agreed, with (compression.cpp):
+  std::uint8_t server_window_bits_ : 4 = 0;  // our compressor's window, 8 to 15
+  static_assert(ws::kMaxWindowBits < 16, "server_window_bits_ holds a window in 4 bits");
+  bool server_context_takeover_ : 1 = false;  // and whether it carries over between messages
 
  public:
   bool flush_scheduled : 1 = false;  // on the worker's flush list (a bit beside the flags)

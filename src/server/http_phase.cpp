@@ -80,10 +80,15 @@ void Connection::process_http(std::span<std::uint8_t> data) {
 }
 
 void Connection::release_http_state() noexcept {
-  if (http_ == nullptr) return;
+  if (counting_received_ || http_ == nullptr) return;
   http_->~HttpState();
   worker_.http_state_pool().deallocate(http_);
   http_ = nullptr;
+  // The upgrade's request is done with: from here what comes in is frames, counted in its place.
+  if (access_log_) {
+    received_ = Traffic{};
+    counting_received_ = true;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,17 +274,19 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
   deadline_ms_ = now + net::to_ms(config.ping_interval);  // the first ping
   reschedule_timer();
   if (obs::log_enabled(obs::LogLevel::info)) {
-    access_ = std::make_unique<AccessLog>();
-    access_->client_ip = real_client_ip(peer_, worker_.server().trusted_proxies, request);
-    access_->path = route.path;
-    access_->opened_ms = now;
+    // The record for the close lives in the slot (connection.hpp); counting what comes in starts
+    // once the HTTP state is released.
+    access_log_ = true;
+    opened_ms_ = static_cast<std::uint32_t>(now);
+    std::string client_ip = real_client_ip(peer_, worker_.server().trusted_proxies, request);
     const http::Header* agent = request.find("User-Agent");
     obs::log(obs::LogLevel::info, "websocket open",
              {{"remote", std::string_view(remote_address())},
-              {"client_ip", std::string_view(access_->client_ip)},
-              {"path", access_->path},
+              {"client_ip", std::string_view(client_ip)},
+              {"path", std::string_view(route.path)},
               {"user_agent", agent != nullptr ? agent->value : std::string_view()},
               {"subprotocol", subprotocol()}});
+    if (client_ip != peer_.host()) worker_.keep_client_ip(*this, std::move(client_ip));
   }
   if (route.behavior.open) route.behavior.open(*this);
 }

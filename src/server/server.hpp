@@ -32,6 +32,10 @@ class ServerTls;
 // A connection keeps its agreed subprotocol as a one-byte index (connection.hpp).
 constexpr std::size_t kMaxSubprotocols = 255;
 
+// Blocks from this size up are mapped for themselves and unmapped when freed (Server::run sets
+// glibc's M_MMAP_THRESHOLD to it); smaller ones stay in malloc's heap for reuse.
+constexpr std::size_t kMappedBlock = 1 << 20;
+
 struct Route {
   std::string path;
   bool websocket = false;

@@ -75,12 +75,6 @@ SSL_CTX* new_context(const Config& config) {
   return context;
 }
 
-std::int64_t not_after_of(const X509* certificate) {
-  std::tm time{};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(certificate), &time) != 1) return 0;
-  return static_cast<std::int64_t>(timegm(&time));
-}
-
 // "CERT_FILE" or "CERT_FILE:KEY_FILE" of tls_sni_certs.
 std::pair<std::string, std::string> split_pair(const std::string& entry) {
   const std::size_t colon = entry.find(':');
@@ -106,7 +100,35 @@ TlsCertificates::Certificate load_one(const Config& config, const std::string& k
     fail(private_key, "cannot load the private key " + key_file);
   if (SSL_CTX_check_private_key(context) != 1)
     fail(private_key, "the private key " + key_file + " does not match " + certificate_file);
-  return {context, certificate_file, not_after_of(SSL_CTX_get0_certificate(context))};
+  std::unique_ptr<OcspStaple> ocsp;
+  if (config.tls_ocsp_stapling) {
+    ocsp = std::make_unique<OcspStaple>(context, certificate_file);
+    if (ocsp->stapled()) ocsp->install(context);
+  }
+  return {context, certificate_file,
+          net::tls_unix_time(X509_get0_notAfter(SSL_CTX_get0_certificate(context))),
+          std::move(ocsp)};
+}
+
+// What each certificate staples, or why not: at start-up and after each reload.
+void log_staples(const TlsCertificates& loaded) {
+  for (const auto& certificate : loaded.certificates()) {
+    const OcspStaple* ocsp = certificate.ocsp.get();
+    if (ocsp == nullptr) continue;
+    if (!ocsp->stapled()) {
+      obs::log(obs::LogLevel::warn, "OCSP response not stapled",
+               {{"certificate", std::string_view(certificate.file)},
+                {"file", std::string_view(ocsp->file())},
+                {"reason", std::string_view(ocsp->problem())}});
+      continue;
+    }
+    // A revoked certificate is served (the files say so) with the response that says it.
+    obs::log(ocsp->status() == "good" ? obs::LogLevel::info : obs::LogLevel::error,
+             "OCSP response stapled",
+             {{"certificate", std::string_view(certificate.file)},
+              {"status", ocsp->status()},
+              {"next_update", ocsp->next_update()}});
+  }
 }
 
 }  // namespace
@@ -164,16 +186,29 @@ ServerTls::ServerTls(const Config& config, MetricsRegistry& metrics, Counter tic
                                       "Certificate reloads (SIGHUP or changed files).",
                                       {{"result", "failed"}})),
       ticket_key_rotations_(ticket_key_rotations) {
-  using Values = std::vector<std::pair<Labels, double>>;
+  log_staples(*current_);
+  // One series per certificate, labelled with its file.
+  using Value = double (*)(const TlsCertificates::Certificate&);
+  const auto per_certificate = [this](Value value_of) {
+    return [this, value_of] {
+      std::vector<std::pair<Labels, double>> values;
+      for (const auto& certificate : current()->certificates())
+        values.push_back({{{"file", certificate.file}}, value_of(certificate)});
+      return values;
+    };
+  };
   metrics.computed("pylon_tls_certificate_expiry_timestamp_seconds",
                    "When each served certificate expires (notAfter), Unix seconds.", "gauge",
-                   [this]() -> Values {
-                     Values values;
-                     for (const auto& certificate : current()->certificates())
-                       values.push_back({{{"file", certificate.file}},
-                                         static_cast<double>(certificate.not_after)});
-                     return values;
-                   });
+                   per_certificate([](const TlsCertificates::Certificate& certificate) {
+                     return static_cast<double>(certificate.not_after);
+                   }));
+  if (config.tls_ocsp_stapling)
+    metrics.computed("pylon_tls_ocsp_response_expiry_timestamp_seconds",
+                     "When the OCSP response each certificate staples goes stale (nextUpdate), "
+                     "Unix seconds; 0: it staples none.",
+                     "gauge", per_certificate([](const TlsCertificates::Certificate& certificate) {
+                       return static_cast<double>(certificate.ocsp->next_update());
+                     }));
 }
 
 ServerTls::~ServerTls() {
@@ -198,14 +233,17 @@ bool ServerTls::reload() {
     for (const auto& certificate : loaded->certificates())
       expiries += (expiries.empty() ? "" : ", ") + certificate.file + " until " +
                   std::to_string(certificate.not_after);
+    std::shared_ptr<const TlsCertificates> replaced = loaded;
     {
       std::lock_guard lock(mutex_);
-      current_.swap(loaded);
+      current_.swap(replaced);
     }
-    // The old set goes when its last handshake ends; established connections never needed it.
+    // The old set goes when its last handshake ends (or here, outside the lock); established
+    // connections never needed it.
     reloads_ok_.add();
     obs::log(obs::LogLevel::info, "TLS certificates reloaded",
              {{"certificates", std::string_view(expiries)}});
+    log_staples(*loaded);
     return true;
   } catch (const ConfigError& error) {
     reloads_failed_.add();
@@ -216,12 +254,18 @@ bool ServerTls::reload() {
 }
 
 std::vector<std::string> ServerTls::files() const {
-  std::vector<std::string> files = {config_.tls_cert};
-  if (!config_.tls_key.empty()) files.push_back(config_.tls_key);
-  for (const std::string& entry : config_.tls_sni_certs) {
-    const auto [certificate, key] = split_pair(entry);
+  std::vector<std::string> files;
+  // A certificate, its key when in a file of its own, and its OCSP response: the responses are
+  // refreshed more often than the certificates (they last days, not months).
+  const auto add = [&](const std::string& certificate, const std::string& key) {
     files.push_back(certificate);
     if (key != certificate) files.push_back(key);
+    if (config_.tls_ocsp_stapling) files.push_back(OcspStaple::file_for(certificate));
+  };
+  add(config_.tls_cert, config_.tls_key.empty() ? config_.tls_cert : config_.tls_key);
+  for (const std::string& entry : config_.tls_sni_certs) {
+    const auto [certificate, key] = split_pair(entry);
+    add(certificate, key);
   }
   return files;
 }

@@ -2,9 +2,9 @@
 // OpenSSL settings every handshake uses; the connections are net::TlsSession (net/tls.hpp).
 //
 // TlsCertificates is one immutable set, loaded from tls_cert / tls_key / tls_sni_certs: an
-// SSL_CTX per certificate (the default first), chosen by the ClientHello's SNI name. Loading
-// reads files, so it happens at start-up, on the signal thread (SIGHUP) or on the watcher thread,
-// never on a loop.
+// SSL_CTX per certificate (the default first), chosen by the ClientHello's SNI name, with its OCSP
+// response when tls_ocsp_stapling is on (server/tls_ocsp.hpp). Loading reads files, so it happens
+// at start-up, on the signal thread (SIGHUP) or on the watcher thread, never on a loop.
 //
 // ServerTls holds the live set and swaps it whole on a reload: a handshake starts with the set of
 // its accept() and keeps it until it ends (Connection holds it), live connections keep the SSL
@@ -23,14 +23,16 @@
 
 #include "pylon/config.hpp"
 #include "pylon/metrics.hpp"
+#include "server/tls_ocsp.hpp"
 #include "server/tls_ticket_keys.hpp"
 
 namespace pylon::detail {
 
 class TlsCertificates {
  public:
-  // Throws ConfigError naming the key (tls_cert, tls_key, tls_sni_certs, tls_ciphers). Every
-  // context seals its session tickets with `ticket_keys` (which must outlive the set).
+  // Throws ConfigError naming the key (tls_cert, tls_key, tls_sni_certs, tls_ciphers); an OCSP
+  // response that cannot be stapled is not an error (Certificate::ocsp says why). Every context
+  // seals its session tickets with `ticket_keys` (which must outlive the set).
   static std::shared_ptr<const TlsCertificates> load(const Config& config, TicketKeys& ticket_keys);
   ~TlsCertificates();
   TlsCertificates(const TlsCertificates&) = delete;
@@ -41,7 +43,8 @@ class TlsCertificates {
   struct Certificate {
     SSL_CTX* context;
     std::string file;
-    std::int64_t not_after;  // Unix seconds
+    std::int64_t not_after;            // Unix seconds
+    std::unique_ptr<OcspStaple> ocsp;  // null when tls_ocsp_stapling is off
   };
   const std::vector<Certificate>& certificates() const noexcept { return entries_; }
 
@@ -54,7 +57,7 @@ class TlsCertificates {
 class ServerTls {
  public:
   // Loads the certificates (ConfigError when they do not load) and registers the TLS series
-  // whose values it knows (reloads, certificate expiry).
+  // whose values it knows (reloads, certificate and OCSP response expiry).
   // ticket_key_rotations: the server's counter (registered whether or not TLS is on).
   ServerTls(const Config& config, MetricsRegistry& metrics, Counter ticket_key_rotations);
   ~ServerTls();  // stops the watcher
@@ -65,7 +68,8 @@ class ServerTls {
   // SIGHUP or a change of the files: reads them again; false (logged) keeps the running set.
   bool reload();
   // Starts a thread that reloads when a file's mtime, size or inode changes (certbot's deploy
-  // hook, a Kubernetes secret), checked every tls_watch_interval seconds; none when that is 0.
+  // hook, a Kubernetes secret, a refreshed OCSP response), checked every tls_watch_interval
+  // seconds; none when that is 0.
   void watch_files();
   // Starts a thread that rotates the session ticket keys every tls_ticket_key_rotation seconds.
   void rotate_ticket_keys();

@@ -115,7 +115,7 @@ void Connection::deliver_frames(const Topic& topic, std::span<const pubsub::Mess
   count_delivered(run);
   // A window of its own (dedicated mode, context takeover agreed): every message is compressed
   // for this subscriber alone. Otherwise the frames shared by every subscriber go out as they are.
-  const bool own_window = dedicated() != nullptr && !deflate_params_.server_no_context_takeover;
+  const bool own_window = dedicated() != nullptr && server_context_takeover_;
   const std::size_t delivered = own_window ? write_own_frames(run) : write_shared_frames(run);
   if (state_ != State::open) return;  // the peer is gone
   report_backlog();

@@ -136,7 +136,7 @@ void Connection::send_history(std::span<const pubsub::MessageRef> missed) {
   count_delivered(missed);
   // Through the connection's output, as replies go: in order with what this read already
   // answered, and never dropped for backpressure (history_size bounds the burst).
-  const bool own_window = dedicated() != nullptr && !deflate_params_.server_no_context_takeover;
+  const bool own_window = dedicated() != nullptr && server_context_takeover_;
   for (const auto& message : missed) {
     if (!own_window) {
       write_bytes(shared_frame(*message));

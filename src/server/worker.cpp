@@ -29,6 +29,7 @@ constexpr std::uint64_t kListenerRetryMs = 200;
 Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index)
     : server_(server),
       index_(index),
+      loop_(server.config.io_backend),
       connection_pool_(sizeof(Connection), alignof(Connection)),
       http_state_pool_(Connection::make_http_state_pool()) {
   fire = &Worker::on_tick;
@@ -211,6 +212,19 @@ void Worker::return_inflater(std::unique_ptr<ws::MessageInflater> inflater) noex
 
 void Worker::count_client(const Connection& connection, const ClientKey& client) {
   counted_clients_.emplace(&connection, client);
+}
+
+void Worker::keep_client_ip(const Connection& connection, std::string client_ip) {
+  client_ips_.insert_or_assign(&connection, std::move(client_ip));
+}
+
+std::string Worker::take_client_ip(const Connection& connection) {
+  if (client_ips_.empty()) return {};
+  const auto found = client_ips_.find(&connection);
+  if (found == client_ips_.end()) return {};
+  std::string client_ip = std::move(found->second);
+  client_ips_.erase(found);
+  return client_ip;
 }
 
 void Worker::release_client(const Connection& connection) {

@@ -117,6 +117,11 @@ class Worker final : public net::TimerNode {
   // place back when one closes. Only with a per-IP cap: otherwise the table stays empty.
   void count_client(const Connection& connection, const ClientKey& client);
   void release_client(const Connection& connection);
+  // The access log's client_ip of a WebSocket whose real client is not its peer (behind a trusted
+  // proxy), kept here for its close line for the same reason; take_client_ip gives it back and
+  // forgets it ("" when none).
+  void keep_client_ip(const Connection& connection, std::string client_ip);
+  std::string take_client_ip(const Connection& connection);
   // TLS handshakes in progress on this worker (tls_max_handshakes caps them).
   void tls_handshake_started() noexcept { ++tls_handshakes_; }
   void tls_handshake_ended() noexcept { --tls_handshakes_; }
@@ -146,6 +151,7 @@ class Worker final : public net::TimerNode {
   net::ConnectionList<Connection> connections_;
   std::size_t websockets_ = 0;
   std::unordered_map<const Connection*, ClientKey> counted_clients_;
+  std::unordered_map<const Connection*, std::string> client_ips_;
   std::size_t tls_handshakes_ = 0;
   net::Cork cork_;
   ReadTally read_tally_;

@@ -47,6 +47,16 @@ constexpr std::uint8_t kTail[4] = {0x00, 0x00, 0xff, 0xff};  // RFC 7692 §7.2.1
 // inflate()'s avail_in is an uInt: feed huge pieces in slices.
 constexpr std::size_t kMaxSlice = std::size_t{1} << 30;
 
+// Gives `out` a capacity of exactly `capacity` bytes. std::string's own growth doubles the old
+// capacity whenever asked for less than twice it, so a message growing to its limit ended in a
+// block up to twice the limit: a bomb stopped at 16 MiB grew the server by 32 MiB (issue 17).
+void grow_to(std::string& out, std::size_t capacity) {
+  std::string grown;
+  grown.reserve(capacity);  // from an empty string: exactly this much
+  grown.append(out);
+  out.swap(grown);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -236,6 +246,15 @@ MessageInflater::Status MessageInflater::run(const std::uint8_t* data, std::size
       const std::uint64_t want = std::max<std::uint64_t>(
           {std::uint64_t{4096}, std::uint64_t{z.avail_in} * 4, message_size_});
       chunk = static_cast<std::size_t>(std::min({want, room, std::uint64_t{kMaxSlice}}));
+      if (used + chunk > out.capacity()) {
+        // The block doubles, and once past half of this message at its limit goes straight to
+        // that: a copy then holds at most half of it beside the new block (the old one is freed
+        // right after), so even a bomb's peak stays within the limit.
+        const std::uint64_t most = room > UINT64_MAX - used ? UINT64_MAX : used + room;
+        const std::uint64_t capacity =
+            std::max<std::uint64_t>(used + chunk, std::uint64_t{2} * out.capacity());
+        grow_to(out, static_cast<std::size_t>(capacity > most / 2 ? most : capacity));
+      }
       out.resize(used + chunk);
       z.next_out = reinterpret_cast<Bytef*>(out.data() + used);
     }

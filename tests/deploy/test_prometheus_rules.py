@@ -80,6 +80,8 @@ def test_required_alerts_exist():
         and r.get("for") == "10m",
         "TLS certificate expiry": lambda e, r: "pylon_tls_certificate_expiry_timestamp_seconds" in e
         and "< 14 * 86400" in e,
+        "stale OCSP response": lambda e, r: "pylon_tls_ocsp_response_expiry_timestamp_seconds" in e
+        and "< 86400" in e,
         "ping RTT p99": lambda e, r: "histogram_quantile(0.99" in e and "pylon_ping_rtt_seconds_bucket" in e
         and r.get("for") == "10m",
     }
@@ -166,6 +168,8 @@ MUTANTS = [
     ("== 0\n", "<= 1\n", {"PylonInstanceDown"}),
     ("< 14 * 86400\n", "< 13 * 86400\n", {"PylonTlsCertificateExpiresSoon"}),
     ("for: 1h\n", "for: 45m\n", {"PylonTlsCertificateExpiresSoon"}),
+    ("    < 86400\n", "    < 82800\n", {"PylonTlsOcspResponseStale"}),
+    ("for: 30m\n", "for: 25m\n", {"PylonTlsOcspResponseStale"}),
 ]
 
 

@@ -13,7 +13,11 @@
   echoing;
 - reload-pylon.sh (the deploy hook of the no-proxy topology) against `pylon serve` with native
   TLS: the renewed lineage is installed and served, a wss:// connection stays; a lineage whose
-  key does not match its certificate changes nothing.
+  key does not match its certificate changes nothing; with OCSP stapling on, it fetches the new
+  certificate's response and pylon staples it;
+- ocsp-fetch.sh against a real `openssl ocsp -index` responder on 127.0.0.1 (support.ocsp): a
+  checked response renamed into place as CERT_FILE.ocsp, a certificate naming no responder
+  skipped, a responder that is down or answers for another CA refused (nothing written).
 """
 
 from __future__ import annotations
@@ -245,3 +249,62 @@ def test_pylon_deploy_hook_installs_the_renewal_and_reloads_without_cutting_webs
             "PYLON_PID": str(server.server.pid)})
         assert result.returncode != 0 and "does not match" in result.stderr
         assert (served_dir / "server.key").read_bytes() == before
+
+
+# ---------------------------------------------------------------------------- OCSP responses
+
+def test_ocsp_fetch_writes_a_checked_response_and_skips_a_certificate_without_a_responder(tmp_path):
+    from support.ocsp import OcspResponder, ocsp_ca
+
+    plain = local_ca(tmp_path / "plain")
+    with OcspResponder(tmp_path / "tls") as responder:
+        tls = ocsp_ca(responder)
+        out = ok(TLS_DIR / "ocsp-fetch.sh", plain / "server.pem", tls / "server.pem")
+        assert f"{plain / 'server.pem'} names no OCSP responder; nothing to staple" in out
+        assert not (plain / "server.pem.ocsp").exists()
+        response = tls / "server.pem.ocsp"
+        assert f"{response}: good" in out
+        assert stat.S_IMODE(response.stat().st_mode) == 0o644
+        assert not list(tls.glob(".*.new")), "the response is renamed into place"
+        checked = ok("openssl", "ocsp", "-respin", response, "-issuer", tls / "ca.pem",
+                     "-cert", tls / "server.crt", "-CAfile", tls / "ca.pem")
+        assert f"{tls / 'server.crt'}: good" in checked
+        assert responder.requests == 1
+    # The responder is gone: the fetch fails and the response of before stays.
+    before = response.read_bytes()
+    result = run(TLS_DIR / "ocsp-fetch.sh", tls / "server.pem")
+    assert result.returncode == 1 and "did not answer with a valid response" in result.stderr
+    assert response.read_bytes() == before
+
+
+def test_ocsp_fetch_refuses_a_response_its_issuer_did_not_sign(tmp_path):
+    from support.ocsp import OcspResponder, ocsp_ca
+
+    # The certificate names a responder that answers for another CA (unknown serial, other key).
+    with OcspResponder(tmp_path / "elsewhere") as responder:
+        ocsp_ca(responder)
+        tls = local_ca(tmp_path / "tls", ocsp_url=responder.url)
+        result = run(TLS_DIR / "ocsp-fetch.sh", tls / "server.pem")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert not (tls / "server.pem.ocsp").exists()
+
+
+def test_pylon_deploy_hook_fetches_the_new_certificates_ocsp_response(tmp_path):
+    from support.ocsp import OcspResponder, ocsp_ca, stapled
+    from support.server import poll
+    from support.tls import file_serial, start_tls_server
+
+    served_dir = local_ca(tmp_path / "served")  # no responder: nothing stapled yet
+    with OcspResponder(tmp_path / "renewal") as responder, \
+            start_tls_server(served_dir, "--tls-ocsp-stapling", "true",
+                             "--tls-watch-interval", "0") as server:
+        assert stapled(server.address) is None
+        renewal = ocsp_ca(responder)
+        out = ok(TLS_DIR / "reload-pylon.sh", env={
+            "RENEWED_LINEAGE": str(certbot_lineage(tmp_path / "live", renewal)),
+            "PYLON_TLS_DIR": str(served_dir), "PYLON_PID": str(server.server.pid)})
+        assert f"{served_dir / 'server.pem.ocsp'}: good" in out
+        expected = file_serial(renewal / "server.pem")
+        poll(lambda: (stapled(server.address) or {}).get("serial") == expected, 15,
+             "pylon to staple the new certificate's response")
+        assert stapled(server.address)["status"] == "good"

@@ -121,6 +121,9 @@ def test_echo_every_message_matched(tmp_path):
     assert sum(count for _, count in data["distribution"]) == data["received"]
     assert data["server"]["pid"] == server.pid
     assert data["server_cpu_seconds"] >= 0 and "server_cpu_us_per_message" in data
+    split = data["server"]["cpu_user_seconds"] + data["server"]["cpu_system_seconds"]
+    assert data["server"]["cpu_user_seconds"] >= 0 and data["server"]["cpu_system_seconds"] >= 0
+    assert split == pytest.approx(data["server_cpu_seconds"], abs=1e-4)
     assert data["server"]["rss_before_bytes"] > 0
     assert {s["phase"] for s in data["timeline"]} >= {"measure"}
     assert "throughput" in out and "p99.9" in out  # the summary, always printed

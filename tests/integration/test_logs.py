@@ -85,9 +85,13 @@ def test_forwarded_client_ip_only_from_a_trusted_proxy():
         # X-Real-IP wins over X-Forwarded-For; in X-Forwarded-For the rightmost untrusted entry.
         echo_once(server, [("X-Real-IP", "198.51.100.4"), ("X-Forwarded-For", "203.0.113.9")])
         echo_once(server, [("X-Forwarded-For", "192.0.2.1, 203.0.113.8, 127.0.0.2")])
-        poll(lambda: len(events(server, "websocket open")) == 3, 10, "three open events")
+        poll(lambda: len(events(server, "websocket close")) == 3, 10, "three close events")
         ips = [r["client_ip"] for r in events(server, "websocket open")]
         assert ips == ["203.0.113.7", "198.51.100.4", "203.0.113.8"], ips
+        # The close line names the same client (kept beside the connection, not in it).
+        closed = events(server, "websocket close")
+        assert [r["client_ip"] for r in closed] == ips, closed
+        assert all(r["messages_in"] == 1 and r["bytes_out"] == 5 for r in closed), closed
 
 
 def test_a_flood_of_bad_requests_is_rate_limited_with_a_count():

@@ -44,9 +44,12 @@ def nginx_bin() -> str:
     return path
 
 
-def local_ca(directory: Path, *names: str) -> Path:
-    result = subprocess.run([str(LOCAL_CA), str(directory), *names], capture_output=True, text=True,
-                            timeout=60, stdin=subprocess.DEVNULL)
+def local_ca(directory: Path, *names: str, ocsp_url: Optional[str] = None) -> Path:
+    """deploy/tls/local-ca.sh DIR NAME...; with ocsp_url, the certificate names that responder
+    and DIR/index.txt records it (support.ocsp)."""
+    options = ["--ocsp-url", ocsp_url] if ocsp_url else []
+    result = subprocess.run([str(LOCAL_CA), *options, str(directory), *names], capture_output=True,
+                            text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, f"local-ca.sh failed:\n{result.stdout}\n{result.stderr}"
     return directory
 

@@ -106,15 +106,36 @@ class Instance {
   }
   pubsub::HistoryRead read(const std::string& topic, const pubsub::HistoryPolicy& policy,
                            std::optional<std::uint64_t> since) {
-    auto promise = std::make_shared<std::promise<pubsub::HistoryRead>>();
-    auto answer = promise->get_future();
+    return read_together(topic, {{policy, since}}, false).front();
+  }
+  // Reads of topic asked in one loop turn (after subscribing to it when subscribe_first, so that
+  // they wait for the SUBSCRIBE together), answers in the order asked.
+  using ReadAsk = std::pair<pubsub::HistoryPolicy, std::optional<std::uint64_t>>;
+  std::vector<pubsub::HistoryRead> read_together(const std::string& topic,
+                                                 const std::vector<ReadAsk>& asks,
+                                                 bool subscribe_first) {
+    std::vector<std::shared_ptr<std::promise<pubsub::HistoryRead>>> promises;
+    for (std::size_t i = 0; i < asks.size(); ++i)
+      promises.push_back(std::make_shared<std::promise<pubsub::HistoryRead>>());
     on_loop([&] {
-      engine_->read(topic, policy, since,
-                    [promise](pubsub::HistoryRead& read) { promise->set_value(std::move(read)); });
+      if (subscribe_first) {
+        topics_.insert(topic);
+        engine_->subscribe(topic);
+      }
+      for (std::size_t i = 0; i < asks.size(); ++i)
+        engine_->read(topic, asks[i].first, asks[i].second,
+                      [promise = promises[i]](pubsub::HistoryRead& read) {
+                        promise->set_value(std::move(read));
+                      });
     });
-    if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
-      throw std::runtime_error("no answer to a history read");
-    return answer.get();
+    std::vector<pubsub::HistoryRead> answers;
+    for (auto& promise : promises) {
+      auto answer = promise->get_future();
+      if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+        throw std::runtime_error("no answer to a history read");
+      answers.push_back(answer.get());
+    }
+    return answers;
   }
 
   void presence_join(const std::string& topic, const PresenceMember& member, std::uint64_t ttl_ms) {

@@ -65,6 +65,44 @@ TEST(RedisHistory, ReadsThePositionAndTheKeptPublications) {
   EXPECT_EQ(latest.entries[0].offset, 5u);
 }
 
+// Calls of EVALSHA Redis has answered since its statistics were last reset (INFO commandstats).
+long long evalsha_calls(const RedisServer& redis) {
+  const std::string stats = redis.text({"INFO", "commandstats"});
+  const auto at = stats.find("cmdstat_evalsha:calls=");
+  return at == std::string::npos ? 0 : std::stoll(stats.substr(at + 22));
+}
+
+TEST(RedisHistory, ReadsWaitingForTheSubscribeTogetherGoOutAsOne) {
+  RedisServer redis;
+  Instance a(redis.url());
+  ASSERT_TRUE(eventually([&] { return a.available(); }));
+  constexpr pubsub::HistoryPolicy kTen{.size = 10, .ttl_ms = 60000};
+  for (int n = 1; n <= 5; ++n)
+    ASSERT_EQ(a.append("w", std::to_string(n), "", "", kTen).wait_for(kWait),
+              std::future_status::ready);
+  redis.text({"CONFIG", "RESETSTAT"});
+  // Subscribers of one topic recovering at once: three reads of one policy, one latest-only.
+  const std::vector<pubsub::HistoryRead> answers =
+      a.read_together("w",
+                      {{kTen, 2},
+                       {kTen, 4},
+                       {kTen, std::nullopt},
+                       {{.size = 10, .ttl_ms = 60000, .latest_only = true}, 1}},
+                      true);
+  EXPECT_EQ(evalsha_calls(redis), 2);  // one per policy
+  for (const pubsub::HistoryRead& read : answers) EXPECT_EQ(read.top, 5u);
+  const auto offsets = [](const pubsub::HistoryRead& read) {
+    std::vector<std::uint64_t> offsets;
+    for (const pubsub::HistoryEntry& entry : read.entries) offsets.push_back(entry.offset);
+    return offsets;
+  };
+  EXPECT_EQ(offsets(answers[0]), (std::vector<std::uint64_t>{2, 3, 4, 5}));
+  EXPECT_EQ(offsets(answers[1]), (std::vector<std::uint64_t>{4, 5}));
+  EXPECT_TRUE(answers[2].entries.empty());  // the position only
+  EXPECT_EQ(offsets(answers[3]), (std::vector<std::uint64_t>{5}));
+  EXPECT_EQ(answers[1].entries[1].payload, "5");
+}
+
 TEST(RedisHistory, AnAppendDuringAnOutageIsKeptAndStoredOnceRedisIsBack) {
   RedisServer redis;
   Instance a(redis.url());

@@ -137,6 +137,15 @@ class RedisServer {
     return value;
   }
 
+  // A string answer (INFO ...); empty when the answer is something else.
+  std::string text(const std::vector<std::string>& args) const {
+    redisReply* reply = command(args);
+    std::string value;
+    if (reply && (reply->type == REDIS_REPLY_STRING)) value.assign(reply->str, reply->len);
+    if (reply) freeReplyObject(reply);
+    return value;
+  }
+
   // A raw PUBLISH, as another program sharing the Redis would.
   void publish_raw(const std::string& channel, const std::string& bytes) const {
     if (redisReply* reply = command({"PUBLISH", channel, bytes})) freeReplyObject(reply);

@@ -59,6 +59,9 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(error_of("log_level = \"loud\"\n").find("log_level:"), std::string::npos);
   EXPECT_NE(error_of("ping_interval = -2\n").find("ping_interval:"), std::string::npos);
   EXPECT_NE(error_of("drain_window = 60\n").find("drain_window:"), std::string::npos);
+  EXPECT_EQ(error_of("tls_ocsp_stapling = \"yes\"\n"), "tls_ocsp_stapling: must be true or false");
+  EXPECT_EQ(error_of("tls_ocsp_stapling = true\n"), "tls_ocsp_stapling: needs tls_cert");
+  EXPECT_EQ(error_of("tls_ocsp_stapling = true\ntls_cert = \"/etc/pylon/tls/server.pem\"\n"), "");
 }
 
 TEST(Config, SyntaxErrorsNameTheFileAndLine) {
@@ -102,6 +105,7 @@ TEST(Config, EveryKeyAppliesItsFlagText) {
       {"tls_max_handshakes", "16"},
       {"tls_ktls", "false"},
       {"tls_watch_interval", "0"},
+      {"tls_ocsp_stapling", "true"},
       {"tls_ticket_key_rotation", "60"},
       {"max_subscriptions", "5"},
       {"max_publish_rate", "5"},
@@ -126,6 +130,7 @@ TEST(Config, EveryKeyAppliesItsFlagText) {
       {"admission_burst", "100"},
       {"max_tracked_ips", "1000"},
       {"slow_consumer", "drop"},
+      {"io_backend", "io_uring"},
       {"engine", "redis"},
       {"redis_url", "redis://:secret@127.0.0.1:6380/2"},
       {"redis_prefix", "app:"},

@@ -626,7 +626,7 @@ TEST(PermessageDeflateCodecTest, BombStopsAtTheLimit) {
   std::string out;
   EXPECT_EQ(inflater.inflate(bomb, true, kLimit, out), Status::too_large);
   EXPECT_LE(out.size(), kLimit);
-  EXPECT_LE(out.capacity(), 2 * kLimit + 64);
+  EXPECT_LE(out.capacity(), kLimit);  // never a block past the limit (issue 17)
   // Fed in small pieces: stops at the piece that passes the limit.
   inflater.reset();
   out.clear();
@@ -639,6 +639,7 @@ TEST(PermessageDeflateCodecTest, BombStopsAtTheLimit) {
   }
   EXPECT_EQ(status, Status::too_large);
   EXPECT_LT(offset, bomb.size() / 8);
+  EXPECT_LE(out.capacity(), kLimit);
   // The limit counts the whole message, exactly.
   MessageInflater exact(15, true);
   std::string small;
@@ -654,6 +655,26 @@ TEST(PermessageDeflateCodecTest, BombStopsAtTheLimit) {
   EXPECT_EQ(zero.inflate(compress(deflater, ""), true, 0, none), Status::ok);
   EXPECT_EQ(zero.inflate(compress(deflater, "a"), true, 0, none), Status::too_large);
   EXPECT_EQ(none, "");
+}
+
+TEST(PermessageDeflateCodecTest, TheOutputNeverGrowsPastTheLimit) {
+  // std::string doubles its capacity on its own: a limit that is no power of two, after bytes
+  // already in the buffer, in one piece and in many.
+  const std::string zeros(8 * 1024 * 1024, '\0');
+  MessageDeflater deflater(15, 8, true, 9);
+  const std::string bomb = compress(deflater, zeros);
+  constexpr std::uint64_t kLimit = 1536 * 1024 + 7;
+  for (const std::size_t piece : {bomb.size(), std::size_t{1000}}) {
+    MessageInflater inflater(15, true);
+    std::string out = "kept";
+    Status status = Status::ok;
+    for (std::size_t offset = 0; offset < bomb.size() && status == Status::ok; offset += piece)
+      status = inflater.inflate(std::string_view(bomb).substr(offset, piece), false, kLimit, out);
+    EXPECT_EQ(status, Status::too_large);
+    EXPECT_EQ(out.size(), 4 + kLimit);
+    EXPECT_LE(out.capacity(), 4 + kLimit) << "piece " << piece;
+    EXPECT_EQ(out.substr(0, 4), "kept");
+  }
 }
 
 TEST(PermessageDeflateCodecTest, CorruptInput) {

@@ -1,0 +1,51 @@
+// How an event loop waits for its sockets: the narrow interface between EventLoop and its two
+// backends, epoll (epoll_poller.cpp, the default) and io_uring (uring_poller.cpp), chosen by the
+// `io_backend` key. Events are epoll's flags under both, so every IoHandler works with either.
+//
+// A Poller belongs to one loop: every call but the constructor comes from the loop's thread.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "pylon/config.hpp"
+
+namespace pylon::net {
+
+// Something that owns a file descriptor registered with a loop.
+class IoHandler {
+ public:
+  virtual void on_io(std::uint32_t epoll_events) = 0;
+  // Only for a handler added with Receive::by_loop to a loop that receives (io_uring): bytes the
+  // loop received from its socket, valid during the call (the loop reuses their buffer after
+  // it); empty once the peer closed its side. A failed receive arrives as on_io(EPOLLERR).
+  virtual void on_received(std::span<std::uint8_t> bytes) {}
+
+ protected:
+  ~IoHandler() = default;
+};
+
+// Who reads a socket. by_handler: the handler, on EPOLLIN. by_loop: under io_uring the loop
+// receives into buffers of its own and hands the bytes to on_received (EPOLLIN is never
+// reported then); under epoll it means by_handler.
+enum class Receive : std::uint8_t { by_handler, by_loop };
+
+class Poller {
+ public:
+  Poller() = default;
+  Poller(const Poller&) = delete;
+  Poller& operator=(const Poller&) = delete;
+  virtual ~Poller() = default;
+  virtual IoBackend backend() const noexcept = 0;
+  virtual void add(int fd, std::uint32_t events, IoHandler* handler, Receive receive) = 0;
+  virtual void modify(int fd, std::uint32_t events, IoHandler* handler) = 0;
+  // Before the fd is closed. Events epoll collected for it earlier in the same batch may still
+  // come (the handler is alive until the iteration ends: connection_list.hpp); io_uring sends none.
+  virtual void remove(int fd) noexcept = 0;
+  // Waits up to timeout_ms for events (the only blocking call of a loop).
+  virtual void wait(int timeout_ms) = 0;
+  // Hands what wait() found to the handlers.
+  virtual void dispatch() = 0;
+};
+
+}  // namespace pylon::net

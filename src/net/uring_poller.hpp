@@ -1,0 +1,82 @@
+// The io_uring backend (io_backend = "io_uring"): one io_uring_enter per loop iteration submits
+// everything the iteration asked for and waits for what comes next.
+//
+// - Readiness, for every handler: a one-shot IORING_OP_POLL_ADD, armed again after each event.
+//   Arming looks at the socket's state, so what is left unread is reported again, as with the
+//   level-triggered epoll backend (the listener accepts a bounded number per event, and counts on
+//   it).
+// - Receive::by_loop sockets: a multishot IORING_OP_RECV into the ring's provided buffers. Bytes
+//   go to IoHandler::on_received, and their buffer goes back into the ring right after. A handler
+//   that stops wanting EPOLLIN (reads paused) has its receive cancelled; what was received before
+//   the cancel still reaches it, in order.
+// - SINGLE_ISSUER | DEFER_TASKRUN: the kernel runs the receives and polls inside our
+//   io_uring_enter, as one batch on the loop's thread. The ring is created disabled (the loop is
+//   built on another thread) and enabled by the first wait(), on the loop's thread.
+//
+// Each submission's user_data names its fd, the generation of the fd's registration and the arm
+// count of its operation, so a completion for a closed socket (whose fd number a new socket may
+// already have) or for a cancelled poll is recognised and dropped. Loop thread only.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "net/poller.hpp"
+
+namespace pylon::net {
+
+class UringPoller final : public Poller {
+ public:
+  // Provided receive buffers, per loop: a receive takes one whole, whatever it holds.
+  static constexpr unsigned kBufferCount = 256;  // a power of two (the ring's mask)
+  static constexpr std::size_t kBufferSize = 8 * 1024;
+  static_assert((kBufferCount & (kBufferCount - 1)) == 0, "a buffer ring's size is a power of two");
+
+  UringPoller();  // throws std::system_error naming what the kernel refused
+  ~UringPoller() override;
+
+  IoBackend backend() const noexcept override { return IoBackend::io_uring; }
+  void add(int fd, std::uint32_t events, IoHandler* handler, Receive receive) override;
+  void modify(int fd, std::uint32_t events, IoHandler* handler) override;
+  void remove(int fd) noexcept override;
+  void wait(int timeout_ms) override;
+  void dispatch() override;
+
+ private:
+  enum class Op : std::uint8_t { poll, receive, control };
+  struct Registration {
+    IoHandler* handler = nullptr;  // null: the fd is not registered
+    std::uint16_t events = 0;      // what the handler wants (epoll flags; those used fit)
+    std::uint16_t polled = 0;      // what the armed poll waits for
+    std::uint16_t generation = 0;  // of this fd number's registrations
+    std::uint16_t poll_arm = 0;    // polls armed so far: the live one's number
+    std::uint16_t receive_arm = 0;
+    bool polling = false;    // a poll is armed
+    bool receiving = false;  // a multishot receive is armed
+    bool by_loop = false;    // Receive::by_loop
+    bool ended = false;      // EOF or an error: the loop receives no more for it
+  };
+
+  static std::uint64_t tag(int fd, const Registration& registration, Op op) noexcept;
+  io_uring_sqe* next_sqe();
+  // Brings the armed poll and receive of fd in line with what its registration wants.
+  void arm(int fd);
+  void cancel(Op op, std::uint64_t user_data);
+  void complete(const io_uring_cqe& cqe);
+  void complete_poll(int fd, std::uint64_t user_data, int result);
+  void complete_receive(int fd, const io_uring_cqe& cqe);
+  void recycle(unsigned buffer_id) noexcept;
+
+  io_uring ring_{};
+  bool enabled_ = false;
+  std::vector<Registration> registrations_;   // by fd
+  io_uring_buf_ring* buffer_ring_ = nullptr;  // kBufferCount entries, mmap'ed (page-aligned)
+  std::unique_ptr<std::uint8_t[]> buffers_;   // kBufferCount × kBufferSize
+  unsigned recycled_ = 0;                     // buffers given back since the ring's tail last moved
+};
+
+}  // namespace pylon::net
