@@ -221,6 +221,19 @@ def run_client(command, timeout, cores=CLIENT_CORE):
     return data
 
 
+def read_upgrade(sock):
+    """Reads an upgrade request's answer up to its blank line; raises unless it is a 101."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("the server closed before its 101")
+        head += chunk
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise ConnectionError(head.split(b"\r\n")[0].decode(errors="replace"))
+    return head
+
+
 def median(values):
     """The median of the numbers among `values`; None when there is none."""
     numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]

@@ -40,6 +40,8 @@ import threading
 import time
 import urllib.request
 
+from benchlib import read_upgrade
+
 
 def free_port():
     with socket.socket() as s:
@@ -67,14 +69,7 @@ CLOSE_FRAME = bytes([0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xE8 ^ 2])
 def churn_cycle(port, request):
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         connection.sendall(request)
-        response = b""
-        while b"\r\n\r\n" not in response:
-            chunk = connection.recv(4096)
-            if not chunk:
-                raise RuntimeError("the server closed during the handshake")
-            response += chunk
-        if not response.startswith(b"HTTP/1.1 101"):
-            raise RuntimeError(f"no upgrade: {response[:40]!r}")
+        read_upgrade(connection)
         connection.sendall(CLOSE_FRAME)
         while connection.recv(4096):  # the server's close frame, then its FIN
             pass

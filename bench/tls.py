@@ -52,7 +52,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (CLIENT_CORE, RESULTS, ROOT, Server, cpu_times, free_port, loadavg, log,  # noqa: E402
-                      machine, median, rss_bytes, run_client, today, versions)
+                      machine, median, read_upgrade, rss_bytes, run_client, today, versions)
 from run import (UWS, echo_command, number, one_line, pylon_command, ratio,  # noqa: E402
                  server_commands, summarize_echo)
 
@@ -193,14 +193,7 @@ def open_websocket(port, context, session=None):
     if context:
         sock = context.wrap_socket(sock, server_hostname="localhost", session=session)
     sock.sendall(UPGRADE)
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed before the 101")
-        head += chunk
-    if not head.startswith(b"HTTP/1.1 101"):
-        raise ConnectionError(head.split(b"\r\n")[0].decode(errors="replace"))
+    read_upgrade(sock)
     return sock
 
 
