@@ -98,14 +98,20 @@ TEST(TopicClient, DeliversInOffsetOrderAndRemembersThePosition) {
   ClientLoop loop;
   Publisher publisher(loop, server);
   Seen seen;
-  TopicClient subscriber(
-      loop, TopicClient::make_profile(server.url("/ws")),
-      recording(
-          seen,
-          [&](TopicClient&, const Publication&) {
-            if (seen.offsets.size() == 3) loop.stop();
-          },
-          [&](TopicClient&, const SubscribeResult&) { publisher.publish("chat:a", 3, {}); }));
+  TopicClient subscriber(loop, TopicClient::make_profile(server.url("/ws")),
+                         recording(
+                             seen,
+                             [&](TopicClient&, const Publication&) {
+                               if (seen.offsets.size() == 3 && publisher.offsets.size() == 3)
+                                 loop.stop();
+                             },
+                             [&](TopicClient&, const SubscribeResult&) {
+                               // Stops once the three deliveries and the publisher's three acks are
+                               // in, whichever comes last (they travel on two connections).
+                               publisher.publish("chat:a", 3, [&] {
+                                 if (seen.offsets.size() == 3) loop.stop();
+                               });
+                             }));
   subscriber.subscribe("chat:a");
   publisher.on_open = [&] { subscriber.connect(); };
   publisher.client.connect();
