@@ -241,8 +241,11 @@ def test_redis_lost_gives_a_new_epoch_and_publishes_during_the_outage_are_refuse
         publish_http(a, topic, "before")
         receive_messages(first, 1)
         redis.kill()
-        # Refused on both protocols while Redis is away: never acked.
-        wait_for(lambda: publish_http(b, topic, "during") is None, what="publishes refused")
+        # Refused on both protocols while Redis is away: never acked. Both instances must have seen
+        # it go first: one that has not yet accepts the publish and keeps it until Redis is back.
+        wait_for(lambda: all(metrics(s.address).get("pylon_engine_up") == 0 for s in (a, b)),
+                 what="both instances to see Redis gone")
+        assert publish_http(b, topic, "during") is None
         first.publish(topic, dumps("during"), id="during")
         value, raw = first.recv_json()
         assert value.get("code") == "engine_unavailable" and value.get("id") == "during", raw
