@@ -98,8 +98,11 @@ class Connection final : public net::IoHandler, public net::TimerNode {
 
   using Topic = pubsub::LocalTopics<Connection>::Topic;
   // A run of published messages of topic (Worker::deliver): written straight from the shared
-  // frames with one writev when nothing is queued, copied only behind a backlog.
-  void deliver_frames(const Topic& topic, std::span<const pubsub::MessageRef> run);
+  // frames with one writev when nothing is queued, copied only behind a backlog. several_topics:
+  // the batch holds other topics' runs too; a subscriber of several topics then copies its runs
+  // into its outbox, written once at the end of the iteration.
+  void deliver_frames(const Topic& topic, std::span<const pubsub::MessageRef> run,
+                      bool several_topics = false);
 
   // Worker hooks.
   void flush();  // end of iteration / EPOLLOUT: hand the outbox to the kernel
@@ -252,8 +255,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   std::size_t write_own_frames(std::span<const pubsub::MessageRef> run);
 
   // Topics (topic_delivery.cpp). write_shared_frames returns how many of the run went out (the
-  // rest exceeded max_backpressure).
-  std::size_t write_shared_frames(std::span<const pubsub::MessageRef> run);
+  // rest exceeded max_backpressure); gather: into the outbox, for the end of the iteration.
+  std::size_t write_shared_frames(std::span<const pubsub::MessageRef> run, bool gather);
   void unsubscribe_all() noexcept;
   void count_delivered(std::span<const pubsub::MessageRef> run) noexcept;
   // The frame of a shared delivery to this connection, counted when compressed.
