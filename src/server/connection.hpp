@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -51,6 +52,34 @@
 namespace pylon::detail {
 
 class Worker;
+
+// pylon_messages_sent_total and pylon_bytes_sent_total of a run of publications delivered to
+// subscribers (topic_delivery.cpp): the run's totals are taken once, and added once per route for
+// all of the route's subscribers that got the whole run, instead of per message and subscriber
+// (issue 17). Added when the tally goes. Loop thread.
+class DeliveryTally {
+ public:
+  explicit DeliveryTally(std::span<const pubsub::MessageRef> run) noexcept;
+  DeliveryTally(const DeliveryTally&) = delete;
+  DeliveryTally& operator=(const DeliveryTally&) = delete;
+  ~DeliveryTally() { add(); }
+  // One more subscriber on the route of `metrics` got the whole run.
+  void count(const RouteMetrics& metrics) noexcept {
+    if (&metrics != metrics_) {
+      add();
+      metrics_ = &metrics;
+    }
+    ++subscribers_;
+  }
+  std::uint64_t messages() const noexcept { return messages_[0] + messages_[1]; }
+  std::uint64_t bytes() const noexcept { return bytes_[0] + bytes_[1]; }
+
+ private:
+  void add() noexcept;
+  std::array<std::uint64_t, 2> messages_{}, bytes_{};  // [MessageKind]
+  const RouteMetrics* metrics_ = nullptr;
+  std::uint64_t subscribers_ = 0;  // counted on metrics_, not yet added
+};
 
 class Connection final : public net::IoHandler, public net::TimerNode {
  public:
@@ -102,7 +131,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   // the batch holds other topics' runs too; a subscriber of several topics then copies its runs
   // into its outbox, written once at the end of the iteration.
   void deliver_frames(const Topic& topic, std::span<const pubsub::MessageRef> run,
-                      bool several_topics = false);
+                      DeliveryTally& tally, bool several_topics = false);
 
   // Worker hooks.
   void flush();  // end of iteration / EPOLLOUT: hand the outbox to the kernel
@@ -258,7 +287,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   // rest exceeded max_backpressure); gather: into the outbox, for the end of the iteration.
   std::size_t write_shared_frames(std::span<const pubsub::MessageRef> run, bool gather);
   void unsubscribe_all() noexcept;
-  void count_delivered(std::span<const pubsub::MessageRef> run) noexcept;
+  void count_delivered(DeliveryTally& tally) noexcept;
   // The frame of a shared delivery to this connection, counted when compressed.
   const std::string& shared_frame(const pubsub::Message& message);
   // History (topic_recovery.cpp): publications a recovering subscriber missed, queued in order

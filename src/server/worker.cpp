@@ -110,8 +110,9 @@ void Worker::deliver(std::vector<pubsub::MessageRef>& batch, bool several_topics
     while (end < batch.size() && batch[end]->topic == name) ++end;
     if (auto* topic = topics_.find(name)) {
       const std::span run(batch.data() + begin, end - begin);
-      topics_.for_each_subscriber(*topic, [run, topic, several_topics](Connection& subscriber) {
-        subscriber.deliver_frames(*topic, run, several_topics);
+      DeliveryTally tally(run);
+      topics_.for_each_subscriber(*topic, [&](Connection& subscriber) {
+        subscriber.deliver_frames(*topic, run, tally, several_topics);
       });
     }
     begin = end;
