@@ -9,7 +9,8 @@ subscribes --subscribers raw WebSocket connections to one topic, then sends --bu
 --burst publishes, each burst in one write of the publisher's socket (so the server reads it in
 one go), and waits until every subscriber has every message of the burst before the next.
 
-Reported, over the bursts only (the set-up is left out):
+Reported, over the bursts only (the set-up is left out), with the CPU time of each busy server
+thread (how the work spread over the loops):
 - data segments per subscriber per burst, from each subscriber socket's TCP_INFO
   (tcpi_data_segs_in): the server sets TCP_NODELAY, so each of its sends to a subscriber is one
   segment (a burst is far below the MSS). 1.0 means one write per subscriber per burst;
@@ -64,6 +65,19 @@ def connect(port):
 def data_segments_in(sock):
     info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
     return struct.unpack_from("I", info, TCP_INFO_DATA_SEGS_IN)[0]
+
+
+def thread_cpu(pid):
+    """utime + stime of each thread of pid, in seconds, by thread id."""
+    seconds = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[tid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
 
 
 def read_exactly(socks, sizes, timeout=120):
@@ -142,11 +156,13 @@ def main():
                            capture_output=True)
 
         before = [data_segments_in(sock) for sock in subscribers]
+        threads_before = thread_cpu(server_pid)
         started = time.monotonic()
         for _ in range(args.bursts):
             publisher.sendall(burst)
             read_exactly(subscribers, [burst_bytes] * len(subscribers))
         elapsed = time.monotonic() - started
+        threads_after = thread_cpu(server_pid)
         after = [data_segments_in(sock) for sock in subscribers]
 
         deliveries = args.bursts * args.burst * args.subscribers
@@ -155,6 +171,11 @@ def main():
                   "bursts": args.bursts, "deliveries": deliveries, "seconds": round(elapsed, 3),
                   "segments_per_subscriber_per_burst": sum(segments) / (args.bursts * len(segments)),
                   "max_segments_per_subscriber_per_burst": max(segments) / args.bursts,
+                  # How the work spread over the loops: CPU seconds of each busy thread.
+                  "thread_cpu_seconds": sorted(
+                      (round(threads_after[tid] - threads_before.get(tid, 0), 3)
+                       for tid in threads_after if threads_after[tid] - threads_before.get(tid, 0) > 0.01),
+                      reverse=True),
                   "load": loadavg()}
         if args.mode == "callgrind":
             subprocess.run(["callgrind_control", "-d", str(server_pid)], check=True,
