@@ -280,7 +280,12 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   ws::InflateStatus session_inflate(std::span<const std::uint8_t> piece, bool first, bool last,
                                     std::uint64_t limit, std::span<const std::uint8_t>& message);
   SendStatus send_compressed(ws::Opcode opcode, std::span<const std::uint8_t> payload);
-  const std::string& frame_for(const pubsub::Message& message);
+  // The frame of a broadcast for this subscriber: inline, since a fan-out asks it per frame and
+  // subscriber and most subscribers take the frame as it is.
+  const std::string& frame_for(const pubsub::Message& message) {
+    return deflate_ ? compressed_frame_for(message) : message.frame;
+  }
+  const std::string& compressed_frame_for(const pubsub::Message& message);
   std::size_t write_own_frames(std::span<const pubsub::MessageRef> run);
 
   // Topics (topic_delivery.cpp). write_shared_frames returns how many of the run went out (the
