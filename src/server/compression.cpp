@@ -75,8 +75,8 @@ SendStatus Connection::send_compressed(ws::Opcode opcode, std::span<const std::u
       std::span(reinterpret_cast<const std::uint8_t*>(compressed.data()), compressed.size()), true);
 }
 
-const std::string& Connection::frame_for(const pubsub::Message& message) {
-  if (!deflate_ || message.payload_size < route_->compression.threshold) return message.frame;
+const std::string& Connection::compressed_frame_for(const pubsub::Message& message) {
+  if (message.payload_size < route_->compression.threshold) return message.frame;
   // Compressed once per (message, window size) and shared by every subscriber that agreed to it.
   const std::uint8_t bits = server_window_bits_;
   bool created = false;

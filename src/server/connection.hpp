@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -51,6 +52,34 @@
 namespace pylon::detail {
 
 class Worker;
+
+// pylon_messages_sent_total and pylon_bytes_sent_total of a run of publications delivered to
+// subscribers (topic_delivery.cpp): the run's totals are taken once, and added once per route for
+// all of the route's subscribers that got the whole run, instead of per message and subscriber
+// (issue 17). Added when the tally goes. Loop thread.
+class DeliveryTally {
+ public:
+  explicit DeliveryTally(std::span<const pubsub::MessageRef> run) noexcept;
+  DeliveryTally(const DeliveryTally&) = delete;
+  DeliveryTally& operator=(const DeliveryTally&) = delete;
+  ~DeliveryTally() { add(); }
+  // One more subscriber on the route of `metrics` got the whole run.
+  void count(const RouteMetrics& metrics) noexcept {
+    if (&metrics != metrics_) {
+      add();
+      metrics_ = &metrics;
+    }
+    ++subscribers_;
+  }
+  std::uint64_t messages() const noexcept { return messages_[0] + messages_[1]; }
+  std::uint64_t bytes() const noexcept { return bytes_[0] + bytes_[1]; }
+
+ private:
+  void add() noexcept;
+  std::array<std::uint64_t, 2> messages_{}, bytes_{};  // [MessageKind]
+  const RouteMetrics* metrics_ = nullptr;
+  std::uint64_t subscribers_ = 0;  // counted on metrics_, not yet added
+};
 
 class Connection final : public net::IoHandler, public net::TimerNode {
  public:
@@ -98,8 +127,11 @@ class Connection final : public net::IoHandler, public net::TimerNode {
 
   using Topic = pubsub::LocalTopics<Connection>::Topic;
   // A run of published messages of topic (Worker::deliver): written straight from the shared
-  // frames with one writev when nothing is queued, copied only behind a backlog.
-  void deliver_frames(const Topic& topic, std::span<const pubsub::MessageRef> run);
+  // frames with one writev when nothing is queued, copied only behind a backlog. several_topics:
+  // the batch holds other topics' runs too; a subscriber of several topics then copies its runs
+  // into its outbox, written once at the end of the iteration.
+  void deliver_frames(const Topic& topic, std::span<const pubsub::MessageRef> run,
+                      DeliveryTally& tally, bool several_topics = false);
 
   // Worker hooks.
   void flush();  // end of iteration / EPOLLOUT: hand the outbox to the kernel
@@ -248,14 +280,19 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   ws::InflateStatus session_inflate(std::span<const std::uint8_t> piece, bool first, bool last,
                                     std::uint64_t limit, std::span<const std::uint8_t>& message);
   SendStatus send_compressed(ws::Opcode opcode, std::span<const std::uint8_t> payload);
-  const std::string& frame_for(const pubsub::Message& message);
+  // The frame of a broadcast for this subscriber: inline, since a fan-out asks it per frame and
+  // subscriber and most subscribers take the frame as it is.
+  const std::string& frame_for(const pubsub::Message& message) {
+    return deflate_ ? compressed_frame_for(message) : message.frame;
+  }
+  const std::string& compressed_frame_for(const pubsub::Message& message);
   std::size_t write_own_frames(std::span<const pubsub::MessageRef> run);
 
   // Topics (topic_delivery.cpp). write_shared_frames returns how many of the run went out (the
-  // rest exceeded max_backpressure).
-  std::size_t write_shared_frames(std::span<const pubsub::MessageRef> run);
+  // rest exceeded max_backpressure); gather: into the outbox, for the end of the iteration.
+  std::size_t write_shared_frames(std::span<const pubsub::MessageRef> run, bool gather);
   void unsubscribe_all() noexcept;
-  void count_delivered(std::span<const pubsub::MessageRef> run) noexcept;
+  void count_delivered(DeliveryTally& tally) noexcept;
   // The frame of a shared delivery to this connection, counted when compressed.
   const std::string& shared_frame(const pubsub::Message& message);
   // History (topic_recovery.cpp): publications a recovering subscriber missed, queued in order

@@ -1,6 +1,7 @@
 // Topics on a server connection: subscriptions, and the delivery of published messages to a
 // subscriber (encoded once per message and shared; RFC 7692 frames per compression mode). Part of
 // Connection (connection.hpp).
+#include <limits.h>
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -86,39 +87,61 @@ PublishResult Connection::publish(std::string_view topic, const OffsetEnvelope& 
                         });
 }
 
-void Connection::count_delivered(std::span<const pubsub::MessageRef> run) noexcept {
-  const RouteMetrics& metrics = *route_->metrics;
+DeliveryTally::DeliveryTally(std::span<const pubsub::MessageRef> run) noexcept {
   for (const auto& message : run) {
     const std::size_t kind = message->opcode == ws::Opcode::text ? 0 : 1;
-    metrics.messages_sent[kind].add();
-    metrics.bytes_sent[kind].add(message->payload_size);
-    count_out(1, message->payload_size);
+    ++messages_[kind];
+    bytes_[kind] += message->payload_size;
   }
 }
 
-void Connection::deliver_frames(const Topic& topic, std::span<const pubsub::MessageRef> run) {
+void DeliveryTally::add() noexcept {
+  if (subscribers_ == 0) return;
+  for (std::size_t kind = 0; kind < 2; ++kind) {
+    if (messages_[kind] == 0) continue;
+    metrics_->messages_sent[kind].add(messages_[kind] * subscribers_);
+    metrics_->bytes_sent[kind].add(bytes_[kind] * subscribers_);
+  }
+  subscribers_ = 0;
+}
+
+void Connection::count_delivered(DeliveryTally& tally) noexcept {
+  tally.count(*route_->metrics);
+  count_out(tally.messages(), tally.bytes());
+}
+
+void Connection::deliver_frames(const Topic& topic, std::span<const pubsub::MessageRef> run,
+                                DeliveryTally& tally, bool several_topics) {
   if (state_ != State::open || !session_.open()) return;
   // A subscriber that just read the topic's history skips what it has: one well-predicted branch
   // for everyone else.
   if (!spill_->floors.empty() || !spill_->recovering.empty()) [[unlikely]] {
     if (hold(topic, run)) return;
-    run = run.subspan(spill_->floors.skip(&topic, run));
-    if (run.empty()) return;
+    const std::size_t skipped = spill_->floors.skip(&topic, run);
+    if (skipped == run.size()) return;
+    if (skipped > 0) {  // counted for itself: the run's tally is for those who get all of it
+      run = run.subspan(skipped);
+      DeliveryTally rest(run);
+      return deliver_frames(topic, run, rest, several_topics);
+    }
   }
+  // One write per iteration: runs of several topics wait in the outbox for the end of it.
+  const bool gather = several_topics && spill_->subscriptions.size() > 1;
   // Bytes sent outside a read (an earlier delivery) go out first, so that only what the kernel
   // really refused counts against max_backpressure.
-  if (buffered_amount() > 0 && !outbox_.blocked()) {
+  if (!gather && buffered_amount() > 0 && !outbox_.blocked()) {
     flush();
     if (state_ != State::open) return;
   }
   const RouteMetrics& metrics = *route_->metrics;
-  count_delivered(run);
+  count_delivered(tally);
   // A window of its own (dedicated mode, context takeover agreed): every message is compressed
   // for this subscriber alone. Otherwise the frames shared by every subscriber go out as they are.
   const bool own_window = dedicated() != nullptr && server_context_takeover_;
-  const std::size_t delivered = own_window ? write_own_frames(run) : write_shared_frames(run);
+  const std::size_t delivered =
+      own_window ? write_own_frames(run) : write_shared_frames(run, gather);
   if (state_ != State::open) return;  // the peer is gone
-  report_backlog();
+  if (buffered_amount() != spill_->reported_backlog) report_backlog();
   if (delivered == run.size()) return;
   if (route_->behavior.slow_consumer == SlowConsumerPolicy::close) {
     metrics.backpressure_closes.add();
@@ -138,16 +161,18 @@ const std::string& Connection::shared_frame(const pubsub::Message& message) {
   return frame;
 }
 
-std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> run) {
-  for (const auto& message : run) shared_frame(*message);  // compressed once, counted once
+std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> run, bool gather) {
+  if (deflate_)
+    for (const auto& message : run) shared_frame(*message);  // compressed once, counted once
   std::size_t index = 0;
   std::size_t written_into_first = 0;  // bytes of run[index] the kernel already has
   // Over TLS (without kTLS) OpenSSL encrypts into records of its own anyway: the frames go through
   // the outbox below, and out in one flush at the end of the iteration.
   const bool through_openssl = tls_ && !tls_->kernel_sends;
-  if (buffered_amount() == 0 && !through_openssl) {
-    // Zero copy: the kernel reads the shared frames directly, one writev per 64 frames.
-    constexpr std::size_t kMaxIovecs = 64;
+  if (buffered_amount() == 0 && !through_openssl && !gather) {
+    // Zero copy: the kernel reads the shared frames directly, one sendmsg for up to IOV_MAX
+    // (1,024) frames, so that a burst goes out in one write (16 KiB of stack for the vector).
+    constexpr std::size_t kMaxIovecs = IOV_MAX;
     iovec iov[kMaxIovecs];
     while (index < run.size()) {
       const std::size_t first = index;
@@ -182,8 +207,8 @@ std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> 
   for (; index < run.size(); ++index) {
     const std::string& frame = frame_for(*run[index]);
     if (buffered_amount() + frame.size() > limit) break;
-    if (through_openssl)
-      write_bytes(frame);
+    if (through_openssl || gather)
+      write_bytes(frame);  // flushed at the end of the iteration
     else
       outbox_.enqueue(frame);
   }

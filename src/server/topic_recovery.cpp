@@ -122,7 +122,10 @@ void Connection::finish_recovery(std::string_view name, pubsub::HistoryRead& rea
   start_at(*item.topic, item.since ? &*item.since : nullptr, result, missed);
   if (route_->behavior.subscribed) route_->behavior.subscribed(*this, item.tag, name, result);
   // What arrived live meanwhile, above the floor just set.
-  if (!item.held.empty() && state_ == State::open) deliver_frames(*item.topic, item.held);
+  if (!item.held.empty() && state_ == State::open) {
+    DeliveryTally tally(item.held);
+    deliver_frames(*item.topic, item.held, tally);
+  }
 }
 
 void Connection::settle_publish(std::uint64_t tag, const PublishResult& result) {
@@ -133,7 +136,8 @@ void Connection::settle_publish(std::uint64_t tag, const PublishResult& result) 
 void Connection::send_history(std::span<const pubsub::MessageRef> missed) {
   if (missed.empty()) return;
   worker_.server().counters->history_sent.add(missed.size());
-  count_delivered(missed);
+  DeliveryTally tally(missed);
+  count_delivered(tally);
   // Through the connection's output, as replies go: in order with what this read already
   // answered, and never dropped for backpressure (history_size bounds the burst).
   const bool own_window = dedicated() != nullptr && server_context_takeover_;

@@ -75,40 +75,45 @@ Connection* Worker::watched(Connection* connection, std::uint64_t id) const noex
 }
 
 void Worker::enqueue(pubsub::MessageRef message) {
-  // A publication with an offset takes the remote inbox even from this thread: it must reach the
-  // subscribers in offset order, and the two inboxes are drained in no fixed order.
-  if (current_worker == this && message->offset == 0) {
-    local_inbox_.push_back(std::move(message));
+  // A publication with an offset is handed over at once even from this thread: it must reach the
+  // subscribers in offset order, whatever thread published the one before.
+  if (message->offset == 0 && current_worker != nullptr && &current_worker->server_ == &server_) {
+    if (current_worker == this) return inbox_.add_local(std::move(message));
+    auto& outgoing = current_worker->outgoing_;
+    if (outgoing.size() <= index_) outgoing.resize(index_ + 1);
+    outgoing[index_].to = this;
+    outgoing[index_].messages.push_back(std::move(message));
     return;
   }
-  bool wake = false;
-  {
-    std::lock_guard lock(remote_inbox_mutex_);
-    wake = remote_inbox_.empty();
-    remote_inbox_.push_back(std::move(message));
-  }
-  // One wake-up per batch: later messages ride on the task already posted.
-  if (wake) loop_.post([this] { drain_remote_inbox(); });
+  receive(std::span(&message, 1));
 }
 
-void Worker::drain_remote_inbox() {
-  {
-    std::lock_guard lock(remote_inbox_mutex_);
-    delivering_.swap(remote_inbox_);
-  }
-  deliver(delivering_);
+void Worker::receive(std::span<pubsub::MessageRef> messages) {
+  if (inbox_.add_remote(messages)) loop_.post([this] { inbox_.collect(); });
 }
 
-void Worker::deliver(std::vector<pubsub::MessageRef>& batch) {
-  // Consecutive messages of one topic form a run that each subscriber gets in one write.
+void Worker::hand_over() {
+  for (Outgoing& outgoing : outgoing_) {
+    if (outgoing.messages.empty()) continue;
+    outgoing.to->receive(outgoing.messages);
+    outgoing.messages.clear();  // moved from; keeps its capacity
+  }
+}
+
+void Worker::deliver(std::vector<pubsub::MessageRef>& batch, bool several_topics) {
+  // Each topic's publications form one run (Inbox::take) that each subscriber gets in one write.
+  // A subscriber of several of the batch's topics gathers its runs and writes them once, at the
+  // end of the iteration.
   for (std::size_t begin = 0; begin < batch.size();) {
     const std::string& name = batch[begin]->topic;
     std::size_t end = begin + 1;
     while (end < batch.size() && batch[end]->topic == name) ++end;
     if (auto* topic = topics_.find(name)) {
       const std::span run(batch.data() + begin, end - begin);
-      topics_.for_each_subscriber(
-          *topic, [run, topic](Connection& subscriber) { subscriber.deliver_frames(*topic, run); });
+      DeliveryTally tally(run);
+      topics_.for_each_subscriber(*topic, [&](Connection& subscriber) {
+        subscriber.deliver_frames(*topic, run, tally, several_topics);
+      });
     }
     begin = end;
   }
@@ -235,13 +240,14 @@ void Worker::release_client(const Connection& connection) {
 }
 
 void Worker::end_of_iteration() {
-  // Handlers run by a delivery (a slow consumer's close) may publish again: bounded rounds, the
-  // rest waits for the next iteration.
-  for (int round = 0; round < 4 && !local_inbox_.empty(); ++round) {
-    std::vector<pubsub::MessageRef> batch;
-    batch.swap(local_inbox_);
-    deliver(batch);
-    if (local_inbox_.empty()) local_inbox_.swap(batch);  // keep the capacity
+  // The other loops' share first, so that they deliver while this one does. Handlers run by a
+  // delivery (a slow consumer's close) may publish again: bounded rounds, the rest waits for the
+  // next iteration.
+  hand_over();
+  for (int round = 0; round < 4 && !inbox_.empty(); ++round) {
+    const bool several_topics = inbox_.take(delivering_);
+    deliver(delivering_, several_topics);
+    hand_over();
   }
   connections_.flush_scheduled();
   free_retired();

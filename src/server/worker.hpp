@@ -7,7 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -18,6 +18,7 @@
 #include "net/event_loop.hpp"
 #include "net/outbox.hpp"
 #include "net/timer_wheel.hpp"
+#include "pubsub/inbox.hpp"
 #include "pubsub/local_topics.hpp"
 #include "pubsub/message.hpp"
 #include "server/admission.hpp"
@@ -50,10 +51,12 @@ class Worker final : public net::TimerNode {
   void start();
   void join();
   void post_drain();  // any thread
-  // Any thread: deliver a published message to this worker's subscribers of its topic. From the
-  // worker's own thread it is queued until the end of the iteration (so a burst of publishes
-  // goes out as one write per subscriber); from another thread it wakes the loop. A message
-  // with an offset (history) always takes the cross-thread queue: one FIFO keeps offset order.
+  // Any thread: deliver a published message to this worker's subscribers of its topic, at the
+  // end of an iteration of its loop (so a burst of publishes goes out as one write per
+  // subscriber). From a loop thread of this server it waits for the end of that loop's
+  // iteration, and what the iteration published for another loop is handed over then, in one
+  // batch with at most one wake-up; from any other thread it is handed over at once. A message
+  // with an offset (history) is always handed over at once: one FIFO keeps offset order.
   void enqueue(pubsub::MessageRef message);
   unsigned index() const noexcept { return index_; }
   pubsub::LocalTopics<Connection>& topics() noexcept { return topics_; }
@@ -129,8 +132,10 @@ class Worker final : public net::TimerNode {
  private:
   void end_of_iteration();
   void pause_listeners(bool paused);
-  void drain_remote_inbox();
-  void deliver(std::vector<pubsub::MessageRef>& batch);
+  // Moves messages into this worker's inbox, waking its loop if none is on its way.
+  void receive(std::span<pubsub::MessageRef> messages);
+  void hand_over();  // this iteration's publications for the other loops
+  void deliver(std::vector<pubsub::MessageRef>& batch, bool several_topics);
   void begin_drain();
   static void on_tick(net::TimerNode& node);
   static void on_loop_tick(net::TimerNode& node);
@@ -167,10 +172,14 @@ class Worker final : public net::TimerNode {
   std::uint64_t next_watch_ = 0;
 
   pubsub::LocalTopics<Connection> topics_;
-  std::vector<pubsub::MessageRef> local_inbox_;
-  std::vector<pubsub::MessageRef> delivering_;
-  std::mutex remote_inbox_mutex_;
-  std::vector<pubsub::MessageRef> remote_inbox_;  // MPSC: producers append, the loop swaps it out
+  pubsub::Inbox inbox_;
+  std::vector<pubsub::MessageRef> delivering_;  // the batch being delivered
+  // Publications of this iteration for other workers, by their index (sized on first use).
+  struct Outgoing {
+    Worker* to = nullptr;
+    std::vector<pubsub::MessageRef> messages;
+  };
+  std::vector<Outgoing> outgoing_;
 
   // App::on_loop_tick's tasks, once a second; a node of its own, apart from the drain's ticks.
   struct LoopTick : net::TimerNode {

@@ -134,3 +134,36 @@ def test_metrics_listen_moves_metrics_off_the_public_listener():
             raise AssertionError("the metrics listener serves public routes")
         except urllib.error.HTTPError as error:
             assert error.code == 404
+
+
+def test_deliveries_of_a_burst_are_counted_per_subscriber_and_kind():
+    # Counted once per run and route for all subscribers of a loop (DeliveryTally): the totals must
+    # still be exact, per kind, on 1 loop and on 2.
+    from support.pubsub import PubSubClient, binary_publish, envelope, publish_text
+    for threads in ("1", "2"):
+        with start_server("--threads", threads, "--ping-interval", "3600") as server:
+            subscribers = [PubSubClient.connect(server.address) for _ in range(30)]
+            publisher = PubSubClient.connect(server.address)
+            try:
+                for subscriber in subscribers:
+                    subscriber.subscribe(["counted"], id=1)
+                    subscriber.expect_ack(1)
+                texts = [b'{"n":%d}' % i for i in range(10)]
+                binaries = [binary_publish("counted", bytes(range(i))) for i in range(5)]
+                publisher.send_raw(b"".join([build_frame(OP_TEXT, publish_text("counted", data))
+                                             for data in texts] +
+                                            [build_frame(OP_BINARY, data) for data in binaries]))
+                ack_bytes = len(b'{"type":"ack","id":1}')
+                text_bytes = sum(len(envelope("counted", data)) for data in texts)
+                binary_bytes = sum(len(data) for data in binaries)
+                expected = {"text": (1 + 10, ack_bytes + text_bytes), "binary": (5, binary_bytes)}
+
+                def counted():
+                    text = scrape(server)
+                    return {kind: (value(text, "pylon_messages_sent_total", endpoint="/ws", kind=kind) / 30,
+                                   value(text, "pylon_bytes_sent_total", endpoint="/ws", kind=kind) / 30)
+                            for kind in expected}
+                poll(lambda: counted() == expected, timeout=10, what=f"the counts {expected}")
+            finally:
+                for client in subscribers + [publisher]:
+                    client.close()
