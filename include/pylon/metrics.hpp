@@ -94,12 +94,9 @@ class Histogram {
   void observe(double seconds) const noexcept;
   // The same for a duration already in nanoseconds (a difference of EventLoop::monotonic_ns):
   // no floating point, and the search starts at the smallest bucket, where durations measured
-  // per message fall.
-  void observe_ns(std::uint64_t nanoseconds) const noexcept { observe_ns(nanoseconds, 1); }
-  // `count` observations that took total_nanoseconds together, each counted in the bucket of
-  // their mean: for a caller that times a batch rather than each of its items (the sum and the
-  // count stay exact).
-  void observe_ns(std::uint64_t total_nanoseconds, std::uint64_t count) const noexcept;
+  // per message fall. `count` observations of that duration each: for a caller that times a
+  // batch rather than each of its items (its mean), or that times a sample of batches.
+  void observe_ns(std::uint64_t nanoseconds, std::uint64_t count = 1) const noexcept;
   std::uint64_t count() const noexcept;
   // A bound or an observation in seconds as this histogram counts it.
   static std::uint64_t to_ns(double seconds) noexcept {
@@ -173,14 +170,12 @@ inline void Gauge::add(std::int64_t delta) const noexcept {
   registry_->add(index_, static_cast<std::uint64_t>(delta));
 }
 
-inline void Histogram::observe_ns(std::uint64_t total_nanoseconds,
-                                  std::uint64_t count) const noexcept {
+inline void Histogram::observe_ns(std::uint64_t nanoseconds, std::uint64_t count) const noexcept {
   const std::vector<std::uint64_t>& bounds = *bounds_ns_;
-  const std::uint64_t each = total_nanoseconds / count;
   std::size_t bucket = 0;  // le: value <= bound; past the last bound is +Inf
-  while (bucket < bounds.size() && each > bounds[bucket]) ++bucket;
+  while (bucket < bounds.size() && nanoseconds > bounds[bucket]) ++bucket;
   registry_->add(index_ + bucket, count);
-  registry_->add(index_ + bounds.size() + 1, total_nanoseconds);
+  registry_->add(index_ + bounds.size() + 1, nanoseconds * count);
 }
 
 inline void Histogram::observe(double seconds) const noexcept {

@@ -114,7 +114,11 @@ void Connection::process(std::span<std::uint8_t> data) {
     case State::closing:
       if (!is_websocket()) break;  // an answered HTTP error: the rest of the request is ignored
       if (state_ == State::open) last_activity_ms_ = worker_.now_ms();
-      worker_.read_tally() = {.reader = this, .started_ns = net::EventLoop::monotonic_ns()};
+      if (worker_.handling_sample().timed(route_->metrics.get()))
+        worker_.read_tally() = {
+            .reader = this, .timed = true, .started_ns = net::EventLoop::monotonic_ns()};
+      else
+        worker_.read_tally() = {.reader = this};
       session_.feed(data, *this);
       count_read();
       break;
@@ -182,10 +186,20 @@ void Connection::count_read() noexcept {
       metrics.bytes_sent[kind].add(tally.bytes_out[kind]);
     }
   }
-  // Handling time per read: the parsing of its frames and the handlers of its messages, each
-  // message counted at their mean (docs/metrics.md).
-  if (tally.handled != 0)
-    metrics.handling.observe_ns(net::EventLoop::monotonic_ns() - tally.started_ns, tally.handled);
+  // Handling time of a sample of reads: the parsing of its frames and the handlers of its
+  // messages, each message counted at their mean, and so are those of the untimed reads after it
+  // (Worker::HandlingSample, docs/metrics.md).
+  if (tally.handled != 0) {
+    Worker::HandlingSample& sample = worker_.handling_sample();
+    if (tally.timed) {
+      sample = {.route = &metrics,
+                .each_ns = (net::EventLoop::monotonic_ns() - tally.started_ns) / tally.handled,
+                .untimed_left = Worker::HandlingSample::kUntimedReads};
+    } else {
+      --sample.untimed_left;  // timed() said no: the sample is this route's and had reads left
+    }
+    metrics.handling.observe_ns(sample.each_ns, tally.handled);
+  }
   if (counting_received_)
     received_.add(tally.messages_in[0] + tally.messages_in[1],
                   tally.bytes_in[0] + tally.bytes_in[1]);
