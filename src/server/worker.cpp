@@ -1,7 +1,6 @@
 #include "server/worker.hpp"
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -157,8 +156,6 @@ bool Worker::accept_ready(Listener& listener) {
       }
       return false;  // EAGAIN: nothing left; ECONNABORTED and friends: the peer is gone
     }
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     server_.counters->accepted.add();
     std::shared_ptr<const TlsCertificates> tls;
     if (server_.tls && !listener.internal) {  // the metrics listener stays plain

@@ -1,6 +1,9 @@
 #include "net/socket.hpp"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,6 +38,28 @@ TEST(ListenOn, TwoListenersShareOnePortWithReusePort) {
   EXPECT_EQ(local_port(second), port);
   ::close(first);
   ::close(second);
+}
+
+// Workers do not set TCP_NODELAY on each accepted socket: it must come from the listener.
+TEST(ListenOn, AcceptedSocketsInheritTcpNodelay) {
+  const int listener = listen_on(parse_endpoint("127.0.0.1:0"));
+  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(local_port(listener));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  pollfd ready{.fd = listener, .events = POLLIN, .revents = 0};
+  ASSERT_EQ(::poll(&ready, 1, 5000), 1);
+  const int accepted = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(accepted, 0);
+  int nodelay = 0;
+  socklen_t length = sizeof nodelay;
+  ASSERT_EQ(::getsockopt(accepted, IPPROTO_TCP, TCP_NODELAY, &nodelay, &length), 0);
+  EXPECT_NE(nodelay, 0);
+  ::close(accepted);
+  ::close(client);
+  ::close(listener);
 }
 
 // The loops' bare system calls keep the wrappers' contract: bytes, or -1 with errno.
