@@ -400,8 +400,7 @@ void Connection::destroy() noexcept {
   if (tls_) end_tls();
   state_ = State::closed;
   net::TimerWheel::cancel(*this);
-  worker_.loop().remove(fd_);
-  ::close(fd_);
+  worker_.loop().close(fd_);
   fd_ = -1;
   worker_.connections().retire(*this);
 }
