@@ -56,8 +56,9 @@ struct PeerAddress {
 inline ssize_t read_some(int fd, std::span<std::uint8_t> buffer) noexcept {
   return ::syscall(SYS_recvfrom, fd, buffer.data(), buffer.size(), 0, nullptr, nullptr);
 }
-inline ssize_t send_some(int fd, const void* data, std::size_t size) noexcept {
-  return ::syscall(SYS_sendto, fd, data, size, MSG_NOSIGNAL, nullptr, 0);
+// flags: added to MSG_NOSIGNAL (MSG_MORE: outbox.hpp's SocketTransport).
+inline ssize_t send_some(int fd, const void* data, std::size_t size, int flags = 0) noexcept {
+  return ::syscall(SYS_sendto, fd, data, size, MSG_NOSIGNAL | flags, nullptr, 0);
 }
 inline ssize_t send_vector(int fd, const iovec* parts, std::size_t count) noexcept {
   msghdr message{};
