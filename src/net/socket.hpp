@@ -28,8 +28,10 @@ Endpoint parse_endpoint(std::string_view text);
 
 // A non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT, and TCP_NODELAY, which
 // every socket accepted from it inherits (Linux copies the listener's options into the accepted
-// socket): no setsockopt per connection. Throws std::system_error naming the address on
-// failure. Port 0 binds an ephemeral port: read it back with local_port().
+// socket): no setsockopt per connection. TCP_DEFER_ACCEPT: accept() returns a connection once
+// its first bytes are in (or after about a second without any), so the acceptor reads at once.
+// Throws std::system_error naming the address on failure. Port 0 binds an ephemeral port: read
+// it back with local_port().
 int listen_on(const Endpoint& endpoint, int backlog = 4096);
 std::uint16_t local_port(int fd);
 

@@ -172,6 +172,9 @@ bool Worker::accept_ready(Listener& listener) {
       auto* connection = new (slot)
           Connection(*this, fd, net::PeerAddress::from(peer), listener.internal, std::move(tls));
       connections_.link(*connection);
+      // Its first bytes are already in (TCP_DEFER_ACCEPT, net/socket.hpp): read them now rather
+      // than at the next wake-up. A connection past the defer period without data reads nothing.
+      connection->on_io(EPOLLIN);
     } catch (const std::bad_alloc&) {  // OpenSSL could not allocate the connection
       connection_pool_.deallocate(slot);
       ::close(fd);
