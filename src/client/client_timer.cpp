@@ -24,10 +24,7 @@ class ClientTimer::Impl final : public net::IoHandler {
     if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "timerfd_create");
     loop_.add(fd_, EPOLLIN, this);
   }
-  ~Impl() {
-    loop_.remove(fd_);
-    ::close(fd_);
-  }
+  ~Impl() { loop_.close(fd_); }
 
   void arm_at(std::uint64_t deadline_ns) {
     // A zero it_value disarms a timerfd: a deadline of 0 (long past) becomes 1 ns.

@@ -343,8 +343,7 @@ void Connection::close_socket() noexcept {
   }
   tls_read_wants_write_ = false;
   if (fd_ >= 0) {
-    loop_.loop.remove(fd_);
-    ::close(fd_);
+    loop_.loop.close(fd_);
     fd_ = -1;
   }
   interest_ = 0;

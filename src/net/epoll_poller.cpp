@@ -13,7 +13,7 @@ EpollPoller::EpollPoller() {
 }
 
 EpollPoller::~EpollPoller() {
-  close(epoll_fd_);
+  ::close(epoll_fd_);
 }
 
 void EpollPoller::add(int fd, std::uint32_t events, IoHandler* handler, Receive) {

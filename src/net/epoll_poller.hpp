@@ -17,6 +17,10 @@ class EpollPoller final : public Poller {
   void add(int fd, std::uint32_t events, IoHandler* handler, Receive receive) override;
   void modify(int fd, std::uint32_t events, IoHandler* handler) override;
   void remove(int fd) noexcept override;
+  // A closed file leaves every epoll interest list by itself once its last descriptor is closed
+  // (epoll(7)), and pylon never duplicates a descriptor it watches: no EPOLL_CTL_DEL before
+  // close, one system call less per connection.
+  void close(int fd) noexcept override { ::close(fd); }
   void wait(int timeout_ms) override;
   void dispatch() override;
 

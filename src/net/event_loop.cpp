@@ -43,7 +43,6 @@ EventLoop::EventLoop(IoBackend backend)
 }
 
 EventLoop::~EventLoop() {
-  remove(wake_fd_);
   close(wake_fd_);
 }
 

@@ -49,6 +49,8 @@ class EventLoop {
     poller_->modify(fd, events, handler);
   }
   void remove(int fd) noexcept { poller_->remove(fd); }
+  // Stops watching fd and closes it (the way to close a watched descriptor).
+  void close(int fd) noexcept { poller_->close(fd); }
   IoBackend backend() const noexcept { return poller_->backend(); }
   const std::string& backend_error() const noexcept { return backend_error_; }
 

@@ -52,8 +52,11 @@ class Cork {
 
 struct SocketTransport {
   int fd;
+  // MSG_MORE for the last bytes before a FIN: the kernel holds them (in a segment not sent yet)
+  // until the close() or shutdown() that follows, whose FIN then leaves in the same segment.
+  int flags = 0;
   int send(const char* data, std::size_t size, std::size_t& taken) const noexcept {
-    const ssize_t written = send_some(fd, data, size);
+    const ssize_t written = send_some(fd, data, size, flags);
     taken = written > 0 ? static_cast<std::size_t>(written) : 0;
     return written < 0 && errno != EAGAIN && errno != EINTR ? errno : 0;
   }

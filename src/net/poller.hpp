@@ -5,6 +5,8 @@
 // A Poller belongs to one loop: every call but the constructor comes from the loop's thread.
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdint>
 #include <span>
 
@@ -39,9 +41,16 @@ class Poller {
   virtual IoBackend backend() const noexcept = 0;
   virtual void add(int fd, std::uint32_t events, IoHandler* handler, Receive receive) = 0;
   virtual void modify(int fd, std::uint32_t events, IoHandler* handler) = 0;
-  // Before the fd is closed. Events epoll collected for it earlier in the same batch may still
-  // come (the handler is alive until the iteration ends: connection_list.hpp); io_uring sends none.
+  // Stops watching an fd that stays open (a paused listener). Events epoll collected for it
+  // earlier in the same batch may still come (the handler is alive until the iteration ends:
+  // connection_list.hpp); io_uring sends none.
   virtual void remove(int fd) noexcept = 0;
+  // Stops watching fd and closes it; the same holds for events of the batch. epoll needs no
+  // removal first (EpollPoller says why).
+  virtual void close(int fd) noexcept {
+    remove(fd);
+    ::close(fd);
+  }
   // Waits up to timeout_ms for events (the only blocking call of a loop).
   virtual void wait(int timeout_ms) = 0;
   // Hands what wait() found to the handlers.

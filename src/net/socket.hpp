@@ -26,8 +26,12 @@ struct Endpoint {
 // with a reason.
 Endpoint parse_endpoint(std::string_view text);
 
-// A non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT. Throws std::system_error
-// naming the address on failure. Port 0 binds an ephemeral port: read it back with local_port().
+// A non-blocking listening socket with SO_REUSEADDR and SO_REUSEPORT, and TCP_NODELAY, which
+// every socket accepted from it inherits (Linux copies the listener's options into the accepted
+// socket): no setsockopt per connection. TCP_DEFER_ACCEPT: accept() returns a connection once
+// its first bytes are in (or after about a second without any), so the acceptor reads at once.
+// Throws std::system_error naming the address on failure. Port 0 binds an ephemeral port: read
+// it back with local_port().
 int listen_on(const Endpoint& endpoint, int backlog = 4096);
 std::uint16_t local_port(int fd);
 
@@ -54,8 +58,9 @@ struct PeerAddress {
 inline ssize_t read_some(int fd, std::span<std::uint8_t> buffer) noexcept {
   return ::syscall(SYS_recvfrom, fd, buffer.data(), buffer.size(), 0, nullptr, nullptr);
 }
-inline ssize_t send_some(int fd, const void* data, std::size_t size) noexcept {
-  return ::syscall(SYS_sendto, fd, data, size, MSG_NOSIGNAL, nullptr, 0);
+// flags: added to MSG_NOSIGNAL (MSG_MORE: outbox.hpp's SocketTransport).
+inline ssize_t send_some(int fd, const void* data, std::size_t size, int flags = 0) noexcept {
+  return ::syscall(SYS_sendto, fd, data, size, MSG_NOSIGNAL | flags, nullptr, 0);
 }
 inline ssize_t send_vector(int fd, const iovec* parts, std::size_t count) noexcept {
   msghdr message{};

@@ -237,10 +237,11 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void read_ready_tls();
   void end_tls() noexcept;  // destroy(): the handshake slot or the connection gauge
   // Where the outbox's bytes go: OpenSSL over TLS, else (plain, or kTLS) the socket itself.
+  // socket_flags: for the socket's sends (net::SocketTransport::flags).
   template <typename Action>
-  decltype(auto) with_transport(Action&& action) {
+  decltype(auto) with_transport(Action&& action, int socket_flags = 0) {
     if (tls_ && !tls_->kernel_sends) return action(net::TlsTransport{*tls_->session});
-    return action(net::SocketTransport{fd_});
+    return action(net::SocketTransport{fd_, socket_flags});
   }
 
   // Reading and the session's hooks (connection.cpp).

@@ -1,7 +1,6 @@
 #include "server/worker.hpp"
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -162,8 +161,6 @@ bool Worker::accept_ready(Listener& listener) {
       }
       return false;  // EAGAIN: nothing left; ECONNABORTED and friends: the peer is gone
     }
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     server_.counters->accepted.add();
     std::shared_ptr<const TlsCertificates> tls;
     if (server_.tls && !listener.internal) {  // the metrics listener stays plain
@@ -180,6 +177,9 @@ bool Worker::accept_ready(Listener& listener) {
       auto* connection = new (slot)
           Connection(*this, fd, net::PeerAddress::from(peer), listener.internal, std::move(tls));
       connections_.link(*connection);
+      // Its first bytes are already in (TCP_DEFER_ACCEPT, net/socket.hpp): read them now rather
+      // than at the next wake-up. A connection past the defer period without data reads nothing.
+      connection->on_io(EPOLLIN);
     } catch (const std::bad_alloc&) {  // OpenSSL could not allocate the connection
       connection_pool_.deallocate(slot);
       ::close(fd);

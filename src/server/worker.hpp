@@ -62,7 +62,8 @@ class Worker final : public net::TimerNode {
   unsigned index() const noexcept { return index_; }
   pubsub::LocalTopics<Connection>& topics() noexcept { return topics_; }
 
-  // Accepts what the listener has, at most kMaxAcceptsPerEvent; true when it stopped at that cap.
+  // Accepts what the listener has, at most kMaxAcceptsPerEvent, and reads each connection's first
+  // bytes at once (TCP_DEFER_ACCEPT); true when it stopped at that cap.
   bool accept_ready(Listener& listener);
 
   Server& server() noexcept { return server_; }

@@ -1,6 +1,9 @@
 #include "net/socket.hpp"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,6 +38,56 @@ TEST(ListenOn, TwoListenersShareOnePortWithReusePort) {
   EXPECT_EQ(local_port(second), port);
   ::close(first);
   ::close(second);
+}
+
+// A blocking client connected to listener.
+int connect_to(int listener) {
+  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(local_port(listener));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  return client;
+}
+
+bool acceptable(int listener, int timeout_ms) {
+  pollfd ready{.fd = listener, .events = POLLIN, .revents = 0};
+  return ::poll(&ready, 1, timeout_ms) == 1;
+}
+
+// Workers do not set TCP_NODELAY on each accepted socket: it must come from the listener.
+TEST(ListenOn, AcceptedSocketsInheritTcpNodelay) {
+  const int listener = listen_on(parse_endpoint("127.0.0.1:0"));
+  const int client = connect_to(listener);
+  ASSERT_EQ(::send(client, "x", 1, 0), 1);
+  ASSERT_TRUE(acceptable(listener, 5000));
+  const int accepted = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(accepted, 0);
+  int nodelay = 0;
+  socklen_t length = sizeof nodelay;
+  ASSERT_EQ(::getsockopt(accepted, IPPROTO_TCP, TCP_NODELAY, &nodelay, &length), 0);
+  EXPECT_NE(nodelay, 0);
+  ::close(accepted);
+  ::close(client);
+  ::close(listener);
+}
+
+// TCP_DEFER_ACCEPT: a connection is handed to accept() with its first bytes, so the worker reads
+// them right after accepting (Worker::accept_ready); until they come it is not acceptable.
+TEST(ListenOn, AConnectionIsAcceptableOnceItsFirstBytesAreIn) {
+  const int listener = listen_on(parse_endpoint("127.0.0.1:0"));
+  const int client = connect_to(listener);
+  EXPECT_FALSE(acceptable(listener, 0));  // connected, silent: still in the kernel's hands
+  ASSERT_EQ(::send(client, "GET", 3, 0), 3);
+  ASSERT_TRUE(acceptable(listener, 5000));
+  const int accepted = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  ASSERT_GE(accepted, 0);
+  std::array<std::uint8_t, 8> buffer{};
+  EXPECT_EQ(read_some(accepted, buffer), 3);  // no wait: the bytes came with the connection
+  ::close(accepted);
+  ::close(client);
+  ::close(listener);
 }
 
 // The loops' bare system calls keep the wrappers' contract: bytes, or -1 with errno.
