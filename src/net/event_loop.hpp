@@ -49,6 +49,12 @@ class EventLoop {
     poller_->modify(fd, events, handler);
   }
   void remove(int fd) noexcept { poller_->remove(fd); }
+  // Under io_uring: the loop takes a copy of the bytes and sends them with the next wait, with
+  // every other socket's; the result reaches the handler's on_sent (poller.hpp). false: nothing
+  // was taken (epoll, or no room this iteration), and the caller writes itself.
+  bool send(int fd, std::span<const iovec> pieces) {
+    return loop_sends_ && poller_->send(fd, pieces);
+  }
   IoBackend backend() const noexcept { return poller_->backend(); }
   const std::string& backend_error() const noexcept { return backend_error_; }
 
@@ -75,6 +81,7 @@ class EventLoop {
   void drain_posted();
 
   std::unique_ptr<Poller> poller_;
+  bool loop_sends_ = false;  // io_uring: send() may take bytes (a test that costs no virtual call)
   std::string backend_error_;
   Waker waker_{*this};
   int wake_fd_ = -1;

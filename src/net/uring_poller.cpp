@@ -2,8 +2,11 @@
 
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <system_error>
 
 namespace pylon::net {
@@ -21,6 +24,14 @@ constexpr unsigned kGenerationShift = 32;
 constexpr unsigned kArmShift = 48;
 constexpr unsigned kOpShift = 62;
 constexpr std::uint16_t kArmMask = (1u << 14) - 1;
+
+// IORING_ASYNC_CANCEL_OP (Linux 6.6; liburing 2.3's header predates it): cancel by opcode, given
+// in the entry's len. An older kernel refuses the cancel, and a send waiting inside io_uring then
+// only keeps its arena from being emptied until it completes.
+constexpr std::uint32_t kCancelByOpcode = 1u << 5;
+// A send that finds the socket full fails with EAGAIN (the handler waits for EPOLLOUT) instead of
+// waiting inside io_uring; MSG_NOSIGNAL: a peer gone is an error value, not SIGPIPE.
+constexpr int kSendFlags = MSG_DONTWAIT | MSG_NOSIGNAL;
 
 constexpr std::uint32_t kEventsUsed = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLERR | EPOLLHUP;
 static_assert(kEventsUsed <= 0xffff, "a registration keeps its events in 16 bits");
@@ -64,7 +75,7 @@ UringPoller::UringPoller() {
       fail(error, "io_uring buffer ring");
     buffers_ = std::make_unique_for_overwrite<std::uint8_t[]>(kBufferCount * kBufferSize);
     io_uring_buf_ring_init(buffer_ring_);
-    for (unsigned id = 0; id < kBufferCount; ++id) recycle(id);
+    provide_more_buffers();
     io_uring_buf_ring_advance(buffer_ring_, static_cast<int>(recycled_));
     recycled_ = 0;
   } catch (...) {
@@ -80,7 +91,10 @@ UringPoller::~UringPoller() {
 }
 
 std::uint64_t UringPoller::tag(int fd, const Registration& registration, Op op) noexcept {
-  const std::uint16_t arm = op == Op::poll ? registration.poll_arm : registration.receive_arm;
+  // A send's "arm" is its arena: a completion must find that even for a closed socket.
+  const std::uint16_t arm = op == Op::poll      ? registration.poll_arm
+                            : op == Op::receive ? registration.receive_arm
+                                                : registration.send_arena;
   return static_cast<std::uint32_t>(fd) |
          std::uint64_t{registration.generation} << kGenerationShift |
          std::uint64_t{static_cast<std::uint16_t>(arm & kArmMask)} << kArmShift |
@@ -129,7 +143,11 @@ void UringPoller::remove(int fd) noexcept {
     // No room to cancel: the completions that come are dropped (the generation moves on), and
     // the ring's exit cancels the operations at the latest.
   }
-  registration.polling = registration.receiving = false;
+  // A send not yet submitted names the fd by number: once the caller closes it, accept may give
+  // the number to a new socket, which would get these bytes. Submitted now, it holds the socket
+  // itself; its completion is dropped like the others.
+  if (registration.sending && enabled_) io_uring_submit(&ring_);
+  registration.polling = registration.receiving = registration.sending = false;
 }
 
 void UringPoller::cancel(Op op, std::uint64_t user_data) {
@@ -190,6 +208,16 @@ void UringPoller::wait(int timeout_ms) {
     io_uring_register_ring_fd(&ring_);  // per thread: io_uring_enter skips the fd lookup
     enabled_ = true;
   }
+  // Sends of the last iteration that still wait inside io_uring (a full socket; MSG_DONTWAIT
+  // does not stop every case: seen on 6.18 with a small send right after the peer drained a full
+  // socket) are cancelled: their handlers get the bytes back and wait for EPOLLOUT, and the
+  // arena can be emptied. Queued behind this iteration's sends, it cancels those that wait too.
+  if (arenas_[filling_ ^ 1].outstanding > 0) {
+    io_uring_sqe* sqe = next_sqe();
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ALL | kCancelByOpcode);
+    sqe->len = IORING_OP_SEND;
+    io_uring_sqe_set_data64(sqe, std::uint64_t{static_cast<std::uint8_t>(Op::control)} << kOpShift);
+  }
   __kernel_timespec timeout{};
   timeout.tv_sec = timeout_ms / 1000;
   timeout.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1'000'000;
@@ -197,6 +225,36 @@ void UringPoller::wait(int timeout_ms) {
   // Submits this iteration's operations and waits, in one io_uring_enter. -ETIME and -EINTR
   // only mean that the loop runs its timers and comes back.
   io_uring_submit_and_wait_timeout(&ring_, &first, 1, &timeout, nullptr);
+  // What this iteration queued is submitted: the next iteration fills the other arena, empty
+  // unless a send taken from it has still not completed.
+  filling_ ^= 1;
+  if (arenas_[filling_].outstanding == 0) arenas_[filling_].used = 0;
+}
+
+bool UringPoller::send(int fd, std::span<const iovec> pieces) {
+  Registration& registration = registrations_[static_cast<std::size_t>(fd)];
+  if (!enabled_ || registration.handler == nullptr || registration.sending) return false;
+  SendArena& arena = arenas_[filling_];
+  std::size_t size = 0;
+  for (const iovec& piece : pieces) size += piece.iov_len;
+  if (size == 0 || size > kSendArenaSize - arena.used) return false;
+  if (!arena.bytes) arena.bytes = std::make_unique_for_overwrite<std::uint8_t[]>(kSendArenaSize);
+  io_uring_sqe* sqe = next_sqe();
+  std::uint8_t* const start = arena.bytes.get() + arena.used;
+  std::uint8_t* end = start;
+  for (const iovec& piece : pieces) {
+    std::memcpy(end, piece.iov_base, piece.iov_len);
+    end += piece.iov_len;
+  }
+  io_uring_prep_send(sqe, fd, start, size, kSendFlags);
+  registration.sending = true;
+  registration.send_arena = static_cast<std::uint8_t>(filling_);
+  registration.send_offset = static_cast<std::uint32_t>(arena.used);
+  registration.send_size = static_cast<std::uint32_t>(size);
+  io_uring_sqe_set_data64(sqe, tag(fd, registration, Op::send));
+  arena.used += size;
+  ++arena.outstanding;
+  return true;
 }
 
 void UringPoller::dispatch() {
@@ -223,6 +281,8 @@ void UringPoller::complete(const io_uring_cqe& cqe) {
   const int fd = fd_of(cqe.user_data);
   if (op == Op::receive)
     complete_receive(fd, cqe);
+  else if (op == Op::send)
+    complete_send(fd, cqe);
   else
     complete_poll(fd, cqe.user_data, cqe.res);
 }
@@ -259,9 +319,12 @@ void UringPoller::complete_receive(int fd, const io_uring_cqe& cqe) {
     handler->on_received(
         {buffers_.get() + std::size_t{buffer_id} * kBufferSize, static_cast<std::size_t>(cqe.res)});
     recycle(buffer_id);
-  } else if (!live || cqe.res == -ENOBUFS) {
-    // A cancelled receive's end; or every buffer was taken: armed again below, once this
-    // iteration's buffers are back in the ring.
+  } else if (!live) {
+    // A cancelled receive's end.
+  } else if (cqe.res == -ENOBUFS) {
+    // Every buffer was taken: armed again below, once this iteration's buffers (and more, if
+    // the ring may still grow) are back in the ring.
+    provide_more_buffers();
   } else {
     registration.ended = true;  // EOF, or an error the next receive would repeat
     if (cqe.res == 0)
@@ -270,6 +333,31 @@ void UringPoller::complete_receive(int fd, const io_uring_cqe& cqe) {
       handler->on_io(EPOLLERR);
   }
   if (ended) arm(fd);
+}
+
+void UringPoller::complete_send(int fd, const io_uring_cqe& cqe) {
+  SendArena& arena = arenas_[arm_of(cqe.user_data) & 1];
+  --arena.outstanding;
+  Registration& registration = registrations_[static_cast<std::size_t>(fd)];
+  if (registration.handler == nullptr || registration.generation != generation_of(cqe.user_data) ||
+      !registration.sending)
+    return;  // a closed socket's
+  registration.sending = false;
+  int error = 0;
+  std::size_t taken = 0;
+  if (cqe.res >= 0)
+    taken = static_cast<std::size_t>(cqe.res);
+  else if (cqe.res != -EAGAIN && cqe.res != -ECANCELED && cqe.res != -EINTR)
+    error = -cqe.res;
+  // The handler may send again (into the other arena, or after these bytes) or remove the fd:
+  // nothing of the registration is read after the call.
+  registration.handler->on_sent(error, {arena.bytes.get() + registration.send_offset + taken,
+                                        registration.send_size - taken});
+}
+
+void UringPoller::provide_more_buffers() noexcept {
+  const unsigned wanted = provided_ == 0 ? kInitialBuffers : std::min(2 * provided_, kBufferCount);
+  for (; provided_ < wanted; ++provided_) recycle(provided_);
 }
 
 void UringPoller::recycle(unsigned buffer_id) noexcept {

@@ -68,6 +68,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
 
   void on_io(std::uint32_t epoll_events) override;
   void on_received(std::span<std::uint8_t> bytes) override;  // io_uring: the loop's receive
+  void on_sent(int error, std::span<const std::uint8_t> unsent) override;  // io_uring: its send
 
   // The public API (pylon::WebSocket forwards here).
   SendStatus send_message(std::string_view message, MessageKind kind);
@@ -204,11 +205,15 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void tls_established();
   void read_ready_tls();
   void end_tls() noexcept;  // destroy(): the handshake slot or the connection gauge
-  // Where the outbox's bytes go: OpenSSL over TLS, else (plain, or kTLS) the socket itself.
-  template <typename Action>
+  // Where the outbox's bytes go: OpenSSL over TLS, else (plain, or kTLS) the socket itself,
+  // through the loop under io_uring (net/outbox.hpp "In flight").
+  // (WorkerType: Worker is incomplete here; naming it through a template parameter defers the
+  // lookup of loop() to the .cpp files that call this, where it is complete.)
+  template <typename Action, typename WorkerType = Worker>
   decltype(auto) with_transport(Action&& action) {
     if (tls_ && !tls_->kernel_sends) return action(net::TlsTransport{*tls_->session});
-    return action(net::SocketTransport{fd_});
+    WorkerType& worker = worker_;
+    return action(net::SocketTransport{fd_, &worker.loop()});
   }
 
   // Reading and the session's hooks (connection.cpp).

@@ -146,7 +146,9 @@ std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> 
   // the outbox below, and out in one flush at the end of the iteration.
   const bool through_openssl = tls_ && !tls_->kernel_sends;
   if (buffered_amount() == 0 && !through_openssl) {
-    // Zero copy: the kernel reads the shared frames directly, one writev per 64 frames.
+    // Zero copy: the kernel reads the shared frames directly, one writev per 64 frames (under
+    // io_uring the loop copies them and sends them with every other subscriber's, in one
+    // io_uring_enter).
     constexpr std::size_t kMaxIovecs = 64;
     iovec iov[kMaxIovecs];
     while (index < run.size()) {
@@ -156,7 +158,8 @@ std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> 
         const std::string& frame = frame_for(*run[index + i]);
         iov[i] = {const_cast<char*>(frame.data()), frame.size()};
       }
-      const ssize_t written = net::send_vector(fd_, iov, count);
+      const ssize_t written =
+          outbox_.send_frames({iov, count}, net::SocketTransport{fd_, &worker_.loop()});
       if (written < 0 && errno != EAGAIN && errno != EINTR) {
         peer_gone();
         return run.size();
