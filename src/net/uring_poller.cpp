@@ -3,8 +3,10 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -50,6 +52,14 @@ std::uint16_t arm_of(std::uint64_t user_data) noexcept {
   throw std::system_error(-negative_errno, std::generic_category(), what);
 }
 
+// Page-aligned memory whose pages exist only once touched (and after madvise(MADV_DONTNEED) again
+// only once touched again).
+std::uint8_t* map_anonymous(std::size_t bytes) {
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) fail(-errno, "mmap");
+  return static_cast<std::uint8_t*>(memory);
+}
+
 }  // namespace
 
 UringPoller::UringPoller() {
@@ -62,23 +72,25 @@ UringPoller::UringPoller() {
   try {
     // Without it a wait with a timeout costs a second system call.
     if ((params.features & IORING_FEAT_EXT_ARG) == 0) fail(-ENOSYS, "io_uring EXT_ARG");
-    const std::size_t ring_bytes = kBufferCount * sizeof(io_uring_buf);
-    void* memory =
-        mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (memory == MAP_FAILED) fail(-errno, "mmap");
-    buffer_ring_ = static_cast<io_uring_buf_ring*>(memory);
+    buffer_ring_ =
+        reinterpret_cast<io_uring_buf_ring*>(map_anonymous(kBufferCount * sizeof(io_uring_buf)));
     io_uring_buf_reg registration{};
-    registration.ring_addr = reinterpret_cast<std::uintptr_t>(memory);
+    registration.ring_addr = reinterpret_cast<std::uintptr_t>(buffer_ring_);
     registration.ring_entries = kBufferCount;
     registration.bgid = kBufferGroup;
     if (const int error = io_uring_register_buf_ring(&ring_, &registration, 0); error < 0)
       fail(error, "io_uring buffer ring");
-    buffers_ = std::make_unique_for_overwrite<std::uint8_t[]>(kBufferCount * kBufferSize);
+    buffers_ = map_anonymous(kBufferCount * kBufferSize);
+    send_memory_ = map_anonymous(2 * kSendArenaSize);
+    arenas_[0].bytes = send_memory_;
+    arenas_[1].bytes = send_memory_ + kSendArenaSize;
     io_uring_buf_ring_init(buffer_ring_);
     provide_more_buffers();
     io_uring_buf_ring_advance(buffer_ring_, static_cast<int>(recycled_));
     recycled_ = 0;
   } catch (...) {
+    if (send_memory_ != nullptr) munmap(send_memory_, 2 * kSendArenaSize);
+    if (buffers_ != nullptr) munmap(buffers_, kBufferCount * kBufferSize);
     if (buffer_ring_ != nullptr) munmap(buffer_ring_, kBufferCount * sizeof(io_uring_buf));
     io_uring_queue_exit(&ring_);
     throw;
@@ -87,6 +99,8 @@ UringPoller::UringPoller() {
 
 UringPoller::~UringPoller() {
   io_uring_queue_exit(&ring_);  // cancels what is still armed
+  munmap(send_memory_, 2 * kSendArenaSize);
+  munmap(buffers_, kBufferCount * kBufferSize);
   munmap(buffer_ring_, kBufferCount * sizeof(io_uring_buf));
 }
 
@@ -238,9 +252,8 @@ bool UringPoller::send(int fd, std::span<const iovec> pieces) {
   std::size_t size = 0;
   for (const iovec& piece : pieces) size += piece.iov_len;
   if (size == 0 || size > kSendArenaSize - arena.used) return false;
-  if (!arena.bytes) arena.bytes = std::make_unique_for_overwrite<std::uint8_t[]>(kSendArenaSize);
   io_uring_sqe* sqe = next_sqe();
-  std::uint8_t* const start = arena.bytes.get() + arena.used;
+  std::uint8_t* const start = arena.bytes + arena.used;
   std::uint8_t* end = start;
   for (const iovec& piece : pieces) {
     std::memcpy(end, piece.iov_base, piece.iov_len);
@@ -260,13 +273,26 @@ bool UringPoller::send(int fd, std::span<const iovec> pieces) {
 void UringPoller::dispatch() {
   unsigned head = 0;
   unsigned seen = 0;
+  unsigned buffers_taken = 0;
   io_uring_cqe* cqe = nullptr;
   // Completions posted while handlers run (a full submission queue submitted early) are taken in
   // this same walk: it reads the tail again at every step.
   io_uring_for_each_cqe(&ring_, head, cqe) {
     const io_uring_cqe completion = *cqe;
+    if ((completion.flags & IORING_CQE_F_BUFFER) != 0) ++buffers_taken;
     complete(completion);
     ++seen;
+  }
+  most_used_ = std::max(most_used_, buffers_taken);
+  // Here, with every completion handled, no buffer the kernel filled is still unread: the only
+  // moment a trim may release buffer memory.
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  const std::uint64_t now_ms = static_cast<std::uint64_t>(now.tv_sec) * 1000 +
+                               static_cast<std::uint64_t>(now.tv_nsec) / 1'000'000;
+  if (now_ms - last_trim_ms_ >= kTrimMs) {
+    trim_buffers();
+    last_trim_ms_ = now_ms;
   }
   io_uring_cq_advance(&ring_, seen);
   if (recycled_ > 0) {
@@ -303,9 +329,10 @@ void UringPoller::complete_poll(int fd, std::uint64_t user_data, int result) {
 void UringPoller::complete_receive(int fd, const io_uring_cqe& cqe) {
   const bool has_buffer = (cqe.flags & IORING_CQE_F_BUFFER) != 0;
   const unsigned buffer_id = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
+  if (has_buffer) in_ring_.reset(buffer_id);
   Registration& registration = registrations_[static_cast<std::size_t>(fd)];
   if (registration.handler == nullptr || registration.generation != generation_of(cqe.user_data)) {
-    if (has_buffer) recycle(buffer_id);  // a closed socket's bytes
+    if (has_buffer) give_back(buffer_id);  // a closed socket's bytes
     return;
   }
   // A cancelled receive of this same registration may still deliver what it took before the
@@ -317,13 +344,14 @@ void UringPoller::complete_receive(int fd, const io_uring_cqe& cqe) {
   IoHandler* handler = registration.handler;
   if (cqe.res > 0) {
     handler->on_received(
-        {buffers_.get() + std::size_t{buffer_id} * kBufferSize, static_cast<std::size_t>(cqe.res)});
-    recycle(buffer_id);
+        {buffers_ + std::size_t{buffer_id} * kBufferSize, static_cast<std::size_t>(cqe.res)});
+    give_back(buffer_id);
   } else if (!live) {
     // A cancelled receive's end.
   } else if (cqe.res == -ENOBUFS) {
     // Every buffer was taken: armed again below, once this iteration's buffers (and more, if
     // the ring may still grow) are back in the ring.
+    ran_out_ = true;
     provide_more_buffers();
   } else {
     registration.ended = true;  // EOF, or an error the next receive would repeat
@@ -351,18 +379,51 @@ void UringPoller::complete_send(int fd, const io_uring_cqe& cqe) {
     error = -cqe.res;
   // The handler may send again (into the other arena, or after these bytes) or remove the fd:
   // nothing of the registration is read after the call.
-  registration.handler->on_sent(error, {arena.bytes.get() + registration.send_offset + taken,
-                                        registration.send_size - taken});
+  registration.handler->on_sent(
+      error, {arena.bytes + registration.send_offset + taken, registration.send_size - taken});
 }
 
 void UringPoller::provide_more_buffers() noexcept {
   const unsigned wanted = provided_ == 0 ? kInitialBuffers : std::min(2 * provided_, kBufferCount);
-  for (; provided_ < wanted; ++provided_) recycle(provided_);
+  // A buffer above the old count may still be in the ring, from before a trim: it stays there.
+  for (; provided_ < wanted; ++provided_)
+    if (!in_ring_[provided_]) recycle(provided_);
+}
+
+void UringPoller::give_back(unsigned buffer_id) noexcept {
+  if (buffer_id < provided_) return recycle(buffer_id);
+  madvise(buffers_ + std::size_t{buffer_id} * kBufferSize, kBufferSize, MADV_DONTNEED);
+}
+
+void UringPoller::trim_buffers() noexcept {
+  const unsigned wanted = std::max(kInitialBuffers, std::bit_ceil(2 * most_used_));
+  if (!ran_out_ && wanted < provided_) {
+    // The buffers above `wanted` leave the ring as the kernel hands them over (give_back);
+    // their memory goes now. Safe while the ring still holds some: with DEFER_TASKRUN the kernel
+    // writes into a buffer only inside our io_uring_enter, and a page released here is simply
+    // faulted in again then.
+    madvise(buffers_ + std::size_t{wanted} * kBufferSize, (provided_ - wanted) * kBufferSize,
+            MADV_DONTNEED);
+    provided_ = wanted;
+  }
+  most_used_ = 0;
+  ran_out_ = false;
+  // The send arenas' pages go back too, past what the filling one holds (its sends are not
+  // submitted yet) and, for the other, once every send taken from it has completed. An arena is
+  // touched only as far as one iteration filled it; a busy loop faults a few pages in again.
+  constexpr std::size_t kPage = 4096;
+  for (unsigned index = 0; index < 2; ++index) {
+    SendArena& arena = arenas_[index];
+    if (index != filling_ && arena.outstanding > 0) continue;
+    const std::size_t keep = index == filling_ ? (arena.used + kPage - 1) / kPage * kPage : 0;
+    if (keep < kSendArenaSize) madvise(arena.bytes + keep, kSendArenaSize - keep, MADV_DONTNEED);
+  }
 }
 
 void UringPoller::recycle(unsigned buffer_id) noexcept {
-  io_uring_buf_ring_add(buffer_ring_, buffers_.get() + std::size_t{buffer_id} * kBufferSize,
-                        kBufferSize, static_cast<unsigned short>(buffer_id),
+  in_ring_.set(buffer_id);
+  io_uring_buf_ring_add(buffer_ring_, buffers_ + std::size_t{buffer_id} * kBufferSize, kBufferSize,
+                        static_cast<unsigned short>(buffer_id),
                         io_uring_buf_ring_mask(kBufferCount), static_cast<int>(recycled_));
   ++recycled_;
 }
