@@ -24,7 +24,6 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <span>
 #include <string_view>
 
@@ -239,8 +238,6 @@ class Outbox {
     state_ = 0;
     set_in_flight(flying);
   }
-  // noinline, these two: the rare paths stay out of output() and after_output(), which run for
-  // every frame and then need no stack frame of their own (issue 17).
   std::size_t waiting() const noexcept {
     const Backlog* waiting = backlog_if_any();
     return waiting != nullptr ? waiting->size() : 0;
@@ -259,6 +256,8 @@ class Outbox {
     }
     return transport.send(data, size, taken);
   }
+  // noinline, these two: the rare paths stay out of output() and after_output(), which run for
+  // every frame and then need no stack frame of their own (issue 17).
   [[gnu::noinline]] Backlog& backlog() {
     if (Backlog* waiting = backlog_if_any(); waiting != nullptr) return *waiting;
     auto* created = new Backlog;

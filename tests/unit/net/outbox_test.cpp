@@ -146,7 +146,9 @@ TEST_P(OutboxTest, CloseWithASendInFlight) {
   std::optional<Writer> second;
   loop_.post([&, fd = fd, next = next] {
     first.write("for the first socket");
-    if (GetParam() == IoBackend::io_uring) EXPECT_EQ(first.outbox.buffered(), 20u);  // in flight
+    if (GetParam() == IoBackend::io_uring) {
+      EXPECT_EQ(first.outbox.buffered(), 20u);  // in flight
+    }
     first.outbox.discard(first.cork);
     loop_.remove(fd);
     close(fd);
