@@ -189,11 +189,12 @@ class Outbox {
     set_in_flight(0);
   }
 
-  // Bytes that follow what the kernel refused, or the rest of a frame it took part of.
+  // Bytes that follow what the kernel refused, or the rest of a frame it took part of; or that
+  // wait behind bytes in flight (sent() flushes them then: no EPOLLOUT).
   void enqueue(std::string_view bytes) {
     Backlog& waiting = backlog();
     waiting.bytes.append(bytes);
-    waiting.blocked = true;
+    if (waiting.in_flight == 0) waiting.blocked = true;
   }
 
   // EPOLLIN unless too much waits; EPOLLOUT while blocked (or when the transport needs it).

@@ -136,6 +136,35 @@ TEST_P(OutboxTest, PartialSendsArriveWholeAndInOrder) {
   close(peer);
 }
 
+// Bytes queued behind a send in flight (a second delivery in the same iteration) wait for its
+// result, not for EPOLLOUT: not blocked, no EPOLLOUT interest, and out right after, in order.
+TEST_P(OutboxTest, BytesBehindASendInFlightWaitForItsResult) {
+  auto [fd, peer] = tcp_pair();
+  Writer writer(loop_, fd);
+  loop_.post([&] {
+    writer.write("first ");
+    writer.outbox.enqueue("second");
+    if (GetParam() == IoBackend::io_uring) {
+      EXPECT_FALSE(writer.outbox.blocked());
+      EXPECT_EQ(writer.outbox.interest() & EPOLLOUT, 0u);
+      EXPECT_EQ(writer.outbox.buffered(), 12u);
+    }
+    writer.after_flush = [](Writer& self) {
+      if (self.outbox.buffered() == 0) self.loop.stop();
+    };
+    writer.flush();
+  });
+  loop_.run();
+  std::string received;
+  read_into(peer, received, 12).join();
+  EXPECT_EQ(received, "first second");
+  EXPECT_EQ(writer.error, 0);
+  EXPECT_EQ(writer.sends, GetParam() == IoBackend::io_uring ? 2 : 0);
+  loop_.remove(fd);
+  close(fd);
+  close(peer);
+}
+
 // A socket removed and closed while the loop still holds a send for it, and a new socket given
 // the same fd number in the same iteration (as accept4 would): the old peer gets the old bytes,
 // the new peer only its own, and the old handler hears nothing more.
