@@ -37,6 +37,7 @@ EventLoop::EventLoop(IoBackend backend)
     }
   }
   if (!poller_) poller_ = std::make_unique<EpollPoller>();
+  loop_sends_ = poller_->backend() == IoBackend::io_uring;
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   add(wake_fd_, EPOLLIN, &waker_);

@@ -51,6 +51,12 @@ class EventLoop {
   void remove(int fd) noexcept { poller_->remove(fd); }
   // Stops watching fd and closes it (the way to close a watched descriptor).
   void close(int fd) noexcept { poller_->close(fd); }
+  // Under io_uring: the loop takes a copy of the bytes and sends them with the next wait, with
+  // every other socket's; the result reaches the handler's on_sent (poller.hpp). false: nothing
+  // was taken (epoll, or no room this iteration), and the caller writes itself.
+  bool send(int fd, std::span<const iovec> pieces, int flags) {
+    return loop_sends_ && poller_->send(fd, pieces, flags);
+  }
   IoBackend backend() const noexcept { return poller_->backend(); }
   const std::string& backend_error() const noexcept { return backend_error_; }
 
@@ -77,6 +83,7 @@ class EventLoop {
   void drain_posted();
 
   std::unique_ptr<Poller> poller_;
+  bool loop_sends_ = false;  // io_uring: send() may take bytes (a test that costs no virtual call)
   std::string backend_error_;
   Waker waker_{*this};
   int wake_fd_ = -1;

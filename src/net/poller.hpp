@@ -1,10 +1,13 @@
 // How an event loop waits for its sockets: the narrow interface between EventLoop and its two
 // backends, epoll (epoll_poller.cpp, the default) and io_uring (uring_poller.cpp), chosen by the
 // `io_backend` key. Events are epoll's flags under both, so every IoHandler works with either.
+// Under io_uring the loop may also receive (Receive::by_loop) and send (Poller::send) for a
+// handler, batching the system calls of a whole iteration into one io_uring_enter.
 //
 // A Poller belongs to one loop: every call but the constructor comes from the loop's thread.
 #pragma once
 
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -22,6 +25,10 @@ class IoHandler {
   // loop received from its socket, valid during the call (the loop reuses their buffer after
   // it); empty once the peer closed its side. A failed receive arrives as on_io(EPOLLERR).
   virtual void on_received(std::span<std::uint8_t> bytes) {}
+  // Only for a handler whose bytes went out through Poller::send (io_uring): the send completed.
+  // error is 0 or the errno of a failure (the peer is gone); unsent holds the bytes the kernel
+  // did not take (valid during the call), which the handler sends again, before anything newer.
+  virtual void on_sent(int error, std::span<const std::uint8_t> unsent) {}
 
  protected:
   ~IoHandler() = default;
@@ -55,6 +62,11 @@ class Poller {
   virtual void wait(int timeout_ms) = 0;
   // Hands what wait() found to the handlers.
   virtual void dispatch() = 0;
+  // Takes a copy of the bytes (the pieces, in order) to send on fd with the next wait(), and
+  // reports the result to fd's handler (on_sent). At most one send per fd at a time: the caller
+  // waits for on_sent before the next. false: nothing was taken (epoll, or no room this
+  // iteration): the caller writes the bytes itself. flags: added to the send's (MSG_MORE).
+  virtual bool send(int fd, std::span<const iovec> pieces, int flags) { return false; }
 };
 
 }  // namespace pylon::net

@@ -2,8 +2,13 @@
 
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
 
+#include <algorithm>
+#include <bit>
 #include <cerrno>
+#include <cstring>
 #include <system_error>
 
 namespace pylon::net {
@@ -22,6 +27,14 @@ constexpr unsigned kArmShift = 48;
 constexpr unsigned kOpShift = 62;
 constexpr std::uint16_t kArmMask = (1u << 14) - 1;
 
+// IORING_ASYNC_CANCEL_OP (Linux 6.6; liburing 2.3's header predates it): cancel by opcode, given
+// in the entry's len. An older kernel refuses the cancel, and a send waiting inside io_uring then
+// only keeps its arena from being emptied until it completes.
+constexpr std::uint32_t kCancelByOpcode = 1u << 5;
+// A send that finds the socket full fails with EAGAIN (the handler waits for EPOLLOUT) instead of
+// waiting inside io_uring; MSG_NOSIGNAL: a peer gone is an error value, not SIGPIPE.
+constexpr int kSendFlags = MSG_DONTWAIT | MSG_NOSIGNAL;
+
 constexpr std::uint32_t kEventsUsed = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLERR | EPOLLHUP;
 static_assert(kEventsUsed <= 0xffff, "a registration keeps its events in 16 bits");
 
@@ -39,6 +52,14 @@ std::uint16_t arm_of(std::uint64_t user_data) noexcept {
   throw std::system_error(-negative_errno, std::generic_category(), what);
 }
 
+// Page-aligned memory whose pages exist only once touched (and after madvise(MADV_DONTNEED) again
+// only once touched again).
+std::uint8_t* map_anonymous(std::size_t bytes) {
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) fail(-errno, "mmap");
+  return static_cast<std::uint8_t*>(memory);
+}
+
 }  // namespace
 
 UringPoller::UringPoller() {
@@ -51,23 +72,25 @@ UringPoller::UringPoller() {
   try {
     // Without it a wait with a timeout costs a second system call.
     if ((params.features & IORING_FEAT_EXT_ARG) == 0) fail(-ENOSYS, "io_uring EXT_ARG");
-    const std::size_t ring_bytes = kBufferCount * sizeof(io_uring_buf);
-    void* memory =
-        mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (memory == MAP_FAILED) fail(-errno, "mmap");
-    buffer_ring_ = static_cast<io_uring_buf_ring*>(memory);
+    buffer_ring_ =
+        reinterpret_cast<io_uring_buf_ring*>(map_anonymous(kBufferCount * sizeof(io_uring_buf)));
     io_uring_buf_reg registration{};
-    registration.ring_addr = reinterpret_cast<std::uintptr_t>(memory);
+    registration.ring_addr = reinterpret_cast<std::uintptr_t>(buffer_ring_);
     registration.ring_entries = kBufferCount;
     registration.bgid = kBufferGroup;
     if (const int error = io_uring_register_buf_ring(&ring_, &registration, 0); error < 0)
       fail(error, "io_uring buffer ring");
-    buffers_ = std::make_unique_for_overwrite<std::uint8_t[]>(kBufferCount * kBufferSize);
+    buffers_ = map_anonymous(kBufferCount * kBufferSize);
+    send_memory_ = map_anonymous(2 * kSendArenaSize);
+    arenas_[0].bytes = send_memory_;
+    arenas_[1].bytes = send_memory_ + kSendArenaSize;
     io_uring_buf_ring_init(buffer_ring_);
-    for (unsigned id = 0; id < kBufferCount; ++id) recycle(id);
+    provide_more_buffers();
     io_uring_buf_ring_advance(buffer_ring_, static_cast<int>(recycled_));
     recycled_ = 0;
   } catch (...) {
+    if (send_memory_ != nullptr) munmap(send_memory_, 2 * kSendArenaSize);
+    if (buffers_ != nullptr) munmap(buffers_, kBufferCount * kBufferSize);
     if (buffer_ring_ != nullptr) munmap(buffer_ring_, kBufferCount * sizeof(io_uring_buf));
     io_uring_queue_exit(&ring_);
     throw;
@@ -76,11 +99,16 @@ UringPoller::UringPoller() {
 
 UringPoller::~UringPoller() {
   io_uring_queue_exit(&ring_);  // cancels what is still armed
+  munmap(send_memory_, 2 * kSendArenaSize);
+  munmap(buffers_, kBufferCount * kBufferSize);
   munmap(buffer_ring_, kBufferCount * sizeof(io_uring_buf));
 }
 
 std::uint64_t UringPoller::tag(int fd, const Registration& registration, Op op) noexcept {
-  const std::uint16_t arm = op == Op::poll ? registration.poll_arm : registration.receive_arm;
+  // A send's "arm" is its arena: a completion must find that even for a closed socket.
+  const std::uint16_t arm = op == Op::poll      ? registration.poll_arm
+                            : op == Op::receive ? registration.receive_arm
+                                                : registration.send_arena;
   return static_cast<std::uint32_t>(fd) |
          std::uint64_t{registration.generation} << kGenerationShift |
          std::uint64_t{static_cast<std::uint16_t>(arm & kArmMask)} << kArmShift |
@@ -129,7 +157,11 @@ void UringPoller::remove(int fd) noexcept {
     // No room to cancel: the completions that come are dropped (the generation moves on), and
     // the ring's exit cancels the operations at the latest.
   }
-  registration.polling = registration.receiving = false;
+  // A send not yet submitted names the fd by number: once the caller closes it, accept may give
+  // the number to a new socket, which would get these bytes. Submitted now, it holds the socket
+  // itself; its completion is dropped like the others.
+  if (registration.sending && enabled_) io_uring_submit(&ring_);
+  registration.polling = registration.receiving = registration.sending = false;
 }
 
 void UringPoller::cancel(Op op, std::uint64_t user_data) {
@@ -190,6 +222,16 @@ void UringPoller::wait(int timeout_ms) {
     io_uring_register_ring_fd(&ring_);  // per thread: io_uring_enter skips the fd lookup
     enabled_ = true;
   }
+  // Sends of the last iteration that still wait inside io_uring (a full socket; MSG_DONTWAIT
+  // does not stop every case: seen on 6.18 with a small send right after the peer drained a full
+  // socket) are cancelled: their handlers get the bytes back and wait for EPOLLOUT, and the
+  // arena can be emptied. Queued behind this iteration's sends, it cancels those that wait too.
+  if (arenas_[filling_ ^ 1].outstanding > 0) {
+    io_uring_sqe* sqe = next_sqe();
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ALL | kCancelByOpcode);
+    sqe->len = IORING_OP_SEND;
+    io_uring_sqe_set_data64(sqe, std::uint64_t{static_cast<std::uint8_t>(Op::control)} << kOpShift);
+  }
   __kernel_timespec timeout{};
   timeout.tv_sec = timeout_ms / 1000;
   timeout.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1'000'000;
@@ -197,18 +239,60 @@ void UringPoller::wait(int timeout_ms) {
   // Submits this iteration's operations and waits, in one io_uring_enter. -ETIME and -EINTR
   // only mean that the loop runs its timers and comes back.
   io_uring_submit_and_wait_timeout(&ring_, &first, 1, &timeout, nullptr);
+  // What this iteration queued is submitted: the next iteration fills the other arena, empty
+  // unless a send taken from it has still not completed.
+  filling_ ^= 1;
+  if (arenas_[filling_].outstanding == 0) arenas_[filling_].used = 0;
+}
+
+bool UringPoller::send(int fd, std::span<const iovec> pieces, int flags) {
+  Registration& registration = registrations_[static_cast<std::size_t>(fd)];
+  if (!enabled_ || registration.handler == nullptr || registration.sending) return false;
+  SendArena& arena = arenas_[filling_];
+  std::size_t size = 0;
+  for (const iovec& piece : pieces) size += piece.iov_len;
+  if (size == 0 || size > kSendArenaSize - arena.used) return false;
+  io_uring_sqe* sqe = next_sqe();
+  std::uint8_t* const start = arena.bytes + arena.used;
+  std::uint8_t* end = start;
+  for (const iovec& piece : pieces) {
+    std::memcpy(end, piece.iov_base, piece.iov_len);
+    end += piece.iov_len;
+  }
+  io_uring_prep_send(sqe, fd, start, size, kSendFlags | flags);
+  registration.sending = true;
+  registration.send_arena = static_cast<std::uint8_t>(filling_);
+  registration.send_offset = static_cast<std::uint32_t>(arena.used);
+  registration.send_size = static_cast<std::uint32_t>(size);
+  io_uring_sqe_set_data64(sqe, tag(fd, registration, Op::send));
+  arena.used += size;
+  ++arena.outstanding;
+  return true;
 }
 
 void UringPoller::dispatch() {
   unsigned head = 0;
   unsigned seen = 0;
+  unsigned buffers_taken = 0;
   io_uring_cqe* cqe = nullptr;
   // Completions posted while handlers run (a full submission queue submitted early) are taken in
   // this same walk: it reads the tail again at every step.
   io_uring_for_each_cqe(&ring_, head, cqe) {
     const io_uring_cqe completion = *cqe;
+    if ((completion.flags & IORING_CQE_F_BUFFER) != 0) ++buffers_taken;
     complete(completion);
     ++seen;
+  }
+  most_used_ = std::max(most_used_, buffers_taken);
+  // Here, with every completion handled, no buffer the kernel filled is still unread: the only
+  // moment a trim may release buffer memory.
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  const std::uint64_t now_ms = static_cast<std::uint64_t>(now.tv_sec) * 1000 +
+                               static_cast<std::uint64_t>(now.tv_nsec) / 1'000'000;
+  if (now_ms - last_trim_ms_ >= kTrimMs) {
+    trim_buffers();
+    last_trim_ms_ = now_ms;
   }
   io_uring_cq_advance(&ring_, seen);
   if (recycled_ > 0) {
@@ -223,6 +307,8 @@ void UringPoller::complete(const io_uring_cqe& cqe) {
   const int fd = fd_of(cqe.user_data);
   if (op == Op::receive)
     complete_receive(fd, cqe);
+  else if (op == Op::send)
+    complete_send(fd, cqe);
   else
     complete_poll(fd, cqe.user_data, cqe.res);
 }
@@ -243,9 +329,10 @@ void UringPoller::complete_poll(int fd, std::uint64_t user_data, int result) {
 void UringPoller::complete_receive(int fd, const io_uring_cqe& cqe) {
   const bool has_buffer = (cqe.flags & IORING_CQE_F_BUFFER) != 0;
   const unsigned buffer_id = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
+  if (has_buffer) in_ring_.reset(buffer_id);
   Registration& registration = registrations_[static_cast<std::size_t>(fd)];
   if (registration.handler == nullptr || registration.generation != generation_of(cqe.user_data)) {
-    if (has_buffer) recycle(buffer_id);  // a closed socket's bytes
+    if (has_buffer) give_back(buffer_id);  // a closed socket's bytes
     return;
   }
   // A cancelled receive of this same registration may still deliver what it took before the
@@ -257,11 +344,15 @@ void UringPoller::complete_receive(int fd, const io_uring_cqe& cqe) {
   IoHandler* handler = registration.handler;
   if (cqe.res > 0) {
     handler->on_received(
-        {buffers_.get() + std::size_t{buffer_id} * kBufferSize, static_cast<std::size_t>(cqe.res)});
-    recycle(buffer_id);
-  } else if (!live || cqe.res == -ENOBUFS) {
-    // A cancelled receive's end; or every buffer was taken: armed again below, once this
-    // iteration's buffers are back in the ring.
+        {buffers_ + std::size_t{buffer_id} * kBufferSize, static_cast<std::size_t>(cqe.res)});
+    give_back(buffer_id);
+  } else if (!live) {
+    // A cancelled receive's end.
+  } else if (cqe.res == -ENOBUFS) {
+    // Every buffer was taken: armed again below, once this iteration's buffers (and more, if
+    // the ring may still grow) are back in the ring.
+    ran_out_ = true;
+    provide_more_buffers();
   } else {
     registration.ended = true;  // EOF, or an error the next receive would repeat
     if (cqe.res == 0)
@@ -272,9 +363,67 @@ void UringPoller::complete_receive(int fd, const io_uring_cqe& cqe) {
   if (ended) arm(fd);
 }
 
+void UringPoller::complete_send(int fd, const io_uring_cqe& cqe) {
+  SendArena& arena = arenas_[arm_of(cqe.user_data) & 1];
+  --arena.outstanding;
+  Registration& registration = registrations_[static_cast<std::size_t>(fd)];
+  if (registration.handler == nullptr || registration.generation != generation_of(cqe.user_data) ||
+      !registration.sending)
+    return;  // a closed socket's
+  registration.sending = false;
+  int error = 0;
+  std::size_t taken = 0;
+  if (cqe.res >= 0)
+    taken = static_cast<std::size_t>(cqe.res);
+  else if (cqe.res != -EAGAIN && cqe.res != -ECANCELED && cqe.res != -EINTR)
+    error = -cqe.res;
+  // The handler may send again (into the other arena, or after these bytes) or remove the fd:
+  // nothing of the registration is read after the call.
+  registration.handler->on_sent(
+      error, {arena.bytes + registration.send_offset + taken, registration.send_size - taken});
+}
+
+void UringPoller::provide_more_buffers() noexcept {
+  const unsigned wanted = provided_ == 0 ? kInitialBuffers : std::min(2 * provided_, kBufferCount);
+  // A buffer above the old count may still be in the ring, from before a trim: it stays there.
+  for (; provided_ < wanted; ++provided_)
+    if (!in_ring_[provided_]) recycle(provided_);
+}
+
+void UringPoller::give_back(unsigned buffer_id) noexcept {
+  if (buffer_id < provided_) return recycle(buffer_id);
+  madvise(buffers_ + std::size_t{buffer_id} * kBufferSize, kBufferSize, MADV_DONTNEED);
+}
+
+void UringPoller::trim_buffers() noexcept {
+  const unsigned wanted = std::max(kInitialBuffers, std::bit_ceil(2 * most_used_));
+  if (!ran_out_ && wanted < provided_) {
+    // The buffers above `wanted` leave the ring as the kernel hands them over (give_back);
+    // their memory goes now. Safe while the ring still holds some: with DEFER_TASKRUN the kernel
+    // writes into a buffer only inside our io_uring_enter, and a page released here is simply
+    // faulted in again then.
+    madvise(buffers_ + std::size_t{wanted} * kBufferSize, (provided_ - wanted) * kBufferSize,
+            MADV_DONTNEED);
+    provided_ = wanted;
+  }
+  most_used_ = 0;
+  ran_out_ = false;
+  // The send arenas' pages go back too, past what the filling one holds (its sends are not
+  // submitted yet) and, for the other, once every send taken from it has completed. An arena is
+  // touched only as far as one iteration filled it; a busy loop faults a few pages in again.
+  constexpr std::size_t kPage = 4096;
+  for (unsigned index = 0; index < 2; ++index) {
+    SendArena& arena = arenas_[index];
+    if (index != filling_ && arena.outstanding > 0) continue;
+    const std::size_t keep = index == filling_ ? (arena.used + kPage - 1) / kPage * kPage : 0;
+    if (keep < kSendArenaSize) madvise(arena.bytes + keep, kSendArenaSize - keep, MADV_DONTNEED);
+  }
+}
+
 void UringPoller::recycle(unsigned buffer_id) noexcept {
-  io_uring_buf_ring_add(buffer_ring_, buffers_.get() + std::size_t{buffer_id} * kBufferSize,
-                        kBufferSize, static_cast<unsigned short>(buffer_id),
+  in_ring_.set(buffer_id);
+  io_uring_buf_ring_add(buffer_ring_, buffers_ + std::size_t{buffer_id} * kBufferSize, kBufferSize,
+                        static_cast<unsigned short>(buffer_id),
                         io_uring_buf_ring_mask(kBufferCount), static_cast<int>(recycled_));
   ++recycled_;
 }

@@ -8,7 +8,18 @@
 // - Receive::by_loop sockets: a multishot IORING_OP_RECV into the ring's provided buffers. Bytes
 //   go to IoHandler::on_received, and their buffer goes back into the ring right after. A handler
 //   that stops wanting EPOLLIN (reads paused) has its receive cancelled; what was received before
-//   the cancel still reaches it, in order.
+//   the cancel still reaches it, in order. The ring holds kInitialBuffers buffers at first, twice
+//   as many each time receives run out (ENOBUFS), up to kBufferCount; every kTrimMs without
+//   running out it goes back to twice the most buffers one iteration used (kInitialBuffers at
+//   least), and the memory of the buffers it no longer holds goes back to the kernel. A loop's
+//   buffer memory follows its traffic: a busy one keeps its 2 MiB, an idle one ~128 KiB.
+// - send(): the bytes are copied into one of two send arenas and go out as an IORING_OP_SEND
+//   (MSG_DONTWAIT) with the iteration's next io_uring_enter, with every other socket's: N sockets
+//   with output cost one system call, not N. The arenas alternate per iteration; one is emptied
+//   once every send taken from it has completed. The result reaches the handler's on_sent, with
+//   the bytes the kernel did not take (they stay in the arena until then). A send still waiting
+//   inside io_uring an iteration later (a full socket) is cancelled, so that no arena stays pinned
+//   by a slow peer: its handler gets all of it back as unsent and waits for EPOLLOUT, as on epoll.
 // - SINGLE_ISSUER | DEFER_TASKRUN: the kernel runs the receives and polls inside our
 //   io_uring_enter, as one batch on the loop's thread. The ring is created disabled (the loop is
 //   built on another thread) and enabled by the first wait(), on the loop's thread.
@@ -20,9 +31,11 @@
 
 #include <liburing.h>
 
+#include <bitset>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "net/poller.hpp"
@@ -33,8 +46,13 @@ class UringPoller final : public Poller {
  public:
   // Provided receive buffers, per loop: a receive takes one whole, whatever it holds.
   static constexpr unsigned kBufferCount = 256;  // a power of two (the ring's mask)
-  static constexpr std::size_t kBufferSize = 8 * 1024;
+  static constexpr unsigned kInitialBuffers = 16;
+  static constexpr std::size_t kBufferSize = 8 * 1024;  // a multiple of the page size (madvise)
+  static constexpr std::uint64_t kTrimMs = 1000;
   static_assert((kBufferCount & (kBufferCount - 1)) == 0, "a buffer ring's size is a power of two");
+  // Bytes one iteration can hand to send(); more go out through the handlers' own writes. Memory
+  // is touched only as far as an iteration fills it.
+  static constexpr std::size_t kSendArenaSize = 4 * 1024 * 1024;
 
   UringPoller();  // throws std::system_error naming what the kernel refused
   ~UringPoller() override;
@@ -45,9 +63,10 @@ class UringPoller final : public Poller {
   void remove(int fd) noexcept override;
   void wait(int timeout_ms) override;
   void dispatch() override;
+  bool send(int fd, std::span<const iovec> pieces, int flags) override;
 
  private:
-  enum class Op : std::uint8_t { poll, receive, control };
+  enum class Op : std::uint8_t { poll, receive, control, send };
   struct Registration {
     IoHandler* handler = nullptr;  // null: the fd is not registered
     std::uint16_t events = 0;      // what the handler wants (epoll flags; those used fit)
@@ -59,6 +78,15 @@ class UringPoller final : public Poller {
     bool receiving = false;  // a multishot receive is armed
     bool by_loop = false;    // Receive::by_loop
     bool ended = false;      // EOF or an error: the loop receives no more for it
+    bool sending = false;    // a send's completion has not come yet; its bytes are:
+    std::uint8_t send_arena = 0;
+    std::uint32_t send_offset = 0;
+    std::uint32_t send_size = 0;
+  };
+  struct SendArena {
+    std::uint8_t* bytes = nullptr;  // kSendArenaSize of send_memory_
+    std::size_t used = 0;
+    unsigned outstanding = 0;  // sends from it whose completion has not come
   };
 
   static std::uint64_t tag(int fd, const Registration& registration, Op op) noexcept;
@@ -69,14 +97,28 @@ class UringPoller final : public Poller {
   void complete(const io_uring_cqe& cqe);
   void complete_poll(int fd, std::uint64_t user_data, int result);
   void complete_receive(int fd, const io_uring_cqe& cqe);
-  void recycle(unsigned buffer_id) noexcept;
+  void complete_send(int fd, const io_uring_cqe& cqe);
+  void recycle(unsigned buffer_id) noexcept;  // into the ring
+  // A buffer back from a receive: into the ring, or released if the ring no longer holds it.
+  void give_back(unsigned buffer_id) noexcept;
+  void trim_buffers() noexcept;
+  void
+  provide_more_buffers() noexcept;  // receives ran out: up to twice as many, kBufferCount at most
 
   io_uring ring_{};
   bool enabled_ = false;
   std::vector<Registration> registrations_;   // by fd
   io_uring_buf_ring* buffer_ring_ = nullptr;  // kBufferCount entries, mmap'ed (page-aligned)
-  std::unique_ptr<std::uint8_t[]> buffers_;   // kBufferCount × kBufferSize
+  std::uint8_t* buffers_ = nullptr;           // kBufferCount × kBufferSize, mmap'ed (page-aligned)
   unsigned recycled_ = 0;                     // buffers given back since the ring's tail last moved
+  unsigned provided_ = 0;                     // buffers 0 to provided_ - 1 belong to the ring
+  std::bitset<kBufferCount> in_ring_;  // the kernel holds these (never added to the ring twice)
+  unsigned most_used_ = 0;             // buffers taken in one iteration, since the last trim
+  bool ran_out_ = false;               // ENOBUFS since the last trim
+  std::uint64_t last_trim_ms_ = 0;
+  std::uint8_t* send_memory_ = nullptr;  // both arenas, mmap'ed (page-aligned, touched as used)
+  SendArena arenas_[2];
+  unsigned filling_ = 0;  // the arena this iteration's sends are copied into
 };
 
 }  // namespace pylon::net

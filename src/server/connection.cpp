@@ -97,6 +97,15 @@ void Connection::on_received(std::span<std::uint8_t> bytes) {
   process_read(bytes);
 }
 
+void Connection::on_sent(int error, std::span<const std::uint8_t> unsent) {
+  if (error != 0) return peer_gone();
+  outbox_.sent(unsent);
+  if (!outbox_.blocked()) return flush();  // what waited behind, and a close after the last byte
+  // The kernel refused some: they wait for EPOLLOUT (a retry now would spin on a full socket).
+  update_interest();
+  report_backlog();
+}
+
 void Connection::process_read(std::span<std::uint8_t> data) {
   net::Cork& cork = worker_.cork();
   cork.begin(this);

@@ -97,6 +97,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
 
   void on_io(std::uint32_t epoll_events) override;
   void on_received(std::span<std::uint8_t> bytes) override;  // io_uring: the loop's receive
+  void on_sent(int error, std::span<const std::uint8_t> unsent) override;  // io_uring: its send
 
   // The public API (pylon::WebSocket forwards here).
   SendStatus send_message(std::string_view message, MessageKind kind);
@@ -236,12 +237,16 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void tls_established();
   void read_ready_tls();
   void end_tls() noexcept;  // destroy(): the handshake slot or the connection gauge
-  // Where the outbox's bytes go: OpenSSL over TLS, else (plain, or kTLS) the socket itself.
-  // socket_flags: for the socket's sends (net::SocketTransport::flags).
-  template <typename Action>
+  // Where the outbox's bytes go: OpenSSL over TLS, else (plain, or kTLS) the socket itself,
+  // through the loop under io_uring (net/outbox.hpp "In flight"). socket_flags: for the socket's
+  // own sends (net::SocketTransport::flags).
+  // (WorkerType: Worker is incomplete here; naming it through a template parameter defers the
+  // lookup of loop() to the .cpp files that call this, where it is complete.)
+  template <typename Action, typename WorkerType = Worker>
   decltype(auto) with_transport(Action&& action, int socket_flags = 0) {
     if (tls_ && !tls_->kernel_sends) return action(net::TlsTransport{*tls_->session});
-    return action(net::SocketTransport{fd_, socket_flags});
+    WorkerType& worker = worker_;
+    return action(net::SocketTransport{fd_, &worker.loop(), socket_flags});
   }
 
   // Reading and the session's hooks (connection.cpp).

@@ -171,7 +171,9 @@ std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> 
   const bool through_openssl = tls_ && !tls_->kernel_sends;
   if (buffered_amount() == 0 && !through_openssl && !gather) {
     // Zero copy: the kernel reads the shared frames directly, one sendmsg for up to IOV_MAX
-    // (1,024) frames, so that a burst goes out in one write (16 KiB of stack for the vector).
+    // (1,024) frames, so that a burst goes out in one write (16 KiB of stack for the vector);
+    // under io_uring the loop copies them and sends them with every other subscriber's, in one
+    // io_uring_enter.
     constexpr std::size_t kMaxIovecs = IOV_MAX;
     iovec iov[kMaxIovecs];
     while (index < run.size()) {
@@ -181,7 +183,8 @@ std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> 
         const std::string& frame = frame_for(*run[index + i]);
         iov[i] = {const_cast<char*>(frame.data()), frame.size()};
       }
-      const ssize_t written = net::send_vector(fd_, iov, count);
+      const ssize_t written =
+          outbox_.send_frames({iov, count}, net::SocketTransport{fd_, &worker_.loop()});
       if (written < 0 && errno != EAGAIN && errno != EINTR) {
         peer_gone();
         return run.size();

@@ -13,48 +13,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "loopback.hpp"
 #include "net/socket.hpp"
 #include "net/uring_poller.hpp"
 
 namespace pylon::net {
 namespace {
-
-// A connected TCP pair: {the side the loop watches, the peer the test writes from}.
-std::pair<int, int> tcp_pair() {
-  const int listener = listen_on(parse_endpoint("127.0.0.1:0"));
-  const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(local_port(listener));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  int accepted = -1;
-  while (accepted < 0) accepted = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  close(listener);
-  return {accepted, client};
-}
-
-void write_all(int fd, const std::string& bytes) {
-  for (std::size_t done = 0; done < bytes.size();) {
-    const ssize_t written = write(fd, bytes.data() + done, bytes.size() - done);
-    ASSERT_GT(written, 0);
-    done += static_cast<std::size_t>(written);
-  }
-}
-
-std::string pattern(std::size_t size) {
-  std::string bytes(size, '\0');
-  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>('a' + i * 7 % 26);
-  return bytes;
-}
 
 // Collects what reaches it, by either way of reading: its own reads on EPOLLIN (epoll, or
 // Receive::by_handler), or the loop's (on_received). read_size bounds one read of its own.
@@ -206,26 +180,54 @@ TEST_P(EventLoopTest, PausingReadsLosesNothing) {
   forget(fd, peer);
 }
 
-// More sockets with bytes at once than the ring has buffers: under io_uring receives run out of
-// buffers (ENOBUFS) and are armed again once buffers are back; every byte still arrives.
-TEST_P(EventLoopTest, MoreReadySocketsThanBuffers) {
-  constexpr std::size_t kSockets = 300;
-  const std::string sent = pattern(UringPoller::kBufferSize + 100);  // two buffers each
+// Many sockets the loop receives from, each with a Reader; the loop stops once every one of them
+// has `expected` bytes.
+struct ManyReaders {
+  ManyReaders(EventLoop& loop, std::size_t count, std::size_t expected) {
+    for (std::size_t i = 0; i < count; ++i) {
+      pairs.push_back(tcp_pair());
+      readers.push_back(std::make_unique<Reader>(loop, pairs.back().first));
+      readers.back()->after = [this, count, expected](Reader& self) {
+        if (self.received.size() == expected && ++finished == count) self.loop.stop();
+      };
+      loop.add(pairs.back().first, EPOLLIN | EPOLLRDHUP, readers.back().get(), Receive::by_loop);
+    }
+  }
+  void write_each(const std::string& bytes) {
+    for (const auto& [fd, peer] : pairs) write_all(peer, bytes);
+  }
   std::vector<std::pair<int, int>> pairs;
   std::vector<std::unique_ptr<Reader>> readers;
   std::size_t finished = 0;
-  for (std::size_t i = 0; i < kSockets; ++i) {
-    pairs.push_back(tcp_pair());
-    readers.push_back(std::make_unique<Reader>(loop_, pairs.back().first));
-    readers.back()->after = [&](Reader& self) {
-      if (self.received.size() == sent.size() && ++finished == kSockets) self.loop.stop();
-    };
-    loop_.add(pairs.back().first, EPOLLIN | EPOLLRDHUP, readers.back().get(), Receive::by_loop);
-    write_all(pairs.back().second, sent);
-  }
+};
+
+// More sockets with bytes at once than the ring has buffers: under io_uring receives run out of
+// buffers (ENOBUFS) and are armed again once buffers are back; every byte still arrives.
+TEST_P(EventLoopTest, MoreReadySocketsThanBuffers) {
+  const std::string sent = pattern(UringPoller::kBufferSize + 100);  // two buffers each
+  ManyReaders many(loop_, 300, sent.size());
+  many.write_each(sent);
   loop_.run();
-  for (const auto& reader : readers) EXPECT_EQ(reader->received, sent);
-  for (const auto& [fd, peer] : pairs) forget(fd, peer);
+  for (const auto& reader : many.readers) EXPECT_EQ(reader->received, sent);
+  for (const auto& [fd, peer] : many.pairs) forget(fd, peer);
+}
+
+// Under io_uring the ring grows for a burst and, a quiet UringPoller::kTrimMs later, shrinks and
+// releases the memory of the buffers it gave up (some of them still in the ring); a second burst
+// grows it again. Every byte of both bursts arrives intact.
+TEST_P(EventLoopTest, BuffersReleasedWhileQuietAreRefilledIntact) {
+  const std::string sent = pattern(UringPoller::kBufferSize + 100);
+  ManyReaders many(loop_, 300, 2 * sent.size());
+  std::thread writer([&] {
+    many.write_each(sent);
+    // A wait for time to pass, not for an event: the loop trims after this long without a burst.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2 * UringPoller::kTrimMs));
+    many.write_each(sent);
+  });
+  loop_.run();
+  writer.join();
+  for (const auto& reader : many.readers) EXPECT_TRUE(reader->received == sent + sent);
+  for (const auto& [fd, peer] : many.pairs) forget(fd, peer);
 }
 
 // A handler whose socket the loop closes in its own callback hears nothing more, and a new
