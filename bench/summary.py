@@ -29,16 +29,34 @@ def quotient(a, b):
         return None
 
 
-def verdict(a, b, lower_is_better=True):
-    """'0.91 × — ahead by 9 %': pylon's figure a against the peer's b."""
-    r = quotient(a, b)
+def paired_ratios(mine, peer, key):
+    """Round by round, mine's `key` over peer's: the servers of one round ran back to back, so a
+    drift of the machine's speed over the run falls on both sides of each ratio. [] when the two
+    rows do not have the same rounds."""
+    a, b = mine.get("rounds") or [], peer.get("rounds") or []
+    if len(a) < 2 or len(a) != len(b):
+        return []
+    return sorted(r for r in (quotient(x.get(key), y.get(key)) for x, y in zip(a, b)) if r is not None)
+
+
+def verdict(mine, peer, key, lower_is_better=True):
+    """'0.91 × — ahead by 9 %': mine's figure against the peer's. Rows measured in interleaved
+    rounds compare as the median of their per-round ratios, with the range over the rounds and how
+    many rounds mine was ahead in."""
+    ratios = paired_ratios(mine, peer, key)
+    r = ratios[len(ratios) // 2] if ratios else quotient(mine.get(key), peer.get(key))
     if r is None:
         return "–"
     ahead = (1 - r) if lower_is_better else (r - 1)
     if abs(ahead) < 0.005:
-        return f"{r:.2f} × — even"
-    return f"{r:.2f} × — {'**ahead' if ahead > 0 else 'behind'} by {abs(ahead) * 100:.0f} %" + \
-        ("**" if ahead > 0 else "")
+        text = f"{r:.2f} × — even"
+    else:
+        text = f"{r:.2f} × — {'**ahead' if ahead > 0 else 'behind'} by {abs(ahead) * 100:.0f} %" + \
+            ("**" if ahead > 0 else "")
+    if ratios:
+        wins = sum(1 for x in ratios if (x < 1 if lower_is_better else x > 1))
+        text += f" (rounds {ratios[0]:.2f}–{ratios[-1]:.2f}, ahead in {wins} of {len(ratios)})"
+    return text
 
 
 def entry(document, server, client=None):
@@ -108,11 +126,11 @@ def against_the_bar(documents):
         show = show or (lambda r: number(r.get(key), digits))
         pylon, io_uring, uws, raw = values
         row = [label, show(pylon)] + ([show(io_uring)] if uring else []) + [show(uws), show(raw) if raw else "–"]
-        row.append(verdict(pylon.get(key), uws.get(key), lower_is_better))
+        row.append(verdict(pylon, uws, key, lower_is_better))
         if uring:
-            row.append(verdict(io_uring.get(key), uws.get(key), lower_is_better))
+            row.append(verdict(io_uring, uws, key, lower_is_better))
         against_raw = against_raw and raw
-        row.append(verdict((raw_pylon or pylon).get(key), raw.get(key), lower_is_better) if against_raw else "–")
+        row.append(verdict(raw_pylon or pylon, raw, key, lower_is_better) if against_raw else "–")
         rows.append(row)
 
     for d in documents:
@@ -149,9 +167,12 @@ def against_the_bar(documents):
              "Every figure below comes from the same run (bench/run.py; raw data in "
              f"`bench/results/{date}-*.json`): each server pinned to core 0, the load generator to core "
              "1; server CPU is utime + stime over the measured window, split into user and system "
-             f"time; echo and churn: the median of {rounds} rounds interleaved over the servers. \"ahead by X %\": pylon needs X % less CPU or memory, or completes X % more "
-             "cycles per second, than the peer. The pylon / raw TCP column compares runs with the "
-             "same client (bench/peers/echo_client).", "",
+             f"time; echo and churn: {rounds} rounds interleaved over the servers, each server's median "
+             "round shown, and each ratio the median of the per-round ratios (a round's servers run "
+             "back to back, so the machine's drift over the run cancels in them), with their range "
+             "and the rounds pylon was ahead in. \"ahead by X %\": pylon needs X % less CPU or "
+             "memory, or completes X % more cycles per second, than the peer. The pylon / raw TCP "
+             "column compares runs with the same client (bench/peers/echo_client).", "",
              markdown_table(header, rows)]
     fanout = [d for d in documents if kind(d) == "fanout"]
     if fanout:
