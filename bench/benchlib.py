@@ -96,6 +96,38 @@ def kernel_memory():
     return {"slab_caches": caches, "slab_bytes": meminfo.get("Slab", 0)}
 
 
+# Connections a memory measurement opens before it reads the server's "before" figures and holds
+# to the end, per server process: what a server's first connections cost once (code and library
+# pages faulted in, a pool's first block) is not a cost per connection.
+WARM_UP_CONNECTIONS = 8
+
+
+def start_holding(peers_dir, port, connections, sources="127.0.0.1"):
+    """echo_client --hold on the client core: opens idle WebSockets and keeps them until SIGTERM."""
+    return subprocess.Popen(
+        ["taskset", "-c", CLIENT_CORE, f"{peers_dir}/echo_client", "--hold", "--port", str(port),
+         "--connections", str(connections), "--duration", "3600", "--sources", sources],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+
+
+def held(client):
+    """The report of a start_holding() client, once every connection is open."""
+    line = client.stdout.readline()
+    return json.loads(line) if line.startswith("{") else {"errors": {"no_report": 1}}
+
+
+def hold(peers_dir, port, connections, sources="127.0.0.1"):
+    client = start_holding(peers_dir, port, connections, sources)
+    return client, held(client)
+
+
+def stop_clients(clients):
+    for client in clients:
+        client.send_signal(signal.SIGTERM)
+    for client in clients:
+        client.wait(timeout=30)
+
+
 def kernel_growth(before, after, connections, top=8):
     """Kernel memory grown between two kernel_memory() samples, per connection, with the caches
     that grew most. Both ends of a loopback connection are on this machine: the figures cover two

@@ -16,7 +16,6 @@ import argparse
 import datetime
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -25,18 +24,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import (CLIENT_CORE, RESULTS, ROOT, SERVER_CORE, free_port, loadavg, log,  # noqa: E402
-                 machine, rss_bytes)
-
-
-def hold(peers_dir, port, connections):
-    """echo_client --hold: returns the process and its report once every connection is open."""
-    client = subprocess.Popen(
-        ["taskset", "-c", CLIENT_CORE, f"{peers_dir}/echo_client", "--hold", "--port", str(port),
-         "--connections", str(connections), "--duration", "3600"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
-    line = client.stdout.readline()
-    return client, json.loads(line) if line.startswith("{") else {"errors": {"no_report": 1}}
+from benchlib import (RESULTS, ROOT, SERVER_CORE, WARM_UP_CONNECTIONS, free_port,  # noqa: E402
+                      hold, loadavg, log, machine, rss_bytes, stop_clients)
 
 
 def measure(pylon, level, connections, port, peers_dir):
@@ -56,15 +45,15 @@ def measure(pylon, level, connections, port, peers_dir):
                     if time.time() > deadline or server.poll() is not None:
                         raise RuntimeError(f"{pylon} does not listen on {port}")
                     time.sleep(0.1)
-            time.sleep(0.3)
+            warm, _ = hold(peers_dir, port, WARM_UP_CONNECTIONS)
+            time.sleep(0.5)
             entry = {"loadavg_before": loadavg()}
             before = rss_bytes([server.pid])
             client, report = hold(peers_dir, port, connections)
             time.sleep(2)
             after = rss_bytes([server.pid])
             entry["loadavg_after"] = loadavg()
-            client.send_signal(signal.SIGTERM)
-            client.wait(timeout=30)
+            stop_clients([client, warm])
         finally:
             server.terminate()
             server.wait(timeout=30)

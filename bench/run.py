@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -41,9 +40,9 @@ import time
 
 # Some are re-exported: scripts written against run.py (bench/tls*.py) import them from here.
 from benchlib import (CLIENT_CORE, RESULTS, ROOT, SERVER_CORE, UWS_DIR_CANDIDATES,  # noqa: F401
-                      Server, cpu_seconds, free_port, kernel_growth, kernel_memory,
-                      kernel_tcp_pages, loadavg, log, machine, rss_bytes, run_client, sh, today,
-                      versions)
+                      WARM_UP_CONNECTIONS, Server, cpu_seconds, free_port, held, hold, kernel_growth,
+                      kernel_memory, kernel_tcp_pages, loadavg, log, machine, rss_bytes, run_client,
+                      sh, start_holding, stop_clients, today, versions)
 from summary import markdown
 
 MAX_MESSAGE = 16 << 20
@@ -306,15 +305,10 @@ def hold_connections(args, port, connections, clients_needed, sources):
         count = min(per_client, connections - opened)
         opened += count
         source_list = ",".join(sources[index::clients_needed]) or "127.0.0.1"
-        processes.append(subprocess.Popen(
-            ["taskset", "-c", CLIENT_CORE, f"{args.peers_dir}/echo_client", "--hold",
-             "--port", str(port), "--connections", str(count), "--duration", "3600",
-             "--sources", source_list],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True))
+        processes.append(start_holding(args.peers_dir, port, count, source_list))
     connected, errors = 0, {}
     for p in processes:
-        line = p.stdout.readline()
-        report = json.loads(line) if line.startswith("{") else {"errors": {"no_report": 1}}
+        report = held(p)
         connected += report.get("connected", 0)
         for kind, count in report.get("errors", {}).items():
             errors[kind] = errors.get(kind, 0) + count
@@ -349,6 +343,8 @@ def run_idle_case(args, case, port):
         entry["source_addresses"] = sources
 
         def body(server):
+            warm, _ = hold(args.peers_dir, port, WARM_UP_CONNECTIONS * server_processes)
+            time.sleep(0.5)
             rss_before, tcp_before, kernel_before = rss_bytes(server.pids), kernel_tcp_pages(), kernel_memory()
             started = time.time()
             clients, connected, client_errors = hold_connections(args, port, connections,
@@ -356,10 +352,7 @@ def run_idle_case(args, case, port):
             entry["connect_seconds"] = round(time.time() - started, 2)
             time.sleep(2)
             rss_after, tcp_after, kernel_after = rss_bytes(server.pids), kernel_tcp_pages(), kernel_memory()
-            for c in clients:
-                c.send_signal(signal.SIGTERM)
-            for c in clients:
-                c.wait(timeout=30)
+            stop_clients(clients + [warm])
             entry.update(connected=connected, client_errors=client_errors,
                          server_rss_before_bytes=rss_before, server_rss_after_bytes=rss_after)
             if connected:
