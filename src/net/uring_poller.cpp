@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -21,11 +22,11 @@ constexpr unsigned kSubmissionEntries = 4096;
 constexpr unsigned kCompletionEntries = 16384;
 constexpr int kBufferGroup = 0;
 
-// user_data: fd (32 bits) | generation (16) | arm count (14) | operation (2).
+// user_data: fd (32 bits) | generation (16) | arm count (8) | operation (2 of the top bits); a
+// send's is its SendHeader's offset in the send memory | operation.
 constexpr unsigned kGenerationShift = 32;
 constexpr unsigned kArmShift = 48;
 constexpr unsigned kOpShift = 62;
-constexpr std::uint16_t kArmMask = (1u << 14) - 1;
 
 // IORING_ASYNC_CANCEL_OP (Linux 6.6; liburing 2.3's header predates it): cancel by opcode, given
 // in the entry's len. An older kernel refuses the cancel, and a send waiting inside io_uring then
@@ -35,8 +36,21 @@ constexpr std::uint32_t kCancelByOpcode = 1u << 5;
 // waiting inside io_uring; MSG_NOSIGNAL: a peer gone is an error value, not SIGPIPE.
 constexpr int kSendFlags = MSG_DONTWAIT | MSG_NOSIGNAL;
 
+// A registration keeps the epoll flags it uses in 8 bits: all but EPOLLRDHUP are there already,
+// and EPOLLRDHUP takes the free bit kCompactRdhup.
 constexpr std::uint32_t kEventsUsed = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLERR | EPOLLHUP;
-static_assert(kEventsUsed <= 0xffff, "a registration keeps its events in 16 bits");
+constexpr std::uint32_t kCompactRdhup = 0x80;
+static_assert(((kEventsUsed & ~std::uint32_t{EPOLLRDHUP}) & ~std::uint32_t{0x7f}) == 0 &&
+                  (kEventsUsed & kCompactRdhup) == 0,
+              "the compact events");
+std::uint8_t compact(std::uint32_t events) noexcept {
+  return static_cast<std::uint8_t>((events & kEventsUsed & ~std::uint32_t{EPOLLRDHUP}) |
+                                   ((events & EPOLLRDHUP) != 0 ? kCompactRdhup : 0));
+}
+std::uint32_t expand(std::uint8_t events) noexcept {
+  return (events & ~kCompactRdhup) |
+         ((events & kCompactRdhup) != 0 ? std::uint32_t{EPOLLRDHUP} : 0);
+}
 
 int fd_of(std::uint64_t user_data) noexcept {
   return static_cast<int>(user_data & 0xffffffffu);
@@ -44,8 +58,8 @@ int fd_of(std::uint64_t user_data) noexcept {
 std::uint16_t generation_of(std::uint64_t user_data) noexcept {
   return static_cast<std::uint16_t>(user_data >> kGenerationShift);
 }
-std::uint16_t arm_of(std::uint64_t user_data) noexcept {
-  return static_cast<std::uint16_t>(user_data >> kArmShift) & kArmMask;
+std::uint8_t arm_of(std::uint64_t user_data) noexcept {
+  return static_cast<std::uint8_t>(user_data >> kArmShift);
 }
 
 [[noreturn]] void fail(int negative_errno, const char* what) {
@@ -55,7 +69,8 @@ std::uint16_t arm_of(std::uint64_t user_data) noexcept {
 // Page-aligned memory whose pages exist only once touched (and after madvise(MADV_DONTNEED) again
 // only once touched again).
 std::uint8_t* map_anonymous(std::size_t bytes) {
-  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (memory == MAP_FAILED) fail(-errno, "mmap");
   return static_cast<std::uint8_t*>(memory);
 }
@@ -72,6 +87,13 @@ UringPoller::UringPoller() {
   try {
     // Without it a wait with a timeout costs a second system call.
     if ((params.features & IORING_FEAT_EXT_ARG) == 0) fail(-ENOSYS, "io_uring EXT_ARG");
+    // The soft limit may still be raised up to the hard one (raise_open_file_limit).
+    rlimit open_files{};
+    registration_capacity_ = kMaxFds;
+    if (getrlimit(RLIMIT_NOFILE, &open_files) == 0 && open_files.rlim_max < kMaxFds)
+      registration_capacity_ = static_cast<std::size_t>(open_files.rlim_max);
+    registrations_ = reinterpret_cast<Registration*>(
+        map_anonymous(registration_capacity_ * sizeof(Registration)));
     buffer_ring_ =
         reinterpret_cast<io_uring_buf_ring*>(map_anonymous(kBufferCount * sizeof(io_uring_buf)));
     io_uring_buf_reg registration{};
@@ -92,6 +114,8 @@ UringPoller::UringPoller() {
     if (send_memory_ != nullptr) munmap(send_memory_, 2 * kSendArenaSize);
     if (buffers_ != nullptr) munmap(buffers_, kBufferCount * kBufferSize);
     if (buffer_ring_ != nullptr) munmap(buffer_ring_, kBufferCount * sizeof(io_uring_buf));
+    if (registrations_ != nullptr)
+      munmap(registrations_, registration_capacity_ * sizeof(Registration));
     io_uring_queue_exit(&ring_);
     throw;
   }
@@ -102,17 +126,14 @@ UringPoller::~UringPoller() {
   munmap(send_memory_, 2 * kSendArenaSize);
   munmap(buffers_, kBufferCount * kBufferSize);
   munmap(buffer_ring_, kBufferCount * sizeof(io_uring_buf));
+  munmap(registrations_, registration_capacity_ * sizeof(Registration));
 }
 
 std::uint64_t UringPoller::tag(int fd, const Registration& registration, Op op) noexcept {
-  // A send's "arm" is its arena: a completion must find that even for a closed socket.
-  const std::uint16_t arm = op == Op::poll      ? registration.poll_arm
-                            : op == Op::receive ? registration.receive_arm
-                                                : registration.send_arena;
+  const std::uint8_t arm = op == Op::poll ? registration.poll_arm : registration.receive_arm;
   return static_cast<std::uint32_t>(fd) |
          std::uint64_t{registration.generation} << kGenerationShift |
-         std::uint64_t{static_cast<std::uint16_t>(arm & kArmMask)} << kArmShift |
-         std::uint64_t{static_cast<std::uint8_t>(op)} << kOpShift;
+         std::uint64_t{arm} << kArmShift | std::uint64_t{static_cast<std::uint8_t>(op)} << kOpShift;
 }
 
 io_uring_sqe* UringPoller::next_sqe() {
@@ -127,28 +148,28 @@ io_uring_sqe* UringPoller::next_sqe() {
 }
 
 void UringPoller::add(int fd, std::uint32_t events, IoHandler* handler, Receive receive) {
-  if (static_cast<std::size_t>(fd) >= registrations_.size())
-    registrations_.resize(static_cast<std::size_t>(fd) + 1);
-  Registration& registration = registrations_[static_cast<std::size_t>(fd)];
+  // Beyond the hard limit only if it was raised after the loop began (by another process).
+  if (static_cast<std::size_t>(fd) >= registration_capacity_) fail(-EMFILE, "io_uring fd table");
+  Registration& registration = slot(fd);
   const std::uint16_t generation = registration.generation + 1;
   registration = Registration{};
   registration.handler = handler;
   registration.generation = generation;
-  registration.events = static_cast<std::uint16_t>(events & kEventsUsed);
+  registration.events = compact(events);
   registration.by_loop = receive == Receive::by_loop;
   arm(fd);
 }
 
 void UringPoller::modify(int fd, std::uint32_t events, IoHandler* handler) {
-  Registration& registration = registrations_[static_cast<std::size_t>(fd)];
+  Registration& registration = slot(fd);
   registration.handler = handler;
-  registration.events = static_cast<std::uint16_t>(events & kEventsUsed);
+  registration.events = compact(events);
   arm(fd);
 }
 
 void UringPoller::remove(int fd) noexcept {
-  if (static_cast<std::size_t>(fd) >= registrations_.size()) return;
-  Registration& registration = registrations_[static_cast<std::size_t>(fd)];
+  if (static_cast<std::size_t>(fd) >= registration_capacity_) return;
+  Registration& registration = slot(fd);
   registration.handler = nullptr;
   try {
     if (registration.polling) cancel(Op::poll, tag(fd, registration, Op::poll));
@@ -174,7 +195,7 @@ void UringPoller::cancel(Op op, std::uint64_t user_data) {
 }
 
 void UringPoller::arm(int fd) {
-  Registration& registration = registrations_[static_cast<std::size_t>(fd)];
+  Registration& registration = slot(fd);
   if (registration.handler == nullptr) return;
   const bool receive =
       registration.by_loop && !registration.ended && (registration.events & EPOLLIN) != 0;
@@ -192,8 +213,8 @@ void UringPoller::arm(int fd) {
   }
   // While the loop receives, the receive reports bytes, EOF and errors: the poll waits for the
   // rest (EPOLLOUT), if anything.
-  std::uint16_t wanted = registration.events;
-  if (registration.receiving) wanted &= static_cast<std::uint16_t>(~(EPOLLIN | EPOLLRDHUP));
+  std::uint8_t wanted = registration.events;
+  if (registration.receiving) wanted &= static_cast<std::uint8_t>(~compact(EPOLLIN | EPOLLRDHUP));
   if (registration.polling && wanted == registration.polled) return;
   if (registration.polling) {
     // A poll that fired meanwhile is dropped with the cancelled one: arming the new poll looks
@@ -204,7 +225,7 @@ void UringPoller::arm(int fd) {
   if (wanted == 0) return;
   ++registration.poll_arm;
   io_uring_sqe* sqe = next_sqe();
-  io_uring_prep_poll_add(sqe, fd, wanted);
+  io_uring_prep_poll_add(sqe, fd, expand(wanted));
   io_uring_sqe_set_data64(sqe, tag(fd, registration, Op::poll));
   registration.polling = true;
   registration.polled = wanted;
@@ -246,14 +267,18 @@ void UringPoller::wait(int timeout_ms) {
 }
 
 bool UringPoller::send(int fd, std::span<const iovec> pieces, int flags) {
-  Registration& registration = registrations_[static_cast<std::size_t>(fd)];
+  Registration& registration = slot(fd);
   if (!enabled_ || registration.handler == nullptr || registration.sending) return false;
   SendArena& arena = arenas_[filling_];
   std::size_t size = 0;
   for (const iovec& piece : pieces) size += piece.iov_len;
-  if (size == 0 || size > kSendArenaSize - arena.used) return false;
+  if (size == 0 || sizeof(SendHeader) + size > kSendArenaSize - arena.used) return false;
   io_uring_sqe* sqe = next_sqe();
-  std::uint8_t* const start = arena.bytes + arena.used;
+  std::uint8_t* const header = arena.bytes + arena.used;
+  const SendHeader record{
+      .fd = fd, .size = static_cast<std::uint32_t>(size), .generation = registration.generation};
+  std::memcpy(header, &record, sizeof record);
+  std::uint8_t* const start = header + sizeof record;
   std::uint8_t* end = start;
   for (const iovec& piece : pieces) {
     std::memcpy(end, piece.iov_base, piece.iov_len);
@@ -261,11 +286,9 @@ bool UringPoller::send(int fd, std::span<const iovec> pieces, int flags) {
   }
   io_uring_prep_send(sqe, fd, start, size, kSendFlags | flags);
   registration.sending = true;
-  registration.send_arena = static_cast<std::uint8_t>(filling_);
-  registration.send_offset = static_cast<std::uint32_t>(arena.used);
-  registration.send_size = static_cast<std::uint32_t>(size);
-  io_uring_sqe_set_data64(sqe, tag(fd, registration, Op::send));
-  arena.used += size;
+  io_uring_sqe_set_data64(sqe, static_cast<std::uint64_t>(header - send_memory_) |
+                                   std::uint64_t{static_cast<std::uint8_t>(Op::send)} << kOpShift);
+  arena.used += sizeof record + size;
   ++arena.outstanding;
   return true;
 }
@@ -304,17 +327,16 @@ void UringPoller::dispatch() {
 void UringPoller::complete(const io_uring_cqe& cqe) {
   const auto op = static_cast<Op>(cqe.user_data >> kOpShift);
   if (op == Op::control) return;  // a cancel's own result
+  if (op == Op::send) return complete_send(cqe);
   const int fd = fd_of(cqe.user_data);
   if (op == Op::receive)
     complete_receive(fd, cqe);
-  else if (op == Op::send)
-    complete_send(fd, cqe);
   else
     complete_poll(fd, cqe.user_data, cqe.res);
 }
 
 void UringPoller::complete_poll(int fd, std::uint64_t user_data, int result) {
-  Registration& registration = registrations_[static_cast<std::size_t>(fd)];
+  Registration& registration = slot(fd);
   if (registration.handler == nullptr || !registration.polling ||
       user_data != tag(fd, registration, Op::poll))
     return;  // cancelled, or a closed socket's
@@ -330,15 +352,14 @@ void UringPoller::complete_receive(int fd, const io_uring_cqe& cqe) {
   const bool has_buffer = (cqe.flags & IORING_CQE_F_BUFFER) != 0;
   const unsigned buffer_id = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
   if (has_buffer) in_ring_.reset(buffer_id);
-  Registration& registration = registrations_[static_cast<std::size_t>(fd)];
+  Registration& registration = slot(fd);
   if (registration.handler == nullptr || registration.generation != generation_of(cqe.user_data)) {
     if (has_buffer) give_back(buffer_id);  // a closed socket's bytes
     return;
   }
   // A cancelled receive of this same registration may still deliver what it took before the
   // cancel: those bytes come before anything a later receive takes, and are handed over too.
-  const bool live =
-      registration.receiving && arm_of(cqe.user_data) == (registration.receive_arm & kArmMask);
+  const bool live = registration.receiving && arm_of(cqe.user_data) == registration.receive_arm;
   const bool ended = live && (cqe.flags & IORING_CQE_F_MORE) == 0;
   if (ended) registration.receiving = false;
   IoHandler* handler = registration.handler;
@@ -363,11 +384,14 @@ void UringPoller::complete_receive(int fd, const io_uring_cqe& cqe) {
   if (ended) arm(fd);
 }
 
-void UringPoller::complete_send(int fd, const io_uring_cqe& cqe) {
-  SendArena& arena = arenas_[arm_of(cqe.user_data) & 1];
-  --arena.outstanding;
-  Registration& registration = registrations_[static_cast<std::size_t>(fd)];
-  if (registration.handler == nullptr || registration.generation != generation_of(cqe.user_data) ||
+void UringPoller::complete_send(const io_uring_cqe& cqe) {
+  const std::size_t offset = cqe.user_data & ((std::uint64_t{1} << kOpShift) - 1);
+  --arenas_[offset / kSendArenaSize].outstanding;
+  SendHeader record{};
+  std::memcpy(&record, send_memory_ + offset, sizeof record);
+  const std::uint8_t* const bytes = send_memory_ + offset + sizeof record;
+  Registration& registration = slot(record.fd);
+  if (registration.handler == nullptr || registration.generation != record.generation ||
       !registration.sending)
     return;  // a closed socket's
   registration.sending = false;
@@ -379,8 +403,7 @@ void UringPoller::complete_send(int fd, const io_uring_cqe& cqe) {
     error = -cqe.res;
   // The handler may send again (into the other arena, or after these bytes) or remove the fd:
   // nothing of the registration is read after the call.
-  registration.handler->on_sent(
-      error, {arena.bytes + registration.send_offset + taken, registration.send_size - taken});
+  registration.handler->on_sent(error, {bytes + taken, record.size - taken});
 }
 
 void UringPoller::provide_more_buffers() noexcept {

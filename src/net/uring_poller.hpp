@@ -25,8 +25,9 @@
 //   built on another thread) and enabled by the first wait(), on the loop's thread.
 //
 // Each submission's user_data names its fd, the generation of the fd's registration and the arm
-// count of its operation, so a completion for a closed socket (whose fd number a new socket may
-// already have) or for a cancelled poll is recognised and dropped. Loop thread only.
+// count of its operation (a send's, the record in front of its bytes in the arena, which names
+// the same), so a completion for a closed socket (whose fd number a new socket may already have)
+// or for a cancelled poll is recognised and dropped. Loop thread only.
 #pragma once
 
 #include <liburing.h>
@@ -36,7 +37,6 @@
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <vector>
 
 #include "net/poller.hpp"
 
@@ -53,6 +53,8 @@ class UringPoller final : public Poller {
   // Bytes one iteration can hand to send(); more go out through the handlers' own writes. Memory
   // is touched only as far as an iteration fills it.
   static constexpr std::size_t kSendArenaSize = 4 * 1024 * 1024;
+  // The by-fd table's reservation when the open-file limit is higher still (16 B an fd).
+  static constexpr std::size_t kMaxFds = std::size_t{1} << 24;
 
   UringPoller();  // throws std::system_error naming what the kernel refused
   ~UringPoller() override;
@@ -67,21 +69,30 @@ class UringPoller final : public Poller {
 
  private:
   enum class Op : std::uint8_t { poll, receive, control, send };
+  // 16 bytes an fd, in a table reserved up front for every fd the process may open: an idle
+  // connection costs the loop no more than that (issue 17). What a send needs later lives in
+  // its arena, in front of its bytes (SendHeader).
   struct Registration {
     IoHandler* handler = nullptr;  // null: the fd is not registered
-    std::uint16_t events = 0;      // what the handler wants (epoll flags; those used fit)
-    std::uint16_t polled = 0;      // what the armed poll waits for
     std::uint16_t generation = 0;  // of this fd number's registrations
-    std::uint16_t poll_arm = 0;    // polls armed so far: the live one's number
-    std::uint16_t receive_arm = 0;
-    bool polling = false;    // a poll is armed
-    bool receiving = false;  // a multishot receive is armed
-    bool by_loop = false;    // Receive::by_loop
-    bool ended = false;      // EOF or an error: the loop receives no more for it
-    bool sending = false;    // a send's completion has not come yet; its bytes are:
-    std::uint8_t send_arena = 0;
-    std::uint32_t send_offset = 0;
-    std::uint32_t send_size = 0;
+    std::uint8_t events = 0;       // what the handler wants (compact(): epoll flags in 8 bits)
+    std::uint8_t polled = 0;       // what the armed poll waits for (the same)
+    // Polls and receives armed so far, modulo 256: the live one's number. A cancelled one
+    // completes within an io_uring_enter or two, long before the count comes round again.
+    std::uint8_t poll_arm = 0;
+    std::uint8_t receive_arm = 0;
+    bool polling : 1 = false;    // a poll is armed
+    bool receiving : 1 = false;  // a multishot receive is armed
+    bool by_loop : 1 = false;    // Receive::by_loop
+    bool ended : 1 = false;      // EOF or an error: the loop receives no more for it
+    bool sending : 1 = false;    // a send's completion has not come yet
+  };
+  static_assert(sizeof(Registration) == 16, "an idle connection's share of the loop");
+  // In front of each send's bytes in its arena; the send's user_data is the header's offset.
+  struct SendHeader {
+    std::int32_t fd;
+    std::uint32_t size;
+    std::uint16_t generation;
   };
   struct SendArena {
     std::uint8_t* bytes = nullptr;  // kSendArenaSize of send_memory_
@@ -90,6 +101,7 @@ class UringPoller final : public Poller {
   };
 
   static std::uint64_t tag(int fd, const Registration& registration, Op op) noexcept;
+  Registration& slot(int fd) noexcept { return registrations_[static_cast<std::size_t>(fd)]; }
   io_uring_sqe* next_sqe();
   // Brings the armed poll and receive of fd in line with what its registration wants.
   void arm(int fd);
@@ -97,7 +109,7 @@ class UringPoller final : public Poller {
   void complete(const io_uring_cqe& cqe);
   void complete_poll(int fd, std::uint64_t user_data, int result);
   void complete_receive(int fd, const io_uring_cqe& cqe);
-  void complete_send(int fd, const io_uring_cqe& cqe);
+  void complete_send(const io_uring_cqe& cqe);
   void recycle(unsigned buffer_id) noexcept;  // into the ring
   // A buffer back from a receive: into the ring, or released if the ring no longer holds it.
   void give_back(unsigned buffer_id) noexcept;
@@ -107,7 +119,11 @@ class UringPoller final : public Poller {
 
   io_uring ring_{};
   bool enabled_ = false;
-  std::vector<Registration> registrations_;   // by fd
+  // By fd, for every fd below the open-file limit's hard maximum (kMaxFds at most): mmap'ed
+  // with MAP_NORESERVE, so that only the pages of the fds in use are ever touched, and never
+  // copied as a growing vector would be (each copy left behind in malloc's heap).
+  Registration* registrations_ = nullptr;
+  std::size_t registration_capacity_ = 0;
   io_uring_buf_ring* buffer_ring_ = nullptr;  // kBufferCount entries, mmap'ed (page-aligned)
   std::uint8_t* buffers_ = nullptr;           // kBufferCount × kBufferSize, mmap'ed (page-aligned)
   unsigned recycled_ = 0;                     // buffers given back since the ring's tail last moved

@@ -8,11 +8,13 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -286,6 +288,41 @@ TEST_P(EventLoopTest, ARemovedSocketIsUnseenUntilAddedAgain) {
 
 // Where the kernel refuses io_uring (here a seccomp filter, as a container runtime installs one),
 // a loop asked for it runs on epoll and says why.
+// The open-file limit raised after the loop was built (raise_open_file_limit runs once, but a
+// loop may come first), then an fd at the top of it: io_uring's table by fd, reserved for every
+// fd the hard limit allows, has its entry; the bytes and EOF arrive as for any socket.
+TEST_P(EventLoopTest, AnFdAtTheHardOpenFileLimitIsServed) {
+  rlimit before{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &before), 0);
+  rlimit lowered = before;
+  lowered.rlim_cur = std::min<rlim_t>(before.rlim_max, 256);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  EventLoop loop(GetParam());
+  rlimit raised = before;
+  raised.rlim_cur = before.rlim_max;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &raised), 0);
+  auto [low_fd, peer] = tcp_pair();
+  const int fd = dup2(low_fd, static_cast<int>(std::min<rlim_t>(before.rlim_max, 1 << 20) - 1));
+  ASSERT_GE(fd, 0);
+  close(low_fd);
+  Reader reader(loop, fd);
+  reader.after = [](Reader& self) {
+    if (self.eofs > 0) self.loop.stop();
+  };
+  loop.add(fd, EPOLLIN | EPOLLRDHUP, &reader, Receive::by_loop);
+  std::thread writer([peer] {
+    write_all(peer, "at the limit");
+    shutdown(peer, SHUT_WR);
+  });
+  loop.run();
+  writer.join();
+  EXPECT_EQ(reader.received, "at the limit");
+  EXPECT_EQ(reader.eofs, 1);
+  loop.close(fd);
+  close(peer);
+  setrlimit(RLIMIT_NOFILE, &before);
+}
+
 TEST(EventLoopFallback, IoUringRefusedRunsOnEpoll) {
   const pid_t child = fork();
   ASSERT_GE(child, 0);
