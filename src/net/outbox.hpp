@@ -84,6 +84,12 @@ class Outbox {
 
   // Bytes not yet taken by the kernel: waiting here, or in flight.
   std::size_t buffered() const noexcept { return waiting() + in_flight(); }
+  // Bytes waiting here, not handed to the kernel (an io_uring send in flight is taken or handed
+  // back by its completion, within an iteration or so).
+  std::size_t waiting() const noexcept {
+    const Backlog* waiting = backlog_if_any();
+    return waiting != nullptr ? waiting->size() : 0;
+  }
   // The kernel refused bytes: EPOLLOUT is wanted until they are gone.
   bool blocked() const noexcept {
     const Backlog* waiting = backlog_if_any();
@@ -242,10 +248,6 @@ class Outbox {
     delete waiting;
     state_ = 0;
     set_in_flight(flying);
-  }
-  std::size_t waiting() const noexcept {
-    const Backlog* waiting = backlog_if_any();
-    return waiting != nullptr ? waiting->size() : 0;
   }
   // To the loop if the transport can (in flight then), else a write now.
   template <typename Transport>

@@ -319,7 +319,10 @@ void Connection::flush() {
 }
 
 void Connection::report_backlog() noexcept {
-  const std::size_t backlog = buffered_amount();
+  // What waits in the outbox; not an io_uring send in flight, whose completion comes within an
+  // iteration: counting it would add to the gauge and take away again on every read (and open
+  // and free the spill for it).
+  const std::size_t backlog = outbox_.waiting();
   const std::size_t reported = spill_ ? spill_->reported_backlog : 0;
   if (backlog == reported) return;
   worker_.server().counters->send_backlog.add(static_cast<std::int64_t>(backlog) -

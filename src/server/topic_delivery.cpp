@@ -141,7 +141,7 @@ void Connection::deliver_frames(const Topic& topic, std::span<const pubsub::Mess
   const std::size_t delivered =
       own_window ? write_own_frames(run) : write_shared_frames(run, gather);
   if (state_ != State::open) return;  // the peer is gone
-  if (buffered_amount() != spill_->reported_backlog) report_backlog();
+  if (outbox_.waiting() != spill_->reported_backlog) report_backlog();
   if (delivered == run.size()) return;
   if (route_->behavior.slow_consumer == SlowConsumerPolicy::close) {
     metrics.backpressure_closes.add();

@@ -148,6 +148,9 @@ TEST_P(OutboxTest, BytesBehindASendInFlightWaitForItsResult) {
       EXPECT_FALSE(writer.outbox.blocked());
       EXPECT_EQ(writer.outbox.interest() & EPOLLOUT, 0u);
       EXPECT_EQ(writer.outbox.buffered(), 12u);
+      // The send in flight is the kernel's: only what is queued behind it waits here (what
+      // pylon_send_backlog_bytes counts).
+      EXPECT_EQ(writer.outbox.waiting(), 6u);
     }
     writer.after_flush = [](Writer& self) {
       if (self.outbox.buffered() == 0) self.loop.stop();
