@@ -83,10 +83,11 @@ class DeliveryTally {
 
 class Connection final : public net::IoHandler, public net::TimerNode {
  public:
+  // Constructed only in a slot of a worker's connection pool, whose owner is the worker.
   // internal: accepted on the metrics listener (only internal routes are served there).
   // tls: the certificates of a connection on a TLS listener (its handshake starts at once); null
   // on a plain one. Throws std::bad_alloc when OpenSSL cannot allocate the connection.
-  Connection(Worker& worker, int fd, const net::PeerAddress& peer, bool internal,
+  Connection(int fd, const net::PeerAddress& peer, bool internal,
              std::shared_ptr<const TlsCertificates> tls);
   ~Connection();
   Connection(const Connection&) = delete;
@@ -141,10 +142,10 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   bool is_websocket() const noexcept { return route_ != nullptr; }
   bool closed() const noexcept { return state_ == State::closed; }
   bool is_open() const noexcept { return state_ == State::open; }
-  Worker& worker() noexcept { return worker_; }
+  // The owner of the slot: a connection has no byte to spare for a pointer to its worker.
+  // (Worker is incomplete here: a static_cast from void* needs no more.)
+  Worker& worker() const noexcept { return *static_cast<Worker*>(SlabPool::owner_of(this)); }
   void destroy() noexcept;
-  Connection* list_prev = nullptr;  // the worker's list of live connections
-  Connection* list_next = nullptr;
 
  private:
   friend class ws::Session<ws::Role::server, Connection>;
@@ -245,7 +246,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   template <typename Action, typename WorkerType = Worker>
   decltype(auto) with_transport(Action&& action, int socket_flags = 0) {
     if (tls_ && !tls_->kernel_sends) return action(net::TlsTransport{*tls_->session});
-    WorkerType& worker = worker_;
+    WorkerType& worker = this->worker();
     return action(net::SocketTransport{fd_, &worker.loop(), socket_flags});
   }
 
@@ -335,7 +336,6 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void timer_fired();
   void reschedule_timer();
 
-  Worker& worker_;
   // An idle connection's slot has no byte to spare for both, and they never live at once:
   // http_, from worker_.http_state_pool(), until release_http_state() (null then), and after it
   // received_, what the access log counts coming in (while counting_received_).
@@ -354,8 +354,9 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   std::uint16_t interest_ = 0;  // epoll flags; the ones used fit in 16 bits (update_interest)
   // State http/closing: the handshake or close deadline. Open: the next ping, or while
   // awaiting_pong_ the pong deadline (the next ping then follows one interval after the last).
-  std::uint64_t deadline_ms_ = 0;
-  std::uint64_t last_activity_ms_ = 0;
+  // 32-bit times (net/timer_wheel.hpp): an idle connection's slot has no room for 64-bit ones.
+  net::CompactTime deadline_;
+  net::CompactTime last_activity_;  // open: the last read
   net::PeerAddress peer_;
   int fd_;
   // The rest of the access log's record, kept from the upgrade while access_log_ (info logging

@@ -27,14 +27,14 @@ void Connection::continue_tls_handshake() {
       limit.log(obs::LogLevel::debug, "TLS handshake failed",
                 {{"remote", std::string_view(remote)},
                  {"error", std::string_view(error.empty() ? "tls: closed" : error)}});
-      worker_.server().counters->tls_handshake(TlsHandshake::failed);
+      worker().server().counters->tls_handshake(TlsHandshake::failed);
       return destroy();
     }
   }
 }
 
 void Connection::tls_established() {
-  const ServerMetrics& counters = *worker_.server().counters;
+  const ServerMetrics& counters = *worker().server().counters;
   SSL* ssl = tls_->session->native();
   counters.tls_handshake(SSL_session_reused(ssl) == 1 ? TlsHandshake::resumed : TlsHandshake::full);
   counters.tls_handshake_duration.observe_ns(net::EventLoop::monotonic_ns() - tls_->accepted_ns);
@@ -42,7 +42,7 @@ void Connection::tls_established() {
   tls_->wants_write = false;
   tls_->kernel_sends = tls_->session->kernel_sends();
   counters.tls_connections[tls_->kernel_sends ? 1 : 0].add(1);
-  worker_.tls_handshake_ended();
+  worker().tls_handshake_ended();
   update_interest();
   // The request may have come in the same flight as the client's Finished: OpenSSL has read it
   // already, and epoll will not say so.
@@ -50,7 +50,7 @@ void Connection::tls_established() {
 }
 
 void Connection::read_ready_tls() {
-  auto buffer = worker_.loop().receive_buffer();
+  auto buffer = worker().loop().receive_buffer();
   net::TlsStatus status = net::TlsStatus::done;
   std::size_t filled = 0;
   do {
@@ -83,9 +83,9 @@ void Connection::read_ready_tls() {
 void Connection::end_tls() noexcept {
   if (tls_handshaking()) {
     tls_->handshake_certificates.reset();
-    worker_.tls_handshake_ended();
+    worker().tls_handshake_ended();
   } else {
-    worker_.server().counters->tls_connections[tls_->kernel_sends ? 1 : 0].add(-1);
+    worker().server().counters->tls_connections[tls_->kernel_sends ? 1 : 0].add(-1);
   }
 }
 
