@@ -32,10 +32,12 @@ Connection::Connection(int fd, const net::PeerAddress& peer, bool internal,
       internal_(internal) {
   fire = &Connection::on_timer;
   if (tls) {
-    tls_ = std::make_unique<Tls>();
-    tls_->session = net::TlsSession::accept(tls->context(), fd_);
-    tls_->handshake_certificates = std::move(tls);
-    tls_->accepted_ns = net::EventLoop::monotonic_ns();
+    auto state = std::make_unique<Tls>();
+    state->session = net::TlsSession::accept(tls->context(), fd_);
+    state->handshake_certificates = std::move(tls);
+    state->accepted_ns = net::EventLoop::monotonic_ns();
+    spill().tls = std::move(state);
+    tls_ = true;
     worker().tls_handshake_started();
   }
   interest_ = EPOLLIN | EPOLLRDHUP;
@@ -305,7 +307,7 @@ void Connection::flush() {
       socket_flags);
   if (flushed.error != 0) return peer_gone();
   if (outbox_.buffered() == 0 && shutdown_after_flush_) {
-    if (tls_) tls_->session->shutdown();  // close_notify before the FIN
+    if (tls_) tls()->session->shutdown();  // close_notify before the FIN
     // RFC 6455 §7.1.1: a close frame went each way (the peer's first, ours answered it, all of
     // it with the kernel now), so the TCP connection is closed, by the server first: no wait
     // for the peer's FIN, which costs a wake-up, a read and a timer per connection.
@@ -330,7 +332,7 @@ void Connection::report_backlog() noexcept {
 }
 
 void Connection::update_interest() {
-  const std::uint32_t interest = outbox_.interest(tls_ && tls_->wants_write);
+  const std::uint32_t interest = outbox_.interest(tls_ && tls()->wants_write);
   static_assert((EPOLLIN | EPOLLOUT | EPOLLRDHUP) <= 0xffff, "interest_ holds these in 16 bits");
   if (interest == interest_) return;
   interest_ = static_cast<std::uint16_t>(interest);

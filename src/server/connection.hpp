@@ -192,6 +192,18 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     std::optional<StreamPosition> since;
     std::vector<pubsub::MessageRef> held;
   };
+  // Native TLS (connection_tls.cpp). An idle TLS connection holds this and its Spill beside the
+  // slot (a plain one has no byte to spare for a pointer to it), and the SSL OpenSSL allocates
+  // (its record buffers only while a record is in flight: SSL_MODE_RELEASE_BUFFERS).
+  struct Tls {
+    std::unique_ptr<net::TlsSession> session;
+    // The set its handshake started with, held until the handshake ends (a reload may replace
+    // it meanwhile: the SNI callback reads it); null afterwards.
+    std::shared_ptr<const TlsCertificates> handshake_certificates;
+    std::uint64_t accepted_ns = 0;
+    bool wants_write = false;   // OpenSSL must write before it can go on reading
+    bool kernel_sends = false;  // kTLS: the kernel encrypts, so writes skip OpenSSL
+  };
   struct Spill {
     ws::SessionBuffers buffers;        // a fragmented message, a control frame split in reads
     std::size_t reported_backlog = 0;  // what pylon_send_backlog_bytes has been told
@@ -205,9 +217,10 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     // bomb limit applies mid-message) by a decompressor lent by the worker while it lasts.
     std::unique_ptr<ws::MessageInflater> inflater;
     std::size_t compressed_size = 0;  // of the message being inflated, for the metrics
+    std::unique_ptr<Tls> tls;         // over native TLS: for the connection's life (tls_)
     bool empty() const noexcept {
       return buffers.empty() && reported_backlog == 0 && subscriptions.empty() && floors.empty() &&
-             recovering.empty() && !dedicated && !inflater;
+             recovering.empty() && !dedicated && !inflater && !tls;
     }
   };
   Spill& spill() {
@@ -221,19 +234,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     return spill_ ? spill_->dedicated.get() : nullptr;
   }
 
-  // Native TLS (connection_tls.cpp). An idle TLS connection holds this beside the slot, and the
-  // SSL OpenSSL allocates (its record buffers only while a record is in flight:
-  // SSL_MODE_RELEASE_BUFFERS).
-  struct Tls {
-    std::unique_ptr<net::TlsSession> session;
-    // The set its handshake started with, held until the handshake ends (a reload may replace
-    // it meanwhile: the SNI callback reads it); null afterwards.
-    std::shared_ptr<const TlsCertificates> handshake_certificates;
-    std::uint64_t accepted_ns = 0;
-    bool wants_write = false;   // OpenSSL must write before it can go on reading
-    bool kernel_sends = false;  // kTLS: the kernel encrypts, so writes skip OpenSSL
-  };
-  bool tls_handshaking() const noexcept { return tls_ && tls_->handshake_certificates; }
+  Tls* tls() const noexcept { return tls_ ? spill_->tls.get() : nullptr; }
+  bool tls_handshaking() const noexcept { return tls_ && tls()->handshake_certificates; }
   void continue_tls_handshake();
   void tls_established();
   void read_ready_tls();
@@ -245,7 +247,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   // lookup of loop() to the .cpp files that call this, where it is complete.)
   template <typename Action, typename WorkerType = Worker>
   decltype(auto) with_transport(Action&& action, int socket_flags = 0) {
-    if (tls_ && !tls_->kernel_sends) return action(net::TlsTransport{*tls_->session});
+    if (tls_ && !tls()->kernel_sends) return action(net::TlsTransport{*tls()->session});
     WorkerType& worker = this->worker();
     return action(net::SocketTransport{fd_, &worker.loop(), socket_flags});
   }
@@ -345,7 +347,6 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   };
   static_assert(sizeof(Traffic) <= sizeof(HttpState*), "received_ must not widen the slot");
   std::unique_ptr<Spill> spill_;
-  std::unique_ptr<Tls> tls_;
   net::Outbox outbox_;
   const Route* route_ = nullptr;
   void* user_data_ = nullptr;
@@ -370,6 +371,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   std::uint8_t subprotocol_ = 0;
   // One bit each: an idle connection's slot has a byte budget.
   bool internal_ : 1;
+  bool tls_ : 1 = false;  // native TLS: tls() is in the spill
   bool shutdown_after_flush_ : 1 = false;
   bool awaiting_pong_ : 1 = false;
   bool access_log_ : 1 = false;              // its close is logged (opened_ms_, sent_ are kept)

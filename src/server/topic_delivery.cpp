@@ -168,7 +168,7 @@ std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> 
   std::size_t written_into_first = 0;  // bytes of run[index] the kernel already has
   // Over TLS (without kTLS) OpenSSL encrypts into records of its own anyway: the frames go through
   // the outbox below, and out in one flush at the end of the iteration.
-  const bool through_openssl = tls_ && !tls_->kernel_sends;
+  const bool through_openssl = tls_ && !tls()->kernel_sends;
   if (buffered_amount() == 0 && !through_openssl && !gather) {
     // Zero copy: the kernel reads the shared frames directly, one sendmsg for up to IOV_MAX
     // (1,024) frames, so that a burst goes out in one write (16 KiB of stack for the vector);
