@@ -146,8 +146,12 @@ net::ByteBuffer& Connection::session_output() {
   bool flush_later = false;
   net::ByteBuffer& out = outbox_.output(worker().cork(), this, &flush_later);
   if (flush_later) [[unlikely]]
-    worker().connections().schedule_flush(*this);
+    schedule_flush();
   return out;
+}
+
+void Connection::schedule_flush() {
+  worker().connections().schedule_flush(*this);
 }
 
 void Connection::session_output_done() {

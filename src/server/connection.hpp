@@ -257,6 +257,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void process_read(std::span<std::uint8_t> data);  // corked, then flushed
   void process(std::span<std::uint8_t> data);
   net::ByteBuffer& session_output();
+  // Out of line and cold, so that session_output stays small enough to be inlined per frame.
+  [[gnu::cold, gnu::noinline]] void schedule_flush();
   void session_output_done();
   ws::SessionBuffers& session_buffers() { return spill().buffers; }
   void session_buffers_idle() noexcept;
