@@ -12,12 +12,13 @@
 // forwarders (websocket_api.cpp).
 //
 // Memory: an open, idle WebSocket holds the session state, a compact peer address, a few
-// pointers, two timestamps and the access log's record, in a slot of its worker's SlabPool
-// (sizeof is checked in tests/unit/server/connection_test.cpp), at every log level. Everything else
-// lives in a Spill allocated on first use and freed when empty again (bytes of an incomplete
-// message or control frame, subscriptions, a dedicated compressor), or in the outbox's backlog
-// while the kernel has not taken bytes. Over native TLS (tls_cert) the TLS state is behind one more
-// pointer, null on a plain connection.
+// pointers, two 32-bit times and the access log's record, in a 184-byte slot of its worker's
+// SlabPool (sizeof is checked in tests/unit/server/connection_test.cpp), at every log level. The
+// slot has no pointer to its worker (the pool's block header has it: worker()) and no links to
+// other connections (the worker walks its pool's live slots). Everything else lives in a Spill
+// allocated on first use and freed when empty again (bytes of an incomplete message or control
+// frame, subscriptions, a dedicated compressor, and for a connection's life over native TLS its
+// TLS state), or in the outbox's backlog while the kernel has not taken bytes.
 #pragma once
 
 #include <sys/socket.h>
