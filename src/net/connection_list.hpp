@@ -3,9 +3,10 @@
 // those retired during it, freed only after the iteration (STYLE rule 12: closing inside a
 // callback only marks a connection, so no callback ever touches freed memory).
 //
-// T provides the links `T* list_prev`, `T* list_next`, the flag `bool flush_scheduled` and
-// `void flush()`; how a retired T is freed is the owner's (a slab pool, or delete). Loop thread
-// only.
+// T provides the flag `bool flush_scheduled` and `void flush()`, and with kLinked, to be kept in
+// the list of live ones, the links `T* list_prev`, `T* list_next` (the server's connections have
+// none: their worker finds the live ones in its SlabPool). How a retired T is freed is the owner's
+// (a slab pool, or delete). Loop thread only.
 #pragma once
 
 #include <cstddef>
@@ -13,10 +14,10 @@
 
 namespace pylon::net {
 
-template <typename T>
+template <typename T, bool kLinked = true>
 class ConnectionList {
  public:
-  void link(T& connection) noexcept {
+  void link(T& connection) noexcept requires kLinked {
     connection.list_next = first_;
     if (first_ != nullptr) first_->list_prev = &connection;
     first_ = &connection;
@@ -25,13 +26,15 @@ class ConnectionList {
 
   // Unlinks a finished connection; end_of_iteration frees it.
   void retire(T& connection) {
-    if (connection.list_prev != nullptr)
-      connection.list_prev->list_next = connection.list_next;
-    else
-      first_ = connection.list_next;
-    if (connection.list_next != nullptr) connection.list_next->list_prev = connection.list_prev;
-    connection.list_prev = connection.list_next = nullptr;
-    --live_;
+    if constexpr (kLinked) {
+      if (connection.list_prev != nullptr)
+        connection.list_prev->list_next = connection.list_next;
+      else
+        first_ = connection.list_next;
+      if (connection.list_next != nullptr) connection.list_next->list_prev = connection.list_prev;
+      connection.list_prev = connection.list_next = nullptr;
+      --live_;
+    }
     retired_.push_back(&connection);
   }
 
@@ -60,8 +63,8 @@ class ConnectionList {
     retired_.clear();
   }
 
-  T* first() const noexcept { return first_; }
-  std::size_t live_count() const noexcept { return live_; }
+  T* first() const noexcept requires kLinked { return first_; }
+  std::size_t live_count() const noexcept requires kLinked { return live_; }
 
  private:
   T* first_ = nullptr;

@@ -34,24 +34,24 @@ ws::InflateStatus Connection::session_inflate(std::span<const std::uint8_t> piec
   if (first && last) {
     // The common case, inflated into the loop's buffer. Shared mode agreed
     // client_no_context_takeover, so one decompressor per loop serves everyone.
-    inflated = &worker_.inflate_buffer();
+    inflated = &worker().inflate_buffer();
     inflated->clear();
     status =
-        (own ? own->inflater : worker_.shared_inflater()).inflate(piece, true, limit, *inflated);
+        (own ? own->inflater : worker().shared_inflater()).inflate(piece, true, limit, *inflated);
   } else {
     // Spread over several reads: a decompressor of its own until the message ends.
     Spill& spill = this->spill();
-    if (own == nullptr && !spill.inflater) spill.inflater = worker_.borrow_inflater();
+    if (own == nullptr && !spill.inflater) spill.inflater = worker().borrow_inflater();
     inflated = &spill.buffers.message;
     status = (own ? own->inflater : *spill.inflater).inflate(piece, last, limit, *inflated);
     spill.compressed_size += piece.size();
     if (status == ws::MessageInflater::Status::ok && !last) return ws::InflateStatus::more;
     compressed_size = std::exchange(spill.compressed_size, 0);
-    if (spill.inflater) worker_.return_inflater(std::move(spill.inflater));
+    if (spill.inflater) worker().return_inflater(std::move(spill.inflater));
   }
   if (status == ws::MessageInflater::Status::too_large) return ws::InflateStatus::too_large;
   if (status == ws::MessageInflater::Status::corrupt) return ws::InflateStatus::corrupt;
-  const ServerMetrics& counters = *worker_.server().counters;
+  const ServerMetrics& counters = *worker().server().counters;
   counters.compressed_bytes[0].add(compressed_size);
   counters.uncompressed_bytes[0].add(inflated->size());
   message = std::span(reinterpret_cast<const std::uint8_t*>(inflated->data()), inflated->size());
@@ -60,13 +60,13 @@ ws::InflateStatus Connection::session_inflate(std::span<const std::uint8_t> piec
 
 SendStatus Connection::send_compressed(ws::Opcode opcode, std::span<const std::uint8_t> payload) {
   // RFC 7692 §7.2.1: compress, drop the 00 00 ff ff tail (the codec does), set RSV1.
-  std::string& compressed = worker_.deflate_buffer();
+  std::string& compressed = worker().deflate_buffer();
   compressed.clear();
   DedicatedDeflate* own = dedicated();
   ws::MessageDeflater& deflater =
-      own ? own->deflater : worker_.shared_deflater(server_window_bits_);
+      own ? own->deflater : worker().shared_deflater(server_window_bits_);
   deflater.compress(payload, compressed);
-  const ServerMetrics& counters = *worker_.server().counters;
+  const ServerMetrics& counters = *worker().server().counters;
   counters.compressions.add();
   counters.compressed_bytes[1].add(compressed.size());
   counters.uncompressed_bytes[1].add(payload.size());
@@ -80,8 +80,9 @@ const std::string& Connection::compressed_frame_for(const pubsub::Message& messa
   // Compressed once per (message, window size) and shared by every subscriber that agreed to it.
   const std::uint8_t bits = server_window_bits_;
   bool created = false;
-  const std::string& frame = message.compressed_frame(bits, worker_.shared_deflater(bits), created);
-  if (created) worker_.server().counters->compressions.add();
+  const std::string& frame =
+      message.compressed_frame(bits, worker().shared_deflater(bits), created);
+  if (created) worker().server().counters->compressions.add();
   return frame;
 }
 
@@ -89,10 +90,10 @@ std::size_t Connection::write_own_frames(std::span<const pubsub::MessageRef> run
   // The frames are built in the worker's scratch buffer and written with one send. A message is
   // compressed only once it is sure to go out, since the peer's window must hold exactly what
   // our compressor's does: past max_backpressure it is not compressed at all.
-  const std::size_t limit = worker_.server().config.max_backpressure;
-  const ServerMetrics& counters = *worker_.server().counters;
+  const std::size_t limit = worker().server().config.max_backpressure;
+  const ServerMetrics& counters = *worker().server().counters;
   DedicatedDeflate& own = *dedicated();
-  std::string& frames = worker_.frame_buffer();
+  std::string& frames = worker().frame_buffer();
   frames.clear();
   std::size_t index = 0;
   for (; index < run.size(); ++index) {
@@ -105,7 +106,7 @@ std::size_t Connection::write_own_frames(std::span<const pubsub::MessageRef> run
       frames += message.frame;
       continue;
     }
-    std::string& compressed = worker_.deflate_buffer();
+    std::string& compressed = worker().deflate_buffer();
     compressed.clear();
     const std::string_view payload = message.payload();
     own.deflater.compress(payload, compressed);

@@ -23,32 +23,35 @@ using net::to_ms;
 
 }  // namespace
 
-Connection::Connection(Worker& worker, int fd, const net::PeerAddress& peer, bool internal,
+Connection::Connection(int fd, const net::PeerAddress& peer, bool internal,
                        std::shared_ptr<const TlsCertificates> tls)
-    : worker_(worker),
-      http_(new (worker.http_state_pool().allocate()) HttpState(http::Limits{})),
-      session_(worker.server().config.max_message_size),
+    : http_(new (worker().http_state_pool().allocate()) HttpState(http::Limits{})),
+      session_(worker().server().config.max_message_size),
       peer_(peer),
       fd_(fd),
       internal_(internal) {
   fire = &Connection::on_timer;
   if (tls) {
-    tls_ = std::make_unique<Tls>();
-    tls_->session = net::TlsSession::accept(tls->context(), fd_);
-    tls_->handshake_certificates = std::move(tls);
-    tls_->accepted_ns = net::EventLoop::monotonic_ns();
-    worker_.tls_handshake_started();
+    auto state = std::make_unique<Tls>();
+    state->session = net::TlsSession::accept(tls->context(), fd_);
+    state->handshake_certificates = std::move(tls);
+    state->accepted_ns = net::EventLoop::monotonic_ns();
+    spill().tls = std::move(state);
+    tls_ = true;
+    worker().tls_handshake_started();
   }
   interest_ = EPOLLIN | EPOLLRDHUP;
   // OpenSSL reads a TLS socket itself; a plain one's bytes may come from the loop (io_uring).
-  worker_.loop().add(fd_, interest_, this, tls_ ? net::Receive::by_handler : net::Receive::by_loop);
-  deadline_ms_ = worker_.now_ms() + to_ms(worker_.server().config.handshake_timeout);
+  worker().loop().add(fd_, interest_, this,
+                      tls_ ? net::Receive::by_handler : net::Receive::by_loop);
+  deadline_ =
+      net::CompactTime::at(worker().now_ms() + to_ms(worker().server().config.handshake_timeout));
   reschedule_timer();
 }
 
 Connection::~Connection() {
   release_http_state();
-  if (access_log_) worker_.take_client_ip(*this);  // closed without notify_close: a shutdown
+  if (access_log_) worker().take_client_ip(*this);  // closed without notify_close: a shutdown
   if (route_ != nullptr) release_user_data(route_->behavior);
 }
 
@@ -79,7 +82,7 @@ void Connection::on_io(std::uint32_t events) {
 
 void Connection::read_ready() {
   if (tls_) return read_ready_tls();
-  auto buffer = worker_.loop().receive_buffer();
+  auto buffer = worker().loop().receive_buffer();
   const ssize_t received = net::read_some(fd_, buffer);
   if (received == 0) {
     peer_gone();
@@ -107,7 +110,7 @@ void Connection::on_sent(int error, std::span<const std::uint8_t> unsent) {
 }
 
 void Connection::process_read(std::span<std::uint8_t> data) {
-  net::Cork& cork = worker_.cork();
+  net::Cork& cork = worker().cork();
   cork.begin(this);
   process(data);
   cork.end();
@@ -122,12 +125,12 @@ void Connection::process(std::span<std::uint8_t> data) {
     case State::open:
     case State::closing:
       if (!is_websocket()) break;  // an answered HTTP error: the rest of the request is ignored
-      if (state_ == State::open) last_activity_ms_ = worker_.now_ms();
-      if (worker_.handling_sample().timed(route_->metrics.get()))
-        worker_.read_tally() = {
+      if (state_ == State::open) last_activity_ = net::CompactTime::at(worker().now_ms());
+      if (worker().handling_sample().timed(route_->metrics.get()))
+        worker().read_tally() = {
             .reader = this, .timed = true, .started_ns = net::EventLoop::monotonic_ns()};
       else
-        worker_.read_tally() = {.reader = this};
+        worker().read_tally() = {.reader = this};
       session_.feed(data, *this);
       count_read();
       break;
@@ -141,16 +144,20 @@ void Connection::process(std::span<std::uint8_t> data) {
 
 net::ByteBuffer& Connection::session_output() {
   bool flush_later = false;
-  net::ByteBuffer& out = outbox_.output(worker_.cork(), this, &flush_later);
+  net::ByteBuffer& out = outbox_.output(worker().cork(), this, &flush_later);
   if (flush_later) [[unlikely]]
-    worker_.connections().schedule_flush(*this);
+    schedule_flush();
   return out;
+}
+
+void Connection::schedule_flush() {
+  worker().connections().schedule_flush(*this);
 }
 
 void Connection::session_output_done() {
   // A write error here is found again by the flush that follows the processing.
   with_transport([this](const auto& transport) {
-    return outbox_.after_output(worker_.cork(), this, transport);
+    return outbox_.after_output(worker().cork(), this, transport);
   });
 }
 
@@ -162,7 +169,7 @@ void Connection::write_bytes(std::string_view bytes) {
 void Connection::session_buffers_idle() noexcept {
   // A compressed message that came in one read was inflated into the loop's buffer: kept for the
   // next one, unless it is a mapped block (a bomb stopped at the limit) that should go back.
-  if (std::string& inflated = worker_.inflate_buffer(); inflated.capacity() >= kMappedBlock)
+  if (std::string& inflated = worker().inflate_buffer(); inflated.capacity() >= kMappedBlock)
     std::string().swap(inflated);
   if (!spill_) return;
   // The spill outlives a delivery (destroy() keeps it): a handler may still read the message.
@@ -173,7 +180,7 @@ void Connection::session_buffers_idle() noexcept {
 void Connection::on_session_message(ws::Opcode opcode, std::span<const std::uint8_t> message) {
   if (state_ != State::open) return;
   const MessageKind kind = opcode == ws::Opcode::text ? MessageKind::text : MessageKind::binary;
-  Worker::ReadTally& tally = worker_.read_tally();  // this read's (process)
+  Worker::ReadTally& tally = worker().read_tally();  // this read's (process)
   ++tally.messages_in[static_cast<std::size_t>(kind)];
   tally.bytes_in[static_cast<std::size_t>(kind)] += message.size();
   const auto& handler = route_->behavior.message;
@@ -183,7 +190,7 @@ void Connection::on_session_message(ws::Opcode opcode, std::span<const std::uint
 }
 
 void Connection::count_read() noexcept {
-  Worker::ReadTally& tally = worker_.read_tally();
+  Worker::ReadTally& tally = worker().read_tally();
   const RouteMetrics& metrics = *route_->metrics;
   for (std::size_t kind = 0; kind < tally.messages_in.size(); ++kind) {
     if (tally.messages_in[kind] != 0) {
@@ -199,7 +206,7 @@ void Connection::count_read() noexcept {
   // messages, each message counted at their mean, and so are those of the untimed reads after it
   // (Worker::HandlingSample, docs/metrics.md).
   if (tally.handled != 0) {
-    Worker::HandlingSample& sample = worker_.handling_sample();
+    Worker::HandlingSample& sample = worker().handling_sample();
     if (tally.timed) {
       sample = {.route = &metrics,
                 .each_ns = (net::EventLoop::monotonic_ns() - tally.started_ns) / tally.handled,
@@ -224,11 +231,12 @@ void Connection::on_session_pong(std::span<const std::uint8_t> payload) {
     std::memcpy(&sent_ns, payload.data(), sizeof sent_ns);
     const std::uint64_t now_ns = net::EventLoop::monotonic_ns();
     if (sent_ns <= now_ns && now_ns - sent_ns < 60'000'000'000ull)  // ours, not a forgery
-      worker_.server().counters->ping_rtt.observe_ns(now_ns - sent_ns);
+      worker().server().counters->ping_rtt.observe_ns(now_ns - sent_ns);
   }
-  // deadline_ms_ was the pong deadline: the next ping is one interval after the last.
-  const Config& config = worker_.server().config;
-  deadline_ms_ = deadline_ms_ - to_ms(config.pong_timeout) + to_ms(config.ping_interval);
+  // deadline_ was the pong deadline: the next ping is one interval after the last.
+  const Config& config = worker().server().config;
+  deadline_ = net::CompactTime::at(deadline_.ms(worker().now_ms()) - to_ms(config.pong_timeout) +
+                                   to_ms(config.ping_interval));
   awaiting_pong_ = false;
   reschedule_timer();  // the wheel still holds the pong deadline
 }
@@ -251,7 +259,7 @@ void Connection::on_session_failed(ws::ProtocolError error, bool close_sent) {
             {{"remote", std::string_view(remote_address())},
              {"error", ws::name(error)},
              {"code", std::uint64_t{code}}});
-  worker_.server().counters->protocol_error(error);
+  worker().server().counters->protocol_error(error);
   enter_closing();
   shutdown_after_flush_ = true;
   notify_close(code, ws::describe(error));
@@ -264,11 +272,11 @@ SendStatus Connection::send_message(std::string_view message, MessageKind kind) 
   if (state_ != State::open || !session_.open()) return SendStatus::dropped;
   const RouteMetrics& metrics = *route_->metrics;
   if (outbox_.blocked() &&
-      buffered_amount() + message.size() > worker_.server().config.max_backpressure) {
+      buffered_amount() + message.size() > worker().server().config.max_backpressure) {
     metrics.backpressure_drops.add();
     return SendStatus::dropped;
   }
-  if (Worker::ReadTally& tally = worker_.read_tally(); tally.reader == this) {
+  if (Worker::ReadTally& tally = worker().read_tally(); tally.reader == this) {
     // An answer while this connection's read is processed: counted with the read.
     ++tally.messages_out[static_cast<std::size_t>(kind)];
     tally.bytes_out[static_cast<std::size_t>(kind)] += message.size();
@@ -292,7 +300,7 @@ SendStatus Connection::send_frame(ws::Opcode opcode, std::span<const std::uint8_
 }
 
 void Connection::flush() {
-  net::Cork& cork = worker_.cork();
+  net::Cork& cork = worker().cork();
   if (state_ == State::closed) return outbox_.discard(cork);
   // Our last bytes (a close frame, an error response) and the FIN behind them in one segment:
   // one packet less for both ends per connection. Plain sockets only: over TLS, close_notify
@@ -303,7 +311,7 @@ void Connection::flush() {
       socket_flags);
   if (flushed.error != 0) return peer_gone();
   if (outbox_.buffered() == 0 && shutdown_after_flush_) {
-    if (tls_) tls_->session->shutdown();  // close_notify before the FIN
+    if (tls_) tls()->session->shutdown();  // close_notify before the FIN
     // RFC 6455 §7.1.1: a close frame went each way (the peer's first, ours answered it, all of
     // it with the kernel now), so the TCP connection is closed, by the server first: no wait
     // for the peer's FIN, which costs a wake-up, a read and a timer per connection.
@@ -325,17 +333,17 @@ void Connection::report_backlog() noexcept {
   const std::size_t backlog = outbox_.waiting();
   const std::size_t reported = spill_ ? spill_->reported_backlog : 0;
   if (backlog == reported) return;
-  worker_.server().counters->send_backlog.add(static_cast<std::int64_t>(backlog) -
-                                              static_cast<std::int64_t>(reported));
+  worker().server().counters->send_backlog.add(static_cast<std::int64_t>(backlog) -
+                                               static_cast<std::int64_t>(reported));
   spill().reported_backlog = backlog;
 }
 
 void Connection::update_interest() {
-  const std::uint32_t interest = outbox_.interest(tls_ && tls_->wants_write);
+  const std::uint32_t interest = outbox_.interest(tls_ && tls()->wants_write);
   static_assert((EPOLLIN | EPOLLOUT | EPOLLRDHUP) <= 0xffff, "interest_ holds these in 16 bits");
   if (interest == interest_) return;
   interest_ = static_cast<std::uint16_t>(interest);
-  worker_.loop().modify(fd_, interest_, this);
+  worker().loop().modify(fd_, interest_, this);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,11 +373,11 @@ void Connection::enter_closing() noexcept {
   // A close queued behind a backlog (a slow consumer) reaches the peer only once it reads
   // again: give it as long as the heartbeat gives a silent peer before calling it dead. Its
   // memory stays bounded by max_backpressure meanwhile.
-  const Config& config = worker_.server().config;
+  const Config& config = worker().server().config;
   std::uint64_t timeout = kCloseTimeoutMs;
   if (outbox_.blocked())
     timeout = std::max(timeout, to_ms(config.ping_interval + config.pong_timeout));
-  deadline_ms_ = worker_.now_ms() + timeout;
+  deadline_ = net::CompactTime::at(worker().now_ms() + timeout);
   reschedule_timer();
 }
 
@@ -378,17 +386,17 @@ void Connection::notify_close(std::uint16_t code, std::string_view reason) {
   // Whoever sent the first close frame closed; a dropped connection (1006) is the client's doing.
   const bool ours = session_.close_sent() && !session_.close_received();
   const CloseSide side = ours ? CloseSide::server : CloseSide::client;
-  worker_.server().counters->closed(code, side);
+  worker().server().counters->closed(code, side);
   // A close in the middle of a read: the access log gets the read's messages before it goes.
-  if (worker_.read_tally().reader == this) count_read();
+  if (worker().read_tally().reader == this) count_read();
   if (access_log_) {
     access_log_ = false;
     const std::string remote = remote_address();
-    std::string client_ip = worker_.take_client_ip(*this);
+    std::string client_ip = worker().take_client_ip(*this);
     if (client_ip.empty()) client_ip = peer_.host();
     // Nothing came in before the HTTP state was released (an open handler that closed at once).
     const Traffic received = counting_received_ ? received_ : Traffic{};
-    const std::uint32_t duration_ms = static_cast<std::uint32_t>(worker_.now_ms()) - opened_ms_;
+    const std::uint32_t duration_ms = static_cast<std::uint32_t>(worker().now_ms()) - opened_ms_;
     obs::log(obs::LogLevel::info, "websocket close",
              {{"remote", std::string_view(remote)},
               {"client_ip", std::string_view(client_ip)},
@@ -414,26 +422,26 @@ void Connection::peer_gone() {
 void Connection::destroy() noexcept {
   if (state_ == State::closed) return;
   unsubscribe_all();
-  worker_.unwatch(*this);
+  worker().unwatch(*this);
   if (is_websocket()) {
-    worker_.server().open_websockets.fetch_sub(1, std::memory_order_relaxed);
-    worker_.websocket_closed();
-    worker_.release_client(*this);
+    worker().server().open_websockets.fetch_sub(1, std::memory_order_relaxed);
+    worker().websocket_closed();
+    worker().release_client(*this);
     route_->metrics->connections.add(-1);
   }
   // The spill itself stays until the object is freed: a handler may still be reading a message
   // that lives in it.
   if (spill_) {
-    worker_.server().counters->send_backlog.add(
+    worker().server().counters->send_backlog.add(
         -static_cast<std::int64_t>(spill_->reported_backlog));
     spill_->reported_backlog = 0;
   }
   if (tls_) end_tls();
   state_ = State::closed;
   net::TimerWheel::cancel(*this);
-  worker_.loop().close(fd_);
+  worker().loop().close(fd_);
   fd_ = -1;
-  worker_.connections().retire(*this);
+  worker().connections().retire(*this);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -444,31 +452,32 @@ void Connection::on_timer(net::TimerNode& node) {
 }
 
 void Connection::timer_fired() {
-  const std::uint64_t now = worker_.now_ms();
-  const Config& config = worker_.server().config;
+  const std::uint64_t now = worker().now_ms();
+  const std::uint64_t deadline = deadline_.ms(now);
+  const Config& config = worker().server().config;
   switch (state_) {
     case State::http:
     case State::closing:
-      if (now < deadline_ms_) break;
+      if (now < deadline) break;
       // A keep-alive connection idle between requests is not a failed handshake.
       if (tls_handshaking())
-        worker_.server().counters->tls_handshake(TlsHandshake::timeout);
+        worker().server().counters->tls_handshake(TlsHandshake::timeout);
       else if (state_ == State::http && (http_->requests_served == 0 || !http_->buffer.empty()))
-        worker_.server().counters->handshake_failed(HttpFailure::timeout);
+        worker().server().counters->handshake_failed(HttpFailure::timeout);
       return destroy();  // slow handshake, or a peer that never closes
     case State::open:
-      if (awaiting_pong_ && now >= deadline_ms_)
+      if (awaiting_pong_ && now >= deadline)
         return begin_close(ws::close_code::kGoingAway, "pong timeout");
-      if (config.idle_timeout > 0 && now >= last_activity_ms_ + to_ms(config.idle_timeout))
+      if (config.idle_timeout > 0 && now >= last_activity_.ms(now) + to_ms(config.idle_timeout))
         return begin_close(ws::close_code::kGoingAway, "idle timeout");
-      if (!awaiting_pong_ && now >= deadline_ms_) {
+      if (!awaiting_pong_ && now >= deadline) {
         // The payload is the send time, so the pong alone gives the round trip.
         const std::uint64_t sent_ns = net::EventLoop::monotonic_ns();
         std::uint8_t payload[sizeof sent_ns];
         std::memcpy(payload, &sent_ns, sizeof payload);
         send_frame(ws::Opcode::ping, payload);
         awaiting_pong_ = true;
-        deadline_ms_ = now + to_ms(config.pong_timeout);
+        deadline_ = net::CompactTime::at(now + to_ms(config.pong_timeout));
       }
       break;
     case State::closed:
@@ -478,13 +487,14 @@ void Connection::timer_fired() {
 }
 
 void Connection::reschedule_timer() {
-  std::uint64_t deadline = deadline_ms_;
+  const std::uint64_t now = worker().now_ms();
+  std::uint64_t deadline = deadline_.ms(now);
   if (state_ == State::open) {
-    const Config& config = worker_.server().config;
+    const Config& config = worker().server().config;
     if (config.idle_timeout > 0)
-      deadline = std::min(deadline, last_activity_ms_ + to_ms(config.idle_timeout));
+      deadline = std::min(deadline, last_activity_.ms(now) + to_ms(config.idle_timeout));
   }
-  worker_.loop().timers().schedule(*this, deadline);
+  worker().loop().timers().schedule(*this, deadline);
 }
 
 }  // namespace pylon::detail

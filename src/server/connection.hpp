@@ -12,12 +12,13 @@
 // forwarders (websocket_api.cpp).
 //
 // Memory: an open, idle WebSocket holds the session state, a compact peer address, a few
-// pointers, two timestamps and the access log's record, in a slot of its worker's SlabPool
-// (sizeof is checked in tests/unit/server/connection_test.cpp), at every log level. Everything else
-// lives in a Spill allocated on first use and freed when empty again (bytes of an incomplete
-// message or control frame, subscriptions, a dedicated compressor), or in the outbox's backlog
-// while the kernel has not taken bytes. Over native TLS (tls_cert) the TLS state is behind one more
-// pointer, null on a plain connection.
+// pointers, two 32-bit times and the access log's record, in a 184-byte slot of its worker's
+// SlabPool (sizeof is checked in tests/unit/server/connection_test.cpp), at every log level. The
+// slot has no pointer to its worker (the pool's block header has it: worker()) and no links to
+// other connections (the worker walks its pool's live slots). Everything else lives in a Spill
+// allocated on first use and freed when empty again (bytes of an incomplete message or control
+// frame, subscriptions, a dedicated compressor, and for a connection's life over native TLS its
+// TLS state), or in the outbox's backlog while the kernel has not taken bytes.
 #pragma once
 
 #include <sys/socket.h>
@@ -83,10 +84,11 @@ class DeliveryTally {
 
 class Connection final : public net::IoHandler, public net::TimerNode {
  public:
+  // Constructed only in a slot of a worker's connection pool, whose owner is the worker.
   // internal: accepted on the metrics listener (only internal routes are served there).
   // tls: the certificates of a connection on a TLS listener (its handshake starts at once); null
   // on a plain one. Throws std::bad_alloc when OpenSSL cannot allocate the connection.
-  Connection(Worker& worker, int fd, const net::PeerAddress& peer, bool internal,
+  Connection(int fd, const net::PeerAddress& peer, bool internal,
              std::shared_ptr<const TlsCertificates> tls);
   ~Connection();
   Connection(const Connection&) = delete;
@@ -141,10 +143,10 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   bool is_websocket() const noexcept { return route_ != nullptr; }
   bool closed() const noexcept { return state_ == State::closed; }
   bool is_open() const noexcept { return state_ == State::open; }
-  Worker& worker() noexcept { return worker_; }
+  // The owner of the slot: a connection has no byte to spare for a pointer to its worker.
+  // (Worker is incomplete here: a static_cast from void* needs no more.)
+  Worker& worker() const noexcept { return *static_cast<Worker*>(SlabPool::owner_of(this)); }
   void destroy() noexcept;
-  Connection* list_prev = nullptr;  // the worker's list of live connections
-  Connection* list_next = nullptr;
 
  private:
   friend class ws::Session<ws::Role::server, Connection>;
@@ -191,6 +193,18 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     std::optional<StreamPosition> since;
     std::vector<pubsub::MessageRef> held;
   };
+  // Native TLS (connection_tls.cpp). An idle TLS connection holds this and its Spill beside the
+  // slot (a plain one has no byte to spare for a pointer to it), and the SSL OpenSSL allocates
+  // (its record buffers only while a record is in flight: SSL_MODE_RELEASE_BUFFERS).
+  struct Tls {
+    std::unique_ptr<net::TlsSession> session;
+    // The set its handshake started with, held until the handshake ends (a reload may replace
+    // it meanwhile: the SNI callback reads it); null afterwards.
+    std::shared_ptr<const TlsCertificates> handshake_certificates;
+    std::uint64_t accepted_ns = 0;
+    bool wants_write = false;   // OpenSSL must write before it can go on reading
+    bool kernel_sends = false;  // kTLS: the kernel encrypts, so writes skip OpenSSL
+  };
   struct Spill {
     ws::SessionBuffers buffers;        // a fragmented message, a control frame split in reads
     std::size_t reported_backlog = 0;  // what pylon_send_backlog_bytes has been told
@@ -204,9 +218,10 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     // bomb limit applies mid-message) by a decompressor lent by the worker while it lasts.
     std::unique_ptr<ws::MessageInflater> inflater;
     std::size_t compressed_size = 0;  // of the message being inflated, for the metrics
+    std::unique_ptr<Tls> tls;         // over native TLS: for the connection's life (tls_)
     bool empty() const noexcept {
       return buffers.empty() && reported_backlog == 0 && subscriptions.empty() && floors.empty() &&
-             recovering.empty() && !dedicated && !inflater;
+             recovering.empty() && !dedicated && !inflater && !tls;
     }
   };
   Spill& spill() {
@@ -220,19 +235,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     return spill_ ? spill_->dedicated.get() : nullptr;
   }
 
-  // Native TLS (connection_tls.cpp). An idle TLS connection holds this beside the slot, and the
-  // SSL OpenSSL allocates (its record buffers only while a record is in flight:
-  // SSL_MODE_RELEASE_BUFFERS).
-  struct Tls {
-    std::unique_ptr<net::TlsSession> session;
-    // The set its handshake started with, held until the handshake ends (a reload may replace
-    // it meanwhile: the SNI callback reads it); null afterwards.
-    std::shared_ptr<const TlsCertificates> handshake_certificates;
-    std::uint64_t accepted_ns = 0;
-    bool wants_write = false;   // OpenSSL must write before it can go on reading
-    bool kernel_sends = false;  // kTLS: the kernel encrypts, so writes skip OpenSSL
-  };
-  bool tls_handshaking() const noexcept { return tls_ && tls_->handshake_certificates; }
+  Tls* tls() const noexcept { return tls_ ? spill_->tls.get() : nullptr; }
+  bool tls_handshaking() const noexcept { return tls_ && tls()->handshake_certificates; }
   void continue_tls_handshake();
   void tls_established();
   void read_ready_tls();
@@ -244,8 +248,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   // lookup of loop() to the .cpp files that call this, where it is complete.)
   template <typename Action, typename WorkerType = Worker>
   decltype(auto) with_transport(Action&& action, int socket_flags = 0) {
-    if (tls_ && !tls_->kernel_sends) return action(net::TlsTransport{*tls_->session});
-    WorkerType& worker = worker_;
+    if (tls_ && !tls()->kernel_sends) return action(net::TlsTransport{*tls()->session});
+    WorkerType& worker = this->worker();
     return action(net::SocketTransport{fd_, &worker.loop(), socket_flags});
   }
 
@@ -254,6 +258,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void process_read(std::span<std::uint8_t> data);  // corked, then flushed
   void process(std::span<std::uint8_t> data);
   net::ByteBuffer& session_output();
+  // Out of line and cold, so that session_output stays small enough to be inlined per frame.
+  [[gnu::cold, gnu::noinline]] void schedule_flush();
   void session_output_done();
   ws::SessionBuffers& session_buffers() { return spill().buffers; }
   void session_buffers_idle() noexcept;
@@ -335,7 +341,6 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void timer_fired();
   void reschedule_timer();
 
-  Worker& worker_;
   // An idle connection's slot has no byte to spare for both, and they never live at once:
   // http_, from worker_.http_state_pool(), until release_http_state() (null then), and after it
   // received_, what the access log counts coming in (while counting_received_).
@@ -345,7 +350,6 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   };
   static_assert(sizeof(Traffic) <= sizeof(HttpState*), "received_ must not widen the slot");
   std::unique_ptr<Spill> spill_;
-  std::unique_ptr<Tls> tls_;
   net::Outbox outbox_;
   const Route* route_ = nullptr;
   void* user_data_ = nullptr;
@@ -354,8 +358,9 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   std::uint16_t interest_ = 0;  // epoll flags; the ones used fit in 16 bits (update_interest)
   // State http/closing: the handshake or close deadline. Open: the next ping, or while
   // awaiting_pong_ the pong deadline (the next ping then follows one interval after the last).
-  std::uint64_t deadline_ms_ = 0;
-  std::uint64_t last_activity_ms_ = 0;
+  // 32-bit times (net/timer_wheel.hpp): an idle connection's slot has no room for 64-bit ones.
+  net::CompactTime deadline_;
+  net::CompactTime last_activity_;  // open: the last read
   net::PeerAddress peer_;
   int fd_;
   // The rest of the access log's record, kept from the upgrade while access_log_ (info logging
@@ -369,6 +374,7 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   std::uint8_t subprotocol_ = 0;
   // One bit each: an idle connection's slot has a byte budget.
   bool internal_ : 1;
+  bool tls_ : 1 = false;  // native TLS: tls() is in the spill
   bool shutdown_after_flush_ : 1 = false;
   bool awaiting_pong_ : 1 = false;
   bool access_log_ : 1 = false;              // its close is logged (opened_ms_, sent_ are kept)

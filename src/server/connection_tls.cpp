@@ -9,13 +9,13 @@
 namespace pylon::detail {
 
 void Connection::continue_tls_handshake() {
-  const net::TlsResult result = tls_->session->handshake();
+  const net::TlsResult result = tls()->session->handshake();
   switch (result.status) {
     case net::TlsStatus::done:
       return tls_established();
     case net::TlsStatus::want_read:
     case net::TlsStatus::want_write:
-      tls_->wants_write = result.status == net::TlsStatus::want_write;
+      tls()->wants_write = result.status == net::TlsStatus::want_write;
       return update_interest();
     case net::TlsStatus::closed:
     case net::TlsStatus::failed: {
@@ -23,26 +23,26 @@ void Connection::continue_tls_handshake() {
       // and the client's business, so at debug level.
       static obs::LogRateLimit limit(10);
       const std::string remote = remote_address();
-      const std::string& error = tls_->session->error();
+      const std::string& error = tls()->session->error();
       limit.log(obs::LogLevel::debug, "TLS handshake failed",
                 {{"remote", std::string_view(remote)},
                  {"error", std::string_view(error.empty() ? "tls: closed" : error)}});
-      worker_.server().counters->tls_handshake(TlsHandshake::failed);
+      worker().server().counters->tls_handshake(TlsHandshake::failed);
       return destroy();
     }
   }
 }
 
 void Connection::tls_established() {
-  const ServerMetrics& counters = *worker_.server().counters;
-  SSL* ssl = tls_->session->native();
+  const ServerMetrics& counters = *worker().server().counters;
+  SSL* ssl = tls()->session->native();
   counters.tls_handshake(SSL_session_reused(ssl) == 1 ? TlsHandshake::resumed : TlsHandshake::full);
-  counters.tls_handshake_duration.observe_ns(net::EventLoop::monotonic_ns() - tls_->accepted_ns);
-  tls_->handshake_certificates.reset();  // the SSL keeps the context it chose
-  tls_->wants_write = false;
-  tls_->kernel_sends = tls_->session->kernel_sends();
-  counters.tls_connections[tls_->kernel_sends ? 1 : 0].add(1);
-  worker_.tls_handshake_ended();
+  counters.tls_handshake_duration.observe_ns(net::EventLoop::monotonic_ns() - tls()->accepted_ns);
+  tls()->handshake_certificates.reset();  // the SSL keeps the context it chose
+  tls()->wants_write = false;
+  tls()->kernel_sends = tls()->session->kernel_sends();
+  counters.tls_connections[tls()->kernel_sends ? 1 : 0].add(1);
+  worker().tls_handshake_ended();
   update_interest();
   // The request may have come in the same flight as the client's Finished: OpenSSL has read it
   // already, and epoll will not say so.
@@ -50,21 +50,21 @@ void Connection::tls_established() {
 }
 
 void Connection::read_ready_tls() {
-  auto buffer = worker_.loop().receive_buffer();
+  auto buffer = worker().loop().receive_buffer();
   net::TlsStatus status = net::TlsStatus::done;
   std::size_t filled = 0;
   do {
     // Records until the buffer is full or OpenSSL has nothing decrypted or read ahead left.
     filled = 0;
     while (filled < buffer.size()) {
-      const net::TlsResult result = tls_->session->read(buffer.subspan(filled));
+      const net::TlsResult result = tls()->session->read(buffer.subspan(filled));
       status = result.status;
       filled += result.bytes;
-      if (status != net::TlsStatus::done || !tls_->session->has_buffered()) break;
+      if (status != net::TlsStatus::done || !tls()->session->has_buffered()) break;
     }
     if (filled > 0) process_read(buffer.first(filled));
     if (state_ == State::closed) return;
-  } while (filled == buffer.size() && tls_->session->has_buffered());
+  } while (filled == buffer.size() && tls()->session->has_buffered());
   switch (status) {
     case net::TlsStatus::closed:
     case net::TlsStatus::failed:
@@ -72,8 +72,8 @@ void Connection::read_ready_tls() {
     case net::TlsStatus::want_write:
     case net::TlsStatus::want_read:
     case net::TlsStatus::done:
-      if (tls_->wants_write != (status == net::TlsStatus::want_write)) {
-        tls_->wants_write = status == net::TlsStatus::want_write;
+      if (tls()->wants_write != (status == net::TlsStatus::want_write)) {
+        tls()->wants_write = status == net::TlsStatus::want_write;
         update_interest();
       }
       return;
@@ -82,10 +82,10 @@ void Connection::read_ready_tls() {
 
 void Connection::end_tls() noexcept {
   if (tls_handshaking()) {
-    tls_->handshake_certificates.reset();
-    worker_.tls_handshake_ended();
+    tls()->handshake_certificates.reset();
+    worker().tls_handshake_ended();
   } else {
-    worker_.server().counters->tls_connections[tls_->kernel_sends ? 1 : 0].add(-1);
+    worker().server().counters->tls_connections[tls()->kernel_sends ? 1 : 0].add(-1);
   }
 }
 

@@ -36,7 +36,7 @@ void Connection::process_http(std::span<std::uint8_t> data) {
     if (rest.empty()) break;
     // The parsed views are needed only while the request is handled, synchronously: one Request
     // per loop (2 KiB of header slots) serves every connection's handshake.
-    http::Request& request = worker_.request_scratch();
+    http::Request& request = worker().request_scratch();
     const http::ParseResult result = http.parser.parse(rest, request);
     if (result.status == http::ParseStatus::need_more) {
       if (from_receive_buffer || offset > 0) {
@@ -46,7 +46,7 @@ void Connection::process_http(std::span<std::uint8_t> data) {
       return;
     }
     if (result.status == http::ParseStatus::error) {
-      worker_.server().counters->handshake_failed(HttpFailure::bad_request);
+      worker().server().counters->handshake_failed(HttpFailure::bad_request);
       respond_error(result.error_status, result.error_reason);
       return;
     }
@@ -58,7 +58,8 @@ void Connection::process_http(std::span<std::uint8_t> data) {
       // Kept for after the answer; the handshake timeout bounds the wait.
       std::string kept(input.substr(offset));
       http.buffer.swap(kept);
-      deadline_ms_ = worker_.now_ms() + net::to_ms(worker_.server().config.handshake_timeout);
+      deadline_ = net::CompactTime::at(worker().now_ms() +
+                                       net::to_ms(worker().server().config.handshake_timeout));
       reschedule_timer();
       return;
     }
@@ -73,7 +74,8 @@ void Connection::process_http(std::span<std::uint8_t> data) {
       return;
     }
     if (!stay) return;
-    deadline_ms_ = worker_.now_ms() + net::to_ms(worker_.server().config.handshake_timeout);
+    deadline_ = net::CompactTime::at(worker().now_ms() +
+                                     net::to_ms(worker().server().config.handshake_timeout));
     reschedule_timer();
   }
   if (http_ != nullptr) net::release_if_large(http_->buffer);
@@ -82,7 +84,7 @@ void Connection::process_http(std::span<std::uint8_t> data) {
 void Connection::release_http_state() noexcept {
   if (counting_received_ || http_ == nullptr) return;
   http_->~HttpState();
-  worker_.http_state_pool().deallocate(http_);
+  worker().http_state_pool().deallocate(http_);
   http_ = nullptr;
   // The upgrade's request is done with: from here what comes in is frames, counted in its place.
   if (access_log_) {
@@ -136,7 +138,7 @@ class RequestView final : public HttpRequest {
 }  // namespace
 
 bool Connection::handle_request(const http::Request& request) {
-  const Server& server = worker_.server();
+  const Server& server = worker().server();
   const Route* route =
       server.find_route(request.path, request.method, request.has_token("Upgrade", "websocket"));
   if (route != nullptr && route->internal != internal_) route = nullptr;
@@ -159,27 +161,27 @@ bool Connection::handle_request(const http::Request& request) {
     return false;
   }
   const HttpResponse response =
-      route->handler(RequestView(request, peer_, server.trusted_proxies, worker_, this));
+      route->handler(RequestView(request, peer_, server.trusted_proxies, worker(), this));
   if (response.deferred) {
     http_->awaiting = true;
     http_->awaiting_keep_alive = request.keep_alive();
     http_->awaiting_head = request.method == "HEAD";
     return true;
   }
-  respond(response, request.keep_alive() && !worker_.draining(), request.method == "HEAD");
+  respond(response, request.keep_alive() && !worker().draining(), request.method == "HEAD");
   return state_ == State::http;
 }
 
 void Connection::answer_deferred(const HttpResponse& response) {
   if (state_ != State::http || http_ == nullptr || !http_->awaiting) return;
   http_->awaiting = false;
-  respond(response, http_->awaiting_keep_alive && !worker_.draining(), http_->awaiting_head);
+  respond(response, http_->awaiting_keep_alive && !worker().draining(), http_->awaiting_head);
   // The requests that waited behind it.
   if (state_ == State::http && !http_->buffer.empty()) process_http({});
 }
 
 void Connection::upgrade(const Route& route, const http::Request& request) {
-  Server& server = worker_.server();
+  Server& server = worker().server();
   const Config& config = server.config;
   const CompressionSettings& compression = route.compression;
   ws::UpgradePolicy policy{.subprotocols = route.behavior.subprotocols,
@@ -194,7 +196,7 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
   ClientKey client;
   if (std::holds_alternative<ws::UpgradeAcceptance>(decision)) {
     // The server's own reasons to refuse a request that is fine.
-    if (worker_.draining() || server.draining.load(std::memory_order_relaxed)) {
+    if (worker().draining() || server.draining.load(std::memory_order_relaxed)) {
       decision = ws::UpgradeError::draining;
     } else if (server.open_websockets.fetch_add(1, std::memory_order_relaxed) >=
                config.max_connections) {
@@ -202,7 +204,7 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
       decision = ws::UpgradeError::connection_limit;
     } else if (admission.enabled()) {
       client = client_key(peer_, server.trusted_proxies, request);
-      if ((limited = admission.admit(client, worker_.now_ms()))) {
+      if ((limited = admission.admit(client, worker().now_ms()))) {
         server.open_websockets.fetch_sub(1, std::memory_order_relaxed);
         decision = limited->reason;
       }
@@ -227,13 +229,13 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
     // The route's own checks (authentication), after the cheap ones: a flood that the limits
     // refuse costs no signature verification.
     if (std::optional<HttpResponse> refusal = route.behavior.upgrade(
-            RequestView(request, peer_, server.trusted_proxies, worker_), user_data_)) {
+            RequestView(request, peer_, server.trusted_proxies, worker()), user_data_)) {
       server.open_websockets.fetch_sub(1, std::memory_order_relaxed);
       if (admission.enabled()) {
         if (admission.counts_connections()) admission.release(client);
         // A 401 is a failed authentication, whatever the route checks: the server counts it
         // without knowing about tokens.
-        if (refusal->status == 401 && admission.authentication_failed(client, worker_.now_ms())) {
+        if (refusal->status == 401 && admission.authentication_failed(client, worker().now_ms())) {
           const std::string client_ip = real_client_ip(peer_, server.trusted_proxies, request);
           obs::log(
               obs::LogLevel::warn, "client locked out after failed authentications",
@@ -245,10 +247,10 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
       return respond(*refusal, false, false);
     }
   }
-  if (admission.counts_connections()) worker_.count_client(*this, client);
+  if (admission.counts_connections()) worker().count_client(*this, client);
 
   route_ = &route;
-  worker_.websocket_opened();
+  worker().websocket_opened();
   route.metrics->handshakes.add();
   route.metrics->connections.add(1);
   std::array<http::Header, 5> headers = {{{"Upgrade", "websocket"},
@@ -263,22 +265,22 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
     headers[header_count++] = {"Sec-WebSocket-Extensions", accepted.extensions};
     agree_compression(*accepted.deflate);
   }
-  std::string& response = worker_.response_buffer();  // a handshake allocates nothing for it
+  std::string& response = worker().response_buffer();  // a handshake allocates nothing for it
   response.clear();
   http::write_response(response, 101, std::span(headers.data(), header_count), {}, true);
   write_bytes(response);
 
   state_ = State::open;
-  const std::uint64_t now = worker_.now_ms();
-  last_activity_ms_ = now;
-  deadline_ms_ = now + net::to_ms(config.ping_interval);  // the first ping
+  const std::uint64_t now = worker().now_ms();
+  last_activity_ = net::CompactTime::at(now);
+  deadline_ = net::CompactTime::at(now + net::to_ms(config.ping_interval));  // the first ping
   reschedule_timer();
   if (obs::log_enabled(obs::LogLevel::info)) {
     // The record for the close lives in the slot (connection.hpp); counting what comes in starts
     // once the HTTP state is released.
     access_log_ = true;
     opened_ms_ = static_cast<std::uint32_t>(now);
-    std::string client_ip = real_client_ip(peer_, worker_.server().trusted_proxies, request);
+    std::string client_ip = real_client_ip(peer_, worker().server().trusted_proxies, request);
     const http::Header* agent = request.find("User-Agent");
     obs::log(obs::LogLevel::info, "websocket open",
              {{"remote", std::string_view(remote_address())},
@@ -286,7 +288,7 @@ void Connection::upgrade(const Route& route, const http::Request& request) {
               {"path", std::string_view(route.path)},
               {"user_agent", agent != nullptr ? agent->value : std::string_view()},
               {"subprotocol", subprotocol()}});
-    if (client_ip != peer_.host()) worker_.keep_client_ip(*this, std::move(client_ip));
+    if (client_ip != peer_.host()) worker().keep_client_ip(*this, std::move(client_ip));
   }
   if (route.behavior.open) route.behavior.open(*this);
 }

@@ -12,16 +12,6 @@
 
 namespace pylon::detail {
 
-// At the start of every block. Blocks are kBlockSize-aligned, so a slot finds its block by
-// rounding its address down.
-struct SlabPool::Block {
-  Block* prev = nullptr;  // in available_
-  Block* next = nullptr;
-  void* free_slots = nullptr;  // slots given back; each holds the address of the next
-  std::size_t used = 0;
-  std::size_t carved = 0;  // slots handed out at least once; the pages past them are untouched
-};
-
 namespace {
 
 std::size_t round_up(std::size_t value, std::size_t multiple) {
@@ -48,9 +38,12 @@ void unpoison(void* address, std::size_t size) noexcept {
 
 }  // namespace
 
-SlabPool::SlabPool(std::size_t slot_size, std::size_t slot_align)
+SlabPool::SlabPool(std::size_t slot_size, std::size_t slot_align, void* owner)
     : slot_size_(round_up(slot_size < sizeof(void*) ? sizeof(void*) : slot_size, slot_align)),
-      first_slot_offset_(round_up(sizeof(Block), slot_align)),
+      owner_(owner),
+      // One live bit per slot that would fit without them, so there are enough.
+      first_slot_offset_(round_up(
+          sizeof(Block) + round_up((kBlockSize - sizeof(Block)) / slot_size_, 64) / 8, slot_align)),
       slots_per_block_((kBlockSize - first_slot_offset_) / slot_size_) {
   assert((slot_align & (slot_align - 1)) == 0 && slot_align <= alignof(std::max_align_t));
   assert(slots_per_block_ > 0);
@@ -73,13 +66,14 @@ void* SlabPool::allocate() {
     unpoison(slot, slot_size_);
     ++block->carved;
   }
+  mark(block, slot, true);
   if (++block->used == slots_per_block_) unlink_available(block);
   return slot;
 }
 
 void SlabPool::deallocate(void* slot) noexcept {
-  auto* block =
-      reinterpret_cast<Block*>(reinterpret_cast<std::uintptr_t>(slot) & ~(kBlockSize - 1));
+  Block* block = block_of(slot);
+  mark(block, slot, false);
   if (block->used == slots_per_block_) link_available(block);
   *static_cast<void**>(slot) = block->free_slots;
   block->free_slots = slot;
@@ -88,6 +82,18 @@ void SlabPool::deallocate(void* slot) noexcept {
   if (block == available_ && block->next == nullptr) return;  // the last one with room: kept
   unlink_available(block);
   unmap_block(block);
+}
+
+void SlabPool::mark(Block* block, const void* slot, bool live) noexcept {
+  const std::size_t index =
+      static_cast<std::size_t>(static_cast<const char*>(slot) -
+                               reinterpret_cast<const char*>(block) - first_slot_offset_) /
+      slot_size_;
+  const std::uint64_t bit = std::uint64_t{1} << (index % 64);
+  if (live)
+    block->live()[index / 64] |= bit;
+  else
+    block->live()[index / 64] &= ~bit;
 }
 
 SlabPool::Block* SlabPool::map_block() {
@@ -109,10 +115,20 @@ SlabPool::Block* SlabPool::map_block() {
   }
   ++blocks_;
   poison(reinterpret_cast<void*>(block + first_slot_offset_), kBlockSize - first_slot_offset_);
-  return new (reinterpret_cast<void*>(block)) Block();
+  auto* header = new (reinterpret_cast<void*>(block)) Block();  // the live bits are zero (mmap)
+  header->owner = owner_;
+  header->all_next = blocks_list_;
+  if (blocks_list_ != nullptr) blocks_list_->all_prev = header;
+  blocks_list_ = header;
+  return header;
 }
 
 void SlabPool::unmap_block(Block* block) noexcept {
+  if (block->all_prev != nullptr)
+    block->all_prev->all_next = block->all_next;
+  else
+    blocks_list_ = block->all_next;
+  if (block->all_next != nullptr) block->all_next->all_prev = block->all_prev;
   unpoison(block, kBlockSize);  // the address range may be mapped again for anything
   munmap(block, kBlockSize);
   --blocks_;

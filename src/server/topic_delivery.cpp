@@ -29,9 +29,9 @@ std::vector<std::string> Connection::subscriptions() const {
 bool Connection::subscribe(std::string_view topic) {
   if (!pubsub::is_valid_topic(topic) && !pubsub::is_hidden_topic(topic)) return false;
   if (is_subscribed(topic)) return true;
-  spill().subscriptions.push_back(&worker_.topics().add(topic, this));
-  worker_.server().topics->add_subscriber(topic, worker_.index());
-  worker_.server().counters->subscriptions.add(1);
+  spill().subscriptions.push_back(&worker().topics().add(topic, this));
+  worker().server().topics->add_subscriber(topic, worker().index());
+  worker().server().counters->subscriptions.add(1);
   return true;
 }
 
@@ -41,13 +41,13 @@ bool Connection::unsubscribe(std::string_view topic) {
   for (auto it = subscriptions.begin(); it != subscriptions.end(); ++it) {
     if ((*it)->name != topic) continue;
     // The registry first: removing the last local subscriber frees the topic and its name.
-    worker_.server().topics->remove_subscriber(topic, worker_.index());
+    worker().server().topics->remove_subscriber(topic, worker().index());
     spill_->floors.erase(*it);
     std::erase_if(spill_->recovering,
                   [topic = *it](const Recovering& item) { return item.topic == topic; });
-    worker_.topics().remove(**it, this);
+    worker().topics().remove(**it, this);
     subscriptions.erase(it);
-    worker_.server().counters->subscriptions.add(-1);
+    worker().server().counters->subscriptions.add(-1);
     release_spill_if_empty();
     return true;
   }
@@ -58,10 +58,10 @@ void Connection::unsubscribe_all() noexcept {
   if (!spill_ || spill_->subscriptions.empty()) return;
   auto& subscriptions = spill_->subscriptions;
   for (auto* topic : subscriptions) {
-    worker_.server().topics->remove_subscriber(topic->name, worker_.index());
-    worker_.topics().remove(*topic, this);
+    worker().server().topics->remove_subscriber(topic->name, worker().index());
+    worker().topics().remove(*topic, this);
   }
-  worker_.server().counters->subscriptions.add(-static_cast<std::int64_t>(subscriptions.size()));
+  worker().server().counters->subscriptions.add(-static_cast<std::int64_t>(subscriptions.size()));
   subscriptions.clear();
   subscriptions.shrink_to_fit();
   spill_->floors.clear();
@@ -70,14 +70,14 @@ void Connection::unsubscribe_all() noexcept {
 
 PublishResult Connection::publish(std::string_view topic, const OffsetEnvelope& message,
                                   MessageKind kind, std::uint64_t tag) {
-  Server& server = worker_.server();
+  Server& server = worker().server();
   const ws::Opcode opcode = kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
   if (server.engine == nullptr || !server.history_policy(topic))
     return server.publish(topic, opcode, message);
   // The history lives in Redis: the outcome comes back to this loop, to this connection if it is
   // still there.
-  Worker* worker = &worker_;
-  const std::uint64_t id = worker_.watch(*this);
+  Worker* worker = &this->worker();
+  const std::uint64_t id = worker->watch(*this);
   return server.publish(topic, opcode, message,
                         [worker, connection = this, id, tag](const PublishResult& result) {
                           worker->loop().post([worker, connection, id, tag, result] {
@@ -154,7 +154,7 @@ void Connection::deliver_frames(const Topic& topic, std::span<const pubsub::Mess
 const std::string& Connection::shared_frame(const pubsub::Message& message) {
   const std::string& frame = frame_for(message);
   if (&frame != &message.frame) {
-    const ServerMetrics& counters = *worker_.server().counters;
+    const ServerMetrics& counters = *worker().server().counters;
     counters.compressed_bytes[1].add(frame.size() - ws::frame_header_size(frame.size(), false));
     counters.uncompressed_bytes[1].add(message.payload_size);
   }
@@ -168,7 +168,7 @@ std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> 
   std::size_t written_into_first = 0;  // bytes of run[index] the kernel already has
   // Over TLS (without kTLS) OpenSSL encrypts into records of its own anyway: the frames go through
   // the outbox below, and out in one flush at the end of the iteration.
-  const bool through_openssl = tls_ && !tls_->kernel_sends;
+  const bool through_openssl = tls_ && !tls()->kernel_sends;
   if (buffered_amount() == 0 && !through_openssl && !gather) {
     // Zero copy: the kernel reads the shared frames directly, one sendmsg for up to IOV_MAX
     // (1,024) frames, so that a burst goes out in one write (16 KiB of stack for the vector);
@@ -184,7 +184,7 @@ std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> 
         iov[i] = {const_cast<char*>(frame.data()), frame.size()};
       }
       const ssize_t written =
-          outbox_.send_frames({iov, count}, net::SocketTransport{fd_, &worker_.loop()});
+          outbox_.send_frames({iov, count}, net::SocketTransport{fd_, &worker().loop()});
       if (written < 0 && errno != EAGAIN && errno != EINTR) {
         peer_gone();
         return run.size();
@@ -206,7 +206,7 @@ std::size_t Connection::write_shared_frames(std::span<const pubsub::MessageRef> 
     update_interest();
   }
   // Behind a backlog: copy, in order, up to max_backpressure.
-  const std::size_t limit = worker_.server().config.max_backpressure;
+  const std::size_t limit = worker().server().config.max_backpressure;
   for (; index < run.size(); ++index) {
     const std::string& frame = frame_for(*run[index]);
     if (buffered_amount() + frame.size() > limit) break;

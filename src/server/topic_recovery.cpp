@@ -13,7 +13,7 @@ std::optional<HistorySubscription> Connection::subscribe_with_history(std::strin
                                                                       const StreamPosition* since,
                                                                       std::uint64_t tag) {
   if (!subscribe(topic)) return std::nullopt;
-  Server& server = worker_.server();
+  Server& server = worker().server();
   HistorySubscription result;
   const auto policy = server.history_policy(topic);
   if (!policy) return result;
@@ -45,7 +45,7 @@ std::optional<HistorySubscription> Connection::subscribe_with_history(std::strin
 void Connection::start_at(const Topic& topic, const StreamPosition* since,
                           HistorySubscription& result, std::span<const pubsub::MessageRef> missed) {
   spill_->floors.set(&topic, result.position.offset);
-  if (since != nullptr) worker_.server().counters->recoveries[result.recovered ? 0 : 1].add();
+  if (since != nullptr) worker().server().counters->recoveries[result.recovered ? 0 : 1].add();
   send_history(missed);
   result.sent = missed.size();
 }
@@ -66,9 +66,9 @@ void Connection::read_from_engine(const Topic& topic, const StreamPosition* sinc
   recovering.push_back({&topic, tag,
                         since != nullptr ? std::optional<StreamPosition>(*since) : std::nullopt,
                         std::move(held)});
-  Worker* worker = &worker_;
-  const std::uint64_t id = worker_.watch(*this);
-  worker_.server().read_history(
+  Worker* worker = &this->worker();
+  const std::uint64_t id = worker->watch(*this);
+  worker->server().read_history(
       topic.name, policy, since,
       [worker, connection = this, id, name = topic.name](pubsub::HistoryRead& read) {
         // Engine loop: back to this connection's, where it may be gone by now.
@@ -97,7 +97,7 @@ void Connection::finish_recovery(std::string_view name, pubsub::HistoryRead& rea
   if (found == recovering.end()) return;  // unsubscribed meanwhile
   Recovering item = std::move(*found);
   recovering.erase(found);
-  Server& server = worker_.server();
+  Server& server = worker().server();
   const auto policy = server.history_policy(name);
   HistorySubscription result{.history = true, .asked = item.since.has_value()};
   result.position = {read.top, read.epoch};
@@ -135,7 +135,7 @@ void Connection::settle_publish(std::uint64_t tag, const PublishResult& result) 
 
 void Connection::send_history(std::span<const pubsub::MessageRef> missed) {
   if (missed.empty()) return;
-  worker_.server().counters->history_sent.add(missed.size());
+  worker().server().counters->history_sent.add(missed.size());
   DeliveryTally tally(missed);
   count_delivered(tally);
   // Through the connection's output, as replies go: in order with what this read already

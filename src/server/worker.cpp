@@ -29,7 +29,7 @@ Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index)
     : server_(server),
       index_(index),
       loop_(server.config.io_backend),
-      connection_pool_(sizeof(Connection), alignof(Connection)),
+      connection_pool_(sizeof(Connection), alignof(Connection), this),
       http_state_pool_(Connection::make_http_state_pool()) {
   fire = &Worker::on_tick;
   loop_tick_.worker = this;
@@ -44,7 +44,7 @@ Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index)
 
 Worker::~Worker() {
   net::TimerWheel::cancel(loop_tick_);
-  while (connections_.first() != nullptr) connections_.first()->destroy();
+  destroy_connections();
   free_retired();
   for (const auto& listener : listeners_) ::close(listener->fd);
 }
@@ -175,8 +175,7 @@ bool Worker::accept_ready(Listener& listener) {
     void* slot = connection_pool_.allocate();
     try {
       auto* connection = new (slot)
-          Connection(*this, fd, net::PeerAddress::from(peer), listener.internal, std::move(tls));
-      connections_.link(*connection);
+          Connection(fd, net::PeerAddress::from(peer), listener.internal, std::move(tls));
       // Its first bytes are already in (TCP_DEFER_ACCEPT, net/socket.hpp): read them now rather
       // than at the next wake-up. A connection past the defer period without data reads nothing.
       connection->on_io(EPOLLIN);
@@ -186,6 +185,11 @@ bool Worker::accept_ready(Listener& listener) {
     }
   }
   return true;  // the cap: more may be waiting
+}
+
+void Worker::destroy_connections() noexcept {
+  // Destroyed ones stay in their slots until free_retired, and destroy() again does nothing.
+  connection_pool_.for_each([](void* slot) { static_cast<Connection*>(slot)->destroy(); });
 }
 
 void Worker::free_retired() noexcept {
@@ -296,7 +300,7 @@ void Worker::drain_tick() {
     if (websockets_ > 0)
       obs::log(obs::LogLevel::warn, "drain timeout: dropping the remaining WebSockets",
                {{"worker", std::uint64_t{index_}}, {"websockets", std::uint64_t{websockets_}}});
-    while (connections_.first() != nullptr) connections_.first()->destroy();
+    destroy_connections();
     return;  // end_of_iteration stops the loop
   }
   // Spread the 1001 closes evenly over drain_window so that clients do not all reconnect to the
@@ -307,12 +311,11 @@ void Worker::drain_tick() {
     due = static_cast<std::size_t>(
         std::ceil(static_cast<double>(drain_total_) *
                   (static_cast<double>(elapsed) + net::TimerWheel::kTickMs) / window_ms));
-  for (Connection* connection = connections_.first(); connection != nullptr;) {
-    Connection* next = connection->list_next;
-    // Plain HTTP connections stay: a load balancer's keep-alive probe must see /readyz say 503.
-    if (drain_closed_ < due && connection->start_drain_close()) ++drain_closed_;
-    connection = next;
-  }
+  // Plain HTTP connections stay: a load balancer's keep-alive probe must see /readyz say 503.
+  // (Closing frees no slot before the end of the iteration: the walk stays valid.)
+  connection_pool_.for_each([&](void* slot) {
+    if (drain_closed_ < due && static_cast<Connection*>(slot)->start_drain_close()) ++drain_closed_;
+  });
   loop_.timers().schedule(*this, now_ms() + net::TimerWheel::kTickMs);
 }
 

@@ -98,8 +98,9 @@ class Worker final : public net::TimerNode {
     bool timed(const RouteMetrics* of) const noexcept { return of != route || untimed_left == 0; }
   };
   HandlingSample& handling_sample() noexcept { return handling_sample_; }
-  // The live connections; those to flush at the end of the iteration; the retired ones, freed then.
-  net::ConnectionList<Connection>& connections() noexcept { return connections_; }
+  // The connections to flush at the end of the iteration; the retired ones, freed then. (The live
+  // ones are the connection pool's live slots.)
+  net::ConnectionList<Connection, false>& connections() noexcept { return connections_; }
 
   // permessage-deflate in shared mode (no context takeover): one compressor per window size and
   // one decompressor serve every connection of this loop, reset after each message.
@@ -155,6 +156,7 @@ class Worker final : public net::TimerNode {
   static void on_tick(net::TimerNode& node);
   static void on_loop_tick(net::TimerNode& node);
   void drain_tick();
+  void destroy_connections() noexcept;  // every live one: shutdown, or the drain's timeout
   void free_retired() noexcept;
 
   Server& server_;
@@ -164,11 +166,11 @@ class Worker final : public net::TimerNode {
   bool listeners_paused_ = false;
   std::thread thread_;
 
-  // Every Connection of this worker lives in a slot of this pool, and the HTTP-phase state of
-  // each in one of the other (slab_pool.hpp says why).
+  // Every Connection of this worker lives in a slot of this pool (whose owner is this worker),
+  // and the HTTP-phase state of each in one of the other (slab_pool.hpp says why).
   SlabPool connection_pool_;
   SlabPool http_state_pool_;
-  net::ConnectionList<Connection> connections_;
+  net::ConnectionList<Connection, false> connections_;
   std::size_t websockets_ = 0;
   std::unordered_map<const Connection*, ClientKey> counted_clients_;
   std::unordered_map<const Connection*, std::string> client_ips_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <vector>
 
 namespace pylon::net {
@@ -17,6 +18,28 @@ struct RecordingTimer : TimerNode {
   std::vector<int>& log;
   int id;
 };
+
+// A 32-bit time reads back as the time it was given, rounded up to 32 ms, whatever the clock's
+// reading, across the wrap of its 32 bits (every 4.4 years of the clock), within two years.
+TEST(CompactTime, ReadsBackNeverEarlierAndAtMost31MsLater) {
+  constexpr std::uint64_t kYearMs = 365ull * 24 * 3600 * 1000;
+  constexpr std::uint64_t kWrapMs = std::uint64_t{1} << 37;  // 2^32 units of 32 ms
+  for (const std::uint64_t start : {std::uint64_t{0}, std::uint64_t{123456789}, kWrapMs - 40,
+                                    kWrapMs - kYearMs, 5 * kWrapMs + 7, kWrapMs * 1000 + 31}) {
+    for (const std::uint64_t ahead :
+         {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{31}, std::uint64_t{32},
+          std::uint64_t{100000}, kYearMs, 2 * kYearMs + 5000}) {
+      const std::uint64_t time = start + ahead;
+      const CompactTime compact = CompactTime::at(time);
+      // Read when it was set (a deadline ahead), and once it is up to two years past.
+      for (const std::uint64_t now : {start, time, time + 1, time + 2 * kYearMs}) {
+        const std::uint64_t read = compact.ms(now);
+        EXPECT_GE(read, time) << "start " << start << " ahead " << ahead << " now " << now;
+        EXPECT_LE(read, time + 31) << "start " << start << " ahead " << ahead << " now " << now;
+      }
+    }
+  }
+}
 
 TEST(TimerWheel, FiresAtOrAfterDeadlineNeverBefore) {
   std::vector<int> fired;

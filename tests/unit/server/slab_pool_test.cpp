@@ -83,6 +83,42 @@ TEST(SlabPool, ConnectDisconnectCyclesDoNotGrowIt) {
   }
 }
 
+TEST(SlabPool, EverySlotFindsThePoolsOwner) {
+  int owner = 0;
+  SlabPool pool(kSlotSize, 8, &owner);
+  std::vector<void*> slots;
+  for (std::size_t i = 0; i < 2 * pool.slots_per_block() + 1; ++i) slots.push_back(pool.allocate());
+  for (void* slot : slots) EXPECT_EQ(SlabPool::owner_of(slot), &owner);
+  for (void* slot : slots) pool.deallocate(slot);
+}
+
+TEST(SlabPool, ForEachVisitsTheLiveSlotsOnce) {
+  SlabPool pool(kSlotSize, 8);
+  std::vector<void*> slots;
+  for (std::size_t i = 0; i < 3 * pool.slots_per_block() + 5; ++i) slots.push_back(pool.allocate());
+  // Gaps everywhere, a whole block's worth among them, and a freed slot handed out again.
+  std::set<void*> live;
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    if (i % 3 == 0 || (i >= pool.slots_per_block() && i < 2 * pool.slots_per_block())) {
+      pool.deallocate(slots[i]);
+      slots[i] = nullptr;
+    } else {
+      live.insert(slots[i]);
+    }
+  }
+  slots[0] = pool.allocate();
+  live.insert(slots[0]);
+  std::vector<void*> visited;
+  pool.for_each([&](void* slot) { visited.push_back(slot); });
+  EXPECT_EQ(visited.size(), live.size()) << "each once";
+  EXPECT_EQ(std::set<void*>(visited.begin(), visited.end()), live);
+  for (void* slot : slots)
+    if (slot != nullptr) pool.deallocate(slot);
+  visited.clear();
+  pool.for_each([&](void* slot) { visited.push_back(slot); });
+  EXPECT_TRUE(visited.empty());
+}
+
 TEST(SlabPool, PagesAreTouchedOnlyAsSlotsAreUsed) {
   SlabPool pool(kSlotSize, 8);
   void* slot = pool.allocate();
