@@ -1,13 +1,14 @@
 #include "ws/handshake.hpp"
 
+// SHA1_Init and friends are deprecated in OpenSSL 3.0: see compute_accept_key for why they are
+// used.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
-#include <array>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
-
-#include "ws/sha1.hpp"
 
 namespace pylon::ws {
 
@@ -86,14 +87,17 @@ bool is_valid_client_key(std::string_view key) noexcept {
 }
 
 void compute_accept_key(std::string_view key, char out[kAcceptKeySize]) noexcept {
-  // pylon's own SHA-1 (ws/sha1.hpp says why), on the stack. (OpenSSL 3's SHA1() and EVP load
-  // the provider machinery on first use: about 2 MiB of libcrypto pages and 140 KiB of heap per
-  // process, then three short-lived allocations per handshake.)
-  Sha1 sha1;
-  sha1.update(key);
-  sha1.update(kHandshakeGuid);
-  const std::array<std::uint8_t, Sha1::kDigestSize> digest = sha1.digest();
-  base64_encode(digest.data(), digest.size(), out);
+  // The low-level digest on purpose: SHA1() and the EVP interface of OpenSSL 3 load the provider
+  // machinery on first use (about 2 MiB of libcrypto pages and 140 KiB of heap per process, then
+  // three short-lived allocations per handshake, interleaved with the connections); these
+  // functions compute the digest on the stack. They are deprecated in 3.0, not removed.
+  SHA_CTX context;
+  SHA1_Init(&context);
+  SHA1_Update(&context, key.data(), key.size());
+  SHA1_Update(&context, kHandshakeGuid.data(), kHandshakeGuid.size());
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1_Final(digest, &context);
+  base64_encode(digest, sizeof(digest), out);
 }
 
 std::string accept_key(std::string_view key) {
