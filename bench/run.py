@@ -7,8 +7,8 @@
 What one run measures (issue 17, docs/benchmarks.md): echo at 1 and 8 messages in flight per
 connection (100 and 1,000 connections), connection churn, fan-out to 1,000 and 10,000 subscribers
 on 1 and 2 loops, idle memory at 10k and 100k connections (the server's RSS and the kernel's slab
-memory), and permessage-deflate; pylon (epoll, and io_uring when `pylon serve --help` lists
---io-backend) against uWebSockets and raw TCP by default (`--servers all` adds Boost.Beast,
+memory), and permessage-deflate; pylon (its default backend, io_uring, and epoll when `pylon serve
+--help` lists --io-backend) against uWebSockets and raw TCP by default (`--servers all` adds Boost.Beast,
 websocketpp, gorilla and Node ws).
 
 Each server runs pinned to core 0 (`taskset -c 0`; the 2-loop fan-out: cores 0 and 1) and the
@@ -77,13 +77,13 @@ ALL_CASES = (list(ECHO_CASES) + list(CHURN_CASES) + list(FANOUT_CASES) + list(ID
 # What `make bench` runs: what issue 17 asks, in about 15 minutes at 8 s per run (10.5 at 5 s, at
 # load average 7-23, 2026-12-06).
 DEFAULT_CASES = [c for c in ALL_CASES if c not in ("echo-100x1k", "echo-10000x16")]
-DEFAULT_SERVERS = ["pylon", "pylon (io_uring)", "uWebSockets", "raw TCP"]
 UWS = "uWebSockets"
-IO_URING = "pylon (io_uring)"
+EPOLL = "pylon (epoll)"  # pylon's other backend; "pylon" runs the default, io_uring
+DEFAULT_SERVERS = ["pylon", EPOLL, UWS, "raw TCP"]
 # Servers whose listeners set SO_REUSEPORT, so that several processes can share one port (pylon;
 # uSockets does unless told not to): the idle cases above 20,000 connections run them as several
 # processes.
-REUSEPORT_SERVERS = {"pylon", IO_URING, UWS}
+REUSEPORT_SERVERS = {"pylon", EPOLL, UWS}
 
 
 def find_uws_build_script():
@@ -103,8 +103,8 @@ def server_commands(args, port):
     """name -> list of commands (one per process), every server this machine has."""
     peers = args.peers_dir
     servers = {"pylon": [pylon_command(args, port)]}
-    if args.io_uring:
-        servers[IO_URING] = [pylon_command(args, port) + ["--io-backend", "io_uring"]]
+    if args.io_backend:
+        servers[EPOLL] = [pylon_command(args, port) + ["--io-backend", "epoll"]]
     if os.path.exists(f"{peers}/uws/uws_echo"):
         servers[UWS] = [[f"{peers}/uws/uws_echo", str(port)]]
     servers["Boost.Beast"] = [[f"{peers}/beast_echo", str(port)]]
@@ -378,7 +378,7 @@ def run_fanout_case(args, case, port, ws_client):
     results = []
     # Two loops need two cores: the server gets both, and the client shares core 1 with it.
     cores = SERVER_CORE if loops == 1 else f"{SERVER_CORE},{CLIENT_CORE}"
-    for name in selected_servers(args, port, names=("pylon", IO_URING)):
+    for name in selected_servers(args, port, names=("pylon", EPOLL)):
         entry = {"server": name, "client": "pylon bench", "subscribers": subscribers, "loops": loops,
                  "server_cores": cores, "publishers": 1, "rate": rate, "size": 64}
         if ws_client != "pylon":
@@ -542,9 +542,9 @@ def main():
     ws_client = args.client
     if ws_client == "auto":
         ws_client = "pylon" if pylon_has_bench(args.pylon) else "echo_client"
-    args.io_uring = pylon_has_io_backend(args.pylon)
+    args.io_backend = pylon_has_io_backend(args.pylon)
     log(f"WebSocket load generator: {'pylon bench' if ws_client == 'pylon' else 'echo_client'}; "
-        f"io_uring backend: {'yes' if args.io_uring else 'not in this binary (row skipped)'}")
+        f"epoll row: {'yes' if args.io_backend else 'no --io-backend in this binary (row skipped)'}")
 
     date = today()
     common = {"date": date, "machine": machine(), "versions": versions(args.pylon),

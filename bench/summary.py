@@ -8,7 +8,10 @@ written by older versions of run.py (`run.py --report-only DATE`) still print.
 """
 from benchlib import SERVER_CORE, markdown_table
 
-PYLON, IO_URING, UWS, RAW = "pylon", "pylon (io_uring)", "uWebSockets", "raw TCP"
+PYLON, UWS, RAW = "pylon", "uWebSockets", "raw TCP"
+# pylon's row on its other backend: epoll since io_uring became the default; io_uring in the runs
+# from before (2026-12-07 and earlier), when epoll was.
+OTHER_BACKENDS = ("pylon (epoll)", "pylon (io_uring)")
 
 
 def kind(document):
@@ -110,25 +113,27 @@ def echo_parameters(document):
     return int(connections), size, in_flight
 
 
-def with_io_uring(documents):
-    return any(r["server"] == IO_URING and "skipped" not in r for d in documents for r in d["results"])
+def other_backend(documents):
+    """The name of the run's row of pylon on its other backend, None when it has none."""
+    return next((r["server"] for d in documents for r in d["results"]
+                 if r["server"] in OTHER_BACKENDS and "skipped" not in r), None)
 
 
 def against_the_bar(documents):
     """The top table: pylon against uWebSockets and raw TCP, from this run alone."""
-    uring = with_io_uring(documents)
-    header = ["measure", PYLON] + ([IO_URING] if uring else []) + [UWS, RAW, "pylon vs uWebSockets"]
-    header += ["io_uring vs uWebSockets"] if uring else []
+    other = other_backend(documents)
+    header = ["measure", PYLON] + ([other] if other else []) + [UWS, RAW, "pylon vs uWebSockets"]
+    header += [f"{other.removeprefix('pylon (').rstrip(')')} vs uWebSockets"] if other else []
     header += ["pylon vs raw TCP"]
     rows = []
 
     def add(label, values, key, digits=2, lower_is_better=True, raw_pylon=None, show=None, against_raw=True):
         show = show or (lambda r: number(r.get(key), digits))
-        pylon, io_uring, uws, raw = values
-        row = [label, show(pylon)] + ([show(io_uring)] if uring else []) + [show(uws), show(raw) if raw else "–"]
+        pylon, pylon_other, uws, raw = values
+        row = [label, show(pylon)] + ([show(pylon_other)] if other else []) + [show(uws), show(raw) if raw else "–"]
         row.append(verdict(pylon, uws, key, lower_is_better))
-        if uring:
-            row.append(verdict(io_uring, uws, key, lower_is_better))
+        if other:
+            row.append(verdict(pylon_other, uws, key, lower_is_better))
         against_raw = against_raw and raw
         row.append(verdict(raw_pylon or pylon, raw, key, lower_is_better) if against_raw else "–")
         rows.append(row)
@@ -138,7 +143,7 @@ def against_the_bar(documents):
             connections, size, in_flight = echo_parameters(d)
             size = "1 KiB" if size == "1k" else f"{size} B"
             what = f"echo, {connections:,} connections × {size}, {in_flight} in flight"
-            values = (ws_entry(d, PYLON), ws_entry(d, IO_URING), ws_entry(d, UWS), entry(d, RAW))
+            values = (ws_entry(d, PYLON), ws_entry(d, other), ws_entry(d, UWS), entry(d, RAW))
             add(f"{what}: server CPU per message, µs (user + system)", values,
                 "server_cpu_us_per_message", raw_pylon=entry(d, PYLON, "echo_client"),
                 show=lambda r: cpu(r, "server_cpu_us_per_message"))
@@ -146,13 +151,13 @@ def against_the_bar(documents):
                 # The raw echo has no protocol code: its user time is a few clock ticks, no ratio.
                 add(f"{what}: user-space CPU per message, µs", values, "server_cpu_user_us", against_raw=False)
         elif kind(d) == "churn":
-            values = (entry(d, PYLON), entry(d, IO_URING), entry(d, UWS), entry(d, RAW))
+            values = (entry(d, PYLON), entry(d, other), entry(d, UWS), entry(d, RAW))
             what = f"churn (connect, upgrade, close handshake), {values[0].get('connections', '')} at once"
             add(f"{what}: server CPU per cycle, µs (user + system)", values, "server_cpu_us_per_cycle",
                 show=lambda r: cpu(r, "server_cpu_us_per_cycle"))
             add(f"{what}: cycles per second", values, "cycles_per_second", digits=0, lower_is_better=False)
         elif kind(d) == "idle":
-            values = (entry(d, PYLON), entry(d, IO_URING), entry(d, UWS), {})
+            values = (entry(d, PYLON), entry(d, other), entry(d, UWS), {})
             connections = values[0].get("connections") or values[2].get("connections") or 0
             level = d.get("settings", {}).get("pylon_log_level", "warn")
             add(f"idle WebSockets, {connections:,}: server memory per connection, bytes (pylon at log level "
@@ -180,7 +185,7 @@ def against_the_bar(documents):
                   "server CPU per delivery and the last subscriber's p99:", ""]
         for d in fanout:
             for r in d["results"]:
-                if r["server"] in (PYLON, IO_URING) and "skipped" not in r:
+                if r["server"] in (PYLON, other) and "skipped" not in r:
                     last = r.get("last_subscriber_us") or {}
                     lines.append(f"- {d['case']}, {r['server']}: {cpu(r, 'server_cpu_us_per_delivery')} µs per "
                                  f"delivery, last subscriber p99 {number((last.get('p99') or 0) / 1e3, 1)} ms")
@@ -289,7 +294,7 @@ def scale_lines(idle):
     """Per-connection cost of pylon at 10k and 100k and its extrapolation to 1,000,000."""
     lines = []
     for d in idle:
-        for server in (PYLON, IO_URING):
+        for server in (PYLON, *OTHER_BACKENDS):
             r = entry(d, server)
             kernel = (r.get("kernel") or {}).get("slabinfo_bytes_per_connection")
             if not r.get("server_bytes_per_connection") or kernel is None:

@@ -551,7 +551,7 @@ def main():
         parser.error(f"{args.pylon} is missing: make build first")
     subprocess.run([os.path.join(ROOT, "bench", "peers", "build.sh"), args.peers_dir], check=True)
     os.sched_setaffinity(0, {int(CLIENT_CORE)})  # the clients below run in this process
-    args.pylon_log_level, args.io_uring = "warn", False  # what run.py's commands need of its args
+    args.pylon_log_level, args.io_backend = "warn", False  # what run.py's commands need of its args
     date = today()
     prefix = f"{date}-tls" + (f"-{args.label}" if args.label else "")
 

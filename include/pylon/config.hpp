@@ -116,7 +116,7 @@ struct CompressionSettings {
 struct Config {
   std::string listen = "127.0.0.1:8080";
   unsigned threads = 0;  // event loops; 0 (the default, not settable) means one per core
-  IoBackend io_backend = IoBackend::epoll;  // io_uring falls back to epoll where the kernel refuses
+  IoBackend io_backend = IoBackend::io_uring;  // epoll where the kernel refuses io_uring
   std::size_t max_connections = 100000;     // open WebSockets, all loops together
   std::size_t max_message_size = 16u << 20;  // bytes; larger messages are closed with 1009
   std::size_t max_backpressure = 1u << 20;   // bytes queued per connection before sends drop

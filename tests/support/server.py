@@ -5,8 +5,9 @@
 200, yields a `Server`, and stops it by PID (SIGTERM, then SIGKILL after a timeout). Its stdout
 and stderr go to files whose tails conftest.py attaches to the report of a failing test.
 
-`PYLON_IO_BACKEND=io_uring` adds `--io-backend io_uring` to every server started this way (the
-`io_uring_suites` CTest entry runs a representative set of suites so).
+`PYLON_IO_BACKEND=epoll` adds `--io-backend epoll` to every server started this way that does not
+choose a backend itself (the `epoll_suites` CTest entry runs a representative set of suites so;
+the default backend is io_uring).
 
 `PYLON_TEST_URL=HOST:PORT` makes `start_server()` without extra arguments use a server that is
 already running (e.g. a known-good peer while pylon is being written); tests that need flags are
@@ -228,7 +229,8 @@ def start_server(*extra_args: str, port: Optional[int] = None, listen: bool = Tr
         if listen:
             argv += ["--listen", f"127.0.0.1:{chosen}"]
         argv += list(extra_args)
-        if backend := os.environ.get("PYLON_IO_BACKEND"):
+        backend = os.environ.get("PYLON_IO_BACKEND")
+        if backend and "--io-backend" not in extra_args:  # a test that chose one keeps it
             argv += ["--io-backend", backend]
         try:
             ctx = start_process(argv, chosen, ready=ready, stop_timeout=stop_timeout,
