@@ -288,7 +288,8 @@ constexpr Row kRows[] = {
     {"listen", text<&Config::listen, check_address>(), "address to listen on, HOST:PORT"},
     {"threads", count<&Config::threads, 1, 64>(), "event loop threads (default: one per core)"},
     {"io_backend", choice<&Config::io_backend, kIoBackends>(),
-     "how the event loops wait for sockets: epoll or io_uring"},
+     "how the event loops wait for sockets: io_uring (the default; epoll where the kernel refuses "
+     "it) or epoll"},
     {"max_connections", count<&Config::max_connections, 1>(),
      "open WebSockets allowed; beyond, upgrades get 503"},
     {"max_message_size", bytes<&Config::max_message_size, 1>(),

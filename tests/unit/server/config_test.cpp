@@ -130,7 +130,7 @@ TEST(Config, EveryKeyAppliesItsFlagText) {
       {"admission_burst", "100"},
       {"max_tracked_ips", "1000"},
       {"slow_consumer", "drop"},
-      {"io_backend", "io_uring"},
+      {"io_backend", "epoll"},
       {"engine", "redis"},
       {"redis_url", "redis://:secret@127.0.0.1:6380/2"},
       {"redis_prefix", "app:"},
