@@ -84,6 +84,8 @@ class Outbox {
 
   // Bytes not yet taken by the kernel: waiting here, or in flight.
   std::size_t buffered() const noexcept { return waiting() + in_flight(); }
+  // Nothing waits, nothing is in flight, no drain is owed: a flush would find nothing to do.
+  bool idle() const noexcept { return state_ == 0; }
   // Bytes waiting here, not handed to the kernel (an io_uring send in flight is taken or handed
   // back by its completion, within an iteration or so).
   std::size_t waiting() const noexcept {

@@ -103,6 +103,12 @@ void Connection::on_received(std::span<std::uint8_t> bytes) {
 void Connection::on_sent(int error, std::span<const std::uint8_t> unsent) {
   if (error != 0) return peer_gone();
   outbox_.sent(unsent);
+  // Most sends (an echo's, a delivery's): all of it taken, nothing queued behind it, no close
+  // waiting for it, reads not paused for it. Nothing to flush, report or watch then (issue 17:
+  // a message in flight per connection paid a second flush for it).
+  if (outbox_.idle() && !shutdown_after_flush_ &&
+      interest_ == outbox_.interest(tls_ && tls()->wants_write))
+    return;
   if (!outbox_.blocked()) return flush();  // what waited behind, and a close after the last byte
   // The kernel refused some: they wait for EPOLLOUT (a retry now would spin on a full socket).
   update_interest();
