@@ -1,0 +1,115 @@
+"""bench/peers/echo_client, the load client of `make bench`'s churn, raw TCP and idle cases, built
+from source here (g++, as bench/peers/build.sh does) and run for a second against real servers:
+
+- churn against `pylon serve` (which sends its FIN with its close frame) and against Python
+  `websockets` (a server whose FIN may come after its close frame): cycles complete with no
+  error, and the server's CPU per cycle is read from /proc;
+- churn against a server that answers the upgrade with 400: every cycle is an error, named;
+- echo with 8 frames in flight against pylon: messages answered, no error.
+
+A broken cycle (a FIN missed, an edge-triggered event lost) shows as no cycles, errors, or a
+hang past the timeout. Everything on 127.0.0.1; processes are stopped by PID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import json
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import websockets
+
+from support.server import start_server
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def echo_client(tmp_path_factory) -> str:
+    binary = tmp_path_factory.mktemp("peers") / "echo_client"
+    subprocess.run(["g++", "-std=c++17", "-O2", "-Wall", "-Werror", "-pthread",
+                    str(ROOT / "bench" / "peers" / "echo_client.cpp"), "-o", str(binary)],
+                   check=True, timeout=300)
+    return str(binary)
+
+
+def run(client: str, port: int, *args: str) -> dict:
+    result = subprocess.run([client, "--port", str(port), "--connections", "8", "--duration", "1",
+                             "--warmup", "0", *args], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+class WebsocketsEcho:
+    """A Python `websockets` echo server on a thread (status: the upgrade's answer)."""
+
+    def __init__(self, status: int = 101):
+        self.status = status
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self.main(),),
+                                       daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10)
+
+    async def process_request(self, path, headers):
+        if self.status != 101:
+            return http.HTTPStatus(self.status), [], b"refused\n"
+        return None
+
+    async def main(self):
+        self.stop = asyncio.Event()
+        async with websockets.serve(self.echo, "127.0.0.1", 0,
+                                    process_request=self.process_request) as server:
+            self.port = server.sockets[0].getsockname()[1]
+            self.ready.set()
+            await self.stop.wait()
+
+    async def echo(self, websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+
+
+def test_churn_against_pylon(echo_client):
+    with start_server("--threads", "1") as server:
+        report = run(echo_client, server.port, "--churn", "--pid", str(server.pid))
+    assert report["scenario"] == "churn"
+    assert report["errors"] == {}
+    assert report["cycles"] > 100
+    assert report["server_cpu_us_per_cycle"] > 0
+
+
+def test_churn_against_python_websockets(echo_client):
+    server = WebsocketsEcho()
+    try:
+        report = run(echo_client, server.port, "--churn")
+    finally:
+        server.close()
+    assert report["errors"] == {}
+    assert report["cycles"] > 20
+
+
+def test_churn_counts_a_refused_upgrade(echo_client):
+    server = WebsocketsEcho(status=400)
+    try:
+        report = run(echo_client, server.port, "--churn")
+    finally:
+        server.close()
+    assert report["cycles"] == 0
+    assert report["errors"].get("handshake_status", 0) > 0, report["errors"]
+
+
+def test_echo_in_flight_against_pylon(echo_client):
+    with start_server("--threads", "1") as server:
+        report = run(echo_client, server.port, "--in-flight", "8", "--pid", str(server.pid))
+    assert report["errors"] == {}
+    assert report["messages"] > 1000
