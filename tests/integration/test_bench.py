@@ -4,16 +4,14 @@ self-contained HTML report, error kinds, the exit code and --max-error-rate), no
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
-import threading
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import websockets
 
+from support.background_ws import BackgroundServer
 from support.deflate import compression_counters
 from support.server import free_port, pylon_bin, start_server
 
@@ -190,7 +188,7 @@ def test_fanout_checks_offsets_on_a_history_topic(tmp_path):
     check_report(report, data)
 
 
-class OffsetFaults:
+class OffsetFaults(BackgroundServer):
     """A stand-in for pylon's /ws that numbers each publication (offset 1, 2 ...) and forwards it to
     every subscriber, but withholds the multiples of 5 from the first subscriber and sends the
     multiples of 7 twice to everyone: a server that loses and duplicates, which pylon never is."""
@@ -198,19 +196,7 @@ class OffsetFaults:
     def __init__(self):
         self.subscribers = []
         self.published = 0
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self.main(),),
-                                       daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10)
-
-    async def main(self):
-        self.stop = asyncio.Event()
-        async with websockets.serve(self.handler, "127.0.0.1", 0) as server:
-            self.port = server.sockets[0].getsockname()[1]
-            self.ready.set()
-            await self.stop.wait()
+        super().__init__()
 
     async def handler(self, websocket, path=None):
         async for text in websocket:
@@ -231,10 +217,6 @@ class OffsetFaults:
                         continue
                     for _ in range(2 if offset % 7 == 0 else 1):
                         await subscriber.send(message)
-
-    def close(self):
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(10)
 
 
 def test_fanout_counts_lost_and_duplicated_offsets(tmp_path):

@@ -13,16 +13,14 @@ hang past the timeout. Everything on 127.0.0.1; processes are stopped by PID.
 
 from __future__ import annotations
 
-import asyncio
 import http
 import json
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
-import websockets
 
+from support.background_ws import BackgroundServer
 from support.server import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,38 +43,21 @@ def run(client: str, port: int, *args: str) -> dict:
     return json.loads(result.stdout)
 
 
-class WebsocketsEcho:
-    """A Python `websockets` echo server on a thread (status: the upgrade's answer)."""
+class WebsocketsEcho(BackgroundServer):
+    """Python `websockets` echoing every message (status: its answer to the upgrade)."""
 
     def __init__(self, status: int = 101):
         self.status = status
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self.main(),),
-                                       daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10)
+        super().__init__()
 
     async def process_request(self, path, headers):
         if self.status != 101:
             return http.HTTPStatus(self.status), [], b"refused\n"
         return None
 
-    async def main(self):
-        self.stop = asyncio.Event()
-        async with websockets.serve(self.echo, "127.0.0.1", 0,
-                                    process_request=self.process_request) as server:
-            self.port = server.sockets[0].getsockname()[1]
-            self.ready.set()
-            await self.stop.wait()
-
-    async def echo(self, websocket):
+    async def handler(self, websocket, path=None):
         async for message in websocket:
             await websocket.send(message)
-
-    def close(self):
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(10)
 
 
 def test_churn_against_pylon(echo_client):
