@@ -12,11 +12,14 @@
 #   uws_echo PORT           uWebSockets, built by ../shared/peers/uwebsockets/build.sh
 #   uws_tls_echo PORT CERT KEY [low-memory]
 #                           uWebSockets over TLS: uSockets with OpenSSL (its WITH_OPENSSL=1)
-# Usage: bench/peers/build.sh [OUTDIR]   (rebuilds only what is older than its source)
+# Usage: bench/peers/build.sh [OUTDIR [PEER...]]   (rebuilds only what is older than its source;
+# with PEERs, only those: e.g. `build.sh DIR echo_client`)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=${1:-$root/build/bench-peers}
+only=" ${*:2} "
+wanted() { [ "$only" = "  " ] || [[ $only == *" $1 "* ]]; }
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 # C++17: websocketpp 0.8 and Boost 1.74's asio do not compile as C++20 with g++ 12.
@@ -27,7 +30,7 @@ stale() { [ ! -e "$1" ] || [ "$2" -nt "$1" ]; }
 build_cxx() {  # name source [extra flags...]
   local name=$1 source=$2
   shift 2
-  if stale "$out/$name" "$source"; then
+  if wanted "$name" && stale "$out/$name" "$source"; then
     echo "build.sh: $name"
     "${jobs_cxx[@]}" "$source" -o "$out/$name" "$@"
   fi
@@ -43,7 +46,7 @@ pair raw_tcp_echo echo_client
 pair beast_echo websocketpp_echo
 build_cxx fanout_floor "$here/fanout_floor.cpp"
 
-if stale "$out/gorilla_echo" "$here/gorilla_echo/main.go"; then
+if wanted gorilla_echo && stale "$out/gorilla_echo" "$here/gorilla_echo/main.go"; then
   echo "build.sh: gorilla_echo"
   mkdir -p "$out/go-cache"
   (cd "$here/gorilla_echo" &&
@@ -51,18 +54,18 @@ if stale "$out/gorilla_echo" "$here/gorilla_echo/main.go"; then
       nice -n 10 go build -o "$out/gorilla_echo" .)
 fi
 
-cp "$here/ws_echo.js" "$out/ws_echo.js"
+! wanted ws_echo.js || cp "$here/ws_echo.js" "$out/ws_echo.js"
 
 uws=$root/../shared/peers/uwebsockets
 [ -d "$uws" ] || uws=/work/shared/peers/uwebsockets
 if [ -x "$uws/build.sh" ]; then
-  if stale "$out/uws/uws_echo" "$uws/echo.cpp"; then
+  if wanted uws_echo && stale "$out/uws/uws_echo" "$uws/echo.cpp"; then
     echo "build.sh: uws_echo"
     nice -n 10 "$uws/build.sh" "$out/uws" >/dev/null
   fi
   # The TLS peer: our uws_tls_echo.cpp on uSockets compiled the way its Makefile's WITH_OPENSSL=1
   # does (LIBUS_USE_OPENSSL, plus crypto/*.cpp as C++17), same flags as the plain peer.
-  if stale "$out/uws-openssl/uws_tls_echo" "$here/uws_tls_echo.cpp"; then
+  if wanted uws_tls_echo && stale "$out/uws-openssl/uws_tls_echo" "$here/uws_tls_echo.cpp"; then
     echo "build.sh: uws_tls_echo"
     u=$uws/src/uWebSockets
     objects=$out/uws-openssl/objects

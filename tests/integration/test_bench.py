@@ -220,13 +220,10 @@ class OffsetFaults(BackgroundServer):
 
 
 def test_fanout_counts_lost_and_duplicated_offsets(tmp_path):
-    faults = OffsetFaults()
-    try:
+    with OffsetFaults() as faults:
         code, out, data = bench(tmp_path, "fanout", f"ws://127.0.0.1:{faults.port}/ws",
                                 "--subscribers", "4", "--rate", "100", "--duration", "1",
                                 "--topic", "chat:faulty")
-    finally:
-        faults.close()
     published = faults.published
     assert published >= 90
     # The first subscriber gets no copy of the multiples of 35.

@@ -1,5 +1,5 @@
 """bench/peers/echo_client, the load client of `make bench`'s churn, raw TCP and idle cases, built
-from source here (g++, as bench/peers/build.sh does) and run for a second against real servers:
+here by bench/peers/build.sh (that peer alone) and run for a second against real servers:
 
 - churn against `pylon serve` (which sends its FIN with its close frame) and against Python
   `websockets` (a server whose FIN may come after its close frame): cycles complete with no
@@ -28,11 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def echo_client(tmp_path_factory) -> str:
-    binary = tmp_path_factory.mktemp("peers") / "echo_client"
-    subprocess.run(["g++", "-std=c++17", "-O2", "-Wall", "-Werror", "-pthread",
-                    str(ROOT / "bench" / "peers" / "echo_client.cpp"), "-o", str(binary)],
+    peers = tmp_path_factory.mktemp("peers")
+    subprocess.run([str(ROOT / "bench" / "peers" / "build.sh"), str(peers), "echo_client"],
                    check=True, timeout=300)
-    return str(binary)
+    return str(peers / "echo_client")
 
 
 def run(client: str, port: int, *args: str) -> dict:
@@ -70,21 +69,15 @@ def test_churn_against_pylon(echo_client):
 
 
 def test_churn_against_python_websockets(echo_client):
-    server = WebsocketsEcho()
-    try:
+    with WebsocketsEcho() as server:
         report = run(echo_client, server.port, "--churn")
-    finally:
-        server.close()
     assert report["errors"] == {}
     assert report["cycles"] > 20
 
 
 def test_churn_counts_a_refused_upgrade(echo_client):
-    server = WebsocketsEcho(status=400)
-    try:
+    with WebsocketsEcho(status=400) as server:
         report = run(echo_client, server.port, "--churn")
-    finally:
-        server.close()
     assert report["cycles"] == 0
     assert report["errors"].get("handshake_status", 0) > 0, report["errors"]
 

@@ -4,7 +4,7 @@ of its own on a daemon thread, for tests that need a real third-party server bes
 Subclasses define `async def handler(self, websocket, path=None)` and may define
 `async def process_request(self, path, headers)` (websockets' legacy API, Debian's 10.4), and set
 their own attributes before calling `super().__init__()`, which returns once `self.port` listens.
-`close()` stops the server and joins the thread."""
+`close()` (or leaving a `with` block) stops the server and joins the thread."""
 
 from __future__ import annotations
 
@@ -39,3 +39,9 @@ class BackgroundServer:
     def close(self):
         self.loop.call_soon_threadsafe(self.stop.set)
         self.thread.join(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
