@@ -40,6 +40,8 @@ constexpr int kSendFlags = MSG_DONTWAIT | MSG_NOSIGNAL;
 // and EPOLLRDHUP takes the free bit kCompactRdhup.
 constexpr std::uint32_t kEventsUsed = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLERR | EPOLLHUP;
 constexpr std::uint32_t kCompactRdhup = 0x80;
+// What a receive reports, in order with the bytes, when one is armed (or parked).
+constexpr std::uint32_t kReceiveEvents = EPOLLIN | EPOLLRDHUP | EPOLLHUP;
 static_assert(((kEventsUsed & ~std::uint32_t{EPOLLRDHUP}) & ~std::uint32_t{0x7f}) == 0 &&
                   (kEventsUsed & kCompactRdhup) == 0,
               "the compact events");
@@ -157,6 +159,8 @@ void UringPoller::add(int fd, std::uint32_t events, IoHandler* handler, Receive 
   registration.generation = generation;
   registration.events = compact(events);
   registration.by_loop = receive == Receive::by_loop;
+  registration.heard = true;  // a whole kParkMs before its receive may park
+  highest_fd_ = std::max(highest_fd_, fd);
   arm(fd);
 }
 
@@ -197,8 +201,8 @@ void UringPoller::cancel(Op op, std::uint64_t user_data) {
 void UringPoller::arm(int fd) {
   Registration& registration = slot(fd);
   if (registration.handler == nullptr) return;
-  const bool receive =
-      registration.by_loop && !registration.ended && (registration.events & EPOLLIN) != 0;
+  const bool receive = registration.by_loop && !registration.ended && !registration.parked &&
+                       (registration.events & EPOLLIN) != 0;
   if (receive && !registration.receiving) {
     ++registration.receive_arm;
     io_uring_sqe* sqe = next_sqe();
@@ -212,9 +216,11 @@ void UringPoller::arm(int fd) {
     registration.receiving = false;
   }
   // While the loop receives, the receive reports bytes, EOF and errors: the poll waits for the
-  // rest (EPOLLOUT), if anything.
+  // rest (EPOLLOUT), if anything. A parked receive's poll waits for EPOLLIN as well, once the
+  // receive has ended.
   std::uint8_t wanted = registration.events;
-  if (registration.receiving) wanted &= static_cast<std::uint8_t>(~compact(EPOLLIN | EPOLLRDHUP));
+  if (registration.receiving || registration.parking)
+    wanted &= static_cast<std::uint8_t>(~compact(EPOLLIN | EPOLLRDHUP));
   if (registration.polling && wanted == registration.polled) return;
   if (registration.polling) {
     // A poll that fired meanwhile is dropped with the cancelled one: arming the new poll looks
@@ -317,6 +323,7 @@ void UringPoller::dispatch() {
     trim_buffers();
     last_trim_ms_ = now_ms;
   }
+  park_quiet_receives(now_ms);
   io_uring_cq_advance(&ring_, seen);
   if (recycled_ > 0) {
     io_uring_buf_ring_advance(buffer_ring_, static_cast<int>(recycled_));
@@ -342,8 +349,16 @@ void UringPoller::complete_poll(int fd, std::uint64_t user_data, int result) {
     return;  // cancelled, or a closed socket's
   registration.polling = false;
   std::uint32_t events = result < 0 ? std::uint32_t{EPOLLERR} : static_cast<std::uint32_t>(result);
-  // Hang-ups and readable bytes are the receive's to report, in order with the bytes.
-  if (registration.receiving) events &= ~std::uint32_t{EPOLLIN | EPOLLRDHUP | EPOLLHUP};
+  // Hang-ups and readable bytes are the receive's to report, in order with the bytes: a parked
+  // receive's too (unless reads are paused), armed again below once the cancelled one has ended.
+  const bool parked = registration.parked && (registration.events & EPOLLIN) != 0;
+  if (registration.receiving || parked) {
+    if (parked && !registration.parking && (events & (kReceiveEvents | EPOLLERR)) != 0) {
+      registration.parked = false;
+      registration.heard = true;  // a whole kParkMs before it may park again
+    }
+    events &= ~kReceiveEvents;
+  }
   if (events != 0) registration.handler->on_io(events);
   arm(fd);  // the handler may have removed, modified or re-added it: arm() reads it again
 }
@@ -364,11 +379,17 @@ void UringPoller::complete_receive(int fd, const io_uring_cqe& cqe) {
   if (ended) registration.receiving = false;
   IoHandler* handler = registration.handler;
   if (cqe.res > 0) {
+    registration.heard = true;
     handler->on_received(
         {buffers_ + std::size_t{buffer_id} * kBufferSize, static_cast<std::size_t>(cqe.res)});
     give_back(buffer_id);
   } else if (!live) {
-    // A cancelled receive's end.
+    // A cancelled receive's end. A parked one's poll is armed now, in its place.
+    if (registration.parking && (cqe.flags & IORING_CQE_F_MORE) == 0 &&
+        arm_of(cqe.user_data) == registration.receive_arm) {
+      registration.parking = false;
+      arm(fd);
+    }
   } else if (cqe.res == -ENOBUFS) {
     // Every buffer was taken: armed again below, once this iteration's buffers (and more, if
     // the ring may still grow) are back in the ring.
@@ -440,6 +461,36 @@ void UringPoller::trim_buffers() noexcept {
     if (index != filling_ && arena.outstanding > 0) continue;
     const std::size_t keep = index == filling_ ? (arena.used + kPage - 1) / kPage * kPage : 0;
     if (keep < kSendArenaSize) madvise(arena.bytes + keep, kSendArenaSize - keep, MADV_DONTNEED);
+  }
+}
+
+void UringPoller::park_quiet_receives(std::uint64_t now_ms) {
+  // A slice in proportion to the time since the last one: the whole table in kParkMs, and no
+  // iteration walks all of it (a loop with a million fds has 16 MiB of table).
+  const auto table = static_cast<std::uint64_t>(highest_fd_ + 1);
+  if (last_sweep_ms_ != 0) sweep_credit_ += (now_ms - last_sweep_ms_) * table;
+  last_sweep_ms_ = now_ms;
+  std::uint64_t visits = sweep_credit_ / kParkMs;
+  if (visits > table) {
+    visits = table;  // a stalled loop does one round, not the rounds it missed
+    sweep_credit_ = 0;
+  } else {
+    sweep_credit_ -= visits * kParkMs;
+  }
+  for (; visits > 0; --visits) {
+    const int fd = sweep_next_;
+    sweep_next_ = fd >= highest_fd_ ? 0 : fd + 1;
+    Registration& registration = slot(fd);
+    if (registration.handler == nullptr || !registration.receiving) continue;
+    if (registration.heard) {
+      registration.heard = false;
+      continue;
+    }
+    // Bytes the cancelled receive took before the cancel still arrive (complete_receive); any
+    // that come after it wake the poll armed once the receive has ended.
+    cancel(Op::receive, tag(fd, registration, Op::receive));
+    registration.receiving = false;
+    registration.parked = registration.parking = true;
   }
 }
 

@@ -18,6 +18,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -63,6 +65,26 @@ struct Reader final : IoHandler {
   int io_calls = 0, loop_receives = 0, eofs = 0, errors = 0;
   std::function<void(Reader&)> after;  // runs after each piece (or EOF) is taken
 };
+
+// How many operations of a kind (an IORING_OP_*) wait on a socket in this process's io_uring
+// rings, as the kernel lists them (the PollList of each ring's /proc/self/fdinfo entry).
+int armed(int opcode) {
+  const std::string wanted = "op=" + std::to_string(opcode) + ",";
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fdinfo")) {
+    std::ifstream info(entry.path());
+    bool in_list = false;
+    for (std::string line; std::getline(info, line);) {
+      if (line.starts_with("PollList:"))
+        in_list = true;
+      else if (!line.starts_with(" "))
+        in_list = false;
+      else if (in_list && line.find(wanted) != std::string::npos)
+        ++count;
+    }
+  }
+  return count;
+}
 
 class EventLoopTest : public testing::TestWithParam<IoBackend> {
  protected:
@@ -179,6 +201,55 @@ TEST_P(EventLoopTest, PausingReadsLosesNothing) {
   EXPECT_EQ(reader.received.size(), sent.size());
   EXPECT_TRUE(reader.received == sent);
   EXPECT_GT(pauses, 10);
+  forget(fd, peer);
+}
+
+// Under io_uring a receive that took nothing for UringPoller::kParkMs is parked: the kernel holds
+// a poll for the socket instead of the multishot receive. Bytes wake it, and neither they nor
+// the EOF after a second quiet spell are lost.
+TEST_P(EventLoopTest, AQuietReceiveIsParkedAndWokenLosingNothing) {
+  if (GetParam() != IoBackend::io_uring) GTEST_SKIP() << "epoll has no receive to park";
+  auto [fd, peer] = tcp_pair();
+  Reader reader(loop_, fd);
+  reader.after = [](Reader& self) {
+    if (self.eofs > 0) self.loop.stop();
+  };
+  loop_.add(fd, EPOLLIN | EPOLLRDHUP, &reader, Receive::by_loop);
+  // A sweep every kParkMs parks what heard nothing since the one before: quiet for 2 of them.
+  constexpr std::uint64_t kQuietMs = 2 * UringPoller::kParkMs + 300;
+  const std::uint64_t deadline = EventLoop::monotonic_ms() + 6 * kQuietMs;
+  int step = 0;
+  std::uint64_t since = 0;
+  int receiving = -1, receiving_when_quiet = -1, receiving_when_woken = -1;
+  // Steps, checked after each iteration (the loop wakes every timer tick).
+  loop_.set_end_of_iteration([&] {
+    const std::uint64_t now = loop_.now_ms();
+    if (now > deadline) loop_.stop();  // a step that never came: the checks below fail
+    if (step == 0 && reader.received == "first") {
+      receiving = armed(IORING_OP_RECV);
+      since = now;
+      step = 1;
+    } else if (step == 1 && now - since >= kQuietMs) {
+      receiving_when_quiet = armed(IORING_OP_RECV);
+      write_all(peer, "second");
+      step = 2;
+    } else if (step == 2 && reader.received == "firstsecond") {
+      receiving_when_woken = armed(IORING_OP_RECV);
+      since = now;
+      step = 3;
+    } else if (step == 3 && now - since >= kQuietMs) {
+      shutdown(peer, SHUT_WR);
+      step = 4;
+    }
+  });
+  write_all(peer, "first");
+  loop_.run();
+  EXPECT_EQ(step, 4);
+  EXPECT_EQ(reader.received, "firstsecond");
+  EXPECT_EQ(reader.eofs, 1);
+  EXPECT_EQ(receiving, 1);
+  EXPECT_EQ(receiving_when_quiet, 0);
+  EXPECT_EQ(receiving_when_woken, 1);
   forget(fd, peer);
 }
 
