@@ -375,8 +375,14 @@ void UringPoller::complete_receive(int fd, const io_uring_cqe& cqe) {
   // A cancelled receive of this same registration may still deliver what it took before the
   // cancel: those bytes come before anything a later receive takes, and are handed over too.
   const bool live = registration.receiving && arm_of(cqe.user_data) == registration.receive_arm;
-  const bool ended = live && (cqe.flags & IORING_CQE_F_MORE) == 0;
+  const bool last = (cqe.flags & IORING_CQE_F_MORE) == 0;
+  const bool ended = live && last;
   if (ended) registration.receiving = false;
+  // The parked receive's last completion, whatever it carries (bytes too, when the cancel came
+  // as it received): the poll takes its place now.
+  const bool parked_end =
+      registration.parking && last && arm_of(cqe.user_data) == registration.receive_arm;
+  if (parked_end) registration.parking = false;
   IoHandler* handler = registration.handler;
   if (cqe.res > 0) {
     registration.heard = true;
@@ -384,12 +390,7 @@ void UringPoller::complete_receive(int fd, const io_uring_cqe& cqe) {
         {buffers_ + std::size_t{buffer_id} * kBufferSize, static_cast<std::size_t>(cqe.res)});
     give_back(buffer_id);
   } else if (!live) {
-    // A cancelled receive's end. A parked one's poll is armed now, in its place.
-    if (registration.parking && (cqe.flags & IORING_CQE_F_MORE) == 0 &&
-        arm_of(cqe.user_data) == registration.receive_arm) {
-      registration.parking = false;
-      arm(fd);
-    }
+    // A cancelled receive's end.
   } else if (cqe.res == -ENOBUFS) {
     // Every buffer was taken: armed again below, once this iteration's buffers (and more, if
     // the ring may still grow) are back in the ring.
@@ -402,7 +403,7 @@ void UringPoller::complete_receive(int fd, const io_uring_cqe& cqe) {
     else
       handler->on_io(EPOLLERR);
   }
-  if (ended) arm(fd);
+  if (ended || parked_end) arm(fd);
 }
 
 void UringPoller::complete_send(const io_uring_cqe& cqe) {

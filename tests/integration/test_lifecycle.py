@@ -1,6 +1,8 @@
 """Connection lifecycle of `pylon serve`: SIGTERM drain, max_connections, handshake timeout,
 heartbeat and idle timeout. Each test starts its own server with the flags it needs."""
 
+import os
+import re
 import select
 import selectors
 import signal
@@ -11,7 +13,7 @@ import pytest
 
 from support.server import start_server, poll
 from support.wsclient import (OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, ConnectionClosed, HttpConnection,
-                              WsClient, echo_check, upgrade_headers)
+                              WsClient, connect_many, echo_check, upgrade_headers)
 
 SLACK = 20.0  # seconds added to every deadline: the ASan build is slow, the timer wheel coarse
 
@@ -322,6 +324,49 @@ def test_idle_timeout_off_by_default():
         idle.send_text("not idle-closed")
         idle.expect_echo(OP_TEXT, b"not idle-closed")
         idle.close_cleanly()
+
+
+IORING_OP_POLL_ADD, IORING_OP_RECV = 6, 27  # liburing.h
+
+
+def waiting_operations(pid):
+    """Operations waiting on sockets in the io_uring rings of process `pid`, by opcode, as the
+    kernel lists them: the PollList of each ring's /proc/PID/fdinfo entry."""
+    counts = {}
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+                lines = info.read().splitlines()
+        except OSError:
+            continue  # closed meanwhile
+        in_list = False
+        for line in lines:
+            if line.startswith("PollList:"):
+                in_list = True
+            elif not line.startswith(" "):
+                in_list = False
+            elif in_list and (match := re.match(r"\s+op=(\d+),", line)):
+                counts[int(match.group(1))] = counts.get(int(match.group(1)), 0) + 1
+    return counts
+
+
+def test_quiet_connections_park_their_receives_and_lose_nothing():
+    # io_uring (src/net/uring_poller.hpp): a receive that took nothing for 2-4 s gives way to a
+    # poll, which costs the kernel less; the next bytes wake it. Every client's message after the
+    # quiet spell is echoed, and each connection has its receive again.
+    with start_server("--io-backend", "io_uring", "--threads", "2") as server:
+        clients = connect_many(WsClient, server.address, 40)
+        assert waiting_operations(server.pid).get(IORING_OP_RECV, 0) >= len(clients)
+        poll(lambda: waiting_operations(server.pid).get(IORING_OP_RECV, 0) == 0, 4 + SLACK,
+             "every quiet connection's receive to be parked")
+        assert waiting_operations(server.pid).get(IORING_OP_POLL_ADD, 0) >= len(clients)
+        for i, client in enumerate(clients):
+            client.send_text(b"after the quiet %d" % i)
+        for i, client in enumerate(clients):
+            client.expect_echo(OP_TEXT, b"after the quiet %d" % i)
+        assert waiting_operations(server.pid).get(IORING_OP_RECV, 0) == len(clients)
+        for client in clients:
+            client.close_cleanly()
 
 
 # --- many clients at once -------------------------------------------------------------------------
