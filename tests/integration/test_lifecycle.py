@@ -8,6 +8,7 @@ import selectors
 import signal
 import socket
 import time
+from collections import Counter
 
 import pytest
 
@@ -332,7 +333,7 @@ IORING_OP_POLL_ADD, IORING_OP_RECV = 6, 27  # liburing.h
 def waiting_operations(pid):
     """Operations waiting on sockets in the io_uring rings of process `pid`, by opcode, as the
     kernel lists them: the PollList of each ring's /proc/PID/fdinfo entry."""
-    counts = {}
+    counts = Counter()
     for fd in os.listdir(f"/proc/{pid}/fdinfo"):
         try:
             with open(f"/proc/{pid}/fdinfo/{fd}") as info:
@@ -346,7 +347,7 @@ def waiting_operations(pid):
             elif not line.startswith(" "):
                 in_list = False
             elif in_list and (match := re.match(r"\s+op=(\d+),", line)):
-                counts[int(match.group(1))] = counts.get(int(match.group(1)), 0) + 1
+                counts[int(match.group(1))] += 1
     return counts
 
 
@@ -356,15 +357,15 @@ def test_quiet_connections_park_their_receives_and_lose_nothing():
     # quiet spell is echoed, and each connection has its receive again.
     with start_server("--io-backend", "io_uring", "--threads", "2") as server:
         clients = connect_many(WsClient, server.address, 40)
-        assert waiting_operations(server.pid).get(IORING_OP_RECV, 0) >= len(clients)
-        poll(lambda: waiting_operations(server.pid).get(IORING_OP_RECV, 0) == 0, 4 + SLACK,
+        assert waiting_operations(server.pid)[IORING_OP_RECV] >= len(clients)
+        poll(lambda: waiting_operations(server.pid)[IORING_OP_RECV] == 0, 4 + SLACK,
              "every quiet connection's receive to be parked")
-        assert waiting_operations(server.pid).get(IORING_OP_POLL_ADD, 0) >= len(clients)
+        assert waiting_operations(server.pid)[IORING_OP_POLL_ADD] >= len(clients)
         for i, client in enumerate(clients):
             client.send_text(b"after the quiet %d" % i)
         for i, client in enumerate(clients):
             client.expect_echo(OP_TEXT, b"after the quiet %d" % i)
-        assert waiting_operations(server.pid).get(IORING_OP_RECV, 0) == len(clients)
+        assert waiting_operations(server.pid)[IORING_OP_RECV] == len(clients)
         for client in clients:
             client.close_cleanly()
 
