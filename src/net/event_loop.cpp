@@ -86,6 +86,7 @@ void EventLoop::run() {
     timers_.advance(now_ms_);
     if (end_of_iteration_) end_of_iteration_();
   }
+  poller_->flush();  // what the last iteration queued
 }
 
 }  // namespace pylon::net

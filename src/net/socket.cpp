@@ -81,6 +81,11 @@ int listen_on(const Endpoint& endpoint, int backlog) {
   return fd;
 }
 
+void stop_deferring_accepts(int listen_fd) noexcept {
+  const int zero = 0;
+  setsockopt(listen_fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &zero, sizeof zero);
+}
+
 std::uint16_t local_port(int fd) {
   sockaddr_storage address{};
   socklen_t length = sizeof address;

@@ -33,6 +33,9 @@ Endpoint parse_endpoint(std::string_view text);
 // Throws std::system_error naming the address on failure. Port 0 binds an ephemeral port: read
 // it back with local_port().
 int listen_on(const Endpoint& endpoint, int backlog = 4096);
+// Turns TCP_DEFER_ACCEPT off on a listener from now on: a handshake that completes goes to the
+// backlog at once, and one the kernel held for its first bytes goes there when they come.
+void stop_deferring_accepts(int listen_fd) noexcept;
 std::uint16_t local_port(int fd);
 
 // An accepted peer's address in 20 bytes (sockaddr_storage takes 128), formatted only when a log

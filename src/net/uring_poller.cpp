@@ -189,6 +189,12 @@ void UringPoller::remove(int fd) noexcept {
   registration.polling = registration.receiving = registration.sending = false;
 }
 
+void UringPoller::flush() noexcept {
+  // DEFER_TASKRUN: a cancelled operation ends (and lets go of its file) only in task work, which
+  // runs when this thread enters the ring asking for events.
+  if (enabled_) io_uring_submit_and_get_events(&ring_);
+}
+
 void UringPoller::cancel(Op op, std::uint64_t user_data) {
   io_uring_sqe* sqe = next_sqe();
   if (op == Op::poll)

@@ -74,6 +74,7 @@ class UringPoller final : public Poller {
   void add(int fd, std::uint32_t events, IoHandler* handler, Receive receive) override;
   void modify(int fd, std::uint32_t events, IoHandler* handler) override;
   void remove(int fd) noexcept override;
+  void flush() noexcept override;
   void wait(int timeout_ms) override;
   void dispatch() override;
   bool send(int fd, std::span<const iovec> pieces, int flags) override;

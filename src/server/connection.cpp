@@ -373,6 +373,12 @@ bool Connection::start_drain_close() {
   return true;
 }
 
+bool Connection::owes_http_answer() const noexcept {
+  if (is_websocket() || state_ == State::closed) return false;
+  if (!outbox_.idle()) return true;
+  return state_ == State::http && (http_->awaiting || http_->request_pending());
+}
+
 void Connection::enter_closing() noexcept {
   state_ = State::closing;
   unsubscribe_all();  // a closing connection takes no more deliveries; its topic counts drop now
@@ -468,7 +474,7 @@ void Connection::timer_fired() {
       // A keep-alive connection idle between requests is not a failed handshake.
       if (tls_handshaking())
         worker().server().counters->tls_handshake(TlsHandshake::timeout);
-      else if (state_ == State::http && (http_->requests_served == 0 || !http_->buffer.empty()))
+      else if (state_ == State::http && http_->request_pending())
         worker().server().counters->handshake_failed(HttpFailure::timeout);
       return destroy();  // slow handshake, or a peer that never closes
     case State::open:

@@ -140,6 +140,10 @@ class Connection final : public net::IoHandler, public net::TimerNode {
   void flush();  // end of iteration / EPOLLOUT: hand the outbox to the kernel
   // SIGTERM: close an open WebSocket with 1001; true when it did.
   bool start_drain_close();
+  // A plain HTTP connection that a drain waits for: its first request has not come yet, part of
+  // one is in, its answer is deferred, or the kernel has not taken the whole answer. A keep-alive
+  // connection idle between requests owes nothing.
+  bool owes_http_answer() const noexcept;
   bool is_websocket() const noexcept { return route_ != nullptr; }
   bool closed() const noexcept { return state_ == State::closed; }
   bool is_open() const noexcept { return state_ == State::open; }
@@ -175,6 +179,9 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     std::uint32_t requests_served = 0;
     bool awaiting = false;  // a handler deferred its answer (HttpRequest::defer)
     bool awaiting_keep_alive = false, awaiting_head = false;
+    // The first request has not come yet, or part of one is in: not a keep-alive connection
+    // idle between requests.
+    bool request_pending() const noexcept { return requests_served == 0 || !buffer.empty(); }
   };
 
  public:

@@ -90,6 +90,7 @@ class Server {
   Config config;
   std::vector<Route> routes;
   std::atomic<std::size_t> open_websockets{0};
+  std::atomic<unsigned> running_loops{0};  // the workers' loops started and not yet stopped
   std::atomic<bool> draining{false};
   std::unique_ptr<pubsub::TopicRegistry> topics;  // created by run() once the workers are known
   MetricsRegistry metrics;

@@ -54,11 +54,13 @@ thread_local Worker* current_worker = nullptr;  // the worker whose loop runs on
 }  // namespace
 
 void Worker::start() {
+  server_.running_loops.fetch_add(1, std::memory_order_relaxed);
   thread_ = std::thread([this] {
     current_worker = this;
     metrics_detail::bind_thread_slot(index_ + 1);
     if (!server_.loop_ticks.empty()) loop_.timers().schedule(loop_tick_, now_ms() + kLoopTickMs);
     loop_.run();
+    server_.running_loops.fetch_sub(1, std::memory_order_release);
   });
 }
 
@@ -255,27 +257,55 @@ void Worker::end_of_iteration() {
   }
   connections_.flush_scheduled();
   free_retired();
-  // Drained once no WebSocket is left on any worker: until then every worker keeps answering
-  // plain HTTP (a probe on a keep-alive connection must see /readyz say 503); its HTTP
-  // connections are dropped with the loop.
-  if (draining_ && server_.open_websockets.load(std::memory_order_relaxed) == 0) loop_.stop();
+  if (draining_ && drained()) loop_.stop();
+}
+
+bool Worker::drained() {
+  // Once the listener is closed, no WebSocket is left on any worker and this one owes no HTTP
+  // answer: until then every worker keeps answering plain HTTP (a probe on a keep-alive
+  // connection must see /readyz say 503). Its idle keep-alive connections are dropped with the
+  // loop.
+  if (!listeners_.empty() || server_.open_websockets.load(std::memory_order_relaxed) != 0 ||
+      owes_http_answers())
+    return false;
+  // The cluster engine runs on the first worker's loop (Server::start_engine) and settles the
+  // other workers' deferred answers (a publish waiting for Redis): that loop stops last. It
+  // wakes at least once a timer tick to see the others gone.
+  return index_ != 0 || server_.engine == nullptr ||
+         server_.running_loops.load(std::memory_order_acquire) == 1;
 }
 
 void Worker::begin_drain() {
   if (draining_) return;
   draining_ = true;
   drain_started_ms_ = now_ms();
-  pause_listeners(true);
+  drain_total_ = websockets_;
+  // A client whose connect() has returned may not have sent its request yet, and the kernel
+  // holds such a connection until its first bytes come (TCP_DEFER_ACCEPT): closing the listener
+  // now would reset it, request and all. So the listener stays for kListenerGraceMs, no longer
+  // deferring, and what it gets is served like any connection of a draining server (upgrades
+  // get 503).
+  for (const auto& listener : listeners_) net::stop_deferring_accepts(listener->fd);
+  drain_tick();
+}
+
+void Worker::close_listeners() {
   // Connections the kernel already completed wait in the backlog: closing the listener would
-  // reset them, so a client that sent its request there would get no answer. Take them first:
-  // they are served like any connection of a draining server (upgrades get 503).
-  for (const auto& listener : listeners_)
+  // reset them. Take them first. From here on a connect is refused (a proxy tries the next
+  // instance).
+  for (const auto& listener : listeners_) {
     while (accept_ready(*listener)) {
     }
-  for (const auto& listener : listeners_) ::close(listener->fd);
+    loop_.close_at_once(listener->fd);
+  }
   listeners_.clear();
-  drain_total_ = websockets_;
-  drain_tick();
+}
+
+bool Worker::owes_http_answers() {
+  bool owed = false;
+  connection_pool_.for_each(
+      [&](void* slot) { owed = owed || static_cast<Connection*>(slot)->owes_http_answer(); });
+  return owed;
 }
 
 void Worker::on_tick(net::TimerNode& node) {
@@ -300,17 +330,27 @@ void Worker::drain_tick() {
     if (websockets_ > 0)
       obs::log(obs::LogLevel::warn, "drain timeout: dropping the remaining WebSockets",
                {{"worker", std::uint64_t{index_}}, {"websockets", std::uint64_t{websockets_}}});
+    if (!listeners_.empty()) close_listeners();
     destroy_connections();
     return;  // end_of_iteration stops the loop
   }
-  // Spread the 1001 closes evenly over drain_window so that clients do not all reconnect to the
-  // remaining instances in the same second.
+  if (!listeners_.empty()) {
+    if (elapsed < kListenerGraceMs) {
+      loop_.timers().schedule(*this, drain_started_ms_ + kListenerGraceMs);
+      return;
+    }
+    close_listeners();
+  }
+  // The 1001 closes begin once the listener is closed, so that the clients they close cannot
+  // come back to this server. They are spread evenly over drain_window so that clients do not
+  // all reconnect to the remaining instances in the same second.
   const double window_ms = config.drain_window * 1000;
+  const double closing_ms =
+      static_cast<double>(elapsed > kListenerGraceMs ? elapsed - kListenerGraceMs : 0);
   std::size_t due = drain_total_;
-  if (window_ms > 0 && static_cast<double>(elapsed) < window_ms)
-    due = static_cast<std::size_t>(
-        std::ceil(static_cast<double>(drain_total_) *
-                  (static_cast<double>(elapsed) + net::TimerWheel::kTickMs) / window_ms));
+  if (window_ms > 0 && closing_ms < window_ms)
+    due = static_cast<std::size_t>(std::ceil(static_cast<double>(drain_total_) *
+                                             (closing_ms + net::TimerWheel::kTickMs) / window_ms));
   // Plain HTTP connections stay: a load balancer's keep-alive probe must see /readyz say 503.
   // (Closing frees no slot before the end of the iteration: the walk stays valid.)
   connection_pool_.for_each([&](void* slot) {

@@ -153,6 +153,9 @@ class Worker final : public net::TimerNode {
   void hand_over();  // this iteration's publications for the other loops
   void deliver(std::vector<pubsub::MessageRef>& batch, bool several_topics);
   void begin_drain();
+  void close_listeners();    // the backlog accepted first
+  bool owes_http_answers();  // Connection::owes_http_answer of any connection
+  bool drained();            // draining: the loop may stop
   static void on_tick(net::TimerNode& node);
   static void on_loop_tick(net::TimerNode& node);
   void drain_tick();
@@ -205,6 +208,9 @@ class Worker final : public net::TimerNode {
   } loop_tick_;
   static constexpr std::uint64_t kLoopTickMs = 1000;
 
+  // How long a draining worker keeps its listener, accepting without TCP_DEFER_ACCEPT
+  // (begin_drain says why): a client's first bytes come within it after its connect().
+  static constexpr std::uint64_t kListenerGraceMs = 250;
   bool draining_ = false;
   std::uint64_t drain_started_ms_ = 0;
   std::size_t drain_total_ = 0;   // WebSockets open when the drain began

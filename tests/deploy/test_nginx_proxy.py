@@ -234,6 +234,26 @@ def test_killed_instance_does_not_break_new_connections(own_cluster):
     asyncio.run(scenario())
 
 
+def test_an_upgrade_a_full_instance_refuses_is_tried_on_the_next(tmp_path, tls):
+    """An instance at max_connections answers an upgrade 503; Nginx tries the next instance
+    (proxy_next_upstream http_503), as for a drain's first quarter second: no client sees it."""
+    with contextlib.ExitStack() as stack:
+        full = stack.enter_context(start_server("--max-connections", "1"))
+        roomy = stack.enter_context(start_server())
+        nginx = stack.enter_context(start_nginx(render(tmp_path / "nginx", [full.address, roomy.address], tls)))
+
+        async def scenario():
+            async with websockets.connect(f"ws://127.0.0.1:{full.port}/ws/echo"):  # fills it
+                clients = await open_many(nginx, FAILOVER_CONNECTIONS)  # raises on any 503
+                try:
+                    seen = await asyncio.to_thread(counts, [full, roomy])
+                    assert seen == [1, FAILOVER_CONNECTIONS], seen
+                finally:
+                    await close_all(clients)
+
+        asyncio.run(scenario())
+
+
 def test_drained_instance_clients_reconnect_to_the_others(own_cluster):
     nginx, servers = own_cluster
     drained, others = servers[0], servers[1:]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -29,11 +31,11 @@ NAMESPACES = ["chat:history_size=1000", "chat:history_ttl=300",
 
 
 @contextlib.contextmanager
-def cluster(redis: RedisServer, count: int = 3):
+def cluster(redis: RedisServer, count: int = 3, threads: int = 2):
     with contextlib.ExitStack() as stack:
         servers = []
         for _ in range(count):
-            args = ["--threads", "2", "--max-publish-rate", "100000", *api_key_args(API_KEY),
+            args = ["--threads", str(threads), "--max-publish-rate", "100000", *api_key_args(API_KEY),
                     "--engine", "redis", "--redis-url", redis.url, "--redis-prefix", "hist:"]
             for rule in NAMESPACES:
                 args += ["--namespace", rule]
@@ -259,3 +261,28 @@ def test_redis_lost_gives_a_new_epoch_and_publishes_during_the_outage_are_refuse
         assert '"data":"during"' not in (redis.cli("XRANGE", f"hist:history:{topic}", "-", "+") or "")
         again.close()
         first.close()
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_a_publish_waiting_for_redis_when_sigterm_comes_is_answered(round_):
+    """SIGTERM while an HTTP publish waits for Redis to store it (its answer deferred): the drain
+    owes it its answer and waits, although no WebSocket keeps it going. The engine runs on the
+    first of the server's eight loops, which must outlive the others' answers: three rounds, so
+    that the publish lands on another loop in all but 1 in 512 runs. It is acked with its offset
+    once Redis answers, then the server exits."""
+    topic = f"chat:drain-{round_}"
+    with start_redis() as redis, cluster(redis, count=1, threads=8) as (server,):
+        answers = []
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        try:
+            publisher = threading.Thread(target=lambda: answers.append(publish_http(server, topic, "held")))
+            publisher.start()
+            time.sleep(0.3)  # the publish is read and waits for Redis
+            server.signal(signal.SIGTERM)
+            time.sleep(1.0)  # past the drain's listener grace (0.25 s)
+            assert server.running(), "the drain did not wait for the publish's answer"
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        publisher.join(30)
+        assert answers and answers[0]["offset"] == 1, answers
+        assert server.wait(timeout=30) == 0

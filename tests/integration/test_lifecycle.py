@@ -98,6 +98,48 @@ def test_readyz_is_503_while_draining(idle_before):
         assert server.wait(timeout=5 + SLACK) == 0
 
 
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: pylon\r\nConnection: close\r\n\r\n"
+
+
+def answer(sock: socket.socket, rest: bytes) -> bytes:
+    """Sends `rest` on `sock` and returns everything until EOF."""
+    sock.sendall(rest)
+    sock.settimeout(SLACK)
+    received = b""
+    while chunk := sock.recv(4096):
+        received += chunk
+    return received
+
+
+def refuses(address) -> bool:
+    try:
+        socket.create_connection(address, timeout=1).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
+def test_sigterm_answers_clients_that_connected_before_their_request():
+    """Two clients connect, then SIGTERM comes before their request. The kernel holds such a
+    connection until its first bytes come (TCP_DEFER_ACCEPT): a listener closed at once would
+    reset it. Both send their first bytes 0.1 s after the signal: one a whole request, answered;
+    the other half of one, which the drain waits for although no WebSocket keeps it going, past
+    the listener's close (a connect is refused then), and answers."""
+    with start_server("--threads", "2") as server:
+        whole, partial = socket.create_connection(server.address), socket.create_connection(server.address)
+        server.signal(signal.SIGTERM)
+        time.sleep(0.1)
+        partial.sendall(HEALTHZ[:10])
+        assert answer(whole, HEALTHZ).startswith(b"HTTP/1.1 200 OK\r\n")
+        poll(lambda: refuses(server.address), SLACK, "connects to be refused")
+        time.sleep(0.2)
+        assert server.running(), "the drain did not wait for the request it had begun to read"
+        assert answer(partial, HEALTHZ[10:]).startswith(b"HTTP/1.1 200 OK\r\n")
+        assert server.wait(timeout=SLACK) == 0
+        whole.close()
+        partial.close()
+
+
 def test_sigterm_close_frames_come_while_clients_keep_talking():
     with start_server("--drain-window", "1", "--drain-timeout", "5") as server:
         client = WsClient.connect(server.address)

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -355,6 +356,48 @@ TEST_P(EventLoopTest, ARemovedSocketIsUnseenUntilAddedAgain) {
   EXPECT_EQ(calls_while_removed, 0);
   EXPECT_EQ(reader.received, "waiting");
   forget(fd, peer);
+}
+
+// A listener closed at once (a draining worker's) refuses the next connect. Under io_uring the
+// poll armed on it holds the socket, still listening, until its cancel has run in the ring:
+// without that a connect would complete into a backlog that no one accepts from.
+TEST_P(EventLoopTest, AListenerClosedAtOnceRefusesTheNextConnect) {
+  const int listener = listen_on(parse_endpoint("127.0.0.1:0"));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(local_port(listener));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  Reader watcher(loop_, listener);
+  loop_.add(listener, EPOLLIN, &watcher);
+  int connected = 0, error = 0;
+  loop_.post([&] {  // after the first wait, which armed the poll
+    loop_.close_at_once(listener);
+    const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    connected = connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    error = errno;
+    close(client);
+    loop_.stop();
+  });
+  loop_.run();
+  EXPECT_EQ(connected, -1);
+  EXPECT_EQ(error, ECONNREFUSED);
+}
+
+// A socket closed in the loop's last iteration is closed for its peer once run() returns, while
+// the loop itself lives on (a worker stopped before the others): under io_uring its receive's
+// cancel still goes to the kernel, which otherwise holds the socket open.
+TEST_P(EventLoopTest, WhatTheLastIterationClosedIsClosedWhenTheLoopStops) {
+  auto [fd, peer] = tcp_pair();
+  Reader reader(loop_, fd);
+  loop_.add(fd, EPOLLIN | EPOLLRDHUP, &reader, Receive::by_loop);
+  loop_.post([&] {
+    loop_.close(fd);
+    loop_.stop();
+  });
+  loop_.run();
+  char byte = 0;
+  EXPECT_EQ(recv(peer, &byte, 1, MSG_DONTWAIT), 0) << "no EOF: " << std::strerror(errno);
+  close(peer);
 }
 
 // Where the kernel refuses io_uring (here a seccomp filter, as a container runtime installs one),

@@ -3,7 +3,6 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,10 +17,9 @@ namespace pylon::net {
 // A connected TCP pair: {the side the loop watches, the peer the test writes from}.
 inline std::pair<int, int> tcp_pair() {
   const int listener = listen_on(parse_endpoint("127.0.0.1:0"));
-  // The pair is accepted before anything is written: no TCP_DEFER_ACCEPT (listen_on sets it),
-  // which would hold a silent connection back for about a second.
-  const int off = 0;
-  EXPECT_EQ(setsockopt(listener, IPPROTO_TCP, TCP_DEFER_ACCEPT, &off, sizeof off), 0);
+  // The pair is accepted before anything is written: TCP_DEFER_ACCEPT (listen_on sets it) would
+  // hold a silent connection back for about a second.
+  stop_deferring_accepts(listener);
   const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
