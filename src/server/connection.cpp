@@ -368,7 +368,7 @@ void Connection::close_by_application(std::uint16_t code, std::string_view reaso
 }
 
 bool Connection::start_drain_close() {
-  if (state_ != State::open) return false;
+  if (state_ != State::open || (spill_ && spill_->publishes_pending > 0)) return false;
   begin_close(ws::close_code::kGoingAway, "server shutting down");
   return true;
 }

@@ -138,7 +138,8 @@ class Connection final : public net::IoHandler, public net::TimerNode {
 
   // Worker hooks.
   void flush();  // end of iteration / EPOLLOUT: hand the outbox to the kernel
-  // SIGTERM: close an open WebSocket with 1001; true when it did.
+  // SIGTERM: close an open WebSocket with 1001; true when it did. Not while a publish of its waits
+  // for Redis: the ack goes first (the drain tries again at its next tick).
   bool start_drain_close();
   // A plain HTTP connection that a drain waits for: its first request has not come yet, part of
   // one is in, its answer is deferred, or the kernel has not taken the whole answer. A keep-alive
@@ -226,9 +227,12 @@ class Connection final : public net::IoHandler, public net::TimerNode {
     std::unique_ptr<ws::MessageInflater> inflater;
     std::size_t compressed_size = 0;  // of the message being inflated, for the metrics
     std::unique_ptr<Tls> tls;         // over native TLS: for the connection's life (tls_)
+    // Publishes whose outcome Redis has not given yet (PublishResult::pending): a drain's 1001
+    // waits for their acks.
+    std::uint32_t publishes_pending = 0;
     bool empty() const noexcept {
       return buffers.empty() && reported_backlog == 0 && subscriptions.empty() && floors.empty() &&
-             recovering.empty() && !dedicated && !inflater && !tls;
+             recovering.empty() && !dedicated && !inflater && !tls && publishes_pending == 0;
     }
   };
   Spill& spill() {

@@ -78,13 +78,15 @@ PublishResult Connection::publish(std::string_view topic, const OffsetEnvelope& 
   // still there.
   Worker* worker = &this->worker();
   const std::uint64_t id = worker->watch(*this);
-  return server.publish(topic, opcode, message,
-                        [worker, connection = this, id, tag](const PublishResult& result) {
-                          worker->loop().post([worker, connection, id, tag, result] {
-                            if (Connection* found = worker->watched(connection, id))
-                              found->settle_publish(tag, result);
-                          });
-                        });
+  const PublishResult result = server.publish(
+      topic, opcode, message, [worker, connection = this, id, tag](const PublishResult& settled) {
+        worker->loop().post([worker, connection, id, tag, settled] {
+          if (Connection* found = worker->watched(connection, id))
+            found->settle_publish(tag, settled);
+        });
+      });
+  if (result.pending) ++spill().publishes_pending;
+  return result;
 }
 
 DeliveryTally::DeliveryTally(std::span<const pubsub::MessageRef> run) noexcept {

@@ -129,6 +129,10 @@ void Connection::finish_recovery(std::string_view name, pubsub::HistoryRead& rea
 }
 
 void Connection::settle_publish(std::uint64_t tag, const PublishResult& result) {
+  if (spill_ && spill_->publishes_pending > 0) {
+    --spill_->publishes_pending;
+    release_spill_if_empty();
+  }
   if (state_ == State::open && route_->behavior.published)
     route_->behavior.published(*this, tag, result);
 }

@@ -286,3 +286,25 @@ def test_a_publish_waiting_for_redis_when_sigterm_comes_is_answered(round_):
         publisher.join(30)
         assert answers and answers[0]["offset"] == 1, answers
         assert server.wait(timeout=30) == 0
+
+
+def test_a_websocket_publish_waiting_for_redis_is_acked_before_the_drain_closes_it():
+    """SIGTERM while a WebSocket publish waits for Redis to store it: the drain's 1001 waits for
+    the ack (else the client could not tell whether its message was stored); both come once
+    Redis answers, the ack first."""
+    with start_redis() as redis, cluster(redis, count=1) as (server,):
+        client = PubSubClient.connect(server.address)
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        try:
+            client.publish("chat:drain-ws", dumps("held"), id="held")
+            time.sleep(0.3)  # the publish is read and waits for Redis
+            server.signal(signal.SIGTERM)
+            time.sleep(1.0)  # past the listener's grace, when the 1001 would be due
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        value, raw = client.recv_json()
+        assert value == {"type": "ack", "id": "held", "offset": 1}, raw
+        client.expect_close(1001, eof=False)
+        client.send_close(1001)
+        client.close()
+        assert server.wait(timeout=30) == 0
