@@ -51,8 +51,9 @@ class EventLoop {
   void remove(int fd) noexcept { poller_->remove(fd); }
   // Stops watching fd and closes it (the way to close a watched descriptor).
   void close(int fd) noexcept { poller_->close(fd); }
-  // The same, with the file gone when it returns (poller.hpp): a listener's close.
-  void close_at_once(int fd) noexcept { poller_->close_at_once(fd); }
+  // What the loop queued goes to the kernel now (poller.hpp): after remove(), before a
+  // listener's close.
+  void flush() noexcept { poller_->flush(); }
   // Under io_uring: the loop takes a copy of the bytes and sends them with the next wait, with
   // every other socket's; the result reaches the handler's on_sent (poller.hpp). false: nothing
   // was taken (epoll, or no room this iteration), and the caller writes itself.

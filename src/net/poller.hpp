@@ -58,17 +58,12 @@ class Poller {
     remove(fd);
     ::close(fd);
   }
-  // Stops watching fd and closes it so that the file is gone when this returns: no operation of
-  // the loop holds it any more. A listener closed so refuses the next connect at once instead of
-  // taking it into a backlog that no one accepts from.
-  void close_at_once(int fd) noexcept {
-    remove(fd);
-    flush();
-    ::close(fd);
-  }
   // Hands the kernel what the loop has queued and lets it finish what it deferred (io_uring:
-  // submits, and runs the ring's task work, which ends cancelled operations). Also when the loop
-  // stops: a cancel or a send queued by its last iteration still takes effect.
+  // submits, and runs the ring's task work, which ends cancelled operations). After remove(fd)
+  // the loop then holds fd's file no more: a listener closed after that refuses the next connect
+  // at once, instead of taking it into a backlog that no one accepts from (io_uring's poll would
+  // keep the socket until its cancel had run). Also when the loop stops: a cancel or a send
+  // queued by its last iteration still takes effect.
   virtual void flush() noexcept {}
   // Waits up to timeout_ms for events (the only blocking call of a loop).
   virtual void wait(int timeout_ms) = 0;

@@ -290,13 +290,16 @@ void Worker::begin_drain() {
 }
 
 void Worker::close_listeners() {
+  // The loop lets go of the listeners first, so that each is gone the moment it is closed.
+  pause_listeners(true);
+  loop_.flush();
   // Connections the kernel already completed wait in the backlog: closing the listener would
-  // reset them. Take them first. From here on a connect is refused (a proxy tries the next
-  // instance).
+  // reset them. Take them first, and close right after the last accept: one that completes in
+  // between is reset. From here on a connect is refused (a proxy tries the next instance).
   for (const auto& listener : listeners_) {
     while (accept_ready(*listener)) {
     }
-    loop_.close_at_once(listener->fd);
+    ::close(listener->fd);
   }
   listeners_.clear();
 }

@@ -102,7 +102,7 @@ class Publishers:
         self.interval = interval
         self.acked: dict[str, dict[int, str]] = {topic: {} for topic in topics}
         self.refused = 0
-        self.unanswered: list[int] = []  # the port of each publish that got no answer at all
+        self.unanswered: list[str] = []  # "port: error" of each publish that got no answer at all
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._run, args=(address,), daemon=True)
@@ -132,13 +132,14 @@ class Publishers:
             topic = self.topics[n % len(self.topics)]
             data = f"{address[1]}-{n}"
             n += 1
+            began = time.time()
             try:
                 response = http_publish(address, dumps({"topic": topic, "data": data}), API_KEY, timeout=10)
             except ConnectionRefusedError:
                 response = None  # the instance is down
-            except (OSError, ConnectionClosed):
+            except (OSError, ConnectionClosed) as error:
                 response = None
-                self.unanswered.append(address[1])
+                self.unanswered.append(f"{address[1]}: {error!r} (sent at {began:.3f}, {time.time() - began:.3f} s)")
             with self.lock:
                 if response is not None and response.status == 200:
                     self.acked[topic][json.loads(response.body)["offset"]] = data
@@ -254,4 +255,5 @@ async def roll(stack: RollingStack, publishers: Publishers, between: int, restar
         unanswered = len(publishers.unanswered)
         await restart(port, sig)
         if sig == signal.SIGTERM:  # a drain answers every request it took (a SIGKILL cannot)
-            assert publishers.unanswered[unanswered:] == [], f"publishes unanswered by the drain of :{port}"
+            assert publishers.unanswered[unanswered:] == [], \
+                f"publishes unanswered by the drain of :{port}: {publishers.unanswered[unanswered:]}"

@@ -358,10 +358,10 @@ TEST_P(EventLoopTest, ARemovedSocketIsUnseenUntilAddedAgain) {
   forget(fd, peer);
 }
 
-// A listener closed at once (a draining worker's) refuses the next connect. Under io_uring the
-// poll armed on it holds the socket, still listening, until its cancel has run in the ring:
-// without that a connect would complete into a backlog that no one accepts from.
-TEST_P(EventLoopTest, AListenerClosedAtOnceRefusesTheNextConnect) {
+// A listener removed, flushed and closed (a draining worker's) refuses the next connect. Under
+// io_uring the poll armed on it holds the socket, still listening, until its cancel has run in
+// the ring: without the flush a connect would complete into a backlog that no one accepts from.
+TEST_P(EventLoopTest, AListenerFlushedThenClosedRefusesTheNextConnect) {
   const int listener = listen_on(parse_endpoint("127.0.0.1:0"));
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -371,7 +371,9 @@ TEST_P(EventLoopTest, AListenerClosedAtOnceRefusesTheNextConnect) {
   loop_.add(listener, EPOLLIN, &watcher);
   int connected = 0, error = 0;
   loop_.post([&] {  // after the first wait, which armed the poll
-    loop_.close_at_once(listener);
+    loop_.remove(listener);
+    loop_.flush();
+    close(listener);
     const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     connected = connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address);
     error = errno;
