@@ -61,6 +61,7 @@ class EventLoop {
     return loop_sends_ && poller_->send(fd, pieces, flags);
   }
   IoBackend backend() const noexcept { return poller_->backend(); }
+  const Poller& poller() const noexcept { return *poller_; }
   const std::string& backend_error() const noexcept { return backend_error_; }
 
   TimerWheel& timers() noexcept { return timers_; }

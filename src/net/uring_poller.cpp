@@ -312,7 +312,9 @@ void UringPoller::dispatch() {
   io_uring_cqe* cqe = nullptr;
   // Completions posted while handlers run (a full submission queue submitted early) are taken in
   // this same walk: it reads the tail again at every step.
+  dispatch_first_ = *ring_.cq.khead;
   io_uring_for_each_cqe(&ring_, head, cqe) {
+    dispatch_next_ = head;
     const io_uring_cqe completion = *cqe;
     if ((completion.flags & IORING_CQE_F_BUFFER) != 0) ++buffers_taken;
     complete(completion);
@@ -398,10 +400,12 @@ void UringPoller::complete_receive(int fd, const io_uring_cqe& cqe) {
   } else if (!live) {
     // A cancelled receive's end.
   } else if (cqe.res == -ENOBUFS) {
-    // Every buffer was taken: armed again below, once this iteration's buffers (and more, if
-    // the ring may still grow) are back in the ring.
+    // Every buffer was taken: armed again below, once this iteration's buffers are back in the
+    // ring. The ring grows when many sockets' bytes came at once, not for one socket's burst (a
+    // large message, a deflate bomb's megabyte): that socket takes up to the whole ring each
+    // iteration, and the rest waits in its socket buffer, as under epoll.
     ran_out_ = true;
-    provide_more_buffers();
+    if (2 * buffers_taken_by(fd, registration.generation) < provided_) provide_more_buffers();
   } else {
     registration.ended = true;  // EOF, or an error the next receive would repeat
     if (cqe.res == 0)
@@ -432,6 +436,19 @@ void UringPoller::complete_send(const io_uring_cqe& cqe) {
   // The handler may send again (into the other arena, or after these bytes) or remove the fd:
   // nothing of the registration is read after the call.
   registration.handler->on_sent(error, {bytes + taken, record.size - taken});
+}
+
+unsigned UringPoller::buffers_taken_by(int fd, std::uint16_t generation) const noexcept {
+  // The iteration's completions so far: every buffer taken since the last io_uring_enter is in
+  // one of them (dispatch gives each back to the ring).
+  unsigned taken = 0;
+  for (unsigned index = dispatch_first_; index != dispatch_next_; ++index) {
+    const io_uring_cqe& cqe = ring_.cq.cqes[index & ring_.cq.ring_mask];
+    if ((cqe.flags & IORING_CQE_F_BUFFER) != 0 && fd_of(cqe.user_data) == fd &&
+        generation_of(cqe.user_data) == generation)
+      ++taken;
+  }
+  return taken;
 }
 
 void UringPoller::provide_more_buffers() noexcept {

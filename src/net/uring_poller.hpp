@@ -9,10 +9,12 @@
 //   go to IoHandler::on_received, and their buffer goes back into the ring right after. A handler
 //   that stops wanting EPOLLIN (reads paused) has its receive cancelled; what was received before
 //   the cancel still reaches it, in order. The ring holds kInitialBuffers buffers at first, twice
-//   as many each time receives run out (ENOBUFS), up to kBufferCount; every kTrimMs without
-//   running out it goes back to twice the most buffers one iteration used (kInitialBuffers at
-//   least), and the memory of the buffers it no longer holds goes back to the kernel. A loop's
-//   buffer memory follows its traffic: a busy one keeps its 2 MiB, an idle one ~128 KiB.
+//   as many each time receives run out (ENOBUFS) while many sockets receive, up to kBufferCount:
+//   not when the socket that ran out took half the ring itself (one socket's burst waits in its
+//   socket buffer instead, as under epoll). Every kTrimMs without running out it goes back to
+//   twice the most buffers one iteration used (kInitialBuffers at least), and the memory of the
+//   buffers it no longer holds goes back to the kernel. A loop's buffer memory follows its
+//   traffic: a busy one keeps up to 2 MiB, an idle one ~128 KiB.
 // - A quiet socket's receive is parked: one that received nothing for a whole kParkMs has its
 //   multishot receive cancelled and, once the receive's last completion is in, a one-shot poll
 //   for EPOLLIN armed in its place; the poll's event arms the receive again, which takes the
@@ -78,6 +80,7 @@ class UringPoller final : public Poller {
   void wait(int timeout_ms) override;
   void dispatch() override;
   bool send(int fd, std::span<const iovec> pieces, int flags) override;
+  unsigned buffers_provided() const noexcept { return provided_; }  // the ring's size now
 
  private:
   enum class Op : std::uint8_t { poll, receive, control, send };
@@ -134,6 +137,8 @@ class UringPoller final : public Poller {
   void park_quiet_receives(std::uint64_t now_ms);
   void
   provide_more_buffers() noexcept;  // receives ran out: up to twice as many, kBufferCount at most
+  // Buffers this iteration's receives for the registration (fd, generation) took so far.
+  unsigned buffers_taken_by(int fd, std::uint16_t generation) const noexcept;
 
   io_uring ring_{};
   bool enabled_ = false;
@@ -149,6 +154,8 @@ class UringPoller final : public Poller {
   unsigned provided_ = 0;                     // buffers 0 to provided_ - 1 belong to the ring
   std::bitset<kBufferCount> in_ring_;  // the kernel holds these (never added to the ring twice)
   unsigned most_used_ = 0;             // buffers taken in one iteration, since the last trim
+  unsigned dispatch_first_ = 0;        // the CQ index of the iteration's first completion
+  unsigned dispatch_next_ = 0;         // and of the one being handled
   bool ran_out_ = false;               // ENOBUFS since the last trim
   std::uint64_t last_trim_ms_ = 0;
   std::uint64_t last_sweep_ms_ = 0;
