@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
@@ -84,6 +85,23 @@ int listen_on(const Endpoint& endpoint, int backlog) {
 void stop_deferring_accepts(int listen_fd) noexcept {
   const int zero = 0;
   setsockopt(listen_fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &zero, sizeof zero);
+}
+
+void drop_new_handshakes(int listen_fd) noexcept {
+  // Classic BPF over the TCP header (a TCP socket's filter sees the segment from its header):
+  // byte 13 holds the flags; a SYN without ACK is dropped (0 bytes kept), anything else kept.
+  constexpr std::uint32_t kSyn = 0x02;
+  constexpr std::uint32_t kAck = 0x10;
+  std::array<sock_filter, 5> program{{
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+      BPF_STMT(BPF_ALU | BPF_AND | BPF_K, kSyn | kAck),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kSyn, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, 0),
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
+  }};
+  const sock_fprog filter{.len = static_cast<unsigned short>(program.size()),
+                          .filter = program.data()};
+  setsockopt(listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &filter, sizeof filter);
 }
 
 std::uint16_t local_port(int fd) {

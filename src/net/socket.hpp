@@ -36,6 +36,14 @@ int listen_on(const Endpoint& endpoint, int backlog = 4096);
 // Turns TCP_DEFER_ACCEPT off on a listener from now on: a handshake that completes goes to the
 // backlog at once, and one the kernel held for its first bytes goes there when they come.
 void stop_deferring_accepts(int listen_fd) noexcept;
+// Drops every new handshake's SYN at a listener from now on (a socket filter), before the
+// listener is closed: a connection the kernel completes after the last accept() would be reset
+// by the close, request and all, while a client whose SYN is dropped sends it again a second
+// later and is refused (a proxy tries the next instance). Handshakes already under way, and the
+// first bytes of connections held by TCP_DEFER_ACCEPT, still complete: give them a moment, then
+// take the backlog and close. (A connection accepted after this inherits the filter; an
+// established connection is never sent a SYN without ACK.)
+void drop_new_handshakes(int listen_fd) noexcept;
 std::uint16_t local_port(int fd);
 
 // An accepted peer's address in 20 bytes (sockaddr_storage takes 128), formatted only when a log

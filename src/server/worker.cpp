@@ -294,8 +294,9 @@ void Worker::close_listeners() {
   pause_listeners(true);
   loop_.flush();
   // Connections the kernel already completed wait in the backlog: closing the listener would
-  // reset them. Take them first, and close right after the last accept: one that completes in
-  // between is reset. From here on a connect is refused (a proxy tries the next instance).
+  // reset them. Take them first, and close right after the last accept; no new one completes
+  // in between once drop_new_handshakes() has settled (drain_tick; not on the drain timeout's
+  // path). From here on a connect is refused (a proxy tries the next instance).
   for (const auto& listener : listeners_) {
     while (accept_ready(*listener)) {
     }
@@ -338,8 +339,19 @@ void Worker::drain_tick() {
     return;  // end_of_iteration stops the loop
   }
   if (!listeners_.empty()) {
-    if (elapsed < kListenerGraceMs) {
-      loop_.timers().schedule(*this, drain_started_ms_ + kListenerGraceMs);
+    // The grace ends with kHandshakeSettleMs of dropping new handshakes: those under way complete
+    // and are in the backlog when close_listeners() takes it, and none can complete after that.
+    const std::uint64_t settle_from = kListenerGraceMs - kHandshakeSettleMs;
+    if (elapsed < settle_from) {
+      loop_.timers().schedule(*this, drain_started_ms_ + settle_from);
+      return;
+    }
+    if (handshakes_dropped_ms_ == 0) {
+      for (const auto& listener : listeners_) net::drop_new_handshakes(listener->fd);
+      handshakes_dropped_ms_ = now_ms();
+    }
+    if (now_ms() - handshakes_dropped_ms_ < kHandshakeSettleMs) {
+      loop_.timers().schedule(*this, handshakes_dropped_ms_ + kHandshakeSettleMs);
       return;
     }
     close_listeners();

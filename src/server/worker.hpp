@@ -209,10 +209,15 @@ class Worker final : public net::TimerNode {
   static constexpr std::uint64_t kLoopTickMs = 1000;
 
   // How long a draining worker keeps its listener, accepting without TCP_DEFER_ACCEPT
-  // (begin_drain says why): a client's first bytes come within it after its connect().
+  // (begin_drain says why): a client's first bytes come within it after its connect(). In its
+  // last kHandshakeSettleMs new handshakes are dropped (net::drop_new_handshakes): a handshake
+  // under way has that long to complete, a round trip on any network a load balancer spans.
   static constexpr std::uint64_t kListenerGraceMs = 250;
+  static constexpr std::uint64_t kHandshakeSettleMs = net::TimerWheel::kTickMs;
+  static_assert(kHandshakeSettleMs < kListenerGraceMs, "new handshakes are taken for a while");
   bool draining_ = false;
   std::uint64_t drain_started_ms_ = 0;
+  std::uint64_t handshakes_dropped_ms_ = 0;  // when the listeners began to drop them (0: not yet)
   std::size_t drain_total_ = 0;   // WebSockets open when the drain began
   std::size_t drain_closed_ = 0;  // of which we have started closing
 };

@@ -1,6 +1,7 @@
 """Connection lifecycle of `pylon serve`: SIGTERM drain, max_connections, handshake timeout,
 heartbeat and idle timeout. Each test starts its own server with the flags it needs."""
 
+import errno
 import os
 import re
 import select
@@ -112,8 +113,10 @@ def answer(sock: socket.socket, rest: bytes) -> bytes:
 
 
 def refuses(address) -> bool:
+    # A connect in the listener's last 0.1 s is dropped (Worker::drain_tick), then refused when its
+    # SYN comes again a second later: wait for that.
     try:
-        socket.create_connection(address, timeout=1).close()
+        socket.create_connection(address, timeout=3).close()
         return False
     except ConnectionRefusedError:
         return True
@@ -138,6 +141,47 @@ def test_sigterm_answers_clients_that_connected_before_their_request():
         assert server.wait(timeout=SLACK) == 0
         whole.close()
         partial.close()
+
+
+def writable(sock: socket.socket, timeout: float) -> bool:
+    """Whether a connecting socket's connect() ended (done or failed) within `timeout` seconds."""
+    waiter = select.poll()
+    waiter.register(sock, select.POLLOUT)
+    return bool(waiter.poll(timeout * 1000))
+
+
+def test_sigterm_drops_new_handshakes_before_the_listener_closes():
+    """In the listener's last 0.1 s a draining server drops new SYNs (net::drop_new_handshakes),
+    so that no connection completes into a backlog between the last accept and the close, which
+    would reset it. A connect made then waits, and is refused when its SYN comes again after the
+    close. Every connect that did complete is answered."""
+    with start_server() as server:
+        server.signal(signal.SIGTERM)
+        connected, waiting = [], []
+        deadline = time.monotonic() + SLACK
+        while time.monotonic() < deadline:
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            client.setblocking(False)
+            client.connect_ex(server.address)
+            if not writable(client, 0.05):
+                waiting.append(client)
+                continue
+            if client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+                client.close()
+                break  # refused: the listener is closed
+            client.setblocking(True)
+            client.sendall(HEALTHZ)  # at once, as clients do (one that waits is another test's)
+            connected.append(client)
+            time.sleep(0.02)
+        assert waiting, "no connect waited: new handshakes were not dropped before the close"
+        for client in connected:
+            assert answer(client, b"").startswith(b"HTTP/1.1 200 OK\r\n")
+            client.close()
+        for client in waiting:
+            assert writable(client, SLACK)
+            assert client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.ECONNREFUSED
+            client.close()
+        assert server.wait(timeout=SLACK) == 0
 
 
 def test_sigterm_close_frames_come_while_clients_keep_talking():

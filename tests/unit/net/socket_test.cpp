@@ -90,6 +90,50 @@ TEST(ListenOn, AConnectionIsAcceptableOnceItsFirstBytesAreIn) {
   ::close(listener);
 }
 
+// A draining worker's listener (Worker::drain_tick): after drop_new_handshakes a new client's
+// connect does not complete, and once the listener is closed its SYN, sent again, is refused. It
+// is never handed a connection that the close then resets.
+TEST(DropNewHandshakes, ANewClientIsRefusedNotResetWhenTheListenerCloses) {
+  const int listener = listen_on(parse_endpoint("127.0.0.1:0"));
+  drop_new_handshakes(listener);
+  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(local_port(listener));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), -1);
+  ASSERT_EQ(errno, EINPROGRESS);
+  pollfd connected{.fd = client, .events = POLLOUT, .revents = 0};
+  EXPECT_EQ(::poll(&connected, 1, 300), 0);  // no SYN-ACK: the handshake waits
+  ::close(listener);
+  // The SYN goes again about a second after the first.
+  ASSERT_EQ(::poll(&connected, 1, 5000), 1);
+  int error = 0;
+  socklen_t length = sizeof error;
+  ASSERT_EQ(::getsockopt(client, SOL_SOCKET, SO_ERROR, &error, &length), 0);
+  EXPECT_EQ(error, ECONNREFUSED);
+  ::close(client);
+}
+
+// The first bytes of a connection the kernel held for them (TCP_DEFER_ACCEPT) are no handshake:
+// they still complete it after drop_new_handshakes, and accept() hands it over with them.
+TEST(DropNewHandshakes, AConnectionHeldForItsFirstBytesStillCompletes) {
+  const int listener = listen_on(parse_endpoint("127.0.0.1:0"));
+  const int client = connect_to(listener);
+  EXPECT_FALSE(acceptable(listener, 0));
+  stop_deferring_accepts(listener);
+  drop_new_handshakes(listener);
+  ASSERT_EQ(::send(client, "GET", 3, 0), 3);
+  ASSERT_TRUE(acceptable(listener, 5000));
+  const int accepted = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  ASSERT_GE(accepted, 0);
+  std::array<std::uint8_t, 8> buffer{};
+  EXPECT_EQ(read_some(accepted, buffer), 3);
+  ::close(accepted);
+  ::close(client);
+  ::close(listener);
+}
+
 // The loops' bare system calls keep the wrappers' contract: bytes, or -1 with errno.
 TEST(SocketIo, ReadSomeSendSomeAndSendVectorMoveBytes) {
   int pair[2];
