@@ -218,8 +218,8 @@ class Worker final : public net::TimerNode {
   bool draining_ = false;
   std::uint64_t drain_started_ms_ = 0;
   std::uint64_t handshakes_dropped_ms_ = 0;  // when the listeners began to drop them (0: not yet)
-  std::size_t drain_total_ = 0;   // WebSockets open when the drain began
-  std::size_t drain_closed_ = 0;  // of which we have started closing
+  std::size_t drain_total_ = 0;              // WebSockets open when the drain began
+  std::size_t drain_closed_ = 0;             // of which we have started closing
 };
 
 }  // namespace pylon::detail
