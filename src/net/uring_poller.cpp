@@ -312,9 +312,7 @@ void UringPoller::dispatch() {
   io_uring_cqe* cqe = nullptr;
   // Completions posted while handlers run (a full submission queue submitted early) are taken in
   // this same walk: it reads the tail again at every step.
-  dispatch_first_ = *ring_.cq.khead;
   io_uring_for_each_cqe(&ring_, head, cqe) {
-    dispatch_next_ = head;
     const io_uring_cqe completion = *cqe;
     if ((completion.flags & IORING_CQE_F_BUFFER) != 0) ++buffers_taken;
     complete(completion);
@@ -439,10 +437,12 @@ void UringPoller::complete_send(const io_uring_cqe& cqe) {
 }
 
 unsigned UringPoller::buffers_taken_by(int fd, std::uint16_t generation) const noexcept {
-  // The iteration's completions so far: every buffer taken since the last io_uring_enter is in
-  // one of them (dispatch gives each back to the ring).
+  // The iteration's completions, all still in the queue while dispatch walks it (it advances the
+  // head at the end): every buffer taken since the last io_uring_enter is in one of them.
   unsigned taken = 0;
-  for (unsigned index = dispatch_first_; index != dispatch_next_; ++index) {
+  const unsigned first = *ring_.cq.khead;
+  const unsigned end = first + io_uring_cq_ready(&ring_);
+  for (unsigned index = first; index != end; ++index) {
     const io_uring_cqe& cqe = ring_.cq.cqes[index & ring_.cq.ring_mask];
     if ((cqe.flags & IORING_CQE_F_BUFFER) != 0 && fd_of(cqe.user_data) == fd &&
         generation_of(cqe.user_data) == generation)

@@ -137,7 +137,7 @@ class UringPoller final : public Poller {
   void park_quiet_receives(std::uint64_t now_ms);
   void
   provide_more_buffers() noexcept;  // receives ran out: up to twice as many, kBufferCount at most
-  // Buffers this iteration's receives for the registration (fd, generation) took so far.
+  // Buffers this iteration's receives for the registration (fd, generation) took.
   unsigned buffers_taken_by(int fd, std::uint16_t generation) const noexcept;
 
   io_uring ring_{};
@@ -154,8 +154,6 @@ class UringPoller final : public Poller {
   unsigned provided_ = 0;                     // buffers 0 to provided_ - 1 belong to the ring
   std::bitset<kBufferCount> in_ring_;  // the kernel holds these (never added to the ring twice)
   unsigned most_used_ = 0;             // buffers taken in one iteration, since the last trim
-  unsigned dispatch_first_ = 0;        // the CQ index of the iteration's first completion
-  unsigned dispatch_next_ = 0;         // and of the one being handled
   bool ran_out_ = false;               // ENOBUFS since the last trim
   std::uint64_t last_trim_ms_ = 0;
   std::uint64_t last_sweep_ms_ = 0;

@@ -40,14 +40,19 @@ TEST(ListenOn, TwoListenersShareOnePortWithReusePort) {
   ::close(second);
 }
 
-// A blocking client connected to listener.
-int connect_to(int listener) {
-  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+sockaddr_in address_of(int listener) {
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(local_port(listener));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  return address;
+}
+
+// A blocking client connected to listener.
+int connect_to(int listener) {
+  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const sockaddr_in address = address_of(listener);
+  EXPECT_EQ(::connect(client, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
   return client;
 }
 
@@ -97,11 +102,8 @@ TEST(DropNewHandshakes, ANewClientIsRefusedNotResetWhenTheListenerCloses) {
   const int listener = listen_on(parse_endpoint("127.0.0.1:0"));
   drop_new_handshakes(listener);
   const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(local_port(listener));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), -1);
+  const sockaddr_in address = address_of(listener);
+  ASSERT_EQ(::connect(client, reinterpret_cast<const sockaddr*>(&address), sizeof address), -1);
   ASSERT_EQ(errno, EINPROGRESS);
   pollfd connected{.fd = client, .events = POLLOUT, .revents = 0};
   EXPECT_EQ(::poll(&connected, 1, 300), 0);  // no SYN-ACK: the handshake waits
