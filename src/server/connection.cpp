@@ -133,10 +133,9 @@ void Connection::process(std::span<std::uint8_t> data) {
       if (!is_websocket()) break;  // an answered HTTP error: the rest of the request is ignored
       if (state_ == State::open) last_activity_ = net::CompactTime::at(worker().now_ms());
       if (worker().handling_sample().timed(route_->metrics.get()))
-        worker().read_tally() = {
-            .reader = this, .timed = true, .started_ns = net::EventLoop::monotonic_ns()};
+        worker().read_tally().begin(this, true, net::EventLoop::monotonic_ns());
       else
-        worker().read_tally() = {.reader = this};
+        worker().read_tally().begin(this, false, 0);
       session_.feed(data, *this);
       count_read();
       break;
@@ -226,7 +225,7 @@ void Connection::count_read() noexcept {
     received_.add(tally.messages_in[0] + tally.messages_in[1],
                   tally.bytes_in[0] + tally.bytes_in[1]);
   count_out(tally.messages_out[0] + tally.messages_out[1], tally.bytes_out[0] + tally.bytes_out[1]);
-  tally = {};
+  tally.clear();
 }
 
 void Connection::on_session_pong(std::span<const std::uint8_t> payload) {
@@ -282,7 +281,10 @@ SendStatus Connection::send_message(std::string_view message, MessageKind kind) 
     metrics.backpressure_drops.add();
     return SendStatus::dropped;
   }
-  if (Worker::ReadTally& tally = worker().read_tally(); tally.reader == this) {
+  Worker& worker = this->worker();
+  Worker::ReadTally& tally = worker.read_tally();
+  const bool in_read = tally.reader == this;
+  if (in_read) {
     // An answer while this connection's read is processed: counted with the read.
     ++tally.messages_out[static_cast<std::size_t>(kind)];
     tally.bytes_out[static_cast<std::size_t>(kind)] += message.size();
@@ -296,6 +298,16 @@ SendStatus Connection::send_message(std::string_view message, MessageKind kind) 
       std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size());
   if (deflate_ && message.size() >= route_->compression.threshold)
     return send_compressed(opcode, bytes);
+  if (in_read && outbox_.idle()) {
+    // The common answer (an echo's, a request's): the read holds the cork and nothing waits
+    // before it, so the frame goes straight into the cork, where session_output() would put it,
+    // without the general path's checks (issue 17).
+    net::ByteBuffer& cork = worker.cork().buffer();
+    session_.write_frame(*this, cork, opcode, bytes);
+    if (cork.size() < net::Outbox::kCorkLimit) return SendStatus::sent;
+    session_output_done();
+    return send_status();
+  }
   return send_frame(opcode, bytes);
 }
 

@@ -208,22 +208,26 @@ std::size_t FrameParser<Handler>::short_message_size(const std::uint8_t* frame,
   return size <= available ? size : 0;
 }
 
+// Inlined into feed's loop, its one caller (issue 17).
 template <typename Handler>
-ProtocolError FrameParser<Handler>::on_short_message(std::uint8_t* frame, std::size_t size,
-                                                     Handler& handler) noexcept {
+[[gnu::always_inline]] inline ProtocolError FrameParser<Handler>::on_short_message(
+    std::uint8_t* frame, std::size_t size, Handler& handler) noexcept {
   const Opcode opcode = static_cast<Opcode>(frame[0] & 0x0F);
-  std::size_t header = 2;
+  bool ascii;
+  std::span<std::uint8_t> payload;
   if (role_ == Role::server) {
-    std::memcpy(mask_.data(), frame + header, sizeof(MaskingKey));
-    header += sizeof(MaskingKey);
+    MaskingKey key;
+    std::memcpy(key.data(), frame + 2, sizeof key);
+    payload = std::span(frame + 2 + sizeof key, size - 2 - sizeof key);
+    ascii = unmask_is_ascii(payload, key);
+  } else {
+    payload = std::span(frame + 2, size - 2);
+    ascii = opcode != Opcode::text ||
+            Utf8Validator::ascii_prefix(payload.data(), payload.size()) == payload.size();
   }
-  const std::span<std::uint8_t> payload(frame + header, size - header);
-  if (role_ == Role::server) apply_mask(payload, mask_);
   message_compressed_ = false;
-  // §8.1: the application sees only valid UTF-8 (ASCII checked inline, a word at a time).
-  if (opcode == Opcode::text &&
-      Utf8Validator::ascii_prefix(payload.data(), payload.size()) != payload.size() &&
-      !is_valid_utf8(payload))
+  // §8.1: the application sees only valid UTF-8 (ASCII is known from the pass above).
+  if (opcode == Opcode::text && !ascii && !is_valid_utf8(payload))
     return ProtocolError::invalid_utf8;
   handler.on_message_data(opcode, payload, true, true);
   return ProtocolError::none;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -132,6 +133,31 @@ TEST(FrameTest, MaskInPiecesEqualsMaskAtOnce) {
     pos += n;
   }
   EXPECT_EQ(whole, pieces);
+}
+
+// The parser's one-pass unmask: the same bytes as apply_mask from key position 0, for every size
+// around its 16-, 8-, 4- and 1-byte steps and every alignment, and "all ASCII" exactly when no
+// unmasked byte has its top bit set, wherever that byte is.
+TEST(FrameTest, UnmaskIsAsciiAgreesWithApplyMaskAndFindsEveryHighByte) {
+  const MaskingKey key = {0x5A, 0x80, 0x01, 0xFF};
+  std::vector<std::uint8_t> storage(140 + 16);
+  for (std::size_t alignment = 0; alignment < 16; ++alignment) {
+    for (std::size_t size = 0; size <= 140; ++size) {
+      // Plain ASCII text, then the same with one byte >= 0x80 at each position in turn.
+      for (std::size_t high = 0; high <= size; ++high) {
+        std::vector<std::uint8_t> text(size);
+        for (std::size_t i = 0; i < size; ++i) text[i] = static_cast<std::uint8_t>('a' + i % 26);
+        if (high < size) text[high] = 0xC3;
+        std::span<std::uint8_t> data(storage.data() + alignment, size);
+        std::copy(text.begin(), text.end(), data.begin());
+        apply_mask(data, key);  // as it arrives on the wire
+        ASSERT_EQ(unmask_is_ascii(data, key), high == size)
+            << alignment << " " << size << " " << high;
+        ASSERT_TRUE(std::equal(data.begin(), data.end(), text.begin()))
+            << alignment << " " << size << " " << high;
+      }
+    }
+  }
 }
 
 TEST(FrameTest, MaskTwiceRestores) {

@@ -834,6 +834,22 @@ TYPED_TEST(SessionTest, OutputIsMaskedInClientRoleOnly) {
   EXPECT_EQ(transport.keys_given, kRole == Role::client ? 4u : 0u);
 }
 
+// Every payload size around the inline copy's 4- and 8-byte words (and past them, memcpy) goes
+// out whole and unchanged.
+TYPED_TEST(SessionTest, EveryShortPayloadSizeIsSentWhole) {
+  constexpr Role kRole = TypeParam::value;
+  RecordingTransport<kRole> transport;
+  typename RecordingTransport<kRole>::SessionType session(kUnlimitedMessageSize);
+  std::vector<WrittenFrame> expected;
+  for (std::size_t size = 0; size <= 40; ++size) {
+    std::string payload;
+    for (std::size_t i = 0; i < size; ++i) payload += static_cast<char>('A' + (size + i) % 26);
+    session.send(transport, Opcode::binary, as_bytes(payload));
+    expected.push_back(WrittenFrame{Opcode::binary, payload});
+  }
+  EXPECT_EQ(decode(kRole, transport.output), expected);
+}
+
 // ---------------------------------------------------------------------------------------------
 // permessage-deflate (RFC 7692)
 
