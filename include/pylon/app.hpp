@@ -200,6 +200,8 @@ class WebSocket {
   }
 
  private:
+  template <typename>
+  friend class MessageHandler;
   detail::Connection* connection_;
 };
 
@@ -250,6 +252,56 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+namespace detail {
+// A message handler with the user-data type erased: a plain function with the callable inlined
+// in it, called with the connection. Copies share the callable.
+struct ErasedMessageHandler {
+  void (*call)(const void* handler, Connection&, std::string_view, MessageKind) = nullptr;
+  std::shared_ptr<const void> handler;
+  explicit operator bool() const noexcept { return call != nullptr; }
+  void operator()(Connection& connection, std::string_view message, MessageKind kind) const {
+    call(handler.get(), connection, message, kind);
+  }
+};
+}  // namespace detail
+
+// WebSocketBehavior::message: any callable taking (WebSocket<UserData>&, std::string_view,
+// MessageKind), as a std::function of that signature takes it. A message reaches it through one
+// indirect call with the callable inlined behind it; a std::function would add a second call and
+// its empty check to every message (issue 17).
+template <typename UserData>
+class MessageHandler {
+ public:
+  MessageHandler() noexcept = default;
+  MessageHandler(std::nullptr_t) noexcept {
+  }  // NOLINT(google-explicit-constructor): as std::function
+  template <typename F>
+  requires(!std::is_same_v<std::remove_cvref_t<F>, MessageHandler> &&
+           std::is_invocable_v<const std::remove_cvref_t<F>&, WebSocket<UserData>&,
+                               std::string_view, MessageKind>)
+      MessageHandler(F&& callable) {  // NOLINT(google-explicit-constructor): as std::function
+    using Callable = std::remove_cvref_t<F>;
+    // An empty std::function or a null function pointer: no handler, as std::function has it.
+    if constexpr (std::is_constructible_v<bool, const Callable&>) {
+      if (!static_cast<bool>(callable)) return;
+    }
+    erased_.handler = std::make_shared<const Callable>(std::forward<F>(callable));
+    erased_.call = [](const void* handler, detail::Connection& connection, std::string_view message,
+                      MessageKind kind) {
+      WebSocket<UserData> socket(connection);
+      (*static_cast<const Callable*>(handler))(socket, message, kind);
+    };
+  }
+  explicit operator bool() const noexcept { return static_cast<bool>(erased_); }
+  void operator()(WebSocket<UserData>& socket, std::string_view message, MessageKind kind) const {
+    erased_(*socket.connection_, message, kind);
+  }
+
+ private:
+  friend class App;
+  detail::ErasedMessageHandler erased_;
+};
+
 template <typename UserData = NoUserData>
 struct WebSocketBehavior {
   std::vector<std::string>
@@ -263,7 +315,7 @@ struct WebSocketBehavior {
   // `data` is the new connection's, constructed: what is stored there is the connection's.
   std::function<std::optional<HttpResponse>(const HttpRequest&, UserData& data)> upgrade;
   std::function<void(WebSocket<UserData>&)> open;
-  std::function<void(WebSocket<UserData>&, std::string_view message, MessageKind kind)> message;
+  MessageHandler<UserData> message;  // (WebSocket<UserData>&, std::string_view, MessageKind)
   std::function<void(WebSocket<UserData>&)> drain;  // the send backlog has emptied
   // code is 1005 when the peer's close had none, 1006 when the connection dropped without one.
   std::function<void(WebSocket<UserData>&, std::uint16_t code, std::string_view reason)> close;
@@ -279,18 +331,6 @@ struct WebSocketBehavior {
 };
 
 namespace detail {
-// The route's message handler with the user-data type erased: a plain function over the
-// behaviour's std::function, so a message costs one indirect call more than the handler, not
-// a second std::function (issue 17). Copies share the handler.
-struct ErasedMessageHandler {
-  void (*call)(const void* handler, Connection&, std::string_view, MessageKind) = nullptr;
-  std::shared_ptr<const void> handler;
-  explicit operator bool() const noexcept { return call != nullptr; }
-  void operator()(Connection& connection, std::string_view message, MessageKind kind) const {
-    call(handler.get(), connection, message, kind);
-  }
-};
-
 // A route's behaviour with the user-data type erased; built by App::ws.
 struct ErasedBehavior {
   std::vector<std::string> subprotocols;
@@ -423,15 +463,7 @@ App& App::ws(std::string path, WebSocketBehavior<UserData> behavior) {
       WebSocket<UserData> socket(connection);
       handler(socket);
     };
-  if (behavior.message) {
-    using Handler = decltype(behavior.message);
-    erased.message.handler = std::make_shared<const Handler>(std::move(behavior.message));
-    erased.message.call = [](const void* handler, detail::Connection& connection,
-                             std::string_view message, MessageKind kind) {
-      WebSocket<UserData> socket(connection);
-      (*static_cast<const Handler*>(handler))(socket, message, kind);
-    };
-  }
+  erased.message = std::move(behavior.message.erased_);
   if (behavior.drain)
     erased.drain = [handler = std::move(behavior.drain)](detail::Connection& connection) {
       WebSocket<UserData> socket(connection);

@@ -195,23 +195,15 @@ void Connection::on_session_message(ws::Opcode opcode, std::span<const std::uint
 }
 
 void Connection::count_read() noexcept {
-  Worker::ReadTally& tally = worker().read_tally();
+  Worker& worker = this->worker();
+  Worker::ReadTally& tally = worker.read_tally();
   const RouteMetrics& metrics = *route_->metrics;
-  for (std::size_t kind = 0; kind < tally.messages_in.size(); ++kind) {
-    if (tally.messages_in[kind] != 0) {
-      metrics.messages_received[kind].add(tally.messages_in[kind]);
-      metrics.bytes_received[kind].add(tally.bytes_in[kind]);
-    }
-    if (tally.messages_out[kind] != 0) {
-      metrics.messages_sent[kind].add(tally.messages_out[kind]);
-      metrics.bytes_sent[kind].add(tally.bytes_out[kind]);
-    }
-  }
   // Handling time of a sample of reads: the parsing of its frames and the handlers of its
   // messages, each message counted at their mean, and so are those of the untimed reads after it
   // (Worker::HandlingSample, docs/metrics.md).
+  std::uint64_t each_ns = 0;
   if (tally.handled != 0) {
-    Worker::HandlingSample& sample = worker().handling_sample();
+    Worker::HandlingSample& sample = worker.handling_sample();
     if (tally.timed) {
       sample = {.route = &metrics,
                 .each_ns = (net::EventLoop::monotonic_ns() - tally.started_ns) / tally.handled,
@@ -219,8 +211,9 @@ void Connection::count_read() noexcept {
     } else {
       --sample.untimed_left;  // timed() said no: the sample is this route's and had reads left
     }
-    metrics.handling.observe_ns(sample.each_ns, tally.handled);
+    each_ns = sample.each_ns;
   }
+  worker.count_read(metrics, tally, each_ns);
   if (counting_received_)
     received_.add(tally.messages_in[0] + tally.messages_in[1],
                   tally.bytes_in[0] + tally.bytes_in[1]);

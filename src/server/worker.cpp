@@ -45,6 +45,7 @@ Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index)
 Worker::~Worker() {
   net::TimerWheel::cancel(loop_tick_);
   destroy_connections();
+  add_route_counts();  // what the connections' last reads counted
   free_retired();
   for (const auto& listener : listeners_) ::close(listener->fd);
 }
@@ -245,7 +246,28 @@ void Worker::release_client(const Connection& connection) {
   counted_clients_.erase(found);
 }
 
+void Worker::add_route_counts() noexcept {
+  RouteCounts& counts = route_counts_;
+  if (counts.route == nullptr) return;
+  const RouteMetrics& metrics = *counts.route;
+  for (std::size_t kind = 0; kind < counts.messages_in.size(); ++kind) {
+    if (counts.messages_in[kind] != 0) {
+      metrics.messages_received[kind].add(counts.messages_in[kind]);
+      metrics.bytes_received[kind].add(counts.bytes_in[kind]);
+    }
+    if (counts.messages_out[kind] != 0) {
+      metrics.messages_sent[kind].add(counts.messages_out[kind]);
+      metrics.bytes_sent[kind].add(counts.bytes_out[kind]);
+    }
+  }
+  if (counts.handled != 0) metrics.handling.observe_ns(counts.each_ns, counts.handled);
+  counts.clear();
+  counts.route = nullptr;
+  counts.handled = 0;
+}
+
 void Worker::end_of_iteration() {
+  add_route_counts();
   // The other loops' share first, so that they deliver while this one does. Handlers run by a
   // delivery (a slow consumer's close) may publish again: bounded rounds, the rest waits for the
   // next iteration.

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -167,6 +168,58 @@ TEST(App, ATaskRunsOnceOnEveryLoopThread) {
   // The memory engine: there is no other instance to tell.
   EXPECT_EQ(app.send_to_cluster("hello"), ClusterSend::no_cluster);
   ::close(fd);
+  app.drain();
+  server.join();
+}
+
+// WebSocketBehavior::message takes what a std::function of its signature takes, and is empty
+// exactly when that std::function would be.
+TEST(App, AMessageHandlerIsEmptyExactlyWhenAStdFunctionWouldBe) {
+  using Handler = MessageHandler<NoUserData>;
+  using Function = std::function<void(WebSocket<NoUserData>&, std::string_view, MessageKind)>;
+  void (*no_function)(WebSocket<NoUserData>&, std::string_view, MessageKind) = nullptr;
+  EXPECT_FALSE(Handler{});
+  EXPECT_FALSE(Handler{nullptr});
+  EXPECT_FALSE(Handler{Function{}});
+  EXPECT_FALSE(Handler{no_function});
+  EXPECT_TRUE(Handler{[](auto&, std::string_view, MessageKind) {}});
+  EXPECT_TRUE(Handler{Function{[](WebSocket<NoUserData>&, std::string_view, MessageKind) {}}});
+}
+
+// Each kind of callable is called with the message: a lambda with a capture, a std::function
+// and a plain function, each on its own route.
+void echo_binary(WebSocket<NoUserData>& ws, std::string_view message, MessageKind) {
+  ws.send(message, MessageKind::binary);
+}
+
+TEST(App, EveryKindOfMessageHandlerGetsTheMessage) {
+  const std::uint16_t port = free_port();
+  App app(loopback(port));
+  const std::string suffix = "!";
+  app.ws("/lambda",
+         WebSocketBehavior<>{.message = [suffix](auto& ws, std::string_view message, MessageKind) {
+           ws.send(std::string(message) + suffix, MessageKind::binary);
+         }});
+  app.ws("/function",
+         WebSocketBehavior<>{
+             .message = std::function<void(WebSocket<NoUserData>&, std::string_view, MessageKind)>(
+                 echo_binary)});
+  app.ws("/pointer", WebSocketBehavior<>{.message = &echo_binary});
+  std::thread server([&app] { app.run(); });
+  for (const std::string path : {"/lambda", "/function", "/pointer"}) {
+    const int fd = upgraded(port, path);
+    ASSERT_GE(fd, 0) << path;
+    // A masked binary frame "hi" (RFC 6455 §5.7's key).
+    const std::uint8_t frame[] = {0x82, 0x82, 0x37, 0xfa, 0x21, 0x3d, 'h' ^ 0x37, 'i' ^ 0xfa};
+    ASSERT_EQ(::send(fd, frame, sizeof frame, MSG_NOSIGNAL), static_cast<ssize_t>(sizeof frame));
+    const std::string expected = path == "/lambda" ? "hi!" : "hi";
+    std::string answer(2 + expected.size(), '\0');
+    ASSERT_EQ(::recv(fd, answer.data(), answer.size(), MSG_WAITALL),
+              static_cast<ssize_t>(answer.size()))
+        << path;
+    EXPECT_EQ(answer, std::string("\x82") + static_cast<char>(expected.size()) + expected) << path;
+    ::close(fd);
+  }
   app.drain();
   server.join();
 }
