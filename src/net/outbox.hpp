@@ -92,6 +92,8 @@ class Outbox {
     const Backlog* waiting = backlog_if_any();
     return waiting != nullptr ? waiting->size() : 0;
   }
+  // Bytes wait here, or an emptied backlog still marks a drain owed (see flush).
+  bool has_backlog() const noexcept { return backlog_if_any() != nullptr; }
   // The kernel refused bytes: EPOLLOUT is wanted until they are gone.
   bool blocked() const noexcept {
     const Backlog* waiting = backlog_if_any();

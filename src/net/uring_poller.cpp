@@ -139,12 +139,16 @@ std::uint64_t UringPoller::tag(int fd, const Registration& registration, Op op) 
 }
 
 io_uring_sqe* UringPoller::next_sqe() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  if (sqe != nullptr) return sqe;
+  if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_); sqe != nullptr) [[likely]]
+    return sqe;
+  return sqe_after_submitting();
+}
+
+io_uring_sqe* UringPoller::sqe_after_submitting() {
   // A full submission queue (thousands of changes in one iteration): submit them now. Before the
   // first wait the ring is disabled, and only a loop's first few registrations come then.
   if (enabled_) io_uring_submit(&ring_);
-  sqe = io_uring_get_sqe(&ring_);
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   if (sqe == nullptr) fail(-EBUSY, "io_uring submission queue full");
   return sqe;
 }

@@ -120,7 +120,8 @@ class UringPoller final : public Poller {
 
   static std::uint64_t tag(int fd, const Registration& registration, Op op) noexcept;
   Registration& slot(int fd) noexcept { return registrations_[static_cast<std::size_t>(fd)]; }
-  io_uring_sqe* next_sqe();
+  io_uring_sqe* next_sqe();  // inlined: one per send and receive arming (issue 17)
+  [[gnu::noinline]] io_uring_sqe* sqe_after_submitting();  // the queue was full
   // Brings the armed poll and receive of fd in line with what its registration wants.
   void arm(int fd);
   void cancel(Op op, std::uint64_t user_data);

@@ -186,8 +186,7 @@ void Connection::on_session_message(ws::Opcode opcode, std::span<const std::uint
   if (state_ != State::open) return;
   const MessageKind kind = opcode == ws::Opcode::text ? MessageKind::text : MessageKind::binary;
   Worker::ReadTally& tally = worker().read_tally();  // this read's (process)
-  ++tally.messages_in[static_cast<std::size_t>(kind)];
-  tally.bytes_in[static_cast<std::size_t>(kind)] += message.size();
+  tally.received(kind, message.size());
   const auto& handler = route_->behavior.message;
   if (!handler) return;
   ++tally.handled;
@@ -267,6 +266,25 @@ void Connection::on_session_failed(ws::ProtocolError error, bool close_sent) {
 // Frames out and the write path
 
 SendStatus Connection::send_message(std::string_view message, MessageKind kind) {
+  Worker& worker = this->worker();
+  Worker::ReadTally& tally = worker.read_tally();
+  // The common answer (an echo's, a request's): sent while this connection's read is processed,
+  // with nothing waiting before it, and not to be compressed. It is counted with the read and
+  // written straight into the cork the read holds, where session_output() would put it, with
+  // the fewest checks and registers (issue 17); every other send is send_other's.
+  if (tally.reader == this && outbox_.idle() && state_ == State::open && session_.open() &&
+      !(deflate_ && message.size() >= route_->compression.threshold)) {
+    tally.sent(kind, message.size());
+    net::ByteBuffer& cork = worker.cork().buffer();
+    session_.write_frame(*this, cork, opcode_of(kind), as_bytes(message));
+    if (cork.size() < net::Outbox::kCorkLimit) return SendStatus::sent;
+    session_output_done();
+    return send_status();
+  }
+  return send_other(message, kind);
+}
+
+SendStatus Connection::send_other(std::string_view message, MessageKind kind) {
   if (state_ != State::open || !session_.open()) return SendStatus::dropped;
   const RouteMetrics& metrics = *route_->metrics;
   if (outbox_.blocked() &&
@@ -274,34 +292,16 @@ SendStatus Connection::send_message(std::string_view message, MessageKind kind) 
     metrics.backpressure_drops.add();
     return SendStatus::dropped;
   }
-  Worker& worker = this->worker();
-  Worker::ReadTally& tally = worker.read_tally();
-  const bool in_read = tally.reader == this;
-  if (in_read) {
-    // An answer while this connection's read is processed: counted with the read.
-    ++tally.messages_out[static_cast<std::size_t>(kind)];
-    tally.bytes_out[static_cast<std::size_t>(kind)] += message.size();
+  if (Worker::ReadTally& tally = worker().read_tally(); tally.reader == this) {
+    tally.sent(kind, message.size());  // an answer while this connection's read is processed
   } else {
     metrics.messages_sent[static_cast<std::size_t>(kind)].add();
     metrics.bytes_sent[static_cast<std::size_t>(kind)].add(message.size());
     count_out(1, message.size());
   }
-  const auto opcode = kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
-  const auto bytes =
-      std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size());
   if (deflate_ && message.size() >= route_->compression.threshold)
-    return send_compressed(opcode, bytes);
-  if (in_read && outbox_.idle()) {
-    // The common answer (an echo's, a request's): the read holds the cork and nothing waits
-    // before it, so the frame goes straight into the cork, where session_output() would put it,
-    // without the general path's checks (issue 17).
-    net::ByteBuffer& cork = worker.cork().buffer();
-    session_.write_frame(*this, cork, opcode, bytes);
-    if (cork.size() < net::Outbox::kCorkLimit) return SendStatus::sent;
-    session_output_done();
-    return send_status();
-  }
-  return send_frame(opcode, bytes);
+    return send_compressed(opcode_of(kind), as_bytes(message));
+  return send_frame(opcode_of(kind), as_bytes(message));
 }
 
 SendStatus Connection::send_frame(ws::Opcode opcode, std::span<const std::uint8_t> payload,
@@ -321,6 +321,11 @@ void Connection::flush() {
       [this, &cork](const auto& transport) { return outbox_.flush(cork, transport); },
       socket_flags);
   if (flushed.error != 0) return peer_gone();
+  // The common end of a read: its bytes are with the kernel or in flight, nothing waits here,
+  // and no close, spill or drain callback is pending. Only the read interest may change (the
+  // bytes in flight may pause reads); the rest below would find nothing to do (issue 17).
+  if (!outbox_.has_backlog() && !shutdown_after_flush_ && !spill_ && !flushed.drained)
+    return update_interest();
   if (outbox_.buffered() == 0 && shutdown_after_flush_) {
     if (tls_) tls()->session->shutdown();  // close_notify before the FIN
     // RFC 6455 §7.1.1: a close frame went each way (the peer's first, ours answered it, all of

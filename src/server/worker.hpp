@@ -25,6 +25,10 @@
 #include "server/slab_pool.hpp"
 #include "ws/permessage_deflate.hpp"
 
+namespace pylon {
+enum class MessageKind : std::uint8_t;  // pylon/app.hpp
+}  // namespace pylon
+
 namespace pylon::detail {
 
 class Server;
@@ -101,6 +105,14 @@ class Worker final : public net::TimerNode {
     bool timed = false;                  // HandlingSample::timed said so when the read began
     std::uint64_t started_ns = 0;        // pylon_message_handling_seconds: the read's start
     std::uint64_t handled = 0;           // messages given to the route's handler
+    void received(MessageKind kind, std::size_t bytes) noexcept {
+      ++messages_in[static_cast<std::size_t>(kind)];
+      bytes_in[static_cast<std::size_t>(kind)] += bytes;
+    }
+    void sent(MessageKind kind, std::size_t bytes) noexcept {
+      ++messages_out[static_cast<std::size_t>(kind)];
+      bytes_out[static_cast<std::size_t>(kind)] += bytes;
+    }
     // A read begins; the tally is clear then (clear() ended the last one).
     void begin(const Connection* of, bool timed_read, std::uint64_t started) noexcept {
       reader = of;
