@@ -265,6 +265,14 @@ struct ErasedMessageHandler {
 };
 }  // namespace detail
 
+template <typename UserData>
+class MessageHandler;
+// What a MessageHandler<UserData> takes (a MessageHandler itself is copied, not wrapped).
+template <typename F, typename UserData>
+concept MessageCallable = !std::is_same_v<std::remove_cvref_t<F>, MessageHandler<UserData>> &&
+                          std::is_invocable_v<const std::remove_cvref_t<F>&, WebSocket<UserData>&,
+                                              std::string_view, MessageKind>;
+
 // WebSocketBehavior::message: any callable taking (WebSocket<UserData>&, std::string_view,
 // MessageKind), as a std::function of that signature takes it. A message reaches it through one
 // indirect call with the callable inlined behind it; a std::function would add a second call and
@@ -272,14 +280,11 @@ struct ErasedMessageHandler {
 template <typename UserData>
 class MessageHandler {
  public:
+  // Implicit, as std::function's: `.message = [](auto& ws, ...) {...}` and `= nullptr` work.
   MessageHandler() noexcept = default;
-  MessageHandler(std::nullptr_t) noexcept {
-  }  // NOLINT(google-explicit-constructor): as std::function
-  template <typename F>
-  requires(!std::is_same_v<std::remove_cvref_t<F>, MessageHandler> &&
-           std::is_invocable_v<const std::remove_cvref_t<F>&, WebSocket<UserData>&,
-                               std::string_view, MessageKind>)
-      MessageHandler(F&& callable) {  // NOLINT(google-explicit-constructor): as std::function
+  MessageHandler(std::nullptr_t) noexcept {}
+  template <MessageCallable<UserData> F>
+  MessageHandler(F&& callable) {
     using Callable = std::remove_cvref_t<F>;
     // An empty std::function or a null function pointer: no handler, as std::function has it.
     if constexpr (std::is_constructible_v<bool, const Callable&>) {
