@@ -97,9 +97,9 @@ class Worker final : public net::TimerNode {
     }
   };
   // What the messages of the read being processed (Connection::process) add to their route's
-  // metrics and access log: counted here per message and added there once per read, so a
-  // message costs a few additions instead of several counter updates and two clock reads
-  // (issue 17). The counts stay exact.
+  // metrics and access log: counted here per message, and passed on once per read (to the access
+  // log, and to count_read below for the metrics), so a message costs a few additions instead of
+  // several counter updates and two clock reads (issue 17). The counts stay exact.
   struct ReadTally : MessageCounts {
     const Connection* reader = nullptr;  // whose read it is; null between reads
     bool timed = false;                  // HandlingSample::timed said so when the read began
