@@ -53,8 +53,7 @@ PublishResult App::publish(std::string_view topic, const OffsetEnvelope& message
 
 PublishResult App::publish(std::string_view topic, const OffsetEnvelope& message, MessageKind kind,
                            std::function<void(const PublishResult&)> settled) {
-  return server_->publish(topic, kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary,
-                          message, std::move(settled));
+  return server_->publish(topic, detail::opcode_of(kind), message, std::move(settled));
 }
 
 void App::presence_join(std::string_view topic, PresenceMember member) {

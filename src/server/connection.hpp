@@ -335,9 +335,6 @@ class Connection final : public net::IoHandler, public net::TimerNode {
                         bool rsv1 = false);
   // send_message's general case, out of line so that its common case needs no stack frame.
   [[gnu::noinline]] SendStatus send_other(std::string_view message, MessageKind kind);
-  static ws::Opcode opcode_of(MessageKind kind) noexcept {
-    return kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
-  }
   static std::span<const std::uint8_t> as_bytes(std::string_view message) noexcept {
     return {reinterpret_cast<const std::uint8_t*>(message.data()), message.size()};
   }

@@ -26,6 +26,11 @@
 
 namespace pylon::detail {
 
+// The frame opcode of a message of this kind.
+inline ws::Opcode opcode_of(MessageKind kind) noexcept {
+  return kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
+}
+
 class Worker;
 class ServerTls;
 

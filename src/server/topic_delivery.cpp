@@ -71,7 +71,7 @@ void Connection::unsubscribe_all() noexcept {
 PublishResult Connection::publish(std::string_view topic, const OffsetEnvelope& message,
                                   MessageKind kind, std::uint64_t tag) {
   Server& server = worker().server();
-  const ws::Opcode opcode = kind == MessageKind::text ? ws::Opcode::text : ws::Opcode::binary;
+  const ws::Opcode opcode = opcode_of(kind);
   if (server.engine == nullptr || !server.history_policy(topic))
     return server.publish(topic, opcode, message);
   // The history lives in Redis: the outcome comes back to this loop, to this connection if it is

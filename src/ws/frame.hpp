@@ -125,6 +125,21 @@ inline std::size_t apply_mask(std::span<std::uint8_t> data, const MaskingKey& ke
   return (key_offset + data.size()) & 3;
 }
 
+namespace detail {
+// Unmasks the Word at p with `key` (the masking key repeated to Word's size), moves p and n past
+// it and returns it unmasked.
+template <typename Word>
+Word unmask_word(std::uint8_t*& p, std::size_t& n, const Word& key) noexcept {
+  Word word;
+  std::memcpy(&word, p, sizeof word);
+  word ^= key;
+  std::memcpy(p, &word, sizeof word);
+  p += sizeof word;
+  n -= sizeof word;
+  return word;
+}
+}  // namespace detail
+
 // Unmasks a payload that starts at key position 0, in place, and tells whether every byte of it
 // is ASCII: one pass for what apply_mask and a UTF-8 test would do in two, for the parser's whole
 // short messages (issue 17). The bytes are tested as they are written, unmasked.
@@ -134,36 +149,14 @@ inline bool unmask_is_ascii(std::span<std::uint8_t> data, const MaskingKey& key)
   std::uint32_t key32;
   std::memcpy(&key32, key.data(), 4);
   const std::uint64_t key64 = (std::uint64_t{key32} << 32) | key32;
-  // 16 bytes at a time (a GCC/Clang vector: SSE2 on x86-64), then steps of 8, 4 and 1 byte.
+  // 16 bytes at a time (a GCC/Clang vector: SSE2 on x86-64), then steps of 8, 4 and 1 byte; the
+  // key position is 0 again after every whole word.
   using Block = std::uint64_t __attribute__((vector_size(16)));
-  const Block key128 = {key64, key64};
   Block seen128 = {0, 0};  // every unmasked byte ORed in
-  for (; n >= 16; p += 16, n -= 16) {
-    Block b;
-    std::memcpy(&b, p, 16);
-    b ^= key128;
-    std::memcpy(p, &b, 16);
-    seen128 |= b;
-  }
+  while (n >= 16) seen128 |= detail::unmask_word(p, n, Block{key64, key64});
   std::uint64_t seen = seen128[0] | seen128[1];
-  if (n >= 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    w ^= key64;
-    std::memcpy(p, &w, 8);
-    seen |= w;
-    p += 8;
-    n -= 8;
-  }
-  if (n >= 4) {  // the key position is 0 again after whole words
-    std::uint32_t w;
-    std::memcpy(&w, p, 4);
-    w ^= key32;
-    std::memcpy(p, &w, 4);
-    seen |= w;
-    p += 4;
-    n -= 4;
-  }
+  if (n >= 8) seen |= detail::unmask_word(p, n, key64);
+  if (n >= 4) seen |= detail::unmask_word(p, n, key32);
   for (std::size_t i = 0; i < n; ++i) {
     p[i] ^= key[i];
     seen |= p[i];
