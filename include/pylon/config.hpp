@@ -117,11 +117,12 @@ struct Config {
   std::string listen = "127.0.0.1:8080";
   unsigned threads = 0;  // event loops; 0 (the default, not settable) means one per core
   IoBackend io_backend = IoBackend::io_uring;  // epoll where the kernel refuses io_uring
-  std::size_t max_connections = 100000;        // open WebSockets, all loops together
-  std::size_t max_message_size = 16u << 20;    // bytes; larger messages are closed with 1009
-  std::size_t max_backpressure = 1u << 20;     // bytes queued per connection before sends drop
-  double ping_interval = 25;                   // seconds; below Nginx's 60 s proxy_read_timeout
-  double pong_timeout = 10;                    // seconds without a pong after a ping before closing
+  unsigned io_batch_wait_us = 50;  // io_uring: a busy loop's wait holds a completion this long
+  std::size_t max_connections = 100000;      // open WebSockets, all loops together
+  std::size_t max_message_size = 16u << 20;  // bytes; larger messages are closed with 1009
+  std::size_t max_backpressure = 1u << 20;   // bytes queued per connection before sends drop
+  double ping_interval = 25;                 // seconds; below Nginx's 60 s proxy_read_timeout
+  double pong_timeout = 10;                  // seconds without a pong after a ping before closing
   double handshake_timeout =
       10;                   // seconds to send a complete request (and between keep-alive requests)
   double idle_timeout = 0;  // seconds without any frame from the client; 0: off

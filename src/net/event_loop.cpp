@@ -27,11 +27,13 @@ std::uint64_t EventLoop::monotonic_ns() noexcept {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-EventLoop::EventLoop(IoBackend backend)
+EventLoop::EventLoop(IoBackend backend, unsigned batch_wait_us)
     : now_ms_(monotonic_ms()), timers_(now_ms_), receive_buffer_(kReceiveBufferSize) {
   if (backend == IoBackend::io_uring) {
     try {
-      poller_ = std::make_unique<UringPoller>();
+      auto uring = std::make_unique<UringPoller>(batch_wait_us);
+      batch_wait_us_ = uring->batch_wait_us();
+      poller_ = std::move(uring);
     } catch (const std::system_error& error) {
       backend_error_ = error.what();
     }

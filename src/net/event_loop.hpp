@@ -27,8 +27,9 @@ class EventLoop {
   static constexpr std::size_t kReceiveBufferSize = 512 * 1024;
 
   // io_uring where the kernel refuses a ring (too old, seccomp, kernel.io_uring_disabled) runs
-  // on epoll instead: backend() says which, backend_error() why.
-  explicit EventLoop(IoBackend backend = IoBackend::epoll);
+  // on epoll instead: backend() says which, backend_error() why. batch_wait_us: how long a busy
+  // io_uring loop's wait may hold a completion for others (uring_poller.hpp; 0: never).
+  explicit EventLoop(IoBackend backend = IoBackend::epoll, unsigned batch_wait_us = 0);
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -63,6 +64,8 @@ class EventLoop {
   IoBackend backend() const noexcept { return poller_->backend(); }
   const Poller& poller() const noexcept { return *poller_; }
   const std::string& backend_error() const noexcept { return backend_error_; }
+  // The batch wait in effect: 0 under epoll, or where the kernel cannot bound a wait's batch.
+  unsigned batch_wait_us() const noexcept { return batch_wait_us_; }
 
   TimerWheel& timers() noexcept { return timers_; }
   // Monotonic milliseconds, read once per iteration (cheap, coarse).
@@ -88,6 +91,7 @@ class EventLoop {
 
   std::unique_ptr<Poller> poller_;
   bool loop_sends_ = false;  // io_uring: send() may take bytes (a test that costs no virtual call)
+  unsigned batch_wait_us_ = 0;
   std::string backend_error_;
   Waker waker_{*this};
   int wake_fd_ = -1;

@@ -35,6 +35,11 @@ constexpr std::uint32_t kCancelByOpcode = 1u << 5;
 // A send that finds the socket full fails with EAGAIN (the handler waits for EPOLLOUT) instead of
 // waiting inside io_uring; MSG_NOSIGNAL: a peer gone is an error value, not SIGPIPE.
 constexpr int kSendFlags = MSG_DONTWAIT | MSG_NOSIGNAL;
+// IORING_FEAT_MIN_TIMEOUT (Linux 6.12; newer than liburing 2.3's header): the kernel reads a
+// minimum wait from io_uring_getevents_arg's 32 bits after sigmask_sz (`pad` there, since named
+// min_wait_usec), and with a wait for several completions returns once that long has passed with
+// at least one. Older kernels ignore the field, and would wait for all of them.
+constexpr std::uint32_t kFeatureMinTimeout = 1u << 15;
 
 // A registration keeps the epoll flags it uses in 8 bits: all but EPOLLRDHUP are there already,
 // and EPOLLRDHUP takes the free bit kCompactRdhup.
@@ -79,7 +84,48 @@ std::uint8_t* map_anonymous(std::size_t bytes) {
 
 }  // namespace
 
-UringPoller::UringPoller() {
+void WaitBatching::end_window(std::uint64_t now_ms) noexcept {
+  const std::uint64_t elapsed_ms = now_ms - window_start_ms_;
+  const bool busy = wait_us_ != 0 && receives_ * wait_us_ >= kBatchFrom * elapsed_ms * 1000;
+  const std::uint64_t bytes = received_;
+  receives_ = received_ = 0;
+  window_start_ms_ = now_ms;
+  if (!busy) {
+    phase_ = Phase::quiet;
+    return;
+  }
+  const auto measure = [&](Phase next) {
+    phase_ = next;
+    measured_ = 0;
+    measured_bytes_ = measured_ms_ = 0;
+  };
+  switch (phase_) {
+    case Phase::quiet:
+      measure(Phase::measuring_off);
+      return;  // this window may have begun quiet: not a reference
+    case Phase::batching:
+    case Phase::not_batching:
+      if (now_ms >= recheck_at_ms_) measure(Phase::measuring_off);
+      return;
+    case Phase::measuring_off:
+    case Phase::measuring_on:
+      break;
+  }
+  measured_bytes_ += bytes;
+  measured_ms_ += elapsed_ms;
+  if (++measured_ < kCompared) return;
+  const std::uint64_t bytes_per_s = measured_bytes_ * 1000 / measured_ms_;
+  if (phase_ == Phase::measuring_off) {
+    reference_bytes_per_s_ = bytes_per_s;
+    measure(Phase::measuring_on);
+    return;
+  }
+  const bool kept = bytes_per_s * 100 >= reference_bytes_per_s_ * (100 - kTolerancePercent);
+  phase_ = kept ? Phase::batching : Phase::not_batching;
+  recheck_at_ms_ = now_ms + kRecheckMs;
+}
+
+UringPoller::UringPoller(unsigned batch_wait_us) {
   io_uring_params params{};
   params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED |
                  IORING_SETUP_CQSIZE;
@@ -89,6 +135,7 @@ UringPoller::UringPoller() {
   try {
     // Without it a wait with a timeout costs a second system call.
     if ((params.features & IORING_FEAT_EXT_ARG) == 0) fail(-ENOSYS, "io_uring EXT_ARG");
+    if ((params.features & kFeatureMinTimeout) != 0) batching_ = WaitBatching(batch_wait_us);
     // The soft limit may still be raised up to the hard one (raise_open_file_limit).
     rlimit open_files{};
     registration_capacity_ = kMaxFds;
@@ -256,7 +303,8 @@ void UringPoller::wait(int timeout_ms) {
                                             IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
         error < 0)
       fail(error, "io_uring enable");
-    io_uring_register_ring_fd(&ring_);  // per thread: io_uring_enter skips the fd lookup
+    // Per thread: io_uring_enter skips the fd lookup.
+    registered_ring_ = io_uring_register_ring_fd(&ring_) == 1;
     enabled_ = true;
   }
   // Sends of the last iteration that still wait inside io_uring (a full socket; MSG_DONTWAIT
@@ -269,17 +317,41 @@ void UringPoller::wait(int timeout_ms) {
     sqe->len = IORING_OP_SEND;
     io_uring_sqe_set_data64(sqe, std::uint64_t{static_cast<std::uint8_t>(Op::control)} << kOpShift);
   }
-  __kernel_timespec timeout{};
-  timeout.tv_sec = timeout_ms / 1000;
-  timeout.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1'000'000;
-  io_uring_cqe* first = nullptr;
-  // Submits this iteration's operations and waits, in one io_uring_enter. -ETIME and -EINTR
-  // only mean that the loop runs its timers and comes back.
-  io_uring_submit_and_wait_timeout(&ring_, &first, 1, &timeout, nullptr);
+  enter(timeout_ms);
   // What this iteration queued is submitted: the next iteration fills the other arena, empty
   // unless a send taken from it has still not completed.
   filling_ ^= 1;
   if (arenas_[filling_].outstanding == 0) arenas_[filling_].used = 0;
+}
+
+void UringPoller::enter(int timeout_ms) noexcept {
+  // Publishes the queued entries as liburing's submit does (the ring's index array maps each
+  // slot to itself since setup): the new tail, and the count the kernel has not consumed.
+  io_uring_sq& queue = ring_.sq;
+  const unsigned tail = queue.sqe_tail;
+  if (queue.sqe_head != tail) {
+    queue.sqe_head = tail;
+    io_uring_smp_store_release(queue.ktail, tail);
+  }
+  const unsigned to_submit = tail - io_uring_smp_load_acquire(queue.khead);
+  __kernel_timespec timeout{};
+  timeout.tv_sec = timeout_ms / 1000;
+  timeout.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1'000'000;
+  io_uring_getevents_arg wait{};
+  wait.ts = reinterpret_cast<std::uintptr_t>(&timeout);
+  unsigned wanted = 1;
+  // Completions already waiting (posted while the last ones were handled) are taken at once.
+  if (batching_.on() && io_uring_cq_ready(&ring_) == 0) {
+    wanted = kBatchCompletions;
+    wait.pad = batching_.wait_us();  // min_wait_usec (kFeatureMinTimeout)
+  }
+  unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+  if (registered_ring_) flags |= IORING_ENTER_REGISTERED_RING;
+  // One system call submits this iteration's operations and waits. Its errors (-ETIME, -EINTR,
+  // -EBUSY with the completion queue overflowing) only mean that the loop handles what came and
+  // comes back; entries the kernel did not take stay published and go with the next call.
+  io_uring_enter2(registered_ring_ ? ring_.enter_ring_fd : ring_.ring_fd, to_submit, wanted, flags,
+                  reinterpret_cast<sigset_t*>(&wait), sizeof wait);
 }
 
 bool UringPoller::send(int fd, std::span<const iovec> pieces, int flags) {
@@ -313,12 +385,16 @@ void UringPoller::dispatch() {
   unsigned head = 0;
   unsigned seen = 0;
   unsigned buffers_taken = 0;
+  std::uint64_t received = 0;
   io_uring_cqe* cqe = nullptr;
   // Completions posted while handlers run (a full submission queue submitted early) are taken in
   // this same walk: it reads the tail again at every step.
   io_uring_for_each_cqe(&ring_, head, cqe) {
     const io_uring_cqe completion = *cqe;
-    if ((completion.flags & IORING_CQE_F_BUFFER) != 0) ++buffers_taken;
+    if ((completion.flags & IORING_CQE_F_BUFFER) != 0) {
+      ++buffers_taken;
+      received += static_cast<unsigned>(completion.res);  // a buffer holds what was received
+    }
     complete(completion);
     ++seen;
   }
@@ -334,6 +410,7 @@ void UringPoller::dispatch() {
     last_trim_ms_ = now_ms;
   }
   park_quiet_receives(now_ms);
+  batching_.count(buffers_taken, received, now_ms);
   io_uring_cq_advance(&ring_, seen);
   if (recycled_ > 0) {
     io_uring_buf_ring_advance(buffer_ring_, static_cast<int>(recycled_));

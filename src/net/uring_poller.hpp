@@ -33,6 +33,11 @@
 // - SINGLE_ISSUER | DEFER_TASKRUN: the kernel runs the receives and polls inside our
 //   io_uring_enter, as one batch on the loop's thread. The ring is created disabled (the loop is
 //   built on another thread) and enabled by the first wait(), on the loop's thread.
+// - Batched waits (io_batch_wait_us; kernels with IORING_FEAT_MIN_TIMEOUT, 6.12 and later): a
+//   busy loop wakes for a handful of completions, not for each. While WaitBatching says so, the
+//   wait asks the kernel for kBatchCompletions completions and, once one has come, waits for the
+//   rest at most the batch wait. Otherwise (and without the feature) a wait returns at the first
+//   completion.
 //
 // Each submission's user_data names its fd, the generation of the fd's registration and the arm
 // count of its operation (a send's, the record in front of its bytes in the arena, which names
@@ -52,6 +57,58 @@
 
 namespace pylon::net {
 
+// Whether a loop's waits batch, decided per kWindowMs from the loop's receives (the multishot
+// receives of Receive::by_loop sockets) in that window.
+// - A loop batches only while its receives come fast enough to gather kBatchFrom of them per
+//   batch wait: one with little traffic (one connection, a few quiet ones) never holds a message,
+//   and neither does one whose sockets read for themselves (TLS through OpenSSL), whose traffic
+//   it does not measure. A window below that rate ends batching at once.
+// - Batching must not cost the peers' traffic: peers that wait for each answer before they send
+//   again (a few connections in a fast request/response exchange) would slow down by the time
+//   their answers are held. So a busy loop first measures kCompared windows without batching,
+//   then kCompared with it, and keeps batching only if the bytes received per second did not
+//   fall by more than kTolerancePercent; either way it measures again kRecheckMs later (traffic
+//   changes). Bytes, not receives: a batching loop takes more bytes per receive.
+class WaitBatching {
+ public:
+  static constexpr std::uint64_t kWindowMs = 100;
+  static constexpr std::uint64_t kBatchFrom = 4;
+  static constexpr unsigned kCompared = 3;
+  static constexpr std::uint64_t kTolerancePercent = 10;
+  static constexpr std::uint64_t kRecheckMs = 10'000;
+
+  explicit WaitBatching(unsigned wait_us = 0) noexcept : wait_us_(wait_us) {}
+  unsigned wait_us() const noexcept { return wait_us_; }
+  bool on() const noexcept { return phase_ == Phase::measuring_on || phase_ == Phase::batching; }
+  // An iteration's receives and the bytes they took, at the loop's (coarse) time now_ms.
+  void count(std::uint64_t receives, std::uint64_t received, std::uint64_t now_ms) noexcept {
+    receives_ += receives;
+    received_ += received;
+    if (now_ms - window_start_ms_ >= kWindowMs) end_window(now_ms);
+  }
+
+ private:
+  enum class Phase : std::uint8_t {
+    quiet,          // not busy enough to batch
+    measuring_off,  // busy, not batching: the reference windows
+    measuring_on,   // batching, on trial
+    batching,       // kept: until recheck_at_ms_
+    not_batching,   // it cost traffic: not until recheck_at_ms_
+  };
+  void end_window(std::uint64_t now_ms) noexcept;
+
+  unsigned wait_us_;
+  Phase phase_ = Phase::quiet;
+  std::uint64_t window_start_ms_ = 0;
+  std::uint64_t receives_ = 0;  // this window's
+  std::uint64_t received_ = 0;
+  unsigned measured_ = 0;                    // windows of the phase measured so far
+  std::uint64_t measured_bytes_ = 0;         // bytes received in them
+  std::uint64_t measured_ms_ = 0;            // and their length
+  std::uint64_t reference_bytes_per_s_ = 0;  // measured without batching
+  std::uint64_t recheck_at_ms_ = 0;
+};
+
 class UringPoller final : public Poller {
  public:
   // Provided receive buffers, per loop: a receive takes one whole, whatever it holds.
@@ -68,8 +125,12 @@ class UringPoller final : public Poller {
   static constexpr std::size_t kSendArenaSize = 4 * 1024 * 1024;
   // The by-fd table's reservation when the open-file limit is higher still (16 B an fd).
   static constexpr std::size_t kMaxFds = std::size_t{1} << 24;
+  // A batched wait's count (see above).
+  static constexpr unsigned kBatchCompletions = 64;
 
-  UringPoller();  // throws std::system_error naming what the kernel refused
+  // batch_wait_us: the longest a busy loop's wait holds a completion for others (0: never).
+  // Throws std::system_error naming what the kernel refused.
+  explicit UringPoller(unsigned batch_wait_us = 0);
   ~UringPoller() override;
 
   IoBackend backend() const noexcept override { return IoBackend::io_uring; }
@@ -81,6 +142,9 @@ class UringPoller final : public Poller {
   void dispatch() override;
   bool send(int fd, std::span<const iovec> pieces, int flags) override;
   unsigned buffers_provided() const noexcept { return provided_; }  // the ring's size now
+  // The batch wait in effect: the one asked for, or 0 where the kernel cannot bound it.
+  unsigned batch_wait_us() const noexcept { return batching_.wait_us(); }
+  bool batching() const noexcept { return batching_.on(); }  // the next wait is a batched one
 
  private:
   enum class Op : std::uint8_t { poll, receive, control, send };
@@ -125,6 +189,9 @@ class UringPoller final : public Poller {
   // Brings the armed poll and receive of fd in line with what its registration wants.
   void arm(int fd);
   void cancel(Op op, std::uint64_t user_data);
+  // Submits what was queued and waits up to timeout_ms: for one completion, or when batching
+  // for kBatchCompletions, at most the batch wait after the first.
+  void enter(int timeout_ms) noexcept;
   void complete(const io_uring_cqe& cqe);
   void complete_poll(int fd, std::uint64_t user_data, int result);
   void complete_receive(int fd, const io_uring_cqe& cqe);
@@ -143,6 +210,8 @@ class UringPoller final : public Poller {
 
   io_uring ring_{};
   bool enabled_ = false;
+  bool registered_ring_ = false;  // io_uring_enter may name the ring by its registered index
+  WaitBatching batching_;
   // By fd, for every fd below the open-file limit's hard maximum (kMaxFds at most): mmap'ed
   // with MAP_NORESERVE, so that only the pages of the fds in use are ever touched, and never
   // copied as a growing vector would be (each copy left behind in malloc's heap).

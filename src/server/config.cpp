@@ -290,6 +290,8 @@ constexpr Row kRows[] = {
     {"io_backend", choice<&Config::io_backend, kIoBackends>(),
      "how the event loops wait for sockets: io_uring (the default; epoll where the kernel refuses "
      "it) or epoll"},
+    {"io_batch_wait_us", count<&Config::io_batch_wait_us, 0, 1000>(),
+     "io_uring: microseconds a busy event loop waits to gather completions (0: off)"},
     {"max_connections", count<&Config::max_connections, 1>(),
      "open WebSockets allowed; beyond, upgrades get 503"},
     {"max_message_size", bytes<&Config::max_message_size, 1>(),

@@ -432,6 +432,7 @@ int Server::run() {
             {"tls", !config.tls_cert.empty()},
             {"threads", std::uint64_t{threads}},
             {"io_backend", std::string_view(uring ? "io_uring" : "epoll")},
+            {"io_batch_wait_us", std::uint64_t{first_loop.batch_wait_us()}},
             {"open_file_limit", open_files},
             {"connections_allowed", connection_room},
             {"max_connections", std::uint64_t{config.max_connections}}});

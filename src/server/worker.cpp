@@ -28,7 +28,7 @@ constexpr std::uint64_t kListenerRetryMs = 200;
 Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index)
     : server_(server),
       index_(index),
-      loop_(server.config.io_backend),
+      loop_(server.config.io_backend, server.config.io_batch_wait_us),
       connection_pool_(sizeof(Connection), alignof(Connection), this),
       http_state_pool_(Connection::make_http_state_pool()) {
   fire = &Worker::on_tick;

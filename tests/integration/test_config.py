@@ -77,6 +77,7 @@ BAD_FILES = {
     "bad-port": ('listen = "127.0.0.1:99999"\n', "listen"),
     "bad-log-level": ('log_level = "loud"\n', "log_level"),
     "bad-io-backend": ('io_backend = "kqueue"\n', "io_backend"),
+    "io-batch-wait-too-long": ("io_batch_wait_us = 5000\n", "io_batch_wait_us"),
     "origins-not-a-list": ("allowed_origins = 5\n", "allowed_origins"),
     "negative-message-size": ("max_message_size = -5\n", "max_message_size"),
     "endpoint-without-route": ('[endpoints."/nowhere"]\ncompression = "off"\n', "endpoints./nowhere"),
@@ -145,6 +146,9 @@ def test_io_backend_is_the_one_asked_for(asked, backend):
         echo_check(server.address)
         started = next(line for line in server.output().splitlines() if "pylon listening" in line)
         assert f'"io_backend":"{backend}"' in started, started
+        # Batched waits are io_uring's: epoll's loops never hold an event for others.
+        if backend == "epoll":
+            assert '"io_batch_wait_us":0' in started, started
 
 
 def test_config_file_is_applied(write_config):

@@ -131,6 +131,7 @@ TEST(Config, EveryKeyAppliesItsFlagText) {
       {"max_tracked_ips", "1000"},
       {"slow_consumer", "drop"},
       {"io_backend", "epoll"},
+      {"io_batch_wait_us", "20"},
       {"engine", "redis"},
       {"redis_url", "redis://:secret@127.0.0.1:6380/2"},
       {"redis_prefix", "app:"},
