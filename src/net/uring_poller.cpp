@@ -84,20 +84,23 @@ std::uint8_t* map_anonymous(std::size_t bytes) {
 
 }  // namespace
 
-void WaitBatching::end_window(std::uint64_t now_ms) noexcept {
+void WaitBatching::end_window(std::uint64_t now_ms, std::uint64_t cpu_ns) noexcept {
   const std::uint64_t elapsed_ms = now_ms - window_start_ms_;
+  const std::uint64_t cpu_used_ns = cpu_ns - window_start_cpu_ns_;
   const bool busy = wait_us_ != 0 && receives_ * wait_us_ >= kBatchFrom * elapsed_ms * 1000;
   const std::uint64_t bytes = received_;
   receives_ = received_ = 0;
   window_start_ms_ = now_ms;
+  window_start_cpu_ns_ = cpu_ns;
   if (!busy) {
     phase_ = Phase::quiet;
+    recheck_after_ms_ = kRecheckMs;
     return;
   }
   const auto measure = [&](Phase next) {
     phase_ = next;
     measured_ = 0;
-    measured_bytes_ = measured_ms_ = 0;
+    measured_bytes_ = measured_ms_ = measured_cpu_ns_ = 0;
   };
   switch (phase_) {
     case Phase::quiet:
@@ -113,16 +116,23 @@ void WaitBatching::end_window(std::uint64_t now_ms) noexcept {
   }
   measured_bytes_ += bytes;
   measured_ms_ += elapsed_ms;
+  measured_cpu_ns_ += cpu_used_ns;
   if (++measured_ < kCompared) return;
-  const std::uint64_t bytes_per_s = measured_bytes_ * 1000 / measured_ms_;
+  const double bytes_per_ms =
+      static_cast<double>(measured_bytes_) / static_cast<double>(measured_ms_);
+  const double cpu_per_byte = static_cast<double>(measured_cpu_ns_) /
+                              static_cast<double>(std::max<std::uint64_t>(measured_bytes_, 1));
   if (phase_ == Phase::measuring_off) {
-    reference_bytes_per_s_ = bytes_per_s;
+    reference_bytes_per_ms_ = bytes_per_ms;
+    reference_cpu_per_byte_ = cpu_per_byte;
     measure(Phase::measuring_on);
     return;
   }
-  const bool kept = bytes_per_s * 100 >= reference_bytes_per_s_ * (100 - kTolerancePercent);
+  const bool kept = bytes_per_ms * 100 >= reference_bytes_per_ms_ * (100 - kTolerancePercent) &&
+                    cpu_per_byte * 100 <= reference_cpu_per_byte_ * (100 - kGainPercent);
   phase_ = kept ? Phase::batching : Phase::not_batching;
-  recheck_at_ms_ = now_ms + kRecheckMs;
+  recheck_at_ms_ = now_ms + (kept ? kRecheckMs : recheck_after_ms_);
+  recheck_after_ms_ = kept ? kRecheckMs : std::min(2 * recheck_after_ms_, kLongestRecheckMs);
 }
 
 UringPoller::UringPoller(unsigned batch_wait_us) {
@@ -410,7 +420,13 @@ void UringPoller::dispatch() {
     last_trim_ms_ = now_ms;
   }
   park_quiet_receives(now_ms);
-  batching_.count(buffers_taken, received, now_ms);
+  if (batching_.count(buffers_taken, received, now_ms)) {
+    // Once per window: a system call (CLOCK_THREAD_CPUTIME_ID has no vDSO path).
+    timespec cpu{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    batching_.end_window(now_ms, static_cast<std::uint64_t>(cpu.tv_sec) * 1'000'000'000 +
+                                     static_cast<std::uint64_t>(cpu.tv_nsec));
+  }
   io_uring_cq_advance(&ring_, seen);
   if (recycled_ > 0) {
     io_uring_buf_ring_advance(buffer_ring_, static_cast<int>(recycled_));

@@ -63,29 +63,38 @@ namespace pylon::net {
 //   batch wait: one with little traffic (one connection, a few quiet ones) never holds a message,
 //   and neither does one whose sockets read for themselves (TLS through OpenSSL), whose traffic
 //   it does not measure. A window below that rate ends batching at once.
-// - Batching must not cost the peers' traffic: peers that wait for each answer before they send
-//   again (a few connections in a fast request/response exchange) would slow down by the time
-//   their answers are held. So a busy loop first measures kCompared windows without batching,
-//   then kCompared with it, and keeps batching only if the bytes received per second did not
-//   fall by more than kTolerancePercent; either way it measures again kRecheckMs later (traffic
-//   changes). Bytes, not receives: a batching loop takes more bytes per receive.
+// - Batching must pay, and must not cost the peers' traffic: peers that wait for each answer
+//   before they send again (a few connections in a fast request/response exchange) would slow
+//   down by the time their answers are held, and a loop that never ran out of work would only
+//   add sleeps. So a busy loop first measures kCompared windows without batching, then kCompared
+//   with it, and keeps batching only if the bytes received per second fell by less than
+//   kTolerancePercent and the loop thread's CPU time per byte fell by at least kGainPercent.
+//   It measures again kRecheckMs later (traffic changes), or after a trial that failed twice as
+//   long as after the one before, up to kLongestRecheckMs: where batching never pays, a trial
+//   (0.3 s of held answers) comes once in minutes. Bytes, not receives: a batching loop takes
+//   more bytes per receive.
 class WaitBatching {
  public:
   static constexpr std::uint64_t kWindowMs = 100;
   static constexpr std::uint64_t kBatchFrom = 4;
   static constexpr unsigned kCompared = 3;
   static constexpr std::uint64_t kTolerancePercent = 10;
+  static constexpr std::uint64_t kGainPercent = 2;
   static constexpr std::uint64_t kRecheckMs = 10'000;
+  static constexpr std::uint64_t kLongestRecheckMs = 320'000;
 
   explicit WaitBatching(unsigned wait_us = 0) noexcept : wait_us_(wait_us) {}
   unsigned wait_us() const noexcept { return wait_us_; }
   bool on() const noexcept { return phase_ == Phase::measuring_on || phase_ == Phase::batching; }
-  // An iteration's receives and the bytes they took, at the loop's (coarse) time now_ms.
-  void count(std::uint64_t receives, std::uint64_t received, std::uint64_t now_ms) noexcept {
+  // An iteration's receives and the bytes they took, at the loop's (coarse) time now_ms. true:
+  // a window is over, and the caller calls end_window.
+  bool count(std::uint64_t receives, std::uint64_t received, std::uint64_t now_ms) noexcept {
     receives_ += receives;
     received_ += received;
-    if (now_ms - window_start_ms_ >= kWindowMs) end_window(now_ms);
+    return now_ms - window_start_ms_ >= kWindowMs;
   }
+  // cpu_ns: the loop thread's CPU time so far (user and system).
+  void end_window(std::uint64_t now_ms, std::uint64_t cpu_ns) noexcept;
 
  private:
   enum class Phase : std::uint8_t {
@@ -93,20 +102,23 @@ class WaitBatching {
     measuring_off,  // busy, not batching: the reference windows
     measuring_on,   // batching, on trial
     batching,       // kept: until recheck_at_ms_
-    not_batching,   // it cost traffic: not until recheck_at_ms_
+    not_batching,   // it did not pay: not until recheck_at_ms_
   };
-  void end_window(std::uint64_t now_ms) noexcept;
-
   unsigned wait_us_;
   Phase phase_ = Phase::quiet;
   std::uint64_t window_start_ms_ = 0;
+  std::uint64_t window_start_cpu_ns_ = 0;
   std::uint64_t receives_ = 0;  // this window's
   std::uint64_t received_ = 0;
-  unsigned measured_ = 0;                    // windows of the phase measured so far
-  std::uint64_t measured_bytes_ = 0;         // bytes received in them
-  std::uint64_t measured_ms_ = 0;            // and their length
-  std::uint64_t reference_bytes_per_s_ = 0;  // measured without batching
+  // The windows of the phase measured so far: how many, their bytes, length and CPU time.
+  unsigned measured_ = 0;
+  std::uint64_t measured_bytes_ = 0;
+  std::uint64_t measured_ms_ = 0;
+  std::uint64_t measured_cpu_ns_ = 0;
+  double reference_bytes_per_ms_ = 0;  // measured without batching
+  double reference_cpu_per_byte_ = 0;
   std::uint64_t recheck_at_ms_ = 0;
+  std::uint64_t recheck_after_ms_ = kRecheckMs;  // after this trial's failure
 };
 
 class UringPoller final : public Poller {

@@ -4,113 +4,133 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace pylon::net {
 namespace {
 
 constexpr std::uint64_t kWindow = WaitBatching::kWindowMs;
-
-// Feeds one whole window of receives and their bytes, in two iterations, ending at now_ms.
-void window(WaitBatching& batching, std::uint64_t& now_ms, std::uint64_t receives,
-            std::uint64_t bytes) {
-  batching.count(receives / 2, bytes / 2, now_ms + kWindow / 2);
-  now_ms += kWindow;
-  batching.count(receives - receives / 2, bytes - bytes / 2, now_ms);
-}
-
 // With a 50 µs batch wait, batching needs 4 receives per 50 µs: 8,000 per 100 ms window.
 constexpr std::uint64_t kBusy = 8'000;
+constexpr std::uint64_t kCpu = 50'000'000;  // CPU time per window without batching, ns
 
-// Busy windows until the loop has measured itself without batching and started its trial.
-void until_trial(WaitBatching& batching, std::uint64_t& now_ms, std::uint64_t bytes) {
-  for (unsigned i = 0; i <= WaitBatching::kCompared; ++i) {  // one to start, then the reference
-    EXPECT_FALSE(batching.on()) << "window " << i;
-    window(batching, now_ms, kBusy, bytes);
+// A loop's traffic, fed to its WaitBatching one window at a time (two iterations each).
+struct Loop {
+  explicit Loop(unsigned wait_us) : batching(wait_us) { end(0, 0); }
+  void end(std::uint64_t receives, std::uint64_t bytes) {
+    if (batching.count(receives, bytes, now)) batching.end_window(now, cpu);
   }
-  EXPECT_TRUE(batching.on());
-}
+  // One window of receives and bytes, in which the loop thread used cpu_ns of CPU time.
+  void window(std::uint64_t receives, std::uint64_t bytes, std::uint64_t cpu_ns = kCpu) {
+    EXPECT_FALSE(batching.count(receives / 2, bytes / 2, now + kWindow / 2));
+    now += kWindow;
+    cpu += cpu_ns;
+    end(receives - receives / 2, bytes - bytes / 2);
+  }
+  // Busy windows until the loop has measured itself without batching and begun its trial.
+  void until_trial(std::uint64_t bytes) {
+    for (unsigned i = 0; i <= WaitBatching::kCompared; ++i) {  // one to start, then the reference
+      EXPECT_FALSE(batching.on()) << "window " << i;
+      window(kBusy, bytes);
+    }
+    EXPECT_TRUE(batching.on());
+  }
+  WaitBatching batching;
+  std::uint64_t now = 1'000'000;
+  std::uint64_t cpu = 0;
+};
 
 TEST(WaitBatching, AQuietLoopNeverBatches) {
-  WaitBatching batching(50);
-  std::uint64_t now = 1'000'000;
-  batching.count(0, 0, now);
+  Loop loop(50);
   for (int i = 0; i < 50; ++i) {
-    window(batching, now, kBusy - 100, 1'000'000);
-    EXPECT_FALSE(batching.on()) << "window " << i;
+    loop.window(kBusy - 100, 1'000'000);
+    EXPECT_FALSE(loop.batching.on()) << "window " << i;
   }
 }
 
-TEST(WaitBatching, ABusyLoopBatchesWhileItsTrafficHolds) {
-  WaitBatching batching(50);
-  std::uint64_t now = 1'000'000;
-  batching.count(0, 0, now);
-  until_trial(batching, now, 1'000'000);
-  // The trial: more bytes per receive, and 9 % fewer bytes than without batching. Kept.
-  const std::uint64_t kept = now + WaitBatching::kCompared * kWindow;
-  while (now + kWindow < kept + WaitBatching::kRecheckMs) {
-    window(batching, now, kBusy + 1, 910'000);
-    ASSERT_TRUE(batching.on()) << now - kept << " ms after the trial";
+// The trial: 9 % fewer bytes than without batching (more bytes per receive, fewer receives), for
+// 3 % less CPU time per byte. Kept.
+TEST(WaitBatching, BatchingThatPaysIsKeptWhileTheTrafficHolds) {
+  Loop loop(50);
+  loop.until_trial(1'000'000);
+  const std::uint64_t kept = loop.now + WaitBatching::kCompared * kWindow;
+  while (loop.now + kWindow < kept + WaitBatching::kRecheckMs) {
+    loop.window(kBusy + 1, 910'000, kCpu * 91 * 97 / 10'000);
+    ASSERT_TRUE(loop.batching.on()) << loop.now - kept << " ms after the trial";
   }
   // kRecheckMs later it measures again, without batching first, then batches again.
-  window(batching, now, kBusy, 1'000'000);
-  EXPECT_FALSE(batching.on());
-  for (unsigned i = 0; i < WaitBatching::kCompared; ++i) window(batching, now, kBusy, 1'000'000);
-  EXPECT_TRUE(batching.on());
+  loop.window(kBusy, 1'000'000);
+  EXPECT_FALSE(loop.batching.on());
+  for (unsigned i = 0; i < WaitBatching::kCompared; ++i) loop.window(kBusy, 1'000'000);
+  EXPECT_TRUE(loop.batching.on());
   // The traffic falls below the rate that fills a batch: every wait returns at once again.
-  window(batching, now, kBusy / 2, 500'000);
-  EXPECT_FALSE(batching.on());
+  loop.window(kBusy / 2, 500'000);
+  EXPECT_FALSE(loop.batching.on());
 }
 
 // Batching that costs the peers' traffic (they wait for answers that the loop holds) ends with
-// its trial, and is tried again only kRecheckMs later.
+// its trial, even though the loop spends less CPU. It is tried again kRecheckMs later, and after
+// each trial that fails again twice as long as after the one before, up to kLongestRecheckMs.
 TEST(WaitBatching, BatchingThatSlowsTheTrafficEndsWithItsTrial) {
-  WaitBatching batching(50);
-  std::uint64_t now = 1'000'000;
-  batching.count(0, 0, now);
-  until_trial(batching, now, 3'000'000);
+  Loop loop(50);
+  loop.until_trial(3'000'000);
+  std::vector<std::uint64_t> waits;  // 10, 20, 40, 80, 160, 320 and 320 s
+  for (std::uint64_t wait = WaitBatching::kRecheckMs; waits.size() < 7;
+       wait = std::min(2 * wait, WaitBatching::kLongestRecheckMs))
+    waits.push_back(wait);
+  for (const std::uint64_t wait : waits) {
+    for (unsigned i = 0; i < WaitBatching::kCompared; ++i) {
+      EXPECT_TRUE(loop.batching.on());
+      loop.window(3 * kBusy, 1'000'000, kCpu / 4);  // a third of the bytes, and still busy
+    }
+    EXPECT_FALSE(loop.batching.on());
+    const std::uint64_t ended = loop.now;
+    while (loop.now + kWindow < ended + wait) {
+      loop.window(3 * kBusy, 3'000'000);
+      ASSERT_FALSE(loop.batching.on()) << loop.now - ended << " ms after a trial";
+    }
+    loop.window(3 * kBusy, 3'000'000);
+    for (unsigned i = 0; i < WaitBatching::kCompared; ++i) {
+      EXPECT_FALSE(loop.batching.on());
+      loop.window(3 * kBusy, 3'000'000);
+    }
+    EXPECT_TRUE(loop.batching.on()) << "the trial " << wait << " ms after the last";
+  }
+}
+
+// Batching that does not save CPU time (a loop that never ran out of work only sleeps more) ends
+// with its trial too.
+TEST(WaitBatching, BatchingThatSavesNoCpuEndsWithItsTrial) {
+  Loop loop(50);
+  loop.until_trial(1'000'000);
   for (unsigned i = 0; i < WaitBatching::kCompared; ++i) {
-    EXPECT_TRUE(batching.on());
-    window(batching, now, kBusy, 1'000'000);  // a third of the bytes, and still busy
+    EXPECT_TRUE(loop.batching.on());
+    loop.window(kBusy, 1'000'000, kCpu * 99 / 100);  // 1 % less: not worth holding messages
   }
-  EXPECT_FALSE(batching.on());
-  const std::uint64_t ended = now;
-  while (now + kWindow < ended + WaitBatching::kRecheckMs) {
-    window(batching, now, 3 * kBusy, 3'000'000);
-    ASSERT_FALSE(batching.on()) << now - ended << " ms after the trial";
-  }
-  window(batching, now, 3 * kBusy, 3'000'000);
-  for (unsigned i = 0; i < WaitBatching::kCompared; ++i) {
-    EXPECT_FALSE(batching.on());
-    window(batching, now, 3 * kBusy, 3'000'000);
-  }
-  EXPECT_TRUE(batching.on());
+  EXPECT_FALSE(loop.batching.on());
 }
 
 TEST(WaitBatching, NoBatchWaitNeverBatches) {
-  WaitBatching batching(0);
-  std::uint64_t now = 1'000'000;
-  batching.count(0, 0, now);
+  Loop loop(0);
   for (int i = 0; i < 20; ++i) {
-    window(batching, now, 100 * kBusy, 100'000'000);
-    EXPECT_FALSE(batching.on());
+    loop.window(100 * kBusy, 100'000'000);
+    EXPECT_FALSE(loop.batching.on());
   }
 }
 
 // A window is over only after kWindowMs: shorter stretches add up.
 TEST(WaitBatching, AWindowIsOverAfterKWindowMs) {
-  WaitBatching batching(50);
-  std::uint64_t now = 1'000'000;
-  batching.count(0, 0, now);
+  Loop loop(50);
   for (unsigned window = 0; window <= WaitBatching::kCompared; ++window) {
-    for (std::uint64_t step = 1; step < kWindow; ++step) {
-      batching.count(kBusy, 1'000'000, now + step);
-      EXPECT_FALSE(batching.on()) << step << " ms into window " << window;
-    }
-    now += kWindow;
-    batching.count(0, 0, now);
+    for (std::uint64_t step = 1; step < kWindow; ++step)
+      EXPECT_FALSE(loop.batching.count(kBusy, 1'000'000, loop.now + step)) << step << " ms in";
+    loop.now += kWindow;
+    loop.cpu += kCpu;
+    loop.end(0, 0);
   }
-  EXPECT_TRUE(batching.on());
+  EXPECT_TRUE(loop.batching.on());
 }
 
 }  // namespace
