@@ -93,8 +93,7 @@ void WaitBatching::end_window(std::uint64_t now_ms, std::uint64_t cpu_ns) noexce
   window_start_ms_ = now_ms;
   window_start_cpu_ns_ = cpu_ns;
   if (!busy) {
-    phase_ = Phase::quiet;
-    recheck_after_ms_ = kRecheckMs;
+    phase_ = Phase::quiet;  // the last trial's verdict stands until recheck_at_ms_
     return;
   }
   const auto measure = [&](Phase next) {
@@ -104,8 +103,13 @@ void WaitBatching::end_window(std::uint64_t now_ms, std::uint64_t cpu_ns) noexce
   };
   switch (phase_) {
     case Phase::quiet:
-      measure(Phase::measuring_off);
-      return;  // this window may have begun quiet: not a reference
+      // Busy again: as the last trial found, until it is due again (traffic near the rate that
+      // makes a loop busy must not bring a trial back at every crossing).
+      if (now_ms < recheck_at_ms_)
+        phase_ = kept_ ? Phase::batching : Phase::not_batching;
+      else
+        measure(Phase::measuring_off);  // this window may have begun quiet: not a reference
+      return;
     case Phase::batching:
     case Phase::not_batching:
       if (now_ms >= recheck_at_ms_) measure(Phase::measuring_off);
@@ -128,11 +132,11 @@ void WaitBatching::end_window(std::uint64_t now_ms, std::uint64_t cpu_ns) noexce
     measure(Phase::measuring_on);
     return;
   }
-  const bool kept = bytes_per_ms * 100 >= reference_bytes_per_ms_ * (100 - kTolerancePercent) &&
-                    cpu_per_byte * 100 <= reference_cpu_per_byte_ * (100 - kGainPercent);
-  phase_ = kept ? Phase::batching : Phase::not_batching;
-  recheck_at_ms_ = now_ms + (kept ? kRecheckMs : recheck_after_ms_);
-  recheck_after_ms_ = kept ? kRecheckMs : std::min(2 * recheck_after_ms_, kLongestRecheckMs);
+  kept_ = bytes_per_ms * 100 >= reference_bytes_per_ms_ * (100 - kTolerancePercent) &&
+          cpu_per_byte * 100 <= reference_cpu_per_byte_ * (100 - kGainPercent);
+  phase_ = kept_ ? Phase::batching : Phase::not_batching;
+  recheck_at_ms_ = now_ms + (kept_ ? kRecheckMs : recheck_after_ms_);
+  recheck_after_ms_ = kept_ ? kRecheckMs : std::min(2 * recheck_after_ms_, kLongestRecheckMs);
 }
 
 UringPoller::UringPoller(unsigned batch_wait_us) {

@@ -69,10 +69,10 @@ namespace pylon::net {
 //   add sleeps. So a busy loop first measures kCompared windows without batching, then kCompared
 //   with it, and keeps batching only if the bytes received per second fell by less than
 //   kTolerancePercent and the loop thread's CPU time per byte fell by at least kGainPercent.
-//   It measures again kRecheckMs later (traffic changes), or after a trial that failed twice as
-//   long as after the one before, up to kLongestRecheckMs: where batching never pays, a trial
-//   (0.3 s of held answers) comes once in minutes. Bytes, not receives: a batching loop takes
-//   more bytes per receive.
+//   The verdict stands, through quiet stretches too, until it measures again kRecheckMs later
+//   (traffic changes), or after a trial that failed twice as long as after the one before, up to
+//   kLongestRecheckMs: where batching never pays, a trial (0.3 s of held answers) comes once in
+//   minutes. Bytes, not receives: a batching loop takes more bytes per receive.
 class WaitBatching {
  public:
   static constexpr std::uint64_t kWindowMs = 100;
@@ -117,6 +117,7 @@ class WaitBatching {
   std::uint64_t measured_cpu_ns_ = 0;
   double reference_bytes_per_ms_ = 0;  // measured without batching
   double reference_cpu_per_byte_ = 0;
+  bool kept_ = false;  // the last trial's verdict: it stands until recheck_at_ms_
   std::uint64_t recheck_at_ms_ = 0;
   std::uint64_t recheck_after_ms_ = kRecheckMs;  // after this trial's failure
 };

@@ -100,6 +100,25 @@ TEST(WaitBatching, BatchingThatSlowsTheTrafficEndsWithItsTrial) {
   }
 }
 
+// A loop whose traffic crosses the rate that makes it busy, again and again, batches as its last
+// trial found, and is tried again only when that trial is due: not at every crossing.
+TEST(WaitBatching, AVerdictStandsThroughQuietWindows) {
+  for (const bool pays : {false, true}) {
+    Loop loop(50);
+    loop.until_trial(1'000'000);
+    for (unsigned i = 0; i < WaitBatching::kCompared; ++i)
+      loop.window(kBusy, pays ? 1'000'000 : 500'000, pays ? kCpu * 9 / 10 : kCpu);
+    ASSERT_EQ(loop.batching.on(), pays);
+    const std::uint64_t ended = loop.now;
+    while (loop.now + 2 * kWindow < ended + WaitBatching::kRecheckMs) {
+      loop.window(kBusy / 2, 500'000);  // quiet: no batching
+      EXPECT_FALSE(loop.batching.on());
+      loop.window(kBusy, 1'000'000);  // busy again: the verdict, no new measuring
+      ASSERT_EQ(loop.batching.on(), pays) << loop.now - ended << " ms after the trial";
+    }
+  }
+}
+
 // Batching that does not save CPU time (a loop that never ran out of work only sleeps more) ends
 // with its trial too.
 TEST(WaitBatching, BatchingThatSavesNoCpuEndsWithItsTrial) {
