@@ -31,9 +31,7 @@ EventLoop::EventLoop(IoBackend backend, unsigned batch_wait_us)
     : now_ms_(monotonic_ms()), timers_(now_ms_), receive_buffer_(kReceiveBufferSize) {
   if (backend == IoBackend::io_uring) {
     try {
-      auto uring = std::make_unique<UringPoller>(batch_wait_us);
-      batch_wait_us_ = uring->batch_wait_us();
-      poller_ = std::move(uring);
+      poller_ = std::make_unique<UringPoller>(batch_wait_us);
     } catch (const std::system_error& error) {
       backend_error_ = error.what();
     }
@@ -43,6 +41,12 @@ EventLoop::EventLoop(IoBackend backend, unsigned batch_wait_us)
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   add(wake_fd_, EPOLLIN, &waker_);
+}
+
+unsigned EventLoop::batch_wait_us() const noexcept {
+  return backend() == IoBackend::io_uring
+             ? static_cast<const UringPoller&>(*poller_).batch_wait_us()
+             : 0;
 }
 
 EventLoop::~EventLoop() {

@@ -65,7 +65,7 @@ class EventLoop {
   const Poller& poller() const noexcept { return *poller_; }
   const std::string& backend_error() const noexcept { return backend_error_; }
   // The batch wait in effect: 0 under epoll, or where the kernel cannot bound a wait's batch.
-  unsigned batch_wait_us() const noexcept { return batch_wait_us_; }
+  unsigned batch_wait_us() const noexcept;
 
   TimerWheel& timers() noexcept { return timers_; }
   // Monotonic milliseconds, read once per iteration (cheap, coarse).
@@ -91,7 +91,6 @@ class EventLoop {
 
   std::unique_ptr<Poller> poller_;
   bool loop_sends_ = false;  // io_uring: send() may take bytes (a test that costs no virtual call)
-  unsigned batch_wait_us_ = 0;
   std::string backend_error_;
   Waker waker_{*this};
   int wake_fd_ = -1;
