@@ -10,9 +10,11 @@ Each bomb is one binary message of zeros compressed with permessage-deflate: `1g
 `64m` to 64 MiB from 65 KiB, `17m` to 17 MiB from 17 KiB (a frame that comes in one read:
 inflated in the loop's own buffer). pylon runs as bench/run.py runs
 it (`--threads 1`, the default max_message_size of 16 MiB, log level warn) with
-`--compression MODE`, pinned to core 0. Per server: one compressed echo first (the inflater's
-window and the loop's buffers exist then, as on a server that has served), then its VmRSS is the
-baseline; then `--bombs` bombs of each size, one after the other, each on a new connection: the
+`--compression MODE`, pinned to core 0. Per server, first what any server that has served has
+done: a compressed echo of 1 MiB of random bytes (the loop's receive buffers, malloc's heap and
+the compressors have held a large message) and one frame refused (the logger has written a
+warning); 3 s later (the receive ring is back to its standing size) and after one small echo, its
+VmRSS is the baseline; then `--bombs` bombs of each size, one after the other, each on a new connection: the
 close code and the seconds to it, the peak growth (VmHWM − baseline, VmHWM reset before each bomb
 with `5 > /proc/PID/clear_refs`) and the growth that stays (VmRSS − baseline, 1 s after the close
 and after one more echo). Servers (every `--pylon`) alternate within each round. Results:
@@ -62,12 +64,23 @@ def connect(port):
     return client
 
 
-def echo(port):
+def echo(port, message=b"warm " * 2000):
     client = connect(port)
-    client.send_raw(compressed_frame(OP_BINARY, b"warm " * 2000))
+    client.send_raw(compressed_frame(OP_BINARY, message))
     frame = client.recv_frame(10)
     assert frame.opcode == OP_BINARY, frame
     client.close_cleanly()
+
+
+def serve_once(port):
+    """What a server that has served has done: held a large message, refused a frame."""
+    echo(port, os.urandom(MIB))
+    client = connect(port)
+    client.send_raw(build_frame(OP_BINARY, b"unmasked", mask=False))
+    assert client.recv_frame(10).close_code == 1002
+    client.close()
+    time.sleep(3)
+    echo(port)
 
 
 def run_server(pylon, mode, port, payloads, bombs):
@@ -85,6 +98,7 @@ def run_server(pylon, mode, port, payloads, bombs):
                 if time.time() > deadline or process.poll() is not None:
                     raise RuntimeError(f"{pylon} does not serve on {port}")
                 time.sleep(0.1)
+        serve_once(port)
         baseline = status(process.pid, "VmRSS")
         runs = []
         for name, payload in payloads.items():
