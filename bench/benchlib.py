@@ -172,23 +172,86 @@ def versions(pylon):
     return result
 
 
+CPU_QUOTA_PERIOD_US = 10_000
+
+
+class CpuQuota:
+    """A CPU cgroup that holds its processes to `share` of one core (cgroup v2 cpu.max, or v1
+    cpu.cfs_quota_us; quota per 10 ms period), removed on exit. RuntimeError where the machine
+    has no writable CPU controller."""
+
+    def __init__(self, share):
+        self.share, self.path = share, None
+
+    def __enter__(self):
+        quota = int(self.share * CPU_QUOTA_PERIOD_US)
+        name = f"pylon-bench-{os.getpid()}"
+        v2 = "/sys/fs/cgroup"
+        try:
+            with open(os.path.join(v2, "cgroup.controllers")) as f:
+                has_v2_cpu = "cpu" in f.read().split()
+        except OSError:
+            has_v2_cpu = False
+        try:
+            if has_v2_cpu:
+                self.path = os.path.join(v2, name)
+                os.mkdir(self.path)
+                settings = {"cpu.max": f"{quota} {CPU_QUOTA_PERIOD_US}"}
+            else:
+                self.path = os.path.join(v2, "cpu", name)
+                os.mkdir(self.path)
+                settings = {"cpu.cfs_period_us": str(CPU_QUOTA_PERIOD_US), "cpu.cfs_quota_us": str(quota)}
+            for key, value in settings.items():
+                with open(os.path.join(self.path, key), "w") as f:
+                    f.write(value)
+        except OSError as error:
+            self.__exit__()
+            raise RuntimeError(f"no CPU cgroup to hold the server to {self.share} core: {error}")
+        return self
+
+    def join(self):
+        """For Popen's preexec_fn: moves the new process into the cgroup before it runs."""
+        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+
+    def __exit__(self, *exc):
+        if self.path is not None:
+            try:
+                os.rmdir(self.path)  # its processes have exited by now
+            except OSError:
+                pass
+            self.path = None
+
+
 class Server:
     """One server under test: a set of processes pinned to the server core (or `cores`), stopped
-    by PID. Their stderr goes to a temporary file (read when one exits early), so that a server
-    logging a lot never blocks on a full pipe."""
+    by PID; with `cpu_share`, held to that share of a core together (CpuQuota). Their stderr goes
+    to a temporary file (read when one exits early), so that a server logging a lot never blocks
+    on a full pipe."""
 
-    def __init__(self, name, commands, port, env=None, cores=SERVER_CORE):
+    def __init__(self, name, commands, port, env=None, cores=SERVER_CORE, cpu_share=None):
         self.name, self.commands, self.port, self.cores = name, commands, port, cores
         # Node ws comes from Debian's node-ws, outside node's default module path.
         self.env = dict(os.environ, NODE_PATH="/usr/share/nodejs", **(env or {}))
         self.processes = []
         self.stderr = tempfile.TemporaryFile()
+        self.quota = CpuQuota(cpu_share) if cpu_share else None
 
     def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.__exit__()  # what did start is stopped, the cgroup removed
+            raise
+
+    def start(self):
+        if self.quota:
+            self.quota.__enter__()
         for command in self.commands:
             self.processes.append(subprocess.Popen(
                 ["taskset", "-c", self.cores] + command, env=self.env,
-                stdout=subprocess.DEVNULL, stderr=self.stderr, start_new_session=True))
+                stdout=subprocess.DEVNULL, stderr=self.stderr, start_new_session=True,
+                preexec_fn=self.quota.join if self.quota else None))
         deadline = time.time() + 15
         while time.time() < deadline:
             for p in self.processes:
@@ -218,6 +281,8 @@ class Server:
                 p.kill()
                 p.wait()
         self.stderr.close()
+        if self.quota:
+            self.quota.__exit__()
 
 
 def free_port(port):

@@ -48,3 +48,28 @@ def test_single_measurements_compare_directly():
     assert summary.verdict(row(1.0, [1.0, 1.0]), row(2.0, [2.0, 2.0, 2.0]), KEY) == \
         "0.50 × — **ahead by 50 %**"
     assert summary.verdict({KEY: 1.0}, {}, KEY) == "–"
+
+
+def churn(case: str, share, pylon_cycles: float, uws_cycles: float) -> dict:
+    def result(server, cycles, cpu):
+        return {"server": server, "connections": 50, "server_cpu_share": share,
+                "cycles_per_second": cycles, "server_cpu_us_per_cycle": cpu,
+                "server_cpu_user_us": cpu / 10, "server_cpu_system_us": cpu * 0.9}
+    return {"case": case, "date": "2026-12-08", "results": [
+        result("pylon", pylon_cycles, 13.0), result("uWebSockets", uws_cycles, 19.0)]}
+
+
+def test_a_held_churn_case_shows_cycles_per_second_only():
+    # Held to a share of a core, the server is the bottleneck: its cycles per second are the
+    # figure (its CPU per cycle is the unheld case's row).
+    table = summary.against_the_bar([churn("churn-50", None, 41000, 39000),
+                                     churn("churn-50-held", 0.4, 30000, 21000)])
+    rows = [line for line in table.split("\n") if line.startswith("| churn")]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| churn (connect, upgrade, close handshake), 50 at once: server CPU per cycle, µs (user + system)",
+        "| churn (connect, upgrade, close handshake), 50 at once: cycles per second",
+        "| churn (connect, upgrade, close handshake), 50 at once, each server held to 0.4 of a core: "
+        "cycles per second"]
+    assert "1.43 × — **ahead by 43 %**" in rows[2]
+    assert "held to 0.4 of a core by a CPU cgroup quota" in "\n".join(
+        summary.churn_table(churn("churn-50-held", 0.4, 30000, 21000)))
