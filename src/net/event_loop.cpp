@@ -43,10 +43,15 @@ EventLoop::EventLoop(IoBackend backend, unsigned batch_wait_us)
   add(wake_fd_, EPOLLIN, &waker_);
 }
 
-unsigned EventLoop::batch_wait_us() const noexcept {
+const WaitBatching* EventLoop::wait_batching() const noexcept {
   return backend() == IoBackend::io_uring
-             ? static_cast<const UringPoller&>(*poller_).batch_wait_us()
-             : 0;
+             ? &static_cast<const UringPoller&>(*poller_).wait_batching()
+             : nullptr;
+}
+
+unsigned EventLoop::batch_wait_us() const noexcept {
+  const WaitBatching* batching = wait_batching();
+  return batching ? batching->wait_us() : 0;
 }
 
 EventLoop::~EventLoop() {

@@ -20,6 +20,8 @@
 
 namespace pylon::net {
 
+class WaitBatching;
+
 class EventLoop {
  public:
   // Receive buffer size: one read takes up to this much from a socket. A connection copies bytes
@@ -66,6 +68,9 @@ class EventLoop {
   const std::string& backend_error() const noexcept { return backend_error_; }
   // The batch wait in effect: 0 under epoll, or where the kernel cannot bound a wait's batch.
   unsigned batch_wait_us() const noexcept;
+  // Whether the io_uring loop's waits batch now, and its trials (uring_poller.hpp); null under
+  // epoll. Loop thread.
+  const WaitBatching* wait_batching() const noexcept;
 
   TimerWheel& timers() noexcept { return timers_; }
   // Monotonic milliseconds, read once per iteration (cheap, coarse).

@@ -86,6 +86,9 @@ class WaitBatching {
   explicit WaitBatching(unsigned wait_us = 0) noexcept : wait_us_(wait_us) {}
   unsigned wait_us() const noexcept { return wait_us_; }
   bool on() const noexcept { return phase_ == Phase::measuring_on || phase_ == Phase::batching; }
+  // Trials that ended, by verdict: batching kept, or dropped.
+  std::uint64_t trials_kept() const noexcept { return trials_[1]; }
+  std::uint64_t trials_dropped() const noexcept { return trials_[0]; }
   // An iteration's receives and the bytes they took, at the loop's (coarse) time now_ms. true:
   // a window is over, and the caller calls end_window.
   bool count(std::uint64_t receives, std::uint64_t received, std::uint64_t now_ms) noexcept {
@@ -120,6 +123,7 @@ class WaitBatching {
   bool kept_ = false;  // the last trial's verdict: it stands until recheck_at_ms_
   std::uint64_t recheck_at_ms_ = 0;
   std::uint64_t recheck_after_ms_ = kRecheckMs;  // after this trial's failure
+  std::uint64_t trials_[2] = {0, 0};             // [kept]
 };
 
 class UringPoller final : public Poller {
@@ -155,9 +159,10 @@ class UringPoller final : public Poller {
   void dispatch() override;
   bool send(int fd, std::span<const iovec> pieces, int flags) override;
   unsigned buffers_provided() const noexcept { return provided_; }  // the ring's size now
-  // The batch wait in effect: the one asked for, or 0 where the kernel cannot bound it.
-  unsigned batch_wait_us() const noexcept { return batching_.wait_us(); }
   bool batching() const noexcept { return batching_.on(); }  // the next wait is a batched one
+  // Its wait_us(): the batch wait in effect, the one asked for or 0 where the kernel cannot
+  // bound it.
+  const WaitBatching& wait_batching() const noexcept { return batching_; }
 
  private:
   enum class Op : std::uint8_t { poll, receive, control, send };

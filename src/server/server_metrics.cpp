@@ -119,7 +119,15 @@ ServerMetrics::ServerMetrics(MetricsRegistry& registry_in)
                                      {{"ktls", "true"}})},
       tls_ticket_key_rotations(
           registry.counter("pylon_tls_ticket_key_rotations_total",
-                           "Session ticket key rotations (tls_ticket_key_rotation).")) {
+                           "Session ticket key rotations (tls_ticket_key_rotation).")),
+      batching_loops(registry.gauge("pylon_io_batching_loops",
+                                    "Event loops whose io_uring waits are batched now.")),
+      batch_trials{registry.counter("pylon_io_batch_trials_total",
+                                    "Trials of batched io_uring waits, by verdict.",
+                                    {{"verdict", "dropped"}}),
+                   registry.counter("pylon_io_batch_trials_total",
+                                    "Trials of batched io_uring waits, by verdict.",
+                                    {{"verdict", "kept"}})} {
   const auto add_handshake_failure = [&](std::string_view reason) {
     handshake_failures.push_back(registry.counter("pylon_handshake_failures_total",
                                                   "Refused upgrades and bad requests.",

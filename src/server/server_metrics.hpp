@@ -77,6 +77,10 @@ struct ServerMetrics {
   std::array<Gauge, 2> tls_connections;
   // Registered with or without TLS, like every series without labels (docs/metrics.md).
   Counter tls_ticket_key_rotations;
+  // Batched io_uring waits (io_batch_wait_us): loops batching now (or on trial), and the trials
+  // that ended, [0] batching dropped, [1] kept. Reported by each loop once a second.
+  Gauge batching_loops;
+  std::array<Counter, 2> batch_trials;
   void tls_handshake(TlsHandshake outcome) const {
     tls_handshakes[static_cast<std::size_t>(outcome)].add();
   }

@@ -11,6 +11,7 @@
 #include <new>
 
 #include "net/socket.hpp"
+#include "net/uring_poller.hpp"
 #include "obs/log.hpp"
 #include "server/connection.hpp"
 #include "server/server.hpp"
@@ -44,6 +45,7 @@ Worker::Worker(Server& server, std::vector<int> listen_fds, unsigned index)
 
 Worker::~Worker() {
   net::TimerWheel::cancel(loop_tick_);
+  if (batching_reported_) server_.counters->batching_loops.add(-1);  // this loop is gone
   destroy_connections();
   add_route_counts();  // what the connections' last reads counted
   free_retired();
@@ -59,7 +61,8 @@ void Worker::start() {
   thread_ = std::thread([this] {
     current_worker = this;
     metrics_detail::bind_thread_slot(index_ + 1);
-    if (!server_.loop_ticks.empty()) loop_.timers().schedule(loop_tick_, now_ms() + kLoopTickMs);
+    if (!server_.loop_ticks.empty() || loop_.batch_wait_us() != 0)
+      loop_.timers().schedule(loop_tick_, now_ms() + kLoopTickMs);
     loop_.run();
     server_.running_loops.fetch_sub(1, std::memory_order_release);
   });
@@ -346,7 +349,23 @@ void Worker::on_tick(net::TimerNode& node) {
 void Worker::on_loop_tick(net::TimerNode& node) {
   Worker& worker = *static_cast<LoopTick&>(node).worker;
   for (const auto& tick : worker.server_.loop_ticks) tick();
+  worker.report_batching();
   worker.loop_.timers().schedule(node, worker.now_ms() + kLoopTickMs);
+}
+
+void Worker::report_batching() noexcept {
+  const net::WaitBatching* batching = loop_.wait_batching();
+  if (batching == nullptr) return;
+  const ServerMetrics& counters = *server_.counters;
+  if (batching->on() != batching_reported_) {
+    batching_reported_ = !batching_reported_;
+    counters.batching_loops.add(batching_reported_ ? 1 : -1);
+  }
+  const std::uint64_t trials[2] = {batching->trials_dropped(), batching->trials_kept()};
+  for (std::size_t verdict = 0; verdict < 2; ++verdict) {
+    counters.batch_trials[verdict].add(trials[verdict] - trials_reported_[verdict]);
+    trials_reported_[verdict] = trials[verdict];
+  }
 }
 
 void Worker::drain_tick() {

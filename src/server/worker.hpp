@@ -265,11 +265,16 @@ class Worker final : public net::TimerNode {
   };
   std::vector<Outgoing> outgoing_;
 
-  // App::on_loop_tick's tasks, once a second; a node of its own, apart from the drain's ticks.
+  // App::on_loop_tick's tasks and report_batching, once a second; a node of its own, apart from
+  // the drain's ticks.
   struct LoopTick : net::TimerNode {
     Worker* worker = nullptr;
   } loop_tick_;
   static constexpr std::uint64_t kLoopTickMs = 1000;
+  // What report_batching told the metrics: batching on, and trials [dropped, kept].
+  bool batching_reported_ = false;
+  std::uint64_t trials_reported_[2] = {0, 0};
+  void report_batching() noexcept;
 
   // How long a draining worker keeps its listener, accepting without TCP_DEFER_ACCEPT
   // (begin_drain says why): a client's first bytes come within it after its connect(). In its

@@ -7,7 +7,9 @@ import subprocess
 import urllib.error
 import urllib.request
 
-from support.server import poll, start_server
+import pytest
+
+from support.server import poll, pylon_bin, start_server
 from support.wsclient import OP_BINARY, OP_CLOSE, OP_TEXT, WsClient, build_frame, close_payload
 
 
@@ -169,3 +171,28 @@ def test_deliveries_of_a_burst_are_counted_per_subscriber_and_kind():
             finally:
                 for client in subscribers + [publisher]:
                     client.close()
+
+
+def test_a_busy_loop_reports_its_batched_wait_trials():
+    # A 1 ms batch wait makes a loop busy from 4,000 receives a second; `pylon bench` gives it
+    # far more. Its first trial (0.7 s) ends with a verdict, reported within a second.
+    with start_server("--io-batch-wait-us", "1000") as server:
+        started = next(line for line in server.output().splitlines() if "pylon listening" in line)
+        if '"io_batch_wait_us":1000' not in started:
+            pytest.skip(f"no batched waits here (epoll, or a kernel before 6.12): {started}")
+        text = scrape(server)
+        assert value(text, "pylon_io_batching_loops") == 0
+        assert value(text, "pylon_io_batch_trials_total", verdict="kept") == 0
+        assert value(text, "pylon_io_batch_trials_total", verdict="dropped") == 0
+        load = subprocess.run(
+            [pylon_bin(), "bench", "echo", "--url", f"ws://127.0.0.1:{server.address[1]}/ws/echo",
+             "--connections", "20", "--in-flight", "8", "--size", "16", "--binary", "--duration", "3",
+             "--threads", "1"], capture_output=True, text=True, timeout=60)
+        assert load.returncode == 0, load.stderr
+
+        def trials():
+            text = scrape(server)
+            return sum(value(text, "pylon_io_batch_trials_total", verdict=v) for v in ("kept", "dropped"))
+        assert poll(trials, 5, "a trial's verdict") >= 1
+        # Quiet again: no loop batches.
+        poll(lambda: value(scrape(server), "pylon_io_batching_loops") == 0, 5, "batching to end")
