@@ -132,9 +132,11 @@ void WaitBatching::end_window(std::uint64_t now_ms, std::uint64_t cpu_ns) noexce
     measure(Phase::measuring_on);
     return;
   }
-  kept_ = bytes_per_ms * 100 >= reference_bytes_per_ms_ * (100 - kTolerancePercent) &&
-          cpu_per_byte * 100 <= reference_cpu_per_byte_ * (100 - kGainPercent);
-  ++trials_[kept_ ? 1 : 0];
+  const bool held = bytes_per_ms * 100 >= reference_bytes_per_ms_ * (100 - kTolerancePercent);
+  const bool saved = cpu_per_byte * 100 <= reference_cpu_per_byte_ * (100 - kGainPercent);
+  kept_ = held && saved;
+  const Verdict verdict = kept_ ? Verdict::kept : !held ? Verdict::slowed : Verdict::no_gain;
+  ++trials_[static_cast<std::size_t>(verdict)];
   phase_ = kept_ ? Phase::batching : Phase::not_batching;
   recheck_at_ms_ = now_ms + (kept_ ? kRecheckMs : recheck_after_ms_);
   recheck_after_ms_ = kept_ ? kRecheckMs : std::min(2 * recheck_after_ms_, kLongestRecheckMs);

@@ -86,9 +86,14 @@ class WaitBatching {
   explicit WaitBatching(unsigned wait_us = 0) noexcept : wait_us_(wait_us) {}
   unsigned wait_us() const noexcept { return wait_us_; }
   bool on() const noexcept { return phase_ == Phase::measuring_on || phase_ == Phase::batching; }
-  // Trials that ended, by verdict: batching kept, or dropped.
-  std::uint64_t trials_kept() const noexcept { return trials_[1]; }
-  std::uint64_t trials_dropped() const noexcept { return trials_[0]; }
+  // How a trial ended: batching kept; dropped because the bytes received per second fell by
+  // kTolerancePercent or more (slowed; also when it saved no CPU either), or because the CPU time
+  // per byte fell by less than kGainPercent (no_gain).
+  enum class Verdict : std::uint8_t { kept, slowed, no_gain };
+  static constexpr std::size_t kVerdicts = 3;
+  std::uint64_t trials(Verdict verdict) const noexcept {
+    return trials_[static_cast<std::size_t>(verdict)];
+  }
   // An iteration's receives and the bytes they took, at the loop's (coarse) time now_ms. true:
   // a window is over, and the caller calls end_window.
   bool count(std::uint64_t receives, std::uint64_t received, std::uint64_t now_ms) noexcept {
@@ -123,7 +128,7 @@ class WaitBatching {
   bool kept_ = false;  // the last trial's verdict: it stands until recheck_at_ms_
   std::uint64_t recheck_at_ms_ = 0;
   std::uint64_t recheck_after_ms_ = kRecheckMs;  // after this trial's failure
-  std::uint64_t trials_[2] = {0, 0};             // [kept]
+  std::uint64_t trials_[kVerdicts] = {};         // ended, [Verdict]
 };
 
 class UringPoller final : public Poller {

@@ -39,6 +39,11 @@ Counter tls_handshake_counter(MetricsRegistry& registry, const char* result) {
                           {{"result", result}});
 }
 
+Counter batch_trial_counter(MetricsRegistry& registry, const char* verdict) {
+  return registry.counter("pylon_io_batch_trials_total",
+                          "Trials of batched io_uring waits, by verdict.", {{"verdict", verdict}});
+}
+
 }  // namespace
 
 RouteMetrics::RouteMetrics(MetricsRegistry& registry, const std::string& path)
@@ -122,12 +127,8 @@ ServerMetrics::ServerMetrics(MetricsRegistry& registry_in)
                            "Session ticket key rotations (tls_ticket_key_rotation).")),
       batching_loops(registry.gauge("pylon_io_batching_loops",
                                     "Event loops whose io_uring waits are batched now.")),
-      batch_trials{registry.counter("pylon_io_batch_trials_total",
-                                    "Trials of batched io_uring waits, by verdict.",
-                                    {{"verdict", "dropped"}}),
-                   registry.counter("pylon_io_batch_trials_total",
-                                    "Trials of batched io_uring waits, by verdict.",
-                                    {{"verdict", "kept"}})} {
+      batch_trials{batch_trial_counter(registry, "kept"), batch_trial_counter(registry, "slowed"),
+                   batch_trial_counter(registry, "no_gain")} {
   const auto add_handshake_failure = [&](std::string_view reason) {
     handshake_failures.push_back(registry.counter("pylon_handshake_failures_total",
                                                   "Refused upgrades and bad requests.",

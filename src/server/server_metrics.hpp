@@ -78,9 +78,9 @@ struct ServerMetrics {
   // Registered with or without TLS, like every series without labels (docs/metrics.md).
   Counter tls_ticket_key_rotations;
   // Batched io_uring waits (io_batch_wait_us): loops batching now (or on trial), and the trials
-  // that ended, [0] batching dropped, [1] kept. Reported by each loop once a second.
+  // that ended, [net::WaitBatching::Verdict]. Reported by each loop once a second.
   Gauge batching_loops;
-  std::array<Counter, 2> batch_trials;
+  std::array<Counter, 3> batch_trials;
   void tls_handshake(TlsHandshake outcome) const {
     tls_handshakes[static_cast<std::size_t>(outcome)].add();
   }

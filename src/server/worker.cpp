@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include "net/socket.hpp"
 #include "net/uring_poller.hpp"
@@ -361,10 +362,13 @@ void Worker::report_batching() noexcept {
     batching_reported_ = !batching_reported_;
     counters.batching_loops.add(batching_reported_ ? 1 : -1);
   }
-  const std::uint64_t trials[2] = {batching->trials_dropped(), batching->trials_kept()};
-  for (std::size_t verdict = 0; verdict < 2; ++verdict) {
-    counters.batch_trials[verdict].add(trials[verdict] - trials_reported_[verdict]);
-    trials_reported_[verdict] = trials[verdict];
+  static_assert(net::WaitBatching::kVerdicts == std::extent_v<decltype(trials_reported_)> &&
+                net::WaitBatching::kVerdicts ==
+                    std::tuple_size_v<decltype(ServerMetrics::batch_trials)>);
+  for (std::size_t verdict = 0; verdict < net::WaitBatching::kVerdicts; ++verdict) {
+    const std::uint64_t trials = batching->trials(static_cast<net::WaitBatching::Verdict>(verdict));
+    counters.batch_trials[verdict].add(trials - trials_reported_[verdict]);
+    trials_reported_[verdict] = trials;
   }
 }
 

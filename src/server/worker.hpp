@@ -271,9 +271,9 @@ class Worker final : public net::TimerNode {
     Worker* worker = nullptr;
   } loop_tick_;
   static constexpr std::uint64_t kLoopTickMs = 1000;
-  // What report_batching told the metrics: batching on, and trials [dropped, kept].
+  // What report_batching told the metrics: batching on, and trials [net::WaitBatching::Verdict].
   bool batching_reported_ = false;
-  std::uint64_t trials_reported_[2] = {0, 0};
+  std::uint64_t trials_reported_[3] = {};
   void report_batching() noexcept;
 
   // How long a draining worker keeps its listener, accepting without TCP_DEFER_ACCEPT

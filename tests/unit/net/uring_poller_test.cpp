@@ -60,14 +60,16 @@ TEST(WaitBatching, BatchingThatPaysIsKeptWhileTheTrafficHolds) {
     loop.window(kBusy + 1, 910'000, kCpu * 91 * 97 / 10'000);
     ASSERT_TRUE(loop.batching.on()) << loop.now - kept << " ms after the trial";
   }
-  EXPECT_EQ(loop.batching.trials_kept(), 1u);
-  EXPECT_EQ(loop.batching.trials_dropped(), 0u);
+  EXPECT_EQ(loop.batching.trials(WaitBatching::Verdict::kept), 1u);
+  EXPECT_EQ(loop.batching.trials(WaitBatching::Verdict::slowed) +
+                loop.batching.trials(WaitBatching::Verdict::no_gain),
+            0u);
   // kRecheckMs later it measures again, without batching first, then batches again.
   loop.window(kBusy, 1'000'000);
   EXPECT_FALSE(loop.batching.on());
   for (unsigned i = 0; i < WaitBatching::kCompared; ++i) loop.window(kBusy, 1'000'000);
   EXPECT_TRUE(loop.batching.on());
-  EXPECT_EQ(loop.batching.trials_kept(), 1u);  // on trial: no verdict yet
+  EXPECT_EQ(loop.batching.trials(WaitBatching::Verdict::kept), 1u);  // on trial: no verdict yet
   // The traffic falls below the rate that fills a batch: every wait returns at once again.
   loop.window(kBusy / 2, 500'000);
   EXPECT_FALSE(loop.batching.on());
@@ -101,8 +103,8 @@ TEST(WaitBatching, BatchingThatSlowsTheTrafficEndsWithItsTrial) {
     }
     EXPECT_TRUE(loop.batching.on()) << "the trial " << wait << " ms after the last";
   }
-  EXPECT_EQ(loop.batching.trials_dropped(), 7u);
-  EXPECT_EQ(loop.batching.trials_kept(), 0u);
+  EXPECT_EQ(loop.batching.trials(WaitBatching::Verdict::slowed), 7u);
+  EXPECT_EQ(loop.batching.trials(WaitBatching::Verdict::kept), 0u);
 }
 
 // A loop whose traffic crosses the rate that makes it busy, again and again, batches as its last
@@ -134,7 +136,7 @@ TEST(WaitBatching, BatchingThatSavesNoCpuEndsWithItsTrial) {
     loop.window(kBusy, 1'000'000, kCpu * 99 / 100);  // 1 % less: not worth holding messages
   }
   EXPECT_FALSE(loop.batching.on());
-  EXPECT_EQ(loop.batching.trials_dropped(), 1u);
+  EXPECT_EQ(loop.batching.trials(WaitBatching::Verdict::no_gain), 1u);
 }
 
 TEST(WaitBatching, NoBatchWaitNeverBatches) {
