@@ -18,9 +18,16 @@ void Connection::agree_compression(const ws::DeflateParams& params) {
   const CompressionSettings& settings = route_->compression;
   if (settings.mode == CompressionMode::dedicated)
     spill().dedicated = std::make_unique<DedicatedDeflate>(DedicatedDeflate{
-        ws::MessageDeflater(params.server_max_window_bits, static_cast<int>(settings.memory_level),
-                            params.server_no_context_takeover),
+        std::nullopt,
         ws::MessageInflater(params.client_max_window_bits, params.client_no_context_takeover)});
+}
+
+ws::MessageDeflater& Connection::own_deflater(DedicatedDeflate& own) {
+  if (!own.deflater)
+    own.deflater.emplace(std::uint8_t{server_window_bits_},
+                         static_cast<int>(route_->compression.memory_level),
+                         !server_context_takeover_);
+  return *own.deflater;
 }
 
 ws::InflateStatus Connection::session_inflate(std::span<const std::uint8_t> piece, bool first,
@@ -64,7 +71,7 @@ SendStatus Connection::send_compressed(ws::Opcode opcode, std::span<const std::u
   compressed.clear();
   DedicatedDeflate* own = dedicated();
   ws::MessageDeflater& deflater =
-      own ? own->deflater : worker().shared_deflater(server_window_bits_);
+      own ? own_deflater(*own) : worker().shared_deflater(server_window_bits_);
   deflater.compress(payload, compressed);
   const ServerMetrics& counters = *worker().server().counters;
   counters.compressions.add();
@@ -109,7 +116,7 @@ std::size_t Connection::write_own_frames(std::span<const pubsub::MessageRef> run
     std::string& compressed = worker().deflate_buffer();
     compressed.clear();
     const std::string_view payload = message.payload();
-    own.deflater.compress(payload, compressed);
+    own_deflater(own).compress(payload, compressed);
     counters.compressions.add();
     counters.compressed_bytes[1].add(compressed.size());
     counters.uncompressed_bytes[1].add(payload.size());

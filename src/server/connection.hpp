@@ -190,9 +190,13 @@ class Connection final : public net::IoHandler, public net::TimerNode {
 
  private:
   struct DedicatedDeflate {  // compression = "dedicated": this connection's own sliding windows
-    ws::MessageDeflater deflater;
+    // Made for the first compressed message out (own_deflater): zlib allocates a compressor's
+    // whole state at once (~256 KiB at 15 bits / memLevel 8), and a connection that is never
+    // sent one never pays it. The inflater allocates its window at the first message in.
+    std::optional<ws::MessageDeflater> deflater;
     ws::MessageInflater inflater;
   };
+  ws::MessageDeflater& own_deflater(DedicatedDeflate& own);
   // A subscribe whose history is being read from the cluster engine: the topic's live deliveries
   // wait here, to follow what the read finds (topic_recovery.cpp).
   struct Recovering {

@@ -404,6 +404,27 @@ def test_dedicated_context_takeover_both_ways(dedicated):
         client.close()
 
 
+def test_a_dedicated_compressor_is_made_by_the_first_message_out(dedicated):
+    # zlib allocates a compressor's whole state at once, ~256 KiB at 15 bits / memLevel 8, and
+    # touches ~85 KiB of it: made at the upgrade, 100 idle connections grew the server by 8.5 MiB
+    # (2026-12-08); made by the first message out, by 0.6 MiB (the inflaters' state).
+    echo_check(dedicated.address)
+    before = resident_bytes(dedicated.pid)
+    clients = [deflate.connect(dedicated.address) for _ in range(100)]
+    try:
+        echo_check(dedicated.address)  # every upgrade is done
+        grown = resident_bytes(dedicated.pid) - before
+        assert grown < 3 << 20, f"100 idle dedicated connections grew the server by {grown >> 10} KiB"
+        # The first message out makes it, with the agreed window (test above: kept across messages).
+        message = b"made now " * 100
+        clients[0].send_raw(compressed_frame(OP_TEXT, message))
+        _, payload = recv_compressed(clients[0], Inflater(takeover=True))  # RSV1 set
+        assert payload == message
+    finally:
+        for client in clients:
+            client.close()
+
+
 @pytest.mark.parametrize("offer", ["permessage-deflate; server_no_context_takeover",
                                    "permessage-deflate; client_no_context_takeover"])
 def test_dedicated_no_context_takeover_on_request(dedicated, offer):
