@@ -33,8 +33,8 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j 1 -E fuzz_smoke $(ARGS)
 
-# Micro-benchmarks, then the side-by-side suite (bench/run.py; docs/benchmarks.md): about 15 minutes
-# on a 2-core machine. It writes bench/results/<date>-<case>.json and the Markdown for
+# Micro-benchmarks, then the side-by-side suite (bench/run.py; docs/benchmarks.md): about 22 minutes
+# on a 2-core machine at the default 3 rounds (32 at BENCH_ROUNDS=5). It writes bench/results/<date>-<case>.json and the Markdown for
 # docs/benchmarks.md, top table included, to bench/results/<date>-summary.md. Knobs, from the
 # command line or the environment: BENCH_DURATION=3 (seconds measured per run, default 8),
 # BENCH_ROUNDS=3 (echo and churn: rounds interleaved over the servers, the median kept),

@@ -80,8 +80,8 @@ DEFLATE_CASES = {"deflate-echo-100x1k": ("echo", 100, 0), "deflate-fanout-1x1k":
 DEFLATE_MODES = ("off", "shared", "dedicated")
 ALL_CASES = (list(ECHO_CASES) + list(CHURN_CASES) + list(FANOUT_CASES) + list(IDLE_CASES) +
              list(DEFLATE_CASES))
-# What `make bench` runs: what issue 17 asks, in about 15 minutes at 8 s per run (10.5 at 5 s, at
-# load average 7-23, 2026-12-06).
+# What `make bench` runs: what issue 17 asks. At the default 3 rounds of 8 s about 22 minutes;
+# BENCH_ROUNDS=5 took 32 minutes on 2026-12-08 (10.5 at 5 s and 1 round on 2026-12-06).
 DEFAULT_CASES = [c for c in ALL_CASES if c not in ("echo-100x1k", "echo-10000x16")]
 UWS = "uWebSockets"
 EPOLL = "pylon (epoll)"  # pylon's other backend; "pylon" runs the default, io_uring
