@@ -17,9 +17,14 @@ void Connection::agree_compression(const ws::DeflateParams& params) {
   session_.enable_compression();
   const CompressionSettings& settings = route_->compression;
   if (settings.mode == CompressionMode::dedicated)
-    spill().dedicated = std::make_unique<DedicatedDeflate>(DedicatedDeflate{
-        std::nullopt,
-        ws::MessageInflater(params.client_max_window_bits, params.client_no_context_takeover)});
+    spill().dedicated = std::make_unique<DedicatedDeflate>(
+        DedicatedDeflate{std::nullopt, std::nullopt, params.client_max_window_bits,
+                         params.client_no_context_takeover});
+}
+
+ws::MessageInflater& Connection::own_inflater(DedicatedDeflate& own) {
+  if (!own.inflater) own.inflater.emplace(own.client_window_bits, own.client_no_context_takeover);
+  return *own.inflater;
 }
 
 ws::MessageDeflater& Connection::own_deflater(DedicatedDeflate& own) {
@@ -43,14 +48,14 @@ ws::InflateStatus Connection::session_inflate(std::span<const std::uint8_t> piec
     // client_no_context_takeover, so one decompressor per loop serves everyone.
     inflated = &worker().inflate_buffer();
     inflated->clear();
-    status =
-        (own ? own->inflater : worker().shared_inflater()).inflate(piece, true, limit, *inflated);
+    status = (own ? own_inflater(*own) : worker().shared_inflater())
+                 .inflate(piece, true, limit, *inflated);
   } else {
     // Spread over several reads: a decompressor of its own until the message ends.
     Spill& spill = this->spill();
     if (own == nullptr && !spill.inflater) spill.inflater = worker().borrow_inflater();
     inflated = &spill.buffers.message;
-    status = (own ? own->inflater : *spill.inflater).inflate(piece, last, limit, *inflated);
+    status = (own ? own_inflater(*own) : *spill.inflater).inflate(piece, last, limit, *inflated);
     spill.compressed_size += piece.size();
     if (status == ws::MessageInflater::Status::ok && !last) return ws::InflateStatus::more;
     compressed_size = std::exchange(spill.compressed_size, 0);

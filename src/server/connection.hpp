@@ -190,13 +190,16 @@ class Connection final : public net::IoHandler, public net::TimerNode {
 
  private:
   struct DedicatedDeflate {  // compression = "dedicated": this connection's own sliding windows
-    // Made for the first compressed message out (own_deflater): zlib allocates a compressor's
-    // whole state at once (~256 KiB at 15 bits / memLevel 8), and a connection that is never
-    // sent one never pays it. The inflater allocates its window at the first message in.
+    // Each made for the first compressed message its way (own_deflater, own_inflater): zlib
+    // allocates a compressor's whole state at once (~256 KiB at 15 bits / memLevel 8), an
+    // inflater ~7 KiB, and a connection that never has such a message never pays for them.
     std::optional<ws::MessageDeflater> deflater;
-    ws::MessageInflater inflater;
+    std::optional<ws::MessageInflater> inflater;
+    std::uint8_t client_window_bits;  // what the upgrade agreed for the inflater
+    bool client_no_context_takeover;
   };
   ws::MessageDeflater& own_deflater(DedicatedDeflate& own);
+  static ws::MessageInflater& own_inflater(DedicatedDeflate& own);
   // A subscribe whose history is being read from the cluster engine: the topic's live deliveries
   // wait here, to follow what the read finds (topic_recovery.cpp).
   struct Recovering {
