@@ -164,9 +164,8 @@ class UringPoller final : public Poller {
   void dispatch() override;
   bool send(int fd, std::span<const iovec> pieces, int flags) override;
   unsigned buffers_provided() const noexcept { return provided_; }  // the ring's size now
-  bool batching() const noexcept { return batching_.on(); }  // the next wait is a batched one
-  // Its wait_us(): the batch wait in effect, the one asked for or 0 where the kernel cannot
-  // bound it.
+  // Its on(): the next wait is a batched one. Its wait_us(): the batch wait in effect, the one
+  // asked for or 0 where the kernel cannot bound it.
   const WaitBatching& wait_batching() const noexcept { return batching_; }
 
  private:

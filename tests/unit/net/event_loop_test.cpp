@@ -477,7 +477,7 @@ TEST(EventLoopBatching, ABusyLoopBatchesAndALoneMessageIsNotHeld) {
   EventLoop loop(IoBackend::io_uring, 1000);
   if (loop.backend() != IoBackend::io_uring || loop.batch_wait_us() == 0)
     GTEST_SKIP() << "this kernel cannot bound a batched wait (IORING_FEAT_MIN_TIMEOUT, 6.12)";
-  const auto& poller = dynamic_cast<const UringPoller&>(loop.poller());
+  const WaitBatching& batching = *loop.wait_batching();
   // One byte to every socket each millisecond: 32 receives a millisecond, 8 times what batching
   // needs with a 1 ms wait. The trial begins after 4 of WaitBatching's windows.
   constexpr std::size_t kSockets = 32;
@@ -492,10 +492,10 @@ TEST(EventLoopBatching, ABusyLoopBatchesAndALoneMessageIsNotHeld) {
     pairs.push_back(tcp_pair());
     readers.push_back(std::make_unique<Reader>(loop, pairs.back().first));
     readers.back()->after = [&](Reader& self) {
-      if (poller.batching()) trial = true;
+      if (batching.on()) trial = true;
       if (self.received.ends_with("y")) {
         lone_arrived = Clock::now();
-        lone_batched = poller.batching();  // what the wait that took the byte was
+        lone_batched = batching.on();  // what the wait that took the byte was
         self.loop.stop();
       }
     };
